@@ -1,0 +1,936 @@
+"""The activation registry: one place to add an activation function.
+
+An :class:`Activation` bundles an element-wise function, its analytic derivative, their LaTeX, a
+few verifiable properties and a reference. Parameterised families (``leaky_relu(slope)``,
+``elu(alpha)``, ...) are factories; ``get_activation("leaky_relu(slope=0.2)")`` resolves a name
+once, and models take the resulting object (never a string).
+
+Every registered activation -- built in, added with :func:`register`, or found through the
+``actlab.activations`` entry-point group -- is checked by the registry-driven tests
+(``actlab.testing.check_activation``): analytic derivative against autograd in float64 away from
+the declared kinks, each declared property against the function's values, and the documented
+behaviour at +-1e4, +-inf and nan.
+
+Conventions
+-----------
+``fn(x, *params)`` and ``deriv(x, *params)`` take a tensor ``x`` of any shape and the learnable
+parameters (only PReLU has one: its negative slope), each a tensor broadcastable against ``x``.
+NaN inputs give NaN outputs. ``at_inf`` documents the value returned at ``(-inf, +inf)``: the
+limit where the formula reaches it, NaN where the formula is indeterminate in floating point
+(``inf * 0`` in GELU/SiLU/Mish at ``-inf``, ``inf / inf`` in softsign) or has no limit (sine).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import MappingProxyType
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "Activation",
+    "ActivationModule",
+    "register",
+    "get_activation",
+    "list_activations",
+    "UnknownActivationError",
+]
+
+NAN = math.nan
+INF = math.inf
+
+
+@dataclass(frozen=True, eq=False)
+class Activation:
+    """An element-wise activation function phi and its derivative phi'.
+
+    Two activations are equal when their names are equal; the name encodes any non-default
+    hyper-parameter (``"leaky_relu(slope=0.2)"``).
+
+    Attributes:
+        name: Canonical name, resolvable by :func:`get_activation`.
+        fn: ``phi(x, *params)``; a tensor of the shape of ``x``.
+        deriv: ``phi'(x, *params)``, the derivative with respect to ``x`` (analytic, not autograd);
+            at a kink, the one-sided value that PyTorch's autograd also uses.
+        latex: LaTeX of ``phi(x)``.
+        latex_deriv: LaTeX of ``phi'(x)``.
+        bounded: The output is bounded above and below.
+        monotonic: ``phi`` is non-decreasing on the whole real line.
+        zero_centred: ``phi`` is odd, ``phi(-x) = -phi(x)``, so its mean is 0 under any symmetric
+            input distribution.
+        smooth: ``phi`` is continuously differentiable everywhere (C1): no kinks.
+        piecewise_linear: ``phi`` is linear (or constant) between its kinks.
+        self_gated: ``phi(x) = x * g(x)`` for a gate ``g`` (SiLU, GELU, Mish, Hardswish).
+        reference: One line naming where the function comes from.
+        family: The registry key of the factory that made it (``"leaky_relu"``).
+        hyper: Fixed hyper-parameters baked into ``fn`` (``{"slope": 0.01}``).
+        params: Learnable parameters and their initial values (``{"slope": 0.25}`` for PReLU);
+            models give each layer its own copy.
+        param_derivs: ``d phi / d params``, one tensor shaped like ``x`` per learnable parameter
+            (``None`` when there are none).
+        kinks: Points where ``phi'`` jumps or ``phi`` itself jumps (empty when ``smooth``).
+        at_inf: Values returned at ``(-inf, +inf)``; NaN where documented above.
+    """
+
+    name: str
+    fn: Callable[..., Tensor]
+    deriv: Callable[..., Tensor]
+    latex: str
+    latex_deriv: str
+    bounded: bool
+    monotonic: bool
+    zero_centred: bool
+    smooth: bool
+    piecewise_linear: bool
+    self_gated: bool
+    reference: str
+    family: str = ""
+    hyper: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, float] = field(default_factory=dict)
+    param_derivs: Callable[..., tuple[Tensor, ...]] | None = None
+    kinks: tuple[float, ...] = ()
+    at_inf: tuple[float, float] = (NAN, NAN)
+
+    def __post_init__(self) -> None:
+        if not self.family:
+            object.__setattr__(self, "family", self.name)
+        object.__setattr__(self, "hyper", MappingProxyType(dict(self.hyper)))
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        if self.smooth and self.kinks:
+            raise ValueError(f"activation {self.name!r}: smooth=True but kinks={self.kinks}")
+        if self.params and self.param_derivs is None:
+            raise ValueError(f"activation {self.name!r}: learnable params need param_derivs")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Activation) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"Activation({self.name!r})"
+
+    def default_params(self, like: Tensor) -> tuple[Tensor, ...]:
+        """The learnable parameters at their initial values, as 0-d tensors like ``like``."""
+        return tuple(torch.tensor(v, dtype=like.dtype, device=like.device) for v in self.params.values())
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """``phi(x)`` with learnable parameters at their initial values."""
+        return self.fn(x, *self.default_params(x))
+
+    def derivative(self, x: Tensor) -> Tensor:
+        """``phi'(x)`` with learnable parameters at their initial values."""
+        return self.deriv(x, *self.default_params(x))
+
+    def module(self) -> ActivationModule:
+        """A ``torch.nn.Module`` applying this activation (learnable parameters become
+        ``nn.Parameter``s, one scalar each, as in ``nn.PReLU(num_parameters=1)``)."""
+        return ActivationModule(self)
+
+
+class ActivationModule(nn.Module):
+    """``nn.Module`` wrapper of an :class:`Activation`, for use in ordinary PyTorch models."""
+
+    def __init__(self, activation: Activation):
+        super().__init__()
+        self.activation = activation
+        self.params = nn.ParameterList(
+            [nn.Parameter(torch.tensor(float(v))) for v in activation.params.values()]
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.activation.fn(x, *self.params)
+
+    def extra_repr(self) -> str:
+        return self.activation.name
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+
+class UnknownActivationError(ValueError):
+    """Raised for a name that is not registered; the message lists the valid names."""
+
+
+_FACTORIES: dict[str, Callable[..., Activation]] = {}
+_ALIASES: dict[str, str] = {}
+_PLUGINS_LOADED = False
+_CALL_RE = re.compile(r"^\s*([A-Za-z_][\w\-]*)\s*(?:\((.*)\))?\s*$")
+
+
+def register(
+    activation: Activation | Callable[..., Activation],
+    *,
+    name: str | None = None,
+    aliases: tuple[str, ...] = (),
+    overwrite: bool = False,
+) -> Activation | Callable[..., Activation]:
+    """Add an activation (or a factory of a parameterised family) to the registry.
+
+    Args:
+        activation: An :class:`Activation`, or a factory whose parameters all have defaults and
+            which returns an :class:`Activation` (``leaky_relu(slope=0.01)``).
+        name: Registry key; defaults to the activation's ``family`` or the factory's ``__name__``.
+        aliases: Other names that resolve to it.
+        overwrite: Replace an existing entry of that name instead of raising.
+
+    Returns:
+        ``activation`` unchanged, so ``register`` also works as a decorator.
+    """
+    if isinstance(activation, Activation):
+        key = name or activation.family
+
+        def factory(_act: Activation = activation) -> Activation:
+            return _act
+
+    elif callable(activation):
+        key = name or activation.__name__
+        missing = [
+            p.name
+            for p in inspect.signature(activation).parameters.values()
+            if p.default is inspect.Parameter.empty
+        ]
+        if missing:
+            raise ValueError(f"activation factory {key!r}: parameters {missing} need defaults")
+        factory = activation
+    else:
+        raise TypeError(f"register() takes an Activation or a factory, got {type(activation)}")
+    key = _normalise(key)
+    taken = key in _FACTORIES or key in _ALIASES
+    if taken and not overwrite:
+        raise ValueError(f"activation {key!r} is already registered (pass overwrite=True)")
+    _FACTORIES[key] = factory
+    for alias in aliases:
+        _ALIASES[_normalise(alias)] = key
+    return activation
+
+
+def unregister(name: str) -> None:
+    """Remove an entry and its aliases (for tests and interactive use)."""
+    key = _normalise(name)
+    _FACTORIES.pop(key)
+    for alias in [a for a, k in _ALIASES.items() if k == key]:
+        del _ALIASES[alias]
+
+
+def list_activations() -> list[str]:
+    """The registry keys, sorted (aliases excluded)."""
+    _load_plugins()
+    return sorted(_FACTORIES)
+
+
+def get_activation(spec: str | Activation) -> Activation:
+    """Resolve a name such as ``"tanh"``, ``"swish"`` (an alias) or ``"leaky_relu(slope=0.2)"``.
+
+    A positional argument is allowed for one-parameter families: ``"leaky_relu(0.2)"``. An
+    :class:`Activation` is returned unchanged.
+
+    Raises:
+        UnknownActivationError: for an unknown name; lists the valid names and the closest match.
+        ValueError: for malformed or out-of-range arguments.
+    """
+    if isinstance(spec, Activation):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"activation must be a name or an Activation, got {type(spec).__name__}")
+    _load_plugins()
+    match = _CALL_RE.match(spec)
+    if match is None:
+        raise ValueError(f"malformed activation spec {spec!r}; expected name or name(k=v, ...)")
+    key = _normalise(match.group(1))
+    key = _ALIASES.get(key, key)
+    if key not in _FACTORIES:
+        names = sorted(_FACTORIES) + sorted(_ALIASES)
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownActivationError(
+            f"unknown activation {match.group(1)!r}.{hint} Valid names: {', '.join(sorted(_FACTORIES))}"
+        )
+    factory = _FACTORIES[key]
+    args, kwargs = _parse_args(match.group(2) or "", spec)
+    try:
+        inspect.signature(factory).bind(*args, **kwargs)
+    except TypeError as err:
+        params = list(inspect.signature(factory).parameters)
+        raise ValueError(f"activation {spec!r}: {err}; {key} takes {params or 'no arguments'}") from None
+    return factory(*args, **kwargs)
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def _parse_args(text: str, spec: str) -> tuple[list[float], dict[str, float]]:
+    args: list[float] = []
+    kwargs: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, _, value = part.rpartition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"activation {spec!r}: argument {part!r} is not a number") from None
+        if key:
+            kwargs[key.strip()] = number
+        elif kwargs:
+            raise ValueError(f"activation {spec!r}: positional argument after a keyword")
+        else:
+            args.append(number)
+    return args, kwargs
+
+
+def _load_plugins() -> None:
+    """Register activations advertised by installed packages (entry-point group
+    ``actlab.activations``), once, on first use of the registry."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    for entry in metadata.entry_points(group="actlab.activations"):
+        obj = entry.load()
+        register(obj, name=entry.name, overwrite=True)
+
+
+def _name(family: str, hyper: Mapping[str, float], defaults: Mapping[str, float]) -> str:
+    """Canonical name: the family, plus the hyper-parameters that differ from the defaults."""
+    changed = {k: v for k, v in hyper.items() if v != defaults[k]}
+    if not changed:
+        return family
+    return f"{family}({', '.join(f'{k}={v:g}' for k, v in changed.items())})"
+
+
+def _positive(family: str, **values: float) -> None:
+    for key, value in values.items():
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"activation {family}: {key} must be a finite number > 0, got {value}")
+
+
+def _finite(family: str, **values: float) -> None:
+    for key, value in values.items():
+        if not math.isfinite(value):
+            raise ValueError(f"activation {family}: {key} must be finite, got {value}")
+
+
+# --------------------------------------------------------------------------------------------
+# Built-in activations. Each entry states its formula in its LaTeX; the tests check every
+# derivative against autograd and every property against the values.
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+SELU_LAMBDA = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def _step(x: Tensor) -> Tensor:
+    """Indicator 1[x > 0] in the dtype of ``x``."""
+    return (x > 0).to(x.dtype)
+
+
+register(
+    Activation(
+        name="identity",
+        fn=lambda x: x,
+        deriv=lambda x: torch.ones_like(x),
+        latex=r"x",
+        latex_deriv=r"1",
+        bounded=False,
+        monotonic=True,
+        zero_centred=True,
+        smooth=True,
+        piecewise_linear=True,
+        self_gated=False,
+        reference="No activation: the network is one affine map.",
+        at_inf=(-INF, INF),
+    ),
+    aliases=("linear", "none"),
+)
+
+register(
+    Activation(
+        name="sigmoid",
+        fn=torch.sigmoid,
+        deriv=lambda x: torch.sigmoid(x) * torch.sigmoid(-x),
+        latex=r"\sigma(x) = \frac{1}{1 + e^{-x}}",
+        latex_deriv=r"\sigma(x)\,(1 - \sigma(x))",
+        bounded=True,
+        monotonic=True,
+        zero_centred=False,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Logistic function; classic units of Rumelhart et al. (1986).",
+        at_inf=(0.0, 1.0),
+    ),
+    aliases=("logistic",),
+)
+
+register(
+    Activation(
+        name="tanh",
+        fn=torch.tanh,
+        deriv=lambda x: 1.0 - torch.tanh(x) ** 2,
+        latex=r"\tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}",
+        latex_deriv=r"1 - \tanh^2(x)",
+        bounded=True,
+        monotonic=True,
+        zero_centred=True,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Hyperbolic tangent; LeCun et al. (1998), 'Efficient BackProp'.",
+        at_inf=(-1.0, 1.0),
+    )
+)
+
+register(
+    Activation(
+        name="relu",
+        fn=torch.relu,
+        deriv=_step,
+        latex=r"\max(0, x)",
+        latex_deriv=r"\mathbb{1}[x > 0]",
+        bounded=False,
+        monotonic=True,
+        zero_centred=False,
+        smooth=False,
+        piecewise_linear=True,
+        self_gated=False,
+        reference="Rectified linear unit; Nair & Hinton (2010), Glorot et al. (2011).",
+        kinks=(0.0,),
+        at_inf=(0.0, INF),
+    )
+)
+
+
+@register
+def leaky_relu(slope: float = 0.01) -> Activation:
+    """LeakyReLU: x for x > 0, slope * x otherwise (Maas et al. 2013)."""
+    _finite("leaky_relu", slope=slope)
+    return Activation(
+        name=_name("leaky_relu", {"slope": slope}, {"slope": 0.01}),
+        family="leaky_relu",
+        hyper={"slope": slope},
+        fn=lambda x: F.leaky_relu(x, slope),
+        deriv=lambda x: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, slope)),
+        latex=rf"\begin{{cases}} x & x > 0 \\ {slope:g}\,x & x \le 0 \end{{cases}}",
+        latex_deriv=rf"\begin{{cases}} 1 & x > 0 \\ {slope:g} & x \le 0 \end{{cases}}",
+        bounded=False,
+        monotonic=slope >= 0,
+        zero_centred=slope == 1.0,
+        smooth=slope == 1.0,
+        piecewise_linear=True,
+        self_gated=False,
+        reference="Leaky ReLU; Maas, Hannun & Ng (2013).",
+        kinks=() if slope == 1.0 else (0.0,),
+        at_inf=(-INF * math.copysign(1.0, slope) if slope != 0 else 0.0, INF),
+    )
+
+
+_ALIASES["lrelu"] = "leaky_relu"
+
+
+@register
+def prelu(init: float = 0.25) -> Activation:
+    """PReLU: LeakyReLU whose negative slope is learned, one per layer (He et al. 2015)."""
+    _finite("prelu", init=init)
+    return Activation(
+        name=_name("prelu", {"init": init}, {"init": 0.25}),
+        family="prelu",
+        hyper={"init": init},
+        params={"slope": init},
+        fn=lambda x, a: torch.where(x > 0, x, a * x),
+        deriv=lambda x, a: torch.where(x > 0, torch.ones_like(x), a.expand_as(x)),
+        param_derivs=lambda x, a: (torch.where(x > 0, torch.zeros_like(x), x),),
+        latex=r"\begin{cases} x & x > 0 \\ a\,x & x \le 0 \end{cases},\ a \text{ learned}",
+        latex_deriv=r"\begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}",
+        bounded=False,
+        monotonic=init >= 0,
+        zero_centred=False,
+        smooth=False,
+        piecewise_linear=True,
+        self_gated=False,
+        reference="Parametric ReLU; He et al. (2015), 'Delving deep into rectifiers'.",
+        kinks=(0.0,),
+        at_inf=(-INF * math.copysign(1.0, init) if init != 0 else 0.0, INF),
+    )
+
+
+@register
+def elu(alpha: float = 1.0) -> Activation:
+    """ELU: x for x > 0, alpha * (exp(x) - 1) otherwise (Clevert et al. 2016)."""
+    _positive("elu", alpha=alpha)
+    return Activation(
+        name=_name("elu", {"alpha": alpha}, {"alpha": 1.0}),
+        family="elu",
+        hyper={"alpha": alpha},
+        fn=lambda x: F.elu(x, alpha),
+        deriv=lambda x: torch.where(x > 0, torch.ones_like(x), alpha * torch.exp(torch.clamp(x, max=0))),
+        latex=rf"\begin{{cases}} x & x > 0 \\ {alpha:g}\,(e^{{x}} - 1) & x \le 0 \end{{cases}}",
+        latex_deriv=rf"\begin{{cases}} 1 & x > 0 \\ {alpha:g}\,e^{{x}} & x \le 0 \end{{cases}}",
+        bounded=False,
+        monotonic=True,
+        zero_centred=False,
+        smooth=alpha == 1.0,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Exponential linear unit; Clevert, Unterthiner & Hochreiter (2016).",
+        kinks=() if alpha == 1.0 else (0.0,),
+        at_inf=(-alpha, INF),
+    )
+
+
+register(
+    Activation(
+        name="selu",
+        fn=F.selu,
+        deriv=lambda x: torch.where(
+            x > 0,
+            torch.full_like(x, SELU_LAMBDA),
+            SELU_LAMBDA * SELU_ALPHA * torch.exp(torch.clamp(x, max=0)),
+        ),
+        latex=r"\lambda \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases},"
+        r"\ \lambda \approx 1.0507,\ \alpha \approx 1.6733",
+        latex_deriv=r"\lambda \begin{cases} 1 & x > 0 \\ \alpha e^{x} & x \le 0 \end{cases}",
+        bounded=False,
+        monotonic=True,
+        zero_centred=False,
+        smooth=False,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Scaled ELU, self-normalising networks; Klambauer et al. (2017).",
+        kinks=(0.0,),
+        at_inf=(-SELU_LAMBDA * SELU_ALPHA, INF),
+    )
+)
+
+
+@register
+def celu(alpha: float = 1.0) -> Activation:
+    """CELU: max(0, x) + min(0, alpha * (exp(x / alpha) - 1)) (Barron 2017)."""
+    _positive("celu", alpha=alpha)
+    return Activation(
+        name=_name("celu", {"alpha": alpha}, {"alpha": 1.0}),
+        family="celu",
+        hyper={"alpha": alpha},
+        fn=lambda x: F.celu(x, alpha),
+        deriv=lambda x: torch.where(x > 0, torch.ones_like(x), torch.exp(torch.clamp(x, max=0) / alpha)),
+        latex=rf"\max(0, x) + \min(0, {alpha:g}\,(e^{{x/{alpha:g}}} - 1))",
+        latex_deriv=rf"\begin{{cases}} 1 & x > 0 \\ e^{{x/{alpha:g}}} & x \le 0 \end{{cases}}",
+        bounded=False,
+        monotonic=True,
+        zero_centred=False,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Continuously differentiable ELU; Barron (2017).",
+        at_inf=(-alpha, INF),
+    )
+
+
+def _normal_cdf(x: Tensor) -> Tensor:
+    return 0.5 * (1.0 + torch.erf(x * _INV_SQRT_2))
+
+
+def _normal_pdf(x: Tensor) -> Tensor:
+    return _INV_SQRT_2PI * torch.exp(-0.5 * x * x)
+
+
+register(
+    Activation(
+        name="gelu",
+        fn=F.gelu,
+        deriv=lambda x: _normal_cdf(x) + x * _normal_pdf(x),
+        latex=r"x\,\Phi(x) = \tfrac{x}{2}\left(1 + \operatorname{erf}(x/\sqrt{2})\right)",
+        latex_deriv=r"\Phi(x) + x\,\varphi(x)",
+        bounded=False,
+        monotonic=False,
+        zero_centred=False,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=True,
+        reference="Gaussian error linear unit (exact); Hendrycks & Gimpel (2016).",
+        at_inf=(NAN, INF),
+    ),
+    aliases=("gelu_exact",),
+)
+
+
+def _gelu_tanh_deriv(x: Tensor) -> Tensor:
+    inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+    t = torch.tanh(inner)
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x)
+
+
+register(
+    Activation(
+        name="gelu_tanh",
+        fn=lambda x: F.gelu(x, approximate="tanh"),
+        deriv=_gelu_tanh_deriv,
+        latex=r"\tfrac{x}{2}\left(1 + \tanh\!\left(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\right)\right)",
+        latex_deriv=r"\tfrac12(1 + t) + \tfrac{x}{2}(1 - t^2)\sqrt{2/\pi}\,(1 + 0.134145\,x^2),"
+        r"\ t = \tanh\!\left(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\right)",
+        bounded=False,
+        monotonic=False,
+        zero_centred=False,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=True,
+        reference="GELU, tanh approximation; Hendrycks & Gimpel (2016).",
+        at_inf=(NAN, INF),
+    ),
+    aliases=("gelu_approx",),
+)
+
+register(
+    Activation(
+        name="silu",
+        fn=F.silu,
+        deriv=lambda x: torch.sigmoid(x) * (1.0 + x * torch.sigmoid(-x)),
+        latex=r"x\,\sigma(x)",
+        latex_deriv=r"\sigma(x)\,\left(1 + x\,(1 - \sigma(x))\right)",
+        bounded=False,
+        monotonic=False,
+        zero_centred=False,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=True,
+        reference="SiLU / Swish; Elfwing et al. (2018), Ramachandran et al. (2017).",
+        at_inf=(NAN, INF),
+    ),
+    aliases=("swish",),
+)
+
+
+def _mish_deriv(x: Tensor) -> Tensor:
+    t = torch.tanh(F.softplus(x))
+    return t + x * torch.sigmoid(x) * (1.0 - t * t)
+
+
+register(
+    Activation(
+        name="mish",
+        fn=F.mish,
+        deriv=_mish_deriv,
+        latex=r"x \tanh(\operatorname{softplus}(x))",
+        latex_deriv=r"\tanh(s) + x\,\sigma(x)\,(1 - \tanh^2(s)),\ s = \operatorname{softplus}(x)",
+        bounded=False,
+        monotonic=False,
+        zero_centred=False,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=True,
+        reference="Mish; Misra (2019).",
+        at_inf=(NAN, INF),
+    )
+)
+
+
+@register
+def softplus(beta: float = 1.0) -> Activation:
+    """Softplus: log(1 + exp(beta x)) / beta (Dugas et al. 2001)."""
+    _positive("softplus", beta=beta)
+    # PyTorch's softplus returns x itself once beta * x > 20; so does the derivative below.
+    return Activation(
+        name=_name("softplus", {"beta": beta}, {"beta": 1.0}),
+        family="softplus",
+        hyper={"beta": beta},
+        fn=lambda x: F.softplus(x, beta=beta),
+        deriv=lambda x: torch.where(beta * x > 20.0, torch.ones_like(x), torch.sigmoid(beta * x)),
+        latex=rf"\tfrac{{1}}{{{beta:g}}} \log\left(1 + e^{{{beta:g} x}}\right)",
+        latex_deriv=rf"\sigma({beta:g}\,x)",
+        bounded=False,
+        monotonic=True,
+        zero_centred=False,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Softplus; Dugas et al. (2001).",
+        at_inf=(0.0, INF),
+    )
+
+
+register(
+    Activation(
+        name="softsign",
+        fn=F.softsign,
+        deriv=lambda x: 1.0 / (1.0 + x.abs()) ** 2,
+        latex=r"\frac{x}{1 + |x|}",
+        latex_deriv=r"\frac{1}{(1 + |x|)^2}",
+        bounded=True,
+        monotonic=True,
+        zero_centred=True,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Softsign; Bergstra et al. (2009), Glorot & Bengio (2010).",
+        at_inf=(NAN, NAN),
+    )
+)
+
+
+@register
+def hardtanh(min_val: float = -1.0, max_val: float = 1.0) -> Activation:
+    """Hardtanh: clamp(x, min_val, max_val)."""
+    _finite("hardtanh", min_val=min_val, max_val=max_val)
+    if not min_val < max_val:
+        raise ValueError(f"activation hardtanh: need min_val < max_val, got {min_val}, {max_val}")
+    return Activation(
+        name=_name("hardtanh", {"min_val": min_val, "max_val": max_val}, {"min_val": -1.0, "max_val": 1.0}),
+        family="hardtanh",
+        hyper={"min_val": min_val, "max_val": max_val},
+        fn=lambda x: F.hardtanh(x, min_val, max_val),
+        deriv=lambda x: ((x > min_val) & (x < max_val)).to(x.dtype),
+        latex=rf"\min({max_val:g}, \max({min_val:g}, x))",
+        latex_deriv=rf"\mathbb{{1}}[{min_val:g} < x < {max_val:g}]",
+        bounded=True,
+        monotonic=True,
+        zero_centred=min_val == -max_val,
+        smooth=False,
+        piecewise_linear=True,
+        self_gated=False,
+        reference="Hard tanh; Collobert (2004).",
+        kinks=(min_val, max_val),
+        at_inf=(min_val, max_val),
+    )
+
+
+register(
+    Activation(
+        name="hardsigmoid",
+        fn=F.hardsigmoid,
+        deriv=lambda x: ((x > -3.0) & (x < 3.0)).to(x.dtype) / 6.0,
+        latex=r"\frac{\operatorname{ReLU6}(x + 3)}{6}",
+        latex_deriv=r"\tfrac16\,\mathbb{1}[-3 < x < 3]",
+        bounded=True,
+        monotonic=True,
+        zero_centred=False,
+        smooth=False,
+        piecewise_linear=True,
+        self_gated=False,
+        reference="Hard sigmoid as in MobileNetV3; Howard et al. (2019).",
+        kinks=(-3.0, 3.0),
+        at_inf=(0.0, 1.0),
+    )
+)
+
+register(
+    Activation(
+        name="hardswish",
+        fn=F.hardswish,
+        deriv=lambda x: torch.where(
+            x <= -3.0, torch.zeros_like(x), torch.where(x < 3.0, (2.0 * x + 3.0) / 6.0, torch.ones_like(x))
+        ),
+        latex=r"x\,\frac{\operatorname{ReLU6}(x + 3)}{6}",
+        latex_deriv=r"\begin{cases} 0 & x \le -3 \\ (2x + 3)/6 & -3 < x < 3 \\ 1 & x \ge 3 \end{cases}",
+        bounded=False,
+        monotonic=False,
+        zero_centred=False,
+        smooth=False,
+        piecewise_linear=False,
+        self_gated=True,
+        reference="Hard swish; Howard et al. (2019), 'Searching for MobileNetV3'.",
+        kinks=(-3.0, 3.0),
+        at_inf=(NAN, INF),
+    )
+)
+
+register(
+    Activation(
+        name="relu6",
+        fn=F.relu6,
+        deriv=lambda x: ((x > 0.0) & (x < 6.0)).to(x.dtype),
+        latex=r"\min(6, \max(0, x))",
+        latex_deriv=r"\mathbb{1}[0 < x < 6]",
+        bounded=True,
+        monotonic=True,
+        zero_centred=False,
+        smooth=False,
+        piecewise_linear=True,
+        self_gated=False,
+        reference="ReLU capped at 6; Krizhevsky (2010), used in MobileNets.",
+        kinks=(0.0, 6.0),
+        at_inf=(0.0, 6.0),
+    )
+)
+
+register(
+    Activation(
+        name="logsigmoid",
+        fn=F.logsigmoid,
+        deriv=lambda x: torch.sigmoid(-x),
+        latex=r"\log \sigma(x) = -\log(1 + e^{-x})",
+        latex_deriv=r"1 - \sigma(x)",
+        bounded=False,
+        monotonic=True,
+        zero_centred=False,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Log of the logistic function (PyTorch's LogSigmoid).",
+        at_inf=(-INF, 0.0),
+    )
+)
+
+register(
+    Activation(
+        name="tanhshrink",
+        fn=F.tanhshrink,
+        deriv=lambda x: torch.tanh(x) ** 2,
+        latex=r"x - \tanh(x)",
+        latex_deriv=r"\tanh^2(x)",
+        bounded=False,
+        monotonic=True,
+        zero_centred=True,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Tanhshrink (PyTorch); a shrinkage function from sparse coding.",
+        at_inf=(-INF, INF),
+    )
+)
+
+
+@register
+def softshrink(lambd: float = 0.5) -> Activation:
+    """Soft shrinkage: x - lambd for x > lambd, x + lambd for x < -lambd, 0 between."""
+    _positive("softshrink", lambd=lambd)
+    return Activation(
+        name=_name("softshrink", {"lambd": lambd}, {"lambd": 0.5}),
+        family="softshrink",
+        hyper={"lambd": lambd},
+        fn=lambda x: F.softshrink(x, lambd),
+        deriv=lambda x: (x.abs() > lambd).to(x.dtype),
+        latex=rf"\operatorname{{sign}}(x)\max(0, |x| - {lambd:g})",
+        latex_deriv=rf"\mathbb{{1}}[|x| > {lambd:g}]",
+        bounded=False,
+        monotonic=True,
+        zero_centred=True,
+        smooth=False,
+        piecewise_linear=True,
+        self_gated=False,
+        reference="Soft thresholding; Donoho (1995).",
+        kinks=(-lambd, lambd),
+        at_inf=(-INF, INF),
+    )
+
+
+@register
+def hardshrink(lambd: float = 0.5) -> Activation:
+    """Hard shrinkage: x where |x| > lambd, 0 elsewhere (discontinuous at +-lambd)."""
+    _positive("hardshrink", lambd=lambd)
+    return Activation(
+        name=_name("hardshrink", {"lambd": lambd}, {"lambd": 0.5}),
+        family="hardshrink",
+        hyper={"lambd": lambd},
+        fn=lambda x: F.hardshrink(x, lambd),
+        deriv=lambda x: (x.abs() > lambd).to(x.dtype),
+        latex=rf"x\,\mathbb{{1}}[|x| > {lambd:g}]",
+        latex_deriv=rf"\mathbb{{1}}[|x| > {lambd:g}]",
+        bounded=False,
+        monotonic=True,
+        zero_centred=True,
+        smooth=False,
+        piecewise_linear=True,
+        self_gated=False,
+        reference="Hard thresholding; Donoho & Johnstone (1994).",
+        kinks=(-lambd, lambd),
+        at_inf=(-INF, INF),
+    )
+
+
+@register
+def sine(w0: float = 1.0) -> Activation:
+    """Sine: sin(w0 x), the SIREN activation (Sitzmann et al. 2020 use w0 = 30 in layer 1)."""
+    _positive("sine", w0=w0)
+    return Activation(
+        name=_name("sine", {"w0": w0}, {"w0": 1.0}),
+        family="sine",
+        hyper={"w0": w0},
+        fn=lambda x: torch.sin(w0 * x),
+        deriv=lambda x: w0 * torch.cos(w0 * x),
+        latex=rf"\sin({w0:g}\,x)" if w0 != 1.0 else r"\sin(x)",
+        latex_deriv=rf"{w0:g}\cos({w0:g}\,x)" if w0 != 1.0 else r"\cos(x)",
+        bounded=True,
+        monotonic=False,
+        zero_centred=True,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Sinusoidal representation networks (SIREN); Sitzmann et al. (2020).",
+        at_inf=(NAN, NAN),
+    )
+
+
+_ALIASES["sin"] = "sine"
+_ALIASES["siren"] = "sine"
+
+register(
+    Activation(
+        name="gaussian",
+        fn=lambda x: torch.exp(-x * x),
+        deriv=lambda x: -2.0 * x * torch.exp(-x * x),
+        latex=r"e^{-x^2}",
+        latex_deriv=r"-2x\,e^{-x^2}",
+        bounded=True,
+        monotonic=False,
+        zero_centred=False,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Gaussian bump, as in radial-basis networks (Broomhead & Lowe 1988).",
+        at_inf=(0.0, 0.0),
+    )
+)
+
+register(
+    Activation(
+        name="binary_step",
+        fn=lambda x: torch.where(torch.isnan(x), x, _step(x)),
+        deriv=lambda x: torch.zeros_like(x),
+        latex=r"\mathbb{1}[x > 0]",
+        latex_deriv=r"0 \text{ (almost everywhere: no gradient reaches earlier layers)}",
+        bounded=True,
+        monotonic=True,
+        zero_centred=False,
+        smooth=False,
+        piecewise_linear=True,
+        self_gated=False,
+        reference="Heaviside step of the perceptron; Rosenblatt (1958). For teaching: zero gradient.",
+        kinks=(0.0,),
+        at_inf=(0.0, 1.0),
+    ),
+    aliases=("step", "heaviside"),
+)
+
+
+@register
+def penalized_tanh(a: float = 0.25) -> Activation:
+    """Penalized tanh: tanh(x) for x > 0, a * tanh(x) otherwise (Xu et al. 2016; Eger et al. 2018)."""
+    _finite("penalized_tanh", a=a)
+    return Activation(
+        name=_name("penalized_tanh", {"a": a}, {"a": 0.25}),
+        family="penalized_tanh",
+        hyper={"a": a},
+        fn=lambda x: torch.where(x > 0, torch.tanh(x), a * torch.tanh(x)),
+        deriv=lambda x: torch.where(x > 0, 1.0 - torch.tanh(x) ** 2, a * (1.0 - torch.tanh(x) ** 2)),
+        latex=rf"\begin{{cases}} \tanh(x) & x > 0 \\ {a:g}\tanh(x) & x \le 0 \end{{cases}}",
+        latex_deriv=rf"\begin{{cases}} 1 - \tanh^2(x) & x > 0 \\ {a:g}\,(1 - \tanh^2(x)) & x \le 0 \end{{cases}}",
+        bounded=True,
+        monotonic=a >= 0,
+        zero_centred=a == 1.0,
+        smooth=a == 1.0,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Penalized tanh; Xu et al. (2016), most stable of 21 in Eger et al. (2018).",
+        kinks=() if a == 1.0 else (0.0,),
+        at_inf=(-a, 1.0),
+    )
