@@ -118,6 +118,13 @@ class Activation:
     def __repr__(self) -> str:
         return f"Activation({self.name!r})"
 
+    def __reduce__(self):
+        # Pickled (and sent to other processes) by name: the registry rebuilds it there.
+        return (get_activation, (self.name,))
+
+    def __deepcopy__(self, memo: dict) -> Activation:
+        return self  # immutable
+
     def default_params(self, like: Tensor) -> tuple[Tensor, ...]:
         """The learnable parameters at their initial values, as 0-d tensors like ``like``."""
         return tuple(torch.tensor(v, dtype=like.dtype, device=like.device) for v in self.params.values())

@@ -1,0 +1,361 @@
+"""Models: an ensemble of E independent MLPs evaluated in one vectorised pass.
+
+Shapes, ensemble axis first:
+
+* weights of layer l: ``(E, out, in)`` (the ``nn.Linear`` convention), biases ``(E, out)``;
+* inputs ``(B, in)`` shared by every member, or ``(E, B, in)`` one batch per member;
+* pre-activations ``z`` and activations ``h`` of a hidden layer: ``(E, B, width)``.
+
+All parameters live in one flat buffer (``EnsembleMLP.flat``), layer after layer, so that an
+optimiser updates every member with a handful of element-wise kernels; ``weight(l)`` and
+``bias(l)`` are views into it. Members may use different activations: the members are grouped
+into runs of consecutive members sharing an activation, and each run is one slice, so there is
+no per-member Python loop (put members that share an activation next to each other).
+
+Member ``m`` is initialised from its own ``torch.Generator`` seeded with ``seeds[m]``: its initial
+weights depend only on its seed, the architecture and the scheme, never on the other members.
+Members with equal seeds start from identical weights even when their activations differ.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from actlab.activations import Activation, get_activation
+
+__all__ = ["EnsembleMLP", "INIT_SCHEMES", "ActivationRun"]
+
+INIT_SCHEMES = ("torch", "xavier", "he", "mean_field")
+
+
+@dataclass(frozen=True)
+class ActivationRun:
+    """Members ``start:stop`` share ``activation``."""
+
+    start: int
+    stop: int
+    activation: Activation
+
+
+def _runs(activations: Sequence[Activation]) -> tuple[ActivationRun, ...]:
+    runs: list[ActivationRun] = []
+    start = 0
+    for m in range(1, len(activations) + 1):
+        if m == len(activations) or activations[m] != activations[start]:
+            runs.append(ActivationRun(start, m, activations[start]))
+            start = m
+    return tuple(runs)
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class EnsembleMLP(nn.Module):
+    """E independent MLPs ``in_features -> hidden[0] -> ... -> hidden[-1] -> out_features``.
+
+    Hidden layer l computes ``h_l = phi_m(W_l h_{l-1} + b_l)`` for member m; the output layer is
+    affine (no activation). With ``init="mean_field"`` the weights are
+    ``W ~ N(0, sigma_w2 / fan_in)`` and biases ``b ~ N(0, sigma_b2)``.
+
+    Args:
+        in_features: Input dimension (>= 1).
+        hidden: Widths of the hidden layers, input side first (at least one, each >= 1).
+        out_features: Output dimension (>= 1).
+        activations: One activation (name or object) for every member, or a sequence of E.
+        seeds: One seed per member, or an int E meaning seeds ``0..E-1``. When ``activations``
+            is a sequence and ``seeds`` is omitted, seeds are ``0..E-1``.
+        init: ``"torch"`` (``nn.Linear``'s default: ``U(+-1/sqrt(fan_in))`` for W and b),
+            ``"xavier"`` (``U(+-sqrt(6/(fan_in+fan_out)))``, b = 0), ``"he"``
+            (``N(0, 2/fan_in)``, b = 0) or ``"mean_field"`` (needs ``sigma_w2``, ``sigma_b2``).
+        sigma_w2: Weight variance times fan-in for ``"mean_field"``.
+        sigma_b2: Bias variance for ``"mean_field"``.
+        dtype: Parameter dtype.
+        device: Parameter device.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int],
+        out_features: int,
+        activations: str | Activation | Sequence[str | Activation],
+        seeds: int | Sequence[int] | None = None,
+        *,
+        init: str = "torch",
+        sigma_w2: float | None = None,
+        sigma_b2: float | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ):
+        super().__init__()
+        _check_int("in_features", in_features, 1)
+        _check_int("out_features", out_features, 1)
+        if isinstance(hidden, int) or len(hidden) < 1:
+            raise ValueError(f"hidden must list at least one layer width (depth >= 1), got {hidden!r}")
+        for i, width in enumerate(hidden):
+            _check_int(f"hidden[{i}] (width of hidden layer {i + 1})", width, 1)
+        if isinstance(activations, (str, Activation)):
+            if seeds is None:
+                raise ValueError("seeds is required when one activation is given for all members")
+            if isinstance(seeds, int):
+                _check_int("number of members E", seeds, 1)
+                seeds = range(seeds)
+            acts = [get_activation(activations)] * len(seeds)
+        else:
+            acts = [get_activation(a) for a in activations]
+            seeds = range(len(acts)) if seeds is None else seeds
+            if isinstance(seeds, int):
+                seeds = range(seeds)
+        seeds = [int(s) for s in seeds]
+        _check_int("number of members E", len(acts), 1)
+        if len(seeds) != len(acts):
+            raise ValueError(f"got {len(acts)} activations but {len(seeds)} seeds; need one per member")
+        if init not in INIT_SCHEMES:
+            raise ValueError(f"init must be one of {INIT_SCHEMES}, got {init!r}")
+        if init == "mean_field":
+            for key, value in (("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)):
+                if value is None or not math.isfinite(value) or value < 0:
+                    raise ValueError(f"init='mean_field' needs {key} finite and >= 0, got {value!r}")
+
+        self.sizes = (in_features, *hidden, out_features)
+        self.activations = tuple(acts)
+        self.runs = _runs(acts)
+        self.init = init
+        self.sigma_w2, self.sigma_b2 = sigma_w2, sigma_b2
+        self.n_act_params = max(len(a.params) for a in acts)
+
+        # Layout of the flat buffer: per layer W (E*out*in), b (E*out), then per hidden layer the
+        # learnable activation parameters (E*K, K = most parameters any member's activation has).
+        E, offsets, n = len(acts), [], 0
+        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
+            offsets.append((n, n + E * fan_out * fan_in))
+            n += E * fan_out * (fan_in + 1)
+        self._act_offset = n
+        n += E * self.n_act_params * self.n_hidden
+        self._offsets = tuple(offsets)
+        self.flat = nn.Parameter(torch.zeros(n, dtype=dtype, device=device))
+        self.init_from(seeds)
+
+    # ---------------------------------------------------------------- structure and views
+    @property
+    def E(self) -> int:
+        """Number of members."""
+        return len(self.activations)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of affine layers (hidden layers + the output layer)."""
+        return len(self.sizes) - 1
+
+    @property
+    def n_hidden(self) -> int:
+        """Number of hidden layers."""
+        return len(self.sizes) - 2
+
+    def weight(self, layer: int, flat: Tensor | None = None) -> Tensor:
+        """Weights of affine layer ``layer`` (0 = nearest the input), shape ``(E, out, in)``;
+        a view into ``flat`` (default: the parameter buffer)."""
+        flat = self.flat if flat is None else flat
+        start, stop = self._offsets[layer][0], self._offsets[layer][1]
+        return flat[start:stop].view(self.E, self.sizes[layer + 1], self.sizes[layer])
+
+    def bias(self, layer: int, flat: Tensor | None = None) -> Tensor:
+        """Biases of affine layer ``layer``, shape ``(E, out)``; a view into ``flat``."""
+        flat = self.flat if flat is None else flat
+        start = self._offsets[layer][1]
+        return flat[start : start + self.E * self.sizes[layer + 1]].view(self.E, self.sizes[layer + 1])
+
+    def act_params(self, layer: int, flat: Tensor | None = None) -> Tensor:
+        """Learnable activation parameters of hidden layer ``layer``, shape ``(E, K)``."""
+        flat = self.flat if flat is None else flat
+        K = self.n_act_params
+        start = self._act_offset + layer * self.E * K
+        return flat[start : start + self.E * K].view(self.E, K)
+
+    def member_index(self) -> Tensor:
+        """For every element of ``flat``, the member it belongs to: a long tensor ``(N,)``."""
+        parts = []
+        E = self.E
+        for layer in range(self.n_layers):
+            fan_in, fan_out = self.sizes[layer], self.sizes[layer + 1]
+            parts.append(torch.arange(E).repeat_interleave(fan_out * fan_in))
+            parts.append(torch.arange(E).repeat_interleave(fan_out))
+        parts.append(torch.arange(E).repeat_interleave(self.n_act_params).repeat(self.n_hidden))
+        return torch.cat(parts).to(self.flat.device)
+
+    # ---------------------------------------------------------------- initialisation
+    @torch.no_grad()
+    def init_from(self, seeds: Sequence[int]) -> None:
+        """(Re-)initialise member m from ``torch.Generator().manual_seed(seeds[m])``.
+
+        Draw order per member: W_0, b_0, W_1, b_1, ... so a member's weights depend only on its
+        seed, the layer sizes and the scheme. Equal seeds give identical initial weights.
+        """
+        seeds = [int(s) for s in seeds]
+        if len(seeds) != self.E:
+            raise ValueError(f"init_from needs {self.E} seeds (one per member), got {len(seeds)}")
+        self.seeds = tuple(seeds)
+        for m, seed in enumerate(seeds):
+            gen = torch.Generator(device="cpu").manual_seed(seed)
+            for layer in range(self.n_layers):
+                fan_in, fan_out = self.sizes[layer], self.sizes[layer + 1]
+                # Drawn in float64 whatever the model's dtype, so that a float32 and a float64
+                # model with the same seed start from the same weights (up to rounding).
+                w = torch.empty(fan_out, fan_in, dtype=torch.float64)
+                b = torch.empty(fan_out, dtype=torch.float64)
+                if self.init == "torch":
+                    bound = 1.0 / math.sqrt(fan_in)
+                    w.uniform_(-bound, bound, generator=gen)
+                    b.uniform_(-bound, bound, generator=gen)
+                elif self.init == "xavier":
+                    bound = math.sqrt(6.0 / (fan_in + fan_out))
+                    w.uniform_(-bound, bound, generator=gen)
+                    b.zero_()
+                elif self.init == "he":
+                    w.normal_(0.0, math.sqrt(2.0 / fan_in), generator=gen)
+                    b.zero_()
+                else:  # mean_field
+                    w.normal_(0.0, math.sqrt(self.sigma_w2 / fan_in), generator=gen)
+                    b.normal_(0.0, math.sqrt(self.sigma_b2), generator=gen)
+                self.weight(layer)[m].copy_(w)
+                self.bias(layer)[m].copy_(b)
+        for layer in range(self.n_hidden):
+            params = self.act_params(layer)
+            params.zero_()
+            for run in self.runs:
+                for k, value in enumerate(run.activation.params.values()):
+                    params[run.start : run.stop, k] = value
+
+    # ---------------------------------------------------------------- forward
+    def activate(self, z: Tensor, layer: int, flat: Tensor | None = None) -> Tensor:
+        """Apply each member's activation to ``z`` ``(E, B, D)`` of hidden layer ``layer``."""
+        params = self.act_params(layer, flat)
+        if len(self.runs) == 1:
+            return self._apply(self.runs[0], z, params)
+        return torch.cat([self._apply(run, z[run.start : run.stop], params[run.start : run.stop])
+                          for run in self.runs])
+
+    @staticmethod
+    def _apply(run: ActivationRun, z: Tensor, params: Tensor) -> Tensor:
+        theta = [params[:, k, None, None] for k in range(len(run.activation.params))]
+        return run.activation.fn(z, *theta)
+
+    def _input(self, x: Tensor) -> Tensor:
+        if x.dim() == 2:
+            return x.expand(self.E, *x.shape)
+        if x.dim() == 3 and x.shape[0] == self.E:
+            return x
+        raise ValueError(f"input must be (B, {self.sizes[0]}) or (E={self.E}, B, {self.sizes[0]}), "
+                         f"got {tuple(x.shape)}")
+
+    def forward(self, x: Tensor, *, return_hidden: bool = False, flat: Tensor | None = None):
+        """Outputs ``(E, B, out)`` for inputs ``(B, in)`` (shared) or ``(E, B, in)``.
+
+        With ``return_hidden=True`` also returns ``[(z_l, h_l)]`` for every hidden layer,
+        pre- and post-activation, each ``(E, B, width_l)``, input side first. ``flat`` evaluates
+        the ensemble at other parameters (e.g. for Hessian-vector products).
+        """
+        h = self._input(x)
+        hidden = []
+        for layer in range(self.n_layers):
+            z = torch.baddbmm(self.bias(layer, flat).unsqueeze(1), h, self.weight(layer, flat).transpose(1, 2))
+            if layer == self.n_layers - 1:
+                return (z, hidden) if return_hidden else z
+            h = self.activate(z, layer, flat)
+            hidden.append((z, h))
+        raise AssertionError("unreachable")
+
+    # ---------------------------------------------------------------- exact manual backward
+    @torch.no_grad()
+    def loss_and_grad(self, x: Tensor, y: Tensor, loss: str, grad: Tensor) -> Tensor:
+        """Per-member loss ``(E,)`` and its exact gradient, written into ``grad`` ``(N,)``.
+
+        The same numbers as autograd on ``sum_m loss_m`` (each member's gradient is that of its
+        own loss), without building a graph: ``dz = dh * phi'(z)``, ``dW = dz^T h_prev``,
+        ``db = sum_B dz``, ``dh_prev = dz W``.
+
+        Args:
+            x: Inputs ``(B, in)`` or ``(E, B, in)``.
+            y: Targets: for ``"mse"`` ``(B, out)`` or ``(E, B, out)``; for ``"cross_entropy"``
+                class indices ``(B,)`` or ``(E, B)``.
+            loss: ``"mse"`` (mean over batch and outputs) or ``"cross_entropy"`` (mean over batch).
+            grad: Flat gradient buffer shaped like ``flat``; overwritten.
+        """
+        flat = self.flat.detach()
+        out, hidden = self.forward(x, return_hidden=True, flat=flat)
+        value, d = output_loss_and_grad(out, y, loss)
+        inputs = [self._input(x)] + [h for _, h in hidden]
+        for layer in reversed(range(self.n_layers)):
+            self.weight(layer, grad).copy_(torch.bmm(d.transpose(1, 2), inputs[layer]))
+            self.bias(layer, grad).copy_(d.sum(1))
+            if layer == 0:
+                break
+            dh = torch.bmm(d, self.weight(layer, flat))
+            d = self._backward_activation(dh, hidden[layer - 1][0], layer - 1, flat, grad)
+        return value
+
+    def _backward_activation(self, dh: Tensor, z: Tensor, layer: int, flat: Tensor, grad: Tensor) -> Tensor:
+        params = self.act_params(layer, flat)
+        gparams = self.act_params(layer, grad)
+        gparams.zero_()
+        pieces = []
+        for run in self.runs:
+            sl = slice(run.start, run.stop)
+            zr, dhr = (z, dh) if len(self.runs) == 1 else (z[sl], dh[sl])
+            theta = [params[sl, k, None, None] for k in range(len(run.activation.params))]
+            pieces.append(dhr * run.activation.deriv(zr, *theta))
+            if theta:
+                for k, dp in enumerate(run.activation.param_derivs(zr, *theta)):
+                    gparams[sl, k] = (dhr * dp).sum(dim=(1, 2))
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+
+    # ---------------------------------------------------------------- export
+    def member(self, m: int) -> nn.Sequential:
+        """Member ``m`` as a plain ``nn.Sequential`` of ``nn.Linear`` and activation modules,
+        with copies of its current parameters."""
+        if not 0 <= m < self.E:
+            raise IndexError(f"member {m} out of range for E = {self.E}")
+        layers: list[nn.Module] = []
+        act = self.activations[m]
+        for layer in range(self.n_layers):
+            lin = nn.Linear(self.sizes[layer], self.sizes[layer + 1], dtype=self.flat.dtype)
+            with torch.no_grad():
+                lin.weight.copy_(self.weight(layer)[m])
+                lin.bias.copy_(self.bias(layer)[m])
+            layers.append(lin)
+            if layer < self.n_hidden:
+                module = act.module().to(self.flat.dtype)
+                with torch.no_grad():
+                    for k, p in enumerate(module.params):
+                        p.copy_(self.act_params(layer)[m, k])
+                layers.append(module)
+        return nn.Sequential(*layers)
+
+
+def output_loss_and_grad(out: Tensor, y: Tensor, loss: str) -> tuple[Tensor, Tensor]:
+    """Per-member loss ``(E,)`` and its gradient with respect to ``out`` ``(E, B, out)``.
+
+    ``"mse"``: ``L_m = mean_{b,k} (out - y)^2``, ``dL/dout = 2 (out - y) / (B K)``.
+    ``"cross_entropy"``: ``L_m = mean_b [logsumexp(out_b) - out_b[y_b]]``,
+    ``dL/dout = (softmax(out) - onehot(y)) / B``.
+    """
+    E, B, K = out.shape
+    if loss == "mse":
+        diff = out - y
+        return diff.square().mean(dim=(1, 2)), diff * (2.0 / (B * K))
+    if loss == "cross_entropy":
+        logp = torch.log_softmax(out, dim=-1)
+        idx = y.expand(E, B).unsqueeze(-1)
+        value = -logp.gather(-1, idx).squeeze(-1).mean(1)
+        d = logp.exp()
+        d.scatter_add_(-1, idx, torch.full_like(idx, -1, dtype=out.dtype))
+        return value, d / B
+    raise ValueError(f"loss must be 'mse' or 'cross_entropy', got {loss!r}")

@@ -1,0 +1,236 @@
+"""The vectorised trainer: every member of an :class:`EnsembleMLP` trained in one loop.
+
+No file I/O: :func:`train` returns a :class:`TrainResult`. Probes run as scheduled callbacks
+that see the step's loss and gradient before the update and return tensors to record.
+
+Divergence isolation: at every step a member whose loss is non-finite or above
+``TrainConfig.max_loss``, or whose gradient is non-finite, is frozen before the update (its
+parameters keep their last finite values) and its ``diverged_step`` is set. Members never interact:
+every other member's numbers are bit-identical to a run without the diverging one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from actlab.models import EnsembleMLP, output_loss_and_grad
+from actlab.optim import EnsembleOptimizer, OptimizerConfig
+from actlab.seeding import derive_seed
+
+__all__ = ["TrainConfig", "Callback", "StepState", "TrainResult", "train", "batch_order"]
+
+LOSSES = ("mse", "cross_entropy")
+BACKWARDS = ("auto", "manual", "autograd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (what to train is the model; what on is the data)."""
+
+    epochs: int = 100
+    """Passes over the training set (>= 1)."""
+    batch_size: int | None = None
+    """Minibatch size; ``None`` trains full batch (one step per epoch)."""
+    lr: float = 1e-3
+    """Learning rate of every member, unless ``train(lr=...)`` gives one per member."""
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    """Optimiser and its hyper-parameters."""
+    loss: str = "mse"
+    """``mse`` (regression, targets ``(n, out)``) or ``cross_entropy`` (class indices ``(n,)``)."""
+    max_loss: float = 1e6
+    """A member whose loss exceeds this (or is non-finite) is frozen as diverged."""
+    backward: str = "auto"
+    """``manual`` (exact analytic backward, fast), ``autograd``, or ``auto`` (= manual)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be finite and > 0, got {self.lr!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if not self.max_loss > 0:
+            raise ValueError(f"max_loss must be > 0, got {self.max_loss!r}")
+        if self.backward not in BACKWARDS:
+            raise ValueError(f"backward must be one of {BACKWARDS}, got {self.backward!r}")
+
+
+@dataclass
+class StepState:
+    """What a callback sees at a scheduled step, after the backward pass, before the update.
+
+    Attributes:
+        step: Index of the update about to be made (0 = the first).
+        epoch: Epoch of this step (0-based).
+        model: The ensemble (parameters as before this update).
+        x: Inputs of this step, ``(B, in)`` or ``(E, B, in)``.
+        y: Targets of this step.
+        loss: Per-member loss ``(E,)``.
+        grad: Flat gradient ``(N,)``; ``model.weight(l, grad)`` is layer l's ``(E, out, in)``.
+        active: Members still training ``(E,)`` (False once diverged).
+    """
+
+    step: int
+    epoch: int
+    model: EnsembleMLP
+    x: Tensor
+    y: Tensor
+    loss: Tensor
+    grad: Tensor
+    active: Tensor
+
+
+@dataclass(frozen=True)
+class Callback:
+    """``fn(state) -> {name: tensor with leading axis E}`` run at scheduled steps.
+
+    Scheduled at every step in ``at`` and every ``every``-th step (0, every, 2*every, ...).
+    """
+
+    fn: Callable[[StepState], dict[str, Tensor] | None]
+    at: Collection[int] = ()
+    every: int | None = None
+
+    def due(self, step: int) -> bool:
+        return step in self.at or (self.every is not None and step % self.every == 0)
+
+
+@dataclass
+class TrainResult:
+    """What training produced.
+
+    Attributes:
+        loss: Training loss per step and member ``(steps, E)``; NaN after a member diverged.
+        diverged_step: Step at which each member diverged, ``(E,)`` long; -1 if it never did.
+        steps_per_epoch: Updates per epoch.
+        records: Callback outputs: name -> (steps at which recorded, values stacked
+            ``(n_records, E, ...)``).
+    """
+
+    loss: Tensor
+    diverged_step: Tensor
+    steps_per_epoch: int
+    records: dict[str, tuple[list[int], Tensor]]
+
+    @property
+    def epoch_loss(self) -> Tensor:
+        """Mean training loss per epoch ``(epochs, E)``."""
+        return self.loss.view(-1, self.steps_per_epoch, self.loss.shape[1]).mean(1)
+
+
+def batch_order(seed: int, n: int, epoch: int) -> Tensor:
+    """The permutation of ``n`` training points a member with ``seed`` uses in ``epoch``."""
+    gen = torch.Generator().manual_seed(derive_seed(seed, "batches", epoch))
+    return torch.randperm(n, generator=gen)
+
+
+def _take(data: Tensor, idx: Tensor, shared: bool) -> Tensor:
+    """Rows ``idx`` ``(E, b)`` of ``data`` ``(n, ...)`` (shared) or ``(E, n, ...)``."""
+    if shared:
+        return data[idx]
+    return data[torch.arange(idx.shape[0], device=idx.device)[:, None], idx]
+
+
+def train(
+    model: EnsembleMLP,
+    x: Tensor,
+    y: Tensor,
+    config: TrainConfig,
+    *,
+    lr: Sequence[float] | Tensor | None = None,
+    callbacks: Sequence[Callback] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Train every member of ``model`` on ``(x, y)`` in place.
+
+    Args:
+        model: The ensemble; its parameters are updated in place.
+        x: Inputs ``(n, in)`` shared by all members, or ``(E, n, in)``.
+        y: Targets ``(n, out)`` / ``(E, n, out)`` for ``mse``; class indices ``(n,)`` /
+            ``(E, n)`` for ``cross_entropy``.
+        config: Training settings.
+        lr: One learning rate per member ``(E,)``; default ``config.lr`` for all.
+        callbacks: Probes run at their scheduled steps.
+        progress: Called as ``progress(epoch_done, epochs)`` after each epoch.
+
+    Returns:
+        The loss per step, the divergence steps and the callbacks' records.
+    """
+    E = model.E
+    shared = x.dim() == 2
+    n = x.shape[0] if shared else x.shape[1]
+    if not shared and x.shape[0] != E:
+        raise ValueError(f"x must be (n, in) or (E={E}, n, in), got {tuple(x.shape)}")
+    if (y.shape[0] if shared else y.shape[1]) != n:
+        raise ValueError(f"x and y hold different numbers of points: {tuple(x.shape)}, {tuple(y.shape)}")
+    lr_t = torch.full((E,), config.lr) if lr is None else torch.as_tensor(lr, dtype=torch.float64).reshape(-1)
+    if lr_t.numel() != E:
+        raise ValueError(f"lr needs one value per member (E={E}), got {lr_t.numel()}")
+    opt = EnsembleOptimizer(model.flat, lr_t, model.member_index(), config.optimizer)
+
+    batch = n if config.batch_size is None else min(config.batch_size, n)
+    steps_per_epoch = math.ceil(n / batch)
+    total = config.epochs * steps_per_epoch
+    losses = torch.empty(total, E, dtype=model.flat.dtype)
+    diverged = torch.full((E,), -1, dtype=torch.long)
+    records: dict[str, tuple[list[int], list[Tensor]]] = {}
+    grad = torch.zeros_like(model.flat, requires_grad=False)
+    step = 0
+    for epoch in range(config.epochs):
+        if batch < n:
+            order = torch.stack([batch_order(s, n, epoch) for s in model.seeds]).to(x.device)
+        for start in range(0, n, batch):
+            if batch < n:
+                idx = order[:, start : start + batch]
+                xb, yb = _take(x, idx, shared), _take(y, idx, shared)
+            else:
+                xb, yb = x, y
+            loss = _loss_and_grad(model, xb, yb, config, grad)
+            bad = ~torch.isfinite(loss) | (loss > config.max_loss)
+            if not torch.isfinite(grad).all():
+                bad |= _members_with_nonfinite(grad, model)
+            newly = bad & opt.active
+            if newly.any():
+                diverged[newly] = step
+                opt.freeze(newly)
+            recorded = loss.detach().clone()
+            recorded[~opt.active & (diverged != step)] = math.nan
+            losses[step] = recorded
+            for cb in callbacks:
+                if cb.due(step):
+                    state = StepState(step, epoch, model, xb, yb, loss, grad, opt.active.clone())
+                    for key, value in (cb.fn(state) or {}).items():
+                        steps, values = records.setdefault(key, ([], []))
+                        steps.append(step)
+                        values.append(value.detach().clone())
+            opt.step(grad)
+            step += 1
+        if progress is not None:
+            progress(epoch + 1, config.epochs)
+    stacked = {k: (s, torch.stack(v)) for k, (s, v) in records.items()}
+    return TrainResult(losses, diverged, steps_per_epoch, stacked)
+
+
+def _loss_and_grad(model: EnsembleMLP, x: Tensor, y: Tensor, config: TrainConfig, grad: Tensor) -> Tensor:
+    if config.backward in ("auto", "manual"):
+        return model.loss_and_grad(x, y, config.loss, grad)
+    model.flat.grad = None
+    with torch.enable_grad():
+        out = model(x)
+        loss, _ = output_loss_and_grad(out, y, config.loss)
+        loss.sum().backward()
+    grad.copy_(model.flat.grad)
+    return loss.detach()
+
+
+def _members_with_nonfinite(grad: Tensor, model: EnsembleMLP) -> Tensor:
+    bad = torch.zeros(model.E, dtype=torch.bool)
+    bad[model.member_index()[~torch.isfinite(grad)].unique()] = True
+    return bad

@@ -1,0 +1,307 @@
+"""The ensemble engine against independent references: plain nn.Sequential models trained one by
+one with torch.optim, autograd, and the distributions of torch.nn.init."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from actlab import get_activation, list_activations
+from actlab.models import EnsembleMLP
+from actlab.optim import OptimizerConfig
+from actlab.train import Callback, TrainConfig, batch_order, train
+
+# torch.nn modules used as the independent reference for each activation in the equivalence tests.
+TORCH_MODULES = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "sigmoid": nn.Sigmoid,
+    "prelu": lambda: nn.PReLU(init=0.25),
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+}
+
+
+def _data(n=64, seed=0, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.linspace(-math.pi, math.pi, n, dtype=torch.float64)[:, None]
+    y = torch.sin(x) + 0.1 * torch.randn(n, 1, generator=gen, dtype=torch.float64)
+    return x.to(dtype), y.to(dtype)
+
+
+def _reference_model(model: EnsembleMLP, m: int) -> nn.Sequential:
+    """Member m rebuilt from torch.nn modules, holding a copy of its current parameters."""
+    layers = []
+    for layer in range(model.n_layers):
+        lin = nn.Linear(model.sizes[layer], model.sizes[layer + 1], dtype=model.flat.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(model.weight(layer)[m])
+            lin.bias.copy_(model.bias(layer)[m])
+        layers.append(lin)
+        if layer < model.n_hidden:
+            layers.append(TORCH_MODULES[model.activations[m].name]().to(model.flat.dtype))
+    return nn.Sequential(*layers)
+
+
+def _torch_optimizer(name, params, lr):
+    return {
+        "sgd": lambda: torch.optim.SGD(params, lr=lr),
+        "momentum": lambda: torch.optim.SGD(params, lr=lr, momentum=0.9),
+        "adam": lambda: torch.optim.Adam(params, lr=lr),
+        "rmsprop": lambda: torch.optim.RMSprop(params, lr=lr),
+    }[name]()
+
+
+def _train_reference(seq, x, y, opt_name, lr, steps, loss="mse", batches=None):
+    opt = _torch_optimizer(opt_name, seq.parameters(), lr)
+    loss_fn = nn.MSELoss() if loss == "mse" else nn.CrossEntropyLoss()
+    trace = []
+    for step in range(steps):
+        xb, yb = (x, y) if batches is None else (x[batches[step]], y[batches[step]])
+        opt.zero_grad()
+        value = loss_fn(seq(xb), yb)
+        value.backward()
+        opt.step()
+        trace.append(value.item())
+    return trace
+
+
+def _flat_of(seq: nn.Sequential) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in seq.parameters()])
+
+
+def _member_flat(model: EnsembleMLP, m: int) -> torch.Tensor:
+    parts = []
+    for layer in range(model.n_layers):
+        parts += [model.weight(layer)[m].reshape(-1), model.bias(layer)[m]]
+        if layer < model.n_hidden:
+            parts.append(model.act_params(layer)[m, : len(model.activations[m].params)])
+    return torch.cat(parts).detach()
+
+
+@pytest.mark.parametrize("opt_name", ["adam", "sgd", "momentum", "rmsprop"])
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+def test_ensemble_equals_separate_models(opt_name, dtype, tol):
+    acts = ["tanh", "tanh", "relu", "gelu", "prelu", "sigmoid"]
+    seeds = [0, 1, 0, 0, 0, 3]
+    lrs = [1e-2, 3e-3, 1e-2, 1e-2, 5e-3, 2e-2]
+    if opt_name == "rmsprop":
+        # RMSprop's first steps are ~lr * 10 * sign(g): at these rates a rounding difference in
+        # a tiny gradient flips a sign and both runs drift apart (6e-12 in float64 seen at 1e-2).
+        lrs = [lr / 10 for lr in lrs]
+    x, y = _data(dtype=dtype)
+    model = EnsembleMLP(1, [16, 16, 16], 1, acts, seeds, dtype=dtype)
+    refs = [_reference_model(model, m) for m in range(model.E)]
+    cfg = TrainConfig(epochs=50, optimizer=OptimizerConfig(name=opt_name))
+    result = train(model, x, y, cfg, lr=lrs)
+    for m, seq in enumerate(refs):
+        trace = _train_reference(seq, x, y, opt_name, lrs[m], 50)
+        assert (_member_flat(model, m) - _flat_of(seq)).abs().max().item() < tol
+        assert torch.allclose(result.loss[:, m].double(), torch.tensor(trace, dtype=torch.float64),
+                              rtol=tol * 10, atol=tol)
+
+
+def test_minibatch_cross_entropy_equals_separate_models():
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(40, 2, generator=gen)
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    acts, seeds = ["relu", "tanh", "elu"], [11, 11, 12]
+    model = EnsembleMLP(2, [8, 8], 2, acts, seeds)
+    refs = [_reference_model(model, m) for m in range(model.E)]
+    cfg = TrainConfig(epochs=4, batch_size=16, loss="cross_entropy", lr=1e-2)
+    result = train(model, x, y, cfg)
+    assert result.steps_per_epoch == 3
+    for m, seq in enumerate(refs):
+        batches = [batch_order(seeds[m], 40, e)[s : s + 16] for e in range(4) for s in (0, 16, 32)]
+        trace = _train_reference(seq, x, y, "adam", 1e-2, 12, loss="cross_entropy", batches=batches)
+        assert (_member_flat(model, m) - _flat_of(seq)).abs().max().item() < 1e-5
+        assert torch.allclose(result.loss[:, m], torch.tensor(trace), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", list_activations())
+def test_manual_backward_equals_autograd(name):
+    """The fast analytic backward gives autograd's gradient for every registered activation."""
+    x, y = _data(n=32, dtype=torch.float64)
+    model = EnsembleMLP(1, [8, 8], 1, [name, "tanh"], [0, 1], dtype=torch.float64)
+    grad = torch.zeros_like(model.flat)
+    loss = model.loss_and_grad(x, y, "mse", grad)
+    out = model(x)
+    reference_loss = ((out - y) ** 2).mean(dim=(1, 2))
+    (auto,) = torch.autograd.grad(reference_loss.sum(), model.flat)
+    assert torch.allclose(loss, reference_loss.detach(), rtol=1e-12)
+    assert torch.allclose(grad, auto, rtol=1e-6, atol=1e-9)
+
+
+def test_forward_equals_exported_members():
+    x, _ = _data(n=20, dtype=torch.float64)
+    model = EnsembleMLP(1, [5, 7], 3, ["relu", "sine", "prelu(init=0.1)"], [3, 4, 5], dtype=torch.float64)
+    out = model(x)
+    for m in range(model.E):
+        assert torch.equal(out[m], model.member(m)(x)) or torch.allclose(out[m], model.member(m)(x),
+                                                                           rtol=1e-14)
+
+
+def test_member_weights_independent_of_ensemble_size():
+    one = EnsembleMLP(3, [32, 32], 2, "tanh", seeds=[7])
+    many = EnsembleMLP(3, [32, 32], 2, "tanh", seeds=list(range(50, 73)) + [7] + list(range(26)))
+    assert many.E == 50
+    assert torch.equal(_member_flat(one, 0), _member_flat(many, 23))
+
+
+def test_same_seed_same_weights_across_activations():
+    model = EnsembleMLP(2, [16, 16], 1, ["tanh", "relu", "gelu", "tanh"], [4, 4, 4, 5])
+    w = [_member_flat(model, m) for m in range(4)]
+    assert torch.equal(w[0], w[1]) and torch.equal(w[0], w[2])
+    assert not torch.equal(w[0], w[3])
+    model.init_from([5, 5, 5, 5])
+    assert torch.equal(_member_flat(model, 0), w[3])
+
+
+def test_init_schemes_match_their_distributions():
+    fan_in, fan_out = 400, 300
+    n = fan_in * fan_out
+    def layer0(**kw):
+        return EnsembleMLP(fan_in, [fan_out], 1, "relu", seeds=[1], **kw).weight(0)[0].double()
+
+    # nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), variance bound^2 / 3.
+    w = layer0(init="torch")
+    bound = 1 / math.sqrt(fan_in)
+    assert w.abs().max() <= bound and abs(w.var().item() / (bound**2 / 3) - 1) < 0.02
+    w = layer0(init="xavier")
+    bound = math.sqrt(6 / (fan_in + fan_out))
+    assert w.abs().max() <= bound and abs(w.var().item() / (bound**2 / 3) - 1) < 0.02
+    w = layer0(init="he")
+    assert abs(w.var().item() / (2 / fan_in) - 1) < 0.02
+    model = EnsembleMLP(fan_in, [fan_out], 1, "relu", seeds=[2], init="mean_field", sigma_w2=1.5,
+                        sigma_b2=0.3)
+    assert abs(model.weight(0)[0].double().var().item() / (1.5 / fan_in) - 1) < 0.02
+    # 300 biases: the sample variance is within ~4 standard errors (sqrt(2/300) = 8%) of 0.3.
+    assert abs(model.bias(0)[0].double().var().item() / 0.3 - 1) < 0.35
+    # the standard error of the variance of n normal samples is sqrt(2/n) relative
+    assert math.sqrt(2 / n) < 0.005
+
+
+def _diverging_setup():
+    x, y = _data(n=32)
+    acts = ["relu"] * 4
+    seeds = [0, 1, 2, 3]
+    return x, y, acts, seeds
+
+
+def test_divergence_is_isolated_and_bit_identical():
+    x, y, acts, seeds = _diverging_setup()
+    cfg = TrainConfig(epochs=40, optimizer=OptimizerConfig(name="sgd"), max_loss=1e3)
+    lrs = [0.05, 50.0, 0.05, 0.02]  # member 1 diverges
+    with_bad = EnsembleMLP(1, [16, 16], 1, acts, seeds)
+    frozen_before = None
+
+    def snapshot(state):
+        nonlocal frozen_before
+        if state.step == 39:
+            frozen_before = _member_flat(state.model, 1).clone()
+
+    res = train(with_bad, x, y, cfg, lr=lrs, callbacks=[Callback(snapshot, at={39})])
+    step = res.diverged_step[1].item()
+    assert step > 0 and (res.diverged_step[[0, 2, 3]] == -1).all()
+    assert res.loss[:step, 1].isfinite().all() and res.loss[step + 1 :, 1].isnan().all()
+    assert not res.loss[step, 1].isfinite() or res.loss[step, 1] > 1e3
+    assert _member_flat(with_bad, 1).isfinite().all()
+    assert torch.equal(frozen_before, _member_flat(with_bad, 1))  # frozen: no change after
+
+    # The same members without the diverging one: bit-identical numbers.
+    without = EnsembleMLP(1, [16, 16], 1, [acts[i] for i in (0, 2, 3)], [seeds[i] for i in (0, 2, 3)])
+    res2 = train(without, x, y, cfg, lr=[lrs[i] for i in (0, 2, 3)])
+    for new, old in enumerate((0, 2, 3)):
+        assert torch.equal(_member_flat(with_bad, old), _member_flat(without, new))
+        assert torch.equal(res.loss[:, old], res2.loss[:, new])
+
+
+def test_nan_inputs_to_one_member_do_not_leak():
+    x, y = _data(n=16)
+    xe = x.expand(3, -1, -1).clone()
+    xe[1, 3] = math.nan
+    model = EnsembleMLP(1, [8], 1, "tanh", seeds=[0, 1, 2])
+    ref = EnsembleMLP(1, [8], 1, "tanh", seeds=[0, 1, 2])
+    res = train(model, xe, y.expand(3, -1, -1), TrainConfig(epochs=5))
+    train(ref, x.expand(3, -1, -1), y.expand(3, -1, -1), TrainConfig(epochs=5))
+    assert res.diverged_step.tolist() == [-1, 0, -1]
+    for m in (0, 2):
+        assert torch.equal(_member_flat(model, m), _member_flat(ref, m))
+
+
+def test_callbacks_see_the_gradient_at_scheduled_steps():
+    x, y = _data(n=16, dtype=torch.float64)
+    model = EnsembleMLP(1, [4, 4], 1, "tanh", seeds=[0, 1], dtype=torch.float64)
+    seen = []
+
+    def probe(state):
+        seen.append(state.step)
+        out = state.model(state.x)
+        (auto,) = torch.autograd.grad(((out - state.y) ** 2).mean(dim=(1, 2)).sum(), state.model.flat)
+        assert torch.allclose(auto, state.grad)
+        return {"grad_norm/layer1": state.model.weight(0, state.grad).flatten(1).norm(dim=1)}
+
+    res = train(model, x, y, TrainConfig(epochs=10), callbacks=[Callback(probe, at={0, 7}, every=5)])
+    assert seen == [0, 5, 7]
+    steps, values = res.records["grad_norm/layer1"]
+    assert steps == [0, 5, 7] and values.shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(hidden=[0]), r"hidden\[0\].*>= 1"),
+        (dict(hidden=[8, -3]), r"hidden\[1\].*>= 1"),
+        (dict(hidden=[]), "depth >= 1"),
+        (dict(in_features=0), "in_features"),
+        (dict(out_features=-1), "out_features"),
+        (dict(activations=[]), "E.*>= 1"),
+        (dict(activations="tanh", seeds=0), "E.*>= 1"),
+        (dict(activations=["tanhh"]), "Did you mean 'tanh'"),
+        (dict(init="kaiming"), "init must be one of"),
+        (dict(init="mean_field", sigma_w2=float("nan"), sigma_b2=0.0), "sigma_w2"),
+        (dict(activations=["relu", "tanh"], seeds=[1]), "one per member"),
+    ],
+)
+def test_bad_model_input(kwargs, match):
+    args = dict(in_features=1, hidden=[8], out_features=1, activations=["tanh"], seeds=None)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        EnsembleMLP(**args)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(lr=float("nan")), "lr must be finite"),
+        (dict(lr=float("inf")), "lr must be finite"),
+        (dict(lr=0.0), "lr must be finite and > 0"),
+        (dict(epochs=0), "epochs"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(loss="l1"), "loss must be one of"),
+        (dict(backward="numeric"), "backward"),
+    ],
+)
+def test_bad_train_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_bad_per_member_lr_and_optimizer():
+    x, y = _data(n=8)
+    model = EnsembleMLP(1, [4], 1, "tanh", seeds=[0, 1])
+    with pytest.raises(ValueError, match="lr must be finite"):
+        train(model, x, y, TrainConfig(epochs=1), lr=[1e-3, float("nan")])
+    with pytest.raises(ValueError, match="one value per member"):
+        train(model, x, y, TrainConfig(epochs=1), lr=[1e-3])
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        OptimizerConfig(name="lbfgs")
+
+
+def test_activation_objects_survive_pickling():
+    import pickle
+
+    act = get_activation("leaky_relu(slope=0.2)")
+    assert pickle.loads(pickle.dumps(act)) == act
