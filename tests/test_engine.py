@@ -99,8 +99,12 @@ def test_ensemble_equals_separate_models(opt_name, dtype, tol):
     for m, seq in enumerate(refs):
         trace = _train_reference(seq, x, y, opt_name, lrs[m], 50)
         assert (_member_flat(model, m) - _flat_of(seq)).abs().max().item() < tol
-        assert torch.allclose(result.loss[:, m].double(), torch.tensor(trace, dtype=torch.float64),
-                              rtol=tol * 10, atol=tol)
+        assert torch.allclose(
+            result.loss[:, m].double(),
+            torch.tensor(trace, dtype=torch.float64),
+            rtol=tol * 10,
+            atol=tol,
+        )
 
 
 def test_minibatch_cross_entropy_equals_separate_models():
@@ -136,11 +140,14 @@ def test_manual_backward_equals_autograd(name):
 
 def test_forward_equals_exported_members():
     x, _ = _data(n=20, dtype=torch.float64)
-    model = EnsembleMLP(1, [5, 7], 3, ["relu", "sine", "prelu(init=0.1)"], [3, 4, 5], dtype=torch.float64)
+    model = EnsembleMLP(
+        1, [5, 7], 3, ["relu", "sine", "prelu(init=0.1)"], [3, 4, 5], dtype=torch.float64
+    )
     out = model(x)
     for m in range(model.E):
-        assert torch.equal(out[m], model.member(m)(x)) or torch.allclose(out[m], model.member(m)(x),
-                                                                           rtol=1e-14)
+        assert torch.equal(out[m], model.member(m)(x)) or torch.allclose(
+            out[m], model.member(m)(x), rtol=1e-14
+        )
 
 
 def test_member_weights_independent_of_ensemble_size():
@@ -162,6 +169,7 @@ def test_same_seed_same_weights_across_activations():
 def test_init_schemes_match_their_distributions():
     fan_in, fan_out = 400, 300
     n = fan_in * fan_out
+
     def layer0(**kw):
         return EnsembleMLP(fan_in, [fan_out], 1, "relu", seeds=[1], **kw).weight(0)[0].double()
 
@@ -174,8 +182,9 @@ def test_init_schemes_match_their_distributions():
     assert w.abs().max() <= bound and abs(w.var().item() / (bound**2 / 3) - 1) < 0.02
     w = layer0(init="he")
     assert abs(w.var().item() / (2 / fan_in) - 1) < 0.02
-    model = EnsembleMLP(fan_in, [fan_out], 1, "relu", seeds=[2], init="mean_field", sigma_w2=1.5,
-                        sigma_b2=0.3)
+    model = EnsembleMLP(
+        fan_in, [fan_out], 1, "relu", seeds=[2], init="mean_field", sigma_w2=1.5, sigma_b2=0.3
+    )
     assert abs(model.weight(0)[0].double().var().item() / (1.5 / fan_in) - 1) < 0.02
     # 300 biases: the sample variance is within ~4 standard errors (sqrt(2/300) = 8%) of 0.3.
     assert abs(model.bias(0)[0].double().var().item() / 0.3 - 1) < 0.35
@@ -211,7 +220,9 @@ def test_divergence_is_isolated_and_bit_identical():
     assert torch.equal(frozen_before, _member_flat(with_bad, 1))  # frozen: no change after
 
     # The same members without the diverging one: bit-identical numbers.
-    without = EnsembleMLP(1, [16, 16], 1, [acts[i] for i in (0, 2, 3)], [seeds[i] for i in (0, 2, 3)])
+    without = EnsembleMLP(
+        1, [16, 16], 1, [acts[i] for i in (0, 2, 3)], [seeds[i] for i in (0, 2, 3)]
+    )
     res2 = train(without, x, y, cfg, lr=[lrs[i] for i in (0, 2, 3)])
     for new, old in enumerate((0, 2, 3)):
         assert torch.equal(_member_flat(with_bad, old), _member_flat(without, new))
@@ -239,11 +250,15 @@ def test_callbacks_see_the_gradient_at_scheduled_steps():
     def probe(state):
         seen.append(state.step)
         out = state.model(state.x)
-        (auto,) = torch.autograd.grad(((out - state.y) ** 2).mean(dim=(1, 2)).sum(), state.model.flat)
+        (auto,) = torch.autograd.grad(
+            ((out - state.y) ** 2).mean(dim=(1, 2)).sum(), state.model.flat
+        )
         assert torch.allclose(auto, state.grad)
         return {"grad_norm/layer1": state.model.weight(0, state.grad).flatten(1).norm(dim=1)}
 
-    res = train(model, x, y, TrainConfig(epochs=10), callbacks=[Callback(probe, at={0, 7}, every=5)])
+    res = train(
+        model, x, y, TrainConfig(epochs=10), callbacks=[Callback(probe, at={0, 7}, every=5)]
+    )
     assert seen == [0, 5, 7]
     steps, values = res.records["grad_norm/layer1"]
     assert steps == [0, 5, 7] and values.shape == (3, 2)

@@ -99,7 +99,9 @@ class EnsembleMLP(nn.Module):
         _check_int("in_features", in_features, 1)
         _check_int("out_features", out_features, 1)
         if isinstance(hidden, int) or len(hidden) < 1:
-            raise ValueError(f"hidden must list at least one layer width (depth >= 1), got {hidden!r}")
+            raise ValueError(
+                f"hidden must list at least one layer width (depth >= 1), got {hidden!r}"
+            )
         for i, width in enumerate(hidden):
             _check_int(f"hidden[{i}] (width of hidden layer {i + 1})", width, 1)
         if isinstance(activations, (str, Activation)):
@@ -117,13 +119,17 @@ class EnsembleMLP(nn.Module):
         seeds = [int(s) for s in seeds]
         _check_int("number of members E", len(acts), 1)
         if len(seeds) != len(acts):
-            raise ValueError(f"got {len(acts)} activations but {len(seeds)} seeds; need one per member")
+            raise ValueError(
+                f"got {len(acts)} activations but {len(seeds)} seeds; need one per member"
+            )
         if init not in INIT_SCHEMES:
             raise ValueError(f"init must be one of {INIT_SCHEMES}, got {init!r}")
         if init == "mean_field":
             for key, value in (("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)):
                 if value is None or not math.isfinite(value) or value < 0:
-                    raise ValueError(f"init='mean_field' needs {key} finite and >= 0, got {value!r}")
+                    raise ValueError(
+                        f"init='mean_field' needs {key} finite and >= 0, got {value!r}"
+                    )
 
         self.sizes = (in_features, *hidden, out_features)
         self.activations = tuple(acts)
@@ -171,7 +177,9 @@ class EnsembleMLP(nn.Module):
         """Biases of affine layer ``layer``, shape ``(E, out)``; a view into ``flat``."""
         flat = self.flat if flat is None else flat
         start = self._offsets[layer][1]
-        return flat[start : start + self.E * self.sizes[layer + 1]].view(self.E, self.sizes[layer + 1])
+        return flat[start : start + self.E * self.sizes[layer + 1]].view(
+            self.E, self.sizes[layer + 1]
+        )
 
     def act_params(self, layer: int, flat: Tensor | None = None) -> Tensor:
         """Learnable activation parameters of hidden layer ``layer``, shape ``(E, K)``."""
@@ -240,8 +248,12 @@ class EnsembleMLP(nn.Module):
         params = self.act_params(layer, flat)
         if len(self.runs) == 1:
             return self._apply(self.runs[0], z, params)
-        return torch.cat([self._apply(run, z[run.start : run.stop], params[run.start : run.stop])
-                          for run in self.runs])
+        return torch.cat(
+            [
+                self._apply(run, z[run.start : run.stop], params[run.start : run.stop])
+                for run in self.runs
+            ]
+        )
 
     @staticmethod
     def _apply(run: ActivationRun, z: Tensor, params: Tensor) -> Tensor:
@@ -253,8 +265,10 @@ class EnsembleMLP(nn.Module):
             return x.expand(self.E, *x.shape)
         if x.dim() == 3 and x.shape[0] == self.E:
             return x
-        raise ValueError(f"input must be (B, {self.sizes[0]}) or (E={self.E}, B, {self.sizes[0]}), "
-                         f"got {tuple(x.shape)}")
+        raise ValueError(
+            f"input must be (B, {self.sizes[0]}) or (E={self.E}, B, {self.sizes[0]}), "
+            f"got {tuple(x.shape)}"
+        )
 
     def forward(self, x: Tensor, *, return_hidden: bool = False, flat: Tensor | None = None):
         """Outputs ``(E, B, out)`` for inputs ``(B, in)`` (shared) or ``(E, B, in)``.
@@ -266,7 +280,9 @@ class EnsembleMLP(nn.Module):
         h = self._input(x)
         hidden = []
         for layer in range(self.n_layers):
-            z = torch.baddbmm(self.bias(layer, flat).unsqueeze(1), h, self.weight(layer, flat).transpose(1, 2))
+            z = torch.baddbmm(
+                self.bias(layer, flat).unsqueeze(1), h, self.weight(layer, flat).transpose(1, 2)
+            )
             if layer == self.n_layers - 1:
                 return (z, hidden) if return_hidden else z
             h = self.activate(z, layer, flat)
@@ -280,7 +296,8 @@ class EnsembleMLP(nn.Module):
 
         The same numbers as autograd on ``sum_m loss_m`` (each member's gradient is that of its
         own loss), without building a graph: ``dz = dh * phi'(z)``, ``dW = dz^T h_prev``,
-        ``db = sum_B dz``, ``dh_prev = dz W``.
+        ``db = sum_B dz``, ``dh_prev = dz W``. Pre-activations and backward signals go to
+        buffers reused from call to call (fresh multi-MB tensors cost a page fault per 4 KiB).
 
         Args:
             x: Inputs ``(B, in)`` or ``(E, B, in)``.
@@ -290,32 +307,57 @@ class EnsembleMLP(nn.Module):
             grad: Flat gradient buffer shaped like ``flat``; overwritten.
         """
         flat = self.flat.detach()
-        out, hidden = self.forward(x, return_hidden=True, flat=flat)
-        value, d = output_loss_and_grad(out, y, loss)
-        inputs = [self._input(x)] + [h for _, h in hidden]
+        h = self._input(x)
+        z_buf, dh_buf = self._workspace(h.shape[1])
+        zs, hs = [], [h]
+        for layer in range(self.n_layers):
+            z = torch.bmm(h, self.weight(layer, flat).transpose(1, 2), out=z_buf[layer])
+            z.add_(self.bias(layer, flat).unsqueeze(1))
+            zs.append(z)
+            if layer < self.n_hidden:
+                h = self.activate(z, layer, flat)
+                hs.append(h)
+        value, d = output_loss_and_grad(zs[-1], y, loss)
         for layer in reversed(range(self.n_layers)):
-            self.weight(layer, grad).copy_(torch.bmm(d.transpose(1, 2), inputs[layer]))
-            self.bias(layer, grad).copy_(d.sum(1))
+            torch.bmm(d.transpose(1, 2), hs[layer], out=self.weight(layer, grad))
+            torch.sum(d, dim=1, out=self.bias(layer, grad))
             if layer == 0:
                 break
-            dh = torch.bmm(d, self.weight(layer, flat))
-            d = self._backward_activation(dh, hidden[layer - 1][0], layer - 1, flat, grad)
+            dh = torch.bmm(d, self.weight(layer, flat), out=dh_buf[layer - 1])
+            d = self._backward_activation(dh, zs[layer - 1], hs[layer], layer - 1, flat, grad)
         return value
 
-    def _backward_activation(self, dh: Tensor, z: Tensor, layer: int, flat: Tensor, grad: Tensor) -> Tensor:
+    def _workspace(self, batch: int) -> tuple[list[Tensor], list[Tensor]]:
+        """Buffers for the pre-activations of every layer and the backward signal of every
+        hidden layer at this batch size (the last two batch sizes are kept)."""
+        cache = self.__dict__.setdefault("_workspaces", {})
+        if batch not in cache:
+            if len(cache) >= 2:
+                cache.pop(next(iter(cache)))
+            new = lambda width: self.flat.new_empty(self.E, batch, width)  # noqa: E731
+            cache[batch] = ([new(w) for w in self.sizes[1:]], [new(w) for w in self.sizes[1:-1]])
+        return cache[batch]
+
+    def _backward_activation(
+        self, dh: Tensor, z: Tensor, h: Tensor, layer: int, flat: Tensor, grad: Tensor
+    ) -> Tensor:
+        """``dz = dh * phi'(z)`` computed in place in ``dh``, and the gradients of the learnable
+        activation parameters of hidden layer ``layer`` written into ``grad``."""
         params = self.act_params(layer, flat)
         gparams = self.act_params(layer, grad)
         gparams.zero_()
-        pieces = []
         for run in self.runs:
             sl = slice(run.start, run.stop)
-            zr, dhr = (z, dh) if len(self.runs) == 1 else (z[sl], dh[sl])
-            theta = [params[sl, k, None, None] for k in range(len(run.activation.params))]
-            pieces.append(dhr * run.activation.deriv(zr, *theta))
+            act = run.activation
+            theta = [params[sl, k, None, None] for k in range(len(act.params))]
             if theta:
-                for k, dp in enumerate(run.activation.param_derivs(zr, *theta)):
-                    gparams[sl, k] = (dhr * dp).sum(dim=(1, 2))
-        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+                for k, dp in enumerate(act.param_derivs(z[sl], *theta)):
+                    gparams[sl, k] = (dh[sl] * dp).sum(dim=(1, 2))
+            if act.deriv_from_output is not None:
+                dh[sl].mul_(act.deriv_from_output(h[sl]))
+            else:
+                dh[sl].mul_(act.deriv(z[sl], *theta))
+        return dh
 
     # ---------------------------------------------------------------- export
     def member(self, m: int) -> nn.Sequential:

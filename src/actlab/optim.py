@@ -82,6 +82,7 @@ class EnsembleOptimizer:
         self._active_flat: Tensor | None = None
         self.step_count = 0
         self.state: dict[str, Tensor] = {}
+        self._tmp = torch.empty_like(param)
         self.reset()
 
     def reset(self) -> None:
@@ -89,8 +90,11 @@ class EnsembleOptimizer:
         self.step_count = 0
         zeros = lambda: torch.zeros_like(self.param)  # noqa: E731
         name = self.config.name
-        self.state = {"momentum": {"buf": zeros()}, "adam": {"m": zeros(), "v": zeros()},
-                      "rmsprop": {"v": zeros()}}.get(name, {})
+        self.state = {
+            "momentum": {"buf": zeros()},
+            "adam": {"m": zeros(), "v": zeros()},
+            "rmsprop": {"v": zeros()},
+        }.get(name, {})
 
     def freeze(self, members: Tensor) -> None:
         """Stop updating ``members`` (a bool mask ``(E,)``): learning rate 0 from now on."""
@@ -100,23 +104,24 @@ class EnsembleOptimizer:
 
     @torch.no_grad()
     def step(self, grad: Tensor) -> None:
-        """One update of every active member from ``grad`` ``(N,)`` (not modified)."""
+        """One update of every active member from ``grad`` ``(N,)``; the entries of frozen
+        members are zeroed in place (``grad`` is otherwise not modified)."""
         cfg = self.config
-        p = self.param.detach()
+        p, tmp = self.param.detach(), self._tmp
         if self._active_flat is not None:
-            grad = torch.where(self._active_flat, grad, 0.0)
+            grad.masked_fill_(~self._active_flat, 0.0)
         if cfg.weight_decay:
             grad = grad.add(p, alpha=cfg.weight_decay)
         self.step_count += 1
         if cfg.name == "sgd":
-            p.sub_(self._lr_flat * grad)
+            p.sub_(torch.mul(grad, self._lr_flat, out=tmp))
         elif cfg.name == "momentum":
             buf = self.state["buf"]
             if self.step_count == 1:
                 buf.copy_(grad)
             else:
                 buf.mul_(cfg.momentum).add_(grad)
-            p.sub_(self._lr_flat * buf)
+            p.sub_(torch.mul(buf, self._lr_flat, out=tmp))
         elif cfg.name == "adam":
             b1, b2 = cfg.betas
             m, v = self.state["m"], self.state["v"]
@@ -124,10 +129,10 @@ class EnsembleOptimizer:
             v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
             bc1 = 1 - b1**self.step_count
             bc2_sqrt = math.sqrt(1 - b2**self.step_count)
-            denom = v.sqrt().div_(bc2_sqrt).add_(cfg.eps)
-            p.sub_(m.div(denom).mul_(self._lr_flat).div_(bc1))
+            denom = torch.sqrt(v, out=tmp).div_(bc2_sqrt).add_(cfg.eps)
+            p.sub_(torch.div(m, denom, out=tmp).mul_(self._lr_flat), alpha=1.0 / bc1)
         else:  # rmsprop
             v = self.state["v"]
             v.mul_(cfg.alpha).addcmul_(grad, grad, value=1 - cfg.alpha)
-            denom = v.sqrt().add_(cfg.eps)
-            p.sub_(grad.div(denom).mul_(self._lr_flat))
+            denom = torch.sqrt(v, out=tmp).add_(cfg.eps)
+            p.sub_(torch.div(grad, denom, out=tmp).mul_(self._lr_flat))
