@@ -281,7 +281,7 @@ def test_register_and_unregister_a_new_factory_with_aliases():
             fn=lambda x: scale * torch.tanh(x),
             deriv=lambda x: scale * (1.0 - torch.tanh(x) ** 2),
             at_inf=(-scale, scale),
-            deriv_from_output=None,
+            backward=None,
         )
 
     register(scaled_tanh, aliases=("stanh",))
@@ -345,9 +345,9 @@ BROKEN = {
         _broken("prelu", param_derivs=lambda x, a: (torch.where(x > 0, 0.0 * x, 2.0 * x),)),
         "param_derivs\\['slope'\\] != autograd",
     ),
-    "deriv_from_output wrong": (
-        _broken("tanh", deriv_from_output=lambda h: 1.0 - h),
-        "deriv_from_output",
+    "fused backward wrong": (
+        _broken("tanh", backward=lambda dh, x, h: dh * (1.0 - h)),
+        r"backward\(dh, x, fn\(x\)\) != dh \* autograd",
     ),
     "silu claimed monotonic": (_broken("silu", monotonic=True), "monotonic=True"),
     "sigmoid claimed not monotonic": (_broken("sigmoid", monotonic=False), "monotonic=False"),

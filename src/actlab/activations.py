@@ -46,6 +46,7 @@ __all__ = [
 
 NAN = math.nan
 INF = math.inf
+_aten = torch.ops.aten  # PyTorch's fused backward kernels (what autograd itself calls)
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,9 +78,10 @@ class Activation:
         param_derivs: ``d phi / d params``, one tensor shaped like ``x`` per learnable parameter
             (``None`` when there are none).
         kinks: Points where ``phi'`` jumps or ``phi`` itself jumps (empty when ``smooth``).
-        deriv_from_output: Optional ``phi'`` written as a function of the output ``h = phi(x)``
-            (tanh: ``1 - h^2``), so that a backward pass reuses ``h`` instead of re-evaluating
-            ``phi``; ``deriv_from_output(fn(x)) == deriv(x)``.
+        backward: Optional fused ``backward(dh, x, h) -> dh * phi'(x)`` given the output
+            ``h = phi(x)`` too: one pass instead of three, and PyTorch's own autograd kernel where
+            there is one (``aten.tanh_backward`` ...), so the manual backward of the ensemble
+            engine equals autograd bit for bit. Only for activations without learnable params.
         at_inf: Values returned at ``(-inf, +inf)``; NaN where documented above.
     """
 
@@ -101,7 +103,7 @@ class Activation:
     param_derivs: Callable[..., tuple[Tensor, ...]] | None = None
     kinks: tuple[float, ...] = ()
     at_inf: tuple[float, float] = (NAN, NAN)
-    deriv_from_output: Callable[[Tensor], Tensor] | None = None
+    backward: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None
 
     def __post_init__(self) -> None:
         if not self.family:
@@ -378,7 +380,7 @@ register(
         self_gated=False,
         reference="No activation: the network is one affine map.",
         at_inf=(-INF, INF),
-        deriv_from_output=torch.ones_like,
+        backward=lambda dh, x, h: dh,
     ),
     aliases=("linear", "none"),
 )
@@ -398,7 +400,7 @@ register(
         self_gated=False,
         reference="Logistic function; classic units of Rumelhart et al. (1986).",
         at_inf=(0.0, 1.0),
-        deriv_from_output=lambda h: h * (1.0 - h),
+        backward=lambda dh, x, h: _aten.sigmoid_backward(dh, h),
     ),
     aliases=("logistic",),
 )
@@ -418,7 +420,7 @@ register(
         self_gated=False,
         reference="Hyperbolic tangent; LeCun et al. (1998), 'Efficient BackProp'.",
         at_inf=(-1.0, 1.0),
-        deriv_from_output=lambda h: 1.0 - h * h,
+        backward=lambda dh, x, h: _aten.tanh_backward(dh, h),
     )
 )
 
@@ -438,7 +440,7 @@ register(
         reference="Rectified linear unit; Nair & Hinton (2010), Glorot et al. (2011).",
         kinks=(0.0,),
         at_inf=(0.0, INF),
-        deriv_from_output=_step,
+        backward=lambda dh, x, h: _aten.threshold_backward(dh, h, 0),
     )
 )
 
@@ -465,8 +467,7 @@ def leaky_relu(slope: float = 0.01) -> Activation:
         kinks=() if slope == 1.0 else (0.0,),
         # slope = 0 at -inf: 0 * -inf, NaN in floating point (F.leaky_relu returns NaN).
         at_inf=(-INF * math.copysign(1.0, slope) if slope != 0 else NAN, INF),
-        # h > 0 exactly when x > 0 only for a positive slope.
-        deriv_from_output=(lambda h: _two_slopes(h, slope)) if slope > 0 else None,
+        backward=lambda dh, x, h: _aten.leaky_relu_backward(dh, x, slope, False),
     )
 
 
@@ -523,7 +524,7 @@ def elu(alpha: float = 1.0) -> Activation:
         reference="Exponential linear unit; Clevert, Unterthiner & Hochreiter (2016).",
         kinks=() if alpha == 1.0 else (0.0,),
         at_inf=(-alpha, INF),
-        deriv_from_output=lambda h: torch.where(h > 0, torch.ones_like(h), h + alpha),
+        backward=lambda dh, x, h: _aten.elu_backward(dh, alpha, 1.0, 1.0, False, x),
     )
 
 
@@ -548,9 +549,7 @@ register(
         reference="Scaled ELU, self-normalising networks; Klambauer et al. (2017).",
         kinks=(0.0,),
         at_inf=(-SELU_LAMBDA * SELU_ALPHA, INF),
-        deriv_from_output=lambda h: torch.where(
-            h > 0, torch.full_like(h, SELU_LAMBDA), h + SELU_LAMBDA * SELU_ALPHA
-        ),
+        backward=lambda dh, x, h: _aten.elu_backward(dh, SELU_ALPHA, SELU_LAMBDA, 1.0, False, x),
     )
 )
 
@@ -577,6 +576,7 @@ def celu(alpha: float = 1.0) -> Activation:
         self_gated=False,
         reference="Continuously differentiable ELU; Barron (2017).",
         at_inf=(-alpha, INF),
+        backward=lambda dh, x, h: _aten.elu_backward(dh, alpha, 1.0, 1.0 / alpha, False, x),
     )
 
 
@@ -603,6 +603,7 @@ register(
         self_gated=True,
         reference="Gaussian error linear unit (exact); Hendrycks & Gimpel (2016).",
         at_inf=(NAN, INF),
+        backward=lambda dh, x, h: _aten.gelu_backward(dh, x),
     ),
     aliases=("gelu_exact",),
 )
@@ -632,6 +633,7 @@ register(
         self_gated=True,
         reference="GELU, tanh approximation; Hendrycks & Gimpel (2016).",
         at_inf=(NAN, INF),
+        backward=lambda dh, x, h: _aten.gelu_backward(dh, x, approximate="tanh"),
     ),
     aliases=("gelu_approx",),
 )
@@ -651,6 +653,7 @@ register(
         self_gated=True,
         reference="SiLU / Swish; Elfwing et al. (2018), Ramachandran et al. (2017).",
         at_inf=(NAN, INF),
+        backward=lambda dh, x, h: _aten.silu_backward(dh, x),
     ),
     aliases=("swish",),
 )
@@ -676,6 +679,7 @@ register(
         self_gated=True,
         reference="Mish; Misra (2019).",
         at_inf=(NAN, INF),
+        backward=lambda dh, x, h: _aten.mish_backward(dh, x),
     )
 )
 
@@ -701,6 +705,7 @@ def softplus(beta: float = 1.0) -> Activation:
         self_gated=False,
         reference="Softplus; Dugas et al. (2001).",
         at_inf=(0.0, INF),
+        backward=lambda dh, x, h: _aten.softplus_backward(dh, x, beta, 20.0),
     )
 
 
@@ -748,7 +753,7 @@ def hardtanh(min_val: float = -1.0, max_val: float = 1.0) -> Activation:
         reference="Hard tanh; Collobert (2004).",
         kinks=(min_val, max_val),
         at_inf=(min_val, max_val),
-        deriv_from_output=lambda h: ((h > min_val) & (h < max_val)).to(h.dtype),
+        backward=lambda dh, x, h: _aten.hardtanh_backward(dh, x, min_val, max_val),
     )
 
 
@@ -768,6 +773,7 @@ register(
         reference="Hard sigmoid as in MobileNetV3; Howard et al. (2019).",
         kinks=(-3.0, 3.0),
         at_inf=(0.0, 1.0),
+        backward=lambda dh, x, h: _aten.hardsigmoid_backward(dh, x),
     )
 )
 
@@ -792,6 +798,7 @@ register(
         reference="Hard swish; Howard et al. (2019), 'Searching for MobileNetV3'.",
         kinks=(-3.0, 3.0),
         at_inf=(NAN, INF),
+        backward=lambda dh, x, h: _aten.hardswish_backward(dh, x),
     )
 )
 
@@ -811,7 +818,7 @@ register(
         reference="ReLU capped at 6; Krizhevsky (2010), used in MobileNets.",
         kinks=(0.0, 6.0),
         at_inf=(0.0, 6.0),
-        deriv_from_output=lambda h: ((h > 0.0) & (h < 6.0)).to(h.dtype),
+        backward=lambda dh, x, h: _aten.hardtanh_backward(dh, x, 0.0, 6.0),
     )
 )
 

@@ -188,16 +188,26 @@ class EnsembleMLP(nn.Module):
         start = self._act_offset + layer * self.E * K
         return flat[start : start + self.E * K].view(self.E, K)
 
-    def member_index(self) -> Tensor:
-        """For every element of ``flat``, the member it belongs to: a long tensor ``(N,)``."""
-        parts = []
-        E = self.E
-        for layer in range(self.n_layers):
+    def param_blocks(self) -> list[tuple[int, int]]:
+        """``(offset, size)`` of every block of ``flat``: member m's part of a block is
+        ``flat[offset + m * size : offset + (m + 1) * size]`` (weights, biases and activation
+        parameters of each layer)."""
+        blocks = []
+        for layer, (w_start, b_start) in enumerate(self._offsets):
             fan_in, fan_out = self.sizes[layer], self.sizes[layer + 1]
-            parts.append(torch.arange(E).repeat_interleave(fan_out * fan_in))
-            parts.append(torch.arange(E).repeat_interleave(fan_out))
-        parts.append(torch.arange(E).repeat_interleave(self.n_act_params).repeat(self.n_hidden))
-        return torch.cat(parts).to(self.flat.device)
+            blocks += [(w_start, fan_out * fan_in), (b_start, fan_out)]
+        K = self.n_act_params
+        blocks += [(self._act_offset + layer * self.E * K, K) for layer in range(self.n_hidden)]
+        return blocks
+
+    def nonfinite_members(self, flat: Tensor) -> Tensor:
+        """Members with a non-finite entry in ``flat`` (parameters or a gradient): bool ``(E,)``."""
+        bad = torch.zeros(self.E, dtype=torch.bool, device=flat.device)
+        for offset, size in self.param_blocks():
+            if size:
+                block = flat[offset : offset + self.E * size].view(self.E, size)
+                bad |= ~torch.isfinite(block).all(dim=1)
+        return bad
 
     # ---------------------------------------------------------------- initialisation
     @torch.no_grad()
@@ -341,23 +351,25 @@ class EnsembleMLP(nn.Module):
     def _backward_activation(
         self, dh: Tensor, z: Tensor, h: Tensor, layer: int, flat: Tensor, grad: Tensor
     ) -> Tensor:
-        """``dz = dh * phi'(z)`` computed in place in ``dh``, and the gradients of the learnable
-        activation parameters of hidden layer ``layer`` written into ``grad``."""
+        """``dz = dh * phi'(z)`` for hidden layer ``layer`` (fused where the activation has a
+        fused backward), and the gradients of its learnable activation parameters, written into
+        ``grad``. May overwrite ``dh``."""
         params = self.act_params(layer, flat)
         gparams = self.act_params(layer, grad)
         gparams.zero_()
+        pieces = []
         for run in self.runs:
             sl = slice(run.start, run.stop)
             act = run.activation
             theta = [params[sl, k, None, None] for k in range(len(act.params))]
-            if theta:
-                for k, dp in enumerate(act.param_derivs(z[sl], *theta)):
-                    gparams[sl, k] = (dh[sl] * dp).sum(dim=(1, 2))
-            if act.deriv_from_output is not None:
-                dh[sl].mul_(act.deriv_from_output(h[sl]))
+            dh_run, z_run = dh[sl], z[sl]
+            for k, dp in enumerate(act.param_derivs(z_run, *theta) if theta else ()):
+                gparams[sl, k] = (dh_run * dp).sum(dim=(1, 2))
+            if act.backward is not None and not theta:
+                pieces.append(act.backward(dh_run, z_run, h[sl]))
             else:
-                dh[sl].mul_(act.deriv(z[sl], *theta))
-        return dh
+                pieces.append(dh_run.mul_(act.deriv(z_run, *theta)))
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
     # ---------------------------------------------------------------- export
     def member(self, m: int) -> nn.Sequential:

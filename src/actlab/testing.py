@@ -6,7 +6,7 @@ It raises ``AssertionError`` naming the activation and the first broken promise:
 
 * derivative: ``deriv`` (and ``param_derivs``) against autograd of ``fn``, on a dense grid over
   ``[-8, 8]`` and a few large values, away from the declared kinks; and at each kink, where the
-  documented value is autograd's one-sided one; ``deriv_from_output(fn(x))`` against ``deriv(x)``
+  documented value is autograd's one-sided one; ``backward(dh, x, fn(x))`` against ``dh`` times autograd
   where given;
 * properties, against the function's values (float64 whatever ``dtype``: they are facts about the
   real function, and float32 rounding would only blur the thresholds): ``monotonic``,
@@ -157,13 +157,15 @@ def _check_derivative(act: Activation, dtype: torch.dtype) -> None:
         bad = ~(err <= atol + rtol * auto.abs())  # also catches NaN
         if bad.any():
             _fail(act, f"deriv != autograd{where} in {dtype}, worst at {_worst(points, err)}")
-        if act.deriv_from_output is not None:
-            from_output = act.deriv_from_output(_fn(act, points))
-            err = (from_output - analytic).abs()
-            if not (err <= atol + rtol * analytic.abs()).all():
+        if act.backward is not None:
+            dh = torch.linspace(-2.0, 3.0, points.numel(), dtype=dtype)
+            fused = act.backward(dh, points, _fn(act, points))
+            expected = dh * auto
+            err = (fused - expected).abs()
+            if not (err <= atol + rtol * expected.abs()).all():
                 _fail(
                     act,
-                    f"deriv_from_output(fn(x)) != deriv(x){where} in {dtype}, "
+                    f"backward(dh, x, fn(x)) != dh * autograd{where} in {dtype}, "
                     f"worst at {_worst(points, err)}",
                 )
         if act.params:

@@ -181,7 +181,7 @@ def train(
     )
     if lr_t.numel() != E:
         raise ValueError(f"lr needs one value per member (E={E}), got {lr_t.numel()}")
-    opt = EnsembleOptimizer(model.flat, lr_t, model.member_index(), config.optimizer)
+    opt = EnsembleOptimizer(model.flat, lr_t, model.param_blocks(), config.optimizer)
 
     batch = n if config.batch_size is None else min(config.batch_size, n)
     steps_per_epoch = math.ceil(n / batch)
@@ -203,7 +203,7 @@ def train(
             loss = _loss_and_grad(model, xb, yb, config, grad)
             bad = ~torch.isfinite(loss) | (loss > config.max_loss)
             if not torch.isfinite(grad.sum()):  # a sum is ~30x cheaper than isfinite().all()
-                bad |= _members_with_nonfinite(grad, model)
+                bad |= model.nonfinite_members(grad)
             newly = bad & opt.active
             if newly.any():
                 diverged[newly] = step
@@ -238,9 +238,3 @@ def _loss_and_grad(
         loss.sum().backward()
     grad.copy_(model.flat.grad)
     return loss.detach()
-
-
-def _members_with_nonfinite(grad: Tensor, model: EnsembleMLP) -> Tensor:
-    bad = torch.zeros(model.E, dtype=torch.bool)
-    bad[model.member_index()[~torch.isfinite(grad)].unique()] = True
-    return bad
