@@ -1,8 +1,323 @@
-"""Command-line interface (filled in by the CLI issue)."""
+"""The command line: the only place that parses arguments and picks paths.
 
+    actlab list activations|experiments|probes
+    actlab run EXPERIMENT [--preset smoke|default|full] [--out DIR] [--set key=value ...]
+    actlab report RUN_DIR
+    actlab tutorial [--out DIR] [--runs DIR] [--preset PRESET]
+
+Bad input (an unknown name, a value of the wrong type or out of range, a folder that cannot be
+written) prints one line, with the closest valid name where that helps, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import hashlib
+import json
 import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, NoReturn
+
+__all__ = ["main", "parse_overrides", "UsageError"]
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("actlab: the command-line interface is not built yet.", file=sys.stderr)
-    return 2
+    """Entry point of the ``actlab`` console script; returns the exit status."""
+    try:
+        return _dispatch(sys.argv[1:] if argv is None else argv)
+    except UsageError as err:
+        print(f"actlab: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("actlab: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="actlab", description="A laboratory for activation functions.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p_list = sub.add_parser("list", help="list activations, experiments or probes")
+    p_list.add_argument("what", choices=("activations", "experiments", "probes"))
+
+    p_run = sub.add_parser("run", help="run an experiment into a run folder", add_help=False)
+    p_run.add_argument("experiment", nargs="?")
+    p_run.add_argument("--preset", default="default", help="smoke, default or full")
+    p_run.add_argument("--out", type=Path, help="run folder (default runs/EXPERIMENT-PRESET[-HASH])")
+    p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field (repeatable); see 'actlab run EXP --help'")
+    p_run.add_argument("-h", "--help", action="store_true", help="show the experiment's fields")
+
+    p_report = sub.add_parser("report", help="rebuild figures and report of a run folder")
+    p_report.add_argument("run_dir", type=Path)
+
+    p_tut = sub.add_parser("tutorial", help="run every experiment and build the HTML tutorial")
+    p_tut.add_argument("--out", type=Path, default=Path("tutorial"), help="tutorial folder")
+    p_tut.add_argument("--runs", type=Path, default=Path("runs"), help="where the runs go")
+    p_tut.add_argument("--preset", default="default", help="preset of every experiment")
+    return parser
+
+
+def _dispatch(argv: list[str]) -> int:
+    args = _build_parser().parse_args(argv)
+    if args.command == "list":
+        return _cmd_list(args.what)
+    if args.command == "run":
+        return _cmd_run(args)
+    if args.command == "report":
+        return _cmd_report(args.run_dir)
+    return _cmd_tutorial(args)
+
+
+# ---------------------------------------------------------------------- list
+def _cmd_list(what: str) -> int:
+    if what == "activations":
+        from actlab.activations import get_activation, list_activations
+
+        for name in list_activations():
+            act = get_activation(name)
+            print(f"{name:16s} {act.reference}")
+    elif what == "experiments":
+        from actlab.experiments import get_experiment, list_experiments
+
+        for name in list_experiments():
+            spec = get_experiment(name)
+            print(f"{name:16s} {spec.title} (presets: {', '.join(spec.presets)})")
+    else:
+        from actlab.probes import METRICS
+
+        for key, info in METRICS.items():
+            print(f"{key:28s} {info.definition}")
+    return 0
+
+
+# ---------------------------------------------------------------------- run
+def _experiment(name: str | None):
+    from actlab.experiments import get_experiment, list_experiments
+
+    if not name:
+        raise UsageError(f"run needs an experiment name: {', '.join(list_experiments())}")
+    try:
+        return get_experiment(name)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    spec = _experiment(args.experiment)
+    if args.help:
+        print(_fields_help(spec))
+        return 0
+    cfg = _resolve_config(spec, args.preset, args.overrides)
+    out = args.out or Path("runs") / _default_folder(spec.name, args.preset, args.overrides)
+    path = _execute(spec, args.preset, cfg, out)
+    print(path)
+    return 0
+
+
+def _resolve_config(spec, preset: str, overrides: list[str]):
+    try:
+        base = spec.preset(preset)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    changes = parse_overrides(type(base), overrides)
+    try:
+        return dataclasses.replace(base, **changes)
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"{spec.name}: {err}") from None
+
+
+def _default_folder(name: str, preset: str, overrides: list[str]) -> str:
+    if not overrides:
+        return f"{name}-{preset}"
+    digest = hashlib.sha1("\n".join(sorted(overrides)).encode()).hexdigest()[:8]
+    return f"{name}-{preset}-{digest}"
+
+
+def _execute(spec, preset: str, cfg, out: Path) -> Path:
+    """Run (or resume, or reuse) one experiment into ``out``; returns the folder."""
+    from actlab.store import RunStore, RunStoreError
+
+    store = RunStore(out.resolve())
+    try:
+        if store.is_done() and store.read_config().get("config") == _as_dict(cfg):
+            return store.path
+        store.begin(spec.name, preset, cfg)
+    except RunStoreError as err:
+        raise UsageError(str(err)) from None
+    with _progress(f"{spec.name} ({preset})") as tick:
+        results = spec.run(cfg, store.chunk_runner(tick))
+    store.save_results(results)
+    _write_report(spec, store, results)
+    store.finish()
+    return store.path
+
+
+def _as_dict(cfg) -> dict:
+    from actlab.store import config_to_dict
+
+    return config_to_dict(cfg)
+
+
+def _write_report(spec, store, results) -> None:
+    import matplotlib.pyplot as plt
+
+    for name, fig in spec.figures(results).items():
+        store.save_figure(name, fig)
+        plt.close(fig)
+    store.save_report(spec.report(results))
+
+
+class _progress:
+    """A progress line per completed chunk on a terminal; silent otherwise."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = None
+
+    def __enter__(self):
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=self.label, unit="chunk", file=sys.stderr, leave=False)
+        return self.tick
+
+    def tick(self, key: str, restored: bool) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{key}{' (restored)' if restored else ''}")
+            self.bar.update(1)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ---------------------------------------------------------------------- report, tutorial
+def _cmd_report(run_dir: Path) -> int:
+    from actlab.store import RunStore, RunStoreError
+
+    store = RunStore(run_dir)
+    try:
+        record = store.read_config()
+        spec = _experiment(record.get("experiment"))
+        results = store.load_results()
+    except RunStoreError as err:
+        raise UsageError(str(err)) from None
+    _write_report(spec, store, results)
+    print(store.path / "report.md")
+    return 0
+
+
+def _cmd_tutorial(args: argparse.Namespace) -> int:
+    from actlab.experiments import list_experiments
+    from actlab.report.tutorial import build_tutorial
+
+    runs = []
+    for name in list_experiments():
+        spec = _experiment(name)
+        cfg = _resolve_config(spec, args.preset, [])
+        runs.append((spec, _execute(spec, args.preset, cfg, args.runs / f"{name}-{args.preset}")))
+    try:
+        index = build_tutorial(runs, args.out.resolve())
+    except OSError as err:
+        raise UsageError(f"cannot write the tutorial to {args.out}: {err.strerror}") from None
+    print(index)
+    return 0
+
+
+# ---------------------------------------------------------------------- config fields
+def _fields_help(spec) -> str:
+    from actlab.experiments.base import field_docs
+
+    docs = field_docs(spec.Config)
+    default = spec.presets["default"]
+    lines = [f"actlab run {spec.name} [--preset {'|'.join(spec.presets)}] [--out DIR] "
+             "[--set KEY=VALUE ...]", "", spec.title, "", "fields (value in the default preset):"]
+    for f in dataclasses.fields(spec.Config):
+        lines.append(f"  {f.name} = {json.dumps(_as_dict(default)[f.name])}")
+        if docs.get(f.name):
+            lines.append(f"      {docs[f.name]}")
+    return "\n".join(lines)
+
+
+def parse_overrides(config_cls: type, items: list[str]) -> dict[str, Any]:
+    """``["epochs=10", "activations=tanh,relu"]`` -> typed values for ``config_cls``'s fields.
+
+    Raises:
+        UsageError: for a malformed item, an unknown field (with the closest name) or a value
+            that does not parse as the field's type.
+    """
+    hints = typing.get_type_hints(config_cls)
+    names = [f.name for f in dataclasses.fields(config_cls)]
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UsageError(f"unknown field {key!r}.{hint} Fields: {', '.join(names)}")
+        try:
+            out[key] = _parse_value(hints[key], text.strip())
+        except ValueError as err:
+            raise UsageError(f"field {key}: {err}") from None
+    return out
+
+
+def _parse_value(tp: Any, text: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() == "none" and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _parse_value(arg, text)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError("; ".join(errors))
+    if origin in (tuple, list):
+        inner = args[0] if args else str
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return tuple(_parse_value(inner, p) for p in parts)
+    if tp is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected true or false, got {text!r}")
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {text!r}") from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {text!r}") from None
+    if tp is str:
+        return text
+    raise ValueError(f"cannot set a field of type {tp} from the command line")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,8 +6,8 @@ It raises ``AssertionError`` naming the activation and the first broken promise:
 
 * derivative: ``deriv`` (and ``param_derivs``) against autograd of ``fn``, on a dense grid over
   ``[-8, 8]`` and a few large values, away from the declared kinks; and at each kink, where the
-  documented value is autograd's one-sided one; ``backward(dh, x, fn(x))`` against ``dh`` times autograd
-  where given;
+  documented value is autograd's one-sided one; the fused ``backward(dh, x, fn(x))`` against
+  ``dh`` times autograd, where given;
 * properties, against the function's values (float64 whatever ``dtype``: they are facts about the
   real function, and float32 rounding would only blur the thresholds): ``monotonic``,
   ``zero_centred``, ``bounded``, ``smooth``, ``piecewise_linear``, and that the declared kinks
