@@ -56,9 +56,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p_run = sub.add_parser("run", help="run an experiment into a run folder", add_help=False)
     p_run.add_argument("experiment", nargs="?")
     p_run.add_argument("--preset", default="default", help="smoke, default or full")
-    p_run.add_argument("--out", type=Path, help="run folder (default runs/EXPERIMENT-PRESET[-HASH])")
-    p_run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config field (repeatable); see 'actlab run EXP --help'")
+    p_run.add_argument(
+        "--out", type=Path, help="run folder (default runs/EXPERIMENT-PRESET[-HASH])"
+    )
+    p_run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field (repeatable); see 'actlab run EXP --help'",
+    )
     p_run.add_argument("-h", "--help", action="store_true", help="show the experiment's fields")
 
     p_report = sub.add_parser("report", help="rebuild figures and report of a run folder")
@@ -232,8 +240,8 @@ def _cmd_tutorial(args: argparse.Namespace) -> int:
         runs.append((spec, _execute(spec, args.preset, cfg, args.runs / f"{name}-{args.preset}")))
     try:
         index = build_tutorial(runs, args.out.resolve())
-    except OSError as err:
-        raise UsageError(f"cannot write the tutorial to {args.out}: {err.strerror}") from None
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot build the tutorial in {args.out}: {err}") from None
     print(index)
     return 0
 
@@ -244,8 +252,14 @@ def _fields_help(spec) -> str:
 
     docs = field_docs(spec.Config)
     default = spec.presets["default"]
-    lines = [f"actlab run {spec.name} [--preset {'|'.join(spec.presets)}] [--out DIR] "
-             "[--set KEY=VALUE ...]", "", spec.title, "", "fields (value in the default preset):"]
+    lines = [
+        f"actlab run {spec.name} [--preset {'|'.join(spec.presets)}] [--out DIR] "
+        "[--set KEY=VALUE ...]",
+        "",
+        spec.title,
+        "",
+        "fields (value in the default preset):",
+    ]
     for f in dataclasses.fields(spec.Config):
         lines.append(f"  {f.name} = {json.dumps(_as_dict(default)[f.name])}")
         if docs.get(f.name):

@@ -1,0 +1,24 @@
+"""Experiments: one module each, registered on import (see :mod:`actlab.experiments.base`)."""
+
+from actlab.experiments.base import (
+    ExperimentSpec,
+    Results,
+    UnknownExperimentError,
+    get_experiment,
+    list_experiments,
+    register_experiment,
+    run_inline,
+)
+
+# Each import registers one experiment; the order of the tutorial is each spec's `order`.
+from actlab.experiments import gallery  # noqa: E402, F401  isort: skip
+
+__all__ = [
+    "ExperimentSpec",
+    "Results",
+    "UnknownExperimentError",
+    "get_experiment",
+    "list_experiments",
+    "register_experiment",
+    "run_inline",
+]

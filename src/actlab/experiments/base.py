@@ -1,0 +1,200 @@
+"""What every experiment is made of, and the registry that lists them.
+
+An experiment is one module in ``actlab/experiments/`` that defines
+
+* a frozen ``Config`` dataclass, each field with a docstring (it becomes the CLI's ``--help``);
+* ``presets``: at least ``smoke`` (seconds on a CPU: what the tests run), ``default`` (what the
+  tutorial uses) and ``full`` (paper quality);
+* ``run(cfg, chunks) -> Results``: the computation, with no file I/O. Work is split into
+  independent chunks through ``chunks(key, fn)``, which either calls ``fn()`` or returns the
+  result saved by an earlier, interrupted run (the store decides; the experiment never knows);
+* ``figures(results) -> {name: Figure}`` and ``report(results) -> str`` (Markdown that refers to
+  the figures as ``figures/NAME.png``), computed from the results alone.
+
+and registers itself with :func:`register_experiment`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "Results",
+    "Experiment",
+    "ChunkRunner",
+    "run_inline",
+    "register_experiment",
+    "get_experiment",
+    "list_experiments",
+    "UnknownExperimentError",
+    "field_docs",
+    "check_config",
+]
+
+# Columns every metrics table has; experiments add their member columns (activation, seed, ...).
+METRIC_COLUMNS = ("member", "step", "metric", "value")
+
+
+@dataclass
+class Results:
+    """Everything an experiment produced, in memory; the store writes and reads it.
+
+    Attributes:
+        metrics: Tidy table, one row per member x step x metric, with columns ``member``,
+            ``step``, ``metric``, ``value`` and the member's descriptors (activation, seed,
+            learning rate, ...). Metric keys are ``probe/stat``.
+        arrays: Named arrays (NumPy), e.g. ``"hidden"`` of shape (member, epoch, layer, input,
+            unit).
+        axes: For each array, the names of its axes, in order.
+        coords: Optional coordinate values for an axis, keyed ``"array/axis"``.
+        summary: Scalars and small tables (JSON-serialisable) computed by the experiment.
+    """
+
+    metrics: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=METRIC_COLUMNS))
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    axes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    coords: dict[str, list] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in METRIC_COLUMNS if c not in self.metrics.columns]
+        if missing:
+            raise ValueError(f"metrics table lacks columns {missing}")
+        for name, array in self.arrays.items():
+            axes = self.axes.get(name)
+            if axes is None or len(axes) != np.ndim(array):
+                raise ValueError(
+                    f"array {name!r} of shape {np.shape(array)} needs one axis name "
+                    f"per dimension, got {axes}"
+                )
+
+
+ChunkRunner = Callable[[str, Callable[[], Any]], Any]
+"""``chunks(key, fn)``: the result of ``fn()``, computed now or restored from an earlier run."""
+
+
+def run_inline(key: str, fn: Callable[[], Any]) -> Any:
+    """The chunk runner that keeps nothing: always calls ``fn()``."""
+    return fn()
+
+
+class Experiment(Protocol):
+    """The module-level API of an experiment (see the module docstring)."""
+
+    name: str
+    title: str
+    Config: type
+    presets: Mapping[str, Any]
+
+    def run(self, cfg: Any, chunks: ChunkRunner = run_inline) -> Results: ...
+
+    def figures(self, results: Results) -> dict[str, Any]: ...
+
+    def report(self, results: Results) -> str: ...
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """A registered experiment: its name, a one-line title and its functions."""
+
+    name: str
+    title: str
+    Config: type
+    presets: Mapping[str, Any]
+    run: Callable[..., Results]
+    figures: Callable[[Results], dict[str, Any]]
+    report: Callable[[Results], str]
+    order: int = 100
+
+    def preset(self, name: str) -> Any:
+        if name not in self.presets:
+            raise ValueError(
+                f"unknown preset {name!r} for experiment {self.name!r}; "
+                f"valid: {', '.join(self.presets)}"
+            )
+        return self.presets[name]
+
+
+class UnknownExperimentError(ValueError):
+    """Raised for an experiment name that is not registered."""
+
+
+_EXPERIMENTS: dict[str, ExperimentSpec] = {}
+
+
+def register_experiment(spec: ExperimentSpec) -> ExperimentSpec:
+    """Add an experiment; its presets must include smoke, default and full."""
+    missing = {"smoke", "default", "full"} - set(spec.presets)
+    if missing:
+        raise ValueError(f"experiment {spec.name!r} lacks presets {sorted(missing)}")
+    for preset in spec.presets.values():
+        if not isinstance(preset, spec.Config):
+            raise TypeError(f"experiment {spec.name!r}: preset {preset!r} is not a {spec.Config}")
+    _EXPERIMENTS[spec.name] = spec
+    return spec
+
+
+def list_experiments() -> list[str]:
+    """Registered experiment names, in tutorial order."""
+    _load_builtin()
+    return sorted(_EXPERIMENTS, key=lambda n: (_EXPERIMENTS[n].order, n))
+
+
+def get_experiment(name: str) -> ExperimentSpec:
+    """The registered experiment ``name``; an unknown name raises with the closest match."""
+    _load_builtin()
+    if name not in _EXPERIMENTS:
+        close = difflib.get_close_matches(name, list(_EXPERIMENTS), n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownExperimentError(
+            f"unknown experiment {name!r}.{hint} Valid: {', '.join(list_experiments())}"
+        )
+    return _EXPERIMENTS[name]
+
+
+def _load_builtin() -> None:
+    # Importing the package imports every experiment module, and each registers itself.
+    import actlab.experiments  # noqa: F401
+
+
+def field_docs(config_cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass (read from its source), for ``--help``."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(config_cls)))
+    except (OSError, TypeError):
+        return {}
+    docs: dict[str, str] = {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for node, nxt in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(getattr(nxt, "value", None), ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def check_config(cfg: Any) -> None:
+    """Generic validation of a config: every float field is finite (the message names it).
+
+    Experiments call it from ``__post_init__`` and add their own range checks.
+    """
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{f.name} must be finite, got {value}")

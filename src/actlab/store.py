@@ -1,0 +1,277 @@
+"""The run folder: everything one run produced, written atomically, resumable.
+
+Layout of a run folder::
+
+    config.json       experiment, preset and the resolved config (every field)
+    env.json          versions, threads, machine, git revision, seeds
+    status.json       {"state": "running" | "done", ...}
+    chunks/KEY.pt     results of completed chunks (kept so that an interrupted run resumes)
+    metrics.parquet   tidy metrics: one row per member x step x metric
+    arrays.npz        named arrays; arrays.json holds their axis names and coordinates
+    summary.json      scalars and small tables computed by the experiment
+    figures/NAME.png  figures, rebuilt from the above by ``actlab report``
+    report.md         the report section, rebuilt likewise
+
+Every file is written to a temporary name in the same folder and then renamed over the target,
+so a crash (even ``kill -9``) leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from actlab.experiments.base import Results
+
+__all__ = ["RunStore", "RunStoreError", "atomic_write_bytes", "config_to_dict"]
+
+_UNSAFE = re.compile(r"[^\w.\-=,()]+")
+
+
+class RunStoreError(RuntimeError):
+    """A run folder that cannot be used (unwritable, or holding a different run)."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; run folders are for sharing
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    text = json.dumps(_finite_or_null(obj), indent=2, default=_json_default, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
+
+
+def _finite_or_null(obj: Any) -> Any:
+    """NaN and infinities become null: strict JSON has no spelling for them."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    return obj
+
+
+def chunk_filename(key: str) -> str:
+    """A file name for a chunk key: the key itself when it is plain, else a cleaned-up key
+    with a short hash (so that distinct keys never share a file)."""
+    clean = _UNSAFE.sub("_", key)
+    if clean == key:
+        return f"{key}.pt"
+    return f"{clean[:80]}-{hashlib.sha1(key.encode()).hexdigest()[:8]}.pt"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, tuple):
+        return list(obj)
+    return str(obj)
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A dataclass config as plain JSON-able values (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=_json_default))
+
+
+class RunStore:
+    """One run folder. The CLI creates it; experiments never see it (only its chunk runner).
+
+    Args:
+        path: The folder (created if needed).
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    # ------------------------------------------------------------------ lifecycle
+    def begin(self, experiment: str, preset: str, cfg: Any) -> None:
+        """Claim the folder for this run, or continue it if it holds the same run.
+
+        Raises:
+            RunStoreError: if the folder cannot be written, or holds a run of another
+                experiment or config (the message says which field differs).
+        """
+        record = {"experiment": experiment, "preset": preset, "config": config_to_dict(cfg)}
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise RunStoreError(f"cannot write to run folder {self.path}: {err.strerror}") from None
+        existing = self.path / "config.json"
+        if existing.exists():
+            old = json.loads(existing.read_text())
+            if old.get("experiment") != experiment or old.get("config") != record["config"]:
+                diff = _first_difference(old, record)
+                raise RunStoreError(
+                    f"{self.path} holds a different run ({diff}); choose another --out folder"
+                )
+        else:
+            _write_json(existing, record)
+        _write_json(self.path / "env.json", environment(cfg))
+        self._status("running")
+
+    def finish(self) -> None:
+        """Mark the run complete (after results, figures and report are written)."""
+        self._status("done")
+
+    def is_done(self) -> bool:
+        status = self.path / "status.json"
+        return status.exists() and json.loads(status.read_text()).get("state") == "done"
+
+    def read_config(self) -> dict[str, Any]:
+        path = self.path / "config.json"
+        if not path.exists():
+            raise RunStoreError(f"{self.path} is not a run folder (no config.json)")
+        return json.loads(path.read_text())
+
+    def _status(self, state: str) -> None:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        _write_json(self.path / "status.json", {"state": state, "updated": now})
+
+    # ------------------------------------------------------------------ chunks
+    def chunk_runner(self, on_chunk: Callable[[str, bool], None] | None = None):
+        """A ``chunks(key, fn)`` that returns the saved result of ``key`` if there is one,
+        otherwise calls ``fn()`` and saves its result before returning it.
+
+        ``on_chunk(key, restored)`` is called after each chunk (for progress display).
+        """
+        folder = self.path / "chunks"
+
+        def chunks(key: str, fn: Callable[[], Any]) -> Any:
+            path = folder / chunk_filename(key)
+            if path.exists():
+                result = torch.load(path, weights_only=False)
+                restored = True
+            else:
+                result = fn()
+                buffer = io.BytesIO()
+                torch.save(result, buffer)
+                atomic_write_bytes(path, buffer.getvalue())
+                restored = False
+            if on_chunk is not None:
+                on_chunk(key, restored)
+            return result
+
+        return chunks
+
+    # ------------------------------------------------------------------ results
+    def save_results(self, results: Results) -> None:
+        buffer = io.BytesIO()
+        results.metrics.to_parquet(buffer, index=False)
+        atomic_write_bytes(self.path / "metrics.parquet", buffer.getvalue())
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **results.arrays)
+        atomic_write_bytes(self.path / "arrays.npz", buffer.getvalue())
+        _write_json(self.path / "arrays.json", {"axes": results.axes, "coords": results.coords})
+        _write_json(self.path / "summary.json", results.summary)
+
+    def load_results(self) -> Results:
+        try:
+            metrics = pd.read_parquet(self.path / "metrics.parquet")
+            with np.load(self.path / "arrays.npz") as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            meta = json.loads((self.path / "arrays.json").read_text())
+            summary = json.loads((self.path / "summary.json").read_text())
+        except FileNotFoundError as err:
+            raise RunStoreError(
+                f"{self.path} has no complete results ({Path(err.filename).name} "
+                "missing); run the experiment first"
+            ) from None
+        axes = {k: tuple(v) for k, v in meta["axes"].items()}
+        return Results(metrics, arrays, axes, meta.get("coords", {}), summary)
+
+    def save_figure(self, name: str, fig: Any, dpi: int = 110) -> Path:
+        """Save a matplotlib figure as ``figures/NAME.png`` (atomically)."""
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        path = self.path / "figures" / f"{name}.png"
+        atomic_write_bytes(path, buffer.getvalue())
+        return path
+
+    def save_report(self, markdown: str) -> Path:
+        path = self.path / "report.md"
+        atomic_write_bytes(path, markdown.encode())
+        return path
+
+
+def _first_difference(old: dict, new: dict) -> str:
+    if old.get("experiment") != new["experiment"]:
+        return f"experiment {old.get('experiment')!r}, not {new['experiment']!r}"
+    for key, value in new["config"].items():
+        if old.get("config", {}).get(key) != value:
+            return f"{key}={old.get('config', {}).get(key)!r} there, {value!r} here"
+    return "different config"
+
+
+def environment(cfg: Any) -> dict[str, Any]:
+    """Versions, threads, machine, git revision and seeds: what is needed to reproduce a run."""
+    import matplotlib
+
+    import actlab
+
+    seeds = {k: v for k, v in config_to_dict(cfg).items() if "seed" in k}
+    return {
+        "actlab": actlab.__version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "matplotlib": matplotlib.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "git_revision": _git_revision(),
+        "seeds": seeds,
+    }
+
+
+def _git_revision() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

@@ -1,0 +1,153 @@
+"""Run folders: atomic files, resume after kill -9 with identical numbers, reports rebuilt from
+the folder alone."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from actlab.experiments import base
+from actlab.store import RunStore, RunStoreError
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture
+def slow_spec():
+    sys.path.insert(0, str(TESTS))
+    try:
+        import slow_experiment
+
+        base._EXPERIMENTS[slow_experiment.SPEC.name] = slow_experiment.SPEC
+        yield slow_experiment.SPEC
+    finally:
+        base._EXPERIMENTS.pop("slow-test", None)
+        sys.path.remove(str(TESTS))
+
+
+def _cli(out: Path, *extra: str, pause: float = 0.0) -> subprocess.Popen:
+    code = (
+        f"import sys; sys.path.insert(0, {str(TESTS)!r}); import slow_experiment; "
+        "from actlab.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    cmd = [
+        sys.executable,
+        "-c",
+        code,
+        "run",
+        "slow-test",
+        "--out",
+        str(out),
+        *extra,
+        "--set",
+        f"pause={pause}",
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_kill_and_resume_gives_identical_metrics(tmp_path):
+    reference = _cli(tmp_path / "reference")
+    assert reference.wait(timeout=120) == 0, reference.stderr.read()
+
+    run = tmp_path / "interrupted"
+    proc = _cli(run, pause=0.4)
+    deadline = time.time() + 60
+    while len(list((run / "chunks").glob("*.pt"))) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = sorted(p.name for p in (run / "chunks").glob("*.pt"))
+    assert 2 <= len(done_before) < 6, "the run should have been killed mid-way"
+    assert not RunStore(run).is_done()
+
+    resumed = _cli(run, pause=0.4)  # the same command again
+    assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
+    assert RunStore(run).is_done()
+    # the chunks finished before the kill were reused, not recomputed
+    for name in done_before:
+        assert (run / "chunks" / name).stat().st_mtime < (run / "status.json").stat().st_mtime
+    a = pd.read_parquet(tmp_path / "reference" / "metrics.parquet")
+    b = pd.read_parquet(run / "metrics.parquet")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_same_seed_same_numbers_and_finished_run_not_recomputed(tmp_path, slow_spec):
+    from actlab.cli import main
+
+    out = tmp_path / "run"
+    assert main(["run", "slow-test", "--preset", "smoke", "--out", str(out)]) == 0
+    first = pd.read_parquet(out / "metrics.parquet")
+    stamp = (out / "metrics.parquet").stat().st_mtime_ns
+    assert main(["run", "slow-test", "--preset", "smoke", "--out", str(out)]) == 0
+    assert (out / "metrics.parquet").stat().st_mtime_ns == stamp  # not recomputed
+    other = tmp_path / "again"
+    assert main(["run", "slow-test", "--preset", "smoke", "--out", str(other)]) == 0
+    pd.testing.assert_frame_equal(first, pd.read_parquet(other / "metrics.parquet"))
+
+
+def test_run_folder_contents_and_report_rebuild(tmp_path, slow_spec):
+    from actlab.cli import main
+
+    out = tmp_path / "run"
+    assert main(["run", "slow-test", "--preset", "smoke", "--out", str(out)]) == 0
+    for name in (
+        "config.json",
+        "env.json",
+        "status.json",
+        "metrics.parquet",
+        "arrays.npz",
+        "arrays.json",
+        "summary.json",
+        "report.md",
+        "figures/final_loss.png",
+    ):
+        assert (out / name).exists(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["experiment"] == "slow-test" and config["config"]["chunks"] == 2
+    env = json.loads((out / "env.json").read_text())
+    assert env["torch"].startswith("2.13") and "torch_threads" in env
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    assert {"member", "step", "metric", "value", "activation", "seed"} <= set(metrics.columns)
+    assert len(metrics) == 2 * 2 * 5  # chunks x members x steps
+
+    (out / "report.md").unlink()
+    (out / "figures" / "final_loss.png").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.md").read_text().startswith("# Slow")
+    assert (out / "figures" / "final_loss.png").stat().st_size > 1000
+
+
+def test_folder_holding_another_run_is_refused(tmp_path, slow_spec):
+    store = RunStore(tmp_path)
+    store.begin("slow-test", "smoke", slow_spec.presets["smoke"])
+    with pytest.raises(RunStoreError, match="chunks=2 there, 6 here"):
+        RunStore(tmp_path).begin("slow-test", "default", slow_spec.presets["default"])
+
+
+def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
+    from actlab.store import atomic_write_bytes
+
+    target = tmp_path / "a.json"
+    atomic_write_bytes(target, b"old")
+
+    with pytest.raises(TypeError):
+        atomic_write_bytes(target, object())  # type: ignore[arg-type]
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_chunk_keys_become_distinct_plain_file_names(tmp_path):
+    from actlab.store import chunk_filename
+
+    assert chunk_filename("seed-3") == "seed-3.pt"
+    names = {chunk_filename(k) for k in ("act-a(x=1, y=2)", "act-a(x=1,_y=2)", "a/b", "a b")}
+    assert len(names) == 4 and all("/" not in n and " " not in n for n in names)
+    chunks = RunStore(tmp_path).chunk_runner()
+    assert chunks("act-a(x=1, y=2)", lambda: {"v": 1}) == {"v": 1}
+    assert chunks("act-a(x=1, y=2)", lambda: {"v": 2}) == {"v": 1}  # restored, not recomputed
