@@ -351,6 +351,16 @@ SELU_LAMBDA = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
 
 
+def _times(value: float) -> str:
+    """LaTeX of a coefficient followed by a thin space, or nothing for 1."""
+    return "" if value == 1.0 else f"{value:g}\\,"
+
+
+def _over(var: str, value: float) -> str:
+    """LaTeX of ``var / value``, or ``var`` for 1."""
+    return var if value == 1.0 else f"{var}/{value:g}"
+
+
 def _step(x: Tensor) -> Tensor:
     """Indicator 1[x > 0] in the dtype of ``x``.
 
@@ -513,8 +523,8 @@ def elu(alpha: float = 1.0) -> Activation:
         deriv=lambda x: torch.where(
             x > 0, torch.ones_like(x), alpha * torch.exp(torch.clamp(x, max=0))
         ),
-        latex=rf"\begin{{cases}} x & x > 0 \\ {alpha:g}\,(e^{{x}} - 1) & x \le 0 \end{{cases}}",
-        latex_deriv=rf"\begin{{cases}} 1 & x > 0 \\ {alpha:g}\,e^{{x}} & x \le 0 \end{{cases}}",
+        latex=rf"\begin{{cases}} x & x > 0 \\ {_times(alpha)}(e^{{x}} - 1) & x \le 0 \end{{cases}}",
+        latex_deriv=rf"\begin{{cases}} 1 & x > 0 \\ {_times(alpha)}e^{{x}} & x \le 0 \end{{cases}}",
         bounded=False,
         monotonic=True,
         zero_centred=False,
@@ -566,8 +576,9 @@ def celu(alpha: float = 1.0) -> Activation:
         deriv=lambda x: torch.where(
             x > 0, torch.ones_like(x), torch.exp(torch.clamp(x, max=0) / alpha)
         ),
-        latex=rf"\max(0, x) + \min(0, {alpha:g}\,(e^{{x/{alpha:g}}} - 1))",
-        latex_deriv=rf"\begin{{cases}} 1 & x > 0 \\ e^{{x/{alpha:g}}} & x \le 0 \end{{cases}}",
+        latex=rf"\max(0, x) + \min(0, {_times(alpha)}(e^{{{_over('x', alpha)}}} - 1))",
+        latex_deriv=rf"\begin{{cases}} 1 & x > 0 \\ e^{{{_over('x', alpha)}}} & x \le 0 "
+        r"\end{cases}",
         bounded=False,
         monotonic=True,
         zero_centred=False,
@@ -695,8 +706,12 @@ def softplus(beta: float = 1.0) -> Activation:
         hyper={"beta": beta},
         fn=lambda x: F.softplus(x, beta=beta),
         deriv=lambda x: torch.where(beta * x > 20.0, torch.ones_like(x), torch.sigmoid(beta * x)),
-        latex=rf"\tfrac{{1}}{{{beta:g}}} \log\left(1 + e^{{{beta:g} x}}\right)",
-        latex_deriv=rf"\sigma({beta:g}\,x)",
+        latex=(
+            r"\log\left(1 + e^{x}\right)"
+            if beta == 1.0
+            else rf"\tfrac{{1}}{{{beta:g}}} \log\left(1 + e^{{{beta:g} x}}\right)"
+        ),
+        latex_deriv=rf"\sigma({_times(beta)}x)",
         bounded=False,
         monotonic=True,
         zero_centred=False,
