@@ -320,3 +320,16 @@ def test_activation_objects_survive_pickling():
 
     act = get_activation("leaky_relu(slope=0.2)")
     assert pickle.loads(pickle.dumps(act)) == act
+
+
+def test_member_numbers_do_not_depend_on_the_rest_of_the_ensemble():
+    """The same member trained alone-ish (scalar lr) and inside a larger ensemble with other
+    activations and per-member rates gives bit-identical parameters."""
+    x, y = _data(n=40)
+    acts = ["relu", "tanh", "gelu"]
+    small = EnsembleMLP(1, [16, 16], 1, acts, [0, 1, 2])
+    big = EnsembleMLP(1, [16, 16], 1, ["sigmoid"] * 2 + acts + ["relu"], [5, 6, 0, 1, 2, 9])
+    train(small, x, y, TrainConfig(epochs=30, lr=1e-3))
+    train(big, x, y, TrainConfig(epochs=30), lr=[3e-3, 3e-3, 1e-3, 1e-3, 1e-3, 1e-2])
+    for m in range(3):
+        assert torch.equal(_member_flat(small, m), _member_flat(big, m + 2))

@@ -175,7 +175,7 @@ def train(
             f"x and y hold different numbers of points: {tuple(x.shape)}, {tuple(y.shape)}"
         )
     lr_t = (
-        torch.full((E,), config.lr)
+        torch.full((E,), config.lr, dtype=torch.float64)  # float32 would round the rate
         if lr is None
         else torch.as_tensor(lr, dtype=torch.float64).reshape(-1)
     )
