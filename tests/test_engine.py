@@ -333,3 +333,14 @@ def test_member_numbers_do_not_depend_on_the_rest_of_the_ensemble():
     train(big, x, y, TrainConfig(epochs=30), lr=[3e-3, 3e-3, 1e-3, 1e-3, 1e-3, 1e-2])
     for m in range(3):
         assert torch.equal(_member_flat(small, m), _member_flat(big, m + 2))
+
+
+def test_member_numbers_do_not_depend_on_their_position():
+    """Odd-sized blocks (a single output bias per member) put a member's values in the vectorised
+    body or the scalar tail of a kernel depending on its position; the result must not change."""
+    x, y = _data(n=40)
+    alone = EnsembleMLP(1, [16, 16], 1, "relu", seeds=[3])
+    crowd = EnsembleMLP(1, [16, 16], 1, "relu", seeds=list(range(100, 113)) + [3] + list(range(23)))
+    train(alone, x, y, TrainConfig(epochs=200, lr=3e-3))
+    train(crowd, x, y, TrainConfig(epochs=200, lr=3e-3))
+    assert torch.equal(_member_flat(alone, 0), _member_flat(crowd, 13))

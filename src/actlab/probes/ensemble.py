@@ -24,7 +24,12 @@ __all__ = ["ensemble_activation_metrics", "ensemble_gradient_metrics"]
 
 @torch.no_grad()
 def ensemble_activation_metrics(
-    model: EnsembleMLP, x: Tensor, tau: float = 0.025, delta: float = 0.01, eps: float = 0.0
+    model: EnsembleMLP,
+    x: Tensor,
+    tau: float = 0.025,
+    delta: float = 0.01,
+    eps: float = 0.0,
+    ranks: bool = True,
 ) -> dict[str, Tensor]:
     """Representation metrics of each hidden layer and member on the probe batch ``x``.
 
@@ -40,6 +45,7 @@ def ensemble_activation_metrics(
         tau: ReDo dormancy threshold.
         delta: srank threshold.
         eps: Sparsity tolerance.
+        ranks: Also compute the two ranks (one SVD per member and layer: the costly part).
 
     Returns:
         ``{key: (n_hidden, E) float64}`` for the keys ``act/dead_fraction``,
@@ -48,7 +54,8 @@ def ensemble_activation_metrics(
         (z over the layer's B x width values), ``rank/srank`` and ``rank/effective_rank`` (of
         the ``(B, width)`` post-activations).
     """
-    _, hidden = model(x, return_hidden=True)
+    with torch.no_grad():
+        _, hidden = model(x, return_hidden=True)
     rows: dict[str, list[Tensor]] = {}
     for z, h in hidden:  # (E, B, width) each
         mean, std = Fm.preactivation_stats(z)
@@ -72,9 +79,10 @@ def ensemble_activation_metrics(
             "act/sparsity": Fm.sparsity(h, eps),
             "act/preact_mean": mean,
             "act/preact_std": std,
-            "rank/srank": Fm.srank(h, delta),
-            "rank/effective_rank": Fm.effective_rank(h),
         }
+        if ranks:
+            values["rank/srank"] = Fm.srank(h, delta)
+            values["rank/effective_rank"] = Fm.effective_rank(h)
         for key, value in values.items():
             rows.setdefault(key, []).append(value)
     return {key: torch.stack(values) for key, values in rows.items()}
