@@ -219,14 +219,13 @@ def test_divergence_is_isolated_and_bit_identical():
     assert _member_flat(with_bad, 1).isfinite().all()
     assert torch.equal(frozen_before, _member_flat(with_bad, 1))  # frozen: no change after
 
-    # The same members without the diverging one: bit-identical numbers.
-    without = EnsembleMLP(
-        1, [16, 16], 1, [acts[i] for i in (0, 2, 3)], [seeds[i] for i in (0, 2, 3)]
-    )
-    res2 = train(without, x, y, cfg, lr=[lrs[i] for i in (0, 2, 3)])
-    for new, old in enumerate((0, 2, 3)):
-        assert torch.equal(_member_flat(with_bad, old), _member_flat(without, new))
-        assert torch.equal(res.loss[:, old], res2.loss[:, new])
+    # The same run with member 1 tame instead: every other member is bit-identical.
+    tame = EnsembleMLP(1, [16, 16], 1, acts, seeds)
+    res2 = train(tame, x, y, cfg, lr=[0.05, 0.01, 0.05, 0.02])
+    assert (res2.diverged_step == -1).all()
+    for m in (0, 2, 3):
+        assert torch.equal(_member_flat(with_bad, m), _member_flat(tame, m))
+        assert torch.equal(res.loss[:, m], res2.loss[:, m])
 
 
 def test_nan_inputs_to_one_member_do_not_leak():
@@ -322,25 +321,15 @@ def test_activation_objects_survive_pickling():
     assert pickle.loads(pickle.dumps(act)) == act
 
 
-def test_member_numbers_do_not_depend_on_the_rest_of_the_ensemble():
-    """The same member trained alone-ish (scalar lr) and inside a larger ensemble with other
-    activations and per-member rates gives bit-identical parameters."""
+def test_member_numbers_do_not_depend_on_the_other_members():
+    """Same ensemble size and position, different neighbours (activations, rates, seeds) and a
+    rate given as a scalar or per member: bit-identical parameters. (Across different ensemble
+    sizes BLAS may sum in another order, so there only float rounding is promised.)"""
     x, y = _data(n=40)
     acts = ["relu", "tanh", "gelu"]
-    small = EnsembleMLP(1, [16, 16], 1, acts, [0, 1, 2])
-    big = EnsembleMLP(1, [16, 16], 1, ["sigmoid"] * 2 + acts + ["relu"], [5, 6, 0, 1, 2, 9])
-    train(small, x, y, TrainConfig(epochs=30, lr=1e-3))
-    train(big, x, y, TrainConfig(epochs=30), lr=[3e-3, 3e-3, 1e-3, 1e-3, 1e-3, 1e-2])
-    for m in range(3):
-        assert torch.equal(_member_flat(small, m), _member_flat(big, m + 2))
-
-
-def test_member_numbers_do_not_depend_on_their_position():
-    """Odd-sized blocks (a single output bias per member) put a member's values in the vectorised
-    body or the scalar tail of a kernel depending on its position; the result must not change."""
-    x, y = _data(n=40)
-    alone = EnsembleMLP(1, [16, 16], 1, "relu", seeds=[3])
-    crowd = EnsembleMLP(1, [16, 16], 1, "relu", seeds=list(range(100, 113)) + [3] + list(range(23)))
-    train(alone, x, y, TrainConfig(epochs=200, lr=3e-3))
-    train(crowd, x, y, TrainConfig(epochs=200, lr=3e-3))
-    assert torch.equal(_member_flat(alone, 0), _member_flat(crowd, 13))
+    a = EnsembleMLP(1, [16, 16], 1, ["relu", "relu", *acts, "relu"], [7, 8, 0, 1, 2, 9])
+    b = EnsembleMLP(1, [16, 16], 1, ["sigmoid", "elu", *acts, "tanh"], [5, 6, 0, 1, 2, 4])
+    train(a, x, y, TrainConfig(epochs=60, lr=1e-3))
+    train(b, x, y, TrainConfig(epochs=60), lr=[3e-3, 3e-3, 1e-3, 1e-3, 1e-3, 1e-2])
+    for m in (2, 3, 4):
+        assert torch.equal(_member_flat(a, m), _member_flat(b, m))

@@ -15,7 +15,7 @@ rate per element (``lr`` of the element's member). Only plain, correctly rounded
 used (``*``, ``+``, ``/``, ``sqrt``; no ``lerp``, ``addcmul`` or ``alpha=`` forms, and no fused
 optimiser kernel): those may use fused multiply-adds in their vectorised body but not in their
 tail, so an element's last bit would depend on where it falls in the buffer, i.e. on the other
-members. Here it cannot: a member's numbers are bit-identical whatever else shares the run. A
+members. Here it cannot: a member's update is bit-identical whatever the others hold. A
 frozen (diverged) member gets learning rate 0 and a zero gradient from then on.
 """
 

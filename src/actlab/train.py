@@ -6,7 +6,9 @@ that see the step's loss and gradient before the update and return tensors to re
 Divergence isolation: at every step a member whose loss is non-finite or above
 ``TrainConfig.max_loss``, or whose gradient is non-finite, is frozen before the update (its
 parameters keep their last finite values) and its ``diverged_step`` is set. Members never interact:
-every other member's numbers are bit-identical to a run without the diverging one.
+every other member's numbers are bit-identical to the same run in which that member did not
+diverge. (Ensembles of different sizes agree to float rounding only: BLAS may sum a batched
+product in another order for another batch count.)
 """
 
 from __future__ import annotations
