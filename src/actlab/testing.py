@@ -159,8 +159,8 @@ def _check_derivative(act: Activation, dtype: torch.dtype) -> None:
             _fail(act, f"deriv != autograd{where} in {dtype}, worst at {_worst(points, err)}")
         if act.backward is not None:
             dh = torch.linspace(-2.0, 3.0, points.numel(), dtype=dtype)
+            expected = dh * auto  # before the call: a fused backward may overwrite dh
             fused = act.backward(dh, points, _fn(act, points))
-            expected = dh * auto
             err = (fused - expected).abs()
             if not (err <= atol + rtol * expected.abs()).all():
                 _fail(
