@@ -181,11 +181,10 @@ def _as_dict(cfg) -> dict:
 
 
 def _write_report(spec, store, results) -> None:
-    import matplotlib.pyplot as plt
-
     for name, fig in spec.figures(results).items():
         store.save_figure(name, fig)
-        plt.close(fig)
+        if hasattr(fig, "clear"):
+            fig.clear()  # figures are built outside pyplot: nothing else holds them
     store.save_report(spec.report(results))
 
 

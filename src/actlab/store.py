@@ -221,7 +221,12 @@ class RunStore:
         return Results(metrics, arrays, axes, meta.get("coords", {}), summary)
 
     def save_figure(self, name: str, fig: Any, dpi: int = 110) -> Path:
-        """Save a matplotlib figure as ``figures/NAME.png`` (atomically)."""
+        """Save a matplotlib figure as ``figures/NAME.png``, or an object with ``to_gif()``
+        (an :class:`actlab.plotting.animation.Animation`) as ``figures/NAME.gif`` (atomically)."""
+        if hasattr(fig, "to_gif"):
+            path = self.path / "figures" / f"{name}.gif"
+            atomic_write_bytes(path, fig.to_gif())
+            return path
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         path = self.path / "figures" / f"{name}.png"
