@@ -22,7 +22,7 @@ from latex2mathml.converter import convert as _latex_to_mathml
 
 __all__ = ["RenderedMarkdown", "render_markdown", "latex_to_mathml", "MARKDOWN_EXTENSIONS"]
 
-MARKDOWN_EXTENSIONS = ("tables", "toc", "fenced_code", "sane_lists")
+MARKDOWN_EXTENSIONS = ("tables", "toc", "fenced_code", "sane_lists", "md_in_html")
 
 _TOKEN = "MATHTOKEN{}END"
 _TOKEN_RE = re.compile(r"MATHTOKEN(\d+)END")

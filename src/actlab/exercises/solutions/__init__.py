@@ -1,0 +1,1 @@
+"""Worked solutions of the coding exercises, one module per lesson (tested)."""
