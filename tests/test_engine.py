@@ -333,3 +333,56 @@ def test_member_numbers_do_not_depend_on_the_other_members():
     train(b, x, y, TrainConfig(epochs=60), lr=[3e-3, 3e-3, 1e-3, 1e-3, 1e-3, 1e-2])
     for m in (2, 3, 4):
         assert torch.equal(_member_flat(a, m), _member_flat(b, m))
+
+
+def test_training_goes_on_with_the_optimizer_state_kept():
+    """Two calls passing the optimizer along are bit-identical to one call of the sum."""
+    x = torch.linspace(-2, 2, 40)[:, None]
+    y = torch.sin(2 * x)
+
+    def fresh():
+        return EnsembleMLP(1, [16, 16], 1, ["tanh", "relu", "tanh"], [0, 1, 2])
+
+    cfg = TrainConfig(epochs=30, lr=3e-3)
+    whole = fresh()
+    one = train(whole, x, y, cfg)
+    split = fresh()
+    first = train(split, x, y, TrainConfig(epochs=12, lr=3e-3))
+    second = train(split, x, y, TrainConfig(epochs=18), optimizer=first.optimizer)
+    assert torch.equal(split.flat, whole.flat)
+    assert torch.equal(torch.cat([first.loss, second.loss]), one.loss)
+    # Without the state (a fresh Adam at step 12) the path differs.
+    reset = fresh()
+    train(reset, x, y, TrainConfig(epochs=12, lr=3e-3))
+    train(reset, x, y, TrainConfig(epochs=18, lr=3e-3))
+    assert not torch.equal(reset.flat, whole.flat)
+    with pytest.raises(ValueError, match="another parameter buffer"):
+        train(fresh(), x, y, cfg, optimizer=first.optimizer)
+    with pytest.raises(ValueError, match="optimizer's own"):
+        train(split, x, y, cfg, lr=[1e-3] * 3, optimizer=first.optimizer)
+
+
+def test_a_callback_can_stop_members():
+    """A stopped member keeps the parameters it had at the stop and a finite loss; the others
+    are bit-identical to a run without the stop."""
+    x = torch.linspace(-2, 2, 40)[:, None]
+    y = torch.sin(2 * x)
+    cfg = TrainConfig(epochs=20, lr=3e-3)
+    snap = {}
+
+    def stop_first(state):
+        if state.step == 7:
+            snap["flat"] = state.model.flat.clone()
+            state.stop(torch.tensor([True, False]))
+
+    model = EnsembleMLP(1, [8], 1, ["tanh", "tanh"], [0, 1])
+    result = train(model, x, y, cfg, callbacks=[Callback(stop_first, every=1)])
+    free = EnsembleMLP(1, [8], 1, ["tanh", "tanh"], [0, 1])
+    train(free, x, y, cfg)
+    assert result.stopped_step.tolist() == [7, -1]
+    assert result.diverged_step.tolist() == [-1, -1]
+    for layer in range(model.n_layers):
+        assert torch.equal(model.weight(layer)[0], model.weight(layer, snap["flat"])[0])
+        assert torch.equal(model.weight(layer)[1], free.weight(layer)[1])
+    assert torch.isfinite(result.loss).all()
+    assert torch.equal(result.loss[7:, 0], result.loss[7:8, 0].expand(13))

@@ -78,7 +78,7 @@ class StepState:
         y: Targets of this step.
         loss: Per-member loss ``(E,)``.
         grad: Flat gradient ``(N,)``; ``model.weight(l, grad)`` is layer l's ``(E, out, in)``.
-        active: Members still training ``(E,)`` (False once diverged).
+        active: Members still training ``(E,)`` (False once diverged or stopped).
     """
 
     step: int
@@ -89,6 +89,16 @@ class StepState:
     loss: Tensor
     grad: Tensor
     active: Tensor
+    stop_requests: Tensor | None = None
+
+    def stop(self, members: Tensor) -> None:
+        """Stop training ``members`` (bool ``(E,)``, e.g. converged ones) before this update:
+        their parameters stay as they are now, their ``stopped_step`` is this step, and their
+        recorded loss stays finite (unlike a diverged member's)."""
+        members = torch.as_tensor(members, dtype=torch.bool).reshape(-1)
+        if members.numel() != self.active.numel():
+            raise ValueError(f"stop needs a mask of {self.active.numel()} members")
+        self.stop_requests = members if self.stop_requests is None else self.stop_requests | members
 
 
 @dataclass(frozen=True)
@@ -116,12 +126,18 @@ class TrainResult:
         steps_per_epoch: Updates per epoch.
         records: Callback outputs: name -> (steps at which recorded, values stacked
             ``(n_records, E, ...)``).
+        stopped_step: Step before which a callback stopped each member (``StepState.stop``),
+            ``(E,)`` long; -1 if none did.
+        optimizer: The optimiser with its state after the last step; pass it to another
+            :func:`train` call to go on training with the state kept.
     """
 
     loss: Tensor
     diverged_step: Tensor
     steps_per_epoch: int
     records: dict[str, tuple[list[int], Tensor]]
+    stopped_step: Tensor
+    optimizer: EnsembleOptimizer
 
     @property
     def epoch_loss(self) -> Tensor:
@@ -151,6 +167,7 @@ def train(
     lr: Sequence[float] | Tensor | None = None,
     callbacks: Sequence[Callback] = (),
     progress: Callable[[int, int], None] | None = None,
+    optimizer: EnsembleOptimizer | None = None,
 ) -> TrainResult:
     """Train every member of ``model`` on ``(x, y)`` in place.
 
@@ -163,6 +180,9 @@ def train(
         lr: One learning rate per member ``(E,)``; default ``config.lr`` for all.
         callbacks: Probes run at their scheduled steps.
         progress: Called as ``progress(epoch_done, epochs)`` after each epoch.
+        optimizer: Go on with this optimiser (``TrainResult.optimizer`` of an earlier call on
+            the same ``model.flat``): its moments, step count, rates and frozen members are kept
+            (``config.optimizer`` and ``lr`` must then be left unset). Default: a fresh one.
 
     Returns:
         The loss per step, the divergence steps and the callbacks' records.
@@ -176,20 +196,28 @@ def train(
         raise ValueError(
             f"x and y hold different numbers of points: {tuple(x.shape)}, {tuple(y.shape)}"
         )
-    lr_t = (
-        torch.full((E,), config.lr, dtype=torch.float64)  # float32 would round the rate
-        if lr is None
-        else torch.as_tensor(lr, dtype=torch.float64).reshape(-1)
-    )
-    if lr_t.numel() != E:
-        raise ValueError(f"lr needs one value per member (E={E}), got {lr_t.numel()}")
-    opt = EnsembleOptimizer(model.flat, lr_t, model.param_blocks(), config.optimizer)
+    if optimizer is not None:
+        if optimizer.param is not model.flat:
+            raise ValueError("optimizer belongs to another parameter buffer than model.flat")
+        if lr is not None or config.optimizer != OptimizerConfig():
+            raise ValueError("with optimizer=, the rates and settings are the optimizer's own")
+        opt = optimizer
+    else:
+        lr_t = (
+            torch.full((E,), config.lr, dtype=torch.float64)  # float32 would round the rate
+            if lr is None
+            else torch.as_tensor(lr, dtype=torch.float64).reshape(-1)
+        )
+        if lr_t.numel() != E:
+            raise ValueError(f"lr needs one value per member (E={E}), got {lr_t.numel()}")
+        opt = EnsembleOptimizer(model.flat, lr_t, model.param_blocks(), config.optimizer)
 
     batch = n if config.batch_size is None else min(config.batch_size, n)
     steps_per_epoch = math.ceil(n / batch)
     total = config.epochs * steps_per_epoch
     losses = torch.empty(total, E, dtype=model.flat.dtype)
     diverged = torch.full((E,), -1, dtype=torch.long)
+    stopped = torch.full((E,), -1, dtype=torch.long)
     records: dict[str, tuple[list[int], list[Tensor]]] = {}
     grad = torch.zeros_like(model.flat, requires_grad=False)
     step = 0
@@ -211,7 +239,7 @@ def train(
                 diverged[newly] = step
                 opt.freeze(newly)
             recorded = loss.detach().clone()
-            recorded[~opt.active & (diverged != step)] = math.nan
+            recorded[(diverged >= 0) & (diverged != step)] = math.nan
             losses[step] = recorded
             for cb in callbacks:
                 if cb.due(step):
@@ -220,12 +248,16 @@ def train(
                         steps, values = records.setdefault(key, ([], []))
                         steps.append(step)
                         values.append(value.detach().clone())
+                    if state.stop_requests is not None:
+                        newly = state.stop_requests.to(opt.active.device) & opt.active
+                        stopped[newly] = step
+                        opt.freeze(newly)
             opt.step(grad)
             step += 1
         if progress is not None:
             progress(epoch + 1, config.epochs)
     stacked = {k: (s, torch.stack(v)) for k, (s, v) in records.items()}
-    return TrainResult(losses, diverged, steps_per_epoch, stacked)
+    return TrainResult(losses, diverged, steps_per_epoch, stacked, stopped, opt)
 
 
 def _loss_and_grad(

@@ -418,6 +418,6 @@ SPEC = register_experiment(
         run=run,
         figures=figures,
         report=report,
-        order=20,
+        order=50,
     )
 )
