@@ -386,3 +386,28 @@ def test_a_callback_can_stop_members():
         assert torch.equal(model.weight(layer)[1], free.weight(layer)[1])
     assert torch.isfinite(result.loss).all()
     assert torch.equal(result.loss[7:, 0], result.loss[7:8, 0].expand(13))
+
+
+def test_set_activations_swaps_in_place():
+    x = torch.linspace(-2, 2, 9)[:, None]
+    model = EnsembleMLP(1, [6, 6], 1, ["tanh", "tanh", "sigmoid"], [0, 1, 2])
+    flat = model.flat.data_ptr()
+    model.set_activations(["relu", "tanh", "relu"])
+    assert model.flat.data_ptr() == flat
+    for m, name in enumerate(["relu", "tanh", "relu"]):
+        ref = EnsembleMLP(1, [6, 6], 1, [name], [m])
+        with torch.no_grad():
+            ref.flat.copy_(torch.cat([b.reshape(-1) for b in _member_blocks(model, m)]))
+            assert torch.equal(model(x)[m], ref(x)[0])
+    with pytest.raises(ValueError, match="one activation per member"):
+        model.set_activations(["relu"] * 2)
+    with pytest.raises(ValueError, match="learnable parameters"):
+        model.set_activations("prelu")
+
+
+def _member_blocks(model, m):
+    """Member m's weights and biases, in the flat order of a one-member model."""
+    out = []
+    for layer in range(model.n_layers):
+        out += [model.weight(layer)[m], model.bias(layer)[m]]
+    return out

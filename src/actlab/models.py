@@ -150,6 +150,24 @@ class EnsembleMLP(nn.Module):
         self.flat = nn.Parameter(torch.zeros(n, dtype=dtype, device=device))
         self.init_from(seeds)
 
+    def set_activations(self, activations: str | Activation | Sequence[str | Activation]) -> None:
+        """Swap every member's activation in place (e.g. tanh -> ReLU mid-training): weights,
+        the flat buffer and any optimiser on it are untouched. The new activations must need as
+        many learnable parameters as the old ones (the layout of ``flat`` cannot change)."""
+        if isinstance(activations, (str, Activation)):
+            acts = [get_activation(activations)] * self.E
+        else:
+            acts = [get_activation(a) for a in activations]
+        if len(acts) != self.E:
+            raise ValueError(f"need one activation per member (E={self.E}), got {len(acts)}")
+        if max(len(a.params) for a in acts) != self.n_act_params:
+            raise ValueError(
+                "the new activations have another number of learnable parameters "
+                f"({max(len(a.params) for a in acts)}, not {self.n_act_params})"
+            )
+        self.activations = tuple(acts)
+        self.runs = _runs(acts)
+
     # ---------------------------------------------------------------- structure and views
     @property
     def E(self) -> int:
