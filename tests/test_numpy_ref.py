@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import special
+from scipy.stats import entropy as scipy_entropy
 
 from actlab import numpy_ref
 
@@ -126,3 +127,64 @@ def test_references_keep_float32_and_shape():
 def test_prelu_reference_takes_the_current_slope():
     x = np.array([-2.0, 3.0])
     np.testing.assert_array_equal(numpy_ref.prelu(x, slope=0.5), [-1.0, 3.0])
+
+
+# --------------------------------------------------------------------------------------------
+# Entropy of a softmax, the textbook (naive) formulas and the ReLU derivatives
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 7.0])
+def test_softmax_entropy_matches_scipy(temperature):
+    x = _logits((5, 4))
+    h = numpy_ref.softmax_entropy(x, axis=1, temperature=temperature)
+    p = special.softmax(x / temperature, axis=1)
+    expected = np.array([sum(-q * np.log(q) for q in row if q > 0) for row in p])
+    assert h.shape == (5,)
+    np.testing.assert_allclose(h, expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(h, scipy_entropy(p, axis=1), rtol=1e-12, atol=1e-15)
+
+
+def test_softmax_entropy_limits_without_nan():
+    x = np.array([1.0, 2.0, 3.0, 0.5])
+    assert numpy_ref.softmax_entropy(np.zeros(4)) == pytest.approx(np.log(4), rel=1e-15)
+    assert numpy_ref.softmax_entropy(x, temperature=1e8) == pytest.approx(np.log(4), rel=1e-7)
+    with np.errstate(all="raise", under="ignore"):  # p = 0 exactly: no 0 * log 0 = NaN
+        h = numpy_ref.softmax_entropy(x, temperature=1e-4)
+    assert h == 0.0
+    assert numpy_ref.softmax_entropy([0.0, -1000.0]) == 0.0
+
+
+def test_textbook_sigmoid_is_right_but_warns_where_exp_overflows():
+    x = np.linspace(-30, 30, 61)
+    np.testing.assert_allclose(numpy_ref.sigmoid_naive(x), special.expit(x), rtol=1e-14)
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        y = numpy_ref.sigmoid_naive(np.array([-1000.0, 0.0]))
+    np.testing.assert_array_equal(y, [0.0, 0.5])  # 1 / (1 + inf) = 0: the right limit
+
+
+def test_textbook_tanh_breaks_into_nan_past_the_overflow_threshold():
+    x = np.linspace(-20, 20, 81)
+    np.testing.assert_allclose(numpy_ref.tanh_naive(x), np.tanh(x), rtol=1e-13, atol=1e-15)
+    big = np.array([-1000.0, -710.0, 709.0, 710.0, 1000.0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        y = numpy_ref.tanh_naive(big)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "overflow" in messages and "invalid" in messages
+    assert np.isnan(y[[0, 1, 3, 4]]).all() and y[2] == 1.0  # e^709 is still finite
+    np.testing.assert_array_equal(numpy_ref.tanh(big), np.tanh(big))  # the stable one: +-1
+
+
+def test_relu_and_leaky_relu_gradients_match_autograd():
+    x = np.array([-5.0, -3.0, -1.0, -1e-300, -0.0, 0.0, 1e-300, 1.0, 3.0])
+    for slope in (0.01, 0.2):
+        t = torch.tensor(x, requires_grad=True)
+        torch.nn.functional.leaky_relu(t, slope).sum().backward()
+        np.testing.assert_array_equal(numpy_ref.leaky_relu_grad(x, slope), t.grad.numpy())
+    t = torch.tensor(x, requires_grad=True)
+    torch.relu(t).sum().backward()
+    np.testing.assert_array_equal(numpy_ref.relu_grad(x), t.grad.numpy())
+    assert (numpy_ref.relu_grad([-5.0, -3.0, -2.0, -1.0]) == 0.0).all()  # the dead unit
+    assert np.isnan(numpy_ref.relu_grad([np.nan])).all()
+    assert np.isnan(numpy_ref.leaky_relu_grad([np.nan])).all()
+    assert numpy_ref.relu_grad(np.float32([1.0])).dtype == np.float32

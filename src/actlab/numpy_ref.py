@@ -15,6 +15,9 @@ learnable parameter, ``prelu(x, slope=act.params["slope"])`` (``act.hyper["init"
 value it starts from).
 
 The softmax functions show the classic numerical lesson: subtract the maximum before ``exp``.
+The ``*_naive`` functions are the textbook formulas typed in as written, kept to show where they
+break (overflow to ``inf``, then ``inf / inf = NaN``); the ``*_grad`` functions are the
+derivatives a from-scratch backward pass needs, with PyTorch's convention at the kink.
 """
 
 from __future__ import annotations
@@ -25,7 +28,17 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["REFERENCES", "softmax", "softmax_naive", "log_softmax"]
+__all__ = [
+    "REFERENCES",
+    "softmax",
+    "softmax_naive",
+    "log_softmax",
+    "softmax_entropy",
+    "sigmoid_naive",
+    "tanh_naive",
+    "relu_grad",
+    "leaky_relu_grad",
+]
 
 SELU_LAMBDA = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -304,3 +317,61 @@ def softmax_naive(x: ArrayLike, axis: int = -1) -> NDArray[np.floating]:
     """
     e = np.exp(_float(x))
     return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def softmax_entropy(x: ArrayLike, axis: int = -1, temperature: float = 1.0) -> NDArray[np.floating]:
+    """Entropy ``H = -sum_i p_i log p_i`` (nats) of ``p = softmax(x / temperature)`` along ``axis``.
+
+    Computed as ``-sum_i p_i log_softmax(x)_i``: a probability that underflows to 0 multiplies a
+    finite log-probability and contributes exactly 0 (``0 * log 0`` would be NaN). ``H`` lies in
+    ``[0, log K]`` for ``K`` entries: ``log K`` for equal logits (or ``temperature -> inf``),
+    0 for a one-hot distribution (``temperature -> 0`` with a unique maximum).
+
+    Args:
+        x: Logits, any shape.
+        axis: The axis of the distribution.
+        temperature: A finite number > 0.
+
+    Returns:
+        The entropies, ``x``'s shape without ``axis``.
+    """
+    logp = log_softmax(x, axis=axis, temperature=temperature)
+    return -np.sum(np.exp(logp) * logp, axis=axis)
+
+
+# --------------------------------------------------------------------------------------------
+# Textbook formulas, typed in as written (do not use), and derivatives
+
+
+def sigmoid_naive(x: ArrayLike) -> NDArray[np.floating]:
+    """Textbook ``1 / (1 + e^{-x})`` -- right everywhere, but ``e^{-x}`` overflows for
+    ``x < -709`` (float64; ``x < -88.7`` in float32) and NumPy warns ("overflow encountered in
+    exp"); ``1 / inf`` then happens to give the right limit 0. Use :func:`sigmoid`."""
+    return 1.0 / (1.0 + np.exp(-_float(x)))
+
+
+def tanh_naive(x: ArrayLike) -> NDArray[np.floating]:
+    """Textbook ``(e^x - e^{-x}) / (e^x + e^{-x})`` -- do not use.
+
+    For ``|x| > 709.78`` (float64) one exponential is ``inf`` and the quotient is
+    ``inf / inf = NaN`` (with NumPy's overflow and invalid-value warnings), although
+    ``tanh(x) = +-1`` there. Near 0 the subtraction also cancels. Use :func:`tanh` (or
+    ``np.tanh``).
+    """
+    x = _float(x)
+    a, b = np.exp(x), np.exp(-x)
+    return (a - b) / (a + b)
+
+
+def relu_grad(x: ArrayLike) -> NDArray[np.floating]:
+    """``d relu / dx = 1[x > 0]``: 0 for every ``x <= 0`` (PyTorch's convention at the kink
+    ``x = 0``), NaN for NaN. A unit whose input is negative on every example gets no gradient."""
+    x = _float(x)
+    return np.where(np.isnan(x), x, (x > 0).astype(x.dtype)).astype(x.dtype)
+
+
+def leaky_relu_grad(x: ArrayLike, slope: float = 0.01) -> NDArray[np.floating]:
+    """``d leaky_relu / dx``: 1 for ``x > 0``, ``slope`` for ``x <= 0`` (PyTorch's convention
+    at 0), NaN for NaN. Never 0 (for ``slope != 0``), so a leaky unit cannot die."""
+    x = _float(x)
+    return np.where(np.isnan(x), x, np.where(x > 0, 1.0, slope)).astype(x.dtype)
