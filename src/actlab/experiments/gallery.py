@@ -39,6 +39,7 @@ from actlab.experiments.base import (
     register_experiment,
     run_inline,
 )
+from actlab.report.format import num, pct
 
 __all__ = [
     "Config",
@@ -469,26 +470,6 @@ _CLASSIC = ("sigmoid", "tanh", "relu", "leaky_relu")
 _SPOTLIGHT = ("tanh", "sigmoid", "relu", "leaky_relu", "gelu", "silu", "elu")
 
 
-def _num(x: float | None, digits: int = 3) -> str:
-    """A number for prose and tables: plain when moderate, ``a x 10^b`` (LaTeX) when tiny."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    x = float(x) + 0.0  # no "-0"
-    if x == 0.0 or 1e-3 <= abs(x) < 1e5:
-        return f"{x:.{digits}g}"
-    mantissa, exponent = f"{x:.{max(digits - 2, 1)}e}".split("e")
-    return rf"${mantissa} \times 10^{{{int(exponent)}}}$"
-
-
-def _pct(p: float) -> str:
-    """A probability as a percentage (tiny ones in scientific notation)."""
-    if p == 0.0:
-        return "0%"
-    if p >= 1e-4:
-        return f"{100 * p:.3g}%"
-    return f"{_num(100 * p, 2)}%"
-
-
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
@@ -503,7 +484,7 @@ def _report(results: Results) -> str:
     names = list(s["activations"])
     sigmas = [float(x) for x in s["sigmas"]]
     thr = float(s["flat_threshold"])
-    lo, hi = _num(s["z_min"]), _num(s["z_max"])
+    lo, hi = num(s["z_min"]), num(s["z_max"])
     out: list[str] = ["# Activation gallery", ""]
     out += [
         "A neuron computes a weighted sum of its inputs, the *pre-activation* $z$, and passes it "
@@ -533,7 +514,7 @@ def _report(results: Results) -> str:
             "![The classic activations and their derivatives overlaid](figures/classic.png)",
             "",
         ]
-        bits = [f"{n}'s at most {_num(props[n]['max_abs_deriv'])}" for n in classic]
+        bits = [f"{n}'s at most {num(props[n]['max_abs_deriv'])}" for n in classic]
         out += [
             r"The largest slope on the interval is the most a unit can multiply a gradient by "
             f"on its way back: {', '.join(bits)}.",
@@ -542,7 +523,7 @@ def _report(results: Results) -> str:
             m = props["sigmoid"]["max_abs_deriv"]
             out += [
                 f"A chain of ten sigmoid layers therefore shrinks a gradient by a factor of at "
-                f"least {_num(1 / m**10)} (before the weights are counted): the vanishing "
+                f"least {num(1 / m**10)} (before the weights are counted): the vanishing "
                 "gradient in one line.",
             ]
         out += [""]
@@ -576,9 +557,9 @@ def _report(results: Results) -> str:
         bounded = _yes(p["bounded"])
         if not p["bounded_agrees"]:
             bounded += f" (registry says {_yes(p['bounded_flag'])})"
-        kinks = ", ".join(_num(k) for k in p["kinks"]) or "none"
+        kinks = ", ".join(num(k) for k in p["kinks"]) or "none"
         out.append(
-            f"| {n} | [{_num(p['phi_min'])}, {_num(p['phi_max'])}] | {bounded} | "
+            f"| {n} | [{num(p['phi_min'])}, {num(p['phi_max'])}] | {bounded} | "
             f"{_yes(p['monotonic'])} | {_yes(p['zero_centred'])} | {_yes(p['smooth'])} | "
             f"{kinks} |"
         )
@@ -607,9 +588,9 @@ def _report(results: Results) -> str:
     for n in names:
         p = props[n]
         out.append(
-            f"| {n} | {_num(p['phi_at_0'])} | {_num(p['deriv_at_0'])} | "
-            f"{_num(p['max_abs_deriv'])} | {_num(p['min_abs_deriv'])} | "
-            f"{_pct(p['flat_fraction'])} |"
+            f"| {n} | {num(p['phi_at_0'])} | {num(p['deriv_at_0'])} | "
+            f"{num(p['max_abs_deriv'])} | {num(p['min_abs_deriv'])} | "
+            f"{pct(p['flat_fraction'])} |"
         )
     out.append("")
     bad = [n for n in names if props[n]["non_finite"]]
@@ -650,13 +631,13 @@ def _saturation_section(
         "|---|" + "---|" * len(sigmas),
     ]
     for n in names:
-        out.append(f"| {n} | " + " | ".join(_num(x) for x in props[n]["p_flat"]) + " |")
+        out.append(f"| {n} | " + " | ".join(num(x) for x in props[n]["p_flat"]) + " |")
     out.append("")
 
     # The sigma closest to 3 (a wide pre-activation, as after a poor initialisation).
     j = min(range(len(sigmas)), key=lambda i: abs(math.log(sigmas[i] / 3.0)))
     spot = [n for n in _SPOTLIGHT if n in props] or names[:4]
-    parts = [f"{n}'s on {_pct(props[n]['p_flat'][j])}" for n in spot]
+    parts = [f"{n}'s on {pct(props[n]['p_flat'][j])}" for n in spot]
     out += [
         f"For {_sigma_label(sigmas[j])}, the derivative is below {thr:g} on this share of "
         f"inputs: {', '.join(parts)}.",
@@ -678,7 +659,7 @@ def _saturation_section(
         if steady:
             out += [
                 "**The same at every scale** ("
-                + ", ".join(f"{n}: {_pct(first[n])}" for n in steady)
+                + ", ".join(f"{n}: {pct(first[n])}" for n in steady)
                 + "). "
                 "A flat set that is a half-line from 0 (or the whole line) holds the same share "
                 "of a centred Gaussian whatever its width, so rescaling the inputs changes "
@@ -696,7 +677,7 @@ def _saturation_section(
             out += [
                 f"**Saturation grows with the scale** (from $\\sigma = {lo_s:g}$ to "
                 f"$\\sigma = {hi_s:g}$): "
-                + ", ".join(f"{n} {_pct(first[n])} → {_pct(last[n])}" for n in grows)
+                + ", ".join(f"{n} {pct(first[n])} → {pct(last[n])}" for n in grows)
                 + ". "
                 "Their flat sets lie in the tails, so the wider the pre-activation, the more "
                 "inputs fall on a plateau: large weights or inputs saturate tanh and sigmoid, "
@@ -706,7 +687,7 @@ def _saturation_section(
         if shrinks:
             out += [
                 "**Flat near zero, so the share shrinks with the scale**: "
-                + ", ".join(f"{n} {_pct(first[n])} → {_pct(last[n])}" for n in shrinks)
+                + ", ".join(f"{n} {pct(first[n])} → {pct(last[n])}" for n in shrinks)
                 + ".",
                 "",
             ]
@@ -721,7 +702,7 @@ def _saturation_section(
                 out[-1] += (
                     " Of these, "
                     + ", ".join(
-                        f"{n} (smallest $|\\varphi'|$ = {_num(props[n]['min_abs_deriv'])})"
+                        f"{n} (smallest $|\\varphi'|$ = {num(props[n]['min_abs_deriv'])})"
                         for n in close
                     )
                     + (" stays" if len(close) == 1 else " stay")
