@@ -124,3 +124,127 @@ def test_data_noise_floor_and_grids():
 def test_bad_config(change, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(SMOKE, **change)
+
+
+# ---------------------------------------------------------------------------- report
+from actlab.experiments import deep_mlp_report as rep  # noqa: E402
+from actlab.report.format import ci, ratio  # noqa: E402
+from actlab.stats import mean_ci  # noqa: E402
+
+
+def _row(report: str, activation: str, after: str) -> str:
+    """The table row of ``activation`` in the first table after the heading ``after``."""
+    section = report[report.index(after) :]
+    return next(line for line in section.splitlines() if line.startswith(f"| {activation} |"))
+
+
+def test_report_numbers_equal_the_metrics_table(results):
+    """Every table cell is recomputed here from the tidy metrics, not from the summary."""
+    cfg, m = SMOKE, results.metrics
+    report = d.report(results)
+    final = m[m.step == cfg.epochs]
+    for act in cfg.activations:
+        row = _row(report, act, "## How well each activation fits")
+        for metric in ("train/mse", "test/mse", "truth/mse"):
+            values = final[(final.activation == act) & (final.lr == cfg.lr)]
+            values = values[values.metric == metric].sort_values("seed").value
+            assert f" {ci(mean_ci(values))} " in row, (metric, row)
+        # The gradient ratio at the first step: layer 1 over layer `depth`, geometric mean.
+        g = m[(m.metric == "grad/weight_mean_abs") & (m.step == 0) & (m.activation == act)]
+        g = g[g.lr == cfg.lr]
+        first = g[g.layer == 1].sort_values("seed").value.to_numpy()
+        last = g[g.layer == cfg.depth].sort_values("seed").value.to_numpy()
+        stat = mean_ci(np.log10(first) - np.log10(last))
+        cell = f"{ratio(stat['mean'])} [{ratio(stat['lo'])}, {ratio(stat['hi'])}]"
+        assert cell in _row(report, act, "## Gradient flow through depth")
+
+
+def test_truth_error_is_the_mse_of_the_final_fit_against_sin(results):
+    m = results.metrics
+    x = results.arrays["x_grid"]
+    for member in range(len(SMOKE.activations) * SMOKE.seeds):
+        a, seed = divmod(member, SMOKE.seeds)
+        row = m[
+            (m.metric == "truth/mse")
+            & (m.activation == SMOKE.activations[a])
+            & (m.seed == seed)
+            & (m.lr == SMOKE.lr)
+        ]
+        expected = np.mean((results.arrays["fits"][member, -1] - np.sin(x)) ** 2)
+        assert row.value.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_fit_verdicts_against_the_noise_floor():
+    def st(mean, half):
+        return {"mean": mean, "lo": mean - half, "hi": mean + half}
+
+    floor = 0.01
+    assert rep.fit_verdict(st(0.005, 0.001), st(0.02, 0.002), floor).startswith("overfitting")
+    assert rep.fit_verdict(st(0.005, 0.001), st(0.011, 0.005), floor).startswith("below")
+    assert rep.fit_verdict(st(0.05, 0.01), st(0.06, 0.01), floor).startswith("underfits")
+    assert rep.fit_verdict(st(0.0101, 0.002), st(0.0125, 0.002), floor) == "near the floor"
+    assert rep.fit_verdict(st(math.nan, math.nan), st(0.0, 0.0), floor) == "diverged"
+
+
+def test_gradient_verdicts_use_the_whole_interval():
+    def st(mean, half):
+        return {"mean": mean, "lo": mean - half, "hi": mean + half}
+
+    assert rep.gradient_verdict(st(-3.0, 0.5)) == "vanishes"  # 1/1000, CI below 1/10
+    assert rep.gradient_verdict(st(-0.5, 0.3)) == "does not vanish"
+    assert rep.gradient_verdict(st(-1.1, 0.3)) == "undecided"  # straddles 1/10
+    assert rep.gradient_verdict(st(-2.0, math.nan)) == "vanishes"  # one seed: the mean only
+
+
+def test_report_follows_the_numbers(results):
+    """Make relu's errors tiny in a copy of the results: the report must crown it."""
+    m = results.metrics.copy()
+    mask = (m.activation == "relu") & m.metric.isin(["truth/mse", "train/mse", "test/mse"])
+    m.loc[mask, "value"] = m.loc[mask, "value"] * 1e-6
+    fake = dataclasses.replace(results, metrics=m)
+    text = d.report(fake)
+    assert "the lowest error to the true function is relu's" in text
+    m.loc[mask, "value"] = m.loc[mask, "value"] * 1e12
+    fake = dataclasses.replace(results, metrics=m)
+    assert "the lowest error to the true function is relu's" not in d.report(fake)
+
+
+# ---------------------------------------------------------------------------- figures
+@pytest.fixture(scope="module")
+def figures(results):
+    return d.figures(results)
+
+
+def test_figures_are_all_there(figures):
+    assert set(figures) == {
+        "learned_functions",
+        "loss_curves",
+        "gradient_flow",
+        "hidden_activations",
+        "hidden_activations_start",
+        "unit_health",
+        "training",
+    }
+
+
+def test_gradient_flow_axis_runs_input_to_output(results, figures):
+    fig = figures["gradient_flow"]
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[0] == "1\ninput" and labels[-1] == f"{SMOKE.depth + 1}\noutput"
+    # The relu line at the first step is the geometric mean over seeds, layer 1 first.
+    line = next(ln for ln in ax.get_lines() if ln.get_label() == "relu")
+    a = SMOKE.activations.index("relu")
+    g = results.arrays["grad_snapshots"][a * SMOKE.seeds : (a + 1) * SMOKE.seeds, 0]
+    np.testing.assert_allclose(line.get_xdata(), np.arange(1, SMOKE.depth + 2))
+    np.testing.assert_allclose(line.get_ydata(), 10 ** np.log10(g).mean(axis=0), rtol=1e-6)
+
+
+def test_training_animation_has_one_frame_per_recorded_epoch(results, figures):
+    anim = figures["training"]
+    assert anim.n_frames == min(30, len(results.coords["fits/frame"]))
+    frames = anim.frames()
+    assert len({f.shape for f in frames}) == 1
+    # Training moves the fits: the first and the last frame differ, two renders of one agree.
+    assert not np.array_equal(frames[0], frames[-1])
+    np.testing.assert_array_equal(anim.draw(anim.n_frames - 1), frames[-1])

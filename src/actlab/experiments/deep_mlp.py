@@ -46,6 +46,8 @@ __all__ = ["Config", "run", "SNAPSHOT_METRICS"]
 # off = dead (output 0 on every input) for ReLU-like units, inactive (pre-activation < 0
 # everywhere) for LeakyReLU-like ones; saturated for bounded ones; ReDo 0.025-dormant for all.
 SNAPSHOT_METRICS = ("act/off_fraction", "act/saturated_fraction", "act/dormant_fraction")
+UNITS_SHOWN = 16
+"""Units of the last hidden layer kept at every frame (seed 0) for the training animation."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,10 @@ def _train_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, Any]:
         len(cfg.snapshot_epochs), len(cfg.hidden_layers), len(keep), cfg.n_grid, cfg.width
     )
     units = {k: torch.empty(len(cfg.snapshot_epochs), cfg.depth, E) for k in SNAPSHOT_METRICS}
+    # The last hidden layer of seed 0 at every frame (a few units), for the animation.
+    first_seed = torch.tensor(table.index[(table.lr == cfg.lr) & (table.seed == 0)].to_numpy())
+    n_show = min(cfg.width, UNITS_SHOWN)
+    last_frames = torch.empty(len(frames), len(first_seed), cfg.n_grid, n_show)
 
     def observe(epoch: int) -> None:
         """Everything measured on the parameters after ``epoch`` updates."""
@@ -178,8 +184,11 @@ def _train_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, Any]:
         val[epoch] = (out - data["y_val"]).square().mean(dim=(1, 2))
         test[epoch] = (out - data["y_test"]).square().mean(dim=(1, 2))
         if epoch in frames:
+            f = frames.index(epoch)
             with torch.no_grad():
-                fits[frames.index(epoch)] = model(data["x_grid"])[..., 0].T
+                out, layers = model(data["x_grid"], return_hidden=True)
+            fits[f] = out[..., 0].T
+            last_frames[f] = layers[-1][1][first_seed, :, :n_show]
         if epoch in cfg.snapshot_epochs:
             i = cfg.snapshot_epochs.index(epoch)
             with torch.no_grad():
@@ -217,6 +226,7 @@ def _train_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, Any]:
         "fits": fits.numpy(),
         "frames": np.asarray(frames),
         "hidden": hidden.numpy(),
+        "last_frames": last_frames.numpy(),
         "units": {k: v.numpy() for k, v in units.items()},
         "diverged_step": result.diverged_step.numpy(),
     }
@@ -241,6 +251,7 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     data = make_data(cfg)
     everything = dict(chunks("train", lambda: _train_chunk(cfg, data)))
     hidden = everything.pop("hidden")
+    last_frames = everything.pop("last_frames")
     table = members(cfg)
     # Per learning rate, its members ordered (activation, seed): part index = a * seeds + seed.
     index = {lr: table.member[table.lr == lr].to_numpy() for lr in cfg.learning_rates}
@@ -251,6 +262,10 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     frames = []
     for split in ("train", "val", "test"):
         frames.append(_long(everything[split], f"{split}/mse"))
+    # The error to the true function, at the last epoch only.
+    truth = _long(everything["truth_error"][None], "truth/mse")
+    truth["step"] = cfg.epochs
+    frames.append(truth)
     trace = everything["grad_trace"]  # (epochs, layers, E)
     for layer in range(trace.shape[1]):
         frames.append(_long(trace[:, layer], "grad/weight_mean_abs", layer=layer + 1))
@@ -259,6 +274,13 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     fixed = parts[cfg.lr]
     best_lr = _select_lr(cfg, parts)
     arrays, axes, coords = _arrays(cfg, fixed, parts, best_lr)
+    arrays["last_hidden_frames"] = last_frames.transpose(1, 0, 2, 3)
+    axes["last_hidden_frames"] = ("activation", "frame", "input", "unit")
+    coords["last_hidden_frames/activation"] = list(cfg.activations)
+    coords["last_hidden_frames/frame"] = coords["fits/frame"]
+    arrays["x_train"] = data["x_train"][:, 0].double().numpy()
+    arrays["y_train"] = data["y_train"][:, 0].double().numpy()
+    axes["x_train"] = axes["y_train"] = ("point",)
     summary = _summary(cfg, parts, best_lr)
     return Results(metrics, arrays, axes, coords, summary)
 
@@ -365,29 +387,70 @@ def _summary(cfg: Config, parts: dict[float, dict], best_lr: dict[str, float]) -
             ):
                 row[f"{tag}_{split}"] = mean_ci(values)
             row[f"{tag}_diverged"] = int((part["diverged_step"][sl] >= 0).sum())
-        trace = parts[cfg.lr]["grad_trace"]  # (epochs, layers, E)
+        fixed = parts[cfg.lr]
+        trace = fixed["grad_trace"]  # (epochs, layers, E)
         for epoch in cfg.grad_epochs:
             ratio = np.log10(trace[epoch, 0, sl]) - np.log10(trace[epoch, cfg.depth - 1, sl])
             row[f"log10_grad_ratio_{epoch}"] = mean_ci(ratio)
+        # How much a unit's output varies over the inputs (std over x, mean over units): near
+        # 0 when the signal has collapsed and every input looks the same to the layer.
+        with np.errstate(invalid="ignore"):
+            spread = np.nanmean(np.nanstd(fixed["hidden"], axis=3), axis=-1)  # snap, layer, m
+        for tag, e in (("start", 0), ("end", -1)):
+            row[f"spread_{tag}"] = {
+                str(layer): mean_ci(spread[e, j, sl]) for j, layer in enumerate(cfg.hidden_layers)
+            }
+            for key in SNAPSHOT_METRICS:
+                per_layer = fixed["units"][key][e][:, sl]  # layer, seed
+                name = key.split("/")[1]
+                row[f"{name}_{tag}"] = mean_ci(per_layer.mean(axis=0))
+                row[f"{name}_{tag}_worst_layer"] = _worst_layer(per_layer)
         table.append(row)
     return {
         "table": table,
+        "activations": list(cfg.activations),
         "noise_floor": cfg.noise**2,
+        "n_train": cfg.n_train,
+        "width": cfg.width,
+        "noise": cfg.noise,
+        "init": cfg.init,
+        "snapshot_epochs": list(cfg.snapshot_epochs),
+        "grad_epochs": list(cfg.grad_epochs),
+        "frame_every": cfg.frame_every,
+        "hidden_layers": list(cfg.hidden_layers),
         "lr": cfg.lr,
         "learning_rates": list(cfg.learning_rates),
         "seeds": S,
+        "epochs": cfg.epochs,
+        "depth": cfg.depth,
         "ratio_layers": [1, cfg.depth],
     }
 
 
+def _worst_layer(per_layer: np.ndarray) -> dict[str, float] | None:
+    """The layer (1-based) with the highest seed-mean fraction ``per_layer`` ``(layer, seed)``
+    and that fraction; None where the fraction does not apply (NaN)."""
+    means = per_layer.mean(axis=1)
+    if np.isnan(means).all():
+        return None
+    j = int(np.nanargmax(means))
+    return {"layer": j + 1, "fraction": float(means[j])}
+
+
 def figures(results: Results) -> dict[str, Any]:
-    """Not built yet (issue 5 is in progress): the experiment is not in the tutorial yet."""
-    return {}
+    """``learned_functions``, ``loss_curves``, ``gradient_flow``, ``hidden_activations`` (end),
+    ``hidden_activations_start`` (initialisation), ``unit_health`` and the ``training`` GIF."""
+    from actlab.plotting.deep_mlp import deep_mlp_figures
+
+    return deep_mlp_figures(results)
 
 
 def report(results: Results) -> str:
-    """Not built yet (issue 5 is in progress): a placeholder that says so."""
-    return "# Deep MLP\n\nThe figures and the report of this experiment are not built yet.\n"
+    """The Markdown section: fit table against the noise floor, fixed vs tuned rates, the
+    vanishing-gradient verdicts and the hidden units, every number from ``results``."""
+    from actlab.experiments.deep_mlp_report import build_report
+
+    return build_report(results)
 
 
 SMOKE = Config(
@@ -407,8 +470,6 @@ SMOKE = Config(
 DEFAULT = Config()
 FULL = Config(seeds=10, lr_grid=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2))
 
-# Registered when imported; actlab.experiments does not import it yet (no figures or report), so
-# the CLI and the tutorial do not show it until issue 5 is finished.
 SPEC = register_experiment(
     ExperimentSpec(
         name="deep-mlp",

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["Animation", "render_frame"]
+__all__ = ["Animation", "BlitRenderer", "render_frame"]
 
 
 def render_frame(fig: Figure, dpi: float) -> np.ndarray:
@@ -27,9 +27,36 @@ def render_frame(fig: Figure, dpi: float) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
+class BlitRenderer:
+    """Renders frames of one Figure whose static part (axes, ticks, text, data that does not
+    move) is drawn once; per frame only the ``animated`` artists are redrawn on a copy of that
+    background (matplotlib's blitting; ~10x faster than a full draw of a multi-panel figure).
+
+    Update the artists' data, then call :meth:`render`.
+    """
+
+    def __init__(self, fig: Figure, animated: list, dpi: float):
+        self.fig, self.animated = fig, list(animated)
+        for artist in self.animated:
+            artist.set_animated(True)
+        fig.set_dpi(dpi)
+        self.canvas = FigureCanvasAgg(fig)
+        self.canvas.draw()  # everything but the animated artists
+        self.background = self.canvas.copy_from_bbox(fig.bbox)
+
+    def render(self) -> np.ndarray:
+        """The current frame as an RGB array ``(height, width, 3)`` uint8."""
+        self.canvas.restore_region(self.background)
+        for artist in self.animated:
+            self.fig.draw_artist(artist)
+        return np.asarray(self.canvas.buffer_rgba())[..., :3].copy()
+
+
 @dataclass(frozen=True)
 class Animation:
-    """A GIF of ``n_frames`` frames; ``draw(i)`` returns the Figure of frame ``i``.
+    """A GIF of ``n_frames`` frames; ``draw(i)`` returns frame ``i`` as a Figure (a new one,
+    or the same one with its artists updated: frames are rendered in order, each before the
+    next ``draw`` call) or as an RGB array (e.g. from a :class:`BlitRenderer`).
 
     ``fps`` frames per second; the last frame is held ``hold_last`` times longer so that a
     reader sees the end state before the loop restarts.
@@ -51,9 +78,8 @@ class Animation:
         """Every frame as an RGB array, all of one size."""
         out = []
         for i in range(self.n_frames):
-            fig = self.draw(i)
-            out.append(render_frame(fig, self.dpi))
-            fig.clear()
+            frame = self.draw(i)
+            out.append(frame if isinstance(frame, np.ndarray) else render_frame(frame, self.dpi))
         shapes = {f.shape for f in out}
         if len(shapes) != 1:
             raise ValueError(f"the frames differ in size: {sorted(shapes)}")

@@ -16,7 +16,10 @@ def num(x: float | None, digits: int = 3) -> str:
     x = float(x) + 0.0  # no "-0"
     if math.isinf(x):
         return "∞" if x > 0 else "−∞"
-    if x == 0.0 or 1e-3 <= abs(x) < 1e5:
+    if 1 <= abs(x) < 1e5:
+        r = float(f"{x:.{digits}g}")  # rounded to `digits` significant digits
+        return f"{r:.{digits}g}" if abs(r) < 10**digits else f"{r:.0f}"  # "1300", not "1.3e+03"
+    if x == 0.0 or 1e-3 <= abs(x) < 1:
         return f"{x:.{digits}g}"
     mantissa, exponent = f"{x:.{max(digits - 2, 1)}e}".split("e")
     return rf"${mantissa} \times 10^{{{int(exponent)}}}$"
@@ -43,9 +46,12 @@ def ci(stat: dict[str, Any], digits: int = 3) -> str:
 
 
 def ratio(log10: float, digits: int = 2) -> str:
-    """``10**log10`` as a readable factor: ``1/250`` below 1, ``40`` above."""
+    """``10**log10`` as a readable factor: ``1/250`` below 1, ``40`` above, ``$10^{-6.8}$``
+    beyond four decades."""
     if log10 is None or (isinstance(log10, float) and math.isnan(log10)):
         return "n/a"
+    if abs(log10) >= 4:
+        return rf"$10^{{{log10:.1f}}}$"
     value = 10.0**log10
     if value >= 1:
         return num(value, digits)
