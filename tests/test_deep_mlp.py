@@ -248,3 +248,18 @@ def test_training_animation_has_one_frame_per_recorded_epoch(results, figures):
     # Training moves the fits: the first and the last frame differ, two renders of one agree.
     assert not np.array_equal(frames[0], frames[-1])
     np.testing.assert_array_equal(anim.draw(anim.n_frames - 1), frames[-1])
+
+
+def test_vanishing_sentence_follows_the_summary(results):
+    """Set the ratios by hand: the verdict sentence must put each activation in its group."""
+    import copy
+
+    summary = copy.deepcopy(results.summary)
+    verdicts = {"identity": -3.0, "tanh": -0.2, "relu": -1.0}  # vanishes, not, undecided
+    for row in summary["table"]:
+        mean = verdicts[row["activation"]]
+        row["log10_grad_ratio_0"] = {"mean": mean, "lo": mean - 0.3, "hi": mean + 0.3}
+    text = d.report(dataclasses.replace(results, summary=summary))
+    assert "weaker than at layer 3 (the whole 95% interval below 1/10) for identity;" in text
+    assert "it is less than 10× weaker (the whole interval above 1/10) for tanh." in text
+    assert "For relu the interval straddles 1/10" in text

@@ -273,7 +273,7 @@ def _gradient_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[s
         )
     if groups["does not vanish"]:
         parts.append(
-            f"it is {'not ' if groups['vanishes'] else ''}less than {num(VANISH)}× weaker "
+            f"it is less than {num(VANISH)}× weaker "
             f"(the whole interval above 1/{num(VANISH)}) for {_names(groups['does not vanish'])}"
         )
     text = f"{when}, " + "; ".join(parts) + "." if parts else ""
