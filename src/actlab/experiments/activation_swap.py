@@ -1,0 +1,1012 @@
+"""Swapping activations mid-training: tanh for 30 of 60 epochs, then ReLU, with Adam's state kept
+or reset, against tanh and ReLU throughout.
+
+Task (drawn from the run's own generator): 1-D regression ``y = sin(3x) + x/2 + N(0, noise^2)``
+with ``x ~ U(-2, 2)``, ``n_train`` training points and ``n_test`` held-out points (the held-out
+MSE cannot go below ``noise^2``, the *noise floor*).
+
+Arms (:data:`ARMS`), each trained with the same seeds, so that seed s starts every arm from the
+same weights and sees the same minibatches:
+
+* ``before``: ``cfg.before`` (tanh) for all epochs;
+* ``after``: ``cfg.after`` (ReLU) for all epochs;
+* ``swap_kept``: ``before`` for ``swap_epoch`` epochs, then ``after``
+  (:meth:`EnsembleMLP.set_activations`: weights untouched) with Adam's moments and step count
+  carried on;
+* ``swap_reset``: the same swap, then Adam's state forgotten (moments zero, step count 0: the
+  next update is a fresh Adam's first).
+
+The engine's optimiser has one step count for the whole ensemble, so the reset arm is its own
+ensemble (``"reset"``); the three others share one (``"main"``). Both are trained in two calls
+of :func:`actlab.train.train` (epochs ``[0, swap)`` and ``[swap, epochs)``). ``train`` numbers
+the epochs of each call from 0, so the minibatch order of phase 2 would replay phase 1's; to
+give phase 2 fresh minibatches, it trains on a copy of the training set in another fixed order
+(:func:`phase2_permutation`), the same for every arm.
+
+Measured: the full training and held-out MSE after every update (and once more right after
+the swap, on the same weights), the probes ``act/off_fraction`` (dead units for ReLU) and
+``act/inactive_fraction`` (pre-activation negative on every training input) after every epoch,
+each unit's state right after the swap and at the end, and the Adam state at the swap.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats as _st
+
+from actlab.activations import get_activation
+from actlab.experiments.base import (
+    ChunkRunner,
+    ExperimentSpec,
+    Results,
+    check_config,
+    register_experiment,
+    run_inline,
+)
+from actlab.models import EnsembleMLP
+from actlab.optim import EnsembleOptimizer
+from actlab.probes.functional import dead_kind
+from actlab.report.format import ci, num, pct, ratio
+from actlab.seeding import derive_seed
+from actlab.stats import mean_ci, welch_differs
+from actlab.train import Callback, TrainConfig, train
+
+__all__ = [
+    "ARMS",
+    "Config",
+    "make_data",
+    "phase2_permutation",
+    "train_arms",
+    "run",
+    "figures",
+    "report",
+    "SPEC",
+]
+
+ARMS = ("before", "after", "swap_kept", "swap_reset")
+"""The arms, in the order of every array's ``arm`` axis."""
+SPLITS = ("train", "test")
+UNIT_METRICS = ("act/off_fraction", "act/inactive_fraction")
+WHEN = ("before_swap", "after_swap", "end")
+"""Moments at which fits, hidden units and unit states are kept (before/after: same weights)."""
+X_RANGE = (-2.0, 2.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the activation-swap experiment."""
+
+    before: str = "tanh"
+    """Activation of the first phase (any registry name without learnable parameters, or with
+    as many as ``after``)."""
+    after: str = "relu"
+    """Activation swapped in at ``swap_epoch``; it must have an "off" regime (ReLU-like), whose
+    dead units the experiment counts."""
+    epochs: int = 60
+    """Epochs in all (minibatch Adam)."""
+    swap_epoch: int = 30
+    """Epochs with ``before`` before the swap, in [1, epochs - 1]."""
+    seeds: int = 20
+    """Seeds per arm (>= 2, for confidence intervals); seed s gives every arm the same initial
+    weights and minibatch order."""
+    width: int = 32
+    """Units per hidden layer."""
+    depth: int = 2
+    """Hidden layers."""
+    lr: float = 3e-3
+    """Adam's learning rate (every arm)."""
+    batch_size: int = 32
+    """Minibatch size."""
+    n_train: int = 512
+    """Training points."""
+    n_test: int = 512
+    """Held-out points."""
+    noise: float = 0.1
+    """Standard deviation of the label noise (the held-out noise floor is its square)."""
+    eval_every: int = 8
+    """Measure both losses on the full sets after every this many updates (and at every
+    epoch's end)."""
+    dense_epochs: int = 1
+    """For this many epochs after the swap, measure after every update (to see the spike)."""
+    n_grid: int = 200
+    """Inputs on [-2, 2] at which the fits and hidden units are drawn."""
+    init: str = "torch"
+    """Weight initialisation scheme (torch, xavier, he)."""
+    data_seed: int = 0
+    """Seed of the data and of phase 2's reshuffle."""
+
+    def __post_init__(self) -> None:
+        check_config(self)
+        ints = ("epochs", "swap_epoch", "seeds", "width", "depth", "batch_size", "n_train")
+        for key in (*ints, "n_test", "n_grid", "eval_every", "dense_epochs", "data_seed"):
+            value = getattr(self, key)
+            low = 0 if key in ("data_seed", "dense_epochs") else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
+        if self.seeds < 2:
+            raise ValueError(f"seeds must be >= 2 (confidence intervals), got {self.seeds}")
+        if not 1 <= self.swap_epoch < self.epochs:
+            raise ValueError(
+                f"swap_epoch must lie in [1, epochs - 1] = [1, {self.epochs - 1}], "
+                f"got {self.swap_epoch}"
+            )
+        if self.batch_size > self.n_train:
+            raise ValueError(f"batch_size must be <= n_train, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.noise < 0:
+            raise ValueError(f"noise must be >= 0, got {self.noise}")
+        if self.init not in ("torch", "xavier", "he"):
+            raise ValueError(f"init must be torch, xavier or he, got {self.init!r}")
+        before, after = get_activation(self.before), get_activation(self.after)
+        if before.name == after.name:
+            raise ValueError(f"before and after must differ, both are {before.name!r}")
+        if len(before.params) != len(after.params):
+            raise ValueError(
+                f"before ({before.name}) and after ({after.name}) must have as many learnable "
+                "parameters (the swap keeps the parameter buffer)"
+            )
+        if dead_kind(after) is None:
+            raise ValueError(
+                f"after must be an activation with an off regime whose dead units can be "
+                f"counted (relu, leaky_relu, gelu, ...), got {after.name!r}"
+            )
+
+
+def _f(x: torch.Tensor) -> torch.Tensor:
+    return torch.sin(3 * x) + 0.5 * x
+
+
+def make_data(cfg: Config) -> dict[str, torch.Tensor]:
+    """Training, held-out and plotting sets: ``x`` ``(n, 1)``, ``y`` ``(n, 1)`` (float32)."""
+    gen = torch.Generator().manual_seed(derive_seed(cfg.data_seed, "activation-swap", "data"))
+    lo, hi = X_RANGE
+    data = {}
+    for split, n in (("train", cfg.n_train), ("test", cfg.n_test)):
+        x = lo + (hi - lo) * torch.rand(n, 1, generator=gen, dtype=torch.float64)
+        data[f"x_{split}"] = x
+        data[f"y_{split}"] = _f(x) + cfg.noise * torch.randn(n, 1, generator=gen, dtype=x.dtype)
+    data["x_grid"] = torch.linspace(lo, hi, cfg.n_grid, dtype=torch.float64)[:, None]
+    data["y_grid"] = _f(data["x_grid"])
+    return {k: v.float() for k, v in data.items()}
+
+
+def phase2_permutation(cfg: Config) -> torch.Tensor:
+    """The order ``(n_train,)`` in which phase 2 holds the training set (see the module doc)."""
+    gen = torch.Generator().manual_seed(derive_seed(cfg.data_seed, "activation-swap", "phase2"))
+    return torch.randperm(cfg.n_train, generator=gen)
+
+
+def layout(cfg: Config) -> dict[str, Any]:
+    """Which members of which ensemble hold each arm: ``{arm: (ensemble, slice)}``, plus each
+    ensemble's activations in phase 1 and phase 2 and its seeds."""
+    S, b, a = cfg.seeds, cfg.before, cfg.after
+    return {
+        "arms": {
+            "before": ("main", slice(0, S)),
+            "after": ("main", slice(S, 2 * S)),
+            "swap_kept": ("main", slice(2 * S, 3 * S)),
+            "swap_reset": ("reset", slice(0, S)),
+        },
+        "phase1": {"main": [b] * S + [a] * S + [b] * S, "reset": [b] * S},
+        "phase2": {"main": [b] * S + [a] * S + [a] * S, "reset": [a] * S},
+        "seeds": {"main": list(range(S)) * 3, "reset": list(range(S))},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+def _mse(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return (model(x) - y).square().mean(dim=(1, 2))
+
+
+def _off_units(model: EnsembleMLP, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per unit, whether it is off on every input of ``x``, ``(E, layer, unit)`` float (0/1):
+    with each member's own notion, as ``act/off_fraction`` counts it (output exactly 0 for
+    ReLU-like "dead" activations, pre-activation < 0 for "inactive" ones, NaN where neither
+    applies, e.g. tanh); and pre-activation < 0 (``act/inactive_fraction``'s notion)."""
+    with torch.no_grad():
+        _, hidden = model(x, return_hidden=True)
+    off, inactive = [], []
+    for z, h in hidden:  # (E, B, width)
+        neg = (z < 0).all(dim=1).double()
+        layer_off = torch.full_like(neg, math.nan)
+        for run in model.runs:
+            kind = _dead_kind(run.activation.name)
+            part = slice(run.start, run.stop)
+            if kind == "dead":
+                layer_off[part] = (h[part] == 0).all(dim=1).double()
+            elif kind == "inactive":
+                layer_off[part] = neg[part]
+        off.append(layer_off)
+        inactive.append(neg)
+    return torch.stack(off, 1), torch.stack(inactive, 1)
+
+
+@functools.cache
+def _dead_kind(name: str) -> str | None:
+    return dead_kind(get_activation(name))
+
+
+def _adam_state(opt: EnsembleOptimizer, E: int) -> torch.Tensor:
+    """``(3, E)``: the step count and the norms of member m's first and second moments."""
+    out = torch.zeros(3, E, dtype=torch.float64)
+    out[0] = opt.step_count
+    for q, key in ((1, "m"), (2, "v")):
+        sq = torch.zeros(E, dtype=torch.float64).index_add_(
+            0, opt.member_of, opt.state[key].double().square()
+        )
+        out[q] = sq.sqrt()
+    return out
+
+
+def eval_steps(cfg: Config) -> list[int]:
+    """The updates after which both losses are measured (global step numbers): every
+    ``eval_every``-th, every epoch end, and every step of the ``dense_epochs`` after the swap.
+    The swap's step appears twice in the recorded points (before and after the swap)."""
+    spe = steps_per_epoch(cfg)
+    swap, total = cfg.swap_epoch * spe, cfg.epochs * spe
+    dense = range(swap, min(total, swap + cfg.dense_epochs * spe))
+    return [g for g in range(total + 1) if g % cfg.eval_every == 0 or g % spe == 0 or g in dense]
+
+
+def steps_per_epoch(cfg: Config) -> int:
+    """Updates per epoch (the last minibatch may be smaller)."""
+    return math.ceil(cfg.n_train / cfg.batch_size)
+
+
+def train_arms(
+    cfg: Config,
+    data: dict[str, torch.Tensor],
+    on_swap: Callable[[dict[str, tuple[EnsembleMLP, EnsembleOptimizer]]], None] | None = None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Train both ensembles through the swap; ``{ensemble: {name: array, member axis last}}``.
+
+    ``on_swap({ensemble: (model, optimizer)})`` is called right after the swap (and the reset),
+    before the first update of phase 2 (the tests read the optimiser state there).
+
+    Arrays (the swap is recorded twice: before it, then after it, on the same weights):
+
+    * ``train``, ``test`` ``(points, E)``: full-set MSE after the updates of
+      :func:`eval_steps`; ``step`` ``(points,)``: those global step numbers;
+    * ``off``, ``inactive`` ``(epoch points, layer, E)``: the fractions of units off (as
+      ``act/off_fraction``) and with a negative pre-activation on every training input (as
+      ``act/inactive_fraction``) after every epoch;
+    * ``units`` ``(2, layer, unit, E)``: each unit off right after the swap and at the end;
+    * ``fit`` ``(3, grid, E)`` at :data:`WHEN`; ``hidden`` ``(3, layer, grid, unit, E0)`` for the
+      members of seed 0 only;
+    * ``adam`` ``(2, 3, E)``: before and after the reset, the step count, ``|m|`` and ``|v|``.
+    """
+    lay = layout(cfg)
+    x, y, grid = data["x_train"], data["y_train"], data["x_grid"]
+    perm = phase2_permutation(cfg)
+    spe, swap = steps_per_epoch(cfg), cfg.swap_epoch * steps_per_epoch(cfg)
+    evals = eval_steps(cfg)
+    models = {
+        name: EnsembleMLP(1, [cfg.width] * cfg.depth, 1, acts, lay["seeds"][name], init=cfg.init)
+        for name, acts in lay["phase1"].items()
+    }
+    first = {
+        name: [m for m, s in enumerate(seeds) if s == 0] for name, seeds in lay["seeds"].items()
+    }
+    keys = ("step", "train", "test", "off", "inactive", "fit", "hidden", "units", "adam")
+    log: dict[str, dict[str, list]] = {name: {k: [] for k in keys} for name in models}
+    # Both losses in one forward pass over the training and held-out inputs.
+    x_eval = torch.cat([x, data["x_test"]])
+    y_eval = torch.cat([y, data["y_test"]])
+    n = x.shape[0]
+
+    def observe(name: str, model: EnsembleMLP, step: int) -> None:
+        """Losses after ``step`` updates; the unit fractions too at an epoch's end."""
+        rec = log[name]
+        with torch.no_grad():
+            sq = (model(x_eval) - y_eval).square()[..., 0]  # (E, n + n_test)
+        rec["step"].append(step)
+        rec["train"].append(sq[:, :n].mean(1))
+        rec["test"].append(sq[:, n:].mean(1))
+        if step % spe == 0:
+            off, inactive = _off_units(model, x)
+            rec["off"].append(off.mean(-1).T)
+            rec["inactive"].append(inactive.mean(-1).T)
+
+    def snapshot(name: str, model: EnsembleMLP, units: bool) -> None:
+        """The fit on the grid, seed 0's hidden units, and each unit's off state."""
+        rec = log[name]
+        with torch.no_grad():
+            out, hidden = model(grid, return_hidden=True)
+        rec["fit"].append(out[..., 0].T)  # (grid, E)
+        rec["hidden"].append(torch.stack([h[first[name]] for _, h in hidden]).permute(0, 2, 3, 1))
+        if units:
+            rec["units"].append(_off_units(model, x)[0].permute(1, 2, 0))
+
+    def callback(name: str, offset: int, stop: int) -> Callback:
+        # A callback sees the parameters before an update: local step 0 of phase 2 is the
+        # state right after the swap.
+        at = {g - offset for g in evals if offset <= g < stop}
+        return Callback(lambda s: observe(name, s.model, offset + s.step), at=at)
+
+    opts = {}
+    phase1 = TrainConfig(epochs=cfg.swap_epoch, batch_size=cfg.batch_size, lr=cfg.lr)
+    for name, model in models.items():
+        result = train(model, x, y, phase1, callbacks=[callback(name, 0, swap)])
+        observe(name, model, swap)  # before the swap
+        snapshot(name, model, units=False)
+        opt = opts[name] = result.optimizer
+        log[name]["adam"].append(_adam_state(opt, model.E))
+        model.set_activations(lay["phase2"][name])
+        if name == "reset":
+            opt.reset()
+        log[name]["adam"].append(_adam_state(opt, model.E))
+        snapshot(name, model, units=True)  # after the swap: same weights
+    if on_swap is not None:
+        on_swap({name: (models[name], opts[name]) for name in models})
+    total = cfg.epochs * spe
+    phase2 = TrainConfig(epochs=cfg.epochs - cfg.swap_epoch, batch_size=cfg.batch_size)
+    for name, model in models.items():
+        cb = callback(name, swap, total)
+        train(model, x[perm], y[perm], phase2, callbacks=[cb], optimizer=opts[name])
+        observe(name, model, total)
+        snapshot(name, model, units=True)
+    out = {}
+    for name, rec in log.items():
+        out[name] = {k: torch.stack(v).numpy() for k, v in rec.items() if k != "step"}
+        out[name]["step"] = np.asarray(rec["step"])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Results: arrays by (arm, seed), the tidy table, and the summary the report reads
+
+
+def _by_arm(cfg: Config, out: dict[str, dict[str, np.ndarray]], key: str) -> np.ndarray:
+    """``out[ens][key]`` (member axis last) as ``(arm, seed, ...)``."""
+    parts = []
+    for arm in ARMS:
+        name, members = layout(cfg)["arms"][arm]
+        parts.append(np.moveaxis(out[name][key][..., members], -1, 0))
+    return np.stack(parts)
+
+
+def point_epochs(cfg: Config, per_epoch: int) -> np.ndarray:
+    """The epoch of each recorded point when ``per_epoch`` points are taken per epoch: from 0
+    to ``epochs`` in steps of ``1 / per_epoch``, with ``swap_epoch`` twice (before, after)."""
+    t = np.arange(cfg.epochs * per_epoch + 1) / per_epoch
+    k = cfg.swap_epoch * per_epoch
+    return np.concatenate([t[: k + 1], t[k:]])
+
+
+def ci_band(values: np.ndarray, axis: int, level: float = 0.95) -> np.ndarray:
+    """Mean and Student-t CI over ``axis`` of finite values (as :func:`actlab.stats.mean_ci`),
+    stacked on a new first axis ``(mean, lo, hi)``; vectorised for curves."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    n = ok.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, v, 0.0).sum(axis=axis) / n
+        dev = np.where(ok, v - np.expand_dims(mean, axis), 0.0)
+        sd = np.sqrt((dev**2).sum(axis=axis) / (n - 1))
+        half = _st.t.ppf((1 + level) / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+    half = np.where(n >= 2, half, np.nan)
+    return np.stack([mean, mean - half, mean + half])
+
+
+def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
+    """Train the four arms through the swap (one chunk); no file I/O."""
+    data = make_data(cfg)
+    out = chunks("train", lambda: train_arms(cfg, data))
+    spe, steps = steps_per_epoch(cfg), out["main"]["step"]
+    loss = np.stack([_by_arm(cfg, out, s) for s in SPLITS], axis=2).astype(np.float64)
+    units = np.stack([_by_arm(cfg, out, k) for k in ("off", "inactive")], 2)  # arm,seed,m,pt,layer
+    arrays = {
+        "loss": loss,  # (arm, seed, split, point)
+        "loss_band": ci_band(loss, axis=1).transpose(1, 2, 0, 3),  # (arm, split, stat, point)
+        "units": units,  # (arm, seed, metric, epoch point, layer)
+        "units_band": ci_band(units, axis=1).transpose(1, 2, 0, 3, 4),
+        "off_units": _by_arm(cfg, out, "units").astype(np.float64),  # arm, seed, when, layer, unit
+        "fit": _by_arm(cfg, out, "fit"),  # (arm, seed, when, input)
+        "hidden": np.stack(
+            [out[layout(cfg)["arms"][arm][0]]["hidden"][..., arm_index(cfg, arm)] for arm in ARMS]
+        ),  # (arm, when, layer, input, unit)
+        "adam": _by_arm(cfg, out, "adam"),  # (arm, seed, when, quantity)
+        "x_grid": data["x_grid"][:, 0].double().numpy(),
+        "y_grid": data["y_grid"][:, 0].double().numpy(),
+        "x_train": data["x_train"][:, 0].double().numpy(),
+        "y_train": data["y_train"][:, 0].double().numpy(),
+    }
+    axes = {
+        "loss": ("arm", "seed", "split", "point"),
+        "loss_band": ("arm", "split", "stat", "point"),
+        "units": ("arm", "seed", "metric", "epoch", "layer"),
+        "units_band": ("arm", "metric", "stat", "epoch", "layer"),
+        "off_units": ("arm", "seed", "when", "layer", "unit"),
+        "fit": ("arm", "seed", "when", "input"),
+        "hidden": ("arm", "when", "layer", "input", "unit"),
+        "adam": ("arm", "seed", "when", "quantity"),
+        "x_grid": ("input",),
+        "y_grid": ("input",),
+        "x_train": ("point",),
+        "y_train": ("point",),
+    }
+    epochs = point_epochs(cfg, 1).tolist()
+    coords: dict[str, list] = {
+        "loss/point": (steps / spe).tolist(),
+        "units/epoch": epochs,
+        "units/metric": list(UNIT_METRICS),
+        "units/layer": list(range(1, cfg.depth + 1)),
+        "off_units/when": ["after_swap", "end"],
+        "fit/when": list(WHEN),
+        "hidden/when": list(WHEN),
+        "adam/when": ["end_of_phase_1", "start_of_phase_2"],
+        "adam/quantity": ["step_count", "m_norm", "v_norm"],
+    }
+    for name in ("loss", "loss_band", "units", "units_band", "off_units", "fit", "hidden", "adam"):
+        coords[f"{name}/arm"] = list(ARMS)
+    for name in ("loss", "loss_band"):
+        coords[f"{name}/split"] = list(SPLITS)
+    for name in ("loss_band", "units_band"):
+        coords[f"{name}/stat"] = ["mean", "lo", "hi"]
+    metrics = _metrics(cfg, loss, units, steps, spe)
+    summary = _summary(cfg, arrays, coords, steps, spe)
+    return Results(metrics, arrays, axes, coords, summary)
+
+
+def arm_index(cfg: Config, arm: str) -> int:
+    """The index of ``arm``'s seed-0 member among its ensemble's seed-0 members."""
+    name, members = layout(cfg)["arms"][arm]
+    seeds = layout(cfg)["seeds"][name]
+    return [m for m, s in enumerate(seeds) if s == 0].index(members.start)
+
+
+def activation_at(cfg: Config, arm: str, epoch: int, phase: int) -> str:
+    """The activation ``arm`` computes with at ``epoch`` (``phase`` 2 from the swap on)."""
+    if arm == "before" or (arm.startswith("swap") and phase == 1):
+        return cfg.before
+    return cfg.after
+
+
+def _metrics(
+    cfg: Config, loss: np.ndarray, units: np.ndarray, steps: np.ndarray, spe: int
+) -> pd.DataFrame:
+    """Tidy rows at every epoch end: ``train/mse``, ``test/mse`` and, per layer, the probes;
+    at the swap epoch two rows per member and metric (``phase`` 1 before, 2 after)."""
+    S, k = cfg.seeds, cfg.swap_epoch
+    epochs = point_epochs(cfg, 1)
+    phase = np.where(np.arange(epochs.size) <= k, 1, 2)
+    at_epoch = np.nonzero(steps % spe == 0)[0]  # the loss points at the epoch ends
+    rows = []
+    for a, arm in enumerate(ARMS):
+        for seed in range(S):
+            member = a * S + seed
+            for i, epoch in enumerate(epochs):
+                base = {
+                    "member": member,
+                    "step": int(round(epoch)) * spe,
+                    "arm": arm,
+                    "seed": seed,
+                    "activation": activation_at(cfg, arm, int(round(epoch)), int(phase[i])),
+                    "epoch": int(round(epoch)),
+                    "phase": int(phase[i]),
+                }
+                for s, split in enumerate(SPLITS):
+                    value = loss[a, seed, s, at_epoch[i]]
+                    rows.append({**base, "metric": f"{split}/mse", "value": value, "layer": np.nan})
+                for q, key in enumerate(UNIT_METRICS):
+                    for layer in range(cfg.depth):
+                        value = units[a, seed, q, i, layer]
+                        rows.append({**base, "metric": key, "value": value, "layer": layer + 1.0})
+    columns = [
+        "member",
+        "step",
+        "metric",
+        "value",
+        "arm",
+        "seed",
+        "activation",
+        "epoch",
+        "phase",
+        "layer",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def arm_labels(before: str, after: str) -> dict[str, str]:
+    """Readable names of the arms."""
+    return {
+        "before": f"{before} throughout",
+        "after": f"{after} throughout",
+        "swap_kept": f"{before}→{after}, Adam kept",
+        "swap_reset": f"{before}→{after}, Adam reset",
+    }
+
+
+PAIRS = (
+    ("swap_kept", "before"),
+    ("swap_kept", "after"),
+    ("swap_reset", "before"),
+    ("swap_reset", "after"),
+    ("swap_kept", "swap_reset"),
+    ("before", "after"),
+)
+"""The comparisons of final held-out MSE that the report makes."""
+
+
+def _compare(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    """Welch's test between two arms' per-seed values, and which is lower."""
+    differs = welch_differs(a, b)
+    lower = (0 if np.nanmean(a) < np.nanmean(b) else 1) if differs else None
+    return {"differs": differs, "lower": lower, "diff": float(np.nanmean(a) - np.nanmean(b))}
+
+
+def swap_points(steps: np.ndarray, cfg: Config) -> tuple[int, int]:
+    """Indices of the loss points right before and right after the swap (same step)."""
+    pre, post = np.nonzero(steps == cfg.swap_epoch * steps_per_epoch(cfg))[0]
+    return int(pre), int(post)
+
+
+def _summary(
+    cfg: Config, arrays: dict[str, np.ndarray], coords: dict, steps: np.ndarray, spe: int
+) -> dict:
+    """Every number the report states, with 95% CIs over seeds."""
+    A = {arm: i for i, arm in enumerate(ARMS)}
+    loss, t = arrays["loss"], np.asarray(coords["loss/point"])
+    pre, post = swap_points(steps, cfg)
+    train_i, test_i = SPLITS.index("train"), SPLITS.index("test")
+    kept = A["swap_kept"]
+    jump = {}
+    for s, split in enumerate(SPLITS):
+        a, b = loss[kept, :, s, pre], loss[kept, :, s, post]
+        jump[split] = {
+            "pre": mean_ci(a),
+            "post": mean_ci(b),
+            "log10_ratio": mean_ci(np.log10(b / a)),
+            "differs": welch_differs(a, b),
+        }
+    recovery: dict[str, Any] = {}
+    later = int(np.nonzero(steps == (cfg.swap_epoch + 1) * spe)[0][0])  # one epoch on
+    for arm in ("swap_kept", "swap_reset"):
+        curve = loss[A[arm], :, test_i]
+        epochs = []
+        for seed in range(cfg.seeds):
+            back = np.nonzero(curve[seed, post:] <= curve[seed, pre])[0]
+            epochs.append(t[post + back[0]] - cfg.swap_epoch if back.size else math.nan)
+        recovery[arm] = {
+            "epochs": mean_ci(epochs),
+            "recovered": int(np.isfinite(epochs).sum()),
+            "per_seed": [None if not math.isfinite(e) else float(e) for e in epochs],
+            "one_epoch_later": mean_ci(curve[:, later]),
+        }
+    kept_r, reset_r = recovery["swap_kept"], recovery["swap_reset"]
+    recovery["differs"] = welch_differs(
+        np.asarray(kept_r["per_seed"], dtype=float), np.asarray(reset_r["per_seed"], dtype=float)
+    )
+    recovery["one_epoch_later"] = _compare(
+        loss[A["swap_kept"], :, test_i, later], loss[A["swap_reset"], :, test_i, later]
+    )
+    final = {
+        arm: {
+            "train": mean_ci(loss[A[arm], :, train_i, -1]),
+            "test": mean_ci(loss[A[arm], :, test_i, -1]),
+            "at_swap": mean_ci(loss[A[arm], :, test_i, pre]),
+            "diverged": int((~np.isfinite(loss[A[arm], :, :, -1])).any(axis=1).sum()),
+        }
+        for arm in ARMS
+    }
+    comparisons = [
+        {"a": a, "b": b, **_compare(loss[A[a], :, test_i, -1], loss[A[b], :, test_i, -1])}
+        for a, b in PAIRS
+    ]
+    return {
+        "before": cfg.before,
+        "after": cfg.after,
+        "arms": list(ARMS),
+        "labels": arm_labels(cfg.before, cfg.after),
+        "seeds": cfg.seeds,
+        "epochs": cfg.epochs,
+        "swap_epoch": cfg.swap_epoch,
+        "steps_per_epoch": spe,
+        "depth": cfg.depth,
+        "width": cfg.width,
+        "lr": cfg.lr,
+        "batch_size": cfg.batch_size,
+        "n_train": cfg.n_train,
+        "n_test": cfg.n_test,
+        "noise_floor": cfg.noise**2,
+        "swap_points": [pre, post],
+        "eval_every": cfg.eval_every,
+        "dense_epochs": cfg.dense_epochs,
+        "off_kind": dead_kind(get_activation(cfg.after)),
+        "jump": jump,
+        "recovery": recovery,
+        "final": final,
+        "comparisons": comparisons,
+        "dead": _dead_summary(cfg, arrays),
+        "adam": {
+            arm: {
+                when: {
+                    q: mean_ci(arrays["adam"][A[arm], :, w, j])
+                    for j, q in enumerate(coords["adam/quantity"])
+                }
+                for w, when in enumerate(coords["adam/when"])
+            }
+            for arm in ("swap_kept", "swap_reset")
+        },
+    }
+
+
+def _dead_summary(cfg: Config, arrays: dict[str, np.ndarray]) -> list[dict]:
+    """Per hidden layer: off fractions before (predicted), right after the swap and at the end;
+    units revived (off right after the swap, not at the end) and newly off."""
+    A = {arm: i for i, arm in enumerate(ARMS)}
+    units, masks = arrays["units"], arrays["off_units"]  # see run()
+    off, inactive = (
+        UNIT_METRICS.index("act/off_fraction"),
+        UNIT_METRICS.index("act/inactive_fraction"),
+    )
+    pre, post = cfg.swap_epoch, cfg.swap_epoch + 1
+    out = []
+    for layer in range(cfg.depth):
+        row: dict[str, Any] = {
+            "layer": layer + 1,
+            "predicted": mean_ci(units[A["swap_kept"], :, inactive, pre, layer]),
+            "after_swap": mean_ci(units[A["swap_kept"], :, off, post, layer]),
+            "after_at_swap_epoch": mean_ci(units[A["after"], :, off, pre, layer]),
+            # Whether the tanh network predicted every seed's count exactly.
+            "predicted_exact": bool(
+                np.array_equal(
+                    units[A["swap_kept"], :, inactive, pre, layer],
+                    units[A["swap_kept"], :, off, post, layer],
+                )
+            ),
+        }
+        for arm in ("swap_kept", "swap_reset", "after"):
+            dead_then, dead_end = masks[A[arm], :, 0, layer], masks[A[arm], :, 1, layer]
+            n_then = dead_then.sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                revived = ((dead_then == 1) & (dead_end == 0)).sum(axis=1) / n_then
+            row[arm] = {
+                "end": mean_ci(units[A[arm], :, off, -1, layer]),
+                "revived": mean_ci(revived),
+                "revived_units": int(((dead_then == 1) & (dead_end == 0)).sum()),
+                "off_after_swap_units": int(n_then.sum()),
+                "newly_off": mean_ci(((dead_then == 0) & (dead_end == 1)).mean(axis=1)),
+                "end_values": units[A[arm], :, off, -1, layer].tolist(),
+            }
+        row["end_differs_kept_reset"] = welch_differs(
+            row["swap_kept"]["end_values"], row["swap_reset"]["end_values"]
+        )
+        row["end_differs_kept_after"] = welch_differs(
+            row["swap_kept"]["end_values"], row["after"]["end_values"]
+        )
+        out.append(row)
+    return out
+
+
+def figures(results: Results) -> dict[str, Any]:
+    """The figures: ``loss_curves``, ``dead_units``, ``hidden_units``, ``final``."""
+    from actlab.plotting.activation_swap import swap_figures
+
+    return swap_figures(results)
+
+
+def report(results: Results) -> str:
+    """The Markdown section (numbers from ``results.summary`` only)."""
+    return _report(results.summary)
+
+
+# --------------------------------------------------------------------------------------------
+# Report: every number and every conclusion below comes from the summary
+
+
+def _pct(d: dict) -> str:
+    """A fraction's mean and CI as percentages, ``mean [lo, hi]`` like :func:`ci`."""
+    if d["lo"] is None or not math.isfinite(d["lo"]):
+        return pct(d["mean"])
+    return f"{pct(d['mean'])} [{pct(d['lo'])}, {pct(d['hi'])}]"
+
+
+def _epochs(n: int) -> str:
+    return "epoch" if n == 1 else f"{n} epochs"
+
+
+def _verdict(c: dict, labels: dict[str, str]) -> str:
+    """One comparison of final held-out MSE in words."""
+    a, b = labels[c["a"]], labels[c["b"]]
+    if not c["differs"]:
+        return f"*{a}* vs *{b}*: within noise (difference {num(c['diff'], 2)})"
+    low, high = (a, b) if c["lower"] == 0 else (b, a)
+    return f"*{low}* lower than *{high}* by {num(abs(c['diff']), 2)} (significant)"
+
+
+def _find(s: dict, a: str, b: str) -> dict:
+    return next(c for c in s["comparisons"] if c["a"] == a and c["b"] == b)
+
+
+def _standing(c: dict, other: str) -> str:
+    """Where the first arm of comparison ``c`` ended relative to ``other``."""
+    if not c["differs"]:
+        return f"within noise of {other}"
+    return f"{'better' if c['lower'] == 0 else 'worse'} than {other}"
+
+
+def _report(s: dict) -> str:
+    L, S = s["labels"], s["seeds"]
+    b, a, k = s["before"], s["after"], s["swap_epoch"]
+    jt, jr = s["jump"]["test"], s["jump"]["train"]
+    out = [
+        "# Swapping activations mid-training",
+        "",
+        f"What happens if a network that has learned with {b} for a while suddenly computes with "
+        f"{a}, its weights untouched? Here a {s['depth']}-hidden-layer MLP ({s['width']} units "
+        f"per layer) fits a noisy 1-D function, $y = \\sin 3x + x/2 + \\varepsilon$ on "
+        f"$[-2, 2]$ ({s['n_train']} training and {s['n_test']} held-out points; the noise "
+        f"variance {num(s['noise_floor'])} is the floor no held-out MSE can beat), with Adam "
+        f"(learning rate {num(s['lr'])}, minibatches of {s['batch_size']}, "
+        f"{s['steps_per_epoch']} updates per epoch) for {s['epochs']} epochs. Four arms:",
+        "",
+        f"* **{L['before']}** and **{L['after']}**: no swap;",
+        f"* **{L['swap_kept']}**: {b} for {k} epochs, then {a}; Adam's moments and step count "
+        "carry on;",
+        f"* **{L['swap_reset']}**: the same swap, then Adam starts afresh (moments zero, step "
+        "count 0; the tests check this on the optimiser's state).",
+        "",
+        f"Each arm is trained with {S} seeds, and seed $s$ gives every arm the same initial "
+        "weights and the same minibatches, so that the arms differ only in what they are "
+        "named after. Intervals are 95% confidence intervals of the mean over seeds; two arms "
+        "are said to differ only when Welch's t-test says so at the 5% level (it ignores the "
+        "pairing by seed, so it is on the cautious side). A number with an interval reads "
+        "*mean [95% CI]*.",
+        "",
+        "![Training and held-out loss of the four arms, and a zoom on the swap]"
+        "(figures/loss_curves.png)",
+        "",
+        "## The jump",
+        "",
+        f"At the swap the weights are the same, but the function is not: the held-out MSE goes "
+        f"from {ci(jt['pre'])} right before the swap to {ci(jt['post'])} right after it, "
+        f"{ratio(jt['log10_ratio']['mean'])} times higher (geometric mean over seeds, 95% CI "
+        f"{ratio(jt['log10_ratio']['lo'])} to {ratio(jt['log10_ratio']['hi'])}; "
+        + ("a significant jump)" if jt["differs"] else "within noise)")
+        + f"; the training MSE from {ci(jr['pre'])} to {ci(jr['post'])}. "
+        f"Both swap arms share this jump (same weights, same activation). {b.capitalize()} and "
+        f"{a} agree only where their graphs do; a negative pre-activation that gave a negative "
+        f"output now gives 0, and a large positive one is no longer bounded, so every layer "
+        "above receives inputs of another size and sign than it was trained on.",
+        "",
+    ]
+    out += _recovery(s)
+    out += _final(s)
+    out += _units_section(s)
+    out += _adam_section(s)
+    out += [
+        "## How it was measured",
+        "",
+        f"Both losses are the mean squared error on the whole training and held-out sets, "
+        f"measured every {s['eval_every']} updates, at every epoch's end"
+        + (
+            f", and after every update during the {_epochs(s['dense_epochs'])} after the swap"
+            if s["dense_epochs"]
+            else ""
+        )
+        + "; the swap itself is measured twice, before and after it, on the same weights. "
+        "The engine trains the "
+        "tanh, ReLU and kept arms in one ensemble and the reset arm in a second one (its "
+        "optimiser keeps one step count for a whole ensemble, and only the reset arm's must "
+        "go back to 0); the tests check each arm against a plain `nn.Sequential` trained "
+        "alone with `torch.optim.Adam` (kept: the same optimiser goes on after the activation "
+        "modules are replaced; reset: a fresh one). The second phase sees the training set "
+        "in another fixed order, so that its minibatches are not those of the first phase "
+        "again.",
+        "",
+    ]
+    from actlab.exercises import exercises_markdown
+    from actlab.exercises.activation_swap import EXERCISES
+
+    return "\n".join(out) + "\n" + exercises_markdown(EXERCISES)
+
+
+def _recovery(s: dict) -> list[str]:
+    L, S, r = s["labels"], s["seeds"], s["recovery"]
+    parts = []
+    for arm in ("swap_kept", "swap_reset"):
+        d = r[arm]
+        never = S - d["recovered"]
+        if never == S:
+            parts.append(f"*{L[arm]}*: no seed got back within the run")
+            continue
+        tail = f"; {never} of {S} seeds never got back within the run" if never else ""
+        parts.append(f"*{L[arm]}* {ci(d['epochs'])} epochs{tail}")
+    if min(r["swap_kept"]["recovered"], r["swap_reset"]["recovered"]) < 2:
+        verdict = "too few seeds got back to compare the two"
+    else:
+        verdict = "a significant difference" if r["differs"] else "within noise of each other"
+    one = r["one_epoch_later"]
+    if one["differs"]:
+        lower = "kept" if one["lower"] == 0 else "reset"
+        early = f"lower with the state {lower} (significant)"
+    else:
+        early = "within noise of each other"
+    return [
+        "## The recovery",
+        "",
+        "How long until the held-out loss is back at the value it had right before the swap: "
+        + "; ".join(parts)
+        + f" ({verdict}). One epoch after the swap the held-out MSE is "
+        f"{ci(r['swap_kept']['one_epoch_later'])} with Adam's state kept and "
+        f"{ci(r['swap_reset']['one_epoch_later'])} with it reset: {early}.",
+        "",
+    ]
+
+
+def _final(s: dict) -> list[str]:
+    L, f = s["labels"], s["final"]
+    out = [
+        "## Where each arm ended",
+        "",
+        "![Final held-out loss per seed and arm, and the recovery time per seed]"
+        "(figures/final.png)",
+        "",
+        f"| arm | held-out MSE at epoch {s['swap_epoch']} (before any swap) | final held-out MSE "
+        "| final training MSE | seeds diverged |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in s["arms"]:
+        d = f[arm]
+        out.append(
+            f"| {L[arm]} | {ci(d['at_swap'])} | {ci(d['test'])} | {ci(d['train'])} | "
+            f"{d['diverged']} |"
+        )
+    out += ["", "Final held-out MSE, arm against arm:", ""]
+    out += [f"* {_verdict(c, L)};" for c in s["comparisons"]]
+    out[-1] = out[-1][:-1] + "."
+    kept_b, kept_a = _find(s, "swap_kept", "before"), _find(s, "swap_kept", "after")
+    reset_b, reset_a = _find(s, "swap_reset", "before"), _find(s, "swap_reset", "after")
+    kr = _find(s, "swap_kept", "swap_reset")
+    out += [
+        "",
+        f"In short: with Adam's state kept the swapped network ended "
+        f"{_standing(kept_b, L['before'])} and {_standing(kept_a, L['after'])}; with it "
+        f"reset, {_standing(reset_b, L['before'])} and {_standing(reset_a, L['after'])}. "
+        + (
+            "Keeping or resetting the state made no difference beyond the noise at the end."
+            if not kr["differs"]
+            else f"Resetting the state ended {'worse' if kr['lower'] == 0 else 'better'} than "
+            "keeping it."
+        ),
+        "",
+    ]
+    return out
+
+
+def _units_section(s: dict) -> list[str]:
+    L, a, b, k = s["labels"], s["after"], s["before"], s["swap_epoch"]
+    kind = "output is exactly 0" if s["off_kind"] == "dead" else "pre-activation is negative"
+    out = [
+        "## The hidden units",
+        "",
+        f"A {a} unit is *off* (dead) when its {kind} on every training input: it then "
+        "passes no gradient to its incoming weights. Counting them over training:",
+        "",
+        "![Fraction of units off per layer over training](figures/dead_units.png)",
+        "",
+        f"| layer | {b}: pre-activation < 0 everywhere, just before the swap | off right "
+        f"after the swap | end, Adam kept | end, Adam reset | {L['after']}, epoch {k} | "
+        f"{L['after']}, end |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in s["dead"]:
+        out.append(
+            f"| {row['layer']} | {_pct(row['predicted'])} | {_pct(row['after_swap'])} | "
+            f"{_pct(row['swap_kept']['end'])} | {_pct(row['swap_reset']['end'])} | "
+            f"{_pct(row['after_at_swap_epoch'])} | {_pct(row['after']['end'])} |"
+        )
+    first = s["dead"][0]
+    out += [
+        "",
+        (
+            "In layer 1 the swap turns off "
+            + ("exactly" if first["predicted_exact"] else "not exactly")
+            + f" the units whose {b} pre-activation was already negative on every input "
+            f"(predicted: {_pct(first['predicted'])}; measured: {_pct(first['after_swap'])}); "
+            "the first layer's pre-activations depend on the weights and the data, not on the "
+            "activation."
+        ),
+    ]
+    for row in s["dead"][1:]:
+        out[-1] += (
+            f" In layer {row['layer']} the {b} network predicts {_pct(row['predicted'])} but "
+            f"{_pct(row['after_swap'])} are off right after the swap: its inputs changed too "
+            "(every negative output of the layer below became 0)."
+        )
+    out += ["", "After the swap:", ""]
+    for row in s["dead"]:
+        bits = []
+        for arm in ("swap_kept", "swap_reset"):
+            d = row[arm]
+            bits.append(
+                f"with Adam {'kept' if arm == 'swap_kept' else 'reset'}, "
+                f"{d['revived_units']} of the {d['off_after_swap_units']} units off right "
+                f"after the swap (all seeds together) came back, and "
+                f"{_pct(d['newly_off'])} of the units died later"
+            )
+        end_kr = "differ" if row["end_differs_kept_reset"] else "are within noise"
+        end_ka = (
+            ("more" if row["after"]["end"]["mean"] > row["swap_kept"]["end"]["mean"] else "fewer")
+            + " than the swapped one (kept)"
+            if row["end_differs_kept_after"]
+            else "within noise of the swapped one (kept)"
+        )
+        out.append(
+            f"* layer {row['layer']}: {'; '.join(bits)}. At the end the two swap arms {end_kr}; "
+            f"{L['after']} has {_pct(row['after']['end'])} off, {end_ka}."
+        )
+    out += [
+        "",
+        "![Seed 0 through the swap: the fit and every hidden unit](figures/hidden_units.png)",
+        "",
+    ]
+    return out
+
+
+def _adam_section(s: dict) -> list[str]:
+    ad = s["adam"]
+    kept, reset = ad["swap_kept"], ad["swap_reset"]
+
+    def norm(d: dict) -> str:
+        return "0 on every seed" if d["mean"] == 0 and d["sd"] == 0 else ci(d)
+
+    def state(d: dict) -> str:
+        return (
+            f"step count {num(d['step_count']['mean'])}, $\\lVert m\\rVert$ = "
+            f"{norm(d['m_norm'])}, $\\lVert v\\rVert$ = {norm(d['v_norm'])}"
+        )
+
+    return [
+        "## Adam's state at the swap",
+        "",
+        f"Read from the optimiser right after the swap (norms over each network's "
+        f"parameters): kept, {state(kept['start_of_phase_2'])}; reset, "
+        f"{state(reset['start_of_phase_2'])} (it was {state(reset['end_of_phase_1'])} before "
+        "the reset). With the state kept, the second moment $v$ still measures the size of "
+        "the gradients of the tanh network, and the first moment $m$ still points where that "
+        "network was going; with it reset, Adam's first steps have size about the learning "
+        "rate per parameter, whatever the gradient's scale.",
+        "",
+    ]
+
+
+SMOKE = Config(
+    seeds=3,
+    epochs=6,
+    swap_epoch=3,
+    width=8,
+    n_train=64,
+    n_test=64,
+    batch_size=16,
+    n_grid=24,
+)
+DEFAULT = Config()
+FULL = Config(seeds=50, width=64, n_test=2048)
+
+SPEC = register_experiment(
+    ExperimentSpec(
+        name="activation-swap",
+        title="Swapping activations mid-training: tanh, then ReLU, with Adam's state kept or reset",
+        Config=Config,
+        presets={"smoke": SMOKE, "default": DEFAULT, "full": FULL},
+        run=run,
+        figures=figures,
+        report=report,
+        order=40,
+    )
+)
