@@ -3,6 +3,7 @@ results (summary and arrays); nothing is recomputed but formatting."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,22 @@ AFFINE_TOL = 1e-9
 
 # --------------------------------------------------------------------------------------------
 # Report: Markdown from the results alone
+
+
+def _by_function(keys: list[str]) -> str:
+    """``["sigmoid/float64", "sigmoid/float32"]`` -> ``sigmoid (float64, float32)``."""
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        fn, dtype = key.split("/")
+        groups.setdefault(fn, []).append(dtype)
+    return "; ".join(f"{_NAMES.get(fn, fn)} ({', '.join(d)})" for fn, d in groups.items())
+
+
+def _tex(x: float) -> str:
+    """A number inside ``$...$``: ``\\infty`` for infinity, else :func:`num` without its $."""
+    if math.isinf(x):
+        return r"\infty" if x > 0 else r"-\infty"
+    return num(x).strip("$")
 
 
 def _agree(diff: float) -> str:
@@ -188,7 +205,7 @@ def _report_checks(s: dict[str, Any]) -> list[str]:
         quiet = [k for k, v in s["textbook_warnings"].items() if v and k not in broken]
         if quiet:
             out.append(
-                "- " + ", ".join(quiet) + ": the right answer, by luck "
+                "- " + _by_function(quiet) + ": the right answer, by luck "
                 r"($1 / (1 + \infty) = 0$), but with a warning: "
                 + "; ".join(sorted({w for k in quiet for w in s["textbook_warnings"][k]}))
                 + "."
@@ -296,7 +313,12 @@ def _report_softmax(s: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[st
         "",
         "so every exponent is $\\le 0$, the largest term is exactly 1 and nothing can overflow. "
         f"The stable softmax of {logits} is {_nums(sm['stable'], 4)}, "
-        f"equal {_agree(sm['shift_invariance'])} to the softmax of the shifted logits "
+        + (
+            "exactly equal to"
+            if sm["shift_invariance"] == 0.0
+            else f"equal, to within {num(sm['shift_invariance'], 2)}, to"
+        )
+        + " the softmax of the shifted logits "
         f"{_nums([x - min(sm['big_logits']) for x in sm['big_logits']])}, and it matches SciPy "
         f"{_agree(sm['vs_scipy'])} and PyTorch {_agree(sm['vs_torch'])}.",
         "",
@@ -349,7 +371,7 @@ def _report_softmax(s: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[st
         "",
         f"it is {_nums(sm['gap_log_softmax'], 6)} (PyTorch's `log_softmax` agrees "
         f"{_agree(sm['gap_vs_torch'])}). A cross-entropy loss computed from probabilities "
-        f"would be $-\\log p = {num(-float(g['log_of_softmax'][small]))}$ for the unlikely "
+        f"would be $-\\log p = {_tex(-float(g['log_of_softmax'][small]))}$ for the unlikely "
         f"class; from log-softmax it is {num(-sm['gap_log_softmax'][small], 6)}, a finite loss "
         "with a finite gradient. This is why PyTorch's `cross_entropy` takes logits, not "
         "probabilities. On the lesson's logits, log-softmax is "

@@ -429,8 +429,8 @@ def plot_dead_descent(results: Results, ax: Axes | None = None) -> Axes:
             arrowprops={"arrowstyle": "->", "color": color_of("leaky_relu"), "lw": 0.8},
         )
     if not results.summary["dead"]["relu_moved"]:
-        ax.text(steps[-1], traj[0, -1, 0] * 1.4, "ReLU: gradient exactly 0, never moves",
-                ha="right", va="bottom", fontsize=7.5, color=color_of("relu"))  # fmt: skip
+        ax.text(steps[-1], traj[0, -1, 0] * 0.6, "ReLU: gradient exactly 0, never moves",
+                ha="right", va="top", fontsize=7.5, color=color_of("relu"))  # fmt: skip
     ax.set_xlabel("gradient-descent step")
     ax.set_ylabel("MSE")
     ax.set_title("one unit, all inputs negative")
