@@ -393,3 +393,21 @@ def test_radial_features_solution():
     assert _logistic_accuracy(lambda v: v, *args) < 0.75  # no hidden layer, raw inputs: fails
     with pytest.raises(NotImplementedError):
         stubs.radial_features(x)
+
+
+def test_report_verdicts_follow_the_summary_when_set_by_hand(results):
+    """Each verdict branch of the report is driven by the summary, not by fixed text."""
+    s = dataclasses.replace(results).summary
+    s = {**s, "verdicts": [dict(v) for v in s["verdicts"]]}
+    s["depth_trace"] = [{**r, "differs": False} for r in s["depth_trace"]]
+    s["depth_changes"] = [{**c, "differs": False} for c in s["depth_changes"]]
+    for v in s["verdicts"]:
+        if v["depth"] == 1:
+            v["tied_with_best"], v["differs_from_best"] = v["ranking"][1:], []
+    text = tc.report(dataclasses.replace(results, summary=s))
+    for task in SMOKE.tasks:
+        assert f"On **{task}** the activations tie" in text
+    assert "they tie on " + ", ".join(SMOKE.tasks[:-1]) + " and " + SMOKE.tasks[-1] in text
+    assert "does not fall significantly" in text
+    assert "changes beyond noise for no activation and task" in text
+    assert "So the lesson's claim" not in text
