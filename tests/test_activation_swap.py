@@ -202,6 +202,14 @@ def test_off_fractions_equal_the_probes(at_swap, results):
         # The per-unit masks give the same fractions.
         masks = results.arrays["off_units"][a, :, 0]  # (seed, layer, unit)
         np.testing.assert_array_equal(masks.mean(-1), units[a, :, 0, post])
+    # And at the end (the hook kept the models, which went on training).
+    for a, arm in enumerate(sw.ARMS):
+        ens, members = lay["arms"][arm]
+        final = ensemble_activation_metrics(seen[ens]["model"], sw.make_data(CFG)["x_train"])
+        for q, key in enumerate(sw.UNIT_METRICS):
+            np.testing.assert_array_equal(units[a, :, q, -1], final[key][:, members].T.numpy())
+        masks = results.arrays["off_units"][a, :, 1]
+        np.testing.assert_array_equal(masks.mean(-1), units[a, :, 0, -1])
     relu = sw.ARMS.index("after")
     assert np.isfinite(units[relu, :, 0]).all() and np.isnan(units[0, :, 0]).all()
 

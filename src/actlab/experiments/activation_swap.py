@@ -23,10 +23,13 @@ the epochs of each call from 0, so the minibatch order of phase 2 would replay p
 give phase 2 fresh minibatches, it trains on a copy of the training set in another fixed order
 (:func:`phase2_permutation`), the same for every arm.
 
-Measured: the full training and held-out MSE after every update (and once more right after
-the swap, on the same weights), the probes ``act/off_fraction`` (dead units for ReLU) and
-``act/inactive_fraction`` (pre-activation negative on every training input) after every epoch,
-each unit's state right after the swap and at the end, and the Adam state at the swap.
+Measured: the full training and held-out MSE every ``eval_every`` updates, at every epoch's
+end and after every update of the ``dense_epochs`` after the swap (the swap itself twice: before
+and after it, on the same weights); after every epoch, the fraction of units off on every
+training input as ``act/off_fraction`` counts it (dead: output exactly 0, for ReLU; NaN for
+tanh) and as ``act/inactive_fraction`` does (pre-activation negative everywhere), computed here
+per unit and checked against the probes by the tests; each unit's state right after the swap
+and at the end; the fit and seed 0's hidden units on a grid; Adam's state at the swap.
 """
 
 from __future__ import annotations
@@ -204,11 +207,6 @@ def layout(cfg: Config) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------
 # Training
-
-
-def _mse(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return (model(x) - y).square().mean(dim=(1, 2))
 
 
 def _off_units(model: EnsembleMLP, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -761,10 +759,11 @@ def _report(s: dict) -> str:
         "count 0; the tests check this on the optimiser's state).",
         "",
         f"Each arm is trained with {S} seeds, and seed $s$ gives every arm the same initial "
-        "weights and the same minibatches, so that the arms differ only in what they are "
-        "named after. Intervals are 95% confidence intervals of the mean over seeds; two arms "
-        "are said to differ only when Welch's t-test says so at the 5% level (it ignores the "
-        "pairing by seed, so it is on the cautious side). A number with an interval reads "
+        "weights and the same minibatches, so that a difference between arms comes from the "
+        "activations and the swap alone. Intervals are 95% confidence intervals of the mean "
+        "over seeds; two arms are said to differ only when Welch's t-test says so at the 5% "
+        "level (it ignores the pairing by seed, so it is on the cautious side). A number with "
+        "an interval reads "
         "*mean [95% CI]*.",
         "",
         "![Training and held-out loss of the four arms, and a zoom on the swap]"
@@ -778,10 +777,16 @@ def _report(s: dict) -> str:
         f"{ratio(jt['log10_ratio']['lo'])} to {ratio(jt['log10_ratio']['hi'])}; "
         + ("a significant jump)" if jt["differs"] else "within noise)")
         + f"; the training MSE from {ci(jr['pre'])} to {ci(jr['post'])}. "
-        f"Both swap arms share this jump (same weights, same activation). {b.capitalize()} and "
-        f"{a} agree only where their graphs do; a negative pre-activation that gave a negative "
-        f"output now gives 0, and a large positive one is no longer bounded, so every layer "
-        "above receives inputs of another size and sign than it was trained on.",
+        "Both swap arms share this jump (same weights, same activation). "
+        + (
+            "Tanh and ReLU nearly agree only for small positive pre-activations: a negative "
+            "one, which gave a negative output, now gives 0, and a large positive one is no "
+            "longer squashed below 1, so every layer above receives inputs of another size "
+            "and sign than it was trained on."
+            if (b, a) == ("tanh", "relu")
+            else f"{b} and {a} differ on the pre-activations the network had grown, so every "
+            "layer above receives inputs unlike those it was trained on."
+        ),
         "",
     ]
     out += _recovery(s)

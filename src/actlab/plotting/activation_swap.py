@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from actlab.experiments.base import Results
 from actlab.plotting.style import color_of, new_figure, style
+from actlab.report.format import num
 
 __all__ = [
     "arm_color",
@@ -210,7 +211,17 @@ def plot_final(results: Results, ax: Axes | None = None) -> Axes:
     j = list(results.coords["loss/split"]).index("test")
     values = results.arrays["loss"][:, :, j, -1]  # (arm, seed)
     _strip(ax, results, values, arms)
-    ax.axhline(results.summary["noise_floor"], color="#888888", lw=0.8, ls="--")
+    floor = results.summary["noise_floor"]
+    ax.axhline(floor, color="#888888", lw=0.8, ls="--")
+    ax.annotate(
+        "noise floor",
+        (len(arms) - 0.5, floor),
+        xytext=(-2, 2),
+        textcoords="offset points",
+        ha="right",
+        fontsize=7,
+        color="#666666",
+    )
     ax.set_ylabel("held-out MSE at the end")
     ax.set_title(f"After {results.summary['epochs']} epochs (dots: seeds; bar: mean, 95% CI)")
     return ax
@@ -297,6 +308,8 @@ def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
     axes = fig.subplots(len(layers) + 1, len(columns), sharex=True, sharey="row")
     x = results.arrays["x_grid"]
     off_when = list(results.coords["off_units/when"])
+    pre, post = s["swap_points"]
+    split = list(results.coords["loss/split"]).index("test")
     for c, (arm, moment, title, color) in enumerate(columns):
         a, w = arms.index(arm), when.index(moment)
         ax = axes[0, c]
@@ -305,6 +318,17 @@ def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
         ax.plot(x, results.arrays["fit"][a, 0, w], color=color, lw=1.6)
         ax.set_title(title)
         ax.set_ylim(*_padded(results.arrays["y_train"]))
+        point = {"before_swap": pre, "after_swap": post, "end": -1}[moment]
+        mse = results.arrays["loss"][a, 0, split, point]
+        ax.text(
+            0.98,
+            0.03,
+            f"held-out MSE {num(mse)}",
+            transform=ax.transAxes,
+            ha="right",
+            fontsize=7,
+            color="#444444",
+        )
         # Off units: after the swap and at the end from the run's own count; before the swap,
         # the units that the swap turns off.
         mask_when = "after_swap" if moment == "before_swap" else moment
