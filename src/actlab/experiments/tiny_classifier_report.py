@@ -408,7 +408,7 @@ def _units_section(s: dict) -> list[str]:
                 else:
                     sentences.append(
                         f"{a} with {_layers(d)}: up to {100 * final[top]:.1f}% {name} units "
-                        f"after training (on {top})"
+                        f"(on {top})"
                     )
         out.append("")
     if sentences:
