@@ -16,6 +16,7 @@ from actlab.exercises import activation_swap as stubs
 from actlab.exercises import exercises_markdown
 from actlab.exercises.solutions import activation_swap as sol
 from actlab.experiments import activation_swap as sw
+from actlab.experiments.activation_swap_report import verdict
 from actlab.models import EnsembleMLP
 from actlab.probes import ensemble_activation_metrics
 from actlab.report.format import num, ratio
@@ -247,8 +248,8 @@ def test_summary_and_report_numbers_equal_the_results(results):
         b = last[last.arm == c["b"]].value.to_numpy()
         differs = st.ttest_ind(a, b, equal_var=False).pvalue < 0.05
         assert c["differs"] == differs
-        verdict = sw._verdict(c, s["labels"])
-        assert verdict in text and (("within noise" in verdict) == (not differs))
+        words = verdict(c, s["labels"])
+        assert words in text and (("within noise" in words) == (not differs))
     # Recovery: the first point after the swap at or below the pre-swap held-out loss.
     loss, t = results.arrays["loss"], np.asarray(results.coords["loss/point"])
     pre_i, post_i = s["swap_points"]
