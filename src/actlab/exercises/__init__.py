@@ -73,10 +73,8 @@ def exercises_markdown(exercises: list[Exercise], heading: str = "## Exercises")
         out += [f"**{i}. {ex.kind.capitalize()}: {ex.title}.** {ex.prompt.strip()}", ""]
         if ex.function is not None:
             lesson, name = ex.function.split(":")
-            out += [
-                f"*Fill in* `{name}` *in* `actlab/exercises/{lesson}.py`.",
-                "",
-            ]
+            verb = "Fix" if ex.kind == "debug" else "Fill in"
+            out += [f"*{verb}* `{name}` *in* `actlab/exercises/{lesson}.py`.", ""]
         body = ex.solution.strip()
         if ex.function is not None:
             body += f"\n\n```python\n{solution_source(ex.function)}\n```"

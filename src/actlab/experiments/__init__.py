@@ -12,6 +12,8 @@ from actlab.experiments.base import (
 
 # Each import registers one experiment; the order of the tutorial is each spec's `order`.
 from actlab.experiments import gallery  # noqa: E402, F401  isort: skip
+from actlab.experiments import numpy_basics  # noqa: E402, F401  isort: skip
+from actlab.experiments import tiny_classifier  # noqa: E402, F401  isort: skip
 from actlab.experiments import deep_mlp  # noqa: E402, F401  isort: skip
 
 __all__ = [
