@@ -51,6 +51,7 @@ from actlab.experiments.base import (
     ExperimentSpec,
     Results,
     check_config,
+    check_ints,
     register_experiment,
     run_inline,
 )
@@ -128,11 +129,8 @@ class Config:
     def __post_init__(self) -> None:
         check_config(self)
         ints = ("epochs", "swap_epoch", "seeds", "width", "depth", "batch_size", "n_train")
-        for key in (*ints, "n_test", "n_grid", "eval_every", "dense_epochs", "data_seed"):
-            value = getattr(self, key)
-            low = 0 if key in ("data_seed", "dense_epochs") else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
+        check_ints(self, dict.fromkeys((*ints, "n_test", "n_grid", "eval_every"), 1))
+        check_ints(self, {"dense_epochs": 0, "data_seed": 0})
         if self.seeds < 2:
             raise ValueError(f"seeds must be >= 2 (confidence intervals), got {self.seeds}")
         if not 1 <= self.swap_epoch < self.epochs:

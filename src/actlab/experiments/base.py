@@ -37,6 +37,7 @@ __all__ = [
     "UnknownExperimentError",
     "field_docs",
     "check_config",
+    "check_ints",
 ]
 
 # Columns every metrics table has; experiments add their member columns (activation, seed, ...).
@@ -198,3 +199,15 @@ def check_config(cfg: Any) -> None:
         value = getattr(cfg, f.name)
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{f.name} must be finite, got {value}")
+
+
+def check_ints(cfg: Any, minimums: dict[str, int]) -> None:
+    """Each field named in ``minimums`` is an integer (not a bool) at least its minimum.
+
+    Raises:
+        ValueError: naming the first field that is not, with its value.
+    """
+    for key, low in minimums.items():
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")

@@ -31,6 +31,7 @@ from actlab.experiments.base import (
     ExperimentSpec,
     Results,
     check_config,
+    check_ints,
     register_experiment,
     run_inline,
 )
@@ -93,10 +94,7 @@ class Config:
         for name in self.activations:
             get_activation(name)
         positive = ("seeds", "depth", "width", "epochs", "n_train", "n_grid", "frame_every")
-        for key in positive:
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
+        check_ints(self, dict.fromkeys(positive, 1))
         if self.n_train < 4:
             raise ValueError(f"n_train must be >= 4, got {self.n_train}")
         if not self.activations:

@@ -51,6 +51,7 @@ from actlab.experiments.base import (
     ExperimentSpec,
     Results,
     check_config,
+    check_ints,
     register_experiment,
     run_inline,
 )
@@ -168,10 +169,7 @@ class Config:
             "seeds": 2,
             "fit_steps": 1,
         }
-        for key, low in ints.items():
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
+        check_ints(self, ints)
         if len(self.collapse_widths) < 3 or any(
             isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.collapse_widths
         ):

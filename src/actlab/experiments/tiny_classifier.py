@@ -42,6 +42,7 @@ from actlab.experiments.base import (
     ExperimentSpec,
     Results,
     check_config,
+    check_ints,
     register_experiment,
     run_inline,
 )
@@ -114,17 +115,10 @@ class Config:
         bad = [t for t in self.tasks if t not in TASKS]
         if bad or not self.tasks or len(set(self.tasks)) != len(self.tasks):
             raise ValueError(f"tasks must be distinct names among {TASKS}, got {self.tasks}")
-        for key in ("seeds", "width", "epochs", "n_train", "n_test", "eval_every", "data_seed"):
-            value = getattr(self, key)
-            low = 0 if key == "data_seed" else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{key} must be an integer >= {low}, got {value!r}")
-        if isinstance(self.n_val, bool) or not isinstance(self.n_val, int) or self.n_val < 0:
-            raise ValueError(f"n_val must be an integer >= 0, got {self.n_val!r}")
+        check_ints(self, dict.fromkeys(("seeds", "width", "epochs", "n_train", "n_test"), 1))
+        check_ints(self, {"eval_every": 1, "data_seed": 0, "n_val": 0, "grid": 5})
         if self.lr_grid and self.n_val < 1:
             raise ValueError("n_val must be >= 1 to tune the learning rate over lr_grid")
-        if isinstance(self.grid, bool) or not isinstance(self.grid, int) or self.grid < 5:
-            raise ValueError(f"grid must be an integer >= 5, got {self.grid!r}")
         if 1 not in self.depths or any(
             isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in self.depths
         ):
