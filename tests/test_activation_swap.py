@@ -73,7 +73,6 @@ def _reference(arm: str, seed: int):
     first = "relu" if arm == "after" else "tanh"
     model = _plain(seed, first)
     opt = torch.optim.Adam(model.parameters(), lr=CFG.lr)
-    perm = sw.phase2_permutation(CFG)
     curve, state = [], None
 
     def measure():
@@ -97,13 +96,11 @@ def _reference(arm: str, seed: int):
                     opt = torch.optim.Adam(model.parameters(), lr=CFG.lr)
             state = {p: {k: v.clone() for k, v in opt.state[p].items()} for p in opt.state}
         measure()
-        # Phase 2 holds the training set in another fixed order; its epochs count from 0.
-        xs, ys = (x, y) if epoch < CFG.swap_epoch else (x[perm], y[perm])
-        order = batch_order(seed, n, epoch if epoch < CFG.swap_epoch else epoch - CFG.swap_epoch)
+        order = batch_order(seed, n, epoch)  # phase 2 goes on with the uninterrupted order
         for start in range(0, n, CFG.batch_size):
             idx = order[start : start + CFG.batch_size]
             opt.zero_grad()
-            nn.functional.mse_loss(model(xs[idx]), ys[idx]).backward()
+            nn.functional.mse_loss(model(x[idx]), y[idx]).backward()
             opt.step()
     measure()
     return np.array(curve), model, state

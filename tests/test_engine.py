@@ -1,6 +1,7 @@
 """The ensemble engine against independent references: plain nn.Sequential models trained one by
 one with torch.optim, autograd, and the distributions of torch.nn.init."""
 
+import dataclasses
 import math
 
 import pytest
@@ -335,27 +336,43 @@ def test_member_numbers_do_not_depend_on_the_other_members():
         assert torch.equal(_member_flat(a, m), _member_flat(b, m))
 
 
-def test_training_goes_on_with_the_optimizer_state_kept():
-    """Two calls passing the optimizer along are bit-identical to one call of the sum."""
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_training_goes_on_with_the_optimizer_state_kept(batch_size):
+    """Two calls passing the optimizer (and, with minibatches, the epoch count) along are
+    bit-identical to one call of the sum."""
     x = torch.linspace(-2, 2, 40)[:, None]
     y = torch.sin(2 * x)
 
     def fresh():
         return EnsembleMLP(1, [16, 16], 1, ["tanh", "relu", "tanh"], [0, 1, 2])
 
-    cfg = TrainConfig(epochs=30, lr=3e-3)
+    cfg = TrainConfig(epochs=30, lr=3e-3, batch_size=batch_size)
     whole = fresh()
     one = train(whole, x, y, cfg)
     split = fresh()
-    first = train(split, x, y, TrainConfig(epochs=12, lr=3e-3))
-    second = train(split, x, y, TrainConfig(epochs=18), optimizer=first.optimizer)
+    first = train(split, x, y, dataclasses.replace(cfg, epochs=12))
+    second = train(
+        split,
+        x,
+        y,
+        TrainConfig(epochs=18, batch_size=batch_size),
+        optimizer=first.optimizer,
+        first_epoch=12,
+    )
     assert torch.equal(split.flat, whole.flat)
     assert torch.equal(torch.cat([first.loss, second.loss]), one.loss)
     # Without the state (a fresh Adam at step 12) the path differs.
     reset = fresh()
-    train(reset, x, y, TrainConfig(epochs=12, lr=3e-3))
-    train(reset, x, y, TrainConfig(epochs=18, lr=3e-3))
+    train(reset, x, y, dataclasses.replace(cfg, epochs=12))
+    train(reset, x, y, dataclasses.replace(cfg, epochs=18), first_epoch=12)
     assert not torch.equal(reset.flat, whole.flat)
+    if batch_size is not None:  # epochs counted from 0 again replay epoch 0's batches
+        replay = fresh()
+        r1 = train(replay, x, y, dataclasses.replace(cfg, epochs=12))
+        train(replay, x, y, TrainConfig(epochs=18, batch_size=batch_size), optimizer=r1.optimizer)
+        assert not torch.equal(replay.flat, whole.flat)
+    with pytest.raises(ValueError, match="first_epoch"):
+        train(fresh(), x, y, cfg, first_epoch=-1)
     with pytest.raises(ValueError, match="another parameter buffer"):
         train(fresh(), x, y, cfg, optimizer=first.optimizer)
     with pytest.raises(ValueError, match="optimizer's own"):

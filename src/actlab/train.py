@@ -168,6 +168,7 @@ def train(
     callbacks: Sequence[Callback] = (),
     progress: Callable[[int, int], None] | None = None,
     optimizer: EnsembleOptimizer | None = None,
+    first_epoch: int = 0,
 ) -> TrainResult:
     """Train every member of ``model`` on ``(x, y)`` in place.
 
@@ -183,6 +184,11 @@ def train(
         optimizer: Go on with this optimiser (``TrainResult.optimizer`` of an earlier call on
             the same ``model.flat``): its moments, step count, rates and frozen members are kept
             (``config.optimizer`` and ``lr`` must then be left unset). Default: a fresh one.
+        first_epoch: Number of the first epoch of this call: it sets the minibatch order
+            (:func:`batch_order`) and ``StepState.epoch``, so that a run continued with
+            ``optimizer=`` and ``first_epoch=`` epochs already done draws the batches the
+            uninterrupted run would. Steps (``loss`` rows, ``StepState.step``, callbacks'
+            schedules) still count from 0 in every call.
 
     Returns:
         The loss per step, the divergence steps and the callbacks' records.
@@ -212,6 +218,8 @@ def train(
             raise ValueError(f"lr needs one value per member (E={E}), got {lr_t.numel()}")
         opt = EnsembleOptimizer(model.flat, lr_t, model.param_blocks(), config.optimizer)
 
+    if isinstance(first_epoch, bool) or not isinstance(first_epoch, int) or first_epoch < 0:
+        raise ValueError(f"first_epoch must be an integer >= 0, got {first_epoch!r}")
     batch = n if config.batch_size is None else min(config.batch_size, n)
     steps_per_epoch = math.ceil(n / batch)
     total = config.epochs * steps_per_epoch
@@ -221,7 +229,7 @@ def train(
     records: dict[str, tuple[list[int], list[Tensor]]] = {}
     grad = torch.zeros_like(model.flat, requires_grad=False)
     step = 0
-    for epoch in range(config.epochs):
+    for epoch in range(first_epoch, first_epoch + config.epochs):
         if batch < n:
             order = torch.stack([batch_order(s, n, epoch) for s in model.seeds]).to(x.device)
         for start in range(0, n, batch):
@@ -255,7 +263,7 @@ def train(
             opt.step(grad)
             step += 1
         if progress is not None:
-            progress(epoch + 1, config.epochs)
+            progress(epoch + 1 - first_epoch, config.epochs)
     stacked = {k: (s, torch.stack(v)) for k, (s, v) in records.items()}
     return TrainResult(losses, diverged, steps_per_epoch, stacked, stopped, opt)
 

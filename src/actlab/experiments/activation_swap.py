@@ -18,10 +18,8 @@ same weights and sees the same minibatches:
 
 The engine's optimiser has one step count for the whole ensemble, so the reset arm is its own
 ensemble (``"reset"``); the three others share one (``"main"``). Both are trained in two calls
-of :func:`actlab.train.train` (epochs ``[0, swap)`` and ``[swap, epochs)``). ``train`` numbers
-the epochs of each call from 0, so the minibatch order of phase 2 would replay phase 1's; to
-give phase 2 fresh minibatches, it trains on a copy of the training set in another fixed order
-(:func:`phase2_permutation`), the same for every arm.
+of :func:`actlab.train.train` (epochs ``[0, swap)`` and ``[swap, epochs)``, the second with
+``first_epoch=swap``): every arm sees the minibatches an uninterrupted run would.
 
 Measured: the full training and held-out MSE every ``eval_every`` updates, at every epoch's
 end and after every update of the ``dense_epochs`` after the swap (the swap itself twice: before
@@ -66,7 +64,6 @@ __all__ = [
     "ARMS",
     "Config",
     "make_data",
-    "phase2_permutation",
     "train_arms",
     "run",
     "figures",
@@ -124,7 +121,7 @@ class Config:
     init: str = "torch"
     """Weight initialisation scheme (torch, xavier, he)."""
     data_seed: int = 0
-    """Seed of the data and of phase 2's reshuffle."""
+    """Seed of the data."""
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -177,12 +174,6 @@ def make_data(cfg: Config) -> dict[str, torch.Tensor]:
     data["x_grid"] = torch.linspace(lo, hi, cfg.n_grid, dtype=torch.float64)[:, None]
     data["y_grid"] = _f(data["x_grid"])
     return {k: v.float() for k, v in data.items()}
-
-
-def phase2_permutation(cfg: Config) -> torch.Tensor:
-    """The order ``(n_train,)`` in which phase 2 holds the training set (see the module doc)."""
-    gen = torch.Generator().manual_seed(derive_seed(cfg.data_seed, "activation-swap", "phase2"))
-    return torch.randperm(cfg.n_train, generator=gen)
 
 
 def layout(cfg: Config) -> dict[str, Any]:
@@ -285,7 +276,6 @@ def train_arms(
     """
     lay = layout(cfg)
     x, y, grid = data["x_train"], data["y_train"], data["x_grid"]
-    perm = phase2_permutation(cfg)
     spe, swap = steps_per_epoch(cfg), cfg.swap_epoch * steps_per_epoch(cfg)
     evals = eval_steps(cfg)
     models = {
@@ -350,7 +340,7 @@ def train_arms(
     phase2 = TrainConfig(epochs=cfg.epochs - cfg.swap_epoch, batch_size=cfg.batch_size)
     for name, model in models.items():
         cb = callback(name, swap, total)
-        train(model, x[perm], y[perm], phase2, callbacks=[cb], optimizer=opts[name])
+        train(model, x, y, phase2, callbacks=[cb], optimizer=opts[name], first_epoch=cfg.swap_epoch)
         observe(name, model, total)
         snapshot(name, model, units=True)
     out = {}
