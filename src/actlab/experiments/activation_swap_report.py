@@ -121,9 +121,8 @@ def build_report(s: dict) -> str:
         "optimiser keeps one step count for a whole ensemble, and only the reset arm's must "
         "go back to 0); the tests check each arm against a plain `nn.Sequential` trained "
         "alone with `torch.optim.Adam` (kept: the same optimiser goes on after the activation "
-        "modules are replaced; reset: a fresh one). The second phase sees the training set "
-        "in another fixed order, so that its minibatches are not those of the first phase "
-        "again.",
+        "modules are replaced; reset: a fresh one). Every arm sees the same minibatches as "
+        "an uninterrupted run with the same seed.",
         "",
     ]
     return "\n".join(out) + "\n" + exercises_markdown(EXERCISES)
