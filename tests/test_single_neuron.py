@@ -254,7 +254,7 @@ def test_figures_and_report_rebuild_from_a_saved_run(results, tmp_path):
     expected |= {f"{k}_{t}" for t in SMOKE.targets for k in ("fit", "convergence")}
     assert set(figs) == expected
     anim = figs["convergence_quartic"]
-    assert 2 <= anim.n_frames <= 16
+    assert anim.n_frames == SMOKE.gif_frames
     first, last = (render_frame(anim.draw(i), anim.dpi) for i in (0, anim.n_frames - 1))
     assert first.shape == last.shape and not np.array_equal(first, last)
     for fig in figs.values():
@@ -273,3 +273,45 @@ def test_config_errors_name_the_field():
         sn.Config(activations=("tanh", "tanh"))
     with pytest.raises(ValueError, match="x_min"):
         sn.Config(x_min=1.0, x_max=0.0)
+
+
+def _hand_summary(best, line, floor, line_beaten, target_monotone, tied=("a",)):
+    ci = lambda m: {"mean": m, "lo": m * 0.9, "hi": m * 1.1, "sd": 0.0, "n": 5}  # noqa: E731
+    cases = [
+        {"target": "t", "activation": "a", "heldout": ci(best), "r2": ci(0.9)},
+        {"target": "t", "activation": "b", "heldout": ci(2 * best), "r2": ci(0.5)},
+    ]
+    ranking = {
+        "best": "a",
+        "runner_up": "b",
+        "tied": list(tied),
+        "line": ci(line),
+        "best_beats_line": line_beaten,
+        "target_monotone": target_monotone,
+        "best_monotone": "b",
+    }
+    return {
+        "noise_floor": floor,
+        "activations": ["a", "b"],
+        "activation_monotone": {"a": False, "b": True},
+        "cases": cases,
+        "ranking": {"t": ranking},
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        ((0.0026, 0.0027, 0.0025, False, True, ("a", "b")), "this target is a straight line"),
+        ((0.05, 0.06, 0.0025, False, False), "varies too much from draw to draw"),
+        ((0.07, 0.06, 0.0025, False, False), "does not follow this shape better"),
+        ((0.01, 0.12, 0.0025, True, False), "cannot follow the turns"),
+        ((0.01, 0.12, 0.0025, True, True), "bends where a line cannot"),
+    ],
+)
+def test_why_sentence_follows_the_numbers(args, phrase):
+    """Each branch of the computed explanation is reached by the numbers that justify it."""
+    sentence = snr.why(_hand_summary(*args), "t")
+    assert phrase in sentence
+    if phrase == "cannot follow the turns":
+        assert "0.01" in sentence and "0.02" in sentence  # best and best monotone, as computed

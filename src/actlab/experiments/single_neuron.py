@@ -4,9 +4,10 @@ A small public playground fits this model to a few polynomials and ranks the act
 ranking is decided by one global generator, one seed, under-training and no held-out data.
 Here it is done honestly:
 
-* **Data.** Targets on ``x in [x_min, x_max]`` (see :data:`TARGETS`): train points and separate
-  held-out points, both ``x ~ U(x_min, x_max)`` with label noise ``N(0, noise^2)``, drawn per
-  data seed from that seed's own generator. All targets share a seed's inputs and noise.
+* **Data.** Targets on ``x in [x_min, x_max]`` (see :data:`TARGETS`): ``n_train`` train points
+  (stratified: one uniform point per equal cell) and ``n_test`` separate held-out points
+  (uniform), both with label noise ``N(0, noise^2)``, drawn per data seed from that seed's own
+  generator. All targets share a seed's inputs and noise.
 * **Members.** Every (activation, target, seed, restart) is one member of ONE
   :class:`~actlab.models.EnsembleMLP` ``(1 -> 1 -> 1)``, trained full batch with Adam. A member's
   initial weights depend only on ``(seed, restart)`` (``derive_seed``): every activation and
@@ -18,6 +19,10 @@ Here it is done honestly:
 * **The fit of a case** (target, activation) for a seed is its best restart *on the train set*;
   its held-out MSE is the score. Means and 95% CIs are over seeds; the spread over restarts is
   reported beside. Identity's best fit is compared with the least-squares line (its closed form).
+
+Metrics (tidy table): ``fit/train_mse``, ``fit/test_mse`` and ``fit/stop_step`` of every member at
+its stop step, and ``train/mse`` of seed 0's members at the snapshot steps. Arrays are indexed
+``(target, activation, seed, restart, ...)``.
 
 ReLU in depth (the MSE landscape over ``(w, b)`` with ``(v, c)`` solved by least squares) and the
 sigmoid without bias ``y = sigma(w x)`` are computed in
@@ -120,6 +125,8 @@ class Config:
     """Points on [x_min, x_max] at which fits are drawn."""
     n_snapshots: int = 40
     """Log-spaced training steps at which seed 0's parameters are recorded (figures, GIFs)."""
+    gif_frames: int = 16
+    """Most frames of a convergence GIF (the sigmoid GIF gets 2.5 times as many); >= 2."""
     relu_target: str = "quadratic"
     """Target of the ReLU in-depth section (one of ``targets``; needs relu among activations)."""
     landscape_points: int = 201
@@ -152,6 +159,7 @@ class Config:
             "check_every": 1,
             "n_grid": 11,
             "n_snapshots": 2,
+            "gif_frames": 2,
             "landscape_points": 11,
             "sigmoid_steps": 1,
         }
@@ -519,6 +527,7 @@ SMOKE = Config(
     epochs=600,
     n_test=128,
     n_snapshots=12,
+    gif_frames=4,
     landscape_points=41,
 )
 presets: dict[str, Config] = {

@@ -75,8 +75,8 @@ def relu_landscape(
     At each point ``h_i = relu(w x_i + b)`` and the optimal ``(v, c)`` solve a one-variable
     regression: ``v = cov(h, y) / var(h)``, ``c = mean(y) - v mean(h)``, with loss
     ``var(y) - cov(h, y)^2 / var(h)`` (population moments). Where ``h`` is constant on the data
-    (dead on every input, or ``w = 0``) ``v`` is undetermined: ``v = 0``, ``c = mean(h)``-shifted
-    mean of ``y``, and the loss is ``var(y)``.
+    (dead on every input, or ``w = 0``) ``v`` is undetermined: ``v = 0`` is returned,
+    ``c = mean(y)``, and the loss is ``var(y)``.
 
     Args:
         x: Training inputs ``(n,)``.

@@ -15,6 +15,7 @@ import numpy as np
 from actlab.activations import get_activation
 from actlab.experiments import single_neuron_landscape as nl
 from actlab.experiments.base import Results
+from actlab.report.format import ci, num, pct
 from actlab.stats import mean_ci, welch_differs
 
 __all__ = ["summarise", "report", "REACH_TOL"]
@@ -32,22 +33,37 @@ def _target_monotone(values: np.ndarray) -> bool:
     return bool((d >= 0).all() or (d <= 0).all())
 
 
-def _capped(arrays: dict, t: int, a: int, reasons: np.ndarray) -> dict[str, float] | None:
-    """Median |w| and |v| at the end of the restarts that ran to the cap (None if none did)."""
+def _capped(
+    arrays: dict, steps: list[int], t: int, a: int, reasons: np.ndarray
+) -> dict[str, Any] | None:
+    """The restarts that ran to the cap: how many, their median |w| and |v| at the end, and
+    (draw 0, whose snapshots are kept) the share whose |w| shrank while |v| grew over the
+    second half of training. None if no restart ran to the cap."""
     capped = reasons == 0  # STOP_REASONS[0] == "cap"
     if not capped.any():
         return None
     p = arrays["params"][t, a].reshape(-1, 4)[capped]
-    return {
+    out: dict[str, Any] = {
         "n": int(capped.sum()),
         "median_abs_w": float(np.median(np.abs(p[:, 0]))),
         "median_abs_v": float(np.median(np.abs(p[:, 2]))),
+        "stretching": None,
     }
+    capped0 = arrays["stop_reason"][t, a, 0] == 0  # (restart,)
+    if capped0.any():
+        half = int(np.argmin(np.abs(np.asarray(steps) - steps[-1] / 2)))
+        snap = arrays["snapshots"][t, a][capped0]  # (restart, frame, 4)
+        shrink = np.abs(snap[:, -1, 0]) < np.abs(snap[:, half, 0])
+        grow = np.abs(snap[:, -1, 2]) > np.abs(snap[:, half, 2])
+        out["stretching"] = float((shrink & grow).mean())
+    return out
 
 
 def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]:
     """The summary of a run: see the module docstring of ``single_neuron``."""
-    from actlab.experiments.single_neuron import STOP_REASONS, TARGETS
+    from actlab.experiments.single_neuron import STOP_REASONS, TARGETS, snapshot_steps
+
+    cfg_steps = snapshot_steps(cfg)
 
     test, train = arrays["test_mse"], arrays["train_mse"]  # (T, A, S, R)
     best = arrays["best_restart"]  # (T, A, S)
@@ -88,7 +104,7 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
                     "reach_best": float(reach.mean()),
                     "stopped": {r: int((reasons == i).sum()) for i, r in enumerate(STOP_REASONS)},
                     "members": int(reasons.size),
-                    "capped": _capped(arrays, t, a, reasons),
+                    "capped": _capped(arrays, cfg_steps, t, a, reasons),
                     "dead": int(arrays["dead"][t, a].sum()),
                     "best_seed0": {
                         **{k: float(v) for k, v in zip("wbvc", p, strict=True)},
@@ -143,7 +159,22 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
                 }
             )
         least_squares[tname] = entry
+    mirror = None
+    if "cubic" in cfg.targets and "neg_cubic" in cfg.targets:
+        # The same activation on both: the S-cubic's winner, draw by draw.
+        a = cfg.activations.index(ranking["cubic"]["best"])
+        up, down = (
+            best_test[cfg.targets.index("cubic"), a],
+            best_test[cfg.targets.index("neg_cubic"), a],
+        )
+        mirror = {
+            "activation": ranking["cubic"]["best"],
+            "cubic": mean_ci(up),
+            "neg_cubic": mean_ci(down),
+            "differs": welch_differs(up, down),
+        }
     return {
+        "mirror": mirror,
         "targets": list(cfg.targets),
         "activations": list(cfg.activations),
         "target_info": {
@@ -165,6 +196,7 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
         "plateau_tol": cfg.plateau_tol,
         "init": cfg.init,
         "reach_tol": REACH_TOL,
+        "gif_frames": cfg.gif_frames,
         "cases": cases,
         "ranking": ranking,
         "least_squares": least_squares,
@@ -176,24 +208,7 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
 # Report (formatting only)
 
 
-def _num(x: float | None, digits: int = 3) -> str:
-    """A number for prose and tables: plain when moderate, ``a x 10^b`` (LaTeX) otherwise."""
-    if x is None or not math.isfinite(float(x)):
-        return "n/a"
-    x = float(x) + 0.0  # no "-0"
-    if x == 0.0 or 1e-3 <= abs(x) < 1e5:
-        return f"{x:.{digits}g}"
-    mantissa, exponent = f"{x:.{max(digits - 1, 1)}e}".split("e")
-    return rf"${mantissa} \times 10^{{{int(exponent)}}}$"
-
-
-def _ci(c: dict[str, float]) -> str:
-    """``mean [lo, hi]``."""
-    return f"{_num(c['mean'])} [{_num(c['lo'])}, {_num(c['hi'])}]"
-
-
-def _pct(p: float) -> str:
-    return f"{100 * p:.0f}%"
+_num, _ci, _pct = num, ci, pct  # the project's one number format (actlab.report.format)
 
 
 def _join(names: list[str]) -> str:
@@ -351,7 +366,7 @@ def _target_section(s: dict, target: str) -> list[str]:
         "",
         f"![Training of those fits, snapshot by snapshot](figures/convergence_{target}.gif)",
         "",
-        f"*Seed 0's training points (grey), the noiseless target (dashed) and each activation's "
+        f"*Draw 0's training points (grey), the noiseless target (dashed) and each activation's "
         f"best of {s['restarts']} restarts (colour). Beside each panel: the x-range, the fitted "
         "w, b, v, c and the range of the prediction. The animation replays the same fits over "
         "training (log-spaced steps).*",
@@ -392,14 +407,18 @@ def _target_section(s: dict, target: str) -> list[str]:
         "outputs 0 on every training input at the end.*",
         "",
     ]
-    if target == "neg_cubic" and "cubic" in s["targets"]:
-        rc = s["ranking"]["cubic"]
-        a, b = cases[("cubic", rc["best"])]["heldout"], best
+    m = s.get("mirror")
+    if target == "neg_cubic" and m is not None:
+        verdict = (
+            "they differ (Welch, p < 0.05)"
+            if m["differs"]
+            else "the same within noise (Welch's test does not separate them)"
+        )
         out += [
             "The negative cubic is the S-cubic mirrored ($y \\to -y$; only the noise is not "
             "mirrored): a unit follows it by flipping the signs of $v$ and $c$, so the two "
-            f"should score alike. Best on the S-cubic: {rc['best']}, {_ci(a)}; here: "
-            f"{r['best']}, {_ci(b)}.",
+            f"should score alike. {m['activation']} scores {_ci(m['cubic'])} on the S-cubic and "
+            f"{_ci(m['neg_cubic'])} here: {verdict}.",
             "",
         ]
     return out
@@ -471,17 +490,30 @@ def _convergence_section(s: dict) -> list[str]:
             f"{_num(c['capped']['median_abs_w'])}$, $|v| = {_num(c['capped']['median_abs_v'])}$)"
             for c in capped
         ]
+        shares = [
+            c["capped"]["stretching"] for c in capped if c["capped"]["stretching"] is not None
+        ]
         out += [
             f"Cases where most restarts ran to the cap, with the size of their weights at the "
             f"end: {_join(names)}. Their loss was still changing by more than a fraction "
             f"{_num(s['plateau_tol'])} per check and their gradient was above "
-            f"{_num(s['grad_tol'])}. Where $|w|$ is small and $|v|$ large, the unit is "
-            "stretching towards a limit at infinity: with $w \\to 0$ and $v \\to \\infty$ a "
-            "smooth unit becomes its own Taylor expansion around $b$ (a line, or for sine "
-            "near a crest a parabola), which it can approach but never reach. Their scores are "
-            "those of the fits reached at the cap.",
+            f"{_num(s['grad_tol'])}.",
             "",
         ]
+        if shares:
+            stretch = float(np.mean(shares))
+            line = (
+                f"Over the second half of training, in draw 0, {_pct(stretch)} of these capped "
+                "restarts shrank $|w|$ while $|v|$ grew (mean over the cases)."
+            )
+            if stretch > 0.5:
+                line += (
+                    " That is a unit stretching towards a limit at infinity: with $w \\to 0$ "
+                    "and $v \\to \\infty$ a smooth unit becomes the Taylor expansion of "
+                    "$\\varphi$ around $b$ (a line, or for sine near a crest a parabola), which "
+                    "it approaches but never reaches, so no finite step count converges."
+                )
+            out += [line + " Their scores are those of the fits reached at the cap.", ""]
     return out
 
 
@@ -499,12 +531,12 @@ def _relu_section(s: dict) -> list[str]:
         "$\\mathrm{ReLU}(z) = \\max(0, z)$ passes its input on where $z > 0$ and outputs 0, "
         "with derivative 0, where $z < 0$. A unit whose pre-activation $wx + b$ is negative on "
         "*every* input outputs 0 everywhere; then the gradients of $w$, $b$ and $v$ are exactly "
-        "zero and only $c$ still learns: the unit is *dead*, and no gradient step revives it. "
+        "zero and only $c$ still learns: the unit is *dead*, and no gradient will revive it. "
         f"Over all targets and draws, {r['all_dead_at_start']} of {r['all_members']} ReLU "
         f"restarts ({_pct(r['all_dead_at_start'] / r['all_members'])}) started dead and "
-        f"{dead} ({_pct(dead / total)}) ended dead: training itself killed "
-        f"{dead - r['all_dead_at_start']} units, pushing $wx + b$ below 0 on every input before "
-        f"the fit was found. On the {info['label']} target, draw 0: {r['dead_at_start']} of "
+        f"{dead} ({_pct(dead / total)}) ended dead: {dead - r['all_dead_at_start']} more "
+        "than started dead, so the training steps themselves pushed $wx + b$ below 0 on every "
+        f"input. On the {info['label']} target, draw 0: {r['dead_at_start']} of "
         f"{r['restarts']} restarts started dead and {r['dead_at_end']} ended dead.",
         "",
         f"![w, b, v, c over training for every ReLU restart on the {info['label']} target]"

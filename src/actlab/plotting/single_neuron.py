@@ -18,6 +18,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FormatStrFormatter
 from matplotlib.transforms import TransformedBbox
 
 from actlab.experiments.base import Results
@@ -86,7 +87,8 @@ def _index(results: Results, target: str, activation: str) -> tuple[int, int]:
 def _box_text(x_range: tuple[float, float], params: dict[str, float], yhat: tuple) -> str:
     """x-range on top, then w, b, v, c, then the y-hat range (fixed widths: no jitter in GIFs)."""
     lines = [f"x ∈ [{x_range[0]:+.2f}, {x_range[1]:+.2f}]"]
-    lines += [f"{k} = {params[k]:+9.3f}" for k in ("w", "b", "v", "c") if k in params]
+    # round first, then + 0.0: a tiny negative value prints as +0.000, not -0.000
+    lines += [f"{k} = {round(params[k], 3) + 0.0:+9.3f}" for k in "wbvc" if k in params]
     lines.append(f"ŷ ∈ [{yhat[0]:+.2f}, {yhat[1]:+.2f}]")
     return "\n".join(lines)
 
@@ -146,7 +148,7 @@ def plot_fit(
     x = np.asarray(results.arrays["x_grid"])
     ax.scatter(
         results.arrays["x_train"][0], results.arrays["y_train"][t, 0], s=9, color=_DATA,
-        zorder=2, linewidths=0, label="train (seed 0)",
+        zorder=2, linewidths=0, label="train (draw 0)",
     )  # fmt: skip
     ax.plot(x, results.arrays["truth"][t], color=_TRUTH, lw=1.0, ls="--", label="target")
     ax.set_xlim(float(x[0]), float(x[-1]))
@@ -193,7 +195,7 @@ def fit_figure(results: Results, target: str) -> Figure:
     info = s["target_info"][target]
     title = (
         f"{info['label']} target $y = {info['latex']}$ + noise: best of {s['restarts']} "
-        "restarts (seed 0) per activation"
+        "restarts (draw 0) per activation"
     )
     with style():
         return _fit_grid(results, target, title)[0]
@@ -232,13 +234,14 @@ class _Backdrop:
 
 
 def convergence_animation(
-    results: Results, target: str, fps: float = 4.0, max_frames: int = 16
+    results: Results, target: str, fps: float = 4.0, max_frames: int | None = None
 ) -> Animation:
     """The fits of :func:`fit_figure` over training (log-spaced snapshots), the annotation
     boxes updating; the animation ends once the last of the shown restarts has stopped."""
     steps = list(results.coords["frame_curves/frame"])
     shown = [c["best_seed0"]["stop_step"] for c in _s(results)["cases"] if c["target"] == target]
     frames = sorted({i for i, st in enumerate(steps) if st <= max(shown)} | {len(steps) - 1})
+    max_frames = max_frames or int(_s(results).get("gif_frames", 16))
     if len(frames) > max_frames:  # evenly thinned, first and last kept: short and light
         keep = np.unique(np.round(np.linspace(0, len(frames) - 1, max_frames)).astype(int))
         frames = [frames[j] for j in keep]
@@ -262,7 +265,7 @@ def convergence_animation(
                 pos = bg.panels[2 * j + 1][0]
                 over.text(pos.x0, pos.y0 + 0.97 * pos.height, text, **_box_kwargs())
             fig.suptitle(
-                f"{info['label']} target, seed 0, best restart: after {steps[k]} Adam steps",
+                f"{info['label']} target, draw 0, best restart: after {steps[k]} Adam steps",
                 fontsize=10,
             )
             return fig
@@ -383,7 +386,7 @@ def relu_trajectories_figure(results: Results) -> Figure:
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=3)
         info = _s(results)["target_info"][s["target"]]
-        fig.suptitle(f"ReLU unit on the {info['label']} target (seed 0): parameters over training")
+        fig.suptitle(f"ReLU unit on the {info['label']} target (draw 0): parameters over training")
         return fig
 
 
@@ -400,7 +403,10 @@ def plot_relu_landscape(results: Results, ax: Axes | None = None) -> Axes:
         w, b, mse.T, shading="nearest", cmap=matplotlib.colormaps["viridis"], rasterized=True,
         norm=LogNorm(),
     )  # fmt: skip
-    ax.figure.colorbar(mesh, ax=ax, label=r"MSE with the best $(v, c)$ (log scale)", shrink=0.9)
+    bar = ax.figure.colorbar(mesh, ax=ax, label=r"MSE with the best $(v, c)$ (log scale)",
+                             shrink=0.9)  # fmt: skip
+    for axis_formatter in (bar.ax.yaxis.set_major_formatter, bar.ax.yaxis.set_minor_formatter):
+        axis_formatter(FormatStrFormatter("%.3g"))
     # The regions are wedges bounded by the lines w x + b = 0 at the ends of the data: drawn
     # exactly, not as contours of the (pixelated) grid.
     x0 = results.arrays["x_train"][0]
@@ -439,7 +445,7 @@ def plot_relu_landscape(results: Results, ax: Axes | None = None) -> Axes:
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.13), ncols=2,
               fontsize=7)  # fmt: skip
     info = _s(results)["target_info"][s["target"]]
-    ax.set_title(f"ReLU loss landscape, {info['label']} target (seed 0)", fontsize=9)
+    ax.set_title(f"ReLU loss landscape, {info['label']} target (draw 0)", fontsize=9)
     return ax
 
 
@@ -474,7 +480,7 @@ def plot_sigmoid_fit(
         ax, box_ax = fig.subplots(1, 2, width_ratios=[3, 1.2])
     x, curve, text = _sigmoid_state(results, step)
     ax.scatter(results.arrays["x_train"][0], results.arrays["sigmoid_y"], s=9, color=_DATA,
-               linewidths=0, label="train (seed 0)")  # fmt: skip
+               linewidths=0, label="train (draw 0)")  # fmt: skip
     ax.set_xlim(float(x[0]), float(x[-1]))
     ax.set_ylim(-0.05, 1.05)
     ax.set_title(r"$\hat y = \sigma(wx)$  (no bias, no $v$, $c$)", fontsize=9)
@@ -482,7 +488,7 @@ def plot_sigmoid_fit(
     if box_ax is not None:
         box_ax.set_axis_off()
         handles = [
-            Line2D([], [], color=_DATA, marker="o", ms=3, ls="", label="train (seed 0)"),
+            Line2D([], [], color=_DATA, marker="o", ms=3, ls="", label="train (draw 0)"),
             Line2D([], [], color=color_of("sigmoid"), lw=2.0, label=r"fit $\sigma(wx)$"),
         ]
         box_ax.legend(handles=handles, loc="lower left", fontsize=7, borderaxespad=0.0)
@@ -532,10 +538,11 @@ def sigmoid_figure(results: Results) -> Figure:
         return _sigmoid_layout(results, dynamic=True)[0]
 
 
-def sigmoid_animation(results: Results, n_frames: int = 40, fps: float = 8.0) -> Animation:
+def sigmoid_animation(results: Results, n_frames: int | None = None, fps: float = 8.0) -> Animation:
     """Two panels: the fit (left, with its box) and w's position on the loss-vs-w curve
     (right, a moving marker), at evenly spaced gradient-descent steps."""
     path = results.arrays["sigmoid_path"]
+    n_frames = n_frames or round(2.5 * int(_s(results).get("gif_frames", 16)))
     frames = sorted(
         {int(round(v)) for v in np.linspace(0, len(path) - 1, min(n_frames, len(path)))}
     )
