@@ -47,6 +47,7 @@ from actlab.experiments.base import (
     ExperimentSpec,
     Results,
     check_config,
+    check_ints,
     register_experiment,
     run_inline,
 )
@@ -163,10 +164,7 @@ class Config:
             "landscape_points": 11,
             "sigmoid_steps": 1,
         }
-        for key, lo in ints.items():
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-                raise ValueError(f"{key} must be an integer >= {lo}, got {value!r}")
+        check_ints(self, ints)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if not self.targets:
