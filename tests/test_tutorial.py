@@ -163,3 +163,14 @@ def test_renders_headless_in_chromium(tutorial, tmp_path):
     image = plt.imread(shot)
     assert image.shape[:2] == (2400, 1200)
     assert image[..., :3].std() > 0.05  # not a blank page
+
+
+def test_a_report_title_gives_way_to_the_section_title():
+    from actlab.report.tutorial import _demote
+
+    text = "# A deep MLP\n\nIntro.\n\n## Results\n\n### Detail\n"
+    out = _demote(text, "A 10-layer MLP on a noisy sine")
+    assert "A deep MLP" not in out
+    assert "### Results" in out and "#### Detail" in out
+    # A level-2 first heading with another text is a subsection, not the report's title.
+    assert "### Setup" in _demote("## Setup\n\ntext\n", "Gallery")

@@ -121,8 +121,9 @@ def _section(spec: Any, run: Path, out_dir: Path) -> _Section:
 
 
 def _demote(text: str, title: str) -> str:
-    """Drop a first heading that repeats the section's title and shift the other headings so
-    that the highest becomes level 3 (the section itself is level 2). Code blocks are skipped."""
+    """Drop the report's own title (a first heading that is level 1 or repeats the section's
+    title: the section heading takes its place) and shift the other headings so that the
+    highest becomes level 3 (the section itself is level 2). Code blocks are skipped."""
     lines = text.splitlines()
     headings = []  # (line index, level)
     fence = None
@@ -139,9 +140,9 @@ def _demote(text: str, title: str) -> str:
             headings.append((i, len(match[1])))
     if headings:
         first, _ = headings[0]
-        if _HEADING.match(lines[first])[2].strip().lower() == title.strip().lower() and all(
-            not line.strip() for line in lines[:first]
-        ):
+        match = _HEADING.match(lines[first])
+        own_title = len(match[1]) == 1 or match[2].strip().lower() == title.strip().lower()
+        if own_title and all(not line.strip() for line in lines[:first]):
             lines[first] = ""
             headings = headings[1:]
     if headings:
