@@ -428,3 +428,50 @@ def _member_blocks(model, m):
     for layer in range(model.n_layers):
         out += [model.weight(layer)[m], model.bias(layer)[m]]
     return out
+
+
+@pytest.mark.parametrize("opt_name", ["adam", "momentum"])
+def test_resetting_some_members_leaves_the_others_bit_identical(opt_name):
+    """Reset members 1 and 3 halfway: they follow a run in which every member was reset (and
+    torch.optim with a fresh optimiser), the others the run without any reset, to the bit."""
+    x = torch.linspace(-2, 2, 32)[:, None]
+    y = torch.sin(2 * x)
+    acts, seeds = ["tanh", "tanh", "relu", "relu"], [0, 1, 2, 3]
+    opt_cfg = OptimizerConfig(name=opt_name)
+    cfg = TrainConfig(epochs=10, lr=1e-2, optimizer=opt_cfg)
+    mask = torch.tensor([False, True, False, True])
+
+    def two_phases(reset):
+        model = EnsembleMLP(1, [8, 8], 1, acts, seeds)
+        first = train(model, x, y, cfg)
+        reset(first.optimizer)
+        train(model, x, y, TrainConfig(epochs=10), optimizer=first.optimizer)
+        return model, first.optimizer
+
+    partial, opt = two_phases(lambda o: o.reset(mask))
+    none, _ = two_phases(lambda o: o.reset(torch.zeros(4, dtype=torch.bool)))
+    every, _ = two_phases(lambda o: o.reset())
+    assert opt.steps.tolist() == [20, 10, 20, 10]
+    with pytest.raises(ValueError, match="differ"):
+        _ = opt.step_count
+    for layer in range(partial.n_layers):
+        w = partial.weight(layer)
+        assert torch.equal(w[~mask], none.weight(layer)[~mask])
+        assert torch.equal(w[mask], every.weight(layer)[mask])
+    # Member 1 against torch.optim: 10 steps, then a fresh optimiser for 10 more.
+    seq = EnsembleMLP(1, [8, 8], 1, ["tanh"], [1]).member(0)
+    make = {
+        "adam": lambda: torch.optim.Adam(seq.parameters(), lr=1e-2),
+        "momentum": lambda: torch.optim.SGD(seq.parameters(), lr=1e-2, momentum=0.9),
+    }[opt_name]
+    for _ in range(2):
+        torch_opt = make()
+        for _ in range(10):
+            torch_opt.zero_grad()
+            nn.functional.mse_loss(seq(x), y).backward()
+            torch_opt.step()
+    linears = [m for m in seq if isinstance(m, nn.Linear)]
+    for layer, lin in enumerate(linears):
+        torch.testing.assert_close(partial.weight(layer)[1], lin.weight, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="mask of 4"):
+        opt.reset(torch.tensor([True]))

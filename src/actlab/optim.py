@@ -3,7 +3,8 @@
 Each follows the update rule of its ``torch.optim`` namesake (defaults included):
 
 * ``sgd``:      ``p -= lr * g``
-* ``momentum``: ``buf = mu * buf + g`` (``buf = g`` at the first step), ``p -= lr * buf``
+* ``momentum``: ``buf = mu * buf + g`` (``buf = g`` at the first step, as ``buf`` is 0 then),
+  ``p -= lr * buf``
 * ``adam``:     ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``,
   ``p -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps)``
 * ``rmsprop``:  ``v = alpha v + (1-alpha) g^2``, ``p -= lr * g / (sqrt(v) + eps)``
@@ -17,6 +18,9 @@ optimiser kernel): those may use fused multiply-adds in their vectorised body bu
 tail, so an element's last bit would depend on where it falls in the buffer, i.e. on the other
 members. Here it cannot: a member's update is bit-identical whatever the others hold. A
 frozen (diverged) member gets learning rate 0 and a zero gradient from then on.
+
+Each member has its own step count ``t`` (``steps``): :meth:`EnsembleOptimizer.reset` can
+forget the state of some members only, whose next update is then a fresh optimiser's first.
 """
 
 from __future__ import annotations
@@ -100,11 +104,32 @@ class EnsembleOptimizer:
         self._tmp2 = torch.empty_like(param)
         self.reset()
 
-    def reset(self) -> None:
-        """Forget the optimiser state (moments, momentum buffers, step count) of every member."""
-        self.step_count = 0
-        names = {"momentum": ("buf",), "adam": ("m", "v"), "rmsprop": ("v",)}
-        self.state = {k: torch.zeros_like(self.param) for k in names.get(self.config.name, ())}
+    def reset(self, members: Tensor | None = None) -> None:
+        """Forget the optimiser state (moments, momentum buffers, step count) of ``members``
+        (a bool mask ``(E,)``; default every member): their next update is a fresh
+        optimiser's first, the others go on unchanged."""
+        E = self.active.numel()
+        if members is None:
+            self.steps = torch.zeros(E, dtype=torch.long)
+            names = {"momentum": ("buf",), "adam": ("m", "v"), "rmsprop": ("v",)}
+            self.state = {k: torch.zeros_like(self.param) for k in names.get(self.config.name, ())}
+            return
+        members = torch.as_tensor(members, dtype=torch.bool).reshape(-1)
+        if members.numel() != E:
+            raise ValueError(f"reset needs a mask of {E} members, got {members.numel()}")
+        elements = members.to(self.member_of.device)[self.member_of]
+        for buf in self.state.values():
+            buf.masked_fill_(elements, 0.0)
+        self.steps[members.cpu()] = 0
+
+    @property
+    def step_count(self) -> int:
+        """The step count shared by every member (an error once a partial reset made them
+        differ: read ``steps`` then)."""
+        first = int(self.steps[0])
+        if not bool((self.steps == first).all()):
+            raise ValueError("the members' step counts differ; read .steps")
+        return first
 
     def freeze(self, members: Tensor) -> None:
         """Stop updating ``members`` (a bool mask ``(E,)``) from now on."""
@@ -122,29 +147,44 @@ class EnsembleOptimizer:
             grad.masked_fill_(self._frozen, 0.0)
         if cfg.weight_decay:
             grad = grad + torch.mul(p, cfg.weight_decay, out=u)
-        self.step_count += 1
+        self.steps += 1
         if cfg.name == "sgd":
             p.sub_(torch.mul(grad, self._lr, out=t))
         elif cfg.name == "momentum":
             buf = self.state["buf"]
-            if self.step_count == 1:
-                buf.copy_(grad)
-            else:
-                buf.mul_(cfg.momentum).add_(grad)
+            buf.mul_(cfg.momentum).add_(grad)  # buf is 0 at a member's first step: buf = g
             p.sub_(torch.mul(buf, self._lr, out=t))
         elif cfg.name == "adam":
             b1, b2 = cfg.betas
             m, v = self.state["m"], self.state["v"]
             m.mul_(b1).add_(torch.mul(grad, 1 - b1, out=t))
             v.mul_(b2).add_(torch.mul(grad, grad, out=t).mul_(1 - b2))
-            denom = self._sqrt(v, out=u).div_(math.sqrt(1 - b2**self.step_count)).add_(cfg.eps)
-            step = torch.div(m, denom, out=t).mul_(self._lr).div_(1 - b1**self.step_count)
+            c1, c2 = self._bias_corrections(b1, b2)
+            denom = self._sqrt(v, out=u).div_(c2).add_(cfg.eps)
+            step = torch.div(m, denom, out=t).mul_(self._lr).div_(c1)
             p.sub_(step)
         else:  # rmsprop
             v = self.state["v"]
             v.mul_(cfg.alpha).add_(torch.mul(grad, grad, out=t).mul_(1 - cfg.alpha))
             denom = self._sqrt(v, out=u).add_(cfg.eps)
             p.sub_(torch.div(grad, denom, out=t).mul_(self._lr))
+
+    def _bias_corrections(self, b1: float, b2: float) -> tuple[float | Tensor, float | Tensor]:
+        """Adam's ``1 - b1^t`` and ``sqrt(1 - b2^t)``: Python floats when every member is at
+        the same step ``t``, else per-element tensors (each member's values, computed in Python
+        once per distinct ``t``, so a member's numbers do not depend on the path taken)."""
+        counts, inverse = torch.unique(self.steps, return_inverse=True)
+        c1 = [1 - b1 ** int(t) for t in counts.tolist()]
+        c2 = [math.sqrt(1 - b2 ** int(t)) for t in counts.tolist()]
+        if len(c1) == 1:
+            return c1[0], c2[0]
+        index = inverse.to(self.member_of.device)[self.member_of]
+
+        def per_element(values: list[float]) -> Tensor:
+            table = torch.tensor(values, dtype=torch.float64).to(self.param.dtype)
+            return table.to(self.param.device)[index]
+
+        return per_element(c1), per_element(c2)
 
     def _sqrt(self, v: Tensor, out: Tensor) -> Tensor:
         """``sqrt(v)`` into ``out``, ~8x faster when ``v`` holds many zeros.
