@@ -42,7 +42,7 @@ def at_swap():
                 "flat": model.flat.detach().clone(),
                 "m": opt.state["m"].clone(),
                 "v": opt.state["v"].clone(),
-                "step_count": opt.step_count,
+                "steps": opt.steps.clone(),
                 "member_of": opt.member_of.clone(),
                 "probe": ensemble_activation_metrics(model, data["x_train"], ranks=False),
                 "model": model,
@@ -141,12 +141,15 @@ def test_reset_really_resets_the_state_and_kept_keeps_it(at_swap):
     """Checked on the optimisers the experiment goes on with, right after the swap."""
     seen, _ = at_swap
     spe = sw.steps_per_epoch(CFG)
-    reset, main = seen["reset"], seen["main"]
-    assert reset["step_count"] == 0
-    assert torch.count_nonzero(reset["m"]) == 0 and torch.count_nonzero(reset["v"]) == 0
-    assert main["step_count"] == CFG.swap_epoch * spe
+    main = seen["main"]
     lay = sw.layout(CFG)
-    kept = lay["arms"]["swap_kept"][1]
+    kept, reset = lay["arms"]["swap_kept"][1], lay["arms"]["swap_reset"][1]
+    assert (main["steps"][reset] == 0).all()
+    assert (main["steps"][kept] == CFG.swap_epoch * spe).all()
+    in_reset = (main["member_of"] >= reset.start) & (main["member_of"] < reset.stop)
+    assert torch.count_nonzero(main["m"][in_reset]) == 0
+    assert torch.count_nonzero(main["v"][in_reset]) == 0
+    assert torch.count_nonzero(main["m"][~in_reset]) > 0
     model = main["model"]
     # The kept arm's moments equal those of torch.optim.Adam after the same first phase.
     for seed in range(CFG.seeds):
@@ -171,14 +174,14 @@ def test_recorded_adam_state_is_the_optimisers(at_swap, results):
     seen, _ = at_swap
     A = list(sw.ARMS)
     adam = results.arrays["adam"]  # (arm, seed, when, quantity)
-    for arm, ens in (("swap_kept", "main"), ("swap_reset", "reset")):
-        members = sw.layout(CFG)["arms"][arm][1]
+    for arm in ("swap_kept", "swap_reset"):
+        ens, members = sw.layout(CFG)["arms"][arm]
         s = seen[ens]
         for seed in range(CFG.seeds):
             mask = s["member_of"] == members.start + seed
             m_norm = s["m"][mask].double().norm().item()
             got = adam[A.index(arm), seed, 1]
-            assert got[0] == s["step_count"]
+            assert got[0] == s["steps"][members.start + seed]
             assert got[1] == pytest.approx(m_norm, rel=1e-9, abs=0.0)
     assert np.all(adam[A.index("swap_reset"), :, 1] == 0)
     assert np.all(adam[A.index("swap_reset"), :, 0, 1:] > 0)  # there was a state to reset

@@ -16,10 +16,11 @@ same weights and sees the same minibatches:
 * ``swap_reset``: the same swap, then Adam's state forgotten (moments zero, step count 0: the
   next update is a fresh Adam's first).
 
-The engine's optimiser has one step count for the whole ensemble, so the reset arm is its own
-ensemble (``"reset"``); the three others share one (``"main"``). Both are trained in two calls
-of :func:`actlab.train.train` (epochs ``[0, swap)`` and ``[swap, epochs)``, the second with
-``first_epoch=swap``): every arm sees the minibatches an uninterrupted run would.
+All four arms are members of one ensemble (``"main"``), trained in two calls of
+:func:`actlab.train.train` (epochs ``[0, swap)`` and ``[swap, epochs)``, the second with
+``first_epoch=swap``: every arm sees the minibatches an uninterrupted run would). At the swap,
+``optimizer.reset(mask)`` forgets the state of the reset arm's members only (each member has
+its own step count).
 
 Measured: the full training and held-out MSE every ``eval_every`` updates, at every epoch's
 end and after every update of the ``dense_epochs`` after the swap (the swap itself twice: before
@@ -185,11 +186,11 @@ def layout(cfg: Config) -> dict[str, Any]:
             "before": ("main", slice(0, S)),
             "after": ("main", slice(S, 2 * S)),
             "swap_kept": ("main", slice(2 * S, 3 * S)),
-            "swap_reset": ("reset", slice(0, S)),
+            "swap_reset": ("main", slice(3 * S, 4 * S)),
         },
-        "phase1": {"main": [b] * S + [a] * S + [b] * S, "reset": [b] * S},
-        "phase2": {"main": [b] * S + [a] * S + [a] * S, "reset": [a] * S},
-        "seeds": {"main": list(range(S)) * 3, "reset": list(range(S))},
+        "phase1": {"main": [b] * S + [a] * S + [b] * 2 * S},
+        "phase2": {"main": [b] * S + [a] * 3 * S},
+        "seeds": {"main": list(range(S)) * 4},
     }
 
 
@@ -228,7 +229,7 @@ def _dead_kind(name: str) -> str | None:
 def _adam_state(opt: EnsembleOptimizer, E: int) -> torch.Tensor:
     """``(3, E)``: the step count and the norms of member m's first and second moments."""
     out = torch.zeros(3, E, dtype=torch.float64)
-    out[0] = opt.step_count
+    out[0] = opt.steps.double()
     for q, key in ((1, "m"), (2, "v")):
         sq = torch.zeros(E, dtype=torch.float64).index_add_(
             0, opt.member_of, opt.state[key].double().square()
@@ -330,8 +331,11 @@ def train_arms(
         opt = opts[name] = result.optimizer
         log[name]["adam"].append(_adam_state(opt, model.E))
         model.set_activations(lay["phase2"][name])
-        if name == "reset":
-            opt.reset()
+        reset = torch.zeros(model.E, dtype=torch.bool)
+        ens, members = lay["arms"]["swap_reset"]
+        if ens == name:
+            reset[members] = True
+        opt.reset(reset)  # the reset arm's members only
         log[name]["adam"].append(_adam_state(opt, model.E))
         snapshot(name, model, units=True)  # after the swap: same weights
     if on_swap is not None:

@@ -116,13 +116,11 @@ def build_report(s: dict) -> str:
             else ""
         )
         + "; the swap itself is measured twice, before and after it, on the same weights. "
-        "The engine trains the "
-        "tanh, ReLU and kept arms in one ensemble and the reset arm in a second one (its "
-        "optimiser keeps one step count for a whole ensemble, and only the reset arm's must "
-        "go back to 0); the tests check each arm against a plain `nn.Sequential` trained "
-        "alone with `torch.optim.Adam` (kept: the same optimiser goes on after the activation "
-        "modules are replaced; reset: a fresh one). Every arm sees the same minibatches as "
-        "an uninterrupted run with the same seed.",
+        "The engine trains the four arms as one ensemble and, at the swap, forgets the "
+        "optimiser state of the reset arm's members only; the tests check each arm against "
+        "a plain `nn.Sequential` trained alone with `torch.optim.Adam` (kept: the same "
+        "optimiser goes on after the activation modules are replaced; reset: a fresh one). "
+        "Every arm sees the same minibatches as an uninterrupted run with the same seed.",
         "",
     ]
     return "\n".join(out) + "\n" + exercises_markdown(EXERCISES)
