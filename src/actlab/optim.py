@@ -97,6 +97,7 @@ class EnsembleOptimizer:
         for offset, size in blocks:
             self.member_of[offset : offset + E * size] = torch.arange(E).repeat_interleave(size)
         self.member_of = self.member_of.to(param.device)
+        self.blocks = [(offset, size) for offset, size in blocks]
         self.active = torch.ones(E, dtype=torch.bool, device=param.device)
         self._lr = lr.to(param.dtype).to(param.device)[self.member_of]
         self._frozen: Tensor | None = None
@@ -160,8 +161,8 @@ class EnsembleOptimizer:
             m.mul_(b1).add_(torch.mul(grad, 1 - b1, out=t))
             v.mul_(b2).add_(torch.mul(grad, grad, out=t).mul_(1 - b2))
             c1, c2 = self._bias_corrections(b1, b2)
-            denom = self._sqrt(v, out=u).div_(c2).add_(cfg.eps)
-            step = torch.div(m, denom, out=t).mul_(self._lr).div_(c1)
+            denom = self._divide(self._sqrt(v, out=u), c2).add_(cfg.eps)
+            step = self._divide(torch.div(m, denom, out=t).mul_(self._lr), c1)
             p.sub_(step)
         else:  # rmsprop
             v = self.state["v"]
@@ -171,20 +172,29 @@ class EnsembleOptimizer:
 
     def _bias_corrections(self, b1: float, b2: float) -> tuple[float | Tensor, float | Tensor]:
         """Adam's ``1 - b1^t`` and ``sqrt(1 - b2^t)``: Python floats when every member is at
-        the same step ``t``, else per-element tensors (each member's values, computed in Python
-        once per distinct ``t``, so a member's numbers do not depend on the path taken)."""
+        the same step ``t``, else one value per member ``(E,)`` (computed in Python once per
+        distinct ``t``, so that a member's numbers do not depend on the others' counts)."""
         counts, inverse = torch.unique(self.steps, return_inverse=True)
         c1 = [1 - b1 ** int(t) for t in counts.tolist()]
         c2 = [math.sqrt(1 - b2 ** int(t)) for t in counts.tolist()]
         if len(c1) == 1:
             return c1[0], c2[0]
-        index = inverse.to(self.member_of.device)[self.member_of]
 
-        def per_element(values: list[float]) -> Tensor:
+        def per_member(values: list[float]) -> Tensor:
             table = torch.tensor(values, dtype=torch.float64).to(self.param.dtype)
-            return table.to(self.param.device)[index]
+            return table[inverse].to(self.param.device)
 
-        return per_element(c1), per_element(c2)
+        return per_member(c1), per_member(c2)
+
+    def _divide(self, x: Tensor, by: float | Tensor) -> Tensor:
+        """``x / by`` in place, ``by`` a number or one value per member ``(E,)`` (applied block
+        by block through ``(E, size)`` views: no per-element copy of ``by``)."""
+        if not isinstance(by, Tensor):
+            return x.div_(by)
+        E = by.numel()
+        for offset, size in self.blocks:
+            x[offset : offset + E * size].view(E, size).div_(by[:, None])
+        return x
 
     def _sqrt(self, v: Tensor, out: Tensor) -> Tensor:
         """``sqrt(v)`` into ``out``, ~8x faster when ``v`` holds many zeros.
