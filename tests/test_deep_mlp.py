@@ -263,3 +263,24 @@ def test_vanishing_sentence_follows_the_summary(results):
     assert "weaker than at layer 3 (the whole 95% interval below 1/10) for identity;" in text
     assert "it is less than 10× weaker (the whole interval above 1/10) for tanh." in text
     assert "For relu the interval straddles 1/10" in text
+
+
+def test_figures_survive_nan_from_a_diverged_member(results):
+    """A diverged member leaves NaN in the hidden array and the loss curves: the figures are
+    still drawn, NaN shown grey and counted, never plotted as a number."""
+    from actlab.plotting import deep_mlp as plots
+
+    hidden = results.arrays["hidden"].copy()
+    hidden[0, -1, :, :5] = np.nan  # seed 0 of the first activation, last epoch, 5 inputs
+    m = results.metrics.copy()
+    m.loc[(m.member == 0) & (m.step > 3) & m.metric.str.endswith("mse"), "value"] = np.nan
+    broken = dataclasses.replace(results, arrays={**results.arrays, "hidden": hidden}, metrics=m)
+    fig = plots.plot_hidden_activations(broken)
+    n_bad = 5 * SMOKE.width * len(SMOKE.hidden_layers)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert f"{n_bad} NaN/inf left out" in texts
+    fig = plots.plot_loss_curves(broken)
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            y = np.asarray(line.get_ydata(), dtype=float)
+            assert np.isfinite(y).all()  # the other seed carries the mean

@@ -10,6 +10,7 @@ arithmetic CI would push below zero on a log axis).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import matplotlib
@@ -51,7 +52,8 @@ def _ci_band(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray,
     """Mean and 95% Student-t interval along ``axis``, ignoring non-finite values."""
     v = np.where(np.isfinite(values), values, np.nan)
     n = np.sum(np.isfinite(v), axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN or single-value slices
         mean = np.nanmean(v, axis=axis)
         sd = np.nanstd(v, axis=axis, ddof=1)
         t = _st.t.ppf(0.975, np.maximum(n - 1, 1))
