@@ -198,7 +198,7 @@ def test_off_fractions_equal_the_probes(at_swap, results):
         ens, members = lay["arms"][arm]
         probe = seen[ens]["probe"]
         for q, key in enumerate(sw.UNIT_METRICS):
-            expected = probe[key][:, members].T.numpy()  # (seed, layer)
+            expected = probe[key][members].numpy()  # (seed, layer)
             np.testing.assert_array_equal(units[a, :, q, post], expected)
         # The per-unit masks give the same fractions.
         masks = results.arrays["off_units"][a, :, 0]  # (seed, layer, unit)
@@ -208,7 +208,7 @@ def test_off_fractions_equal_the_probes(at_swap, results):
         ens, members = lay["arms"][arm]
         final = ensemble_activation_metrics(seen[ens]["model"], sw.make_data(CFG)["x_train"])
         for q, key in enumerate(sw.UNIT_METRICS):
-            np.testing.assert_array_equal(units[a, :, q, -1], final[key][:, members].T.numpy())
+            np.testing.assert_array_equal(units[a, :, q, -1], final[key][members].numpy())
         masks = results.arrays["off_units"][a, :, 1]
         np.testing.assert_array_equal(masks.mean(-1), units[a, :, 0, -1])
     relu = sw.ARMS.index("after")

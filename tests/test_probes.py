@@ -692,7 +692,7 @@ def test_ensemble_activation_metrics_agree_with_each_member():
     got = ensemble_activation_metrics(model, x, tau=0.1)
     assert set(got) <= set(METRICS)
     for value in got.values():
-        assert value.shape == (2, 5)
+        assert value.shape == (5, 2)  # (E, n_hidden)
     for m, name in enumerate(acts):
         seq = model.member(m)  # plain nn.Linear + activation modules, its own parameters
         h = x
@@ -710,20 +710,20 @@ def test_ensemble_activation_metrics_agree_with_each_member():
             if band is None:
                 want["act/saturated_fraction"] = math.nan
             for key, value in want.items():
-                assert got[key][layer, m].item() == pytest.approx(
+                assert got[key][m, layer].item() == pytest.approx(
                     value, rel=1e-9, abs=1e-12, nan_ok=True
                 ), (name, layer, key)
-    assert got["act/dead_fraction"][:, :2].sum() > 0  # the data exercise the dead case
+    assert got["act/dead_fraction"][:2].sum() > 0  # the data exercise the dead case
 
 
 def test_ensemble_gradient_metrics():
     model = EnsembleMLP(2, [4], 1, "tanh", seeds=3)
     grad = torch.randn(model.flat.numel(), generator=torch.Generator().manual_seed(0))
     got = ensemble_gradient_metrics(model, grad)
-    assert got["grad/weight_norm"].shape == (2, 3)
+    assert got["grad/weight_norm"].shape == (3, 2)  # (E, n_layers)
     w1 = model.weight(1, grad)[2].numpy().astype(np.float64)  # (out, in) of member 2
-    assert got["grad/weight_norm"][1, 2].item() == pytest.approx(np.linalg.norm(w1))
-    assert got["grad/weight_mean_abs"][1, 2].item() == pytest.approx(np.abs(w1).mean())
+    assert got["grad/weight_norm"][2, 1].item() == pytest.approx(np.linalg.norm(w1))
+    assert got["grad/weight_mean_abs"][2, 1].item() == pytest.approx(np.abs(w1).mean())
 
 
 def test_public_import():

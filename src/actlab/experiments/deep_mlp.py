@@ -195,7 +195,7 @@ def _train_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, Any]:
                 hidden[i, j] = layers[layer - 1][1][keep]
             stats = ensemble_activation_metrics(model, data["x_grid"], ranks=False)
             for key in SNAPSHOT_METRICS:
-                units[key][i] = stats[key]
+                units[key][i] = stats[key].T  # (layer, E)
 
     def callback(state: StepState) -> None:
         observe(state.step)

@@ -222,7 +222,7 @@ def _train_depth(cfg: Config, depth: int) -> dict[str, np.ndarray]:
             p = probes.index(epoch)
             stats = ensemble_activation_metrics(model, x_test, ranks=False)
             for k, key in enumerate(UNIT_METRICS):
-                units[:, p, :, k] = stats[key].T.numpy()
+                units[:, p, :, k] = stats[key].numpy()
             if grad is not None:
                 for layer in range(L):
                     grad_layers[:, p, layer] = model.weight(layer, grad).abs().mean((1, 2))

@@ -5,8 +5,8 @@ For training callbacks::
     from actlab.probes import ensemble_activation_metrics
     Callback(lambda s: ensemble_activation_metrics(s.model, s.x), every=100)
 
-Values are ``(n_hidden, E)`` (hidden layer first, input side first); transpose for the trainer's
-"leading axis E" records if needed.
+Values are ``(E, n_hidden)``: the ensemble axis first, as the trainer's records expect, then the
+layers from the input side.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def ensemble_activation_metrics(
         ranks: Also compute the two ranks (one SVD per member and layer: the costly part).
 
     Returns:
-        ``{key: (n_hidden, E) float64}`` for the keys ``act/dead_fraction``,
+        ``{key: (E, n_hidden) float64}`` for the keys ``act/dead_fraction``,
         ``act/inactive_fraction``, ``act/off_fraction``, ``act/saturated_fraction``,
         ``act/dormant_fraction``, ``act/sparsity``, ``act/preact_mean``, ``act/preact_std``
         (z over the layer's B x width values), ``rank/srank`` and ``rank/effective_rank`` (of
@@ -85,7 +85,7 @@ def ensemble_activation_metrics(
             values["rank/effective_rank"] = Fm.effective_rank(h)
         for key, value in values.items():
             rows.setdefault(key, []).append(value)
-    return {key: torch.stack(values) for key, values in rows.items()}
+    return {key: torch.stack(values, dim=1) for key, values in rows.items()}
 
 
 @torch.no_grad()
@@ -97,11 +97,11 @@ def ensemble_gradient_metrics(model: EnsembleMLP, grad: Tensor) -> dict[str, Ten
         grad: A flat gradient shaped like ``model.flat`` (``StepState.grad``).
 
     Returns:
-        ``grad/weight_norm`` and ``grad/weight_mean_abs``, each ``(n_layers, E)`` float64, layer
+        ``grad/weight_norm`` and ``grad/weight_mean_abs``, each ``(E, n_layers)`` float64, layer
         0 nearest the input (output layer included).
     """
     weights = [model.weight(layer, grad) for layer in range(model.n_layers)]  # (E, out, in)
     return {
-        "grad/weight_norm": torch.stack([Fm.grad_norm(w) for w in weights]),
-        "grad/weight_mean_abs": torch.stack([Fm.mean_abs(w) for w in weights]),
+        "grad/weight_norm": torch.stack([Fm.grad_norm(w) for w in weights], dim=1),
+        "grad/weight_mean_abs": torch.stack([Fm.mean_abs(w) for w in weights], dim=1),
     }
