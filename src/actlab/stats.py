@@ -16,12 +16,18 @@ from scipy import stats as _st
 __all__ = ["mean_ci", "welch_differs"]
 
 
-def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> dict[str, float]:
+def mean_ci(
+    values: Sequence[float] | np.ndarray,
+    level: float = 0.95,
+    bounds: tuple[float, float] | None = None,
+) -> dict[str, float]:
     """Mean and the Student-t confidence interval of the mean over finite ``values``.
 
     ``mean +- t_{(1+level)/2, n-1} * sd / sqrt(n)``; ``lo``/``hi`` are NaN when fewer than two
-    finite values remain. Returns ``{"mean", "lo", "hi", "sd", "n"}`` (``n`` counts the finite
-    values used; non-finite ones, e.g. diverged members, are left out and ``n`` says so).
+    finite values remain. ``bounds`` clips the interval to the range the quantity can take
+    (``(0, 1)`` for a fraction, whose interval would otherwise dip below 0 near 0). Returns
+    ``{"mean", "lo", "hi", "sd", "n"}`` (``n`` counts the finite values used; non-finite ones,
+    e.g. diverged members, are left out and ``n`` says so).
     """
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     v = v[np.isfinite(v)]
@@ -33,7 +39,10 @@ def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> dict[s
         return {"mean": mean, "lo": math.nan, "hi": math.nan, "sd": math.nan, "n": 1}
     sd = float(v.std(ddof=1))
     half = float(_st.t.ppf((1 + level) / 2, n - 1)) * sd / math.sqrt(n)
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "sd": sd, "n": n}
+    lo, hi = mean - half, mean + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return {"mean": mean, "lo": lo, "hi": hi, "sd": sd, "n": n}
 
 
 def welch_differs(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -> bool:

@@ -643,13 +643,14 @@ def _dead_summary(cfg: Config, arrays: dict[str, np.ndarray]) -> list[dict]:
         UNIT_METRICS.index("act/inactive_fraction"),
     )
     pre, post = cfg.swap_epoch, cfg.swap_epoch + 1
+    fraction_ci = functools.partial(mean_ci, bounds=(0.0, 1.0))  # stays in [0, 1]
     out = []
     for layer in range(cfg.depth):
         row: dict[str, Any] = {
             "layer": layer + 1,
-            "predicted": mean_ci(units[A["swap_kept"], :, inactive, pre, layer]),
-            "after_swap": mean_ci(units[A["swap_kept"], :, off, post, layer]),
-            "after_at_swap_epoch": mean_ci(units[A["after"], :, off, pre, layer]),
+            "predicted": fraction_ci(units[A["swap_kept"], :, inactive, pre, layer]),
+            "after_swap": fraction_ci(units[A["swap_kept"], :, off, post, layer]),
+            "after_at_swap_epoch": fraction_ci(units[A["after"], :, off, pre, layer]),
             # Whether the tanh network predicted every seed's count exactly.
             "predicted_exact": bool(
                 np.array_equal(
@@ -664,11 +665,11 @@ def _dead_summary(cfg: Config, arrays: dict[str, np.ndarray]) -> list[dict]:
             with np.errstate(invalid="ignore", divide="ignore"):
                 revived = ((dead_then == 1) & (dead_end == 0)).sum(axis=1) / n_then
             row[arm] = {
-                "end": mean_ci(units[A[arm], :, off, -1, layer]),
-                "revived": mean_ci(revived),
+                "end": fraction_ci(units[A[arm], :, off, -1, layer]),
+                "revived": fraction_ci(revived),
                 "revived_units": int(((dead_then == 1) & (dead_end == 0)).sum()),
                 "off_after_swap_units": int(n_then.sum()),
-                "newly_off": mean_ci(((dead_then == 0) & (dead_end == 1)).mean(axis=1)),
+                "newly_off": fraction_ci(((dead_then == 0) & (dead_end == 1)).mean(axis=1)),
                 "end_values": units[A[arm], :, off, -1, layer].tolist(),
             }
         row["end_differs_kept_reset"] = welch_differs(
