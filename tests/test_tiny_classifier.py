@@ -42,9 +42,8 @@ def _initial_ensemble(cfg, depth):
     return model, table
 
 
-def _train_alone(cfg, depth, task, act, seed):
-    """One member as a plain nn.Sequential, from the ensemble's initial copy
-    (``model.member(m)``), trained alone with torch.optim.Adam on its data, full batch."""
+def _initial_member(cfg, depth, task, act, seed):
+    """The initial copy (``model.member(m)``) of one member and its data split."""
     model, table = _initial_ensemble(cfg, depth)
     row = table[
         (table.task == task)
@@ -52,8 +51,13 @@ def _train_alone(cfg, depth, task, act, seed):
         & (table.seed == seed)
         & (table.lr == cfg.lr)
     ].index[0]
-    seq = model.member(int(row))
-    split = tc.task_data(cfg, task, seed)
+    return model.member(int(row)), tc.task_data(cfg, task, seed)
+
+
+def _train_alone(cfg, depth, task, act, seed):
+    """One member as a plain nn.Sequential, from the ensemble's initial copy
+    (``model.member(m)``), trained alone with torch.optim.Adam on its data, full batch."""
+    seq, split = _initial_member(cfg, depth, task, act, seed)
     opt = torch.optim.Adam(seq.parameters(), lr=cfg.lr)
     losses, first_grads = [], []
     for _ in range(cfg.epochs):
@@ -121,15 +125,7 @@ def test_same_initial_weights_across_activations_and_tasks():
 def test_gradient_layers_and_output_layer_against_autograd(results):
     """grad_layers at epoch 0 numbers layers input side first; grad_output is the last layer."""
     cfg, depth, task, act, seed = SMOKE, 3, "xor", "sigmoid", 2
-    model, table = _initial_ensemble(cfg, depth)
-    row = table[
-        (table.task == task)
-        & (table.activation == act)
-        & (table.seed == seed)
-        & (table.lr == cfg.lr)
-    ].index[0]
-    seq = model.member(int(row))
-    split = tc.task_data(cfg, task, seed)
+    seq, split = _initial_member(cfg, depth, task, act, seed)
     nn.functional.cross_entropy(seq(split.x_train), split.y_train).backward()
     expected = np.array(
         [m.weight.grad.abs().mean().item() for m in seq if isinstance(m, nn.Linear)]
