@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from actlab.stats import mean_ci, welch_differs
+from actlab.stats import ci_band, mean_ci, welch_differs
 
 
 def test_mean_ci_is_the_student_t_interval_of_the_finite_values():
@@ -37,3 +37,21 @@ def test_welch_agrees_with_scipy_and_needs_two_values_a_side():
     assert welch_differs(a, b) == (st.ttest_ind(a, b, equal_var=False).pvalue < 0.05)
     assert welch_differs(a, b) and not welch_differs(a, [1.0, 1.08, 0.95])
     assert not welch_differs([1.0], b)
+
+
+def test_ci_band_is_mean_ci_along_an_axis():
+    rng = np.random.default_rng(0)
+    values = rng.lognormal(size=(6, 4, 3))
+    values[0, 1, 2] = np.nan  # a diverged seed at one point
+    values[1:, 3, 0] = np.nan  # one finite value left: no interval
+    mean, lo, hi = ci_band(values, axis=0)
+    gmean, glo, ghi = ci_band(values, axis=0, log=True)
+    for i in range(4):
+        for j in range(3):
+            ref = mean_ci(values[:, i, j])
+            assert mean[i, j] == pytest.approx(ref["mean"])
+            assert lo[i, j] == pytest.approx(ref["lo"], nan_ok=True)
+            assert hi[i, j] == pytest.approx(ref["hi"], nan_ok=True)
+            logs = mean_ci(np.log10(values[:, i, j]))
+            assert gmean[i, j] == pytest.approx(10 ** logs["mean"])
+            assert glo[i, j] == pytest.approx(10 ** logs["lo"], nan_ok=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["mean_ci", "welch_differs"]
+__all__ = ["mean_ci", "ci_band", "welch_differs"]
 
 
 def mean_ci(
@@ -43,6 +43,34 @@ def mean_ci(
     if bounds is not None:
         lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
     return {"mean": mean, "lo": lo, "hi": hi, "sd": sd, "n": n}
+
+
+def ci_band(
+    values: np.ndarray, axis: int = 0, level: float = 0.95, log: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`mean_ci` along ``axis`` of an array, vectorised (for curves and bands).
+
+    Returns ``(mean, lo, hi)``, each ``values``' shape without ``axis``; non-finite values are
+    left out, and ``lo``/``hi`` are NaN where fewer than two finite values remain. With ``log``
+    the statistics are taken on ``log10`` of the positive values and returned as powers of 10
+    (a geometric mean with its band, which stays positive on a log axis).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if log:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.log10(np.where(v > 0, v, np.nan))
+    ok = np.isfinite(v)
+    n = ok.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, v, 0.0).sum(axis=axis) / n
+        dev = np.where(ok, v - np.expand_dims(mean, axis), 0.0)
+        sd = np.sqrt((dev**2).sum(axis=axis) / (n - 1))
+        half = _st.t.ppf((1 + level) / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+    half = np.where(n >= 2, half, np.nan)
+    lo, hi = mean - half, mean + half
+    if log:
+        return 10.0**mean, 10.0**lo, 10.0**hi
+    return mean, lo, hi
 
 
 def welch_differs(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -> bool:

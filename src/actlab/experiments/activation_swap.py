@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats as _st
 
 from actlab.activations import get_activation
 from actlab.experiments.base import (
@@ -58,7 +57,7 @@ from actlab.models import EnsembleMLP
 from actlab.optim import EnsembleOptimizer
 from actlab.probes.functional import dead_kind
 from actlab.seeding import derive_seed
-from actlab.stats import mean_ci, welch_differs
+from actlab.stats import ci_band, mean_ci, welch_differs
 from actlab.train import Callback, TrainConfig, train
 
 __all__ = [
@@ -375,21 +374,6 @@ def point_epochs(cfg: Config, per_epoch: int) -> np.ndarray:
     return np.concatenate([t[: k + 1], t[k:]])
 
 
-def ci_band(values: np.ndarray, axis: int, level: float = 0.95) -> np.ndarray:
-    """Mean and Student-t CI over ``axis`` of finite values (as :func:`actlab.stats.mean_ci`),
-    stacked on a new first axis ``(mean, lo, hi)``; vectorised for curves."""
-    v = np.asarray(values, dtype=np.float64)
-    ok = np.isfinite(v)
-    n = ok.sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(ok, v, 0.0).sum(axis=axis) / n
-        dev = np.where(ok, v - np.expand_dims(mean, axis), 0.0)
-        sd = np.sqrt((dev**2).sum(axis=axis) / (n - 1))
-        half = _st.t.ppf((1 + level) / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
-    half = np.where(n >= 2, half, np.nan)
-    return np.stack([mean, mean - half, mean + half])
-
-
 def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     """Train the four arms through the swap (one chunk); no file I/O."""
     data = make_data(cfg)
@@ -399,9 +383,10 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     units = np.stack([_by_arm(cfg, out, k) for k in ("off", "inactive")], 2)  # arm,seed,m,pt,layer
     arrays = {
         "loss": loss,  # (arm, seed, split, point)
-        "loss_band": ci_band(loss, axis=1).transpose(1, 2, 0, 3),  # (arm, split, stat, point)
+        # (arm, split, stat, point) and (arm, metric, stat, point, layer); stat = mean, lo, hi
+        "loss_band": np.stack(ci_band(loss, axis=1)).transpose(1, 2, 0, 3),
         "units": units,  # (arm, seed, metric, epoch point, layer)
-        "units_band": ci_band(units, axis=1).transpose(1, 2, 0, 3, 4),
+        "units_band": np.stack(ci_band(units, axis=1)).transpose(1, 2, 0, 3, 4),
         "off_units": _by_arm(cfg, out, "units").astype(np.float64),  # arm, seed, when, layer, unit
         "fit": _by_arm(cfg, out, "fit"),  # (arm, seed, when, input)
         "hidden": np.stack(

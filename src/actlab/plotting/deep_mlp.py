@@ -10,18 +10,17 @@ arithmetic CI would push below zero on a log axis).
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from scipy import stats as _st
 
 from actlab.experiments.base import Results
 from actlab.plotting.animation import Animation, BlitRenderer
 from actlab.plotting.style import color_of, new_figure, style
+from actlab.stats import ci_band
 
 __all__ = [
     "plot_learned_functions",
@@ -46,27 +45,6 @@ def _activations(results: Results) -> list[str]:
 def _seed_rows(results: Results, a: int) -> slice:
     s = int(results.summary["seeds"])
     return slice(a * s, (a + 1) * s)
-
-
-def _ci_band(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and 95% Student-t interval along ``axis``, ignoring non-finite values."""
-    v = np.where(np.isfinite(values), values, np.nan)
-    n = np.sum(np.isfinite(v), axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN or single-value slices
-        mean = np.nanmean(v, axis=axis)
-        sd = np.nanstd(v, axis=axis, ddof=1)
-        t = _st.t.ppf(0.975, np.maximum(n - 1, 1))
-        half = np.where(n > 1, t * sd / np.sqrt(np.maximum(n, 1)), np.nan)
-    return mean, mean - half, mean + half
-
-
-def _log_band(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Geometric mean and 95% band, computed on log10 of the positive values."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.where(values > 0, np.log10(values), np.nan)
-    mean, lo, hi = _ci_band(logs, axis)
-    return 10.0**mean, 10.0**lo, 10.0**hi
 
 
 def _series(results: Results, metric: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -105,7 +83,7 @@ def plot_learned_functions(results: Results) -> Figure:
             label="training data",
         )
         ax.plot(x, truth, color=_TRUTH, ls=(0, (4, 2)), lw=1.2, label=r"truth $\sin x$")
-        mean, lo, hi = _ci_band(fits[_seed_rows(results, a)])
+        mean, lo, hi = ci_band(fits[_seed_rows(results, a)])
         color = color_of(name)
         ax.fill_between(x, lo, hi, color=color, alpha=0.25, lw=0)
         ax.plot(x, mean, color=color, label=f"fit, lr {s['lr']:g} (seed mean, 95% band)")
@@ -148,7 +126,7 @@ def plot_loss_curves(results: Results) -> Figure:
     ):
         steps, series = _series(results, metric)
         for name in names:
-            mean, lo, hi = _log_band(series[name])
+            mean, lo, hi = ci_band(series[name], log=True)
             ax.fill_between(steps, lo, hi, color=color_of(name), alpha=0.2, lw=0)
             ax.plot(steps, mean, color=color_of(name), lw=1.4, label=name)
         ax.axhline(floor, color=_FLOOR, ls=(0, (5, 3)), lw=1)
@@ -191,7 +169,7 @@ def plot_gradient_flow(results: Results) -> Figure:
     axes = fig.subplots(1, len(epochs), sharey=True, squeeze=False)[0]
     for e, (ax, epoch) in enumerate(zip(axes, epochs, strict=True)):
         for a, name in enumerate(names):
-            mean, lo, hi = _log_band(grads[_seed_rows(results, a), e])
+            mean, lo, hi = ci_band(grads[_seed_rows(results, a), e], log=True)
             ax.fill_between(layers, lo, hi, color=color_of(name), alpha=0.2, lw=0)
             ax.plot(layers, mean, color=color_of(name), marker="o", ms=2.5, lw=1.3, label=name)
         ax.set_yscale("log")

@@ -15,10 +15,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from scipy import stats as st
 
 from actlab.experiments.base import Results
 from actlab.plotting.style import color_of, new_figure, style
+from actlab.stats import ci_band
 
 __all__ = [
     "plot_loss_curves",
@@ -48,23 +48,6 @@ def _select(results: Results, depth: int, task: str, act: str, lr: float | None 
     lr = results.summary["lr"] if lr is None else lr
     sel = (m.depth == depth) & (m.task == task) & (m.activation == act) & np.isclose(m.lr, lr)
     return np.flatnonzero(sel.to_numpy())
-
-
-def _band(values: np.ndarray, log: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and 95% t-interval over axis 0 (seeds), ignoring NaN; on log10 if ``log``."""
-    v = np.asarray(values, dtype=float)
-    if log:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.log10(np.where(v > 0, v, np.nan))
-    n = np.isfinite(v).sum(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(v, 0) / np.where(n > 0, n, np.nan)
-        sd = np.sqrt(np.nansum((v - mean) ** 2, 0) / np.where(n > 1, n - 1, np.nan))
-        half = st.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
-    lo, hi = mean - half, mean + half
-    if log:
-        return 10**mean, 10**lo, 10**hi
-    return mean, lo, hi
 
 
 def _percent(ci: dict) -> tuple[float, float, float]:
@@ -97,7 +80,7 @@ def plot_loss_curves(
         else:
             values = results.arrays["test_loss"][idx]
             epochs = np.asarray(results.coords["test_loss/eval"])
-        mean, lo, hi = _band(values, log=True)
+        mean, lo, hi = ci_band(values, log=True)
         ax.plot(epochs, mean, color=color_of(act), label=act)
         ax.fill_between(epochs, lo, hi, color=color_of(act), alpha=0.2, lw=0)
     ax.set_yscale("log")
@@ -175,7 +158,7 @@ def plot_grad_trace(results: Results, task: str, depth: int = 1, ax: Axes | None
     ax = _ax(ax)
     for act in results.summary["activations"]:
         values = results.arrays["grad_first"][_select(results, depth, task, act)]
-        mean, lo, hi = _band(values, log=True)
+        mean, lo, hi = ci_band(values, log=True)
         epochs = np.arange(values.shape[1])
         ax.plot(epochs, mean, color=color_of(act), label=act)
         ax.fill_between(epochs, lo, hi, color=color_of(act), alpha=0.2, lw=0)
@@ -197,7 +180,7 @@ def plot_grad_layers(
     acts = results.summary["activations"]
     for j, act in enumerate(acts):
         values = results.arrays["grad_layers"][_select(results, depth, task, act), probe]
-        mean, lo, hi = _band(values[:, : depth + 1], log=True)
+        mean, lo, hi = ci_band(values[:, : depth + 1], log=True)
         # Earlier lines thicker, so that one hidden under a later one (ReLU and LeakyReLU start
         # from the same weights and nearly coincide) still shows as a border.
         lw = 1.4 + 1.2 * (len(acts) - 1 - j) / max(len(acts) - 1, 1)
