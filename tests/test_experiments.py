@@ -45,3 +45,14 @@ def test_one_tutorial_holds_every_experiment(runs, tmp_path):
     positions = [text.index(f">{s.title}</h2>") for s in specs]
     assert positions == sorted(positions)  # sections in the order of the specs
     assert "math-error" not in text.split("<main>")[1]
+
+
+@pytest.mark.parametrize("name", list_experiments())
+def test_report_rebuilt_from_the_run_folder_is_the_same(runs, name):
+    """What `actlab report` does: results read back from disk (NaN stored as null) give the
+    report written at the end of the run."""
+    from actlab.store import RunStore
+
+    folder = runs[name]
+    results = RunStore(folder).load_results()
+    assert get_experiment(name).report(results) == (folder / "report.md").read_text()

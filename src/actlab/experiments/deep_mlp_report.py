@@ -83,8 +83,19 @@ def _names(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _nan_for_none(value: Any) -> Any:
+    """The summary as the run made it: a run folder stores NaN as JSON null."""
+    if value is None:
+        return math.nan
+    if isinstance(value, dict):
+        return {k: _nan_for_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_for_none(v) for v in value]
+    return value
+
+
 def build_report(results: Results) -> str:
-    s = results.summary
+    s = _nan_for_none(results.summary)
     rows = {r["activation"]: r for r in s["table"]}
     names = list(s["activations"])
     floor, lr, depth = s["noise_floor"], s["lr"], s["depth"]
