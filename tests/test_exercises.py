@@ -2,7 +2,7 @@
 
 import pytest
 
-from actlab.exercises import Exercise, exercises_markdown
+from actlab.report.exercises import Exercise, exercises_markdown
 from actlab.report.markdown import render_markdown
 
 

@@ -1,6 +1,6 @@
 """What every experiment is made of, and the registry that lists them.
 
-An experiment is one module in ``actlab/experiments/`` that defines
+An experiment is one package ``actlab/experiments/NAME/`` whose modules define
 
 * a frozen ``Config`` dataclass, each field with a docstring (it becomes the CLI's ``--help``);
 * ``presets``: at least ``smoke`` (seconds on a CPU: what the tests run), ``default`` (what the
@@ -11,7 +11,8 @@ An experiment is one module in ``actlab/experiments/`` that defines
 * ``figures(results) -> {name: Figure}`` and ``report(results) -> str`` (Markdown that refers to
   the figures as ``figures/NAME.png``), computed from the results alone.
 
-and registers itself with :func:`register_experiment`.
+and whose ``__init__`` registers it with :func:`register_experiment` (figures and report through
+:func:`deferred`, so that they are imported only when drawn).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "field_docs",
     "check_config",
     "check_ints",
+    "deferred",
 ]
 
 # Columns every metrics table has; experiments add their member columns (activation, seed, ...).
@@ -159,6 +161,19 @@ def get_experiment(name: str) -> ExperimentSpec:
             f"unknown experiment {name!r}.{hint} Valid: {', '.join(list_experiments())}"
         )
     return _EXPERIMENTS[name]
+
+
+def deferred(module: str, name: str) -> Callable[..., Any]:
+    """``module.name``, imported on the first call: an experiment's figures and report pull in
+    matplotlib and Markdown, which listing or running it does not need."""
+    import importlib
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"``{module}.{name}``, imported when first called."
+    return call
 
 
 def _load_builtin() -> None:

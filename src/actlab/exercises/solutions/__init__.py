@@ -1,1 +1,0 @@
-"""Worked solutions of the coding exercises, one module per lesson (tested)."""

@@ -1,0 +1,381 @@
+"""Figures of the activation-swap experiment, drawn from its :class:`Results` alone.
+
+What they read: ``loss_band`` (arm, split, stat, point) with ``coords["loss/point"]`` (the
+epoch of each point, the swap twice), ``loss`` (arm, seed, split, point), ``units_band`` (arm,
+metric, stat, epoch, layer), ``off_units`` (arm, seed, when, layer, unit), ``fit`` (arm, seed,
+when, input), ``hidden`` (arm, when, layer, input, unit) and ``summary``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from actlab.experiments.base import Results
+from actlab.plotting.style import color_of, new_figure, style
+from actlab.report.format import num
+
+__all__ = [
+    "arm_color",
+    "plot_loss",
+    "plot_loss_zoom",
+    "plot_off_fraction",
+    "plot_final",
+    "plot_recovery",
+    "plot_loss_curves",
+    "plot_dead_units",
+    "plot_hidden_units",
+    "figures",
+]
+
+_DASH = {"before": "-", "after": "-", "swap_kept": "-", "swap_reset": (0, (4, 2))}
+_SWAP = "#555555"
+_OFF = "#b0b0b0"
+
+
+def arm_color(results: Results, arm: str) -> str:
+    """The pure arms take their activation's colour; the swap arms black and magenta."""
+    s = results.summary
+    return {
+        "before": color_of(s["before"]),
+        "after": color_of(s["after"]),
+        "swap_kept": "#222222",
+        "swap_reset": "#e7298a",
+    }[arm]
+
+
+def _label(results: Results, arm: str) -> str:
+    return results.summary["labels"][arm]
+
+
+def _arms(results: Results) -> list[str]:
+    return list(results.summary["arms"])
+
+
+def _mark_swap(ax: Axes, results: Results, text: bool = True) -> None:
+    swap = results.summary["swap_epoch"]
+    ax.axvline(swap, color=_SWAP, lw=0.9, ls=":", zorder=0)
+    if text:
+        ax.annotate(
+            f"swap ({results.summary['before']}→{results.summary['after']})",
+            (swap, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -3),
+            textcoords="offset points",
+            va="top",
+            fontsize=7,
+            color=_SWAP,
+        )
+
+
+def _band(ax: Axes, x: np.ndarray, band: np.ndarray, color: str, label: str, ls: Any) -> None:
+    """Mean line and shaded 95% CI; ``band`` is ``(3, n)`` (mean, lo, hi)."""
+    ax.fill_between(x, band[1], band[2], color=color, alpha=0.18, lw=0)
+    ax.plot(x, band[0], color=color, ls=ls, lw=1.5, label=label)
+
+
+def plot_loss(results: Results, split: str = "test", ax: Axes | None = None) -> Axes:
+    """Mean MSE over seeds with its 95% CI, per arm, against epochs (log scale); the swap is
+    the vertical line, and the jump there is drawn as the vertical segment of each swap arm."""
+    if ax is None:
+        ax = new_figure(figsize=(4.5, 3.2)).add_subplot()
+    s = results.summary
+    x = np.asarray(results.coords["loss/point"], dtype=float)
+    j = list(results.coords["loss_band/split"]).index(split)
+    for a, arm in enumerate(_arms(results)):
+        band = results.arrays["loss_band"][a, j]
+        _band(ax, x, band, arm_color(results, arm), _label(results, arm), _DASH[arm])
+    if split == "test":
+        ax.axhline(s["noise_floor"], color="#888888", lw=0.8, ls="--")
+        ax.annotate(
+            "noise floor",
+            (0, s["noise_floor"]),
+            xytext=(2, 2),
+            textcoords="offset points",
+            fontsize=7,
+            color="#666666",
+        )
+    ax.set_yscale("log")
+    ax.set_xlim(0, s["epochs"])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training MSE" if split == "train" else "held-out MSE")
+    ax.set_title("Training loss" if split == "train" else "Held-out loss")
+    _mark_swap(ax, results)
+    return ax
+
+
+def plot_loss_zoom(results: Results, ax: Axes | None = None, after: float = 3.0) -> Axes:
+    """The held-out MSE of the two swap arms from half an epoch before the swap to ``after``
+    epochs past it, every seed as a thin line and the mean in bold (log scale)."""
+    if ax is None:
+        ax = new_figure(figsize=(4.5, 3.2)).add_subplot()
+    s = results.summary
+    x = np.asarray(results.coords["loss/point"], dtype=float)
+    swap = s["swap_epoch"]
+    keep = (x >= swap - 0.5) & (x <= swap + after)
+    j = list(results.coords["loss/split"]).index("test")
+    arms = _arms(results)
+    for arm in ("before", "swap_reset", "swap_kept"):
+        a = arms.index(arm)
+        color = arm_color(results, arm)
+        seeds = results.arrays["loss"][a, :, j][:, keep]
+        if arm != "before":
+            ax.plot(x[keep], seeds.T, color=color, lw=0.4, alpha=0.35, ls=_DASH[arm])
+        band = results.arrays["loss_band"][a, j][:, keep]
+        ax.plot(x[keep], band[0], color=color, lw=1.8, ls=_DASH[arm], label=_label(results, arm))
+    ax.set_yscale("log")
+    ax.set_xlim(swap - 0.5, swap + after)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("held-out MSE")
+    ax.set_title("Around the swap (thin: each seed)")
+    _mark_swap(ax, results, text=False)
+    return ax
+
+
+def plot_off_fraction(results: Results, layer: int, ax: Axes | None = None) -> Axes:
+    """Fraction of units of hidden ``layer`` (1 = nearest the input) that are off on every
+    training input, per arm (mean, 95% CI). Solid: units of ``after`` that output 0 (dead);
+    dotted: units of ``before`` whose pre-activation is negative everywhere (those a swap at
+    that moment would turn off, exactly so in layer 1)."""
+    if ax is None:
+        ax = new_figure(figsize=(4.5, 3.2)).add_subplot()
+    s = results.summary
+    x = np.asarray(results.coords["units/epoch"], dtype=float)
+    metrics = list(results.coords["units/metric"])
+    off, neg = metrics.index("act/off_fraction"), metrics.index("act/inactive_fraction")
+    li = list(results.coords["units/layer"]).index(layer)
+    arms = _arms(results)
+    bands = results.arrays["units_band"]  # (arm, metric, stat, epoch, layer)
+    swap = s["swap_epoch"]
+    for arm in arms:
+        a, color = arms.index(arm), arm_color(results, arm)
+        band = 100 * bands[a, off, :, :, li]
+        ok = np.isfinite(band[0])
+        if ok.any():
+            _band(ax, x[ok], band[:, ok], color, _label(results, arm), _DASH[arm])
+    a = arms.index("before")
+    band = 100 * bands[a, neg, :, :, li]
+    ax.fill_between(x, band[1], band[2], color=arm_color(results, "before"), alpha=0.12, lw=0)
+    ax.plot(
+        x,
+        band[0],
+        color=arm_color(results, "before"),
+        ls=":",
+        lw=1.5,
+        label=f"{s['before']}: pre-activation < 0 on every input",
+    )
+    ax.set_xlim(0, s["epochs"])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("% of units off on every training input")
+    ax.set_title(f"Hidden layer {layer}")
+    ax.axvline(swap, color=_SWAP, lw=0.9, ls=":", zorder=0)
+    return ax
+
+
+def _strip(ax: Axes, results: Results, values: np.ndarray, arms: list[str]) -> None:
+    """Per arm, each seed as a dot, seeds joined across arms (same seed = same initial
+    weights), and the mean with its 95% CI as a bar."""
+    from actlab.stats import mean_ci
+
+    pos = np.arange(len(arms))
+    jitter = np.linspace(-0.08, 0.08, values.shape[1])
+    ax.plot(pos[:, None] + jitter, values, color="#cccccc", lw=0.6, zorder=1)
+    for i, arm in enumerate(arms):
+        color = arm_color(results, arm)
+        ax.scatter(i + jitter, values[i], s=10, color=color, alpha=0.7, zorder=2, lw=0)
+        ci = mean_ci(values[i])
+        ax.errorbar(
+            i + 0.22,
+            ci["mean"],
+            yerr=[[ci["mean"] - ci["lo"]], [ci["hi"] - ci["mean"]]],
+            fmt="o",
+            color=color,
+            ms=5,
+            capsize=3,
+            lw=1.4,
+            zorder=3,
+        )
+    ax.set_xticks(pos, [_label(results, a).replace(", ", ",\n") for a in arms])
+    ax.set_xlim(-0.5, len(arms) - 0.5)
+
+
+def plot_final(results: Results, ax: Axes | None = None) -> Axes:
+    """Final held-out MSE of every seed per arm, with the mean and its 95% CI."""
+    if ax is None:
+        ax = new_figure(figsize=(5.0, 3.4)).add_subplot()
+    arms = _arms(results)
+    j = list(results.coords["loss/split"]).index("test")
+    values = results.arrays["loss"][:, :, j, -1]  # (arm, seed)
+    _strip(ax, results, values, arms)
+    floor = results.summary["noise_floor"]
+    ax.axhline(floor, color="#888888", lw=0.8, ls="--")
+    ax.annotate(
+        "noise floor",
+        (len(arms) - 0.5, floor),
+        xytext=(-2, 2),
+        textcoords="offset points",
+        ha="right",
+        fontsize=7,
+        color="#666666",
+    )
+    ax.set_ylabel("held-out MSE at the end")
+    ax.set_title(f"After {results.summary['epochs']} epochs (dots: seeds; bar: mean, 95% CI)")
+    return ax
+
+
+def plot_recovery(results: Results, ax: Axes | None = None) -> Axes:
+    """Epochs after the swap until the held-out MSE is back at its pre-swap value, per seed,
+    for the two swap arms (seeds that never got back are left out and counted in the title)."""
+    if ax is None:
+        ax = new_figure(figsize=(3.4, 3.4)).add_subplot()
+    arms = ["swap_kept", "swap_reset"]
+    rec = results.summary["recovery"]
+    values = np.array([[np.nan if v is None else v for v in rec[a]["per_seed"]] for a in arms])
+    _strip(ax, results, values, arms)
+    missing = [results.summary["seeds"] - rec[a]["recovered"] for a in arms]
+    note = "" if not any(missing) else f" ({missing[0]}, {missing[1]} never)"
+    ax.set_ylabel("epochs to get back to the pre-swap loss")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Recovery" + note)
+    return ax
+
+
+def plot_loss_curves(results: Results) -> Figure:
+    """Training and held-out loss of every arm, and the held-out loss around the swap."""
+    fig = new_figure(figsize=(13.0, 3.9))
+    axes = fig.subplots(1, 3)
+    plot_loss(results, "train", axes[0])
+    plot_loss(results, "test", axes[1])
+    plot_loss_zoom(results, axes[2])
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+    fig.suptitle(
+        f"Loss over {results.summary['seeds']} seeds (mean, 95% CI), "
+        f"{results.summary['before']} swapped for {results.summary['after']} at epoch "
+        f"{results.summary['swap_epoch']}"
+    )
+    return fig
+
+
+def plot_dead_units(results: Results) -> Figure:
+    """The off fraction of each hidden layer over training (one panel per layer)."""
+    layers = list(results.coords["units/layer"])
+    fig = new_figure(figsize=(4.6 * len(layers), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, len(layers)))
+    for ax, layer in zip(axes, layers, strict=True):
+        plot_off_fraction(results, layer, ax)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3)
+    s = results.summary
+    fig.suptitle(
+        f"Units off on every training input ({s['after']}: output 0), mean over "
+        f"{s['seeds']} seeds with 95% CI; dotted line at epoch {s['swap_epoch']}: the swap"
+    )
+    return fig
+
+
+def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
+    """Seed 0 through the swap: the fitted function (top) and every unit of each hidden layer
+    (one row per layer) just before the swap, right after it (same weights), and at the end
+    with Adam's state kept and reset. Grey dashed: units off on every training input (before
+    the swap: the ones the swap will turn off)."""
+    s = results.summary
+    when = list(results.coords["hidden/when"])
+    arms = _arms(results)
+    # Colours: the activation computing in the first two columns, the arm in the last two.
+    columns = [
+        (
+            "swap_kept",
+            "before_swap",
+            f"just before the swap ({s['before']})",
+            color_of(s["before"]),
+        ),
+        (
+            "swap_kept",
+            "after_swap",
+            f"right after it ({s['after']}, same weights)",
+            color_of(s["after"]),
+        ),
+        ("swap_kept", "end", f"epoch {s['epochs']}, Adam kept", arm_color(results, "swap_kept")),
+        ("swap_reset", "end", f"epoch {s['epochs']}, Adam reset", arm_color(results, "swap_reset")),
+    ]
+    layers = list(results.coords["units/layer"])
+    fig = new_figure(figsize=(12.5, 2.3 * (len(layers) + 1) + 0.6))
+    axes = fig.subplots(len(layers) + 1, len(columns), sharex=True, sharey="row")
+    x = results.arrays["x_grid"]
+    off_when = list(results.coords["off_units/when"])
+    pre, post = s["swap_points"]
+    split = list(results.coords["loss/split"]).index("test")
+    for c, (arm, moment, title, color) in enumerate(columns):
+        a, w = arms.index(arm), when.index(moment)
+        ax = axes[0, c]
+        ax.scatter(results.arrays["x_train"], results.arrays["y_train"], s=3, color="#bbbbbb", lw=0)
+        ax.plot(x, results.arrays["y_grid"], color="#777777", lw=1.0, ls="--")
+        ax.plot(x, results.arrays["fit"][a, 0, w], color=color, lw=1.6)
+        ax.set_title(title)
+        ax.set_ylim(*_padded(results.arrays["y_train"]))
+        point = {"before_swap": pre, "after_swap": post, "end": -1}[moment]
+        mse = results.arrays["loss"][a, 0, split, point]
+        ax.text(
+            0.98,
+            0.03,
+            f"held-out MSE {num(mse)}",
+            transform=ax.transAxes,
+            ha="right",
+            fontsize=7,
+            color="#444444",
+        )
+        # Off units: after the swap and at the end from the run's own count; before the swap,
+        # the units that the swap turns off.
+        mask_when = "after_swap" if moment == "before_swap" else moment
+        for r, layer in enumerate(layers, start=1):
+            ax = axes[r, c]
+            h = results.arrays["hidden"][a, w, layer - 1]  # (input, unit)
+            off = results.arrays["off_units"][a, 0, off_when.index(mask_when), layer - 1] > 0.5
+            ax.plot(x, h[:, ~off], color=color, lw=0.8, alpha=0.75)
+            if off.any():
+                ax.plot(x, h[:, off], color=_OFF, lw=1.0, ls=(0, (3, 2)))
+            verb = "will be off" if moment == "before_swap" else "off"
+            ax.text(
+                0.02,
+                0.97,
+                f"{int(off.sum())} of {off.size} units {verb}",
+                transform=ax.transAxes,
+                va="top",
+                fontsize=7,
+                color="#444444",
+            )
+            if c == 0:
+                ax.set_ylabel(f"layer {layer} units $h(x)$")
+    axes[0, 0].set_ylabel("fit $f(x)$")
+    for ax in axes[-1]:
+        ax.set_xlabel("$x$")
+    fig.suptitle(
+        f"Seed {seed_label}: the fit (top; grey: data and the true function) and every hidden "
+        "unit through the swap (dashed grey: off on every training input)"
+    )
+    return fig
+
+
+def _padded(values: np.ndarray) -> tuple[float, float]:
+    lo, hi = float(np.min(values)), float(np.max(values))
+    pad = 0.15 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def figures(results: Results) -> dict[str, Figure]:
+    """Every figure, by file name: ``loss_curves``, ``dead_units``, ``hidden_units`` and
+    ``final`` (final held-out loss and recovery time per seed)."""
+    with style():
+        loss = plot_loss_curves(results)
+        dead = plot_dead_units(results)
+        hidden = plot_hidden_units(results)
+        final = new_figure(figsize=(10.0, 3.9))
+        left, right = final.subplots(1, 2, width_ratios=[2.0, 1.1])
+        plot_final(results, left)
+        plot_recovery(results, right)
+    return {"loss_curves": loss, "dead_units": dead, "hidden_units": hidden, "final": final}

@@ -1,0 +1,302 @@
+"""The activation-swap report: Markdown whose every number and verdict comes from the run's
+summary (:func:`actlab.experiments.activation_swap.run`).
+
+Intervals are the summary's (:func:`actlab.stats.mean_ci` over seeds); comparisons are the
+summary's Welch tests (:func:`actlab.stats.welch_differs`), and a difference they do not support
+is called "within noise". The summary may come from a saved run (NaN read back as None).
+"""
+
+from __future__ import annotations
+
+import math
+
+from actlab.experiments.activation_swap.exercises import EXERCISES
+from actlab.experiments.base import Results
+from actlab.report.exercises import exercises_markdown
+from actlab.report.format import ci, num, pct, ratio
+
+__all__ = ["report", "build_report", "verdict"]
+
+
+def _pct(d: dict) -> str:
+    """A fraction's mean and CI as percentages, ``mean [lo, hi]`` like :func:`ci`."""
+    if d["lo"] is None or not math.isfinite(d["lo"]):
+        return pct(d["mean"])
+    return f"{pct(d['mean'])} [{pct(d['lo'])}, {pct(d['hi'])}]"
+
+
+def _epochs(n: int) -> str:
+    return "epoch" if n == 1 else f"{n} epochs"
+
+
+def verdict(c: dict, labels: dict[str, str]) -> str:
+    """One comparison of final held-out MSE in words."""
+    a, b = labels[c["a"]], labels[c["b"]]
+    if not c["differs"]:
+        return f"*{a}* vs *{b}*: within noise (difference {num(c['diff'], 2)})"
+    low, high = (a, b) if c["lower"] == 0 else (b, a)
+    return f"*{low}* lower than *{high}* by {num(abs(c['diff']), 2)} (significant)"
+
+
+def _find(s: dict, a: str, b: str) -> dict:
+    return next(c for c in s["comparisons"] if c["a"] == a and c["b"] == b)
+
+
+def _standing(c: dict, other: str) -> str:
+    """Where the first arm of comparison ``c`` ended relative to ``other``."""
+    if not c["differs"]:
+        return f"within noise of {other}"
+    return f"{'better' if c['lower'] == 0 else 'worse'} than {other}"
+
+
+def report(results: Results) -> str:
+    """The Markdown section, from ``results.summary`` alone."""
+    return build_report(results.summary)
+
+
+def build_report(s: dict) -> str:
+    """The Markdown section from the experiment's summary (a saved run's too)."""
+    L, S = s["labels"], s["seeds"]
+    b, a, k = s["before"], s["after"], s["swap_epoch"]
+    jt, jr = s["jump"]["test"], s["jump"]["train"]
+    out = [
+        "# Swapping activations mid-training",
+        "",
+        f"What happens if a network that has learned with {b} for a while suddenly computes with "
+        f"{a}, its weights untouched? Here a {s['depth']}-hidden-layer MLP ({s['width']} units "
+        f"per layer) fits a noisy 1-D function, $y = \\sin 3x + x/2 + \\varepsilon$ on "
+        f"$[-2, 2]$ ({s['n_train']} training and {s['n_test']} held-out points; the noise "
+        f"variance {num(s['noise_floor'])} is the floor no held-out MSE can beat), with Adam "
+        f"(learning rate {num(s['lr'])}, minibatches of {s['batch_size']}, "
+        f"{s['steps_per_epoch']} updates per epoch) for {s['epochs']} epochs. Four arms:",
+        "",
+        f"* **{L['before']}** and **{L['after']}**: no swap;",
+        f"* **{L['swap_kept']}**: {b} for {k} epochs, then {a}; Adam's moments and step count "
+        "carry on;",
+        f"* **{L['swap_reset']}**: the same swap, then Adam starts afresh (moments zero, step "
+        "count 0; the tests check this on the optimiser's state).",
+        "",
+        f"Each arm is trained with {S} seeds, and seed $s$ gives every arm the same initial "
+        "weights and the same minibatches, so that a difference between arms comes from the "
+        "activations and the swap alone. Intervals are 95% confidence intervals of the mean "
+        "over seeds; two arms are said to differ only when Welch's t-test says so at the 5% "
+        "level (it ignores the pairing by seed, so it is on the cautious side). A number with "
+        "an interval reads "
+        "*mean [95% CI]*.",
+        "",
+        "![Training and held-out loss of the four arms, and a zoom on the swap]"
+        "(figures/loss_curves.png)",
+        "",
+        "## The jump",
+        "",
+        f"At the swap the weights are the same, but the function is not: the held-out MSE goes "
+        f"from {ci(jt['pre'])} right before the swap to {ci(jt['post'])} right after it, "
+        f"{ratio(jt['log10_ratio']['mean'])} times higher (geometric mean over seeds, 95% CI "
+        f"{ratio(jt['log10_ratio']['lo'])} to {ratio(jt['log10_ratio']['hi'])}; "
+        + ("a significant jump)" if jt["differs"] else "within noise)")
+        + f"; the training MSE from {ci(jr['pre'])} to {ci(jr['post'])}. "
+        "Both swap arms share this jump (same weights, same activation). "
+        + (
+            "Tanh and ReLU nearly agree only for small positive pre-activations: a negative "
+            "one, which gave a negative output, now gives 0, and a large positive one is no "
+            "longer squashed below 1, so every layer above receives inputs of another size "
+            "and sign than it was trained on."
+            if (b, a) == ("tanh", "relu")
+            else f"{b} and {a} differ on the pre-activations the network had grown, so every "
+            "layer above receives inputs unlike those it was trained on."
+        ),
+        "",
+    ]
+    out += _recovery(s)
+    out += _final(s)
+    out += _units_section(s)
+    out += _adam_section(s)
+    out += [
+        "## How it was measured",
+        "",
+        f"Both losses are the mean squared error on the whole training and held-out sets, "
+        f"measured every {s['eval_every']} updates, at every epoch's end"
+        + (
+            f", and after every update during the {_epochs(s['dense_epochs'])} after the swap"
+            if s["dense_epochs"]
+            else ""
+        )
+        + "; the swap itself is measured twice, before and after it, on the same weights. "
+        "The engine trains the four arms as one ensemble and, at the swap, forgets the "
+        "optimiser state of the reset arm's members only; the tests check each arm against "
+        "a plain `nn.Sequential` trained alone with `torch.optim.Adam` (kept: the same "
+        "optimiser goes on after the activation modules are replaced; reset: a fresh one). "
+        "Every arm sees the same minibatches as an uninterrupted run with the same seed.",
+        "",
+    ]
+    return "\n".join(out) + "\n" + exercises_markdown(EXERCISES)
+
+
+def _recovery(s: dict) -> list[str]:
+    L, S, r = s["labels"], s["seeds"], s["recovery"]
+    parts = []
+    for arm in ("swap_kept", "swap_reset"):
+        d = r[arm]
+        never = S - d["recovered"]
+        if never == S:
+            parts.append(f"*{L[arm]}*: no seed got back within the run")
+            continue
+        tail = f"; {never} of {S} seeds never got back within the run" if never else ""
+        parts.append(f"*{L[arm]}* {ci(d['epochs'])} epochs{tail}")
+    if min(r["swap_kept"]["recovered"], r["swap_reset"]["recovered"]) < 2:
+        verdict = "too few seeds got back to compare the two"
+    else:
+        verdict = "a significant difference" if r["differs"] else "within noise of each other"
+    one = r["one_epoch_later"]
+    if one["differs"]:
+        lower = "kept" if one["lower"] == 0 else "reset"
+        early = f"lower with the state {lower} (significant)"
+    else:
+        early = "within noise of each other"
+    return [
+        "## The recovery",
+        "",
+        "How long until the held-out loss is back at the value it had right before the swap: "
+        + "; ".join(parts)
+        + f" ({verdict}). One epoch after the swap the held-out MSE is "
+        f"{ci(r['swap_kept']['one_epoch_later'])} with Adam's state kept and "
+        f"{ci(r['swap_reset']['one_epoch_later'])} with it reset: {early}.",
+        "",
+    ]
+
+
+def _final(s: dict) -> list[str]:
+    L, f = s["labels"], s["final"]
+    out = [
+        "## Where each arm ended",
+        "",
+        "![Final held-out loss per seed and arm, and the recovery time per seed]"
+        "(figures/final.png)",
+        "",
+        f"| arm | held-out MSE at epoch {s['swap_epoch']} (before any swap) | final held-out MSE "
+        "| final training MSE | seeds diverged |",
+        "|---|---|---|---|---|",
+    ]
+    for arm in s["arms"]:
+        d = f[arm]
+        out.append(
+            f"| {L[arm]} | {ci(d['at_swap'])} | {ci(d['test'])} | {ci(d['train'])} | "
+            f"{d['diverged']} |"
+        )
+    out += ["", "Final held-out MSE, arm against arm:", ""]
+    out += [f"* {verdict(c, L)};" for c in s["comparisons"]]
+    out[-1] = out[-1][:-1] + "."
+    kept_b, kept_a = _find(s, "swap_kept", "before"), _find(s, "swap_kept", "after")
+    reset_b, reset_a = _find(s, "swap_reset", "before"), _find(s, "swap_reset", "after")
+    kr = _find(s, "swap_kept", "swap_reset")
+    out += [
+        "",
+        f"In short: with Adam's state kept the swapped network ended "
+        f"{_standing(kept_b, L['before'])} and {_standing(kept_a, L['after'])}; with it "
+        f"reset, {_standing(reset_b, L['before'])} and {_standing(reset_a, L['after'])}. "
+        + (
+            "Keeping or resetting the state made no difference beyond the noise at the end."
+            if not kr["differs"]
+            else f"Resetting the state ended {'worse' if kr['lower'] == 0 else 'better'} than "
+            "keeping it."
+        ),
+        "",
+    ]
+    return out
+
+
+def _units_section(s: dict) -> list[str]:
+    L, a, b, k = s["labels"], s["after"], s["before"], s["swap_epoch"]
+    kind = "output is exactly 0" if s["off_kind"] == "dead" else "pre-activation is negative"
+    out = [
+        "## The hidden units",
+        "",
+        f"A {a} unit is *off* (dead) when its {kind} on every training input: it then "
+        "passes no gradient to its incoming weights. Counting them over training:",
+        "",
+        "![Fraction of units off per layer over training](figures/dead_units.png)",
+        "",
+        f"| layer | {b}: pre-activation < 0 everywhere, just before the swap | off right "
+        f"after the swap | end, Adam kept | end, Adam reset | {L['after']}, epoch {k} | "
+        f"{L['after']}, end |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in s["dead"]:
+        out.append(
+            f"| {row['layer']} | {_pct(row['predicted'])} | {_pct(row['after_swap'])} | "
+            f"{_pct(row['swap_kept']['end'])} | {_pct(row['swap_reset']['end'])} | "
+            f"{_pct(row['after_at_swap_epoch'])} | {_pct(row['after']['end'])} |"
+        )
+    first = s["dead"][0]
+    out += [
+        "",
+        (
+            "In layer 1 the swap turns off "
+            + ("exactly" if first["predicted_exact"] else "not exactly")
+            + f" the units whose {b} pre-activation was already negative on every input "
+            f"(predicted: {_pct(first['predicted'])}; measured: {_pct(first['after_swap'])}); "
+            "the first layer's pre-activations depend on the weights and the data, not on the "
+            "activation."
+        ),
+    ]
+    for row in s["dead"][1:]:
+        out[-1] += (
+            f" In layer {row['layer']} the {b} network predicts {_pct(row['predicted'])} but "
+            f"{_pct(row['after_swap'])} are off right after the swap: its inputs changed too "
+            "(every negative output of the layer below became 0)."
+        )
+    out += ["", "After the swap:", ""]
+    for row in s["dead"]:
+        bits = []
+        for arm in ("swap_kept", "swap_reset"):
+            d = row[arm]
+            bits.append(
+                f"with Adam {'kept' if arm == 'swap_kept' else 'reset'}, "
+                f"{d['revived_units']} of the {d['off_after_swap_units']} units off right "
+                f"after the swap (all seeds together) came back, and "
+                f"{_pct(d['newly_off'])} of the units died later"
+            )
+        end_kr = "differ" if row["end_differs_kept_reset"] else "are within noise"
+        end_ka = (
+            ("more" if row["after"]["end"]["mean"] > row["swap_kept"]["end"]["mean"] else "fewer")
+            + " than the swapped one (kept)"
+            if row["end_differs_kept_after"]
+            else "within noise of the swapped one (kept)"
+        )
+        out.append(
+            f"* layer {row['layer']}: {'; '.join(bits)}. At the end the two swap arms {end_kr}; "
+            f"{L['after']} has {_pct(row['after']['end'])} off, {end_ka}."
+        )
+    out += [
+        "",
+        "![Seed 0 through the swap: the fit and every hidden unit](figures/hidden_units.png)",
+        "",
+    ]
+    return out
+
+
+def _adam_section(s: dict) -> list[str]:
+    ad = s["adam"]
+    kept, reset = ad["swap_kept"], ad["swap_reset"]
+
+    def norm(d: dict) -> str:
+        return "0 on every seed" if d["mean"] == 0 and d["sd"] == 0 else ci(d)
+
+    def state(d: dict) -> str:
+        return (
+            f"step count {num(d['step_count']['mean'])}, $\\lVert m\\rVert$ = "
+            f"{norm(d['m_norm'])}, $\\lVert v\\rVert$ = {norm(d['v_norm'])}"
+        )
+
+    return [
+        "## Adam's state at the swap",
+        "",
+        f"Read from the optimiser right after the swap (norms over each network's "
+        f"parameters): kept, {state(kept['start_of_phase_2'])}; reset, "
+        f"{state(reset['start_of_phase_2'])} (it was {state(reset['end_of_phase_1'])} before "
+        "the reset). With the state kept, the second moment $v$ still measures the size of "
+        "the gradients of the tanh network, and the first moment $m$ still points where that "
+        "network was going; with it reset, Adam's first steps have size about the learning "
+        "rate per parameter, whatever the gradient's scale.",
+        "",
+    ]

@@ -1,0 +1,453 @@
+"""The deep-MLP experiment: 10 hidden layers on a noisy sine, one model per activation, done
+honestly (seeds with confidence intervals, held-out data and the noise floor, identical initial
+weights across activations, learning rate tuned per activation on a validation draw).
+
+Data (drawn from the run's own generator):
+
+* train: ``x = linspace(-pi, pi, n_train)``, ``y = sin(x) + N(0, noise^2)``;
+* validation and test: two independent noisy draws on the interleaved grid (midpoints of the
+  training grid); the test MSE cannot go below the noise variance (the *noise floor*);
+* truth: a dense noiseless grid, for the error to the true function.
+
+Members: every (learning rate, activation, seed); members with the same seed start from the same
+weights whatever their activation. One chunk per learning rate trains ``n_acts * n_seeds``
+members in one ensemble pass. Layers are numbered 1 (nearest the input) to ``depth + 1`` (the
+output layer) in every array, table and figure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from actlab.activations import get_activation
+from actlab.experiments.base import (
+    ChunkRunner,
+    Results,
+    check_config,
+    check_ints,
+    run_inline,
+)
+from actlab.models import EnsembleMLP
+from actlab.probes import ensemble_activation_metrics
+from actlab.seeding import derive_seed
+from actlab.stats import mean_ci
+from actlab.train import Callback, StepState, TrainConfig, train
+
+__all__ = ["Config", "run", "SNAPSHOT_METRICS"]
+
+# Per hidden layer at the snapshot epochs (NaN where a notion does not apply to an activation):
+# off = dead (output 0 on every input) for ReLU-like units, inactive (pre-activation < 0
+# everywhere) for LeakyReLU-like ones; saturated for bounded ones; ReDo 0.025-dormant for all.
+SNAPSHOT_METRICS = ("act/off_fraction", "act/saturated_fraction", "act/dormant_fraction")
+UNITS_SHOWN = 16
+"""Units of the last hidden layer kept at every frame (seed 0) for the training animation."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the deep-MLP experiment."""
+
+    activations: tuple[str, ...] = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "gelu")
+    """Activations compared (any registry name)."""
+    seeds: int = 5
+    """Seeds per activation; seed s gives every activation the same initial weights."""
+    depth: int = 10
+    """Number of hidden layers."""
+    width: int = 64
+    """Units per hidden layer."""
+    epochs: int = 500
+    """Full-batch Adam steps."""
+    lr: float = 1e-3
+    """The fixed learning rate shared by every activation."""
+    lr_grid: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
+    """Learning rates tried per activation; the best on the validation draw is reported too."""
+    n_train: int = 200
+    """Training points on [-pi, pi]."""
+    noise: float = 0.1
+    """Standard deviation of the label noise (the noise floor is its square)."""
+    n_grid: int = 200
+    """Inputs on [-pi, pi] at which hidden activations and fits are recorded."""
+    hidden_layers: tuple[int, ...] = (1, 5, 10)
+    """Hidden layers (1 = nearest the input) whose activations are stored."""
+    snapshot_epochs: tuple[int, ...] = (0, 1, 10, 50, 100, 200, 500)
+    """Epochs at which hidden activations and unit statistics are recorded."""
+    grad_epochs: tuple[int, ...] = (0, 100, 200)
+    """Epochs at which the per-layer gradient magnitudes are reported."""
+    frame_every: int = 10
+    """Record the fits every this many epochs (frames of the training animation)."""
+    init: str = "torch"
+    """Weight initialisation scheme (torch, xavier, he)."""
+    data_seed: int = 0
+    """Seed of the data (noise draws)."""
+
+    def __post_init__(self) -> None:
+        check_config(self)
+        object.__setattr__(self, "activations", tuple(self.activations))
+        for name in self.activations:
+            get_activation(name)
+        positive = ("seeds", "depth", "width", "epochs", "n_train", "n_grid", "frame_every")
+        check_ints(self, dict.fromkeys(positive, 1))
+        if self.n_train < 4:
+            raise ValueError(f"n_train must be >= 4, got {self.n_train}")
+        if not self.activations:
+            raise ValueError("activations must name at least one activation")
+        if not (self.lr > 0 and all(v > 0 and math.isfinite(v) for v in self.lr_grid)):
+            raise ValueError(f"lr and lr_grid must be > 0, got {self.lr}, {self.lr_grid}")
+        if self.noise < 0:
+            raise ValueError(f"noise must be >= 0, got {self.noise}")
+        for key, bound in (
+            ("hidden_layers", self.depth),
+            ("snapshot_epochs", self.epochs),
+            ("grad_epochs", self.epochs - 1),
+        ):
+            values = getattr(self, key)
+            lo = 1 if key == "hidden_layers" else 0
+            if not values or any(not lo <= v <= bound for v in values):
+                raise ValueError(f"{key} must lie in [{lo}, {bound}], got {values}")
+
+    @property
+    def learning_rates(self) -> tuple[float, ...]:
+        """The fixed rate and the grid, sorted, without repeats."""
+        return tuple(sorted({self.lr, *self.lr_grid}))
+
+
+def make_data(cfg: Config) -> dict[str, torch.Tensor]:
+    """Train, validation, test and truth sets, each ``x`` ``(n, 1)`` and ``y`` ``(n, 1)``."""
+    gen = torch.Generator().manual_seed(derive_seed(cfg.data_seed, "deep-mlp", "noise"))
+    x = torch.linspace(-math.pi, math.pi, cfg.n_train, dtype=torch.float64)[:, None]
+    mid = (x[1:] + x[:-1]) / 2
+
+    def noisy(grid):
+        return torch.sin(grid) + cfg.noise * torch.randn(
+            grid.shape, generator=gen, dtype=grid.dtype
+        )
+
+    dense = torch.linspace(-math.pi, math.pi, cfg.n_grid, dtype=torch.float64)[:, None]
+    data = {
+        "x_train": x,
+        "y_train": noisy(x),
+        "x_val": mid,
+        "y_val": noisy(mid),
+        "x_test": mid,
+        "y_test": noisy(mid),
+        "x_grid": dense,
+        "y_grid": torch.sin(dense),
+    }
+    return {k: v.float() for k, v in data.items()}
+
+
+def _mse(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return (model(x) - y).square().mean(dim=(1, 2))
+
+
+def _train_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Train every (learning rate, activation, seed) in one ensemble; arrays keyed by name,
+    members in the order of :func:`members`."""
+    table = members(cfg)
+    model = EnsembleMLP(
+        1, [cfg.width] * cfg.depth, 1, list(table.activation), list(table.seed), init=cfg.init
+    )
+    E, epochs = model.E, cfg.epochs
+    val, test = torch.empty(epochs + 1, E), torch.empty(epochs + 1, E)
+    grad_trace = torch.empty(epochs, model.n_layers, E)
+    frames = [e for e in range(0, epochs + 1, cfg.frame_every)]
+    if frames[-1] != epochs:
+        frames.append(epochs)
+    fits = torch.empty(len(frames), cfg.n_grid, E)
+    # Hidden activations only of the fixed-learning-rate members (the tuned ones differ in rate
+    # only, and storing all would multiply the largest array of the run).
+    keep = torch.tensor(table.index[table.lr == cfg.lr].to_numpy())
+    hidden = torch.empty(
+        len(cfg.snapshot_epochs), len(cfg.hidden_layers), len(keep), cfg.n_grid, cfg.width
+    )
+    units = {k: torch.empty(len(cfg.snapshot_epochs), cfg.depth, E) for k in SNAPSHOT_METRICS}
+    # The last hidden layer of seed 0 at every frame (a few units), for the animation.
+    first_seed = torch.tensor(table.index[(table.lr == cfg.lr) & (table.seed == 0)].to_numpy())
+    n_show = min(cfg.width, UNITS_SHOWN)
+    last_frames = torch.empty(len(frames), len(first_seed), cfg.n_grid, n_show)
+
+    def observe(epoch: int) -> None:
+        """Everything measured on the parameters after ``epoch`` updates."""
+        with torch.no_grad():
+            out = model(data["x_val"])  # validation and test share the interleaved grid
+        val[epoch] = (out - data["y_val"]).square().mean(dim=(1, 2))
+        test[epoch] = (out - data["y_test"]).square().mean(dim=(1, 2))
+        if epoch in frames:
+            f = frames.index(epoch)
+            with torch.no_grad():
+                out, layers = model(data["x_grid"], return_hidden=True)
+            fits[f] = out[..., 0].T
+            last_frames[f] = layers[-1][1][first_seed, :, :n_show]
+        if epoch in cfg.snapshot_epochs:
+            i = cfg.snapshot_epochs.index(epoch)
+            with torch.no_grad():
+                _, layers = model(data["x_grid"], return_hidden=True)
+            for j, layer in enumerate(cfg.hidden_layers):
+                hidden[i, j] = layers[layer - 1][1][keep]
+            stats = ensemble_activation_metrics(model, data["x_grid"], ranks=False)
+            for key in SNAPSHOT_METRICS:
+                units[key][i] = stats[key].T  # (layer, E)
+
+    def callback(state: StepState) -> None:
+        observe(state.step)
+        g = state.grad
+        grad_trace[state.step] = torch.stack(
+            [model.weight(layer, g).abs().mean(dim=(1, 2)) for layer in range(model.n_layers)]
+        )
+
+    result = train(
+        model,
+        data["x_train"],
+        data["y_train"],
+        TrainConfig(epochs=epochs),
+        lr=list(table.lr),
+        callbacks=[Callback(callback, every=1)],
+    )
+    observe(epochs)
+    train_loss = torch.cat([result.loss, _mse(model, data["x_train"], data["y_train"])[None]])
+    truth = (fits[-1] - data["y_grid"]).square().mean(dim=0)
+    return {
+        "train": train_loss.numpy(),
+        "val": val.numpy(),
+        "test": test.numpy(),
+        "truth_error": truth.numpy(),
+        "grad_trace": grad_trace.numpy(),
+        "fits": fits.numpy(),
+        "frames": np.asarray(frames),
+        "hidden": hidden.numpy(),
+        "last_frames": last_frames.numpy(),
+        "units": {k: v.numpy() for k, v in units.items()},
+        "diverged_step": result.diverged_step.numpy(),
+    }
+
+
+def members(cfg: Config) -> pd.DataFrame:
+    """One row per member: ``member, lr, activation, seed``; activation outermost (members
+    sharing one are adjacent, one slice each in the engine), then learning rate, then seed."""
+    rows = [
+        (lr, act, seed)
+        for act in cfg.activations
+        for lr in cfg.learning_rates
+        for seed in range(cfg.seeds)
+    ]
+    table = pd.DataFrame(rows, columns=["lr", "activation", "seed"])
+    table.insert(0, "member", np.arange(len(table)))
+    return table
+
+
+def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
+    """Train every (learning rate, activation, seed) in one ensemble pass; no file I/O."""
+    data = make_data(cfg)
+    everything = dict(chunks("train", lambda: _train_chunk(cfg, data)))
+    hidden = everything.pop("hidden")
+    last_frames = everything.pop("last_frames")
+    table = members(cfg)
+    # Per learning rate, its members ordered (activation, seed): part index = a * seeds + seed.
+    index = {lr: table.member[table.lr == lr].to_numpy() for lr in cfg.learning_rates}
+    parts = {lr: _take(everything, idx) for lr, idx in index.items()}
+    parts[cfg.lr]["hidden"] = hidden
+
+    # Tidy metrics: loss curves per member and epoch, gradient trace per layer.
+    frames = []
+    for split in ("train", "val", "test"):
+        frames.append(_long(everything[split], f"{split}/mse"))
+    # The error to the true function, at the last epoch only.
+    truth = _long(everything["truth_error"][None], "truth/mse")
+    truth["step"] = cfg.epochs
+    frames.append(truth)
+    trace = everything["grad_trace"]  # (epochs, layers, E)
+    for layer in range(trace.shape[1]):
+        frames.append(_long(trace[:, layer], "grad/weight_mean_abs", layer=layer + 1))
+    metrics = pd.concat(frames, ignore_index=True).merge(table, on="member")
+
+    fixed = parts[cfg.lr]
+    best_lr = _select_lr(cfg, parts)
+    arrays, axes, coords = _arrays(cfg, fixed, parts, best_lr)
+    arrays["last_hidden_frames"] = last_frames.transpose(1, 0, 2, 3)
+    axes["last_hidden_frames"] = ("activation", "frame", "input", "unit")
+    coords["last_hidden_frames/activation"] = list(cfg.activations)
+    coords["last_hidden_frames/frame"] = coords["fits/frame"]
+    arrays["x_train"] = data["x_train"][:, 0].double().numpy()
+    arrays["y_train"] = data["y_train"][:, 0].double().numpy()
+    axes["x_train"] = axes["y_train"] = ("point",)
+    summary = _summary(cfg, parts, best_lr)
+    return Results(metrics, arrays, axes, coords, summary)
+
+
+def _take(part: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
+    """The members ``idx`` of a chunk's arrays (the member axis is the last one)."""
+    out = {}
+    for key, value in part.items():
+        if key == "frames":
+            out[key] = value
+        elif key == "units":
+            out[key] = {k: v[..., idx] for k, v in value.items()}
+        else:
+            out[key] = value[..., idx]
+    return out
+
+
+def _long(values: np.ndarray, metric: str, layer: int | None = None) -> pd.DataFrame:
+    """``values`` ``(epochs, E)`` as tidy rows (member, step, metric, value, layer)."""
+    steps, E = values.shape
+    frame = pd.DataFrame(
+        {
+            "member": np.tile(np.arange(E), steps),
+            "step": np.repeat(np.arange(steps), E),
+            "metric": metric,
+            "value": values.reshape(-1).astype(np.float64),
+        }
+    )
+    frame["layer"] = np.nan if layer is None else float(layer)
+    return frame
+
+
+def _select_lr(cfg: Config, parts: dict[float, dict]) -> dict[str, float]:
+    """Per activation, the learning rate with the lowest mean final validation MSE over seeds
+    (a rate where any seed diverged is not eligible)."""
+    S = cfg.seeds
+    best = {}
+    for a, act in enumerate(cfg.activations):
+        scores = {}
+        for lr, part in parts.items():
+            final = part["val"][-1, a * S : (a + 1) * S]
+            if np.all(part["diverged_step"][a * S : (a + 1) * S] < 0) and np.isfinite(final).all():
+                scores[lr] = float(final.mean())
+        best[act] = min(scores, key=scores.get) if scores else cfg.lr
+    return best
+
+
+def _arrays(cfg, fixed, parts, best_lr):
+    """Named arrays of the fixed-learning-rate members (m = activation * seeds + seed)."""
+    n_layers = cfg.depth + 1
+    grad_idx = list(cfg.grad_epochs)
+    arrays = {
+        "hidden": fixed["hidden"].transpose(2, 0, 1, 3, 4),  # member, epoch, layer, input, unit
+        "fits": fixed["fits"].transpose(2, 0, 1),  # member, frame, input
+        "grad_snapshots": fixed["grad_trace"][grad_idx].transpose(2, 0, 1),  # member, epoch, layer
+        "grad_trace": fixed["grad_trace"].transpose(2, 0, 1),  # member, epoch, layer
+        "units": np.stack([fixed["units"][k] for k in SNAPSHOT_METRICS]).transpose(3, 1, 2, 0),
+        "x_grid": np.linspace(-math.pi, math.pi, cfg.n_grid),
+    }
+    best = np.stack(
+        [
+            parts[best_lr[act]]["fits"][-1][:, a * cfg.seeds : (a + 1) * cfg.seeds].T
+            for a, act in enumerate(cfg.activations)
+        ]
+    )  # activation, seed, input
+    arrays["fits_best_lr"] = best
+    axes = {
+        "hidden": ("member", "epoch", "layer", "input", "unit"),
+        "fits": ("member", "frame", "input"),
+        "grad_snapshots": ("member", "epoch", "layer"),
+        "grad_trace": ("member", "epoch", "layer"),
+        "units": ("member", "epoch", "layer", "metric"),
+        "x_grid": ("input",),
+        "fits_best_lr": ("activation", "seed", "input"),
+    }
+    coords = {
+        "hidden/epoch": list(cfg.snapshot_epochs),
+        "hidden/layer": list(cfg.hidden_layers),
+        "fits/frame": [int(v) for v in fixed["frames"]],
+        "grad_snapshots/epoch": list(cfg.grad_epochs),
+        "grad_snapshots/layer": list(range(1, n_layers + 1)),
+        "grad_trace/layer": list(range(1, n_layers + 1)),
+        "units/epoch": list(cfg.snapshot_epochs),
+        "units/layer": list(range(1, cfg.depth + 1)),
+        "units/metric": list(SNAPSHOT_METRICS),
+        "fits_best_lr/activation": list(cfg.activations),
+    }
+    return arrays, axes, coords
+
+
+def _summary(cfg: Config, parts: dict[float, dict], best_lr: dict[str, float]) -> dict[str, Any]:
+    """Per activation: final MSEs with 95% CIs over seeds, gradient ratios, the tuned rate."""
+    S = cfg.seeds
+    table = []
+    for a, act in enumerate(cfg.activations):
+        sl = slice(a * S, (a + 1) * S)
+        row: dict[str, Any] = {"activation": act, "best_lr": best_lr[act]}
+        for tag, lr in (("fixed", cfg.lr), ("tuned", best_lr[act])):
+            part = parts[lr]
+            for split, values in (
+                ("train", part["train"][-1, sl]),
+                ("test", part["test"][-1, sl]),
+                ("truth", part["truth_error"][sl]),
+            ):
+                row[f"{tag}_{split}"] = mean_ci(values)
+            row[f"{tag}_diverged"] = int((part["diverged_step"][sl] >= 0).sum())
+        fixed = parts[cfg.lr]
+        trace = fixed["grad_trace"]  # (epochs, layers, E)
+        for epoch in cfg.grad_epochs:
+            ratio = np.log10(trace[epoch, 0, sl]) - np.log10(trace[epoch, cfg.depth - 1, sl])
+            row[f"log10_grad_ratio_{epoch}"] = mean_ci(ratio)
+        # How much a unit's output varies over the inputs (std over x, mean over units): near
+        # 0 when the signal has collapsed and every input looks the same to the layer.
+        with np.errstate(invalid="ignore"):
+            spread = np.nanmean(np.nanstd(fixed["hidden"], axis=3), axis=-1)  # snap, layer, m
+        for tag, e in (("start", 0), ("end", -1)):
+            row[f"spread_{tag}"] = {
+                str(layer): mean_ci(spread[e, j, sl]) for j, layer in enumerate(cfg.hidden_layers)
+            }
+            for key in SNAPSHOT_METRICS:
+                per_layer = fixed["units"][key][e][:, sl]  # layer, seed
+                name = key.split("/")[1]
+                row[f"{name}_{tag}"] = mean_ci(per_layer.mean(axis=0))
+                row[f"{name}_{tag}_worst_layer"] = _worst_layer(per_layer)
+        table.append(row)
+    return {
+        "table": table,
+        "activations": list(cfg.activations),
+        "noise_floor": cfg.noise**2,
+        "n_train": cfg.n_train,
+        "width": cfg.width,
+        "noise": cfg.noise,
+        "init": cfg.init,
+        "snapshot_epochs": list(cfg.snapshot_epochs),
+        "grad_epochs": list(cfg.grad_epochs),
+        "frame_every": cfg.frame_every,
+        "hidden_layers": list(cfg.hidden_layers),
+        "lr": cfg.lr,
+        "learning_rates": list(cfg.learning_rates),
+        "seeds": S,
+        "epochs": cfg.epochs,
+        "depth": cfg.depth,
+        "ratio_layers": [1, cfg.depth],
+    }
+
+
+def _worst_layer(per_layer: np.ndarray) -> dict[str, float] | None:
+    """The layer (1-based) with the highest seed-mean fraction ``per_layer`` ``(layer, seed)``
+    and that fraction; None where the fraction does not apply (NaN)."""
+    means = per_layer.mean(axis=1)
+    if np.isnan(means).all():
+        return None
+    j = int(np.nanargmax(means))
+    return {"layer": j + 1, "fraction": float(means[j])}
+
+
+SMOKE = Config(
+    activations=("identity", "tanh", "relu"),
+    seeds=2,
+    depth=3,
+    width=8,
+    epochs=20,
+    lr_grid=(3e-3,),
+    n_train=32,
+    n_grid=24,
+    hidden_layers=(1, 3),
+    snapshot_epochs=(0, 1, 10, 20),
+    grad_epochs=(0, 10),
+    frame_every=5,
+)
+DEFAULT = Config()
+FULL = Config(seeds=10, lr_grid=(1e-4, 3e-4, 1e-3, 3e-3, 1e-2))
+
+presets: dict[str, Config] = {"smoke": SMOKE, "default": DEFAULT, "full": FULL}

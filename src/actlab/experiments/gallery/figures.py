@@ -1,0 +1,344 @@
+"""Figures of the activation gallery, drawn from its :class:`Results` alone.
+
+``plot_*`` functions return an Axes (one panel) or a Figure (small multiples); they never save
+or show. The data they read: the array ``curves`` (activation, quantity, z) with its coordinates,
+the array ``p_flat`` (activation, sigma), and ``summary["properties"]`` (flat intervals,
+threshold).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from actlab.experiments.base import Results
+from actlab.plotting.style import color_of, new_figure, style
+
+__all__ = [
+    "YLIM",
+    "CLASSIC",
+    "plot_activation_panel",
+    "plot_activation_grid",
+    "plot_curves",
+    "plot_classic",
+    "plot_flat_probability",
+    "figures",
+]
+
+YLIM = (-2.5, 3.5)
+"""Default shared y-range of the panels: unbounded functions are clipped to it (and marked) so
+that the bounded ones, which live in [-1, 1], stay readable."""
+
+CLASSIC = ("sigmoid", "tanh", "relu", "leaky_relu")
+"""The four activations of the classic lesson, overlaid in the ``classic`` figure."""
+
+_LABEL = {"phi": r"$\varphi(z)$", "dphi": r"$\varphi'(z)$"}
+_DASH = {"phi": "-", "dphi": (0, (4, 2))}
+_FLAT = "#9e9e9e"
+
+
+def _names(results: Results) -> list[str]:
+    return list(results.coords["curves/activation"])
+
+
+def _curve(results: Results, name: str, quantity: str) -> tuple[np.ndarray, np.ndarray]:
+    names = _names(results)
+    if name not in names:
+        raise ValueError(f"no activation {name!r} in these results; have {', '.join(names)}")
+    q = list(results.coords["curves/quantity"]).index(quantity)
+    z = np.asarray(results.coords["curves/z"], dtype=float)
+    return z, np.asarray(results.arrays["curves"][names.index(name), q], dtype=float)
+
+
+def _properties(results: Results, name: str) -> dict[str, Any]:
+    for p in results.summary.get("properties", []):
+        if p["name"] == name:
+            return p
+    return {}
+
+
+def _shared_ylim(
+    results: Results, names: Sequence[str], quantities: Sequence[str], clip: tuple[float, float]
+) -> tuple[float, float]:
+    """The data's range over the panels, clipped to ``clip``, with a small margin."""
+    values = np.concatenate([_curve(results, n, q)[1] for n in names for q in quantities])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return clip
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.08 * max(hi - lo, 1e-6)
+    # A margin on a side the data stays within; exactly the clip limit on a side it leaves.
+    return (
+        lo - pad if lo - pad >= clip[0] else clip[0],
+        hi + pad if hi + pad <= clip[1] else clip[1],
+    )
+
+
+def _leaves(
+    results: Results, name: str, quantities: Sequence[str], ylim: tuple[float, float]
+) -> bool:
+    for quantity in quantities:
+        y = _curve(results, name, quantity)[1]
+        if np.isfinite(y).any() and (np.nanmax(y) > ylim[1] or np.nanmin(y) < ylim[0]):
+            return True
+    return False
+
+
+def _break_jumps(
+    z: np.ndarray, y: np.ndarray, kinks: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Insert a NaN into each grid cell, next to a kink, across which ``y`` jumps, so that a
+    discontinuity is drawn as a gap and not as a vertical line."""
+    cuts = []
+    dy = np.abs(np.diff(y))
+    for k in kinks:
+        i = int(np.searchsorted(z, k, side="right")) - 1  # z[i] <= k < z[i + 1]
+        for j in (i - 1, i):
+            if 0 <= j < dy.size:
+                around = max(dy[j - 1] if j >= 1 else 0.0, dy[j + 1] if j + 1 < dy.size else 0.0)
+                if dy[j] > 10.0 * around + 1e-9:
+                    cuts.append(j + 1)
+    if not cuts:
+        return z, y
+    cuts = sorted(set(cuts))
+    return np.insert(z, cuts, np.nan), np.insert(y, cuts, np.nan)
+
+
+def plot_activation_panel(
+    results: Results,
+    name: str,
+    ax: Axes | None = None,
+    *,
+    quantities: Sequence[str] = ("phi", "dphi"),
+    ylim: tuple[float, float] | None = YLIM,
+    shade_flat: bool = False,
+) -> Axes:
+    """One activation: ``phi`` (solid) and ``phi'`` (dashed) over the run's z-grid, in the
+    activation's colour; with ``shade_flat`` the region where ``|phi'| < threshold`` is grey.
+    A curve that leaves ``ylim`` is clipped and the panel says "clipped"."""
+    if ax is None:
+        ax = new_figure(figsize=(3.2, 2.4)).add_subplot()
+    color = color_of(name)
+    kinks = _properties(results, name).get("kinks", [])
+    for quantity in quantities:
+        z, y = _break_jumps(*_curve(results, name, quantity), kinks)
+        ax.plot(
+            z,
+            y,
+            color=color,
+            linestyle=_DASH[quantity],
+            label=_LABEL[quantity],
+            linewidth=1.8 if quantity == "phi" else 1.4,
+        )
+    clipped = ylim is not None and _leaves(results, name, quantities, ylim)
+    if shade_flat:
+        for a, b in _properties(results, name).get("flat_intervals", []):
+            ax.axvspan(a, b, color=_FLAT, alpha=0.22, linewidth=0)
+    ax.axhline(0.0, color="#999999", linewidth=0.6, zorder=0)
+    ax.axvline(0.0, color="#999999", linewidth=0.6, zorder=0)
+    z = np.asarray(results.coords["curves/z"], dtype=float)
+    ax.set_xlim(float(z[0]), float(z[-1]))
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if clipped:
+        ax.text(
+            0.03,
+            0.96,
+            "clipped",
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=7,
+            color="#777777",
+        )
+    ax.set_title(name, fontsize=10)
+    return ax
+
+
+def plot_activation_grid(
+    results: Results,
+    names: Sequence[str] | None = None,
+    *,
+    quantities: Sequence[str] = ("phi", "dphi"),
+    ncols: int = 6,
+    clip: tuple[float, float] = YLIM,
+    shade_flat: bool = False,
+    title: str | None = None,
+    fig: Figure | None = None,
+) -> Figure:
+    """Small multiples, one panel per activation, on shared x and y scales.
+
+    The shared y-range is the data's range clipped to ``clip``; panels whose curves leave it say
+    "clipped" (the table of the report gives each function's true range).
+    """
+    names = list(names) if names is not None else _names(results)
+    ncols = max(1, min(ncols, len(names)))
+    nrows = math.ceil(len(names) / ncols)
+    fig = fig or new_figure(figsize=(2.15 * ncols, 1.8 * nrows + 0.9))
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+    ylim = _shared_ylim(results, names, quantities, clip)
+    clipped = False
+    for i, ax in enumerate(axes.flat):
+        if i >= len(names):
+            ax.set_visible(False)
+            # The panel above an empty slot is the last of its column: it shows the x ticks.
+            axes.flat[i - ncols].xaxis.set_tick_params(labelbottom=True)
+            continue
+        plot_activation_panel(
+            results, names[i], ax, quantities=quantities, ylim=ylim, shade_flat=shade_flat
+        )
+        clipped = clipped or _leaves(results, names[i], quantities, ylim)
+    for column in range(ncols):
+        last = max(range(column, len(names), ncols))  # the lowest panel of the column
+        axes.flat[last].set_xlabel("z")
+    handles = [
+        Line2D([], [], color="#333333", linestyle=_DASH[q], label=_LABEL[q]) for q in quantities
+    ]
+    if shade_flat:
+        threshold = results.summary.get("flat_threshold", 0.01)
+        handles.append(
+            Patch(color=_FLAT, alpha=0.35, label=rf"flat: $|\varphi'(z)| < {threshold:g}$")
+        )
+    # One legend box above the panels holds the title and the note on clipping (a suptitle
+    # and an "outside" legend would overlap under constrained layout).
+    handles.append(
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            label=f"y shared, limited to [{ylim[0]:.3g}, {ylim[1]:.3g}]"
+            + ("; 'clipped' marks curves that leave it" if clipped else ""),
+        )
+    )
+    fig.legend(
+        handles=handles,
+        loc="outside upper center",
+        ncols=len(handles),
+        title=title,
+        title_fontproperties={"size": 12},
+        handlelength=2.6,
+    )
+    return fig
+
+
+def plot_curves(
+    results: Results,
+    quantity: str = "phi",
+    names: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    *,
+    ylim: tuple[float, float] | None = None,
+) -> Axes:
+    """Several activations' ``phi`` (or ``phi'``) overlaid on one axes, each in its colour."""
+    if ax is None:
+        ax = new_figure(figsize=(4.5, 3.2)).add_subplot()
+    names = list(names) if names is not None else _names(results)
+    for i, name in enumerate(names):
+        kinks = _properties(results, name).get("kinks", [])
+        z, y = _break_jumps(*_curve(results, name, quantity), kinks)
+        # Earlier curves are wider, so that one hidden under a later one still shows.
+        width = min(3.0, 1.5 + 0.45 * (len(names) - 1 - i))
+        ax.plot(z, y, color=color_of(name), label=name, linewidth=width)
+    ax.axhline(0.0, color="#999999", linewidth=0.6, zorder=0)
+    ax.axvline(0.0, color="#999999", linewidth=0.6, zorder=0)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel("z")
+    ax.set_ylabel(_LABEL[quantity])
+    ax.legend(loc="upper left")
+    return ax
+
+
+def plot_classic(
+    results: Results, names: Sequence[str] | None = None, fig: Figure | None = None
+) -> Figure:
+    """The classic lesson's figure: ``phi`` and ``phi'`` of a few activations, overlaid.
+
+    Defaults to :data:`CLASSIC` (those present), else the first four activations of the run.
+    """
+    have = _names(results)
+    names = list(names) if names is not None else [n for n in CLASSIC if n in have] or have[:4]
+    fig = fig or new_figure(figsize=(9.0, 3.4))
+    ax_phi, ax_dphi = fig.subplots(1, 2)
+    plot_curves(results, "phi", names, ax_phi, ylim=_shared_ylim(results, names, ["phi"], YLIM))
+    plot_curves(results, "dphi", names, ax_dphi, ylim=_shared_ylim(results, names, ["dphi"], YLIM))
+    ax_phi.set_title("activation")
+    ax_dphi.set_title("derivative")
+    return fig
+
+
+def plot_flat_probability(results: Results, ax: Axes | None = None) -> Axes:
+    """Heat map of ``P(|phi'(z)| < threshold)`` for ``z ~ N(0, sigma^2)``: one row per
+    activation, one column per sigma, each cell annotated with its value."""
+    names = list(results.coords["p_flat/activation"])
+    sigmas = list(results.coords["p_flat/sigma"])
+    p = np.asarray(results.arrays["p_flat"], dtype=float)  # (activation, sigma)
+    if ax is None:
+        ax = new_figure(figsize=(1.1 * len(sigmas) + 3.2, 0.3 * len(names) + 1.6)).add_subplot()
+    image = ax.imshow(p, vmin=0.0, vmax=1.0, cmap="Greys", aspect="auto", interpolation="nearest")
+    for i in range(len(names)):
+        for j in range(len(sigmas)):
+            value = p[i, j]
+            text = "nan" if not np.isfinite(value) else _short(value)
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=7.5,
+                color="white" if np.isfinite(value) and value > 0.55 else "#222222",
+            )
+    ax.set_xticks(range(len(sigmas)), [f"{s:g}" for s in sigmas])
+    ax.set_yticks(range(len(names)), names)
+    for tick, name in zip(ax.get_yticklabels(), names, strict=True):
+        tick.set_color(color_of(name))
+    ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False, length=0)
+    ax.set_xlabel(r"$\sigma$ of the pre-activation $z \sim N(0, \sigma^2)$")
+    ax.xaxis.set_label_position("top")
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    threshold = results.summary.get("flat_threshold", 0.01)
+    ax.figure.colorbar(image, ax=ax, shrink=0.6, label=rf"$P(|\varphi'(z)| < {threshold:g})$")
+    return ax
+
+
+def _short(value: float) -> str:
+    if value == 0.0:
+        return "0"
+    if value == 1.0:
+        return "1"
+    if value < 0.001:
+        return f"{value:.0e}"
+    return f"{value:.3f}".rstrip("0").rstrip(".") if value < 0.9995 else "1.000"
+
+
+def figures(results: Results) -> dict[str, Figure]:
+    """Every figure of the gallery, by file name: ``activations``, ``derivatives``,
+    ``classic`` and ``saturation``."""
+    with style():
+        activations = plot_activation_grid(
+            results, title=r"Activation functions $\varphi$ and their derivatives $\varphi'$"
+        )
+        derivatives = plot_activation_grid(
+            results,
+            quantities=("dphi",),
+            shade_flat=True,
+            title=r"Derivatives $\varphi'$ and their flat regions",
+        )
+        classic = plot_classic(results)
+        saturation = plot_flat_probability(results).figure
+    return {
+        "activations": activations,
+        "derivatives": derivatives,
+        "classic": classic,
+        "saturation": saturation,
+    }

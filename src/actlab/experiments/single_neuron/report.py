@@ -1,0 +1,401 @@
+"""The Markdown report of the single-neuron playground: it formats ``results.summary`` (built by
+:mod:`actlab.experiments.single_neuron.summary`) and nothing else: every number and every
+conclusion of the text comes from there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from actlab.experiments.base import Results
+from actlab.report.format import ci, num, pct
+
+__all__ = ["report"]
+
+_num, _ci, _pct = num, ci, pct  # the project's one number format (actlab.report.format)
+
+
+def _join(names: list[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _cases(s: dict) -> dict[tuple[str, str], dict]:
+    return {(c["target"], c["activation"]): c for c in s["cases"]}
+
+
+def report(results: Results) -> str:
+    """The Markdown report; numbers from ``results.summary`` only."""
+    s = results.summary
+    out: list[str] = ["# Single-neuron playground", ""]
+    out += _intro(s)
+    out += _overview(s)
+    for target in s["targets"]:
+        out += _target_section(s, target)
+    out += _identity_section(s)
+    out += _convergence_section(s)
+    if "relu" in s:
+        out += _relu_section(s)
+    out += _sigmoid_section(s)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _intro(s: dict) -> list[str]:
+    n_members = len(s["cases"]) * s["seeds"] * s["restarts"]
+    lo, hi = _num(s["x_min"]), _num(s["x_max"])
+    out = [
+        "One hidden unit computes $\\hat y = v\\,\\varphi(wx + b) + c$: four numbers and an "
+        "activation $\\varphi$. Which shapes can it draw? This section fits it to "
+        f"{len(s['targets'])} polynomial targets with {len(s['activations'])} activations "
+        f"({_join(s['activations'])}), and ranks them honestly: every case is trained from "
+        f"{s['restarts']} random restarts on each of {s['seeds']} independent data draws, to "
+        "convergence, and scored on held-out points.",
+        "",
+        f"**Protocol.** Inputs on $[{lo}, {hi}]$: {s['n_train']} training points per draw "
+        f"(one uniform point in each of {s['n_train']} equal cells) and {s['n_test']} separate "
+        f"held-out points (uniform), both with label noise $\\mathcal{{N}}(0, "
+        f"{_num(s['noise'])}^2)$; a perfect model scores about the *noise floor* "
+        f"$\\sigma^2 = {_num(s['noise_floor'])}$ on held-out points. All {n_members} fits "
+        f"(target x activation x draw x restart) are members of one vectorised ensemble, trained "
+        f"full batch with Adam (learning rate {_num(s['lr'])}); initial weights ({s['init']} "
+        "scheme) depend only on the draw and the restart, so every activation starts from the "
+        f"same {s['seeds'] * s['restarts']} initial points. Every {s['check_every']} steps a "
+        f"member stops when its gradient norm is below {_num(s['grad_tol'])} or its loss moved "
+        f"by less than a fraction {_num(s['plateau_tol'])} since the last check; "
+        f"{s['epochs']} steps is the cap.",
+        "",
+        "**Scoring.** The fit of a case on a draw is its best restart *on the training set*; its "
+        "held-out MSE is the score. Means and 95% confidence intervals are over the "
+        f"{s['seeds']} draws (Student t). An activation is called better than another only when "
+        "Welch's t-test separates them at the 5% level; otherwise it is a *tie*.",
+        "",
+        "| target | formula | held-out variance of $y$ |",
+        "|---|---|---|",
+    ]
+    for t in s["targets"]:
+        info = s["target_info"][t]
+        out.append(f"| {info['label']} | $y = {info['latex']}$ | {_num(s['ranking'][t]['var'])} |")
+    out.append("")
+    return out
+
+
+def _overview(s: dict) -> list[str]:
+    cases = _cases(s)
+    out = [
+        "## Results at a glance",
+        "",
+        "![Held-out MSE of the best restart per draw, by target and activation]"
+        "(figures/heldout.png)",
+        "",
+        "*Dots: the held-out MSE of each draw's best restart; circle and bar: their mean and 95% "
+        "CI (the winner's circle is outlined in black); thin bar beside: 10th to 90th percentile "
+        "over all restarts of all draws, i.e. what a single random restart gets. Dashed: the "
+        "noise floor; dotted: the least-squares line. Log scale.*",
+        "",
+        "| target | best activation: held-out MSE [95% CI] | runner-up | verdict |",
+        "|---|---|---|---|",
+    ]
+    for t in s["targets"]:
+        r = s["ranking"][t]
+        best = cases[(t, r["best"])]["heldout"]
+        if r["runner_up"] is None:
+            out.append(f"| {s['target_info'][t]['label']} | {r['best']}: {_ci(best)} | - | - |")
+            continue
+        second = cases[(t, r["runner_up"])]["heldout"]
+        verdict = "better (Welch, p < 0.05)" if r["differs"] else "tie"
+        out.append(
+            f"| {s['target_info'][t]['label']} | **{r['best']}**: {_ci(best)} | "
+            f"{r['runner_up']}: {_ci(second)} | {verdict} |"
+        )
+    out.append("")
+    return out
+
+
+def why(s: dict, target: str) -> str:
+    """One sentence on why the winner wins, chosen and filled from the numbers."""
+    r = s["ranking"][target]
+    cases = _cases(s)
+    floor = s["noise_floor"]
+    best = r["best"]
+    b = cases[(target, best)]["heldout"]["mean"]
+    line = r["line"]["mean"]
+    mono = s["activation_monotone"]
+    if line <= 1.5 * floor:
+        tied = r["tied"]
+        tail = "; identity, which is exactly a line, reaches it" if "identity" in tied else ""
+        return (
+            f"The least-squares line already scores {_num(line)} against a noise floor of "
+            f"{_num(floor)}: this target is a straight line, and {len(tied)} of "
+            f"{len(s['activations'])} activations tie for first ({_join(tied)}){tail}."
+        )
+    if not r["best_beats_line"]:
+        ci = cases[(target, best)]["heldout"]
+        if b < line:
+            return (
+                f"No activation beats the least-squares line ({_num(line)}) significantly: the "
+                f"best, {best}, scores lower on average ({_ci(ci)}) but varies too much from "
+                "draw to draw to be told apart from the line."
+            )
+        return (
+            f"No activation beats the least-squares line ({_num(line)}): the best, {best}, "
+            f"scores {_ci(ci)}; one unit's bend does not follow this shape better than a "
+            "straight line does."
+        )
+    r2 = cases[(target, best)]["r2"]["mean"]
+    if not r["target_monotone"] and not mono.get(best, True) and r["best_monotone"] is not None:
+        m = r["best_monotone"]
+        mm = cases[(target, m)]["heldout"]["mean"]
+        return (
+            f"{best} is not monotone and scores {_num(b)} ({_num(b / floor, 2)} times the noise "
+            f"floor, $R^2 = {_num(r2)}$); a monotone $\\varphi$ makes "
+            "$v\\,\\varphi(wx + b) + c$ monotone in $x$, so it cannot follow the turns of this "
+            f"target: the best monotone activation, {m}, stays at {_num(mm)} (the "
+            f"least-squares line: {_num(line)})."
+        )
+    return (
+        f"{best} bends where a line cannot: {_num(b)} against the least-squares line's "
+        f"{_num(line)} ({_pct(1 - b / line)} lower, $R^2 = {_num(r2)}$)."
+    )
+
+
+def _target_section(s: dict, target: str) -> list[str]:
+    info = s["target_info"][target]
+    r = s["ranking"][target]
+    cases = _cases(s)
+    out = [
+        f"## {info['label'][0].upper() + info['label'][1:]} target: $y = {info['latex']}$",
+        "",
+        f"![Best fit per activation on the {info['label']} target](figures/fit_{target}.png)",
+        "",
+        f"![Training of those fits, snapshot by snapshot](figures/convergence_{target}.gif)",
+        "",
+        f"*Draw 0's training points (grey), the noiseless target (dashed) and each activation's "
+        f"best of {s['restarts']} restarts (colour). Beside each panel: the x-range, the fitted "
+        "w, b, v, c and the range of the prediction. The animation replays the same fits over "
+        "training (log-spaced steps).*",
+        "",
+    ]
+    best = cases[(target, r["best"])]["heldout"]
+    line = f"**Best: {r['best']}**, held-out MSE {_ci(best)}"
+    if r["runner_up"] is not None:
+        second = cases[(target, r["runner_up"])]["heldout"]
+        verdict = (
+            "significantly better than the runner-up"
+            if r["differs"]
+            else "a **tie** with the runner-up (Welch's test does not separate them)"
+        )
+        line += f": {verdict}, {r['runner_up']} at {_ci(second)}."
+    out += [line + " " + why(s, target), ""]
+    out += [
+        "| activation | held-out MSE [95% CI] | train MSE | $R^2$ held-out | one restart "
+        "(10-90%) | restarts reaching the best | stopped: gradient / plateau / cap | dead |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for a in r["order"]:
+        c = cases[(target, a)]
+        st = c["stopped"]
+        div = f" / {st['diverged']} diverged" if st["diverged"] else ""
+        out.append(
+            f"| {a} | {_ci(c['heldout'])} | {_num(c['train']['mean'])} | {_num(c['r2']['mean'])} "
+            f"| {_num(c['spread']['p10'])} - {_num(c['spread']['p90'])} | "
+            f"{_pct(c['reach_best'])} | {st['gradient']} / {st['plateau']} / {st['cap']}{div} "
+            f"| {c['dead']} |"
+        )
+    out += [
+        "",
+        f"*Held-out and train MSE of each draw's best restart, mean over {s['seeds']} draws; "
+        "one restart: the 10th-90th percentile of the held-out MSE over all "
+        f"{s['seeds'] * s['restarts']} restarts; reaching the best: restarts whose train MSE "
+        f"is within {_pct(s['reach_tol'])} of their draw's best; dead: restarts whose unit "
+        "outputs 0 on every training input at the end.*",
+        "",
+    ]
+    m = s.get("mirror")
+    if target == "neg_cubic" and m is not None:
+        verdict = (
+            "they differ (Welch, p < 0.05)"
+            if m["differs"]
+            else "the same within noise (Welch's test does not separate them)"
+        )
+        out += [
+            "The negative cubic is the S-cubic mirrored ($y \\to -y$; only the noise is not "
+            "mirrored): a unit follows it by flipping the signs of $v$ and $c$, so the two "
+            f"should score alike. {m['activation']} scores {_ci(m['cubic'])} on the S-cubic and "
+            f"{_ci(m['neg_cubic'])} here: {verdict}.",
+            "",
+        ]
+    return out
+
+
+def _identity_section(s: dict) -> list[str]:
+    if "identity" not in s["activations"]:
+        return []
+    ls = s["least_squares"]
+    out = [
+        "## Identity is the least-squares line",
+        "",
+        "With $\\varphi(z) = z$ the model is $v(wx + b) + c = (vw)\\,x + (vb + c)$, a "
+        "straight line, whose optimum has a closed form: the least-squares line "
+        "$a = \\mathrm{cov}(x, y)/\\mathrm{var}(x)$, $d = \\bar y - a\\bar x$. The best "
+        "identity restart of every draw is compared with it:",
+        "",
+        "| target | slope $vw$ vs $a$ (draw 0) | max abs. slope diff. | max abs. intercept diff. "
+        "| max abs. train-MSE diff. |",
+        "|---|---|---|---|---|",
+    ]
+    worst = 0.0
+    for t in s["targets"]:
+        e = ls[t]
+        worst = max(worst, e["max_mse_diff"])
+        out.append(
+            f"| {s['target_info'][t]['label']} | {_num(e['identity_slope'][0], 5)} vs "
+            f"{_num(e['slope'][0], 5)} | {_num(e['max_slope_diff'])} | "
+            f"{_num(e['max_intercept_diff'])} | {_num(e['max_mse_diff'])} |"
+        )
+    out += [
+        "",
+        f"Over all targets and draws the trained identity unit's train MSE is within "
+        f"{_num(worst)} of the least-squares optimum: the training loop finds the closed-form "
+        "answer.",
+        "",
+    ]
+    return out
+
+
+def _convergence_section(s: dict) -> list[str]:
+    out = [
+        "## Did the restarts converge?",
+        "",
+        f"Per activation, over all targets, draws and restarts: stopped by a small gradient, "
+        f"stopped on a plateau, or still moving at the cap of {s['epochs']} steps.",
+        "",
+        "| activation | gradient | plateau | cap | diverged | converged |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a in s["activations"]:
+        rows = [c for c in s["cases"] if c["activation"] == a]
+        st = {k: sum(c["stopped"][k] for c in rows) for k in rows[0]["stopped"]}
+        n = sum(c["members"] for c in rows)
+        conv = st["gradient"] + st["plateau"]
+        out.append(
+            f"| {a} | {st['gradient']} | {st['plateau']} | {st['cap']} | {st['diverged']} | "
+            f"{conv} of {n} ({_pct(conv / n)}) |"
+        )
+    capped = sorted(
+        (c for c in s["cases"] if c["stopped"]["cap"] > c["members"] / 2),
+        key=lambda c: -c["stopped"]["cap"],
+    )
+    out.append("")
+    if capped:
+        names = [
+            f"{c['activation']} on the {s['target_info'][c['target']]['label']} "
+            f"({c['capped']['n']} of {c['members']}: median $|w| = "
+            f"{_num(c['capped']['median_abs_w'])}$, $|v| = {_num(c['capped']['median_abs_v'])}$)"
+            for c in capped
+        ]
+        shares = [
+            c["capped"]["stretching"] for c in capped if c["capped"]["stretching"] is not None
+        ]
+        out += [
+            f"Cases where most restarts ran to the cap, with the size of their weights at the "
+            f"end: {_join(names)}. Their loss was still changing by more than a fraction "
+            f"{_num(s['plateau_tol'])} per check and their gradient was above "
+            f"{_num(s['grad_tol'])}.",
+            "",
+        ]
+        if shares:
+            stretch = float(np.mean(shares))
+            line = (
+                f"Over the second half of training, in draw 0, {_pct(stretch)} of these capped "
+                "restarts shrank $|w|$ while $|v|$ grew (mean over the cases)."
+            )
+            if stretch > 0.5:
+                line += (
+                    " That is a unit stretching towards a limit at infinity: with $w \\to 0$ "
+                    "and $v \\to \\infty$ a smooth unit becomes the Taylor expansion of "
+                    "$\\varphi$ around $b$ (a line, or for sine near a crest a parabola), which "
+                    "it approaches but never reaches, so no finite step count converges."
+                )
+            out += [line + " Their scores are those of the fits reached at the cap.", ""]
+    return out
+
+
+def _relu_section(s: dict) -> list[str]:
+    r = s["relu"]
+    info = s["target_info"][r["target"]]
+    relu_cases = [c for c in s["cases"] if c["activation"] == "relu"]
+    dead = sum(c["dead"] for c in relu_cases)
+    total = sum(c["members"] for c in relu_cases)
+    out = [
+        "## ReLU in depth",
+        "",
+        "![ReLU and its derivative](figures/relu_function.png)",
+        "",
+        "$\\mathrm{ReLU}(z) = \\max(0, z)$ passes its input on where $z > 0$ and outputs 0, "
+        "with derivative 0, where $z < 0$. A unit whose pre-activation $wx + b$ is negative on "
+        "*every* input outputs 0 everywhere; then the gradients of $w$, $b$ and $v$ are exactly "
+        "zero and only $c$ still learns: the unit is *dead*, and no gradient will revive it. "
+        f"Over all targets and draws, {r['all_dead_at_start']} of {r['all_members']} ReLU "
+        f"restarts ({_pct(r['all_dead_at_start'] / r['all_members'])}) started dead and "
+        f"{dead} ({_pct(dead / total)}) ended dead: {dead - r['all_dead_at_start']} more "
+        "than started dead, so the training steps themselves pushed $wx + b$ below 0 on every "
+        f"input. On the {info['label']} target, draw 0: {r['dead_at_start']} of "
+        f"{r['restarts']} restarts started dead and {r['dead_at_end']} ended dead.",
+        "",
+        f"![w, b, v, c over training for every ReLU restart on the {info['label']} target]"
+        "(figures/relu_trajectories.png)",
+        "",
+        "![The MSE over (w, b) with (v, c) solved by least squares, and the training paths]"
+        "(figures/relu_landscape.png)",
+        "",
+        "The landscape shows, for every $(w, b)$, the lowest MSE that any $(v, c)$ can reach "
+        "there; $(v, c)$ has a closed form at each point (a least-squares regression of $y$ on "
+        "$\\mathrm{ReLU}(wx + b)$). Three regions: in the hatched wedge the unit is dead on "
+        f"every training input and the MSE is the variance of $y$, {_num(r['var_y'])} "
+        f"({_pct(r['dead_share_of_grid'])} of the window); above the dashed lines it is active "
+        f"on every input, a straight line, and the best it can do is the least-squares line's "
+        f"{_num(r['line_mse'])}; in between the kink lies inside the data, and only there can "
+        f"the unit bend. The lowest point of the grid is {_num(r['landscape_min'])}; the best "
+        f"restart (the orange path) reached a train MSE of {_num(r['best_train_mse'])}.",
+        "",
+    ]
+    if "ray_invariance_max_diff" in r:
+        out += [
+            "The landscape is constant along rays from the origin: "
+            "$\\mathrm{ReLU}(\\alpha z) = \\alpha\\,\\mathrm{ReLU}(z)$ for $\\alpha > 0$, "
+            "and $v$ absorbs $\\alpha$, so only the direction of $(w, b)$ matters, i.e. where the "
+            "kink $x = -b/w$ falls and which side is on. Measured: the MSE at $(w, b)$ and at "
+            f"$(2w, 2b)$ differ by at most {_num(r['ray_invariance_max_diff'])} on the grid.",
+            "",
+        ]
+    return out
+
+
+def _sigmoid_section(s: dict) -> list[str]:
+    g = s["sigmoid"]
+    info = s["target_info"][g["target"]]
+    return [
+        "## Sigmoid without bias",
+        "",
+        "Remove $b$, $v$ and $c$: $\\hat y = \\sigma(wx)$ has one parameter, and its loss is a "
+        "curve over $w$ that we can draw whole. The curve always passes through "
+        "$\\sigma(0) = 1/2$ at $x = 0$; $w$ only sets its steepness and direction. Target: the "
+        f"{info['label']} target rescaled to $[0.1, 0.9]$, with the same noise, on draw 0's "
+        f"inputs. Plain gradient descent, $w \\leftarrow w - {_num(g['lr'])}\\,L'(w)$, from "
+        f"$w = {_num(g['w0'])}$.",
+        "",
+        "![The fit of sigma(wx) and the loss as a function of w](figures/sigmoid_fit.png)",
+        "",
+        "![Gradient descent on w: the fit and the position on the loss curve]"
+        "(figures/sigmoid_descent.gif)",
+        "",
+        f"After {g['steps']} steps $w = {_num(g['w_end'], 4)}$ with train MSE "
+        f"{_num(g['loss_end'])} (from {_num(g['loss_start'])}) and gradient "
+        f"{_num(g['grad_end'])}; the minimum of the loss on a grid of spacing "
+        f"{_num(g['grid_spacing'])} is at $w = {_num(g['w_grid_min'], 4)}$ "
+        f"({_num(g['loss_grid_min'])}). Half of the way from $w_0$ to the end was covered after "
+        f"{g['steps_to_half']} steps: where $\\sigma$ saturates the loss curve is flat, the "
+        "gradient small, and descent crawls before it accelerates down the slope.",
+        "",
+    ]

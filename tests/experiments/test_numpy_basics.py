@@ -1,0 +1,539 @@
+"""The NumPy-from-scratch lesson: the formulas against PyTorch and SciPy (independently of the
+experiment), every part of the smoke run against closed forms and independent re-computations,
+the report's numbers, the figures, and the exercises' worked solutions."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from scipy import optimize, special
+from scipy.stats import entropy as scipy_entropy
+
+from actlab import numpy_ref as ref
+from actlab.experiments.numpy_basics import SPEC, parts
+from actlab.experiments.numpy_basics import exercises as stubs
+from actlab.experiments.numpy_basics import experiment as nb
+from actlab.experiments.numpy_basics import solutions as sol
+from actlab.models import EnsembleMLP
+from actlab.report.exercises import KINDS, exercises_markdown
+from actlab.seeding import derive_seed
+from actlab.store import RunStore
+
+SMOKE = nb.presets["smoke"]
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    return nb.run(SMOKE)
+
+
+def _rng():
+    return np.random.default_rng(12345)
+
+
+# --------------------------------------------------------------------------------------------
+# NumPy vs PyTorch vs SciPy, independent of the experiment
+
+EDGES = np.array([-np.inf, -1e4, -710.0, -40.0, -1.0, -0.0, 0.0, 1e-300, 1.0, 40.0, 710.0, 1e4,
+                  np.inf, np.nan])  # fmt: skip
+
+
+def _same(a, b, rtol, atol=0.0):
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 4e-16), (np.float32, 4e-7)])
+def test_elementwise_formulas_agree_with_torch_and_scipy(dtype, rtol):
+    x = np.concatenate([_rng().normal(0, 10, 5000), EDGES]).astype(dtype)
+    t = torch.from_numpy(x)
+    with np.errstate(all="raise", under="ignore"):  # the NumPy formulas never warn
+        ours = {
+            "relu": ref.relu(x),
+            "leaky": ref.leaky_relu(x, 0.01),
+            "sigmoid": ref.sigmoid(x),
+            "tanh": ref.tanh(x),
+        }
+    _same(ours["relu"], torch.relu(t).numpy(), 0)
+    _same(ours["leaky"], F.leaky_relu(t, 0.01).numpy(), 0)
+    _same(ours["sigmoid"], torch.sigmoid(t).numpy(), 2 * rtol, atol=1e-300)
+    _same(ours["sigmoid"], special.expit(x), 2 * rtol, atol=1e-300)
+    _same(ours["tanh"], torch.tanh(t).numpy(), 2 * rtol, atol=1e-300)
+    for y in ours.values():
+        assert y.dtype == dtype
+    # the documented edge values
+    np.testing.assert_array_equal(ref.sigmoid([-np.inf, np.inf]), [0.0, 1.0])
+    np.testing.assert_array_equal(ref.tanh([-np.inf, -1e4, 1e4, np.inf]), [-1, -1, 1, 1])
+    assert np.isnan(ref.relu([np.nan])).all() and np.isnan(ref.sigmoid([np.nan])).all()
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-15), (np.float32, 1e-6)])
+def test_softmax_and_log_softmax_agree_with_torch_and_scipy(dtype, rtol):
+    x = _rng().normal(0, 10, (500, 7)).astype(dtype)
+    x[0] += 1000.0  # a row that overflows the textbook formula
+    t = torch.from_numpy(x)
+    p, logp = ref.softmax(x), ref.log_softmax(x)
+    _same(p, torch.softmax(t, -1).numpy(), rtol, atol=1e-30)
+    _same(p, special.softmax(x, axis=-1), rtol, atol=1e-30)
+    # log p = (x - m) - log sum: an absolute error of a few eps where log p is near 0
+    eps = float(np.finfo(dtype).eps)
+    _same(logp, torch.log_softmax(t, -1).numpy(), rtol * 4, atol=4 * eps)
+    _same(logp, special.log_softmax(x, axis=-1), rtol * 4, atol=4 * eps)
+    np.testing.assert_allclose(p.sum(-1), 1.0, rtol=10 * rtol)
+
+
+def test_textbook_formulas_fail_where_the_experiment_says():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(ref.tanh_naive(np.array([710.0, -710.0]))).all()
+        assert np.isnan(ref.softmax_naive(np.array([1000.0, 1001.0, 1002.0]))).all()
+        assert ref.tanh_naive(np.array([1e-300]))[0] == 0.0  # cancellation: tanh(1e-300) = 1e-300
+
+
+# --------------------------------------------------------------------------------------------
+# The smoke run, part by part
+
+
+def test_registered():
+    spec = SPEC
+    assert spec.name == "numpy-basics" and spec.order == 20
+    assert {"smoke", "default", "full"} <= set(spec.presets)
+    assert spec.preset("default") == nb.Config()
+
+
+def test_checks_cover_every_comparison(smoke):
+    checks = smoke.summary["checks"]
+    keys = {(c["function"], c["implementation"], c["reference"]) for c in checks}
+    for fn in ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"):
+        assert (fn, "numpy", "torch") in keys
+    for fn in ("sigmoid", "softmax", "log_softmax"):
+        assert (fn, "numpy", "scipy") in keys
+    for fn in ("sigmoid", "tanh", "softmax"):
+        assert (fn, "textbook", "torch") in keys
+    for c in checks:
+        if c["implementation"] == "numpy":
+            assert c["max_err_eps"] <= 4.0, c
+            assert c["dtype_kept"]
+            # a disagreement on non-finite values only where a logit is infinite
+            assert all("inf" in m["at"] for m in c["mismatch_at"]), c
+        assert len(c["mismatch_at"]) <= c["nonfinite_mismatches"]
+    tanh64 = next(
+        c for c in checks
+        if c["function"] == "tanh" and c["implementation"] == "textbook"
+        and c["inputs"] == "edge" and c["dtype"] == "float64"
+    )  # fmt: skip
+    assert {m["at"] for m in tanh64["mismatch_at"]} == {"-inf", "-1000", "-710", "710", "1000",
+                                                        "inf"}  # fmt: skip
+    assert tanh64["max_rel_diff"] == 1.0 and tanh64["max_rel_at"] in ("1e-300", "-1e-300")
+
+
+def test_check_numbers_recomputed_independently(smoke):
+    """The random-input check of sigmoid vs SciPy, recomputed from the same draw."""
+    rng = np.random.default_rng(derive_seed(SMOKE.seed, "numpy-basics", "random"))
+    x = rng.normal(0.0, SMOKE.random_scale, SMOKE.n_random)
+    c = next(
+        c for c in smoke.summary["checks"]
+        if (c["function"], c["implementation"], c["reference"], c["inputs"], c["dtype"])
+        == ("sigmoid", "numpy", "scipy", "random", "float64")
+    )  # fmt: skip
+    assert c["max_abs_diff"] == np.max(np.abs(ref.sigmoid(x) - special.expit(x)))
+    assert c["n"] == SMOKE.n_random
+
+
+def test_compose_affine_equals_a_torch_stack():
+    rng = _rng()
+    widths = (5, 7, 2, 6)
+    weights = [rng.normal(size=(b, a)) for a, b in zip(widths[:-1], widths[1:], strict=True)]
+    biases = [rng.normal(size=b) for b in widths[1:]]
+    seq = torch.nn.Sequential(*[torch.nn.Linear(a, b, dtype=torch.float64)
+                                for a, b in zip(widths[:-1], widths[1:], strict=True)])  # fmt: skip
+    with torch.no_grad():
+        for lin, w, b in zip(seq, weights, biases, strict=True):
+            lin.weight.copy_(torch.from_numpy(w))
+            lin.bias.copy_(torch.from_numpy(b))
+    x = rng.normal(size=(50, widths[0]))
+    W, b = parts.compose_affine(weights, biases)
+    expected = seq(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(x @ W.T + b, expected, rtol=1e-12, atol=1e-12)
+    assert np.linalg.matrix_rank(W) == 2  # the narrowest layer
+    for fn in (parts.compose_affine, sol.compose_affine):
+        W2, b2 = fn(weights, biases)
+        np.testing.assert_allclose(x @ W2.T + b2, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_linear_collapse(smoke):
+    c = smoke.summary["collapse"]
+    rows = {r["activation"]: r for r in c["rows"]}
+    assert rows["identity"]["max_abs_diff_composed"] < 1e-12
+    assert rows["identity"]["affine_fit_residual"] < 1e-12
+    assert c["rank"] == min(SMOKE.collapse_widths) == 3 and c["shape"] == [8, 8]
+    assert np.sum(np.asarray(c["singular_values"]) > c["rank_tolerance"]) == c["rank"]
+    for act in SMOKE.collapse_activations:
+        assert rows[act]["affine_fit_residual"] > 0.05 and rows[act]["max_abs_diff_composed"] > 0.1
+    line = smoke.arrays["collapse_line"][0]  # identity: the fit lies on the network
+    np.testing.assert_allclose(line[0], line[1], atol=1e-12)
+
+
+def test_softmax_overflow_points_match_the_thresholds(smoke):
+    sm = smoke.summary["softmax"]
+    assert sm["naive_all_nan"] and sm["log_naive_all_nan"] and sm["exp_max_is_inf"]
+    np.testing.assert_allclose(sm["stable"], special.softmax([0.0, 1.0, 2.0]), rtol=1e-15)
+    np.testing.assert_allclose(sm["log_stable"], special.log_softmax([0.0, 1.0, 2.0]), rtol=1e-15)
+    assert sm["gap_log_softmax"] == [0.0, -1000.0] and sm["gap_log_of_softmax_inf"] == [False, True]
+    step = sm["offset_step"]
+    for dtype in ("float64", "float32"):
+        limit = math.log(np.finfo(dtype).max)
+        assert sm["exp_limit"][dtype] == pytest.approx(limit, rel=1e-12)
+        pred = sm["predicted_offset"][dtype]
+        assert pred["sum"] == pytest.approx(limit - special.logsumexp([0.0, 1.0, 2.0]))
+        assert pred["sum"] < sm["first_wrong_offset"][dtype] <= pred["sum"] + step
+        assert pred["max"] < sm["first_nan_offset"][dtype] <= pred["max"] + step
+        p_inf = sm["predicted_inf_gap"][dtype]
+        assert p_inf < sm["first_inf_gap"][dtype] <= p_inf + step
+    assert sm["predicted_inf_gap"]["float64"] == pytest.approx(745.13, abs=0.01)
+    stable = smoke.arrays["overflow"][[1, 3]]
+    np.testing.assert_allclose(stable, special.softmax([0.0, 1.0, 2.0])[2], rtol=1e-6)
+
+
+def test_temperature(smoke):
+    t = smoke.summary["temperature"]
+    base = np.array(SMOKE.peaky_base)
+    for scale, p, h in zip(SMOKE.peaky_scales, t["probs"], t["entropy_at_1"], strict=True):
+        np.testing.assert_allclose(p, special.softmax(scale * base), rtol=1e-13)
+        assert h == pytest.approx(scipy_entropy(special.softmax(scale * base)), rel=1e-12)
+    q = np.array(SMOKE.sweep_logits)
+    temps = np.asarray(smoke.coords["temperature_probs/temperature"])
+    assert temps[0] == pytest.approx(SMOKE.t_min) and temps[-1] == pytest.approx(SMOKE.t_max)
+    np.testing.assert_allclose(
+        smoke.arrays["temperature_probs"], special.softmax(q / temps[:, None], axis=1),
+        rtol=1e-12, atol=1e-300,
+    )  # fmt: skip
+    target = 1 - SMOKE.epsilon + SMOKE.epsilon / q.size
+    assert special.softmax(q / t["t_star"])[0] == pytest.approx(target, rel=1e-12)
+    root = optimize.brentq(lambda T: special.softmax(q / T)[0] - target, 1e-3, 1e3, xtol=1e-15)
+    assert t["t_star"] == pytest.approx(root, rel=1e-9)
+    assert t["entropy_last"] < t["log_k"] and t["entropy_first"] < 1e-10
+
+
+def test_dead_relu_tables_and_descent(smoke):
+    d = smoke.summary["dead"]
+    x = np.array(SMOKE.dead_inputs)
+    assert d["dead"]["relu"] == [0.0] * 4 and d["dead"]["relu_grad_autograd"] == [0.0] * 4
+    assert d["dead"]["leaky_grad_autograd"] == [SMOKE.leaky_slope] * 4
+    assert d["compare"]["relu_grad_autograd"] == [0.0, 0.0, 0.0, 1.0, 1.0]
+    assert d["compare"]["leaky_grad"] == d["compare"]["leaky_grad_autograd"]
+    assert not d["relu_moved"] and d["max_grad"][0] == 0.0
+    assert d["final_loss"][0] == d["initial_loss"][0] == np.mean(x**2)
+    alive = d["leaky_alive_step"]
+    assert alive is not None and d["final_loss"][1] < d["initial_loss"][1]
+    # the same descent with autograd, step by step
+    traj = smoke.arrays["dead_training"][1]
+    w = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    xt = torch.from_numpy(x)
+    for step in range(SMOKE.dead_steps + 1):
+        loss = (F.leaky_relu(w * xt + b, SMOKE.leaky_slope) + xt).square().mean()
+        assert traj[step, 0] == pytest.approx(loss.item(), rel=1e-12, abs=1e-15)
+        assert traj[step, 1] == pytest.approx(w.item(), rel=1e-12, abs=1e-15)
+        assert (traj[step, 3] > 0) == bool(((w * xt + b) > 0).any())
+        loss.backward()
+        with torch.no_grad():
+            w -= SMOKE.dead_lr * w.grad
+            b -= SMOKE.dead_lr * b.grad
+        w.grad = b.grad = None
+
+
+def test_chain_values_against_value_iteration():
+    n, gamma, r_stop = 7, 0.8, -1.5
+    q = parts.chain_q_values(n, gamma, r_stop)
+    v = np.zeros(n + 1)  # v[0] terminal
+    for _ in range(2000):  # Bellman optimality iteration on the whole chain
+        cont = 1 + gamma * v[:-1]
+        wait = gamma * v[1:]
+        v = np.concatenate([[0.0], np.maximum.reduce([cont, wait, np.full(n, r_stop)])])
+    np.testing.assert_allclose(q[:, 0], 1 + gamma * v[:-1], rtol=1e-12)
+    np.testing.assert_allclose(q[:, 1], gamma * v[1:], rtol=1e-12)
+    np.testing.assert_allclose(q[:, 2], r_stop)
+    pi = special.softmax(q, axis=1)
+    v_pi = np.zeros(n + 1)
+    for _ in range(5000):  # iterative policy evaluation
+        v_pi[1:] = (
+            pi[:, 0] * (1 + gamma * v_pi[:-1]) + pi[:, 1] * gamma * v_pi[1:] + pi[:, 2] * r_stop
+        )
+    np.testing.assert_allclose(parts.policy_values(pi, gamma, r_stop), v_pi[1:], rtol=1e-10)
+
+
+def test_head_ranges():
+    assert parts.head_range("identity") == (-math.inf, math.inf)
+    assert parts.head_range("tanh") == (-1.0, 1.0)
+    assert parts.head_range("sigmoid") == (0.0, 1.0)
+
+
+def test_fit_member_equals_a_plain_sequential_trained_alone(smoke):
+    cfg = SMOKE
+    q = parts.chain_q_values(cfg.n_states, cfg.gamma, cfg.stop_reward)
+    x = (torch.arange(1, cfg.n_states + 1, dtype=torch.float32) / cfg.n_states)[:, None]
+    y = torch.tensor(q, dtype=torch.float32)
+    h, s = cfg.q_heads.index("tanh"), 1
+    seed = derive_seed(cfg.seed, "numpy-basics", "q-fit", s)
+    seq = EnsembleMLP(1, [cfg.hidden], 3, cfg.torso, [seed]).member(0)
+    opt = torch.optim.Adam(seq.parameters(), lr=cfg.fit_lr)
+    losses = []
+    for _ in range(cfg.fit_steps):
+        opt.zero_grad()
+        loss = (torch.tanh(seq(x)) - y).square().mean()
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        pred = torch.tanh(seq(x)).numpy()
+    np.testing.assert_allclose(smoke.arrays["q_loss"][h, s, :-1], losses, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(smoke.arrays["q_pred"][h, s], pred, atol=1e-5)
+
+
+def test_bounded_heads_cannot_pass_their_range(smoke):
+    h = smoke.summary["heads"]
+    q = smoke.arrays["q_targets"]
+    for i, f in enumerate(h["fits"]):
+        pred = smoke.arrays["q_pred"][i]
+        final = smoke.arrays["q_loss"][i, :, -1]
+        assert f["final_mse_values"] == final.tolist()
+        np.testing.assert_allclose(final, ((pred - q) ** 2).mean(axis=(1, 2)), rtol=1e-5)
+        if f["head"] == "tanh":
+            floor = np.mean((np.clip(q, -1, 1) - q) ** 2)
+            assert f["floor"] == pytest.approx(floor, rel=1e-12) and floor > 1.0
+            assert pred.max() <= 1.0 and np.all(final >= floor) and f["above_floor"]
+            assert f["differs_from_linear"]
+    assert h["fits"][0]["floor"] == 0.0 and not h["fits"][0]["bounded"]
+    assert h["policy_sum_error"] < 1e-15 and h["policy_min"] > 0
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"n_random": 5}, "n_random"),
+        ({"random_scale": 0.0}, "random_scale"),
+        ({"leaky_slope": 1.5}, "leaky_slope"),
+        ({"collapse_widths": (4, 4)}, "collapse_widths"),
+        ({"collapse_points": 5}, "collapse_points"),
+        ({"big_logits": (1.0, math.nan)}, "big_logits"),
+        ({"peaky_scales": (1.0, -1.0)}, "peaky_scales"),
+        ({"sweep_logits": (1.0, 1.0)}, "unique maximum"),
+        ({"t_min": 2.0, "t_max": 1.0}, "t_max"),
+        ({"epsilon": 1.0}, "epsilon"),
+        ({"dead_inputs": (-1.0, 0.5)}, "dead_inputs"),
+        ({"gamma": 1.0}, "gamma"),
+        ({"seeds": 1}, "seeds"),
+        ({"q_heads": ("tanh", "identity")}, "identity"),
+        ({"q_heads": ("identity", "tanh", "tanh")}, "repeat"),
+        ({"q_heads": ("identity", "prelu")}, "learnable"),
+        ({"torso": "reluu"}, "relu"),
+        ({"fit_steps": 0}, "fit_steps"),
+    ],
+)
+def test_config_errors(change, match):
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(SMOKE, **change)
+
+
+def test_metrics_are_tidy(smoke):
+    m = smoke.metrics
+    assert list(m.columns[:4]) == ["member", "step", "metric", "value"]
+    assert set(m["part"]) == {"check", "collapse", "dead", "heads"}
+    checks = m[m.metric == "check/max_abs_diff"]
+    assert checks.value.tolist() == [c["max_abs_diff"] for c in smoke.summary["checks"]]
+    heads = m[m.metric == "heads/mse"]
+    assert len(heads) == len(SMOKE.q_heads) * SMOKE.seeds * (SMOKE.fit_steps + 1)
+    last = heads[heads.step == SMOKE.fit_steps].sort_values("member")
+    assert last.value.tolist() == smoke.arrays["q_loss"][:, :, -1].reshape(-1).tolist()
+    json.dumps(smoke.summary, allow_nan=False)
+
+
+def test_one_chunk_and_store_round_trip(smoke, tmp_path):
+    keys = []
+    nb.run(SMOKE, lambda key, fn: keys.append(key) or fn())
+    assert keys == ["q-fit"]
+    store = RunStore(tmp_path / "run")
+    store.begin("numpy-basics", "smoke", SMOKE)
+    first = nb.run(SMOKE, store.chunk_runner())
+    restored = []
+    second = nb.run(SMOKE, store.chunk_runner(lambda key, r: restored.append(r)))
+    assert restored == [True]
+    np.testing.assert_array_equal(first.arrays["q_loss"], second.arrays["q_loss"])
+    store.save_results(second)
+    loaded = store.load_results()
+    pd.testing.assert_frame_equal(loaded.metrics, second.metrics, check_dtype=False)
+    assert SPEC.report(loaded) == SPEC.report(second)  # the report reads JSON-round-tripped values
+
+
+def test_figures(smoke):
+    figs = SPEC.figures(smoke)
+    assert set(figs) == {"formulas", "linear_collapse", "softmax_overflow", "temperature",
+                         "dead_relu", "rl_heads"}  # fmt: skip
+    for name, fig in figs.items():
+        assert isinstance(fig, Figure)
+        assert all(ax.has_data() for ax in fig.axes), name
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+
+
+def test_report_numbers_come_from_results(smoke):
+    text = SPEC.report(smoke)
+    assert text.startswith("# NumPy from scratch")
+    for fig in SPEC.figures(smoke):
+        assert f"(figures/{fig}.png)" in text
+    sm, t, d = smoke.summary["softmax"], smoke.summary["temperature"], smoke.summary["dead"]
+    assert "`[nan, nan, nan]`" in text
+    assert "[0.09003, 0.2447, 0.6652]" in text  # the stable softmax of [1000, 1001, 1002]
+    assert f"$c = {sm['first_wrong_offset']['float64']:g}$" in text
+    assert f"$T = {t['t_star']:.4g}$" in text
+    assert f"from step {d['leaky_alive_step']} the unit" in text
+    tanh = next(f for f in smoke.summary["heads"]["fits"] if f["head"] == "tanh")
+    assert f"The tanh head's final MSE, {tanh['final_mse']['mean']:.3g} [" in text
+    assert "higher than the linear head's" in text
+    rank = smoke.summary["collapse"]["rank"]
+    assert f"matrix $W$ has rank {rank}" in text
+    assert text.rstrip().endswith(exercises_markdown(sol.EXERCISES).rstrip())
+    # change numbers in the results: the report follows
+    changed = json.loads(json.dumps(smoke.summary))
+    changed["temperature"]["t_star"] = 0.123456
+    changed["dead"]["leaky_alive_step"] = 42
+    changed["collapse"]["rank"] = 7
+    for f in changed["heads"]["fits"]:
+        if f["head"] == "tanh":
+            f["differs_from_linear"] = False
+    other = SPEC.report(dataclasses.replace(smoke, summary=changed))
+    assert "$T = 0.1235$" in other and "from step 42 the unit" in other
+    assert "matrix $W$ has rank 7" in other
+    assert "The tanh head's final MSE" in other and "within noise" in other
+
+
+def test_report_has_no_missing_values(smoke):
+    text = SPEC.report(smoke)
+    assert "n/a" not in text and "None" not in text
+
+
+# --------------------------------------------------------------------------------------------
+# Exercises: every worked solution against an independent reference
+
+
+def test_exercise_list():
+    kinds = [e.kind for e in sol.EXERCISES]
+    assert set(kinds) == set(KINDS)
+    assert kinds == sorted(kinds, key=KINDS.index)  # listed in the order of KINDS
+    for e in sol.EXERCISES:
+        if e.function:
+            lesson, name = e.function.split(":")
+            assert lesson == "numpy_basics"
+            assert callable(getattr(stubs, name)) and callable(getattr(sol, name))
+
+
+def test_stubs_are_unsolved():
+    x = np.array([1.0, 2.0])
+    for call in (
+        lambda: stubs.leaky_relu_and_grad(x),
+        lambda: stubs.log_softmax(x),
+        lambda: stubs.compose_affine([np.eye(2)], [np.zeros(2)]),
+        lambda: stubs.dead_units(x[None], np.eye(2), np.zeros(2)),
+        lambda: stubs.temperature_for_entropy(x, 0.5),
+    ):
+        with pytest.raises(NotImplementedError):
+            call()
+
+
+def test_warm_up_answers():
+    for key, expected in sol.SOFTMAX_123.items():
+        logits = np.array(json.loads(key), dtype=float)
+        np.testing.assert_allclose(special.softmax(logits), expected, rtol=0.02)
+    grads = {}
+    for fn, x in (
+        (torch.relu, -3.0), (torch.relu, 2.0), (lambda v: F.leaky_relu(v, 0.01), -3.0),
+        (torch.sigmoid, 0.0), (torch.tanh, 0.0), (torch.sigmoid, 10.0),
+    ):  # fmt: skip
+        t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        fn(t).backward()
+        grads[len(grads)] = t.grad.item()
+    np.testing.assert_allclose(list(grads.values()), list(sol.DERIVATIVES_AT.values()), rtol=2e-3)
+
+
+def test_leaky_relu_and_grad_solution():
+    x = np.concatenate([_rng().normal(0, 3, 200), [0.0, -0.0, 1e-300, -1e-300]])
+    for slope in (0.01, 0.2):
+        y, dy = sol.leaky_relu_and_grad(x, slope)
+        t = torch.tensor(x, requires_grad=True)
+        out = F.leaky_relu(t, slope)
+        out.sum().backward()
+        np.testing.assert_array_equal(y, out.detach().numpy())
+        np.testing.assert_array_equal(dy, t.grad.numpy())
+
+
+def test_log_softmax_solution():
+    x = _rng().normal(0, 20, (30, 6))
+    np.testing.assert_allclose(sol.log_softmax(x), special.log_softmax(x, axis=-1), rtol=1e-14)
+    np.testing.assert_allclose(sol.log_softmax(x, axis=0), special.log_softmax(x, axis=0),
+                               rtol=1e-14)  # fmt: skip
+    with np.errstate(all="raise", under="ignore"):
+        big = sol.log_softmax(np.array([1000.0, 1001.0, 1002.0]))
+        gap = sol.log_softmax(np.array([0.0, -1000.0]))
+    np.testing.assert_allclose(big, special.log_softmax([0.0, 1.0, 2.0]), rtol=1e-14)
+    np.testing.assert_array_equal(gap, [0.0, -1000.0])
+
+
+def test_dead_units_solution():
+    rng = _rng()
+    x = rng.normal(size=(64, 5))
+    w = rng.normal(size=(40, 5))
+    b = rng.normal(size=40) - 2.0  # some units dead
+    b[:3] = -100.0  # certainly dead
+    got = sol.dead_units(x, w, b)
+    expected = np.array([all(x[i] @ w[j] + b[j] <= 0 for i in range(64)) for j in range(40)])
+    np.testing.assert_array_equal(got, expected)
+    assert got[:3].all() and not got.all()
+    # dead = no gradient reaches the unit's weights
+    lin = torch.nn.Linear(5, 40, dtype=torch.float64)
+    with torch.no_grad():
+        lin.weight.copy_(torch.from_numpy(w))
+        lin.bias.copy_(torch.from_numpy(b))
+    torch.relu(lin(torch.from_numpy(x))).sum().backward()
+    no_grad = (lin.weight.grad.abs().sum(dim=1) == 0).numpy()
+    np.testing.assert_array_equal(got, no_grad)
+
+
+def test_softmax_rows_debug_exercise():
+    x = np.array([[1.0, 2.0, 3.0], [1000.0, 1001.0, 1002.0], [-5.0, 0.0, 5.0]])
+    np.testing.assert_allclose(sol.softmax_rows(x), special.softmax(x, axis=1), rtol=1e-14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        buggy = stubs.softmax_rows(x)
+    assert not np.allclose(buggy, special.softmax(x, axis=1), equal_nan=False)  # still buggy
+    assert "np.max(x)" in sol.EXERCISES[[e.kind for e in sol.EXERCISES].index("debug")].prompt
+
+
+def test_temperature_for_entropy_solution():
+    logits = np.array([2.0, 1.0, 0.5, -1.0])
+    for target in (0.01, 0.5, 1.0, 1.38):
+        t = sol.temperature_for_entropy(logits, target)
+        assert scipy_entropy(special.softmax(logits / t)) == pytest.approx(target, rel=1e-9)
+        root = optimize.brentq(
+            lambda lt, h=target: scipy_entropy(special.softmax(logits / math.exp(lt))) - h,
+            -10, 10, xtol=1e-14,
+        )  # fmt: skip
+        assert t == pytest.approx(math.exp(root), rel=1e-8)
+
+
+def test_mean_subtraction_overflows_as_the_conceptual_answer_says():
+    x = np.array([0.0, 2000.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isinf(np.exp(x - x.mean())).any()
+    assert np.isfinite(np.exp(x - x.max())).all()
