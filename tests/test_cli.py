@@ -74,3 +74,72 @@ def test_console_script_exit_status():
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("actlab: error: unknown experiment 'nope'")
+
+
+# ---------------------------------------------------------------------- every field, bad values
+# Fields whose negative values are valid (coordinates, logits, rewards): their out-of-range value
+# is NaN instead of -1. A new signed field must be added here, or -1 must be refused.
+SIGNED = {
+    ("gallery", "z_min"),
+    ("gallery", "z_max"),
+    ("numpy-basics", "big_logits"),
+    ("numpy-basics", "gap_logits"),
+    ("numpy-basics", "peaky_base"),
+    ("numpy-basics", "sweep_logits"),
+    ("numpy-basics", "dead_inputs"),
+    ("numpy-basics", "compare_inputs"),
+    ("numpy-basics", "stop_reward"),
+    ("single-neuron", "x_min"),
+    ("single-neuron", "x_max"),
+    ("single-neuron", "sigmoid_w0"),
+}
+
+
+def _bad_values(experiment: str, name: str, tp) -> list[tuple[str, str]]:
+    """(kind, text) pairs for a field of type ``tp``: a value of the wrong type (where the
+    command line can express one) and a value out of range or unknown."""
+    import types
+    import typing
+
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    inner = args[0] if origin in (tuple, list) else tp
+    signed = (experiment, name) in SIGNED
+    if inner is bool:
+        return [("type", "maybe")]
+    if inner is int:
+        return [("type", "abc"), ("range", "-1")]
+    if inner is float:
+        return [("type", "abc"), ("range", "nan" if signed else "-1")]
+    if inner is str:
+        return [("unknown", "nosuch")]
+    raise AssertionError(f"{experiment}.{name}: no bad value for type {tp}")
+
+
+def _field_cases():
+    import dataclasses
+    import typing
+
+    from actlab.experiments import get_experiment, list_experiments
+
+    for exp in list_experiments():
+        config = get_experiment(exp).Config
+        hints = typing.get_type_hints(config)
+        for f in dataclasses.fields(config):
+            for kind, text in _bad_values(exp, f.name, hints[f.name]):
+                yield pytest.param(exp, f.name, text, id=f"{exp}-{f.name}-{kind}")
+
+
+@pytest.mark.parametrize("experiment,name,text", list(_field_cases()))
+def test_every_field_refuses_a_bad_value_in_one_line(capsys, tmp_path, experiment, name, text):
+    code, out, err = _run(
+        capsys, "run", experiment, "--preset", "smoke", "--out", str(tmp_path / "run"),
+        "--set", f"{name}={text}",
+    )  # fmt: skip
+    lines = err.strip().splitlines()
+    assert code == 2, (code, err)
+    assert len(lines) == 1 and lines[0].startswith("actlab: error: "), err
+    assert name in lines[0], lines[0]
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists(), "the run folder is made only for a valid config"

@@ -7,6 +7,11 @@
 
 Bad input (an unknown name, a value of the wrong type or out of range, a folder that cannot be
 written) prints one line, with the closest valid name where that helps, and exits with status 2.
+
+Which errors are whose: everything the user typed is checked before any work starts (argparse,
+:func:`parse_overrides`, each experiment's ``Config.__post_init__``, the run store's folder
+checks) and raised as :class:`UsageError`. An exception raised later, while an experiment runs,
+is a bug in actlab, not bad input: it keeps its traceback.
 """
 
 from __future__ import annotations

@@ -28,9 +28,11 @@ from torch import Tensor, nn
 
 from actlab.activations import Activation, get_activation
 
-__all__ = ["EnsembleMLP", "INIT_SCHEMES", "ActivationRun"]
+__all__ = ["EnsembleMLP", "INIT_SCHEMES", "PLAIN_INITS", "ActivationRun"]
 
 INIT_SCHEMES = ("torch", "xavier", "he", "mean_field")
+PLAIN_INITS = INIT_SCHEMES[:3]
+"""The schemes that need no parameter besides the layer sizes (an experiment's ``init`` field)."""
 
 
 @dataclass(frozen=True)

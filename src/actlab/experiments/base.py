@@ -39,6 +39,8 @@ __all__ = [
     "field_docs",
     "check_config",
     "check_ints",
+    "check_activations",
+    "check_choice",
     "deferred",
 ]
 
@@ -161,6 +163,35 @@ def get_experiment(name: str) -> ExperimentSpec:
             f"unknown experiment {name!r}.{hint} Valid: {', '.join(list_experiments())}"
         )
     return _EXPERIMENTS[name]
+
+
+def check_activations(cfg: Any, *keys: str) -> None:
+    """Each field named in ``keys`` (one activation name, or a sequence of them) names
+    registered activations.
+
+    Raises:
+        ValueError: ``"KEY: unknown activation ..."``, with the registry's list of valid names and
+            the closest match.
+    """
+    from actlab.activations import get_activation
+
+    for key in keys:
+        value = getattr(cfg, key)
+        for name in (value,) if isinstance(value, str) else value:
+            try:
+                get_activation(name)
+            except ValueError as err:
+                raise type(err)(f"{key}: {err}") from None
+
+
+def check_choice(cfg: Any, key: str, choices: tuple[str, ...]) -> None:
+    """Field ``key`` is one of ``choices``; the error names the field, the valid values and the
+    closest one."""
+    value = getattr(cfg, key)
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{key} must be one of {', '.join(choices)}, got {value!r}.{hint}")
 
 
 def deferred(module: str, name: str) -> Callable[..., Any]:

@@ -47,11 +47,13 @@ from actlab.activations import get_activation
 from actlab.experiments.base import (
     ChunkRunner,
     Results,
+    check_activations,
+    check_choice,
     check_config,
     check_ints,
     run_inline,
 )
-from actlab.models import EnsembleMLP
+from actlab.models import PLAIN_INITS, EnsembleMLP
 from actlab.optim import EnsembleOptimizer
 from actlab.probes.functional import dead_kind
 from actlab.seeding import derive_seed
@@ -136,8 +138,8 @@ class Config:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.noise < 0:
             raise ValueError(f"noise must be >= 0, got {self.noise}")
-        if self.init not in ("torch", "xavier", "he"):
-            raise ValueError(f"init must be torch, xavier or he, got {self.init!r}")
+        check_choice(self, "init", PLAIN_INITS)
+        check_activations(self, "before", "after")
         before, after = get_activation(self.before), get_activation(self.after)
         if before.name == after.name:
             raise ValueError(f"before and after must differ, both are {before.name!r}")

@@ -25,15 +25,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from actlab.activations import get_activation
 from actlab.experiments.base import (
     ChunkRunner,
     Results,
+    check_activations,
+    check_choice,
     check_config,
     check_ints,
     run_inline,
 )
-from actlab.models import EnsembleMLP
+from actlab.models import PLAIN_INITS, EnsembleMLP
 from actlab.probes import ensemble_activation_metrics
 from actlab.seeding import derive_seed
 from actlab.stats import mean_ci
@@ -89,8 +90,9 @@ class Config:
     def __post_init__(self) -> None:
         check_config(self)
         object.__setattr__(self, "activations", tuple(self.activations))
-        for name in self.activations:
-            get_activation(name)
+        check_activations(self, "activations")
+        check_choice(self, "init", PLAIN_INITS)
+        check_ints(self, {"data_seed": 0})
         positive = ("seeds", "depth", "width", "epochs", "n_train", "n_grid", "frame_every")
         check_ints(self, dict.fromkeys(positive, 1))
         if self.n_train < 4:

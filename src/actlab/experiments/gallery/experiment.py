@@ -34,6 +34,7 @@ from actlab.activations import Activation, get_activation, list_activations
 from actlab.experiments.base import (
     ChunkRunner,
     Results,
+    check_activations,
     check_config,
     run_inline,
 )
@@ -134,7 +135,7 @@ class Config:
                 )
         if len(set(self.sigmas)) != len(self.sigmas):
             raise ValueError(f"sigmas must not repeat, got {self.sigmas}")
-        # Unknown names raise the registry's error (it lists the valid names, closest first).
+        check_activations(self, "activations")
         resolved = [get_activation(n).name for n in self.activations]
         if len(set(resolved)) != len(resolved):
             raise ValueError(f"activations must not repeat, got {self.activations}")

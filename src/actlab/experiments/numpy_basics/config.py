@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from actlab.activations import get_activation
-from actlab.experiments.base import check_config, check_ints
+from actlab.experiments.base import check_activations, check_config, check_ints
 
 __all__ = ["Config", "presets"]
 
@@ -112,6 +112,7 @@ class Config:
             if not values or not all(math.isfinite(v) for v in values):
                 raise ValueError(f"{key} must be finite numbers, got {values}")
         ints = {
+            "seed": 0,
             "n_random": 10,
             "n_grid": 11,
             "n_temperatures": 3,
@@ -161,8 +162,9 @@ class Config:
             )
         if any(v >= 0 for v in self.dead_inputs):
             raise ValueError(f"dead_inputs must all be < 0, got {self.dead_inputs}")
+        check_activations(self, "collapse_activations", "q_heads", "torso")
         for name in (*self.collapse_activations, *self.q_heads, self.torso):
-            if get_activation(name).params:  # unknown names: the registry's error
+            if get_activation(name).params:
                 raise ValueError(
                     f"{name!r} has learnable parameters; collapse_activations, q_heads and "
                     "torso take activations without them"

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from actlab.activations import get_activation
-from actlab.experiments.base import check_config, check_ints
+from actlab.experiments.base import check_activations, check_choice, check_config, check_ints
+from actlab.models import PLAIN_INITS
 
 __all__ = ["PARAMS", "STOP_REASONS", "Target", "TARGETS", "Config", "snapshot_steps", "presets"]
 
@@ -120,8 +121,7 @@ class Config:
             "sigmoid_steps": 1,
         }
         check_ints(self, ints)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        check_ints(self, {"seed": 0})
         if not self.targets:
             raise ValueError("targets must name at least one target")
         if not self.activations:
@@ -132,6 +132,7 @@ class Config:
                     raise ValueError(f"{key}: unknown target {name!r}; valid: {', '.join(TARGETS)}")
         if len(set(self.targets)) != len(self.targets):
             raise ValueError(f"targets must not repeat, got {self.targets}")
+        check_activations(self, "activations")
         resolved = [get_activation(a).name for a in self.activations]
         if len(set(resolved)) != len(resolved):
             raise ValueError(f"activations must not repeat, got {self.activations}")
@@ -148,8 +149,7 @@ class Config:
         for key in ("noise", "plateau_tol"):
             if not getattr(self, key) >= 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
-        if self.init not in ("torch", "xavier", "he"):
-            raise ValueError(f"init must be torch, xavier or he, got {self.init!r}")
+        check_choice(self, "init", PLAIN_INITS)
 
 
 def snapshot_steps(cfg: Config) -> list[int]:

@@ -40,11 +40,13 @@ from actlab.data import BOUNDS, TASKS, make_split
 from actlab.experiments.base import (
     ChunkRunner,
     Results,
+    check_activations,
+    check_choice,
     check_config,
     check_ints,
     run_inline,
 )
-from actlab.models import EnsembleMLP
+from actlab.models import PLAIN_INITS, EnsembleMLP
 from actlab.probes import ensemble_activation_metrics
 from actlab.seeding import derive_seed
 from actlab.stats import mean_ci, welch_differs
@@ -106,8 +108,7 @@ class Config:
             object.__setattr__(
                 self, key, (value,) if isinstance(value, (str, int)) else tuple(value)
             )
-        for name in self.activations:
-            get_activation(name)
+        check_activations(self, "activations")
         if not self.activations or len(set(self.activations)) != len(self.activations):
             raise ValueError(f"activations must be distinct and non-empty, got {self.activations}")
         bad = [t for t in self.tasks if t not in TASKS]
@@ -133,8 +134,7 @@ class Config:
                 f"probe_epochs must lie in [0, {self.epochs}], got {self.probe_epochs}"
             )
         object.__setattr__(self, "probe_epochs", tuple(sorted(set(self.probe_epochs))))
-        if self.init not in ("torch", "xavier", "he"):
-            raise ValueError(f"init must be torch, xavier or he, got {self.init!r}")
+        check_choice(self, "init", PLAIN_INITS)
 
     @property
     def learning_rates(self) -> tuple[float, ...]:
