@@ -143,3 +143,22 @@ def test_every_field_refuses_a_bad_value_in_one_line(capsys, tmp_path, experimen
     assert name in lines[0], lines[0]
     assert "Traceback" not in err
     assert not (tmp_path / "run").exists(), "the run folder is made only for a valid config"
+
+
+# ---------------------------------------------------------------------- progress
+class _Terminal(__import__("io").StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_on_a_terminal_and_silence_elsewhere(capsys, monkeypatch, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = _run(capsys, "run", "gallery", "--preset", "smoke", "--out", str(out))
+    assert code == 0 and err == ""  # not a terminal: quiet
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert main(["run", "gallery", "--preset", "smoke", "--out", str(tmp_path / "b")]) == 0
+    shown = term.getvalue()
+    assert "gallery (smoke)" in shown and "/6" in shown and "activation/s" in shown
+    assert main(["run", "gallery", "--preset", "smoke", "--out", str(out)]) == 0
+    assert f"gallery (smoke): reused the finished run in {out}" in term.getvalue()

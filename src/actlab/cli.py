@@ -160,23 +160,46 @@ def _default_folder(name: str, preset: str, overrides: list[str]) -> str:
     return f"{name}-{preset}-{digest}"
 
 
-def _execute(spec, preset: str, cfg, out: Path) -> Path:
-    """Run (or resume, or reuse) one experiment into ``out``; returns the folder."""
+def _execute(spec, preset: str, cfg, out: Path, label: str | None = None) -> Path:
+    """Run (or resume, or reuse) one experiment into ``out``; returns the folder.
+
+    On a terminal, progress goes to stderr: a bar with the total, the rate and the time left
+    (see :mod:`actlab.progress`), and a line when a finished run is reused.
+    """
+    from actlab import progress
     from actlab.store import RunStore, RunStoreError
 
+    label = label or f"{spec.name} ({preset})"
     store = RunStore(out.resolve())
     try:
         if store.is_done() and store.read_config().get("config") == _as_dict(cfg):
+            _say(f"{label}: reused the finished run in {store.path}")
             return store.path
         store.begin(spec.name, preset, cfg)
     except RunStoreError as err:
         raise UsageError(str(err)) from None
-    with _progress(f"{spec.name} ({preset})") as tick:
-        results = spec.run(cfg, store.chunk_runner(tick))
-    store.save_results(results)
-    _write_report(spec, store, results)
+    with progress.reporting(_reporter(label)):
+        results = spec.run(cfg, store.chunk_runner())
+        progress.note("figures and report")
+        store.save_results(results)
+        _write_report(spec, store, results)
     store.finish()
     return store.path
+
+
+def _reporter(label: str):
+    """A progress bar on a terminal, nothing otherwise (logs and CI stay clean)."""
+    from actlab import progress
+
+    if sys.stderr.isatty():
+        return progress.TerminalReporter(label, sys.stderr)
+    return progress.Reporter(label)
+
+
+def _say(text: str) -> None:
+    """A status line on a terminal only."""
+    if sys.stderr.isatty():
+        print(text, file=sys.stderr)
 
 
 def _as_dict(cfg) -> dict:
@@ -191,30 +214,6 @@ def _write_report(spec, store, results) -> None:
         if hasattr(fig, "clear"):
             fig.clear()  # figures are built outside pyplot: nothing else holds them
     store.save_report(spec.report(results))
-
-
-class _progress:
-    """A progress line per completed chunk on a terminal; silent otherwise."""
-
-    def __init__(self, label: str):
-        self.label = label
-        self.bar = None
-
-    def __enter__(self):
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(desc=self.label, unit="chunk", file=sys.stderr, leave=False)
-        return self.tick
-
-    def tick(self, key: str, restored: bool) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(f"{key}{' (restored)' if restored else ''}")
-            self.bar.update(1)
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 # ---------------------------------------------------------------------- report, tutorial
@@ -238,10 +237,14 @@ def _cmd_tutorial(args: argparse.Namespace) -> int:
     from actlab.report.tutorial import build_tutorial
 
     runs = []
-    for name in list_experiments():
+    names = list_experiments()
+    for i, name in enumerate(names, 1):
         spec = _experiment(name)
         cfg = _resolve_config(spec, args.preset, [])
-        runs.append((spec, _execute(spec, args.preset, cfg, args.runs / f"{name}-{args.preset}")))
+        label = f"[{i}/{len(names)}] {name} ({args.preset})"
+        out = args.runs / f"{name}-{args.preset}"
+        runs.append((spec, _execute(spec, args.preset, cfg, out, label)))
+    _say("building the tutorial")
     try:
         index = build_tutorial(runs, args.out.resolve())
     except (OSError, ValueError) as err:

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from actlab import progress
 from actlab.experiments.base import Results
 
 __all__ = ["RunStore", "RunStoreError", "atomic_write_bytes", "config_to_dict"]
@@ -170,20 +171,25 @@ class RunStore:
 
     # ------------------------------------------------------------------ chunks
     def chunk_runner(self, on_chunk: Callable[[str, bool], None] | None = None):
-        """A ``chunks(key, fn)`` that returns the saved result of ``key`` if there is one,
-        otherwise calls ``fn()`` and saves its result before returning it.
+        """A ``chunks(key, fn, work=0)`` that returns the saved result of ``key`` if there is
+        one, otherwise calls ``fn()`` and saves its result before returning it.
 
-        ``on_chunk(key, restored)`` is called after each chunk (for progress display).
+        ``work`` is what the chunk counts for in :mod:`actlab.progress` (a restored chunk
+        advances by all of it at once). ``on_chunk(key, restored)`` is called after each chunk.
         """
         folder = self.path / "chunks"
 
-        def chunks(key: str, fn: Callable[[], Any]) -> Any:
+        def chunks(key: str, fn: Callable[[], Any], work: float = 0) -> Any:
             path = folder / chunk_filename(key)
             if path.exists():
+                progress.note(f"{key} (restored)")
                 result = torch.load(path, weights_only=False)
+                progress.advance(work)
                 restored = True
             else:
-                result = fn()
+                progress.note(key)
+                with progress.span(work):
+                    result = fn()
                 buffer = io.BytesIO()
                 torch.save(result, buffer)
                 atomic_write_bytes(path, buffer.getvalue())

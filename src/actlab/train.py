@@ -1,7 +1,8 @@
 """The vectorised trainer: every member of an :class:`EnsembleMLP` trained in one loop.
 
 No file I/O: :func:`train` returns a :class:`TrainResult`. Probes run as scheduled callbacks
-that see the step's loss and gradient before the update and return tensors to record.
+that see the step's loss and gradient before the update and return tensors to record. Each
+optimiser step counts one unit of :mod:`actlab.progress` (a no-op unless a reporter is open).
 
 Divergence isolation: at every step a member whose loss is non-finite or above
 ``TrainConfig.max_loss``, or whose gradient is non-finite, is frozen before the update (its
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from actlab import progress
 from actlab.models import EnsembleMLP, output_loss_and_grad
 from actlab.optim import EnsembleOptimizer, OptimizerConfig
 from actlab.seeding import derive_seed
@@ -166,7 +168,6 @@ def train(
     *,
     lr: Sequence[float] | Tensor | None = None,
     callbacks: Sequence[Callback] = (),
-    progress: Callable[[int, int], None] | None = None,
     optimizer: EnsembleOptimizer | None = None,
     first_epoch: int = 0,
 ) -> TrainResult:
@@ -180,7 +181,6 @@ def train(
         config: Training settings.
         lr: One learning rate per member ``(E,)``; default ``config.lr`` for all.
         callbacks: Probes run at their scheduled steps.
-        progress: Called as ``progress(epoch_done, epochs)`` after each epoch.
         optimizer: Go on with this optimiser (``TrainResult.optimizer`` of an earlier call on
             the same ``model.flat``): its moments, step count, rates and frozen members are kept
             (``config.optimizer`` and ``lr`` must then be left unset). Default: a fresh one.
@@ -262,8 +262,7 @@ def train(
                         opt.freeze(newly)
             opt.step(grad)
             step += 1
-        if progress is not None:
-            progress(epoch + 1 - first_epoch, config.epochs)
+            progress.advance()
     stacked = {k: (s, torch.stack(v)) for k, (s, v) in records.items()}
     return TrainResult(losses, diverged, steps_per_epoch, stacked, stopped, opt)
 

@@ -6,8 +6,11 @@ An experiment is one package ``actlab/experiments/NAME/`` whose modules define
 * ``presets``: at least ``smoke`` (seconds on a CPU: what the tests run), ``default`` (what the
   tutorial uses) and ``full`` (paper quality);
 * ``run(cfg, chunks) -> Results``: the computation, with no file I/O. Work is split into
-  independent chunks through ``chunks(key, fn)``, which either calls ``fn()`` or returns the
-  result saved by an earlier, interrupted run (the store decides; the experiment never knows);
+  independent chunks through ``chunks(key, fn, work)``, which either calls ``fn()`` or returns
+  the result saved by an earlier, interrupted run (the store decides; the experiment never
+  knows). Progress: ``run`` declares its total work with :func:`actlab.progress.expect` first,
+  gives each chunk its share as ``work``, and long loops inside report with
+  :func:`actlab.progress.advance` (the trainer does, one unit per optimiser step);
 * ``figures(results) -> {name: Figure}`` and ``report(results) -> str`` (Markdown that refers to
   the figures as ``figures/NAME.png``), computed from the results alone.
 
@@ -82,13 +85,18 @@ class Results:
                 )
 
 
-ChunkRunner = Callable[[str, Callable[[], Any]], Any]
-"""``chunks(key, fn)``: the result of ``fn()``, computed now or restored from an earlier run."""
+ChunkRunner = Callable[..., Any]
+"""``chunks(key, fn, work=0)``: the result of ``fn()``, computed now or restored from an earlier
+run; ``work`` is what the chunk counts for in :mod:`actlab.progress` (declare the run's total
+with :func:`actlab.progress.expect` before the first chunk)."""
 
 
-def run_inline(key: str, fn: Callable[[], Any]) -> Any:
+def run_inline(key: str, fn: Callable[[], Any], work: float = 0) -> Any:
     """The chunk runner that keeps nothing: always calls ``fn()``."""
-    return fn()
+    from actlab import progress
+
+    with progress.span(work):
+        return fn()
 
 
 class Experiment(Protocol):

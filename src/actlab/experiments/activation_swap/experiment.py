@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from actlab import progress
 from actlab.activations import get_activation
 from actlab.experiments.base import (
     ChunkRunner,
@@ -374,7 +375,9 @@ def point_epochs(cfg: Config, per_epoch: int) -> np.ndarray:
 def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     """Train the four arms through the swap (one chunk); no file I/O."""
     data = make_data(cfg)
-    out = chunks("train", lambda: train_arms(cfg, data))
+    work = len(layout(cfg)["phase1"]) * cfg.epochs * steps_per_epoch(cfg)  # optimiser steps
+    progress.expect(work)
+    out = chunks("train", lambda: train_arms(cfg, data), work=work)
     spe, steps = steps_per_epoch(cfg), out["main"]["step"]
     loss = np.stack([_by_arm(cfg, out, s) for s in SPLITS], axis=2).astype(np.float64)
     units = np.stack([_by_arm(cfg, out, k) for k in ("off", "inactive")], 2)  # arm,seed,m,pt,layer

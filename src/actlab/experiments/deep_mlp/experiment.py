@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from actlab import progress
 from actlab.experiments.base import (
     ChunkRunner,
     Results,
@@ -247,7 +248,8 @@ def members(cfg: Config) -> pd.DataFrame:
 def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     """Train every (learning rate, activation, seed) in one ensemble pass; no file I/O."""
     data = make_data(cfg)
-    everything = dict(chunks("train", lambda: _train_chunk(cfg, data)))
+    progress.expect(cfg.epochs)  # one unit per full-batch step of the one ensemble
+    everything = dict(chunks("train", lambda: _train_chunk(cfg, data), work=cfg.epochs))
     hidden = everything.pop("hidden")
     last_frames = everything.pop("last_frames")
     table = members(cfg)

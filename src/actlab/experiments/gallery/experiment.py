@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from scipy.special import ndtr
 
+from actlab import progress
 from actlab.activations import Activation, get_activation, list_activations
 from actlab.experiments.base import (
     ChunkRunner,
@@ -356,10 +357,11 @@ def _activation_chunk(act: Activation, cfg: Config) -> dict[str, Any]:
 def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     """Draw and measure every activation of ``cfg``; one chunk per activation, no file I/O."""
     acts = cfg.resolved_activations()
+    progress.expect(len(acts), unit="activation")
     outputs = []
     for act in acts:
         key = f"act-{act.name}"
-        outputs.append(chunks(key, lambda act=act: _activation_chunk(act, cfg)))
+        outputs.append(chunks(key, lambda act=act: _activation_chunk(act, cfg), work=1))
 
     names = [a.name for a in acts]
     props = [o["properties"] for o in outputs]

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from actlab import numpy_ref as ref
+from actlab import progress
 from actlab.experiments.base import (
     ChunkRunner,
     Results,
@@ -140,14 +141,20 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     Only the Q-value fit is a chunk (``"q-fit"``); the rest is exact NumPy and takes
     milliseconds.
     """
+    progress.expect(5 + cfg.fit_steps)  # one step per exact part, one per step of the fit
     checks, textbook_warnings = parts.check_formulas(cfg)
     for c in checks:
         c["mismatch_at"] = parts.mismatches(cfg, c) if c["nonfinite_mismatches"] else []
     formula = parts.formula_curves(cfg)
+    progress.advance()
     collapse = parts.linear_collapse(cfg)
+    progress.advance()
     soft = parts.softmax_stability(cfg)
+    progress.advance()
     temp = parts.temperature_study(cfg)
+    progress.advance()
     dead = parts.dead_relu(cfg)
+    progress.advance()
     rl = parts.rl_heads(cfg, chunks)
     fit = rl["fit"]
     peaky = [f"[{', '.join(f'{v:g}' for v in row)}]" for row in temp["vectors"]]

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from scipy import optimize, special
 
 from actlab import numpy_ref as ref
+from actlab import progress
 from actlab.activations import get_activation
 from actlab.experiments.base import ChunkRunner
 from actlab.experiments.numpy_basics.config import Config
@@ -588,6 +589,7 @@ def fit_heads(cfg: Config) -> dict[str, np.ndarray]:
         opt.zero_grad()
         per_member.sum().backward()  # each member's gradient is that of its own loss
         opt.step()
+        progress.advance()
     with torch.no_grad():
         pred = predict()
     return {
@@ -602,7 +604,7 @@ def rl_heads(cfg: Config, chunks: ChunkRunner) -> dict[str, Any]:
     q = chain_q_values(cfg.n_states, cfg.gamma, cfg.stop_reward)
     policy = ref.softmax(q, axis=1, temperature=cfg.policy_temperature)
     v_pi = policy_values(policy, cfg.gamma, cfg.stop_reward)
-    fit = chunks("q-fit", lambda: fit_heads(cfg))
+    fit = chunks("q-fit", lambda: fit_heads(cfg), work=cfg.fit_steps)
     heads = []
     for i, name in enumerate(cfg.q_heads):
         lo, hi = head_range(name)

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from actlab import progress
 from actlab.activations import get_activation
 from actlab.experiments.base import (
     ChunkRunner,
@@ -233,7 +234,8 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     """Train every (activation, target, seed, restart) in one ensemble, then the ReLU landscape
     and the sigmoid without bias; no file I/O."""
     data = make_data(cfg)
-    out = dict(chunks("train", lambda: _train_chunk(cfg, data)))
+    progress.expect(cfg.epochs)  # one unit per full-batch step of the one ensemble
+    out = dict(chunks("train", lambda: _train_chunk(cfg, data), work=cfg.epochs))
     table = members(cfg)
     case = {k: _case_view(cfg, v) for k, v in out.items()}  # (T, A, S, R, ...)
     train_mse = np.where(np.isfinite(case["train_mse"]), case["train_mse"], np.inf)

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from actlab import progress
 from actlab.activations import get_activation
 from actlab.data import BOUNDS, TASKS, make_split
 from actlab.experiments.base import (
@@ -275,7 +276,10 @@ def _train_depth(cfg: Config, depth: int) -> dict[str, np.ndarray]:
 
 def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     """Train every depth's members in one ensemble pass each (one chunk per depth); no file I/O."""
-    parts = [chunks(f"depth-{d}", lambda d=d: _train_depth(cfg, d)) for d in cfg.depths]
+    progress.expect(len(cfg.depths) * cfg.epochs)  # one unit per full-batch step
+    parts = [
+        chunks(f"depth-{d}", lambda d=d: _train_depth(cfg, d), work=cfg.epochs) for d in cfg.depths
+    ]
     table = members(cfg)
     E, max_layers = len(table), max(cfg.depths) + 1
 
