@@ -60,7 +60,7 @@ def _train_reference(seq, x, y, opt_name, lr, steps, loss="mse", batches=None):
     loss_fn = nn.MSELoss() if loss == "mse" else nn.CrossEntropyLoss()
     trace = []
     for step in range(steps):
-        xb, yb = (x, y) if batches is None else (x[batches[step]], y[batches[step]])
+        xb, yb = (x, y) if batches is None else batches[step]
         opt.zero_grad()
         value = loss_fn(seq(xb), yb)
         value.backward()
@@ -108,21 +108,53 @@ def test_ensemble_equals_separate_models(opt_name, dtype, tol):
         )
 
 
-def test_minibatch_cross_entropy_equals_separate_models():
+def _rows_in(rows: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
+    """Index in ``data`` ``(n, d)`` (distinct rows) of each of ``rows`` ``(b, d)``."""
+    return (rows[:, None, :] == data[None]).all(-1).nonzero()[:, 1]
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_minibatch_cross_entropy_equals_separate_models(shared):
+    """Minibatches, shared data ``(n, in)`` or one data set per member ``(E, n, in)``. The
+    reference trains on the batches the trainer handed its callback (not on actlab's own
+    batch_order), after checking that they are what the trainer promises: each epoch a fresh
+    permutation of the member's own data, fixed by the member's seed."""
     gen = torch.Generator().manual_seed(5)
-    x = torch.randn(40, 2, generator=gen)
-    y = (x[:, 0] * x[:, 1] > 0).long()
+    E, n = 3, 40
+    x = torch.randn(E, n, 2, generator=gen)
+    y = (x[..., 0] * x[..., 1] > 0).long()
+    if shared:
+        x, y = x[0], y[0]
+    data = [(x, y) if shared else (x[m], y[m]) for m in range(E)]
     acts, seeds = ["relu", "tanh", "elu"], [11, 11, 12]
     model = EnsembleMLP(2, [8, 8], 2, acts, seeds)
     refs = [_reference_model(model, m) for m in range(model.E)]
     cfg = TrainConfig(epochs=4, batch_size=16, loss="cross_entropy", lr=1e-2)
-    result = train(model, x, y, cfg)
-    assert result.steps_per_epoch == 3
+    seen = []  # (epoch, x, y) of every step, x (E, b, 2)
+    keep = Callback(lambda s: seen.append((s.epoch, s.x.clone(), s.y.clone())), every=1)
+    result = train(model, x, y, cfg, callbacks=[keep])
+    assert result.steps_per_epoch == 3 and len(seen) == 12
+    assert [xb.shape[1] for _, xb, _ in seen[:3]] == [16, 16, 8]
+    orders = {}  # (member, epoch) -> the order in which the member saw its points
+    for m in range(E):
+        for epoch in range(4):
+            rows = torch.cat([xb[m] for e, xb, _ in seen if e == epoch])
+            labels = torch.cat([yb[m] for e, _, yb in seen if e == epoch])
+            order = _rows_in(rows, data[m][0])
+            assert sorted(order.tolist()) == list(range(n))  # every point once
+            assert torch.equal(labels, data[m][1][order])  # with its own label
+            orders[m, epoch] = order.tolist()
+    assert orders[0, 0] == orders[1, 0]  # the same seed: the same order
+    assert orders[0, 0] != orders[2, 0]  # another seed: another order
+    assert orders[0, 0] != orders[0, 1]  # another epoch: another order
     for m, seq in enumerate(refs):
-        batches = [batch_order(seeds[m], 40, e)[s : s + 16] for e in range(4) for s in (0, 16, 32)]
-        trace = _train_reference(seq, x, y, "adam", 1e-2, 12, loss="cross_entropy", batches=batches)
+        batches = [(xb[m], yb[m]) for _, xb, yb in seen]
+        trace = _train_reference(seq, None, None, "adam", 1e-2, 12, "cross_entropy", batches)
         assert (_member_flat(model, m) - _flat_of(seq)).abs().max().item() < 1e-5
         assert torch.allclose(result.loss[:, m], torch.tensor(trace), atol=1e-5)
+    # the mean loss of each epoch: of its three steps' losses
+    per_epoch = torch.stack([result.loss[3 * e : 3 * e + 3].mean(0) for e in range(4)])
+    torch.testing.assert_close(result.epoch_loss, per_epoch)
 
 
 @pytest.mark.parametrize("name", list_activations())
@@ -139,16 +171,49 @@ def test_manual_backward_equals_autograd(name):
     assert torch.allclose(grad, auto, rtol=1e-6, atol=1e-9)
 
 
-def test_forward_equals_exported_members():
-    x, _ = _data(n=20, dtype=torch.float64)
-    model = EnsembleMLP(
-        1, [5, 7], 3, ["relu", "sine", "prelu(init=0.1)"], [3, 4, 5], dtype=torch.float64
-    )
-    out = model(x)
+# Activations written out with plain torch, for forward passes that use no actlab code.
+PLAIN = {
+    "relu": lambda z, a: torch.relu(z),
+    "tanh": lambda z, a: torch.tanh(z),
+    "sigmoid": lambda z, a: torch.sigmoid(z),
+    "sine": lambda z, a: torch.sin(z),
+    "prelu": lambda z, a: nn.functional.prelu(z, a[:1]),
+    "prelu(init=0.1)": lambda z, a: nn.functional.prelu(z, a[:1]),
+}
+
+
+def _plain_forward(model: EnsembleMLP, m: int, x: torch.Tensor) -> torch.Tensor:
+    """Member m's outputs from its current numbers, with torch.nn.functional alone."""
+    h = x
+    for layer in range(model.n_layers):
+        h = nn.functional.linear(h, model.weight(layer)[m], model.bias(layer)[m])
+        if layer < model.n_hidden:
+            h = PLAIN[model.activations[m].name](h, model.act_params(layer)[m])
+    return h.detach()
+
+
+def test_exported_members_carry_their_trained_parameters():
+    """member(m) after training (PReLU slopes have moved off their initial values): a copy of
+    member m's weights, biases and slopes, whose outputs equal the ensemble's and a plain
+    torch.nn.functional forward pass to float64 rounding (bmm vs addmm)."""
+    x, y = _data(n=20, dtype=torch.float64)
+    acts = ["prelu", "relu", "sine", "prelu(init=0.1)"]
+    model = EnsembleMLP(1, [5, 7], 1, acts, [3, 4, 5, 6], dtype=torch.float64)
+    train(model, x, y, TrainConfig(epochs=30, lr=0.05))
+    for layer in range(model.n_hidden):
+        slopes = model.act_params(layer)[[0, 3], 0]
+        assert (slopes - torch.tensor([0.25, 0.1], dtype=torch.float64)).abs().min() > 1e-3
+    out = model(x).detach()
     for m in range(model.E):
-        assert torch.equal(out[m], model.member(m)(x)) or torch.allclose(
-            out[m], model.member(m)(x), rtol=1e-14
-        )
+        seq = model.member(m)
+        want = _plain_forward(model, m, x)
+        torch.testing.assert_close(seq(x).detach(), want, rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(out[m], want, rtol=1e-13, atol=1e-13)
+        assert torch.equal(_flat_of(seq), _member_flat(model, m))
+        with torch.no_grad():  # a copy: changing it leaves the ensemble alone
+            for p in seq.parameters():
+                p.add_(1.0)
+        assert torch.equal(model(x).detach()[m], out[m])
 
 
 def test_member_weights_independent_of_ensemble_size():
@@ -193,40 +258,56 @@ def test_init_schemes_match_their_distributions():
     assert math.sqrt(2 / n) < 0.005
 
 
-def _diverging_setup():
+def _bad_point_data(seeds, bad_steps):
+    """One data set per member ``(E, 32, 1)``, minibatches of 4 (8 steps an epoch), and the same
+    data with a bad point for members 1 and 3, met at ``bad_steps`` (mid-way through epoch 0):
+    member 1 a target of 1e4 (a finite loss above max_loss = 1e6, a huge finite gradient),
+    member 3 a NaN input (a NaN loss)."""
     x, y = _data(n=32)
-    acts = ["relu"] * 4
-    seeds = [0, 1, 2, 3]
-    return x, y, acts, seeds
+    x, y = x.expand(len(seeds), -1, -1).clone(), y.expand(len(seeds), -1, -1).clone()
+    bad_x, bad_y = x.clone(), y.clone()
+    # where each bad point goes: the point the member's batch of that step starts with
+    first = {m: batch_order(seeds[m], 32, 0)[4 * step].item() for m, step in bad_steps.items()}
+    bad_y[1, first[1]] = 1e4
+    bad_x[3, first[3]] = math.nan
+    return (x, y), (bad_x, bad_y)
 
 
-def test_divergence_is_isolated_and_bit_identical():
-    x, y, acts, seeds = _diverging_setup()
-    cfg = TrainConfig(epochs=40, optimizer=OptimizerConfig(name="sgd"), max_loss=1e3)
-    lrs = [0.05, 50.0, 0.05, 0.02]  # member 1 diverges
-    with_bad = EnsembleMLP(1, [16, 16], 1, acts, seeds)
-    frozen_before = None
+@pytest.mark.parametrize("opt_name", ["sgd", "momentum", "adam", "rmsprop"])
+def test_divergence_is_isolated_and_frozen_before_the_update(opt_name):
+    """Members 1 and 3 diverge mid-training (a loss above max_loss, a NaN loss), at different
+    steps. Each keeps the parameters it had before the update of its divergence step; the other
+    members, and the diverged ones up to their divergence, are bit-identical to the same run
+    with clean data (same E, same kernels). Under stateful optimisers this also shows that no
+    one's moments are touched when another member diverges."""
+    seeds = [0, 1, 2, 3, 4]
+    bad_steps = {1: 3, 3: 6}
+    clean, bad = _bad_point_data(seeds, bad_steps)
+    acts = ["tanh", "tanh", "relu", "relu", "tanh"]
+    cfg = TrainConfig(epochs=3, batch_size=4, lr=1e-2, optimizer=OptimizerConfig(name=opt_name))
+    before = []  # (E, P): every member's parameters at each step, before that step's update
 
     def snapshot(state):
-        nonlocal frozen_before
-        if state.step == 39:
-            frozen_before = _member_flat(state.model, 1).clone()
+        before.append(torch.stack([_member_flat(state.model, m) for m in range(5)]))
 
-    res = train(with_bad, x, y, cfg, lr=lrs, callbacks=[Callback(snapshot, at={39})])
-    step = res.diverged_step[1].item()
-    assert step > 0 and (res.diverged_step[[0, 2, 3]] == -1).all()
-    assert res.loss[:step, 1].isfinite().all() and res.loss[step + 1 :, 1].isnan().all()
-    assert not res.loss[step, 1].isfinite() or res.loss[step, 1] > 1e3
-    assert _member_flat(with_bad, 1).isfinite().all()
-    assert torch.equal(frozen_before, _member_flat(with_bad, 1))  # frozen: no change after
-
-    # The same run with member 1 tame instead: every other member is bit-identical.
+    model = EnsembleMLP(1, [16, 16], 1, acts, seeds)
+    res = train(model, *bad, cfg, callbacks=[Callback(snapshot, every=1)])
     tame = EnsembleMLP(1, [16, 16], 1, acts, seeds)
-    res2 = train(tame, x, y, cfg, lr=[0.05, 0.01, 0.05, 0.02])
-    assert (res2.diverged_step == -1).all()
-    for m in (0, 2, 3):
-        assert torch.equal(_member_flat(with_bad, m), _member_flat(tame, m))
-        assert torch.equal(res.loss[:, m], res2.loss[:, m])
+    ref = train(tame, *clean, cfg)
+
+    assert res.diverged_step.tolist() == [-1, 3, -1, 6, -1]
+    assert (ref.diverged_step == -1).all()
+    for m, step in bad_steps.items():
+        # frozen before the update of its divergence step, which did change the others
+        assert torch.equal(_member_flat(model, m), before[step][m])
+        assert not torch.equal(before[step + 1][0], before[step][0])
+        assert torch.equal(res.loss[:step, m], ref.loss[:step, m])
+        assert res.loss[step + 1 :, m].isnan().all()
+    assert res.loss[3, 1].isfinite() and res.loss[3, 1] > 1e6  # the loss that tripped it
+    assert res.loss[6, 3].isnan()
+    for m in (0, 2, 4):
+        assert torch.equal(_member_flat(model, m), _member_flat(tame, m))
+        assert torch.equal(res.loss[:, m], ref.loss[:, m])
 
 
 def test_nan_inputs_to_one_member_do_not_leak():
@@ -235,11 +316,62 @@ def test_nan_inputs_to_one_member_do_not_leak():
     xe[1, 3] = math.nan
     model = EnsembleMLP(1, [8], 1, "tanh", seeds=[0, 1, 2])
     ref = EnsembleMLP(1, [8], 1, "tanh", seeds=[0, 1, 2])
+    start = _member_flat(model, 1)
     res = train(model, xe, y.expand(3, -1, -1), TrainConfig(epochs=5))
     train(ref, x.expand(3, -1, -1), y.expand(3, -1, -1), TrainConfig(epochs=5))
     assert res.diverged_step.tolist() == [-1, 0, -1]
+    assert torch.equal(_member_flat(model, 1), start)
     for m in (0, 2):
         assert torch.equal(_member_flat(model, m), _member_flat(ref, m))
+
+
+def test_a_non_finite_gradient_freezes_a_member_whose_loss_is_finite():
+    """Float32 overflow in the backward pass only. Member 1's first hidden unit carries 1e38
+    (finite), its output is 2e8 (loss 4e16, below max_loss), but dL/dW of the output layer is
+    4e8 * 1e38 = inf for that unit (and finite for the other unit, so the whole block is not
+    non-finite)."""
+
+    def model_and_data(overflow):
+        model = EnsembleMLP(1, [2], 1, "identity", seeds=[0, 1])
+        if overflow:
+            with torch.no_grad():
+                model.weight(0)[1] = torch.tensor([[1e30], [1.0]])
+                model.bias(0)[1] = 0.0
+                model.weight(1)[1] = torch.tensor([[1e-30, 1.0]])
+                model.bias(1)[1] = 0.0
+        x = torch.stack([torch.ones(1, 1), torch.full((1, 1), 1e8 if overflow else 1.0)])
+        return model, x, torch.zeros(2, 1, 1)
+
+    model, x, y = model_and_data(overflow=True)
+    start = model.flat.detach().clone()
+    grad = torch.zeros_like(model.flat)
+    loss = model.loss_and_grad(x, y, "mse", grad)
+    assert loss[1].item() == pytest.approx(4e16, rel=1e-6)
+    assert model.weight(1, grad)[1].isinf().tolist() == [[True, False]]
+    res = train(model, x, y, TrainConfig(epochs=4, max_loss=1e20))
+    assert res.diverged_step.tolist() == [-1, 0]
+    assert torch.equal(model.weight(1)[1], model.weight(1, start)[1])
+    assert torch.equal(model.weight(0)[1], model.weight(0, start)[1])
+    tame, x_tame, _ = model_and_data(overflow=False)
+    train(tame, x_tame, y, TrainConfig(epochs=4, max_loss=1e20))
+    assert torch.equal(_member_flat(model, 0), _member_flat(tame, 0))
+
+
+def test_a_loss_equal_to_max_loss_is_not_divergence():
+    """A member whose loss *exceeds* max_loss is frozen: one whose loss equals it trains on.
+    The comparison is made in the loss's dtype (float32), so the thresholds are float32 numbers."""
+    x, y = _data(n=16)
+
+    def diverged(max_loss):
+        model = EnsembleMLP(1, [8], 1, "tanh", seeds=[0, 1])
+        return train(model, x, y, TrainConfig(epochs=1, max_loss=max_loss)).diverged_step
+
+    first = train(EnsembleMLP(1, [8], 1, "tanh", seeds=[0, 1]), x, y, TrainConfig(epochs=1))
+    top, worst = first.loss[0].max(), first.loss[0].argmax().item()
+    assert first.loss[0].min() < top
+    assert diverged(top.item()).tolist() == [-1, -1]
+    below = torch.nextafter(top, torch.tensor(0.0)).item()
+    assert diverged(below).tolist() == [0 if m == worst else -1 for m in range(2)]
 
 
 def test_callbacks_see_the_gradient_at_scheduled_steps():
@@ -409,25 +541,17 @@ def test_set_activations_swaps_in_place():
     x = torch.linspace(-2, 2, 9)[:, None]
     model = EnsembleMLP(1, [6, 6], 1, ["tanh", "tanh", "sigmoid"], [0, 1, 2])
     flat = model.flat.data_ptr()
+    before = model.flat.detach().clone()
     model.set_activations(["relu", "tanh", "relu"])
-    assert model.flat.data_ptr() == flat
-    for m, name in enumerate(["relu", "tanh", "relu"]):
-        ref = EnsembleMLP(1, [6, 6], 1, [name], [m])
-        with torch.no_grad():
-            ref.flat.copy_(torch.cat([b.reshape(-1) for b in _member_blocks(model, m)]))
-            assert torch.equal(model(x)[m], ref(x)[0])
+    assert model.flat.data_ptr() == flat and torch.equal(model.flat, before)
+    assert [a.name for a in model.activations] == ["relu", "tanh", "relu"]
+    out = model(x).detach()
+    for m in range(3):  # the new activations, against plain torch (float32 rounding: bmm)
+        torch.testing.assert_close(out[m], _plain_forward(model, m, x), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="one activation per member"):
         model.set_activations(["relu"] * 2)
     with pytest.raises(ValueError, match="learnable parameters"):
         model.set_activations("prelu")
-
-
-def _member_blocks(model, m):
-    """Member m's weights and biases, in the flat order of a one-member model."""
-    out = []
-    for layer in range(model.n_layers):
-        out += [model.weight(layer)[m], model.bias(layer)[m]]
-    return out
 
 
 @pytest.mark.parametrize("opt_name", ["adam", "momentum"])
@@ -449,8 +573,10 @@ def test_resetting_some_members_leaves_the_others_bit_identical(opt_name):
         return model, first.optimizer
 
     partial, opt = two_phases(lambda o: o.reset(mask))
-    none, _ = two_phases(lambda o: o.reset(torch.zeros(4, dtype=torch.bool)))
+    none, _ = two_phases(lambda o: None)
+    no_one, _ = two_phases(lambda o: o.reset(torch.zeros(4, dtype=torch.bool)))
     every, _ = two_phases(lambda o: o.reset())
+    assert torch.equal(no_one.flat, none.flat)  # an empty mask resets nothing
     assert opt.steps.tolist() == [20, 10, 20, 10]
     with pytest.raises(ValueError, match="differ"):
         _ = opt.step_count
@@ -459,7 +585,7 @@ def test_resetting_some_members_leaves_the_others_bit_identical(opt_name):
         assert torch.equal(w[~mask], none.weight(layer)[~mask])
         assert torch.equal(w[mask], every.weight(layer)[mask])
     # Member 1 against torch.optim: 10 steps, then a fresh optimiser for 10 more.
-    seq = EnsembleMLP(1, [8, 8], 1, ["tanh"], [1]).member(0)
+    seq = _reference_model(EnsembleMLP(1, [8, 8], 1, ["tanh"], [1]), 0)
     make = {
         "adam": lambda: torch.optim.Adam(seq.parameters(), lr=1e-2),
         "momentum": lambda: torch.optim.SGD(seq.parameters(), lr=1e-2, momentum=0.9),

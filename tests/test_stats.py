@@ -16,6 +16,11 @@ def test_mean_ci_is_the_student_t_interval_of_the_finite_values():
     got = mean_ci(values)
     assert got["n"] == 4 and got["mean"] == pytest.approx(finite.mean())
     assert (got["lo"], got["hi"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert got["sd"] == pytest.approx(np.std(finite, ddof=1))  # the sample sd
+    # the 90% interval by hand: t_{0.95, 3} = 2.3534 (tables), half width t * sd / sqrt(n)
+    got = mean_ci(finite, level=0.9)
+    half = 2.353363 * np.std(finite, ddof=1) / 2.0
+    assert got["hi"] - got["mean"] == pytest.approx(half, rel=1e-6)
 
 
 def test_bounds_clip_the_interval_of_a_fraction():
@@ -32,26 +37,58 @@ def test_too_few_values_give_no_interval():
     assert mean_ci([])["n"] == 0
 
 
-def test_welch_agrees_with_scipy_and_needs_two_values_a_side():
+def _welch_p(a, b):
+    """Two-sided p-value of Welch's test, from its formula: t = (mean_a - mean_b) / se with
+    se^2 = s_a^2/n_a + s_b^2/n_b, and Welch-Satterthwaite degrees of freedom."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    t = (a.mean() - b.mean()) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    return 2 * st.t.sf(abs(t), df)
+
+
+def test_welch_agrees_with_its_formula_and_needs_two_values_a_side():
     a, b = [1.0, 1.1, 0.9, 1.05], [1.3, 1.4, 1.35, 1.45]
-    assert welch_differs(a, b) == (st.ttest_ind(a, b, equal_var=False).pvalue < 0.05)
     assert welch_differs(a, b) and not welch_differs(a, [1.0, 1.08, 0.95])
     assert not welch_differs([1.0], b)
+    # unequal sizes and spreads: Student's pooled test says "differ" (p = 0.009), Welch's does
+    # not (p = 0.20); the answer must be Welch's
+    wide = [0.0, 2.0, -1.0, 3.0]
+    narrow = [2.6, 2.4, 2.5, 2.7, 2.3, 2.6, 2.5, 2.4, 2.6, 2.5, 2.5, 2.4]
+    assert st.ttest_ind(wide, narrow, equal_var=True).pvalue < 0.05 < _welch_p(wide, narrow)
+    assert not welch_differs(wide, narrow)
+    # two-sided: p = 0.062 is not below 0.05 (one-sided it would be 0.031)
+    c, d = [0.0, 0.1, 0.2, 0.3, 0.15], [0.2, 0.3, 0.35, 0.2, 0.4]
+    assert 0.05 < _welch_p(c, d) < 0.1
+    assert not welch_differs(c, d) and welch_differs(c, d, alpha=0.1)
 
 
-def test_ci_band_is_mean_ci_along_an_axis():
+def _t_interval(column, level=0.95):
+    """mean, lo, hi of the finite values of a 1-D array, by SciPy (NaN without two of them)."""
+    v = column[np.isfinite(column)]
+    if v.size < 2:
+        return (v.mean() if v.size else np.nan), np.nan, np.nan
+    lo, hi = st.t.interval(level, v.size - 1, loc=v.mean(), scale=st.sem(v))
+    return v.mean(), lo, hi
+
+
+def test_ci_band_is_the_t_interval_along_an_axis():
     rng = np.random.default_rng(0)
-    values = rng.lognormal(size=(6, 4, 3))
-    values[0, 1, 2] = np.nan  # a diverged seed at one point
-    values[1:, 3, 0] = np.nan  # one finite value left: no interval
-    mean, lo, hi = ci_band(values, axis=0)
-    gmean, glo, ghi = ci_band(values, axis=0, log=True)
+    values = rng.lognormal(size=(4, 6, 3))
+    values[1, 0, 2] = np.nan  # a diverged seed at one point
+    values[3, :, 0] = [np.nan, np.nan, 2.0, np.inf, np.nan, -np.inf]  # one finite value
+    values[0, 4, 1] = -1.0  # not positive: left out of the geometric band only
+    mean, lo, hi = ci_band(values, axis=1, level=0.9)
+    gmean, glo, ghi = ci_band(values, axis=1, level=0.9, log=True)
+    assert mean.shape == (4, 3)
     for i in range(4):
         for j in range(3):
-            ref = mean_ci(values[:, i, j])
-            assert mean[i, j] == pytest.approx(ref["mean"])
-            assert lo[i, j] == pytest.approx(ref["lo"], nan_ok=True)
-            assert hi[i, j] == pytest.approx(ref["hi"], nan_ok=True)
-            logs = mean_ci(np.log10(values[:, i, j]))
-            assert gmean[i, j] == pytest.approx(10 ** logs["mean"])
-            assert glo[i, j] == pytest.approx(10 ** logs["lo"], nan_ok=True)
+            want = _t_interval(values[i, :, j], 0.9)
+            assert (mean[i, j], lo[i, j], hi[i, j]) == pytest.approx(want, nan_ok=True)
+            with np.errstate(invalid="ignore"):
+                logs = _t_interval(np.log10(values[i, :, j]), 0.9)
+            assert (gmean[i, j], glo[i, j], ghi[i, j]) == pytest.approx(
+                tuple(10.0**v for v in logs), nan_ok=True
+            )
+    assert np.isnan(lo[3, 0]) and mean[3, 0] == 2.0  # the one finite value's mean, no band
+    assert (glo > 0).sum() == np.isfinite(glo).sum()  # a geometric band stays positive

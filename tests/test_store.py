@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -51,6 +52,11 @@ def _cli(out: Path, *extra: str, pause: float = 0.0) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _identity(path: Path) -> tuple[int, int, bytes]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, path.read_bytes()
+
+
 def test_kill_and_resume_gives_identical_metrics(tmp_path):
     reference = _cli(tmp_path / "reference")
     assert reference.wait(timeout=120) == 0, reference.stderr.read()
@@ -62,16 +68,19 @@ def test_kill_and_resume_gives_identical_metrics(tmp_path):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = sorted(p.name for p in (run / "chunks").glob("*.pt"))
+    done_before = {p.name: _identity(p) for p in (run / "chunks").glob("*.pt")}
     assert 2 <= len(done_before) < 6, "the run should have been killed mid-way"
     assert not RunStore(run).is_done()
 
     resumed = _cli(run, pause=0.4)  # the same command again
     assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
     assert RunStore(run).is_done()
-    # the chunks finished before the kill were reused, not recomputed
-    for name in done_before:
-        assert (run / "chunks" / name).stat().st_mtime < (run / "status.json").stat().st_mtime
+    # the chunks finished before the kill were reused, not recomputed: the very same files
+    # (inode, modification time to the nanosecond, bytes); a chunk written again, even with
+    # the same numbers, would be a new file (atomic writes rename a fresh one over it)
+    for name, before in done_before.items():
+        assert _identity(run / "chunks" / name) == before, name
+    assert len(list((run / "chunks").glob("*.pt"))) == 6
     a = pd.read_parquet(tmp_path / "reference" / "metrics.parquet")
     b = pd.read_parquet(run / "metrics.parquet")
     pd.testing.assert_frame_equal(a, b)
@@ -151,3 +160,67 @@ def test_chunk_keys_become_distinct_plain_file_names(tmp_path):
     chunks = RunStore(tmp_path).chunk_runner()
     assert chunks("act-a(x=1, y=2)", lambda: {"v": 1}) == {"v": 1}
     assert chunks("act-a(x=1, y=2)", lambda: {"v": 2}) == {"v": 1}  # restored, not recomputed
+
+
+def test_a_continued_run_reuses_its_chunks(tmp_path, slow_spec):
+    """begin() on a folder holding the same run keeps its finished chunks: the chunk runner
+    restores them without calling the chunk's function."""
+    cfg = slow_spec.presets["smoke"]
+    store = RunStore(tmp_path)
+    store.begin("slow-test", "smoke", cfg)
+    events = []
+    chunks = store.chunk_runner(lambda key, restored: events.append((key, restored)))
+    assert chunks("seed-0", lambda: {"v": 1}) == {"v": 1}
+    again = RunStore(tmp_path)
+    again.begin("slow-test", "smoke", cfg)  # the same command run again after a crash
+    calls = []
+    chunks = again.chunk_runner(lambda key, restored: events.append((key, restored)))
+    assert chunks("seed-0", lambda: calls.append(1) or {"v": 2}) == {"v": 1}
+    assert chunks("seed-1", lambda: calls.append(1) or {"v": 3}) == {"v": 3}
+    assert calls == [1]
+    assert events == [("seed-0", False), ("seed-0", True), ("seed-1", False)]
+
+
+def test_results_round_trip(tmp_path):
+    """save_results then load_results gives back every part: metrics (dtypes included), arrays,
+    axes (as tuples), coords, and the summary, with NaN and infinities as null in strict JSON."""
+    from actlab.experiments.base import Results
+
+    metrics = pd.DataFrame(
+        {
+            "member": [0, 0, 1],
+            "step": [0, 5, 0],
+            "metric": ["train/loss", "train/loss", "act/dead_fraction"],
+            "value": [0.5, float("nan"), 0.25],
+            "activation": ["relu", "relu", "tanh"],
+            "seed": [3, 3, 4],
+        }
+    )
+    arrays = {"hidden": np.arange(24, dtype=np.float32).reshape(2, 3, 4), "lr": np.array([1e-3])}
+    axes = {"hidden": ("member", "epoch", "unit"), "lr": ("member",)}
+    coords = {"hidden/epoch": [0, 10, 20], "hidden/member": ["relu", "tanh"]}
+    summary = {"ratio": 1.5, "missing": float("nan"), "big": float("inf"), "rows": [[1, 2]]}
+    store = RunStore(tmp_path)
+    store.save_results(Results(metrics, arrays, axes, coords, summary))
+
+    def strict(name):  # Python's json accepts NaN unless told not to
+        return json.loads((tmp_path / name).read_text(), parse_constant=_refuse)
+
+    assert strict("summary.json") == {"ratio": 1.5, "missing": None, "big": None, "rows": [[1, 2]]}
+    strict("arrays.json")
+    back = store.load_results()
+    pd.testing.assert_frame_equal(back.metrics, metrics)
+    assert back.arrays.keys() == arrays.keys()
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(back.arrays[name], array)
+        assert back.arrays[name].dtype == array.dtype
+    assert back.axes == axes
+    assert back.coords == coords
+    assert back.summary == {"ratio": 1.5, "missing": None, "big": None, "rows": [[1, 2]]}
+    (tmp_path / "arrays.npz").unlink()
+    with pytest.raises(RunStoreError, match="arrays.npz missing"):
+        store.load_results()
+
+
+def _refuse(constant):
+    raise ValueError(f"non-standard JSON constant {constant}")
