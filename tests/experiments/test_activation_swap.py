@@ -5,6 +5,8 @@ state, the unit counts against the probes, the report against the results, and t
 worked solutions against the engine and torch.optim.Adam."""
 
 import math
+import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,7 +23,8 @@ from actlab.models import EnsembleMLP
 from actlab.probes import ensemble_activation_metrics
 from actlab.report.exercises import exercises_markdown
 from actlab.report.format import num, ratio
-from actlab.train import TrainConfig, batch_order, train
+from actlab.seeding import derive_seed
+from actlab.train import TrainConfig, train
 
 CFG = sw.SMOKE
 ACT = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -55,26 +58,84 @@ def at_swap():
 
 
 def _plain(seed: int, activation: str) -> nn.Sequential:
-    """Seed ``seed``'s initial network as Linear layers and torch.nn activation modules."""
-    member = EnsembleMLP(1, [CFG.width] * CFG.depth, 1, [activation], [seed], init=CFG.init)
-    linears = [m for m in member.member(0) if isinstance(m, nn.Linear)]
+    """Seed ``seed``'s initial network, written out here rather than exported by the engine:
+    torch's default scheme U(-1/sqrt(fan_in), 1/sqrt(fan_in)) in float64 from
+    ``torch.Generator().manual_seed(seed)``, W then b layer after layer (the draw order
+    ``EnsembleMLP`` documents), as nn.Linear layers and torch.nn activation modules."""
+    assert CFG.init == "torch"
+    gen = torch.Generator().manual_seed(seed)
+    sizes = [1] + [CFG.width] * CFG.depth + [1]
     layers = []
-    for i, lin in enumerate(linears):
-        layers.append(lin)
-        if i < len(linears) - 1:
-            layers.append(ACT[activation]())
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        bound = 1.0 / math.sqrt(fan_in)
+        w = torch.empty(fan_out, fan_in, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
+        b = torch.empty(fan_out, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
+        lin = nn.Linear(fan_in, fan_out)
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            lin.bias.copy_(b)
+        layers += [lin, ACT[activation]()] if i < CFG.depth else [lin]
     return nn.Sequential(*layers)
 
 
-def _reference(arm: str, seed: int):
-    """Train one arm alone: per epoch end (the swap twice) the training and held-out MSE, and
-    Adam's state right after the swap."""
-    data = sw.make_data(CFG)
+def _batch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The minibatch order of ``seed`` in ``epoch``, written out (not actlab's batch_order): a
+    permutation from a generator seeded with ``derive_seed(seed, "batches", epoch)``."""
+    gen = torch.Generator().manual_seed(derive_seed(seed, "batches", epoch))
+    return torch.randperm(n, generator=gen)
+
+
+def _data():
+    """The task written out from its description, not through ``sw.make_data``: x ~ U(-2, 2),
+    y = sin(3x) + x/2 + noise * N(0, 1), train then held-out from one generator seeded with
+    ``derive_seed(data_seed, "activation-swap", "data")``, drawn in float64, kept in float32."""
+    gen = torch.Generator().manual_seed(derive_seed(CFG.data_seed, "activation-swap", "data"))
+    data = {}
+    for split, n in (("train", CFG.n_train), ("test", CFG.n_test)):
+        x = -2.0 + 4.0 * torch.rand(n, 1, generator=gen, dtype=torch.float64)
+        noise = torch.randn(n, 1, generator=gen, dtype=torch.float64)
+        data[f"x_{split}"] = x.float()
+        data[f"y_{split}"] = (torch.sin(3 * x) + x / 2 + CFG.noise * noise).float()
+    return data
+
+
+def _hidden(model: nn.Sequential, x: torch.Tensor) -> tuple[list, list]:
+    """Per hidden layer: the pre-activations and the activation module's outputs on ``x``."""
+    pre, post, h = [], [], x
+    with torch.no_grad():
+        for module in model[:-1]:
+            h = module(h)
+            (pre if isinstance(module, nn.Linear) else post).append(h)
+    return pre, post
+
+
+def _off_bounds(model: nn.Sequential, x: torch.Tensor, tol: float = 1e-5) -> np.ndarray:
+    """``(2, layer)``: per hidden layer, the fraction of units with a negative pre-activation on
+    every input, counted so that a unit within ``tol`` of 0 is left out (row 0) or counted (row
+    1): another summation order may put it either side of 0. For ReLU this is also the fraction
+    whose output is exactly 0 on every input."""
+    tops = [z.max(0).values for z in _hidden(model, x)[0]]
+    return np.array(
+        [
+            [(top < -tol).double().mean().item() for top in tops],
+            [(top < tol).double().mean().item() for top in tops],
+        ]
+    )
+
+
+def _reference(arm: str, seed: int) -> SimpleNamespace:
+    """Train one arm alone. Per epoch end (the swap twice): the training and held-out MSE
+    (``curve`` (point, split)) and bounds on the fractions of units off and inactive on the
+    training inputs (``units`` (point, bound, metric, layer), NaN off for tanh); at the moments of
+    :data:`sw.WHEN` the fit and the hidden units on the grid; Adam's state right after the swap;
+    and the network at the end."""
+    data = _data()
     x, y = data["x_train"], data["y_train"]
+    grid = torch.linspace(-2.0, 2.0, CFG.n_grid, dtype=torch.float64)[:, None].float()
     first = "relu" if arm == "after" else "tanh"
     model = _plain(seed, first)
     opt = torch.optim.Adam(model.parameters(), lr=CFG.lr)
-    curve, state = [], None
+    curve, units, fit, hidden, state = [], [], [], [], None
 
     def measure():
         with torch.no_grad():
@@ -84,11 +145,20 @@ def _reference(arm: str, seed: int):
                     for s in ("train", "test")
                 ]
             )
+        inactive = _off_bounds(model, x)
+        off = inactive if isinstance(model[1], nn.ReLU) else np.full_like(inactive, np.nan)
+        units.append(np.stack([off, inactive], 1))  # (bound, metric, layer)
+
+    def snapshot():
+        with torch.no_grad():
+            fit.append(model(grid)[:, 0].numpy())
+        hidden.append(np.stack([h.numpy() for h in _hidden(model, grid)[1]]))
 
     n = CFG.n_train
     for epoch in range(CFG.epochs):
         if epoch == CFG.swap_epoch:
             measure()  # before the swap
+            snapshot()
             if arm.startswith("swap"):
                 for i, module in enumerate(model):
                     if isinstance(module, nn.Tanh):
@@ -96,15 +166,24 @@ def _reference(arm: str, seed: int):
                 if arm == "swap_reset":
                     opt = torch.optim.Adam(model.parameters(), lr=CFG.lr)
             state = {p: {k: v.clone() for k, v in opt.state[p].items()} for p in opt.state}
+            snapshot()
         measure()
-        order = batch_order(seed, n, epoch)  # phase 2 goes on with the uninterrupted order
+        order = _batch_order(seed, epoch, n)  # phase 2 goes on with the uninterrupted order
         for start in range(0, n, CFG.batch_size):
             idx = order[start : start + CFG.batch_size]
             opt.zero_grad()
             nn.functional.mse_loss(model(x[idx]), y[idx]).backward()
             opt.step()
     measure()
-    return np.array(curve), model, state
+    snapshot()
+    return SimpleNamespace(
+        curve=np.array(curve),
+        units=np.array(units),
+        fit=np.array(fit),
+        hidden=np.array(hidden),
+        state=state,
+        model=model,
+    )
 
 
 def _epoch_curve(results, arm: str, seed: int) -> np.ndarray:
@@ -121,7 +200,7 @@ def _epoch_curve(results, arm: str, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("arm", sw.ARMS)
 def test_each_arm_equals_a_plain_sequential_trained_alone(results, arm):
     seed = 1
-    expected, _, _ = _reference(arm, seed)
+    expected = _reference(arm, seed).curve
     got = _epoch_curve(results, arm, seed)
     assert got.shape == expected.shape == (CFG.epochs + 2, 2)
     np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-7)
@@ -154,7 +233,8 @@ def test_reset_really_resets_the_state_and_kept_keeps_it(at_swap):
     model = main["model"]
     # The kept arm's moments equal those of torch.optim.Adam after the same first phase.
     for seed in range(CFG.seeds):
-        _, ref_model, ref_state = _reference("swap_kept", seed)
+        ref = _reference("swap_kept", seed)
+        ref_model, ref_state = ref.model, ref.state
         linears = [mod for mod in ref_model if isinstance(mod, nn.Linear)]
         member = kept.start + seed
         for layer, lin in enumerate(linears):
@@ -168,7 +248,7 @@ def test_reset_really_resets_the_state_and_kept_keeps_it(at_swap):
                     torch.testing.assert_close(engine_view, theirs, rtol=2e-4, atol=1e-9)
             assert ref_state[lin.weight]["step"].item() == CFG.swap_epoch * spe
         # The reset arm's reference is a fresh Adam: no state at all at the swap.
-        assert _reference("swap_reset", seed)[2] == {}
+        assert _reference("swap_reset", seed).state == {}
 
 
 def test_recorded_adam_state_is_the_optimisers(at_swap, results):
@@ -276,6 +356,160 @@ def test_report_from_a_saved_run_equals_the_in_memory_one(results, tmp_path):
     assert set(figures) == {"loss_curves", "dead_units", "hidden_units", "final"}
     labels = [line.get_label() for line in figures["loss_curves"].axes[1].get_lines()]
     assert all(results.summary["labels"][arm] in labels for arm in sw.ARMS)
+
+
+@pytest.fixture(scope="module")
+def references():
+    """Every arm and seed trained alone (a few milliseconds each)."""
+    return {(arm, seed): _reference(arm, seed) for arm in sw.ARMS for seed in range(CFG.seeds)}
+
+
+def test_data_and_noise_floor(results):
+    """The run's training points are the task's written-out draw; the noise floor is the
+    label noise's variance, and the report says so."""
+    data = _data()
+    np.testing.assert_array_equal(results.arrays["x_train"], data["x_train"][:, 0].double())
+    np.testing.assert_array_equal(results.arrays["y_train"], data["y_train"][:, 0].double())
+    np.testing.assert_allclose(results.arrays["x_grid"], np.linspace(-2.0, 2.0, CFG.n_grid))
+    assert results.summary["noise_floor"] == pytest.approx(CFG.noise**2, rel=1e-12)
+    assert f"variance {num(CFG.noise**2)} is the floor" in SPEC.report(results)
+
+
+def test_unit_fractions_at_every_epoch_equal_a_direct_count(results, references):
+    """``units`` (arm, seed, metric, epoch point, layer) against the plain networks: units
+    with a negative pre-activation on every training input, at every epoch end (the swap twice);
+    ``act/off_fraction`` is NaN while an arm computes with tanh."""
+    units = results.arrays["units"]
+    assert results.coords["units/epoch"] == sw.point_epochs(CFG, 1).tolist()
+    assert results.coords["units/layer"] == list(range(1, CFG.depth + 1))
+    for a, arm in enumerate(sw.ARMS):
+        for seed in range(CFG.seeds):
+            ref = references[arm, seed].units  # (point, bound, metric, layer)
+            got = units[a, seed].transpose(1, 0, 2)  # (point, metric, layer)
+            assert got.shape == (CFG.epochs + 2, 2, CFG.depth)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(ref[:, 0]))
+            ok = np.isnan(got) | ((ref[:, 0] <= got) & (got <= ref[:, 1]))
+            assert ok.all(), (arm, seed, np.argwhere(~ok))
+
+
+def test_fits_and_hidden_units_at_the_swap_and_the_end(results, references):
+    """``fit`` (arm, seed, when, input) and seed 0's ``hidden`` (arm, when, layer, input, unit)
+    equal the plain networks' outputs before the swap, right after it (same weights, new
+    activation) and at the end, to float rounding (atol 1e-5)."""
+    assert results.coords["fit/when"] == list(sw.WHEN)
+    for a, arm in enumerate(sw.ARMS):
+        for seed in range(CFG.seeds):
+            np.testing.assert_allclose(
+                results.arrays["fit"][a, seed], references[arm, seed].fit, atol=1e-5
+            )
+        np.testing.assert_allclose(
+            results.arrays["hidden"][a], references[arm, 0].hidden, atol=1e-5
+        )
+    kept = sw.ARMS.index("swap_kept")
+    fit = results.arrays["fit"][kept, 0]
+    assert not np.allclose(fit[0], fit[1], atol=1e-3)  # the swap changes the function
+
+
+def _table_values(results, arm, metric, epoch, phase=None, layer=None):
+    """Per seed (in order) the table's value of ``metric`` for ``arm`` at ``epoch``."""
+    m = results.metrics
+    sel = (m.arm == arm) & (m.metric == metric) & (m.epoch == epoch)
+    if phase is not None:
+        sel &= m.phase == phase
+    if layer is not None:
+        sel &= m.layer == layer
+    rows = m[sel].sort_values("seed")
+    assert rows.seed.tolist() == list(range(CFG.seeds))
+    return rows.value.to_numpy()
+
+
+def _welch(a, b) -> bool:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return bool(st.ttest_ind(a, b, equal_var=False).pvalue < 0.05)
+
+
+def test_recovery_one_epoch_later_compares_kept_with_reset(results):
+    """The held-out MSE one epoch after the swap, per arm, and kept vs reset by Welch."""
+    s, k = results.summary, CFG.swap_epoch
+    kept = _table_values(results, "swap_kept", "test/mse", k + 1)
+    reset = _table_values(results, "swap_reset", "test/mse", k + 1)
+    assert s["recovery"]["swap_kept"]["one_epoch_later"]["mean"] == pytest.approx(kept.mean())
+    assert s["recovery"]["swap_reset"]["one_epoch_later"]["mean"] == pytest.approx(reset.mean())
+    later = s["recovery"]["one_epoch_later"]
+    assert later["diff"] == pytest.approx(kept.mean() - reset.mean(), rel=1e-9)
+    assert later["differs"] == _welch(kept, reset)
+
+
+def test_comparisons_of_final_held_out_mse(results):
+    """Every pair the report compares: the difference of means and which is lower, from the
+    table's final held-out MSE (not the training MSE)."""
+    s = results.summary
+    assert [(c["a"], c["b"]) for c in s["comparisons"]] == list(sw.PAIRS)
+    for c in s["comparisons"]:
+        a = _table_values(results, c["a"], "test/mse", CFG.epochs)
+        b = _table_values(results, c["b"], "test/mse", CFG.epochs)
+        assert c["diff"] == pytest.approx(a.mean() - b.mean(), rel=1e-9, abs=1e-15)
+        assert c["differs"] == _welch(a, b)
+        assert c["lower"] == ((0 if a.mean() < b.mean() else 1) if c["differs"] else None)
+
+
+def test_dead_unit_summary_follows_the_table_and_the_masks(results):
+    """Per layer: the tanh network's inactive fraction at the swap (the prediction), ReLU's
+    off fraction right after it and at the end, and units revived or newly off, recounted
+    from the per-unit masks with plain loops."""
+    k, masks = CFG.swap_epoch, results.arrays["off_units"]  # (arm, seed, when, layer, unit)
+    assert results.coords["off_units/when"] == ["after_swap", "end"]
+    for row in results.summary["dead"]:
+        layer = row["layer"]
+        predicted = _table_values(results, "swap_kept", "act/inactive_fraction", k, 1, layer)
+        measured = _table_values(results, "swap_kept", "act/off_fraction", k, 2, layer)
+        after = _table_values(results, "after", "act/off_fraction", k, 1, layer)
+        assert row["predicted"]["mean"] == pytest.approx(predicted.mean(), rel=1e-12)
+        assert row["after_swap"]["mean"] == pytest.approx(measured.mean(), rel=1e-12)
+        assert row["after_at_swap_epoch"]["mean"] == pytest.approx(after.mean(), rel=1e-12)
+        assert row["predicted_exact"] == bool(np.array_equal(predicted, measured))
+        ends = {}
+        for arm in ("swap_kept", "swap_reset", "after"):
+            a = sw.ARMS.index(arm)
+            ends[arm] = _table_values(results, arm, "act/off_fraction", CFG.epochs, 2, layer)
+            d = row[arm]
+            assert d["end"]["mean"] == pytest.approx(ends[arm].mean(), rel=1e-12)
+            assert d["end_values"] == pytest.approx(ends[arm].tolist(), rel=1e-12)
+            revived, off_then, newly, per_seed = 0, 0, [], []
+            for seed in range(CFG.seeds):
+                then, end = masks[a, seed, 0, layer - 1], masks[a, seed, 1, layer - 1]
+                back = sum(1 for u in range(CFG.width) if then[u] == 1 and end[u] == 0)
+                new = sum(1 for u in range(CFG.width) if then[u] == 0 and end[u] == 1)
+                n_then = sum(1 for u in range(CFG.width) if then[u] == 1)
+                revived, off_then = revived + back, off_then + n_then
+                newly.append(new / CFG.width)
+                if n_then:
+                    per_seed.append(back / n_then)
+            assert d["revived_units"] == revived and d["off_after_swap_units"] == off_then
+            assert d["newly_off"]["mean"] == pytest.approx(np.mean(newly), rel=1e-12, abs=1e-15)
+            if per_seed:
+                assert d["revived"]["mean"] == pytest.approx(np.mean(per_seed), abs=1e-15)
+        assert row["end_differs_kept_reset"] == _welch(ends["swap_kept"], ends["swap_reset"])
+        assert row["end_differs_kept_after"] == _welch(ends["swap_kept"], ends["after"])
+
+
+def test_recovery_counts_the_swap_point_when_the_loss_does_not_rise(results):
+    """Hand-set losses through the summary: a seed whose held-out MSE right after the swap is
+    already at its pre-swap level recovered after 0 epochs; one that never gets back is NaN."""
+    loss = results.arrays["loss"].copy()  # (arm, seed, split, point)
+    spe = sw.steps_per_epoch(CFG)
+    steps = np.rint(np.asarray(results.coords["loss/point"]) * spe).astype(int)
+    pre, post = sw.swap_points(steps, CFG)
+    kept, test = sw.ARMS.index("swap_kept"), sw.SPLITS.index("test")
+    loss[kept, 0, test, post] = loss[kept, 0, test, pre]
+    loss[kept, 1, test, post:] = loss[kept, 1, test, pre] + 1.0
+    arrays = {**results.arrays, "loss": loss}
+    summary = sw._summary(CFG, arrays, results.coords, steps, spe)  # noqa: SLF001
+    per_seed = summary["recovery"]["swap_kept"]["per_seed"]
+    assert per_seed[0] == 0.0 and per_seed[1] is None
+    recovered = sum(e is not None for e in per_seed)
+    assert summary["recovery"]["swap_kept"]["recovered"] == recovered < CFG.seeds
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ gradients by autograd layer by layer, and the metrics table."""
 
 import dataclasses
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from torch import nn
 
 from actlab.experiments.deep_mlp import SPEC
 from actlab.experiments.deep_mlp import experiment as d
-from actlab.models import EnsembleMLP
+from actlab.seeding import derive_seed
 
 SMOKE = d.SMOKE
 
@@ -21,37 +22,153 @@ def results():
     return d.run(SMOKE)
 
 
+TORCH_ACT = {
+    "identity": nn.Identity,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.01),
+}
+
+
 def _initial_sequential(cfg, activation, seed):
-    model = EnsembleMLP(1, [cfg.width] * cfg.depth, 1, [activation], [seed], init=cfg.init)
-    return model.member(0)
+    """Seed ``seed``'s initial network written out here, not exported by the engine: torch's
+    default scheme U(-1/sqrt(fan_in), 1/sqrt(fan_in)) in float64 from
+    ``torch.Generator().manual_seed(seed)``, W then b layer after layer (the draw order
+    ``EnsembleMLP`` documents), as nn.Linear layers and torch.nn activation modules."""
+    assert cfg.init == "torch"
+    gen = torch.Generator().manual_seed(seed)
+    sizes = [1] + [cfg.width] * cfg.depth + [1]
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        bound = 1.0 / math.sqrt(fan_in)
+        w = torch.empty(fan_out, fan_in, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
+        b = torch.empty(fan_out, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
+        lin = nn.Linear(fan_in, fan_out)
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            lin.bias.copy_(b)
+        layers += [lin, TORCH_ACT[activation]()] if i < cfg.depth else [lin]
+    return nn.Sequential(*layers)
 
 
-def test_one_member_equals_a_plain_sequential_trained_alone(results):
-    cfg, data = SMOKE, d.make_data(SMOKE)
-    table = d.members(cfg)
-    row = table[(table.activation == "tanh") & (table.seed == 1) & (table.lr == cfg.lr)].iloc[0]
-    seq = _initial_sequential(cfg, "tanh", 1)
-    opt = torch.optim.Adam(seq.parameters(), lr=cfg.lr)
-    for _ in range(cfg.epochs):
+def _data(cfg):
+    """The data written out from the module's description, not through ``d.make_data``:
+    training inputs on a grid over [-pi, pi], validation and test on its midpoints, labels
+    sin(x) + noise * N(0, 1) drawn in that order (train, validation, test) from one generator
+    seeded with ``derive_seed(data_seed, "deep-mlp", "noise")``; a dense noiseless grid."""
+    gen = torch.Generator().manual_seed(derive_seed(cfg.data_seed, "deep-mlp", "noise"))
+    x = torch.linspace(-math.pi, math.pi, cfg.n_train, dtype=torch.float64)[:, None]
+    mid = (x[1:] + x[:-1]) / 2
+    out = {"x_train": x, "x_val": mid, "x_test": mid}
+    for part, inputs in (("train", x), ("val", mid), ("test", mid)):
+        noise = torch.randn(inputs.shape, generator=gen, dtype=torch.float64)
+        out[f"y_{part}"] = torch.sin(inputs) + cfg.noise * noise
+    out["x_grid"] = torch.linspace(-math.pi, math.pi, cfg.n_grid, dtype=torch.float64)[:, None]
+    out["y_grid"] = torch.sin(out["x_grid"])
+    return {k: v.float() for k, v in out.items()}
+
+
+def _bounds(values: torch.Tensor, tol: float = 1e-5) -> tuple[float, float]:
+    """The fraction of ``values`` ``(units,)`` that are < 0, as an interval: a value within
+    ``tol`` of 0 may fall either side to float rounding."""
+    return (values < -tol).double().mean().item(), (values < tol).double().mean().item()
+
+
+def _train_alone(cfg, act, seed, lr):
+    """One member as a plain nn.Sequential trained alone with torch.optim.Adam, full batch.
+    Per epoch (0..epochs): the training, validation and held-out MSE and (before each update)
+    every layer's mean |dL/dW|; at the snapshot epochs the hidden units on the grid and bounds
+    on the off (ReLU: negative pre-activation everywhere) and saturated (tanh: |h| > 0.99
+    everywhere) fractions per layer; the fit on the grid at every frame."""
+    cfg_data = _data(cfg)
+    seq = _initial_sequential(cfg, act, seed)
+    lins = [m for m in seq if isinstance(m, nn.Linear)]
+    opt = torch.optim.Adam(seq.parameters(), lr=lr)
+    rec = SimpleNamespace(mse={"train": [], "val": [], "test": []}, grads=[], hidden=[], units=[])
+    rec.fits, frames = [], list(range(0, cfg.epochs + 1, cfg.frame_every))
+    for epoch in range(cfg.epochs + 1):
+        with torch.no_grad():
+            for part in rec.mse:
+                out = seq(cfg_data[f"x_{part}"])
+                rec.mse[part].append(nn.functional.mse_loss(out, cfg_data[f"y_{part}"]).item())
+            h, pre, post = cfg_data["x_grid"], [], []
+            for module in seq[:-1]:
+                h = module(h)
+                (pre if isinstance(module, nn.Linear) else post).append(h)
+            if epoch in frames or epoch == cfg.epochs:
+                rec.fits.append(seq(cfg_data["x_grid"])[:, 0].numpy())
+        if epoch in cfg.snapshot_epochs:
+            rec.hidden.append(np.stack([post[layer - 1].numpy() for layer in cfg.hidden_layers]))
+            off = [_bounds(z.max(0).values) for z in pre]  # max z < 0: off on every input
+            sat = [_bounds(0.99 - h.abs().min(0).values) for h in post]
+            rec.units.append((off, sat))
+        if epoch == cfg.epochs:
+            break
         opt.zero_grad()
-        nn.functional.mse_loss(seq(data["x_train"]), data["y_train"]).backward()
+        nn.functional.mse_loss(seq(cfg_data["x_train"]), cfg_data["y_train"]).backward()
+        rec.grads.append([lin.weight.grad.abs().mean().item() for lin in lins])
         opt.step()
-    with torch.no_grad():
-        train_mse = nn.functional.mse_loss(seq(data["x_train"]), data["y_train"]).item()
-        test_mse = nn.functional.mse_loss(seq(data["x_test"]), data["y_test"]).item()
-        fit = seq(data["x_grid"])[:, 0].numpy()
-    m = results.metrics
-    final = m[(m.member == row.member) & (m.step == cfg.epochs)]
-    assert final[final.metric == "train/mse"].value.item() == pytest.approx(train_mse, abs=1e-6)
-    assert final[final.metric == "test/mse"].value.item() == pytest.approx(test_mse, abs=1e-6)
-    a = cfg.activations.index("tanh")
-    member = a * cfg.seeds + 1  # fixed-rate arrays are ordered (activation, seed)
-    np.testing.assert_allclose(results.arrays["fits"][member, -1], fit, atol=1e-5)
+    rec.grads, rec.fits = np.array(rec.grads), np.array(rec.fits)
+    return rec
+
+
+def _fixed_index(cfg, act, seed):
+    """Index of (activation, seed) in the fixed-rate arrays (ordered activation, seed)."""
+    return cfg.activations.index(act) * cfg.seeds + seed
+
+
+@pytest.mark.parametrize(("act", "seed"), [("tanh", 1), ("relu", 0), ("identity", 1)])
+def test_one_member_equals_a_plain_sequential_trained_alone(results, act, seed):
+    """Every logged array of one member against the plain network, to float rounding (rtol
+    1e-4 on losses and gradients after 20 Adam steps, atol 1e-5 on outputs)."""
+    cfg, m = SMOKE, results.metrics
+    ref = _train_alone(cfg, act, seed, cfg.lr)
+    table = d.members(cfg)
+    row = table[(table.activation == act) & (table.seed == seed) & (table.lr == cfg.lr)].iloc[0]
+    mine = m[m.member == row.member]
+    for part in ("train", "val", "test"):
+        got = mine[mine.metric == f"{part}/mse"].sort_values("step")
+        assert got.step.tolist() == list(range(cfg.epochs + 1))
+        np.testing.assert_allclose(got.value, ref.mse[part], rtol=1e-4, atol=1e-7)
+    i = _fixed_index(cfg, act, seed)
+    arrays = results.arrays
+    np.testing.assert_allclose(arrays["grad_trace"][i], ref.grads, rtol=1e-4, atol=1e-9)
+    grad_epochs = list(cfg.grad_epochs)
+    np.testing.assert_allclose(arrays["grad_snapshots"][i], ref.grads[grad_epochs], rtol=1e-4)
+    for layer in range(1, cfg.depth + 2):  # the table's layer L is Linear L from the input
+        g = mine[(mine.metric == "grad/weight_mean_abs") & (mine.layer == layer)]
+        np.testing.assert_allclose(g.sort_values("step").value, ref.grads[:, layer - 1], rtol=1e-4)
+    assert results.coords["hidden/epoch"] == list(cfg.snapshot_epochs)
+    np.testing.assert_allclose(arrays["hidden"][i], np.stack(ref.hidden), atol=1e-5)
+    assert results.coords["fits/frame"] == [*range(0, cfg.epochs + 1, cfg.frame_every)]
+    np.testing.assert_allclose(arrays["fits"][i], ref.fits, atol=1e-5)
+    if seed == 0:  # the animation's last hidden layer, a few units, at every frame
+        a = cfg.activations.index(act)
+        frames = arrays["last_hidden_frames"][a]  # (frame, input, unit)
+        for f, epoch in enumerate(results.coords["fits/frame"]):
+            if epoch in cfg.snapshot_epochs and cfg.depth in cfg.hidden_layers:
+                snap = ref.hidden[cfg.snapshot_epochs.index(epoch)]
+                last = snap[cfg.hidden_layers.index(cfg.depth)][:, : frames.shape[-1]]
+                np.testing.assert_allclose(frames[f], last, atol=1e-5)
+    # Unit probes on the grid, per layer (layer 1 nearest the input): off for ReLU, saturated
+    # for tanh, NaN where a notion does not apply.
+    units = arrays["units"][i]  # (epoch, layer, metric)
+    off, sat = (d.SNAPSHOT_METRICS.index(k) for k in ("act/off_fraction", "act/saturated_fraction"))
+    for e, (off_bounds, sat_bounds) in enumerate(ref.units):
+        for k, bounds, applies in ((off, off_bounds, "relu"), (sat, sat_bounds, "tanh")):
+            got = units[e, :, k]
+            if act != applies:
+                assert np.isnan(got).all()
+                continue
+            lo, hi = np.array(bounds).T
+            assert np.all((lo <= got) & (got <= hi)), (e, k, got, lo, hi)
 
 
 def test_gradient_layers_are_numbered_input_to_output(results):
     """Layer 1 of the gradient arrays is the Linear nearest the input (a reversal fails)."""
-    cfg, data = SMOKE, d.make_data(SMOKE)
+    cfg, data = SMOKE, _data(SMOKE)
     seq = _initial_sequential(cfg, "relu", 0)
     nn.functional.mse_loss(seq(data["x_train"]), data["y_train"]).backward()
     linears = [layer for layer in seq if isinstance(layer, nn.Linear)]
@@ -80,12 +197,23 @@ def test_summary_numbers_equal_the_metrics_table(results):
     assert results.summary["noise_floor"] == pytest.approx(cfg.noise**2)
 
 
-def test_same_initial_weights_across_activations():
-    """Within a seed every activation starts from the same weights."""
-    a = _initial_sequential(SMOKE, "identity", 0)
-    b = _initial_sequential(SMOKE, "relu", 0)
-    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
-        assert torch.equal(pa, pb)
+def test_every_member_starts_from_its_seeds_weights(results):
+    """At step 0 every member's validation MSE is that of its seed's independent initial draw
+    with its activation, whatever its learning rate: within a seed every activation starts from
+    the same weights (and the seeds differ)."""
+    cfg, m = SMOKE, results.metrics
+    data = _data(cfg)
+    start = m[(m.metric == "val/mse") & (m.step == 0)]
+    for act in cfg.activations:
+        for seed in range(cfg.seeds):
+            with torch.no_grad():
+                out = _initial_sequential(cfg, act, seed)(data["x_val"])
+                expected = nn.functional.mse_loss(out, data["y_val"]).item()
+            got = start[(start.activation == act) & (start.seed == seed)]
+            assert len(got) == len(cfg.learning_rates)
+            np.testing.assert_allclose(got.value, expected, rtol=1e-5)
+    relu = start[start.activation == "relu"]
+    assert relu[relu.seed == 0].value.iloc[0] != relu[relu.seed == 1].value.iloc[0]
 
 
 def test_arrays_have_named_axes_and_finite_values(results):
@@ -102,8 +230,12 @@ def test_arrays_have_named_axes_and_finite_values(results):
     assert results.coords["units/metric"] == list(d.SNAPSHOT_METRICS)
 
 
-def test_data_noise_floor_and_grids():
+def test_data_noise_floor_and_grids(results):
     data = d.make_data(SMOKE)
+    for key, value in _data(SMOKE).items():  # the documented draw
+        assert torch.equal(data[key], value), key
+    np.testing.assert_array_equal(results.arrays["x_train"], data["x_train"][:, 0].double())
+    np.testing.assert_array_equal(results.arrays["y_train"], data["y_train"][:, 0].double())
     x = data["x_train"][:, 0]
     assert x[0].item() == pytest.approx(-math.pi) and x[-1].item() == pytest.approx(math.pi)
     mid = data["x_test"][:, 0]
@@ -125,6 +257,100 @@ def test_data_noise_floor_and_grids():
 def test_bad_config(change, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(SMOKE, **change)
+
+
+def _final(results, metric, act, lr):
+    """Per seed (in order) the table's ``metric`` at the last epoch for (activation, rate)."""
+    m = results.metrics
+    sel = (m.metric == metric) & (m.step == SMOKE.epochs) & (m.activation == act)
+    rows = m[sel & np.isclose(m.lr, lr)].sort_values("seed")
+    assert rows.seed.tolist() == list(range(SMOKE.seeds))
+    return rows.value.to_numpy()
+
+
+def test_tuned_rate_is_the_lowest_validation_mse_and_its_rows_use_it(results):
+    """Per activation: the rate with the lowest mean final validation MSE (never the held-out
+    one); the tuned columns and ``fits_best_lr`` are that rate's members."""
+    cfg, x = SMOKE, results.arrays["x_grid"]
+    for a, row in enumerate(results.summary["table"]):
+        act = row["activation"]
+        val = {lr: _final(results, "val/mse", act, lr) for lr in cfg.learning_rates}
+        assert all(np.isfinite(v).all() for v in val.values())  # every rate eligible here
+        best = min(val, key=lambda lr: val[lr].mean())
+        assert row["best_lr"] == best
+        for tag, lr in (("fixed", cfg.lr), ("tuned", best)):
+            for split in ("train", "test", "truth"):
+                values = _final(results, f"{split}/mse", act, lr)
+                assert row[f"{tag}_{split}"]["mean"] == pytest.approx(values.mean(), rel=1e-12)
+        truth = _final(results, "truth/mse", act, best)
+        fits = results.arrays["fits_best_lr"][a]  # (seed, input)
+        np.testing.assert_allclose(((fits - np.sin(x)) ** 2).mean(axis=1), truth, rtol=1e-5)
+
+
+def test_tuned_rate_never_looks_at_held_out_data_or_diverged_rates():
+    """Hand-set chunk arrays: tanh's best rate on validation is the worst on held-out data;
+    relu's best rate on validation diverged on one seed and is not eligible."""
+    cfg = dataclasses.replace(SMOKE, activations=("tanh", "relu"), lr_grid=(3e-4, 3e-3))
+    S, E = cfg.seeds, 2 * cfg.seeds
+    parts = {
+        lr: {
+            "val": np.ones((cfg.epochs + 1, E)),
+            "test": np.ones((cfg.epochs + 1, E)),
+            "diverged_step": np.full(E, -1),
+        }
+        for lr in cfg.learning_rates
+    }
+    parts[3e-4]["val"][-1, :S] = 0.1  # tanh: best on validation ...
+    parts[3e-3]["test"][-1, :S] = 0.01  # ... while another rate is best on held-out data
+    parts[1e-3]["val"][-1, S:] = 0.05  # relu: best on validation but one seed diverged
+    parts[1e-3]["diverged_step"][S] = 4
+    parts[3e-3]["val"][-1, S:] = 0.5
+    best = d._select_lr(cfg, parts)  # noqa: SLF001
+    assert best == {"tanh": 3e-4, "relu": 3e-3}
+
+
+def test_gradient_ratios_at_every_reported_epoch(results):
+    """``log10_grad_ratio_E``: layer 1 over layer ``depth`` (the last hidden one), per seed at
+    epoch E, from the table."""
+    cfg, m = SMOKE, results.metrics
+    g = m[(m.metric == "grad/weight_mean_abs") & np.isclose(m.lr, cfg.lr)]
+    for row in results.summary["table"]:
+        mine = g[g.activation == row["activation"]]
+        for epoch in cfg.grad_epochs:
+            at = mine[mine.step == epoch]
+            first = at[at.layer == 1].sort_values("seed").value.to_numpy()
+            last = at[at.layer == cfg.depth].sort_values("seed").value.to_numpy()
+            ratio = np.log10(first) - np.log10(last)
+            assert row[f"log10_grad_ratio_{epoch}"]["mean"] == pytest.approx(ratio.mean())
+
+
+def test_spread_and_unit_summaries_recomputed_from_the_arrays(results):
+    """A unit's spread is its std over the grid inputs, averaged over units; the unit
+    fractions are averaged over layers per seed; the worst layer (1-based) has the highest
+    seed-mean fraction."""
+    cfg = SMOKE
+    hidden, units = results.arrays["hidden"], results.arrays["units"]
+    for a, row in enumerate(results.summary["table"]):
+        members = slice(a * cfg.seeds, (a + 1) * cfg.seeds)
+        for tag, e in (("start", 0), ("end", -1)):
+            for j, layer in enumerate(cfg.hidden_layers):
+                h = hidden[members, e, j]  # (seed, input, unit)
+                spread = [
+                    np.mean([np.std(h[s, :, u]) for u in range(cfg.width)])
+                    for s in range(cfg.seeds)
+                ]
+                assert row[f"spread_{tag}"][str(layer)]["mean"] == pytest.approx(np.mean(spread))
+            for k, key in enumerate(d.SNAPSHOT_METRICS):
+                name = key.split("/")[1]
+                u = units[members, e, :, k]  # (seed, layer)
+                worst = row[f"{name}_{tag}_worst_layer"]
+                if np.isnan(u).all():
+                    assert worst is None and math.isnan(row[f"{name}_{tag}"]["mean"])
+                    continue
+                assert row[f"{name}_{tag}"]["mean"] == pytest.approx(u.mean(axis=1).mean())
+                per_layer = u.mean(axis=0)
+                assert worst["layer"] == int(np.argmax(per_layer)) + 1
+                assert worst["fraction"] == pytest.approx(per_layer.max())
 
 
 # ---------------------------------------------------------------------------- report

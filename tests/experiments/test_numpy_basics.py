@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
-from scipy import optimize, special
+from scipy import optimize, special, stats
 from scipy.stats import entropy as scipy_entropy
 
 from actlab import numpy_ref as ref
@@ -23,7 +23,6 @@ from actlab.experiments.numpy_basics import SPEC, parts
 from actlab.experiments.numpy_basics import exercises as stubs
 from actlab.experiments.numpy_basics import experiment as nb
 from actlab.experiments.numpy_basics import solutions as sol
-from actlab.models import EnsembleMLP
 from actlab.report.exercises import KINDS, exercises_markdown
 from actlab.seeding import derive_seed
 from actlab.store import RunStore
@@ -277,26 +276,73 @@ def test_head_ranges():
     assert parts.head_range("sigmoid") == (0.0, 1.0)
 
 
-def test_fit_member_equals_a_plain_sequential_trained_alone(smoke):
+HEADS = {"identity": lambda z: z, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+"""The smoke run's output heads, written with torch functions (not actlab's registry)."""
+
+
+def _initial_torso(cfg, s):
+    """Seed s's initial Q-network ``1 -> hidden -> 3`` with nn.ReLU, written out: torch's
+    default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) in float64 from a generator seeded with
+    ``derive_seed(seed, "numpy-basics", "q-fit", s)``, W then b layer after layer (the draw
+    order ``EnsembleMLP`` documents)."""
+    assert cfg.torso == "relu"
+    gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "numpy-basics", "q-fit", s))
+    layers = []
+    for fan_in, fan_out in ((1, cfg.hidden), (cfg.hidden, 3)):
+        bound = 1.0 / math.sqrt(fan_in)
+        w = torch.empty(fan_out, fan_in, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
+        b = torch.empty(fan_out, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
+        lin = torch.nn.Linear(fan_in, fan_out)
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            lin.bias.copy_(b)
+        layers.append(lin)
+    return torch.nn.Sequential(layers[0], torch.nn.ReLU(), layers[1])
+
+
+@pytest.mark.parametrize("head", ["identity", "tanh", "sigmoid"])
+def test_fit_member_equals_a_plain_sequential_trained_alone(smoke, head):
+    """Each head's member, seed 1, against its network trained alone with torch.optim.Adam,
+    to float rounding (rtol 1e-5 on the loss, atol 1e-5 on the outputs after 150 steps)."""
     cfg = SMOKE
     q = parts.chain_q_values(cfg.n_states, cfg.gamma, cfg.stop_reward)
     x = (torch.arange(1, cfg.n_states + 1, dtype=torch.float32) / cfg.n_states)[:, None]
     y = torch.tensor(q, dtype=torch.float32)
-    h, s = cfg.q_heads.index("tanh"), 1
-    seed = derive_seed(cfg.seed, "numpy-basics", "q-fit", s)
-    seq = EnsembleMLP(1, [cfg.hidden], 3, cfg.torso, [seed]).member(0)
+    h, s = cfg.q_heads.index(head), 1
+    seq, fn = _initial_torso(cfg, s), HEADS[head]
     opt = torch.optim.Adam(seq.parameters(), lr=cfg.fit_lr)
     losses = []
     for _ in range(cfg.fit_steps):
         opt.zero_grad()
-        loss = (torch.tanh(seq(x)) - y).square().mean()
+        loss = (fn(seq(x)) - y).square().mean()
         losses.append(loss.item())
         loss.backward()
         opt.step()
     with torch.no_grad():
-        pred = torch.tanh(seq(x)).numpy()
-    np.testing.assert_allclose(smoke.arrays["q_loss"][h, s, :-1], losses, rtol=1e-5, atol=1e-6)
+        pred = fn(seq(x)).numpy()
+        losses.append((fn(seq(x)) - y).square().mean().item())
+    np.testing.assert_allclose(smoke.arrays["q_loss"][h, s], losses, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(smoke.arrays["q_pred"][h, s], pred, atol=1e-5)
+    fit = smoke.summary["heads"]["fits"][h]
+    assert fit["head"] == head
+    assert fit["max_output"] == pytest.approx(smoke.arrays["q_pred"][h].max())
+    assert fit["min_output"] == pytest.approx(smoke.arrays["q_pred"][h].min())
+    assert fit["initial_mse"]["mean"] == pytest.approx(smoke.arrays["q_loss"][h, :, 0].mean())
+
+
+def test_heads_are_compared_with_the_linear_head_by_welch(smoke):
+    """``differs_from_linear``: Welch's test (SciPy) between a head's final MSE over seeds and
+    the identity head's."""
+    loss = smoke.arrays["q_loss"]  # (head, seed, step)
+    linear = loss[0, :, -1]
+    for i, fit in enumerate(smoke.summary["heads"]["fits"]):
+        if i == 0:
+            assert fit["head"] == "identity" and not fit["differs_from_linear"]
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p = stats.ttest_ind(loss[i, :, -1], linear, equal_var=False).pvalue
+        assert fit["differs_from_linear"] == bool(p < 0.05)
 
 
 def test_bounded_heads_cannot_pass_their_range(smoke):
@@ -359,7 +405,7 @@ def test_metrics_are_tidy(smoke):
 
 def test_one_chunk_and_store_round_trip(smoke, tmp_path):
     keys = []
-    nb.run(SMOKE, lambda key, fn: keys.append(key) or fn())
+    nb.run(SMOKE, lambda key, fn, work=0: keys.append(key) or fn())
     assert keys == ["q-fit"]
     store = RunStore(tmp_path / "run")
     store.begin("numpy-basics", "smoke", SMOKE)

@@ -11,15 +11,14 @@ import pytest
 import torch
 from scipy import optimize
 from scipy import stats as st
-from torch import nn
 
 from actlab.experiments.single_neuron import SPEC
 from actlab.experiments.single_neuron import config as sn_config
 from actlab.experiments.single_neuron import experiment as sn
 from actlab.experiments.single_neuron import landscape as nl
 from actlab.experiments.single_neuron import report as snr
-from actlab.models import EnsembleMLP
 from actlab.plotting.animation import render_frame
+from actlab.seeding import derive_seed
 from actlab.store import RunStore
 
 SMOKE = sn_config.SMOKE
@@ -37,44 +36,128 @@ def _ti(cfg, target, activation):
 # ------------------------------------------------------------------------- engine vs reference
 
 
+PHI = {"identity": lambda z: z, "tanh": torch.tanh, "relu": torch.relu, "sine": torch.sin}
+"""The smoke run's activations, written with torch functions (not actlab's registry)."""
+NP_PHI = {"identity": lambda z: z, "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0)}
+NP_PHI["sine"] = np.sin
+TARGET_FNS = {
+    "linear": lambda x: x / 2,
+    "quadratic": lambda x: x**2 / 2 - 1,
+    "cubic": lambda x: x**3 / 8,
+    "neg_cubic": lambda x: -(x**3) / 8,
+    "quartic": lambda x: (x**4 - 4 * x**2) / 4,
+}
+"""The targets, written out from the module docstring."""
+
+
+def _data(cfg):
+    """The documented draw, written out (not ``sn.make_data``): per data seed s, a NumPy
+    generator seeded with ``derive_seed(seed, "single-neuron", "data", s)`` draws one uniform
+    training point per equal cell of [x_min, x_max], the uniform held-out points, the training
+    noise and the held-out noise, in that order; every target shares the inputs and the noise."""
+    out = {k: [] for k in ("x_train", "x_test", "e_train", "e_test")}
+    edges = np.linspace(cfg.x_min, cfg.x_max, cfg.n_train + 1)
+    for s in range(cfg.seeds):
+        rng = np.random.default_rng(derive_seed(cfg.seed, "single-neuron", "data", s))
+        u = rng.uniform(size=cfg.n_train)
+        out["x_train"].append(
+            np.array(
+                [lo + (hi - lo) * f for lo, hi, f in zip(edges[:-1], edges[1:], u, strict=True)]
+            )
+        )
+        out["x_test"].append(rng.uniform(cfg.x_min, cfg.x_max, cfg.n_test))
+        out["e_train"].append(cfg.noise * rng.standard_normal(cfg.n_train))
+        out["e_test"].append(cfg.noise * rng.standard_normal(cfg.n_test))
+    out = {k: np.array(v) for k, v in out.items()}
+    for part in ("train", "test"):
+        out[f"y_{part}"] = np.stack(
+            [TARGET_FNS[t](out[f"x_{part}"]) + out[f"e_{part}"] for t in cfg.targets]
+        )
+    return out
+
+
+def _initial_params(cfg, seed, restart):
+    """(w, b, v, c) of (seed, restart), written out: U(-1, 1) each (torch's default for one
+    input), drawn in that order in float64 from a generator seeded with
+    ``derive_seed(seed, "single-neuron", "init", seed, restart)``."""
+    assert cfg.init == "torch"
+    gen = torch.Generator().manual_seed(
+        derive_seed(cfg.seed, "single-neuron", "init", seed, restart)
+    )
+    return [
+        torch.empty(1, dtype=torch.float64).uniform_(-1.0, 1.0, generator=gen) for _ in range(4)
+    ]
+
+
+def _train_alone(cfg, activation, target, seed, restart, steps):
+    """``y = v phi(w x + b) + c`` written by hand, trained alone with torch.optim.Adam for
+    ``steps`` full-batch updates: the parameters and training loss before each update
+    (``(steps + 1, 4)``, ``(steps + 1,)``, the last after the last update), and the held-out
+    MSE at the end."""
+    data = _data(cfg)
+    t = cfg.targets.index(target)
+    x, y = torch.as_tensor(data["x_train"][seed]), torch.as_tensor(data["y_train"][t, seed])
+    xt, yt = torch.as_tensor(data["x_test"][seed]), torch.as_tensor(data["y_test"][t, seed])
+    params = [p.requires_grad_() for p in _initial_params(cfg, seed, restart)]
+    w, b, v, c = params
+    phi = PHI[activation]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    history, losses = [], []
+    for step in range(steps + 1):
+        loss = (v * phi(w * x + b) + c - y).square().mean()
+        history.append([p.item() for p in params])
+        losses.append(loss.item())
+        if step == steps:
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        test = (v * phi(w * xt + b) + c - yt).square().mean().item()
+    return np.array(history), np.array(losses), test
+
+
 @pytest.mark.parametrize(
     ("activation", "target", "seed", "restart"),
     [("tanh", "quadratic", 1, 2), ("relu", "linear", 2, 1), ("sine", "quartic", 0, 3)],
 )
-def test_one_member_equals_a_plain_sequential_trained_alone(
-    results, activation, target, seed, restart
-):
+def test_one_member_equals_a_network_written_by_hand(results, activation, target, seed, restart):
     """Same initial weights, torch.optim.Adam for exactly the member's number of updates (it
-    was stopped before update ``stop_step``): the same parameters and losses."""
-    cfg, data = SMOKE, sn.make_data(SMOKE)
-    table = sn.members(cfg)
-    row = table[
-        (table.activation == activation)
-        & (table.target == target)
-        & (table.seed == seed)
-        & (table.restart == restart)
-    ].iloc[0]
-    one = EnsembleMLP(1, [1], 1, [activation], [int(row.init_seed)], dtype=torch.float64)
-    seq = one.member(0)
+    was stopped before update ``stop_step``): the same parameters and losses, to float64
+    rounding (rtol 1e-9: another summation order, a few hundred steps). A member of seed 0
+    also has its parameters and loss recorded at the snapshot steps (frozen once stopped)."""
+    cfg = SMOKE
     t, a = _ti(cfg, target, activation)
-    x = torch.as_tensor(data["x_train"][seed])[:, None]
-    y = torch.as_tensor(data["y_train"][t, seed])[:, None]
     steps = int(results.arrays["stop_step"][t, a, seed, restart])
-    opt = torch.optim.Adam(seq.parameters(), lr=cfg.lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        nn.functional.mse_loss(seq(x), y).backward()
-        opt.step()
-    lin0, lin1 = seq[0], seq[2]
-    expected = [lin0.weight.item(), lin0.bias.item(), lin1.weight.item(), lin1.bias.item()]
+    history, losses, test = _train_alone(cfg, activation, target, seed, restart, steps)
+    np.testing.assert_allclose(results.arrays["params_init"][t, a, seed, restart], history[0])
     got = results.arrays["params"][t, a, seed, restart]
-    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
-    with torch.no_grad():
-        train = nn.functional.mse_loss(seq(x), y).item()
-        xt = torch.as_tensor(data["x_test"][seed])[:, None]
-        test = nn.functional.mse_loss(seq(xt), torch.as_tensor(data["y_test"][t, seed])[:, None])
-    assert results.arrays["train_mse"][t, a, seed, restart] == pytest.approx(train, rel=1e-9)
-    assert results.arrays["test_mse"][t, a, seed, restart] == pytest.approx(test.item(), rel=1e-9)
+    np.testing.assert_allclose(got, history[-1], rtol=1e-9, atol=1e-12)
+    assert results.arrays["train_mse"][t, a, seed, restart] == pytest.approx(losses[-1], rel=1e-9)
+    assert results.arrays["test_mse"][t, a, seed, restart] == pytest.approx(test, rel=1e-9)
+    if seed == 0:
+        frames = sn_config.snapshot_steps(cfg)
+        assert results.coords["snapshots/frame"] == frames
+        at = [min(f, steps) for f in frames]
+        np.testing.assert_allclose(
+            results.arrays["snapshots"][t, a, restart], history[at], rtol=1e-9, atol=1e-12
+        )
+        np.testing.assert_allclose(
+            results.arrays["snapshot_loss"][t, a, restart], losses[at], rtol=1e-9, atol=1e-15
+        )
+
+
+def test_data_is_the_documented_draw(results):
+    """Inputs, labels and the grid equal the written-out draw: each seed its own inputs and
+    noise, shared by every target."""
+    data = _data(SMOKE)
+    for key in ("x_train", "x_test", "y_train", "y_test"):
+        np.testing.assert_allclose(results.arrays[key], data[key], rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(results.arrays["x_grid"], np.linspace(-2, 2, SMOKE.n_grid))
+    grid = results.arrays["x_grid"]
+    truth = np.stack([TARGET_FNS[t](grid) for t in SMOKE.targets])
+    np.testing.assert_allclose(results.arrays["truth"], truth, rtol=1e-15, atol=1e-15)
+    assert not np.allclose(data["x_train"][0], data["x_train"][1])
 
 
 def test_stop_steps_follow_the_schedule(results):
@@ -109,6 +192,94 @@ def test_every_activation_and_target_starts_from_the_same_weights(results):
     assert np.array_equal(init, np.broadcast_to(init[:1, :1], init.shape))
     assert not np.array_equal(init[0, 0, 0, 0], init[0, 0, 0, 1])  # restarts differ
     assert not np.array_equal(init[0, 0, 0], init[0, 0, 1])  # seeds differ
+
+
+def test_best_restart_is_chosen_on_train_and_its_arrays_follow(results):
+    """Per (target, activation, seed): the restart with the lowest training MSE (a diverged
+    one never), its parameters, its curve v phi(w x + b) + c on the grid (NumPy), and for seed
+    0 its curve at every snapshot."""
+    cfg, arr = SMOKE, results.arrays
+    grid = arr["x_grid"]
+    for t in range(len(cfg.targets)):
+        for a, act in enumerate(cfg.activations):
+            for s in range(cfg.seeds):
+                train = [arr["train_mse"][t, a, s, r] for r in range(cfg.restarts)]
+                best = min(
+                    (r for r in range(cfg.restarts) if math.isfinite(train[r])),
+                    key=lambda r: train[r],
+                )
+                assert arr["best_restart"][t, a, s] == best
+                w, b, v, c = arr["params"][t, a, s, best]
+                np.testing.assert_array_equal(arr["best_params"][t, a, s], [w, b, v, c])
+                curve = v * NP_PHI[act](w * grid + b) + c
+                np.testing.assert_allclose(
+                    arr["best_curves"][t, a, s], curve, rtol=1e-12, atol=1e-12
+                )
+            best0 = arr["best_restart"][t, a, 0]
+            for f, (w, b, v, c) in enumerate(arr["snapshots"][t, a, best0]):
+                curve = v * NP_PHI[act](w * grid + b) + c
+                np.testing.assert_allclose(
+                    arr["frame_curves"][t, a, f], curve, rtol=1e-12, atol=1e-12
+                )
+
+
+def test_dead_relu_units_recounted_from_the_parameters(results):
+    """A ReLU unit is dead when w x + b <= 0 on every training input of its draw (a unit
+    within 1e-9 of 0 may count either way); the summary counts them per case."""
+    cfg, arr = SMOKE, results.arrays
+    a = cfg.activations.index("relu")
+    for t, target in enumerate(cfg.targets):
+        for s in range(cfg.seeds):
+            for r in range(cfg.restarts):
+                w, b, _, _ = arr["params"][t, a, s, r]
+                top = np.max(w * arr["x_train"][s] + b)
+                if abs(top) > 1e-9:
+                    assert arr["dead"][t, a, s, r] == (top < 0), (target, s, r)
+        case = next(
+            c
+            for c in results.summary["cases"]
+            if c["target"] == target and c["activation"] == "relu"
+        )
+        assert case["dead"] == int(arr["dead"][t, a].sum())
+    others = [i for i, name in enumerate(cfg.activations) if name != "relu"]
+    assert not arr["dead"][:, others].any()  # no other unit is exactly 0 on every input
+
+
+def test_summary_case_numbers_recomputed_from_the_arrays(results):
+    """R^2 on held-out labels, the least-squares line (np.polyfit on train, scored on held-out),
+    the noise floor, restarts reaching their draw's best, stop counts and draw 0's best fit."""
+    cfg, arr, s = SMOKE, results.arrays, results.summary
+    assert s["noise_floor"] == pytest.approx(cfg.noise**2, rel=1e-12)
+    for t, target in enumerate(cfg.targets):
+        line = []
+        for k in range(cfg.seeds):
+            slope, intercept = np.polyfit(arr["x_train"][k], arr["y_train"][t, k], 1)
+            pred = slope * arr["x_test"][k] + intercept
+            line.append(np.mean((pred - arr["y_test"][t, k]) ** 2))
+        assert s["ranking"][target]["line"]["mean"] == pytest.approx(np.mean(line), rel=1e-9)
+        assert s["least_squares"][target]["heldout"]["mean"] == pytest.approx(
+            np.mean(line), rel=1e-9
+        )
+        for a, act in enumerate(cfg.activations):
+            case = next(c for c in s["cases"] if c["target"] == target and c["activation"] == act)
+            best = arr["best_restart"][t, a]
+            held = np.array([arr["test_mse"][t, a, k, best[k]] for k in range(cfg.seeds)])
+            r2 = [1 - held[k] / np.var(arr["y_test"][t, k]) for k in range(cfg.seeds)]
+            assert case["r2"]["mean"] == pytest.approx(np.mean(r2), rel=1e-9)
+            reach = 0
+            for k in range(cfg.seeds):
+                train = arr["train_mse"][t, a, k]
+                top = np.nanmin(train)
+                reach += sum(1 for v in train if v <= top * 1.05 + 1e-12)
+            assert case["reach_best"] == pytest.approx(reach / (cfg.seeds * cfg.restarts))
+            codes = arr["stop_reason"][t, a].ravel()
+            for i, reason in enumerate(sn.STOP_REASONS):
+                assert case["stopped"][reason] == int(np.sum(codes == i))
+            b0 = case["best_seed0"]
+            assert b0["restart"] == best[0]
+            assert b0["stop_step"] == arr["stop_step"][t, a, 0, best[0]]
+            assert b0["heldout"] == pytest.approx(arr["test_mse"][t, a, 0, best[0]])
+            assert [b0[k] for k in "wbvc"] == pytest.approx(arr["params"][t, a, 0, best[0]])
 
 
 # ------------------------------------------------------------------------- closed forms
