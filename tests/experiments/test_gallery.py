@@ -154,7 +154,7 @@ def test_binary_step_jump_in_phi_only():
 def test_parameterised_name_and_chunk_key():
     cfg = dataclasses.replace(SMOKE, activations=("hardtanh(min_val=-2, max_val=2)",))
     keys = []
-    results = g.run(cfg, lambda key, fn: keys.append(key) or fn())
+    results = g.run(cfg, lambda key, fn, work=0: keys.append(key) or fn())
     assert keys == ["act-hardtanh(min_val=-2, max_val=2)"]  # the store maps it to a file name
     assert results.summary["properties"][0]["kinks"] == [-2.0, 2.0]
 
@@ -197,7 +197,7 @@ def test_config_accepts_lists():
 def test_one_chunk_per_activation_and_restore(smoke):
     keys, saved = [], {}
 
-    def record(key, fn):
+    def record(key, fn, work=0):
         keys.append(key)
         saved[key] = fn()
         return saved[key]
@@ -205,7 +205,7 @@ def test_one_chunk_per_activation_and_restore(smoke):
     recorded = g.run(SMOKE, record)
     assert keys == [f"act-{n}" for n in SMOKE.activations]
 
-    def restore(key, fn):
+    def restore(key, fn, work=0):
         return saved[key]  # never calls fn: every chunk restored
 
     restored = g.run(SMOKE, restore)
