@@ -102,6 +102,7 @@ def test_moons_noise_has_the_documented_scale():
     # same angles (drawn first), so the difference is the noise alone
     residual = noisy - clean
     assert residual.std().item() == pytest.approx(0.1, rel=0.03)
+    assert residual.mean(0).abs().max().item() < 5 * 0.1 / math.sqrt(20000)
 
 
 def test_circles_geometry():
@@ -113,6 +114,11 @@ def test_circles_geometry():
     r = x.norm(dim=1)
     assert r[y == 0].mean().item() == pytest.approx(1.0, abs=0.01)
     assert r[y == 1].mean().item() == pytest.approx(0.5, abs=0.01)
+    # same angles (drawn first), so the difference is the noise: N(0, 0.08^2) per coordinate
+    clean, _ = D.circles(20000, 6, noise=0.0, dtype=torch.float64)
+    residual = x - clean
+    assert residual.std().item() == pytest.approx(0.08, rel=0.03)
+    assert residual.mean(0).abs().max().item() < 5 * 0.08 / math.sqrt(20000)
 
 
 @pytest.mark.parametrize("task", D.TASKS)
@@ -135,6 +141,14 @@ def test_split_parts_are_independent_and_stable():
     assert not torch.equal(a.x_train, c.x_train)
     d = D.make_split("xor", 11, n_train=50)
     assert not torch.equal(a.x_train, d.x_train)
+    # independent draws share no point (for linear, one stream would give x_test[:50] = x_train)
+    for task in ("linear", "xor"):
+        s = D.make_split(task, 11, n_train=50, n_test=80, n_val=30)
+        parts = [s.x_train, s.x_val, s.x_test]
+        for i in range(3):
+            for j in range(i + 1, 3):
+                shared = (parts[i][:, None, :] == parts[j][None, :, :]).all(-1)
+                assert not shared.any(), (task, i, j)
 
 
 @pytest.mark.parametrize(

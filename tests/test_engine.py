@@ -144,6 +144,9 @@ def test_minibatch_cross_entropy_equals_separate_models(shared):
             assert sorted(order.tolist()) == list(range(n))  # every point once
             assert torch.equal(labels, data[m][1][order])  # with its own label
             orders[m, epoch] = order.tolist()
+            # the public batch_order() names the same permutation (its promise, checked here;
+            # the reference below trains on the batches seen, not on it)
+            assert orders[m, epoch] == batch_order(seeds[m], n, epoch).tolist()
     assert orders[0, 0] == orders[1, 0]  # the same seed: the same order
     assert orders[0, 0] != orders[2, 0]  # another seed: another order
     assert orders[0, 0] != orders[0, 1]  # another epoch: another order
@@ -513,28 +516,33 @@ def test_training_goes_on_with_the_optimizer_state_kept(batch_size):
 
 def test_a_callback_can_stop_members():
     """A stopped member keeps the parameters it had at the stop and a finite loss; the others
-    are bit-identical to a run without the stop."""
+    are bit-identical to a run without the stop. Two requests in one step add up."""
     x = torch.linspace(-2, 2, 40)[:, None]
     y = torch.sin(2 * x)
     cfg = TrainConfig(epochs=20, lr=3e-3)
     snap = {}
 
-    def stop_first(state):
+    def stop_two(state):
         if state.step == 7:
             snap["flat"] = state.model.flat.clone()
-            state.stop(torch.tensor([True, False]))
+            state.stop(torch.tensor([True, False, False]))
+            state.stop(torch.tensor([False, False, True]))
 
-    model = EnsembleMLP(1, [8], 1, ["tanh", "tanh"], [0, 1])
-    result = train(model, x, y, cfg, callbacks=[Callback(stop_first, every=1)])
-    free = EnsembleMLP(1, [8], 1, ["tanh", "tanh"], [0, 1])
+    acts, seeds = ["tanh", "tanh", "relu"], [0, 1, 2]
+    model = EnsembleMLP(1, [8], 1, acts, seeds)
+    result = train(model, x, y, cfg, callbacks=[Callback(stop_two, every=1)])
+    free = EnsembleMLP(1, [8], 1, acts, seeds)
     train(free, x, y, cfg)
-    assert result.stopped_step.tolist() == [7, -1]
-    assert result.diverged_step.tolist() == [-1, -1]
-    for layer in range(model.n_layers):
-        assert torch.equal(model.weight(layer)[0], model.weight(layer, snap["flat"])[0])
-        assert torch.equal(model.weight(layer)[1], free.weight(layer)[1])
+    assert result.stopped_step.tolist() == [7, -1, 7]
+    assert result.diverged_step.tolist() == [-1, -1, -1]
+    at_stop = EnsembleMLP(1, [8], 1, acts, seeds)
+    with torch.no_grad():
+        at_stop.flat.copy_(snap["flat"])
+    for m in (0, 2):
+        assert torch.equal(_member_flat(model, m), _member_flat(at_stop, m))
+        assert torch.equal(result.loss[7:, m], result.loss[7:8, m].expand(13))
+    assert torch.equal(_member_flat(model, 1), _member_flat(free, 1))
     assert torch.isfinite(result.loss).all()
-    assert torch.equal(result.loss[7:, 0], result.loss[7:8, 0].expand(13))
 
 
 def test_set_activations_swaps_in_place():

@@ -303,6 +303,23 @@ def test_activation_stats_over_batches_equal_all_at_once(seed):
             assert got[key][m].item() == pytest.approx(value, rel=1e-9, abs=1e-12), key
 
 
+def test_activation_stats_remember_every_batch():
+    """Hand-made batches: unit 0 fires in the first batch only, unit 1 in the last only. Over
+    all inputs neither is dead nor dormant; a statistic kept for the last batch alone would say
+    unit 0 is both."""
+    first = torch.tensor([[2.0, 0.0, 1.0], [4.0, 0.0, 1.0]])
+    last = torch.tensor([[0.0, 3.0, 1.0], [0.0, 3.0, 1.0], [0.0, 3.0, 1.0]])
+    stats = ActivationStats(tau=0.1)
+    stats.update(first)
+    stats.update(last)
+    got = stats.compute()
+    # E|h| = (6/5, 9/5, 1): mean 4/3, scores 0.9, 1.35, 0.75
+    assert got["act/dead_fraction"].item() == 0.0
+    assert got["act/dormant_fraction"].item() == 0.0
+    assert got["act/sparsity"].item() == pytest.approx(5 / 15)
+    assert dormant_fraction(torch.cat([first, last]), 0.1).item() == 0.0
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_feature_rank_over_batches_equals_svd_of_all(seed):
     gen = torch.Generator().manual_seed(seed)
@@ -681,6 +698,32 @@ def test_probe_selection_by_pattern_names_and_types():
     with pytest.raises(ValueError, match="not both"):
         probe(model, modules=["1"], pattern="1")
     _hooks_removed(model)
+
+
+def test_probe_reset_forgets_everything_seen_before():
+    """After Probe.reset, the statistics are those of a probe attached afterwards: activation
+    sites and weight gradients alike, with the hooks still attached."""
+    model = _mlp()
+    early, late = _batches((10, 5), seed=3), _batches((10, 5), seed=4)
+
+    def feed(batches):
+        for x, y in batches:
+            (model(x).sum(-1) - y).square().mean().backward()
+            model.zero_grad()
+
+    with probe(model) as used:
+        feed(early)
+        used.reset()
+        assert used.missing == ["1", "3"]  # nothing seen since the reset
+        feed(late)
+    with probe(model) as fresh:
+        feed(late)
+    got, want = used.compute(), fresh.compute()
+    assert got.keys() == want.keys() == {"0", "1", "2", "3", "4"}
+    for name in want:
+        assert got[name].keys() == want[name].keys()
+        for key in want[name]:
+            assert torch.equal(got[name][key], want[name][key]), (name, key)
 
 
 def test_probe_close_without_context_and_shared_module():
