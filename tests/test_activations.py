@@ -27,7 +27,7 @@ from actlab import (
 )
 from actlab.activations import unregister
 from actlab.numpy_ref import REFERENCES
-from actlab.testing import check_activation, registry_instances
+from actlab.testing import allowed_at_inf, check_activation, registry_instances
 
 INSTANCES = list(registry_instances())
 IDS = [act.name for act in INSTANCES]
@@ -41,7 +41,9 @@ BUILTIN_FAMILIES = {
 
 # float64 tolerances for "the same formula": relative 1e-10 (a few ulp of error in exp/erf/tanh
 # would be 1e-15); absolute 1e-14 because PyTorch's GELU and tanh-GELU compute 1 + erf(x) and
-# 1 + tanh(u), which cancel for x << 0 and leave an absolute error of ~|x| * 1e-16 there.
+# 1 + tanh(u), which cancel for x << 0 and leave an absolute error of ~|x| * 1e-16 there. The
+# absolute part also covers results below the normal range (gaussian's e^{-x^2} near |x| = 27),
+# which a kernel may compute with less precision or flush to 0.
 RTOL, ATOL = 1e-10, 1e-14
 
 
@@ -61,6 +63,22 @@ def _torch(act: Activation, x: np.ndarray) -> np.ndarray:
 def _reference_kwargs(act: Activation) -> dict[str, float]:
     # PReLU's reference takes the learned slope (its current value), not the "init" hyper.
     return dict(act.params) if act.params else dict(act.hyper)
+
+
+def _assert_same_function(act, x, got, expected, *, rtol, atol):
+    """``got`` (PyTorch) and ``expected`` (an independent implementation) agree on the finite
+    inputs and NaN to the tolerance; at +-inf, where two implementations may rightly differ (the
+    limit or NaN, see ``Activation.at_inf``), each keeps the promise of ``at_inf``."""
+    x, got, expected = (np.asarray(a) for a in (x, got, expected))
+    inf = np.isinf(x)
+    np.testing.assert_allclose(got[~inf], expected[~inf], rtol=rtol, atol=atol, equal_nan=True)
+    dtype = torch.float32 if x.dtype == np.float32 else torch.float64
+    for who, values in (("torch", got), ("reference", expected)):
+        for xi, yi in zip(x[inf].tolist(), values[inf].tolist(), strict=True):
+            assert allowed_at_inf(act, xi, yi, dtype), (
+                f"{act.name}: {who} gives {yi} at {xi}; at_inf = {act.at_inf}, "
+                f"at_inf_or_nan = {act.at_inf_or_nan}"
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,17 +123,19 @@ def test_torch_matches_numpy_reference_float64(act):
     x = _inputs(act)
     expected = REFERENCES[act.family](x, **_reference_kwargs(act))
     assert expected.dtype == np.float64 and expected.shape == x.shape
-    np.testing.assert_allclose(_torch(act, x), expected, rtol=RTOL, atol=ATOL, equal_nan=True)
+    _assert_same_function(act, x, _torch(act, x), expected, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("act", WITH_REFERENCE, ids=[a.name for a in WITH_REFERENCE])
 def test_torch_matches_numpy_reference_float32(act):
     x = _inputs(act)
-    x = x[np.abs(x) < 1e3].astype(np.float32)  # x^3 in gelu_tanh would overflow float32 beyond
+    # Not +-1e4 (x^3 in gelu_tanh overflows float32 there), but +-inf and nan.
+    x = x[(np.abs(x) < 1e3) | ~np.isfinite(x)].astype(np.float32)
     expected = REFERENCES[act.family](x, **_reference_kwargs(act))
     assert expected.dtype == np.float32
-    # ~100 float32 ulp: the two sides use different (each ~1 ulp) exp/tanh/erf implementations.
-    np.testing.assert_allclose(_torch(act, x), expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+    # ~100 float32 ulp: the two sides use different (each ~1 ulp) exp/tanh/erf implementations,
+    # and PyTorch's differ between CPUs (and from one code path to another).
+    _assert_same_function(act, x, _torch(act, x), expected, rtol=1e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,7 +197,8 @@ def test_torch_matches_torch_nn_module(act):
         for p in module.parameters():  # PReLU stores its init in float32: 0.1 -> 0.10000000149
             p.fill_(act.params["slope"])
         expected = module(x)
-    torch.testing.assert_close(act(x), expected, rtol=1e-12, atol=0.0, equal_nan=True)
+    # Mostly the very kernel on both sides; where not (PReLU, softsign) the same IEEE operations.
+    _assert_same_function(act, x, act(x), expected, rtol=1e-12, atol=0.0)
 
 
 @pytest.mark.parametrize("act", WITH_SCIPY, ids=[a.name for a in WITH_SCIPY])
@@ -185,7 +206,7 @@ def test_torch_matches_scipy_or_numpy(act):
     x = _inputs(act)
     with np.errstate(invalid="ignore", over="ignore"):  # -inf * 0 and x^3 at +-inf
         expected = SCIPY_NUMPY[act.family](x, act)
-    np.testing.assert_allclose(_torch(act, x), expected, rtol=RTOL, atol=ATOL, equal_nan=True)
+    _assert_same_function(act, x, _torch(act, x), expected, rtol=RTOL, atol=ATOL)
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,6 +353,16 @@ def _broken(base: str, **changes) -> Activation:
     return dataclasses.replace(get_activation(base), name=f"broken_{base}", **changes)
 
 
+def _relu_nan_at_inf(x: torch.Tensor) -> torch.Tensor:
+    """ReLU everywhere, except NaN at +-inf (0 * inf): a kernel that does not reach its limits."""
+    return torch.relu(x) + 0.0 * x
+
+
+def _relu_nan_at_inf_in_long_runs(x: torch.Tensor) -> torch.Tensor:
+    """NaN at +-inf only in tensors of more than two elements, like a vectorised kernel."""
+    return _relu_nan_at_inf(x) if x.numel() > 2 else torch.relu(x)
+
+
 BROKEN = {
     "deriv off by 1%": (
         _broken("tanh", deriv=lambda x: 1.01 * (1.0 - torch.tanh(x) ** 2)),
@@ -367,6 +398,22 @@ BROKEN = {
     ),
     "relu claimed curved": (_broken("relu", piecewise_linear=False), "piecewise_linear=False"),
     "wrong at_inf": (_broken("sigmoid", at_inf=(0.0, 2.0)), "at_inf documents 2.0"),
+    "nan at +-inf, not declared": (
+        _broken("relu", fn=_relu_nan_at_inf),
+        r"phi\(-inf\) = nan in torch.float32 \(1 element\), but at_inf documents 0.0",
+    ),
+    "nan at +-inf in a long run only": (
+        _broken("relu", fn=_relu_nan_at_inf_in_long_runs),
+        r"phi\(-inf\) = nan in torch.float32 \(67 elements\)",
+    ),
+    "wrong infinite limit behind nan": (
+        _broken("relu", fn=_relu_nan_at_inf, at_inf=(0.0, -math.inf), at_inf_or_nan=(True, True)),
+        "does not grow towards its limit at_inf = -inf",
+    ),
+    "wrong finite limit behind nan": (
+        _broken("relu", fn=_relu_nan_at_inf, at_inf=(1.0, math.inf), at_inf_or_nan=(True, True)),
+        r"phi\(-1e4\) = 0.0 in torch.float32, far from its limit at_inf = 1.0",
+    ),
     "nan swallowed": (
         _broken("relu", fn=lambda x: torch.where(x > 0, x, torch.zeros_like(x))),
         "phi\\(nan\\) = 0.0",
@@ -386,3 +433,49 @@ BROKEN = {
 def test_check_activation_catches_a_broken_activation(act, message):
     with pytest.raises(AssertionError, match=f"check_activation\\('{act.name}'\\): .*{message}"):
         check_activation(act)
+
+
+def test_at_inf_or_nan_lets_the_kernel_return_nan_or_the_limit():
+    act = _broken("relu", fn=_relu_nan_at_inf, at_inf_or_nan=(True, True))
+    check_activation(act)  # the "nan at +-inf, not declared" activation above, now declared
+    check_activation(act, dtype=torch.float32)
+    check_activation(_broken("relu", at_inf_or_nan=(True, True)))  # and the limit itself
+
+
+@pytest.mark.parametrize(
+    ("name", "x", "y", "allowed"),
+    [
+        ("gelu", -math.inf, math.nan, True),  # NaN or the limit, depending on the kernel
+        ("gelu", -math.inf, 0.0, True),
+        ("gelu", -math.inf, -0.0, True),
+        ("gelu", -math.inf, 1e-30, False),  # the limit, not a number near it
+        ("gelu", math.inf, math.inf, True),
+        ("gelu", math.inf, math.nan, True),
+        ("gelu", math.inf, -math.inf, False),
+        ("sigmoid", math.inf, math.nan, False),  # the limit, on every CPU
+        ("sigmoid", math.inf, 1.0, True),
+        ("softsign", math.inf, math.nan, True),  # inf / inf, on every CPU
+        ("softsign", math.inf, 1.0, False),
+        ("sine", -math.inf, math.nan, True),  # no limit
+    ],
+)
+def test_allowed_at_inf(name, x, y, allowed):
+    assert allowed_at_inf(get_activation(name), x, y) is allowed
+
+
+def test_allowed_at_inf_takes_a_limit_to_float_rounding_of_its_dtype():
+    selu = get_activation("selu")
+    f32 = float(torch.tensor(selu.at_inf[0], dtype=torch.float32))  # lambda * alpha, rounded
+    assert f32 != selu.at_inf[0]
+    assert allowed_at_inf(selu, -math.inf, f32, torch.float32)
+    assert not allowed_at_inf(selu, -math.inf, f32, torch.float64)
+    with pytest.raises(ValueError, match="must be -inf or \\+inf"):
+        allowed_at_inf(selu, 1e308, 1.0)
+
+
+def test_at_inf_or_nan_is_validated():
+    with pytest.raises(ValueError, match="at_inf there must be the limit"):
+        _broken("sine", at_inf_or_nan=(True, False))  # sine has no limit: NaN or NaN?
+    with pytest.raises(ValueError, match="two bools"):
+        _broken("relu", at_inf_or_nan=(1, 0))
+    assert _broken("relu", at_inf_or_nan=[True, False]).at_inf_or_nan == (True, False)

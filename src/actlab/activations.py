@@ -15,9 +15,30 @@ Conventions
 -----------
 ``fn(x, *params)`` and ``deriv(x, *params)`` take a tensor ``x`` of any shape and the learnable
 parameters (only PReLU has one: its negative slope), each a tensor broadcastable against ``x``.
-NaN inputs give NaN outputs. ``at_inf`` documents the value returned at ``(-inf, +inf)``: the
-limit where the formula reaches it, NaN where the formula is indeterminate in floating point
-(``inf * 0`` in GELU/SiLU/Mish at ``-inf``, ``inf / inf`` in softsign) or has no limit (sine).
+NaN inputs give NaN outputs.
+
+Values at +-inf
+---------------
+``at_inf`` documents ``fn`` at ``(-inf, +inf)``, never one machine's output:
+
+* By default ``fn`` returns exactly ``at_inf`` there, on every CPU, because nothing in the formula
+  it evaluates can go two ways in IEEE arithmetic. Either ``at_inf`` is the mathematical limit,
+  reached through determinate operations (``exp(-inf) = 0``, ``tanh(+-inf) = +-1``, ``max``,
+  ``clamp``, ``inf - 1``); or it is NaN, where that formula is an indeterminate form (``inf / inf``
+  in softsign, ``0 * -inf`` in ``prelu(init=0)``) or phi has no limit (sine).
+* Where ``at_inf_or_nan`` marks an end, ``at_inf`` is the limit and ``fn`` returns it *or NaN*,
+  depending on the PyTorch kernel that runs (the CPU, the dtype, the tensor's size and layout).
+  The self-gated kernels ``x * g(x)`` (and ``leaky_relu(slope=0)``'s ``slope * x``) meet
+  ``-inf * 0`` at ``-inf``: PyTorch gives NaN there today, but does not document it (its
+  Hardswish is documented as 0 for ``x <= -3``). GELU's float32 kernel comes from oneDNN, whose
+  code is generated for the CPU: with PyTorch 2.13 it returns NaN at ``+inf`` on AVX-512 CPUs and
+  ``+inf`` on AVX2 ones (float64, and float32 tensors of one element or strided, run PyTorch's
+  own kernel: ``+inf``).
+
+Returning the limit by construction at those ends would slow the engine, which calls ``fn`` on
+every hidden layer: ``torch.where(x.isinf(), relu(x), fn(x))`` made the deep-MLP training step
+with GELU about 1.4x slower, ``torch.fmin(fn(x), relu(x))`` about 1.2x, measured with
+``benchmarks/bench_activations.py``. So the variation is documented, and tested as what it is.
 """
 
 from __future__ import annotations
@@ -82,7 +103,10 @@ class Activation:
             ``h = phi(x)`` too: one pass instead of three, and PyTorch's own autograd kernel where
             there is one (``aten.tanh_backward`` ...), so the manual backward of the ensemble
             engine equals autograd bit for bit. Only for activations without learnable params.
-        at_inf: Values returned at ``(-inf, +inf)``; NaN where documented above.
+        at_inf: ``fn`` at ``(-inf, +inf)`` (see "Values at +-inf" above): the limit, or NaN where
+            the formula is indeterminate there or phi has no limit.
+        at_inf_or_nan: Ends ``(-inf, +inf)`` at which ``fn`` returns ``at_inf`` (then the limit)
+            *or NaN*, depending on the PyTorch kernel that runs: a documented platform variation.
     """
 
     name: str
@@ -103,6 +127,7 @@ class Activation:
     param_derivs: Callable[..., tuple[Tensor, ...]] | None = None
     kinks: tuple[float, ...] = ()
     at_inf: tuple[float, float] = (NAN, NAN)
+    at_inf_or_nan: tuple[bool, bool] = (False, False)
     backward: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None
 
     def __post_init__(self) -> None:
@@ -114,6 +139,19 @@ class Activation:
             raise ValueError(f"activation {self.name!r}: smooth=True but kinks={self.kinks}")
         if self.params and self.param_derivs is None:
             raise ValueError(f"activation {self.name!r}: learnable params need param_derivs")
+        or_nan = tuple(self.at_inf_or_nan)
+        if len(or_nan) != 2 or not all(isinstance(b, bool) for b in or_nan):
+            raise ValueError(
+                f"activation {self.name!r}: at_inf_or_nan must be two bools (-inf, +inf), "
+                f"got {self.at_inf_or_nan!r}"
+            )
+        object.__setattr__(self, "at_inf_or_nan", or_nan)
+        for side, flag, limit in zip(("-inf", "+inf"), or_nan, self.at_inf, strict=True):
+            if flag and math.isnan(limit):
+                raise ValueError(
+                    f"activation {self.name!r}: at_inf_or_nan marks {side}, so at_inf there must "
+                    f"be the limit that fn returns when it does not return NaN, not NaN"
+                )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Activation) and other.name == self.name
@@ -475,8 +513,10 @@ def leaky_relu(slope: float = 0.01) -> Activation:
         self_gated=False,
         reference="Leaky ReLU; Maas, Hannun & Ng (2013).",
         kinks=() if slope == 1.0 else (0.0,),
-        # slope = 0 at -inf: 0 * -inf, NaN in floating point (F.leaky_relu returns NaN).
-        at_inf=(-INF * math.copysign(1.0, slope) if slope != 0 else NAN, INF),
+        # slope = 0 at -inf: the limit is 0, but PyTorch's kernel computes slope * x there, and
+        # 0 * -inf is NaN (it does today); how the kernel is written is not documented.
+        at_inf=(-INF * math.copysign(1.0, slope) if slope != 0 else 0.0, INF),
+        at_inf_or_nan=(slope == 0, False),
         backward=lambda dh, x, h: _aten.leaky_relu_backward(dh, x, slope, False),
     )
 
@@ -506,7 +546,7 @@ def prelu(init: float = 0.25) -> Activation:
         self_gated=False,
         reference="Parametric ReLU; He et al. (2015), 'Delving deep into rectifiers'.",
         kinks=(0.0,),
-        # init = 0 at -inf: 0 * -inf, NaN in floating point.
+        # init = 0 at -inf: a * x above is 0 * -inf, NaN by IEEE arithmetic (the limit is 0).
         at_inf=(-INF * math.copysign(1.0, init) if init != 0 else NAN, INF),
     )
 
@@ -613,7 +653,10 @@ register(
         piecewise_linear=False,
         self_gated=True,
         reference="Gaussian error linear unit (exact); Hendrycks & Gimpel (2016).",
-        at_inf=(NAN, INF),
+        # -inf: x Phi(x) meets -inf * 0 in PyTorch's kernel. +inf: float32 runs oneDNN's kernel,
+        # NaN on AVX-512 CPUs and +inf on AVX2 ones (module docstring).
+        at_inf=(0.0, INF),
+        at_inf_or_nan=(True, True),
         backward=lambda dh, x, h: _aten.gelu_backward(dh, x),
     ),
     aliases=("gelu_exact",),
@@ -643,7 +686,8 @@ register(
         piecewise_linear=False,
         self_gated=True,
         reference="GELU, tanh approximation; Hendrycks & Gimpel (2016).",
-        at_inf=(NAN, INF),
+        at_inf=(0.0, INF),
+        at_inf_or_nan=(True, False),  # x/2 (1 + tanh(u)) at -inf: -inf * 0
         backward=lambda dh, x, h: _aten.gelu_backward(dh, x, approximate="tanh"),
     ),
     aliases=("gelu_approx",),
@@ -663,7 +707,8 @@ register(
         piecewise_linear=False,
         self_gated=True,
         reference="SiLU / Swish; Elfwing et al. (2018), Ramachandran et al. (2017).",
-        at_inf=(NAN, INF),
+        at_inf=(0.0, INF),
+        at_inf_or_nan=(True, False),  # x sigma(x) at -inf: -inf * 0
         backward=lambda dh, x, h: _aten.silu_backward(dh, x),
     ),
     aliases=("swish",),
@@ -689,7 +734,8 @@ register(
         piecewise_linear=False,
         self_gated=True,
         reference="Mish; Misra (2019).",
-        at_inf=(NAN, INF),
+        at_inf=(0.0, INF),
+        at_inf_or_nan=(True, False),  # x tanh(softplus(x)) at -inf: -inf * 0
         backward=lambda dh, x, h: _aten.mish_backward(dh, x),
     )
 )
@@ -727,7 +773,9 @@ def softplus(beta: float = 1.0) -> Activation:
 register(
     Activation(
         name="softsign",
-        fn=F.softsign,
+        # F.softsign's own formula, written here so that the NaN at +-inf (inf / inf) is this
+        # code's, not a detail of PyTorch's that could change.
+        fn=lambda x: x / (x.abs() + 1),
         deriv=lambda x: 1.0 / (1.0 + x.abs()) ** 2,
         latex=r"\frac{x}{1 + |x|}",
         latex_deriv=r"\frac{1}{(1 + |x|)^2}",
@@ -738,7 +786,7 @@ register(
         piecewise_linear=False,
         self_gated=False,
         reference="Softsign; Bergstra et al. (2009), Glorot & Bengio (2010).",
-        at_inf=(NAN, NAN),
+        at_inf=(NAN, NAN),  # inf / inf, although the limits are -1 and 1
     )
 )
 
@@ -812,7 +860,10 @@ register(
         self_gated=True,
         reference="Hard swish; Howard et al. (2019), 'Searching for MobileNetV3'.",
         kinks=(-3.0, 3.0),
-        at_inf=(NAN, INF),
+        # PyTorch documents 0 for x <= -3, but its kernel computes x * relu6(x + 3) / 6, NaN at
+        # -inf (-inf * 0).
+        at_inf=(0.0, INF),
+        at_inf_or_nan=(True, False),
         backward=lambda dh, x, h: _aten.hardswish_backward(dh, x),
     )
 )
@@ -941,7 +992,7 @@ def sine(w0: float = 1.0) -> Activation:
         piecewise_linear=False,
         self_gated=False,
         reference="Sinusoidal representation networks (SIREN); Sitzmann et al. (2020).",
-        at_inf=(NAN, NAN),
+        at_inf=(NAN, NAN),  # no limit; sin(+-inf) is NaN in IEEE arithmetic
     )
 
 

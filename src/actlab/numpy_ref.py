@@ -4,9 +4,12 @@ Every function here is built from NumPy primitives (``exp``, ``expm1``, ``log1p`
 ...) and :func:`math.erfc`, never from torch or SciPy, so the tests can compare PyTorch against an
 independent implementation. Each takes an array ``x`` of any shape (float32 stays float32,
 anything else becomes float64) and returns an array of the same shape. NaN in gives NaN out.
-At ``+-inf`` a function returns what its formula gives in IEEE arithmetic, the same values that
-``Activation.at_inf`` documents (NaN for the indeterminate ``inf * 0`` of GELU/SiLU/Mish/Hardswish
-at ``-inf`` and ``inf / inf`` of softsign), without a warning for those documented cases.
+At ``+-inf`` a function returns what its formula gives in IEEE arithmetic (NumPy's ``exp``,
+``tanh``, ... follow C99 there: ``exp(-inf) = 0``, ``tanh(inf) = 1``), the same on every CPU: the
+limit, or NaN where the formula is indeterminate (``-inf * 0`` of GELU/SiLU/Mish/Hardswish at
+``-inf``, ``inf / inf`` of softsign), without a warning for those cases. Each is a value that
+``Activation.at_inf`` allows (where PyTorch's kernel may return the limit or NaN, the reference
+returns one of the two).
 
 ``REFERENCES`` maps a registry family to its function; hyper-parameters are keyword arguments
 named like ``Activation.hyper``, so ``REFERENCES[act.family](x, **act.hyper)`` reproduces

@@ -12,9 +12,16 @@ It raises ``AssertionError`` naming the activation and the first broken promise:
   real function, and float32 rounding would only blur the thresholds): ``monotonic``,
   ``zero_centred``, ``bounded``, ``smooth``, ``piecewise_linear``, and that the declared kinks
   are the real ones (each declared kink jumps in value or slope; no jump lies elsewhere);
-* extremes, in float32 and float64: ``fn(nan)`` is NaN, ``fn(+-inf)`` equals ``at_inf``,
-  ``fn(+-1e4)`` is not NaN and is close to a finite ``at_inf``, ``deriv(+-1e4)`` is finite;
+* extremes, in float32 and float64: ``fn(nan)`` is NaN; ``fn(+-inf)`` equals ``at_inf``, or is
+  NaN at an end that ``at_inf_or_nan`` marks (:func:`allowed_at_inf`), in every code path a
+  kernel may take (one element, a few, a long vectorised run, a strided view); ``fn(+-1e4)`` is
+  not NaN and is close to a finite ``at_inf``; towards an infinite ``at_inf`` ``fn`` grows with its
+  sign (at ``+-1e4``, ``+-1e8``, ``+-1e16``, which also checks a limit that the kernel may hide
+  behind NaN); ``deriv(+-1e4)`` is finite;
 * ``fn`` and ``deriv`` keep the shape and dtype of their input.
+
+Nothing here asks two different kernels for the same bits: values are compared to float
+rounding (tolerances below), and at +-inf to what ``at_inf`` documents.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from torch import Tensor
 
 from actlab.activations import Activation, get_activation, list_activations
 
-__all__ = ["check_activation", "registry_instances", "NON_DEFAULT_SPECS"]
+__all__ = ["check_activation", "allowed_at_inf", "registry_instances", "NON_DEFAULT_SPECS"]
 
 NON_DEFAULT_SPECS: tuple[str, ...] = (
     "leaky_relu(slope=0.2)",
@@ -39,8 +46,8 @@ NON_DEFAULT_SPECS: tuple[str, ...] = (
     "sine(w0=3)",
     "penalized_tanh(a=0.5)",
     "prelu(init=0.1)",
-    "leaky_relu(slope=0)",  # at -inf, 0 * -inf is NaN, not the limit 0
-    "prelu(init=0)",
+    "leaky_relu(slope=0)",  # at -inf PyTorch's kernel meets 0 * -inf: NaN or the limit 0
+    "prelu(init=0)",  # at -inf actlab's own a * x is 0 * -inf: NaN
 )
 """Non-default members of parameterised families that the tests check besides the defaults."""
 
@@ -52,6 +59,30 @@ _JUMP_STEP = 1e-10  # half-width of the two-sided probe that looks for jumps
 _JUMP_TOL = 1e-5  # a C1 function changes by ~2e-10 |phi''| across the probe: far below
 _PWL_STEP = 1e-2  # step of the second differences; a curvature c shows as c * 1e-4
 _F64 = torch.float64
+_ULPS_AT_INF = 4  # a limit is met to 4 eps relative (float32 SELU's lambda * alpha is rounded)
+_GROWTH = (1e4, 1e8, 1e16)  # |x| at which phi must grow towards an infinite limit (float32-safe)
+_STRIDED_LENGTH = 67  # 4 * 16 + 3: a vectorised body and a scalar tail in every x86 kernel
+
+
+def allowed_at_inf(act: Activation, x: float, y: float, dtype: torch.dtype = _F64) -> bool:
+    """Whether ``y`` is a value ``act`` may return at ``x = -inf`` or ``+inf``.
+
+    Allowed: ``at_inf`` of that end (NaN for NaN; a finite limit to 4 eps of ``dtype``), and NaN
+    at an end that ``at_inf_or_nan`` marks (NaN or the limit, depending on the PyTorch kernel).
+
+    Raises:
+        ValueError: if ``x`` is not an infinity.
+    """
+    if not math.isinf(x):
+        raise ValueError(f"x must be -inf or +inf, got {x}")
+    end = int(x > 0)
+    want = act.at_inf[end]
+    if math.isnan(y):
+        return math.isnan(want) or act.at_inf_or_nan[end]
+    if y == want:
+        return True
+    eps = torch.finfo(dtype).eps
+    return math.isfinite(want) and abs(y - want) <= _ULPS_AT_INF * eps * abs(want)
 
 
 def registry_instances() -> Iterator[Activation]:
@@ -226,7 +257,10 @@ def _check_monotonic(act: Activation) -> None:
     x = torch.cat([-wide.flip(0), _dense(), wide]).sort().values
     y = _fn(act, x)
     step = y[1:] - y[:-1]
+    # Relative to float rounding; plus the smallest normal number, below which a value carries
+    # no relative precision (a kernel may compute subnormal results differently, or flush them).
     tol = 4 * torch.finfo(_F64).eps * torch.maximum(y[1:].abs(), y[:-1].abs())
+    tol += torch.finfo(_F64).tiny
     falls = step < -tol
     if act.monotonic and falls.any():
         i = int(torch.nonzero(falls)[0])
@@ -290,23 +324,57 @@ def _check_piecewise_linear(act: Activation) -> None:
 # (c) extremes, (d) shapes and dtypes
 
 
+def _code_paths(value: float, dtype: torch.dtype) -> dict[str, Tensor]:
+    """Tensors full of ``value`` that send an element-wise kernel down each of its code paths:
+    one element (scalar code), two (a vector kernel's tail; oneDNN's GELU), a long contiguous run
+    (vectorised body and tail) and a strided view (PyTorch's strided loop, never oneDNN)."""
+    full = torch.full((2 * _STRIDED_LENGTH,), value, dtype=dtype)
+    return {
+        "1 element": full[:1].clone(),
+        "2 elements": full[:2].clone(),
+        f"{_STRIDED_LENGTH} elements": full[:_STRIDED_LENGTH].clone(),
+        "a strided view": full[::2],
+    }
+
+
 def _check_extremes(act: Activation, dtype: torch.dtype) -> None:
-    eps = torch.finfo(dtype).eps
-    nan = _fn(act, torch.tensor([math.nan], dtype=dtype))
-    if not nan.isnan().all():
-        _fail(act, f"phi(nan) = {nan.item()} in {dtype}, expected nan")
-    values = _fn(act, torch.tensor([-math.inf, math.inf], dtype=dtype)).tolist()
-    for side, got, want in zip(("-inf", "+inf"), values, act.at_inf, strict=True):
-        same = (math.isnan(got) and math.isnan(want)) or got == want
-        close = math.isfinite(want) and abs(got - want) <= 4 * eps * abs(want)
-        if not (same or close):
-            _fail(act, f"phi({side}) = {got} in {dtype}, but at_inf documents {want}")
+    for path, x in _code_paths(math.nan, dtype).items():
+        for got in _fn(act, x).tolist():
+            if not math.isnan(got):
+                _fail(act, f"phi(nan) = {got} in {dtype} ({path}), expected nan")
+    for side, inf in (("-inf", -math.inf), ("+inf", math.inf)):
+        end = int(inf > 0)
+        for path, x in _code_paths(inf, dtype).items():
+            for got in _fn(act, x).tolist():
+                if not allowed_at_inf(act, inf, got, dtype):
+                    also = " (or nan)" if act.at_inf_or_nan[end] else ""
+                    _fail(
+                        act,
+                        f"phi({side}) = {got} in {dtype} ({path}), but at_inf documents "
+                        f"{act.at_inf[end]}{also}",
+                    )
     big = torch.tensor([-1e4, 1e4], dtype=dtype)
     for side, got, want in zip(("-1e4", "+1e4"), _fn(act, big).tolist(), act.at_inf, strict=True):
         if math.isnan(got):
             _fail(act, f"phi({side}) is nan in {dtype}")
         if math.isfinite(want) and not abs(got - want) <= 1e-3 * (1 + abs(want)):
             _fail(act, f"phi({side}) = {got} in {dtype}, far from its limit at_inf = {want}")
+    for sign, want in zip((-1.0, 1.0), act.at_inf, strict=True):
+        if not math.isinf(want):
+            continue
+        # Towards an infinite limit phi must grow with the limit's sign: this checks the limit
+        # even where the kernel returns NaN at the infinity itself.
+        x = torch.tensor([sign * g for g in _GROWTH], dtype=dtype)
+        y = _fn(act, x).tolist()
+        grows = all(math.copysign(1.0, want) * v > 0 for v in y) and all(
+            abs(a) < abs(b) for a, b in zip(y[:-1], y[1:], strict=False)
+        )
+        if not grows:
+            _fail(
+                act,
+                f"phi at {x.tolist()} is {y} in {dtype}: it does not grow towards its "
+                f"limit at_inf = {want}",
+            )
     slope = _deriv(act, big)
     if not slope.isfinite().all():
         _fail(act, f"phi'(+-1e4) = {slope.tolist()} in {dtype}, expected finite values")
