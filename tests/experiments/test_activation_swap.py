@@ -494,6 +494,38 @@ def test_dead_unit_summary_follows_the_table_and_the_masks(results):
         assert row["end_differs_kept_after"] == _welch(ends["swap_kept"], ends["after"])
 
 
+def test_bands_are_mean_and_t_interval_over_seeds(results):
+    """``loss_band`` (arm, split, stat, point) and ``units_band`` (arm, metric, stat, epoch,
+    layer) against the mean and SciPy's t-interval over the seed axis, point by point."""
+    t = st.t.ppf(0.975, CFG.seeds - 1)
+    for name, values in (("loss_band", "loss"), ("units_band", "units")):
+        band, raw = results.arrays[name], np.moveaxis(results.arrays[values], 1, -1)
+        assert results.coords[f"{name}/stat"] == ["mean", "lo", "hi"]
+        assert band.shape[2] == 3 and np.delete(band.shape, 2).tolist() == list(raw.shape[:-1])
+        for idx in np.ndindex(*raw.shape[:-1]):
+            seeds = raw[idx]
+            at = (*idx[:2], slice(None), *idx[2:])
+            if np.isnan(seeds).all():  # off fraction of a tanh network
+                assert np.isnan(band[at]).all()
+                continue
+            half = t * seeds.std(ddof=1) / math.sqrt(CFG.seeds)
+            expected = [seeds.mean(), seeds.mean() - half, seeds.mean() + half]
+            np.testing.assert_allclose(band[at], expected, rtol=1e-9, atol=1e-15)
+
+
+def test_end_verdicts_compare_the_named_arms(results):
+    """Hand-set final off fractions through the summary: the kept arm far from the reset arm
+    and level with ReLU throughout, so each verdict can only come from its own pair."""
+    units = results.arrays["units"].copy()  # (arm, seed, metric, epoch point, layer)
+    off = sw.UNIT_METRICS.index("act/off_fraction")
+    level = np.linspace(0.1, 0.12, CFG.seeds)
+    for arm, value in (("swap_kept", level), ("swap_reset", level + 0.5), ("after", level)):
+        units[sw.ARMS.index(arm), :, off, -1, :] = value[:, None]
+    rows = sw._dead_summary(CFG, {**results.arrays, "units": units})  # noqa: SLF001
+    for row in rows:
+        assert row["end_differs_kept_reset"] and not row["end_differs_kept_after"]
+
+
 def test_recovery_counts_the_swap_point_when_the_loss_does_not_rise(results):
     """Hand-set losses through the summary: a seed whose held-out MSE right after the swap is
     already at its pre-swap level recovered after 0 epochs; one that never gets back is NaN."""

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from scipy import stats as st
 from torch import nn
 
 from actlab.experiments.deep_mlp import SPEC
@@ -82,7 +83,7 @@ def _train_alone(cfg, act, seed, lr):
     every layer's mean |dL/dW|; at the snapshot epochs the hidden units on the grid and bounds
     on the off (ReLU: negative pre-activation everywhere) and saturated (tanh: |h| > 0.99
     everywhere) fractions per layer; the fit on the grid at every frame."""
-    cfg_data = _data(cfg)
+    data = _data(cfg)
     seq = _initial_sequential(cfg, act, seed)
     lins = [m for m in seq if isinstance(m, nn.Linear)]
     opt = torch.optim.Adam(seq.parameters(), lr=lr)
@@ -91,14 +92,14 @@ def _train_alone(cfg, act, seed, lr):
     for epoch in range(cfg.epochs + 1):
         with torch.no_grad():
             for part in rec.mse:
-                out = seq(cfg_data[f"x_{part}"])
-                rec.mse[part].append(nn.functional.mse_loss(out, cfg_data[f"y_{part}"]).item())
-            h, pre, post = cfg_data["x_grid"], [], []
+                out = seq(data[f"x_{part}"])
+                rec.mse[part].append(nn.functional.mse_loss(out, data[f"y_{part}"]).item())
+            h, pre, post = data["x_grid"], [], []
             for module in seq[:-1]:
                 h = module(h)
                 (pre if isinstance(module, nn.Linear) else post).append(h)
             if epoch in frames or epoch == cfg.epochs:
-                rec.fits.append(seq(cfg_data["x_grid"])[:, 0].numpy())
+                rec.fits.append(seq(data["x_grid"])[:, 0].numpy())
         if epoch in cfg.snapshot_epochs:
             rec.hidden.append(np.stack([post[layer - 1].numpy() for layer in cfg.hidden_layers]))
             off = [_bounds(z.max(0).values) for z in pre]  # max z < 0: off on every input
@@ -107,7 +108,7 @@ def _train_alone(cfg, act, seed, lr):
         if epoch == cfg.epochs:
             break
         opt.zero_grad()
-        nn.functional.mse_loss(seq(cfg_data["x_train"]), cfg_data["y_train"]).backward()
+        nn.functional.mse_loss(seq(data["x_train"]), data["y_train"]).backward()
         rec.grads.append([lin.weight.grad.abs().mean().item() for lin in lins])
         opt.step()
     rec.grads, rec.fits = np.array(rec.grads), np.array(rec.fits)
@@ -347,7 +348,11 @@ def test_spread_and_unit_summaries_recomputed_from_the_arrays(results):
                 if np.isnan(u).all():
                     assert worst is None and math.isnan(row[f"{name}_{tag}"]["mean"])
                     continue
-                assert row[f"{name}_{tag}"]["mean"] == pytest.approx(u.mean(axis=1).mean())
+                per_seed = u.mean(axis=1)  # the interval is over seeds
+                half = st.t.ppf(0.975, cfg.seeds - 1) * per_seed.std(ddof=1) / math.sqrt(cfg.seeds)
+                ci = row[f"{name}_{tag}"]
+                assert ci["n"] == cfg.seeds and ci["mean"] == pytest.approx(per_seed.mean())
+                assert ci["hi"] == pytest.approx(per_seed.mean() + half, rel=1e-6)  # float32 data
                 per_layer = u.mean(axis=0)
                 assert worst["layer"] == int(np.argmax(per_layer)) + 1
                 assert worst["fraction"] == pytest.approx(per_layer.max())

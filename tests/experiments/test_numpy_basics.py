@@ -200,6 +200,14 @@ def test_softmax_overflow_points_match_the_thresholds(smoke):
     assert sm["predicted_inf_gap"]["float64"] == pytest.approx(745.13, abs=0.01)
     stable = smoke.arrays["overflow"][[1, 3]]
     np.testing.assert_allclose(stable, special.softmax([0.0, 1.0, 2.0])[2], rtol=1e-6)
+    # The naive rows: the largest logit's e^x / sum e^x, computed here in each precision.
+    offsets = np.asarray(smoke.coords["overflow/offset"])
+    base = np.array(SMOKE.big_logits) - min(SMOKE.big_logits)
+    for row, dtype in ((0, np.float64), (2, np.float32)):
+        x = (base[None, :] + offsets[:, None]).astype(dtype)
+        with np.errstate(all="ignore"):
+            naive = np.exp(x[:, -1]) / np.exp(x).sum(axis=1)
+        np.testing.assert_allclose(smoke.arrays["overflow"][row], naive, rtol=1e-6, equal_nan=True)
 
 
 def test_temperature(smoke):
@@ -220,6 +228,14 @@ def test_temperature(smoke):
     root = optimize.brentq(lambda T: special.softmax(q / T)[0] - target, 1e-3, 1e3, xtol=1e-15)
     assert t["t_star"] == pytest.approx(root, rel=1e-9)
     assert t["entropy_last"] < t["log_k"] and t["entropy_first"] < 1e-10
+    # epsilon-greedy puts 1 - epsilon + epsilon / K on the greedy action, epsilon / K on each
+    # other one; at T* Boltzmann matches it on the greedy action.
+    greedy = np.full(q.size, SMOKE.epsilon / q.size)
+    greedy[np.argmax(q)] += 1 - SMOKE.epsilon
+    np.testing.assert_allclose(t["eps_greedy"], greedy, rtol=1e-15)
+    np.testing.assert_allclose(t["boltzmann"], special.softmax(q / t["t_star"]), rtol=1e-12)
+    assert t["eps_entropy"] == pytest.approx(scipy_entropy(greedy), rel=1e-12)
+    assert t["boltzmann_entropy"] == pytest.approx(scipy_entropy(t["boltzmann"]), rel=1e-12)
 
 
 def test_dead_relu_tables_and_descent(smoke):
@@ -268,6 +284,56 @@ def test_chain_values_against_value_iteration():
             pi[:, 0] * (1 + gamma * v_pi[:-1]) + pi[:, 1] * gamma * v_pi[1:] + pi[:, 2] * r_stop
         )
     np.testing.assert_allclose(parts.policy_values(pi, gamma, r_stop), v_pi[1:], rtol=1e-10)
+
+
+def test_linear_collapse_residuals_recomputed_with_torch_and_lstsq(smoke):
+    """The stacks rebuilt from the lesson's draw as nn.Linear layers with torch.nn activations:
+    the residual of the best affine fit, relative to the outputs' spread about their mean
+    (sqrt(1 - R^2)), and the distance to the composed map."""
+    cfg = SMOKE
+    rng = np.random.default_rng(derive_seed(cfg.seed, "numpy-basics", "collapse"))
+    widths = cfg.collapse_widths
+    pairs = list(zip(widths[:-1], widths[1:], strict=True))
+    weights = [rng.normal(0.0, math.sqrt(2.0 / a), (b, a)) for a, b in pairs]
+    biases = [rng.normal(0.0, 0.5, b) for _, b in pairs]
+    x = rng.normal(0.0, 1.0, (cfg.collapse_points, widths[0]))
+    W, b = parts.compose_affine(weights, biases)
+    rows = {r["activation"]: r for r in smoke.summary["collapse"]["rows"]}
+    modules = {"identity": torch.nn.Identity, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
+    for name in ("identity", *cfg.collapse_activations):
+        layers = []
+        for i, (wl, bl) in enumerate(zip(weights, biases, strict=True)):
+            lin = torch.nn.Linear(wl.shape[1], wl.shape[0], dtype=torch.float64)
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(wl))
+                lin.bias.copy_(torch.from_numpy(bl))
+            layers += [lin, modules[name]()] if i < len(weights) - 1 else [lin]
+        with torch.no_grad():
+            y = torch.nn.Sequential(*layers)(torch.from_numpy(x)).numpy()
+        design = np.hstack([x, np.ones((len(x), 1))])
+        fitted = design @ np.linalg.lstsq(design, y, rcond=None)[0]
+        r2 = 1 - ((y - fitted) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum()
+        resid = math.sqrt(max(1 - r2, 0.0))
+        assert rows[name]["affine_fit_residual"] == pytest.approx(resid, rel=1e-6, abs=1e-12)
+        composed = np.max(np.abs(y - (x @ W.T + b)))
+        assert rows[name]["max_abs_diff_composed"] == pytest.approx(composed, rel=1e-6, abs=1e-12)
+
+
+def test_head_verdicts_compare_with_the_linear_head_when_set_by_hand():
+    """A hand-made fit through ``rl_heads``: tanh ends level with the linear head (though far
+    from its own start), sigmoid far above it; each verdict is Welch against the linear head."""
+    cfg = SMOKE
+    S, steps = cfg.seeds, cfg.fit_steps + 1
+    q = parts.chain_q_values(cfg.n_states, cfg.gamma, cfg.stop_reward)
+    end = 0.5 + 0.01 * np.arange(S)
+    loss = np.empty((len(cfg.q_heads), S, steps))
+    loss[:, :, 0] = 50.0 + np.arange(S)
+    loss[:, :, 1:] = end[None, :, None]
+    loss[cfg.q_heads.index("sigmoid"), :, -1] = end + 5.0
+    fake = {"loss": loss, "pred": np.zeros((len(cfg.q_heads), S, cfg.n_states, 3)), "targets": q}
+    fits = parts.rl_heads(cfg, lambda key, fn, work=0: fake)["heads"]
+    verdict = {f["head"]: f["differs_from_linear"] for f in fits}
+    assert verdict == {"identity": False, "tanh": False, "sigmoid": True}
 
 
 def test_head_ranges():

@@ -17,6 +17,7 @@ from actlab.experiments.single_neuron import config as sn_config
 from actlab.experiments.single_neuron import experiment as sn
 from actlab.experiments.single_neuron import landscape as nl
 from actlab.experiments.single_neuron import report as snr
+from actlab.experiments.single_neuron.summary import summarise
 from actlab.plotting.animation import render_frame
 from actlab.seeding import derive_seed
 from actlab.store import RunStore
@@ -264,6 +265,10 @@ def test_summary_case_numbers_recomputed_from_the_arrays(results):
             case = next(c for c in s["cases"] if c["target"] == target and c["activation"] == act)
             best = arr["best_restart"][t, a]
             held = np.array([arr["test_mse"][t, a, k, best[k]] for k in range(cfg.seeds)])
+            train = np.array([arr["train_mse"][t, a, k, best[k]] for k in range(cfg.seeds)])
+            assert case["train"]["n"] == cfg.seeds  # over draws, each its best restart
+            assert case["train"]["mean"] == pytest.approx(train.mean(), rel=1e-12)
+            assert case["heldout_values"] == pytest.approx(held.tolist(), rel=1e-12)
             r2 = [1 - held[k] / np.var(arr["y_test"][t, k]) for k in range(cfg.seeds)]
             assert case["r2"]["mean"] == pytest.approx(np.mean(r2), rel=1e-9)
             reach = 0
@@ -280,6 +285,25 @@ def test_summary_case_numbers_recomputed_from_the_arrays(results):
             assert b0["stop_step"] == arr["stop_step"][t, a, 0, best[0]]
             assert b0["heldout"] == pytest.approx(arr["test_mse"][t, a, 0, best[0]])
             assert [b0[k] for k in "wbvc"] == pytest.approx(arr["params"][t, a, 0, best[0]])
+
+
+def test_ranking_verdict_compares_the_best_with_the_runner_up(results):
+    """Hand-set held-out errors through the summary: the runner-up level with the best, the
+    last far behind, so 'differs' can only come from the best vs the runner-up."""
+    cfg = SMOKE
+    test = results.arrays["test_mse"].copy()  # (T, A, S, R)
+    rng = np.random.default_rng(0)
+    base = 0.01 + 0.001 * rng.standard_normal((cfg.seeds, 1))  # per draw, every restart alike
+    for a in range(len(cfg.activations)):
+        test[:, a] = base + 0.0001 * a  # in the listed order, neighbours within noise
+    test[:, -1] = base + 10.0  # the last activation far behind
+    arrays = {**results.arrays, "test_mse": test}
+    summary = summarise(cfg, results.arrays, arrays, {})
+    for target in cfg.targets:
+        r = summary["ranking"][target]
+        assert r["order"] == list(cfg.activations)
+        assert not r["differs"] and r["runner_up"] == cfg.activations[1]
+        assert cfg.activations[1] in r["tied"] and cfg.activations[-1] not in r["tied"]
 
 
 # ------------------------------------------------------------------------- closed forms
