@@ -609,3 +609,25 @@ def test_resetting_some_members_leaves_the_others_bit_identical(opt_name):
         torch.testing.assert_close(partial.weight(layer)[1], lin.weight, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="mask of 4"):
         opt.reset(torch.tensor([True]))
+
+
+def test_a_continued_run_keeps_members_diverged_or_stopped_in_an_earlier_call():
+    # Member 1's target is huge: it diverges (loss > max_loss) in the first call. Member 2 is
+    # stopped by a callback. A second call with the same optimiser must still report both.
+    x1 = torch.linspace(-1, 1, 20)[:, None]
+    x = x1.expand(3, -1, -1)
+    y = torch.stack([torch.sin(x1), torch.full_like(x1, 1e4), torch.cos(x1)])
+    model = EnsembleMLP(1, [8], 1, "tanh", [0, 1, 2])
+    stop = Callback(lambda s: s.stop(torch.tensor([False, False, True])) or {}, at={1})
+    cfg = TrainConfig(epochs=3, lr=1e-2, max_loss=1e6)
+    first = train(model, x, y, cfg, callbacks=[stop])
+    assert first.diverged_step.tolist() == [-1, 0, -1]
+    assert first.stopped_step.tolist() == [-1, -1, 1]
+    frozen = [[p.clone() for p in model.member(m).parameters()] for m in (1, 2)]
+    second = train(model, x, y, TrainConfig(epochs=3), optimizer=first.optimizer)
+    assert second.diverged_step.tolist() == [-1, 0, -1]
+    assert second.stopped_step.tolist() == [-1, -1, 0]
+    assert second.loss[:, 1].isnan().all() and second.loss[:, [0, 2]].isfinite().all()
+    for m, before in zip((1, 2), frozen, strict=True):
+        after = list(model.member(m).parameters())
+        assert all(torch.equal(a, b) for a, b in zip(after, before, strict=True))

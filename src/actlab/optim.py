@@ -99,6 +99,9 @@ class EnsembleOptimizer:
         self.member_of = self.member_of.to(param.device)
         self.blocks = [(offset, size) for offset, size in blocks]
         self.active = torch.ones(E, dtype=torch.bool, device=param.device)
+        self.diverged = torch.zeros(E, dtype=torch.bool)
+        """Members the trainer froze as diverged (kept across :func:`actlab.train.train` calls
+        that go on with this optimiser)."""
         self._lr = lr.to(param.dtype).to(param.device)[self.member_of]
         self._frozen: Tensor | None = None
         self._tmp = torch.empty_like(param)

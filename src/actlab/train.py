@@ -125,11 +125,13 @@ class TrainResult:
     Attributes:
         loss: Training loss per step and member ``(steps, E)``; NaN after a member diverged.
         diverged_step: Step at which each member diverged, ``(E,)`` long; -1 if it never did.
+            A member that diverged in an earlier call (training went on with its optimiser) is
+            diverged from step 0 of this one, its loss NaN throughout.
         steps_per_epoch: Updates per epoch.
         records: Callback outputs: name -> (steps at which recorded, values stacked
             ``(n_records, E, ...)``).
         stopped_step: Step before which a callback stopped each member (``StepState.stop``),
-            ``(E,)`` long; -1 if none did.
+            ``(E,)`` long; -1 if none did; 0 for a member stopped in an earlier call.
         optimizer: The optimiser with its state after the last step; pass it to another
             :func:`train` call to go on training with the state kept.
     """
@@ -226,6 +228,9 @@ def train(
     losses = torch.empty(total, E, dtype=model.flat.dtype)
     diverged = torch.full((E,), -1, dtype=torch.long)
     stopped = torch.full((E,), -1, dtype=torch.long)
+    earlier = opt.diverged.clone()  # diverged in an earlier call with this optimiser
+    diverged[earlier] = 0
+    stopped[~opt.active.cpu() & ~earlier] = 0
     records: dict[str, tuple[list[int], list[Tensor]]] = {}
     grad = torch.zeros_like(model.flat, requires_grad=False)
     step = 0
@@ -245,9 +250,10 @@ def train(
             newly = bad & opt.active
             if newly.any():
                 diverged[newly] = step
+                opt.diverged |= newly.cpu()
                 opt.freeze(newly)
             recorded = loss.detach().clone()
-            recorded[(diverged >= 0) & (diverged != step)] = math.nan
+            recorded[((diverged >= 0) & (diverged != step)) | earlier] = math.nan
             losses[step] = recorded
             for cb in callbacks:
                 if cb.due(step):
