@@ -312,7 +312,8 @@ def test_tuned_rate_never_looks_at_held_out_data_or_diverged_rates():
 
 def test_gradient_ratios_at_every_reported_epoch(results):
     """``log10_grad_ratio_E``: layer 1 over layer ``depth`` (the last hidden one), per seed at
-    epoch E, from the table."""
+    epoch E, from the table (to 1e-6 in log10: the summary takes log10 of the float32 trace,
+    whose last bit depends on the CPU's log10 kernel)."""
     cfg, m = SMOKE, results.metrics
     g = m[(m.metric == "grad/weight_mean_abs") & np.isclose(m.lr, cfg.lr)]
     for row in results.summary["table"]:
@@ -322,7 +323,7 @@ def test_gradient_ratios_at_every_reported_epoch(results):
             first = at[at.layer == 1].sort_values("seed").value.to_numpy()
             last = at[at.layer == cfg.depth].sort_values("seed").value.to_numpy()
             ratio = np.log10(first) - np.log10(last)
-            assert row[f"log10_grad_ratio_{epoch}"]["mean"] == pytest.approx(ratio.mean())
+            assert row[f"log10_grad_ratio_{epoch}"]["mean"] == pytest.approx(ratio.mean(), abs=1e-6)
 
 
 def test_spread_and_unit_summaries_recomputed_from_the_arrays(results):
