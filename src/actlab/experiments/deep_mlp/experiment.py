@@ -388,7 +388,7 @@ def _summary(cfg: Config, parts: dict[float, dict], best_lr: dict[str, float]) -
                 row[f"{tag}_{split}"] = mean_ci(values)
             row[f"{tag}_diverged"] = int((part["diverged_step"][sl] >= 0).sum())
         fixed = parts[cfg.lr]
-        trace = fixed["grad_trace"]  # (epochs, layers, E)
+        trace = fixed["grad_trace"].astype(np.float64)  # (epochs, layers, E); float64 logs
         for epoch in cfg.grad_epochs:
             ratio = np.log10(trace[epoch, 0, sl]) - np.log10(trace[epoch, cfg.depth - 1, sl])
             row[f"log10_grad_ratio_{epoch}"] = mean_ci(ratio)

@@ -209,6 +209,8 @@ def _train_depth(cfg: Config, depth: int) -> dict[str, np.ndarray]:
     E, L, evals, probes = model.E, model.n_layers, cfg.eval_epochs, cfg.probe_epochs
     test_acc, test_loss = np.empty((E, len(evals))), np.empty((E, len(evals)))
     grad_first, grad_output = np.empty((E, cfg.epochs)), np.empty((E, cfg.epochs))
+    # mean |dL/dW| per layer at each probe epoch; NaN at epoch == epochs (no update follows the
+    # last one, so there is no gradient to record there)
     grad_layers = np.full((E, len(probes), L), np.nan)
     units = np.empty((E, len(probes), depth, len(UNIT_METRICS)))
 
