@@ -82,3 +82,16 @@ def test_a_rerun_gives_the_same_numbers_whatever_ran_before(runs, name):
     assert set(again.arrays) == set(saved.arrays)
     for key, value in again.arrays.items():
         np.testing.assert_array_equal(value, saved.arrays[key], err_msg=key)
+
+
+def test_the_tutorial_follows_a_learners_order():
+    # Easy to hard: the NumPy lesson first, the full gallery as a reference at the end.
+    builtin = [n for n in list_experiments() if n != "slow-test"]
+    assert builtin == [
+        "numpy-basics",
+        "single-neuron",
+        "tiny-classifier",
+        "deep-mlp",
+        "activation-swap",
+        "gallery",
+    ]

@@ -19,6 +19,6 @@ SPEC = register_experiment(
         run=run,
         figures=deferred(f"{__name__}.figures", "figures"),
         report=deferred(f"{__name__}.report", "report"),
-        order=40,
+        order=50,
     )
 )

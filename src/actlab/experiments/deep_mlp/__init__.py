@@ -18,6 +18,6 @@ SPEC = register_experiment(
         run=run,
         figures=deferred(f"{__name__}.figures", "figures"),
         report=deferred(f"{__name__}.report", "report"),
-        order=50,
+        order=40,
     )
 )
