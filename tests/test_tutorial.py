@@ -174,3 +174,15 @@ def test_a_report_title_gives_way_to_the_section_title():
     assert "### Results" in out and "#### Detail" in out
     # A level-2 first heading with another text is a subsection, not the report's title.
     assert "### Setup" in _demote("## Setup\n\ntext\n", "Gallery")
+
+
+def test_anchors_of_headings_with_math_are_readable_and_stable():
+    from actlab.report.markdown import render_markdown
+
+    text = "## The $x^2/2 - 1$ target\n\nA.\n\n### With $\\varphi(z)$\n\nB.\n"
+    first = render_markdown(text)
+    assert 'id="the-x22-1-target"' in first.html and 'id="with-varphi-z"' in first.html
+    assert "mathtoken" not in first.html.lower() and "mathtoken" not in first.toc.lower()
+    # Formulas earlier on the page do not change a heading's anchor.
+    later = render_markdown("Some $a$ and $b$ first.\n\n" + text)
+    assert 'id="the-x22-1-target"' in later.html

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import markdown as _markdown
 from latex2mathml.converter import convert as _latex_to_mathml
+from markdown.extensions.toc import slugify as _slugify
 
 __all__ = ["RenderedMarkdown", "render_markdown", "latex_to_mathml", "MARKDOWN_EXTENSIONS"]
 
@@ -83,6 +84,11 @@ def latex_to_mathml(latex: str, display: bool = False) -> str:
     return mathml.replace("<mi>&#x0007E;</mi>", "<mo>&#x0223C;</mo>")
 
 
+def _plain_latex(latex: str) -> str:
+    """A formula's letters for an anchor: commands lose their backslash, braces go."""
+    return re.sub(r"[{}\\]", "", re.sub(r"\\([A-Za-z]+)", r" \1 ", latex))
+
+
 @dataclass
 class RenderedMarkdown:
     """The HTML body, the table of contents (nested ``<ul>``) and formulas that failed."""
@@ -107,9 +113,16 @@ def render_markdown(text: str, toc_depth: str = "2-3") -> RenderedMarkdown:
         # A display formula gets a paragraph of its own, so that it can become a block.
         return f"\n\n{token}\n\n" if display else token
 
+    def slugify(value: str, separator: str) -> str:
+        # A heading's anchor spells its formulas out (``$x^2$`` -> ``x2``): readable, and stable
+        # whatever else the page holds (not the formula's position among all formulas).
+        plain = _TOKEN_RE.sub(lambda m: _plain_latex(formulas[int(m[1])][0]), value)
+        return _slugify(plain, separator)
+
     protected = _SCAN_RE.sub(protect, text)
     md = _markdown.Markdown(
-        extensions=list(MARKDOWN_EXTENSIONS), extension_configs={"toc": {"toc_depth": toc_depth}}
+        extensions=list(MARKDOWN_EXTENSIONS),
+        extension_configs={"toc": {"toc_depth": toc_depth, "slugify": slugify}},
     )
     body = md.convert(protected)
     toc = md.toc  # type: ignore[attr-defined]
