@@ -82,6 +82,11 @@ def np_erank(f):
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
+def np_saturated_pairs(h, low, high):
+    """Share of (input, unit) pairs outside [low, high], by a loop."""
+    return np.mean([[v < low or v > high for v in row] for row in h])
+
+
 def np_all_metrics(h, z=None, band=None, tau=0.025):
     """Every act/* and rank/* metric of one layer, from NumPy arrays (N, D)."""
     out = {
@@ -93,6 +98,7 @@ def np_all_metrics(h, z=None, band=None, tau=0.025):
     }
     if band is not None:
         out["act/saturated_fraction"] = np_saturated(h, *band)
+        out["act/saturated_pair_fraction"] = np_saturated_pairs(h, *band)
     if z is not None:
         z64 = z.astype(np.float64)
         out["act/inactive_fraction"] = np_inactive(z)
@@ -796,11 +802,14 @@ def test_ensemble_activation_metrics_agree_with_each_member():
             )
             if band is None:
                 want["act/saturated_fraction"] = math.nan
+                want["act/saturated_pair_fraction"] = math.nan
             for key, value in want.items():
                 assert got[key][m, layer].item() == pytest.approx(
                     value, rel=1e-9, abs=1e-12, nan_ok=True
                 ), (name, layer, key)
     assert got["act/dead_fraction"][:2].sum() > 0  # the data exercise the dead case
+    pairs = got["act/saturated_pair_fraction"][2:3]  # tanh: partly saturated, input by input
+    assert (pairs > got["act/saturated_fraction"][2:3]).any()
 
 
 def test_ensemble_gradient_metrics():

@@ -36,7 +36,8 @@ def ensemble_activation_metrics(
     One forward pass (``model(x, return_hidden=True)``); each member is measured with its own
     activation, run by run (``model.runs``), so members with different activations can share the
     ensemble. Metrics that do not apply to a member's activation are NaN:
-    ``act/saturated_fraction`` where :func:`~actlab.probes.functional.saturation_band` is None,
+    ``act/saturated_fraction`` and ``act/saturated_pair_fraction`` where
+    :func:`~actlab.probes.functional.saturation_band` is None,
     ``act/off_fraction`` where :func:`~actlab.probes.functional.dead_kind` is None.
 
     Args:
@@ -50,6 +51,7 @@ def ensemble_activation_metrics(
     Returns:
         ``{key: (E, n_hidden) float64}`` for the keys ``act/dead_fraction``,
         ``act/inactive_fraction``, ``act/off_fraction``, ``act/saturated_fraction``,
+        ``act/saturated_pair_fraction``,
         ``act/dormant_fraction``, ``act/sparsity``, ``act/preact_mean``, ``act/preact_std``
         (z over the layer's B x width values), ``rank/srank`` and ``rank/effective_rank`` (of
         the ``(B, width)`` post-activations).
@@ -61,12 +63,14 @@ def ensemble_activation_metrics(
         mean, std = Fm.preactivation_stats(z)
         dead, inactive = Fm.dead_fraction(h), Fm.inactive_fraction(z)
         saturated = torch.full_like(dead, math.nan)
+        pairs = torch.full_like(dead, math.nan)
         off = torch.full_like(dead, math.nan)
         for run in model.runs:
             part = slice(run.start, run.stop)
             band = Fm.saturation_band(run.activation)
             if band is not None:
                 saturated[part] = Fm.saturated_fraction(h[part], *band)
+                pairs[part] = Fm.saturated_pair_fraction(h[part], *band)
             kind = Fm.dead_kind(run.activation)
             if kind is not None:
                 off[part] = (dead if kind == "dead" else inactive)[part]
@@ -75,6 +79,7 @@ def ensemble_activation_metrics(
             "act/inactive_fraction": inactive,
             "act/off_fraction": off,
             "act/saturated_fraction": saturated,
+            "act/saturated_pair_fraction": pairs,
             "act/dormant_fraction": Fm.dormant_fraction(h, tau),
             "act/sparsity": Fm.sparsity(h, eps),
             "act/preact_mean": mean,

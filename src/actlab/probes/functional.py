@@ -126,6 +126,27 @@ def saturated_fraction(h: Tensor, low: float, high: float) -> Tensor:
     return unit_fraction(((h < low) | (h > high)).all(dim=1))
 
 
+def saturated_pair_fraction(h: Tensor, low: float, high: float) -> Tensor:
+    """Fraction of (input, unit) pairs whose output lies outside ``[low, high]``.
+
+    ``sat_pairs_m = (1/(B D)) sum_{b,i} 1[h_{m,b,i} < low or h_{m,b,i} > high]``: how much of the
+    layer sits in the flat tails, input by input. It shows partial saturation that
+    :func:`saturated_fraction` (saturated on *every* input) leaves at 0.
+
+    Args:
+        h: Post-activations ``(E, B, D)`` or ``(B, D)``.
+        low: Lower edge of the non-saturated band (``-inf`` for none).
+        high: Upper edge of the non-saturated band (``inf`` for none).
+
+    Returns:
+        ``(E,)`` float64 in [0, 1].
+    """
+    if not low <= high:
+        raise ValueError(f"saturation band needs low <= high, got ({low}, {high})")
+    h = as_members(h)
+    return ((h < low) | (h > high)).to(torch.float64).mean(dim=(1, 2))
+
+
 def dormant_from_mean_abs(mean_abs: Tensor, tau: float) -> Tensor:
     """:func:`dormant_fraction` from the per-unit means ``E_x |h_i(x)|``, ``(E, D)``."""
     score = mean_abs / (mean_abs.mean(dim=-1, keepdim=True) + DORMANT_EPS)

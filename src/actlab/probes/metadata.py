@@ -66,6 +66,13 @@ _ALL = (
         "on every probe input",
     ),
     MetricInfo(
+        "act/saturated_pair_fraction",
+        "fraction of (input, unit) pairs",
+        _FRACTION,
+        False,
+        "(input, unit) pairs whose output is outside the saturation band: partial saturation",
+    ),
+    MetricInfo(
         "act/dormant_fraction",
         "fraction of units",
         _FRACTION,

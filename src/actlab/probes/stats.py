@@ -34,7 +34,8 @@ class ActivationStats:
     ``compute()`` returns, each ``(E,)`` float64:
 
     * ``act/dead_fraction``, ``act/dormant_fraction``, ``act/sparsity`` once ``h`` was given;
-    * ``act/saturated_fraction`` if a band was set (``low`` and/or ``high``);
+    * ``act/saturated_fraction`` and ``act/saturated_pair_fraction`` if a band was set
+      (``low`` and/or ``high``);
     * ``act/inactive_fraction``, ``act/preact_mean``, ``act/preact_std`` once ``z`` was given
       (over the updates that gave ``z``);
     * ``act/off_fraction`` if ``kind`` was set: the dead fraction for ``kind="dead"``, the
@@ -87,6 +88,7 @@ class ActivationStats:
         self.all_outside: Tensor | None = None  # (E, D) bool
         self.abs_sum: Tensor | None = None  # (E, D) float64
         self.zero_count: Tensor | None = None  # (E,) int64
+        self.outside_count: Tensor | None = None  # (E,) int64: (input, unit) pairs outside
         self.all_negative: Tensor | None = None  # (E, Dz) bool
         self.z_moments: tuple[int, Tensor, Tensor] | None = None  # count, mean (E,), M2 (E,)
 
@@ -111,12 +113,15 @@ class ActivationStats:
             self.all_outside = torch.ones_like(self.all_zero)
             self.abs_sum = torch.zeros(E, D, dtype=torch.float64, device=h.device)
             self.zero_count = torch.zeros(E, dtype=torch.int64, device=h.device)
+            self.outside_count = torch.zeros(E, dtype=torch.int64, device=h.device)
         _check_shape(h, self.all_zero.shape, "h")
         self.n += h.shape[1]
         habs = h.abs()
         self.all_zero &= (h == 0).all(dim=1)
         if self.band is not None:
-            self.all_outside &= ((h < self.band[0]) | (h > self.band[1])).all(dim=1)
+            outside = (h < self.band[0]) | (h > self.band[1])
+            self.all_outside &= outside.all(dim=1)
+            self.outside_count += outside.sum(dim=(1, 2))
         self.abs_sum += habs.sum(dim=1, dtype=torch.float64)
         self.zero_count += (habs <= self.eps).sum(dim=(1, 2))
 
@@ -140,6 +145,9 @@ class ActivationStats:
             out["act/dead_fraction"] = Fm.unit_fraction(self.all_zero)
             if self.band is not None:
                 out["act/saturated_fraction"] = Fm.unit_fraction(self.all_outside)
+                out["act/saturated_pair_fraction"] = self.outside_count.to(torch.float64) / (
+                    self.n * D
+                )
             out["act/dormant_fraction"] = Fm.dormant_from_mean_abs(self.abs_sum / self.n, self.tau)
             out["act/sparsity"] = self.zero_count.to(torch.float64) / (self.n * D)
         if self.all_negative is not None:
