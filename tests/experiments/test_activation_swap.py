@@ -1,9 +1,11 @@
 """The activation-swap experiment against independent references: each arm equals a plain
 nn.Sequential trained alone with torch.optim.Adam (the swap = replacing its activation modules;
-kept = the same optimiser goes on; reset = a fresh one), the reset checked on the optimiser's
-state, the unit counts against the probes, the report against the results, and the exercises'
-worked solutions against the engine and torch.optim.Adam."""
+kept = the same optimiser goes on; reset = a fresh one; the fresh control = the initial ReLU
+network trained with a new Adam on the last epochs' minibatches only), the reset checked on the
+optimiser's state, the unit counts against the probes, the report against the results, and the
+exercises' worked solutions against the engine and torch.optim.Adam."""
 
+import copy
 import math
 import warnings
 from types import SimpleNamespace
@@ -18,7 +20,7 @@ from actlab.experiments.activation_swap import SPEC
 from actlab.experiments.activation_swap import exercises as stubs
 from actlab.experiments.activation_swap import experiment as sw
 from actlab.experiments.activation_swap import solutions as sol
-from actlab.experiments.activation_swap.report import verdict
+from actlab.experiments.activation_swap.report import build_report, convergence_verdict, verdict
 from actlab.models import EnsembleMLP
 from actlab.probes import ensemble_activation_metrics
 from actlab.report.exercises import exercises_markdown
@@ -128,14 +130,16 @@ def _reference(arm: str, seed: int) -> SimpleNamespace:
     (``curve`` (point, split)) and bounds on the fractions of units off and inactive on the
     training inputs (``units`` (point, bound, metric, layer), NaN off for tanh); at the moments of
     :data:`sw.WHEN` the fit and the hidden units on the grid; Adam's state right after the swap;
-    and the network at the end."""
+    and the network at the end. The fresh control (``fresh_after``) is NaN until the swap, where
+    its initial network is measured once, as it starts training."""
     data = _data()
     x, y = data["x_train"], data["y_train"]
     grid = torch.linspace(-2.0, 2.0, CFG.n_grid, dtype=torch.float64)[:, None].float()
-    first = "relu" if arm == "after" else "tanh"
+    first = "relu" if arm in ("after", "fresh_after") else "tanh"
     model = _plain(seed, first)
     opt = torch.optim.Adam(model.parameters(), lr=CFG.lr)
     curve, units, fit, hidden, state = [], [], [], [], None
+    fresh = arm == "fresh_after"
 
     def measure():
         with torch.no_grad():
@@ -156,7 +160,18 @@ def _reference(arm: str, seed: int) -> SimpleNamespace:
 
     n = CFG.n_train
     for epoch in range(CFG.epochs):
-        if epoch == CFG.swap_epoch:
+        if fresh and epoch < CFG.swap_epoch:  # it does not exist yet: one NaN point per epoch
+            curve.append([math.nan, math.nan])
+            units.append(np.full((2, 2, CFG.depth), math.nan))
+            continue
+        if fresh and epoch == CFG.swap_epoch:  # nothing before the swap; then its start
+            curve.append([math.nan, math.nan])
+            units.append(np.full((2, 2, CFG.depth), math.nan))
+            fit.append(np.full(CFG.n_grid, math.nan))
+            hidden.append(np.full((CFG.depth, CFG.n_grid, CFG.width), math.nan))
+            snapshot()
+            state = {}
+        elif epoch == CFG.swap_epoch:
             measure()  # before the swap
             snapshot()
             if arm.startswith("swap"):
@@ -202,7 +217,10 @@ def test_each_arm_equals_a_plain_sequential_trained_alone(results, arm):
     seed = 1
     expected = _reference(arm, seed).curve
     got = _epoch_curve(results, arm, seed)
-    assert got.shape == expected.shape == (CFG.epochs + 2, 2)
+    assert expected.shape == (CFG.epochs + 2, 2)
+    expected = expected[np.isfinite(expected).all(1)]  # the fresh arm: from the swap on
+    n = CFG.epochs - CFG.swap_epoch + 1 if arm == "fresh_after" else CFG.epochs + 2
+    assert got.shape == expected.shape == (n, 2)
     np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-7)
 
 
@@ -302,6 +320,102 @@ def test_same_initial_weights_across_arms(results):
     np.testing.assert_array_equal(loss[A.index("before")], loss[A.index("swap_kept")])
     np.testing.assert_allclose(loss[A.index("before")], loss[A.index("swap_reset")], rtol=1e-6)
     assert not np.allclose(loss[A.index("before")], loss[A.index("after")])
+    # The fresh control starts at the swap from the same initial weights as ReLU throughout.
+    full = results.arrays["loss"]
+    spe = sw.steps_per_epoch(CFG)
+    steps = np.rint(np.asarray(results.coords["loss/point"]) * spe).astype(int)
+    pre, post = sw.swap_points(steps, CFG)
+    fresh = A.index("fresh_after")
+    assert np.isnan(full[fresh, :, :, :post]).all() and np.isfinite(full[fresh, :, :, post:]).all()
+    np.testing.assert_allclose(full[fresh, :, :, post], loss[A.index("after")], rtol=1e-6)
+
+
+def test_fresh_control_arm_exists_and_starts_at_the_swap(results):
+    """The fifth arm is the training-time control: ReLU from the swap on, rows in the table
+    from the swap on only, compared with both swap arms and with ReLU throughout."""
+    assert sw.ARMS[-1] == "fresh_after"
+    lay = sw.layout(CFG)
+    assert lay["start"]["fresh"] == CFG.swap_epoch and lay["phase1"]["fresh"] == ["relu"] * 3
+    m = results.metrics
+    rows = m[m.arm == "fresh_after"]
+    assert rows.epoch.min() == CFG.swap_epoch and set(rows.phase) == {2}
+    assert set(rows.activation) == {"relu"}
+    pairs = {(c["a"], c["b"]) for c in results.summary["comparisons"]}
+    assert {("swap_kept", "fresh_after"), ("swap_reset", "fresh_after")} <= pairs
+    assert ("after", "fresh_after") in pairs
+    text = SPEC.report(results)
+    assert "**Against the control.**" in text and "not trained yet" in text
+    labels = [line.get_label() for line in SPEC.figures(results)["loss_curves"].axes[1].get_lines()]
+    assert results.summary["labels"]["fresh_after"] in labels
+
+
+def test_convergence_summary_is_the_relative_change_over_the_last_epochs(results):
+    """L(end) / L(end - w) - 1 per seed from the table, w = 10% of the epochs (at least 1)."""
+    c = results.summary["convergence"]
+    w = max(1, round(0.1 * CFG.epochs))
+    assert c["tail_epochs"] == w and c["from_epoch"] == CFG.epochs - w
+    for arm in sw.ARMS:
+        for split in ("train", "test"):
+            end = _table_values(results, arm, f"{split}/mse", CFG.epochs)
+            then = _table_values(results, arm, f"{split}/mse", CFG.epochs - w, phase=2)
+            change = end / then - 1
+            assert c[arm][split]["mean"] == pytest.approx(change.mean(), rel=1e-9, abs=1e-15)
+            half = st.t.ppf(0.975, CFG.seeds - 1) * change.std(ddof=1) / math.sqrt(CFG.seeds)
+            assert c[arm][split]["hi"] == pytest.approx(change.mean() + half, rel=1e-9)
+
+
+def _with_convergence(results, means: dict) -> str:
+    """The report from the run's summary with hand-set mean held-out changes per arm."""
+    s = copy.deepcopy(results.summary)
+    for arm, mean in means.items():
+        s["convergence"][arm]["test"] = {"mean": mean, "lo": mean - 0.01, "hi": mean + 0.01}
+    return build_report(s)
+
+
+def test_convergence_verdicts_follow_hand_set_values(results):
+    thr = results.summary["convergence"]["threshold"]
+    assert thr == 0.05
+    assert convergence_verdict({"mean": -0.2}, thr) == "still improving"
+    assert convergence_verdict({"mean": -0.04}, thr) == "flat at the end"
+    assert convergence_verdict({"mean": 0.04}, thr) == "flat at the end"
+    assert convergence_verdict({"mean": 0.3}, thr) == "rising"
+    flat = dict.fromkeys(sw.ARMS, -0.01)
+    text = _with_convergence(results, flat)
+    assert "Every arm is flat at the end" in text and "budget ran out" not in text
+    L = results.summary["labels"]
+    text = _with_convergence(results, {**flat, "fresh_after": -0.2, "after": 0.3})
+    assert f"Still improving at the end: {L['fresh_after']}. The budget ran out" in text
+    assert f"Rising at the end: {L['after']} " in text
+    assert "Every arm is flat" not in text
+    assert f"| {L['fresh_after']} | -20% [-21%, -19%] |" in text
+
+
+def _with_comparisons(results, outcomes: dict) -> str:
+    """The report with hand-set Welch outcomes: ``{(a, b): (differs, lower)}``."""
+    s = copy.deepcopy(results.summary)
+    for c in s["comparisons"]:
+        if (c["a"], c["b"]) in outcomes:
+            c["differs"], c["lower"] = outcomes[c["a"], c["b"]]
+    return build_report(s)
+
+
+def test_control_verdicts_follow_hand_set_comparisons(results):
+    """The warm-start verdicts come from the swap arms against the fresh control, the
+    training-time verdict from ReLU throughout against it, each from its own pair."""
+    kf, rf, af = (
+        ("swap_kept", "fresh_after"),
+        ("swap_reset", "fresh_after"),
+        ("after", "fresh_after"),
+    )
+    noise = {kf: (False, None), rf: (False, None), af: (False, None)}
+    text = _with_comparisons(results, noise)
+    assert "made no difference beyond the noise with Adam kept or reset" in text
+    assert "is not unfair to them" in text
+    text = _with_comparisons(results, {**noise, kf: (True, 0), rf: (True, 1), af: (True, 0)})
+    assert "helped (Adam kept) and hurt (Adam reset)" in text
+    assert "may owe it to the shorter relu training" in text
+    text = _with_comparisons(results, {**noise, af: (True, 1)})
+    assert "(over-fitting)" in text
 
 
 def test_summary_and_report_numbers_equal_the_results(results):

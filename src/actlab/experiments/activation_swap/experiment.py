@@ -14,13 +14,19 @@ same weights and sees the same minibatches:
   (:meth:`EnsembleMLP.set_activations`: weights untouched) with Adam's moments and step count
   carried on;
 * ``swap_reset``: the same swap, then Adam's state forgotten (moments zero, step count 0: the
-  next update is a fresh Adam's first).
+  next update is a fresh Adam's first);
+* ``fresh_after``: the control of the swap arms' training time: a network with ``cfg.after``
+  from the same initial weights as the others, trained only from ``swap_epoch`` on (a fresh
+  Adam), on the minibatches those epochs draw. Like the swap arms it gets
+  ``epochs - swap_epoch`` epochs of ``after``; what they have in addition is the warm start.
 
-All four arms are members of one ensemble (``"main"``), trained in two calls of
+The first four arms are members of one ensemble (``"main"``), trained in two calls of
 :func:`actlab.train.train` (epochs ``[0, swap)`` and ``[swap, epochs)``, the second with
 ``first_epoch=swap``: every arm sees the minibatches an uninterrupted run would). At the swap,
 ``optimizer.reset(mask)`` forgets the state of the reset arm's members only (each member has
-its own step count).
+its own step count). ``fresh_after`` is a second ensemble (``"fresh"``) trained in the second
+call only; its arrays hold NaN before the swap (it does not exist yet) and, right after it, its
+initial network.
 
 Measured: the full training and held-out MSE every ``eval_every`` updates, at every epoch's
 end and after every update of the ``dense_epochs`` after the swap (the swap itself twice: before
@@ -69,13 +75,19 @@ __all__ = [
     "run",
 ]
 
-ARMS = ("before", "after", "swap_kept", "swap_reset")
+ARMS = ("before", "after", "swap_kept", "swap_reset", "fresh_after")
 """The arms, in the order of every array's ``arm`` axis."""
 SPLITS = ("train", "test")
 UNIT_METRICS = ("act/off_fraction", "act/inactive_fraction")
 WHEN = ("before_swap", "after_swap", "end")
 """Moments at which fits, hidden units and unit states are kept (before/after: same weights)."""
 X_RANGE = (-2.0, 2.0)
+FLAT_THRESHOLD = 0.05
+"""An arm is "still improving" at the end when its held-out MSE fell by more than this fraction
+over the last :func:`tail_epochs` epochs (mean over seeds), "rising" when it grew by more, and
+"flat at the end" otherwise."""
+TAIL_FRACTION = 0.1
+"""The convergence check looks at the last this fraction of the epochs (at least one)."""
 
 
 @dataclass(frozen=True)
@@ -184,10 +196,13 @@ def layout(cfg: Config) -> dict[str, Any]:
             "after": ("main", slice(S, 2 * S)),
             "swap_kept": ("main", slice(2 * S, 3 * S)),
             "swap_reset": ("main", slice(3 * S, 4 * S)),
+            "fresh_after": ("fresh", slice(0, S)),
         },
-        "phase1": {"main": [b] * S + [a] * S + [b] * 2 * S},
-        "phase2": {"main": [b] * S + [a] * 3 * S},
-        "seeds": {"main": list(range(S)) * 4},
+        "phase1": {"main": [b] * S + [a] * S + [b] * 2 * S, "fresh": [a] * S},
+        "phase2": {"main": [b] * S + [a] * 3 * S, "fresh": [a] * S},
+        "seeds": {"main": list(range(S)) * 4, "fresh": list(range(S))},
+        # The epoch at which each ensemble starts training ("fresh": at the swap).
+        "start": {"main": 0, "fresh": cfg.swap_epoch},
     }
 
 
@@ -322,6 +337,17 @@ def train_arms(
     opts = {}
     phase1 = TrainConfig(epochs=cfg.swap_epoch, batch_size=cfg.batch_size, lr=cfg.lr)
     for name, model in models.items():
+        if lay["start"][name] > 0:  # the fresh network: it starts at the swap, a fresh Adam
+            lr = torch.full((model.E,), cfg.lr, dtype=torch.float64)
+            opt = opts[name] = EnsembleOptimizer(
+                model.flat, lr, model.param_blocks(), phase1.optimizer
+            )
+            log[name]["adam"] += [torch.full((3, model.E), math.nan, dtype=torch.float64)]
+            log[name]["adam"].append(_adam_state(opt, model.E))
+            snapshot(name, model, units=True)  # its initial network, at the swap
+            for key in ("fit", "hidden"):  # nothing before the swap
+                log[name][key].insert(0, torch.full_like(log[name][key][0], math.nan))
+            continue
         result = train(model, x, y, phase1, callbacks=[callback(name, 0, swap)])
         observe(name, model, swap)  # before the swap
         snapshot(name, model, units=False)
@@ -348,6 +374,22 @@ def train_arms(
     for name, rec in log.items():
         out[name] = {k: torch.stack(v).numpy() for k, v in rec.items() if k != "step"}
         out[name]["step"] = np.asarray(rec["step"])
+    # The fresh network's curves start at the swap: NaN before it (the points of phase 1 and
+    # the one right before the swap), so that every ensemble's points are the same.
+    steps = out["main"]["step"]
+    for name, start in lay["start"].items():
+        if start == 0:
+            continue
+        rec = out[name]
+        for key, n_pad in (
+            ("train", steps.size - rec["step"].size),
+            ("test", steps.size - rec["step"].size),
+            ("off", start + 1),
+            ("inactive", start + 1),
+        ):
+            pad = np.full((n_pad, *rec[key].shape[1:]), np.nan, dtype=rec[key].dtype)
+            rec[key] = np.concatenate([pad, rec[key]])
+        rec["step"] = steps
     return out
 
 
@@ -373,11 +415,12 @@ def point_epochs(cfg: Config, per_epoch: int) -> np.ndarray:
 
 
 def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
-    """Train the four arms through the swap (one chunk); no file I/O."""
+    """Train the five arms through the swap (one chunk); no file I/O."""
     data = make_data(cfg)
-    work = len(layout(cfg)["phase1"]) * cfg.epochs * steps_per_epoch(cfg)  # optimiser steps
+    starts = layout(cfg)["start"].values()
+    work = sum(cfg.epochs - s for s in starts) * steps_per_epoch(cfg)  # optimiser steps
     progress.expect(work)
-    out = chunks("train", lambda: train_arms(cfg, data), work=work)
+    out = chunks("train_arms", lambda: train_arms(cfg, data), work=work)
     spe, steps = steps_per_epoch(cfg), out["main"]["step"]
     loss = np.stack([_by_arm(cfg, out, s) for s in SPLITS], axis=2).astype(np.float64)
     units = np.stack([_by_arm(cfg, out, k) for k in ("off", "inactive")], 2)  # arm,seed,m,pt,layer
@@ -453,7 +496,8 @@ def _metrics(
     cfg: Config, loss: np.ndarray, units: np.ndarray, steps: np.ndarray, spe: int
 ) -> pd.DataFrame:
     """Tidy rows at every epoch end: ``train/mse``, ``test/mse`` and, per layer, the probes;
-    at the swap epoch two rows per member and metric (``phase`` 1 before, 2 after)."""
+    at the swap epoch two rows per member and metric (``phase`` 1 before, 2 after). The fresh
+    arm has rows from the swap on only (phase 2; at the swap, its initial network)."""
     S, k = cfg.seeds, cfg.swap_epoch
     epochs = point_epochs(cfg, 1)
     phase = np.where(np.arange(epochs.size) <= k, 1, 2)
@@ -463,6 +507,8 @@ def _metrics(
         for seed in range(S):
             member = a * S + seed
             for i, epoch in enumerate(epochs):
+                if arm == "fresh_after" and phase[i] == 1:
+                    continue  # it does not exist before the swap
                 base = {
                     "member": member,
                     "step": int(round(epoch)) * spe,
@@ -501,6 +547,7 @@ def arm_labels(before: str, after: str) -> dict[str, str]:
         "after": f"{after} throughout",
         "swap_kept": f"{before}→{after}, Adam kept",
         "swap_reset": f"{before}→{after}, Adam reset",
+        "fresh_after": f"fresh {after} from the swap on",
     }
 
 
@@ -511,6 +558,9 @@ PAIRS = (
     ("swap_reset", "after"),
     ("swap_kept", "swap_reset"),
     ("before", "after"),
+    ("swap_kept", "fresh_after"),
+    ("swap_reset", "fresh_after"),
+    ("after", "fresh_after"),
 )
 """The comparisons of final held-out MSE that the report makes."""
 
@@ -580,6 +630,12 @@ def _summary(
         {"a": a, "b": b, **_compare(loss[A[a], :, test_i, -1], loss[A[b], :, test_i, -1])}
         for a, b in PAIRS
     ]
+    fresh = A["fresh_after"]
+    start = {  # right after the swap: the swapped network against an untrained one
+        "swapped": mean_ci(loss[kept, :, test_i, post]),
+        "fresh": mean_ci(loss[fresh, :, test_i, post]),
+        **_compare(loss[kept, :, test_i, post], loss[fresh, :, test_i, post]),
+    }
     return {
         "before": cfg.before,
         "after": cfg.after,
@@ -604,6 +660,8 @@ def _summary(
         "recovery": recovery,
         "final": final,
         "comparisons": comparisons,
+        "start": start,
+        "convergence": _convergence(cfg, loss, steps, spe),
         "dead": _dead_summary(cfg, arrays),
         "adam": {
             arm: {
@@ -616,6 +674,30 @@ def _summary(
             for arm in ("swap_kept", "swap_reset")
         },
     }
+
+
+def tail_epochs(cfg: Config) -> int:
+    """Epochs the convergence check looks back over: :data:`TAIL_FRACTION` of the run, at
+    least 1 and at most the fresh arm's ``epochs - swap_epoch``."""
+    return max(1, min(round(TAIL_FRACTION * cfg.epochs), cfg.epochs - cfg.swap_epoch))
+
+
+def _convergence(cfg: Config, loss: np.ndarray, steps: np.ndarray, spe: int) -> dict:
+    """Per arm and split, the relative change ``L(end) / L(end - w) - 1`` of the MSE over the
+    last ``w`` = :func:`tail_epochs` epochs (per seed; mean and CI over seeds). Negative: still
+    falling. The report calls it "still improving" below ``-FLAT_THRESHOLD``."""
+    w = tail_epochs(cfg)
+    then = int(np.nonzero(steps == (cfg.epochs - w) * spe)[0][-1])  # after the swap if twice
+    out: dict[str, Any] = {
+        "tail_epochs": w,
+        "threshold": FLAT_THRESHOLD,
+        "from_epoch": cfg.epochs - w,
+    }
+    for a, arm in enumerate(ARMS):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            change = loss[a, :, :, -1] / loss[a, :, :, then] - 1.0  # (seed, split)
+        out[arm] = {split: mean_ci(change[:, s]) for s, split in enumerate(SPLITS)}
+    return out
 
 
 def _dead_summary(cfg: Config, arrays: dict[str, np.ndarray]) -> list[dict]:

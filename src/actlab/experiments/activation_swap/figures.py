@@ -31,19 +31,27 @@ __all__ = [
     "figures",
 ]
 
-_DASH = {"before": "-", "after": "-", "swap_kept": "-", "swap_reset": (0, (4, 2))}
+_DASH = {
+    "before": "-",
+    "after": "-",
+    "swap_kept": "-",
+    "swap_reset": (0, (4, 2)),
+    "fresh_after": (0, (6, 1.5, 1.5, 1.5)),
+}
 _SWAP = "#555555"
 _OFF = "#b0b0b0"
 
 
 def arm_color(results: Results, arm: str) -> str:
-    """The pure arms take their activation's colour; the swap arms black and magenta."""
+    """The pure arms take their activation's colour; the swap arms black and magenta; the
+    fresh control (same activation as ``after``, other training) green, dash-dotted."""
     s = results.summary
     return {
         "before": color_of(s["before"]),
         "after": color_of(s["after"]),
         "swap_kept": "#222222",
         "swap_reset": "#e7298a",
+        "fresh_after": "#1b9e77",
     }[arm]
 
 
@@ -109,7 +117,8 @@ def plot_loss(results: Results, split: str = "test", ax: Axes | None = None) -> 
 
 def plot_loss_zoom(results: Results, ax: Axes | None = None, after: float = 3.0) -> Axes:
     """The held-out MSE of the two swap arms from half an epoch before the swap to ``after``
-    epochs past it, every seed as a thin line and the mean in bold (log scale)."""
+    epochs past it, every seed as a thin line and the mean in bold (log scale), with the means
+    of ``before`` throughout and of the fresh control (which starts at the swap)."""
     if ax is None:
         ax = new_figure(figsize=(4.5, 3.2)).add_subplot()
     s = results.summary
@@ -118,11 +127,11 @@ def plot_loss_zoom(results: Results, ax: Axes | None = None, after: float = 3.0)
     keep = (x >= swap - 0.5) & (x <= swap + after)
     j = list(results.coords["loss/split"]).index("test")
     arms = _arms(results)
-    for arm in ("before", "swap_reset", "swap_kept"):
+    for arm in ("before", "fresh_after", "swap_reset", "swap_kept"):
         a = arms.index(arm)
         color = arm_color(results, arm)
         seeds = results.arrays["loss"][a, :, j][:, keep]
-        if arm != "before":
+        if arm.startswith("swap"):
             ax.plot(x[keep], seeds.T, color=color, lw=0.4, alpha=0.35, ls=_DASH[arm])
         band = results.arrays["loss_band"][a, j][:, keep]
         ax.plot(x[keep], band[0], color=color, lw=1.8, ls=_DASH[arm], label=_label(results, arm))
@@ -130,7 +139,7 @@ def plot_loss_zoom(results: Results, ax: Axes | None = None, after: float = 3.0)
     ax.set_xlim(swap - 0.5, swap + after)
     ax.set_xlabel("epoch")
     ax.set_ylabel("held-out MSE")
-    ax.set_title("Around the swap (thin: each seed)")
+    ax.set_title("Around the swap (thin: each seed of the swap arms)")
     _mark_swap(ax, results, text=False)
     return ax
 
@@ -206,7 +215,7 @@ def _strip(ax: Axes, results: Results, values: np.ndarray, arms: list[str]) -> N
 def plot_final(results: Results, ax: Axes | None = None) -> Axes:
     """Final held-out MSE of every seed per arm, with the mean and its 95% CI."""
     if ax is None:
-        ax = new_figure(figsize=(5.0, 3.4)).add_subplot()
+        ax = new_figure(figsize=(6.0, 3.4)).add_subplot()
     arms = _arms(results)
     j = list(results.coords["loss/split"]).index("test")
     values = results.arrays["loss"][:, :, j, -1]  # (arm, seed)
@@ -281,8 +290,8 @@ def plot_dead_units(results: Results) -> Figure:
 def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
     """Seed 0 through the swap: the fitted function (top) and every unit of each hidden layer
     (one row per layer) just before the swap, right after it (same weights), and at the end
-    with Adam's state kept and reset. Grey dashed: units off on every training input (before
-    the swap: the ones the swap will turn off)."""
+    with Adam's state kept and reset, and the fresh control at the end. Grey dashed: units off
+    on every training input (before the swap: the ones the swap will turn off)."""
     s = results.summary
     when = list(results.coords["hidden/when"])
     arms = _arms(results)
@@ -302,9 +311,15 @@ def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
         ),
         ("swap_kept", "end", f"epoch {s['epochs']}, Adam kept", arm_color(results, "swap_kept")),
         ("swap_reset", "end", f"epoch {s['epochs']}, Adam reset", arm_color(results, "swap_reset")),
+        (
+            "fresh_after",
+            "end",
+            f"epoch {s['epochs']}, fresh {s['after']}",
+            arm_color(results, "fresh_after"),
+        ),
     ]
     layers = list(results.coords["units/layer"])
-    fig = new_figure(figsize=(12.5, 2.3 * (len(layers) + 1) + 0.6))
+    fig = new_figure(figsize=(15.0, 2.3 * (len(layers) + 1) + 0.6))
     axes = fig.subplots(len(layers) + 1, len(columns), sharex=True, sharey="row")
     x = results.arrays["x_grid"]
     off_when = list(results.coords["off_units/when"])
@@ -374,8 +389,8 @@ def figures(results: Results) -> dict[str, Figure]:
         loss = plot_loss_curves(results)
         dead = plot_dead_units(results)
         hidden = plot_hidden_units(results)
-        final = new_figure(figsize=(10.0, 3.9))
-        left, right = final.subplots(1, 2, width_ratios=[2.0, 1.1])
+        final = new_figure(figsize=(11.5, 3.9))
+        left, right = final.subplots(1, 2, width_ratios=[2.5, 1.1])
         plot_final(results, left)
         plot_recovery(results, right)
     return {"loss_curves": loss, "dead_units": dead, "hidden_units": hidden, "final": final}

@@ -15,7 +15,7 @@ from actlab.experiments.base import Results
 from actlab.report.exercises import exercises_markdown
 from actlab.report.format import ci, num, pct, ratio
 
-__all__ = ["report", "build_report", "verdict"]
+__all__ = ["report", "build_report", "verdict", "convergence_verdict"]
 
 
 def _pct(d: dict) -> str:
@@ -36,6 +36,20 @@ def verdict(c: dict, labels: dict[str, str]) -> str:
         return f"*{a}* vs *{b}*: within noise (difference {num(c['diff'], 2)})"
     low, high = (a, b) if c["lower"] == 0 else (b, a)
     return f"*{low}* lower than *{high}* by {num(abs(c['diff']), 2)} (significant)"
+
+
+def convergence_verdict(change: dict, threshold: float) -> str:
+    """An arm's end of training in words, from the mean relative change of its held-out MSE
+    over the last epochs (``change``: a :func:`actlab.stats.mean_ci` dict): "still improving"
+    below ``-threshold``, "rising" above ``threshold``, "flat at the end" between."""
+    mean = change.get("mean")
+    if mean is None or not math.isfinite(mean):
+        return "unknown (no finite change)"
+    if mean < -threshold:
+        return "still improving"
+    if mean > threshold:
+        return "rising"
+    return "flat at the end"
 
 
 def _find(s: dict, a: str, b: str) -> dict:
@@ -59,43 +73,57 @@ def build_report(s: dict) -> str:
     L, S = s["labels"], s["seeds"]
     b, a, k = s["before"], s["after"], s["swap_epoch"]
     jt, jr = s["jump"]["test"], s["jump"]["train"]
+    n2 = _epochs(s["epochs"] - k)
     out = [
         "# Swapping activations mid-training",
         "",
         f"What happens if a network that has learned with {b} for a while suddenly computes with "
         f"{a}, its weights untouched? Here a {s['depth']}-hidden-layer MLP ({s['width']} units "
-        f"per layer) fits a noisy 1-D function, $y = \\sin 3x + x/2 + \\varepsilon$ on "
+        f"per layer) fits a noisy 1-D function, $y = \\sin 3x + x/2$ plus Gaussian noise of "
+        f"sd {num(math.sqrt(s['noise_floor']))}, on "
         f"$[-2, 2]$ ({s['n_train']} training and {s['n_test']} held-out points; the noise "
         f"variance {num(s['noise_floor'])} is the floor no held-out MSE can beat), with Adam "
         f"(learning rate {num(s['lr'])}, minibatches of {s['batch_size']}, "
-        f"{s['steps_per_epoch']} updates per epoch) for {s['epochs']} epochs. Four arms:",
+        f"{s['steps_per_epoch']} updates per epoch) for {s['epochs']} epochs. Five arms:",
         "",
-        f"* **{L['before']}** and **{L['after']}**: no swap;",
-        f"* **{L['swap_kept']}**: {b} for {k} epochs, then {a}; Adam's moments and step count "
-        "carry on;",
+        f"* **{L['before']}** and **{L['after']}**: no swap, {s['epochs']} epochs;",
+        f"* **{L['swap_kept']}**: {b} for {k} epochs, then {a} for {n2}; Adam's moments and "
+        "step count carry on;",
         f"* **{L['swap_reset']}**: the same swap, then Adam starts afresh (moments zero, step "
-        "count 0; the tests check this on the optimiser's state).",
+        "count 0; the tests check this on the optimiser's state);",
+        f"* **{L['fresh_after']}**: the control for training time. The swapped networks get "
+        f"{n2} of {a} training, {L['after']} gets {s['epochs']}; so a swapped network "
+        f"that ends behind {L['after']} may only have had less time. This arm is a new {a} "
+        f"network, from the same initial weights as the others, trained only for the last "
+        f"{n2} (epochs {k} to {s['epochs']}, on the same minibatches those epochs draw, "
+        f"with a fresh Adam). It has the swapped arms' {a} training time; what they have in "
+        f"addition is the warm start: the weights the {b} network learned in {k} epochs.",
         "",
         f"Each arm is trained with {S} seeds, and seed $s$ gives every arm the same initial "
-        "weights and the same minibatches, so that a difference between arms comes from the "
-        "activations and the swap alone. Intervals are 95% confidence intervals of the mean "
-        "over seeds; two arms are said to differ only when Welch's t-test says so at the 5% "
-        "level (it ignores the pairing by seed, so it is on the cautious side). A number with "
-        "an interval reads "
-        "*mean [95% CI]*.",
+        "weights (PyTorch's default initialisation of `nn.Linear`: every weight and bias drawn "
+        "uniformly from $\\pm 1/\\sqrt{\\text{fan-in}}$) and the same minibatches, so that a "
+        "difference between arms comes from the activations, the swap and the training time "
+        "alone. Intervals are 95% Student-t confidence intervals of the mean over seeds "
+        "(mean ± $t_{0.975,\\,n-1}\\cdot$ sd$/\\sqrt{n}$ for $n$ seeds); two arms are said to "
+        "differ only when Welch's t-test (a two-sample t-test that does not assume equal "
+        "variances) says so at the 5% level (it ignores the pairing by seed, so it is on the "
+        "cautious side). A number with an interval reads *mean [95% CI]*.",
         "",
-        "![Training and held-out loss of the four arms, and a zoom on the swap]"
+        "![Training and held-out loss of the five arms, and a zoom on the swap]"
         "(figures/loss_curves.png)",
         "",
         "## The jump",
         "",
         f"At the swap the weights are the same, but the function is not: the held-out MSE goes "
         f"from {ci(jt['pre'])} right before the swap to {ci(jt['post'])} right after it, "
-        f"{ratio(jt['log10_ratio']['mean'])} times higher (geometric mean over seeds, 95% CI "
+        f"{ratio(jt['log10_ratio']['mean'])} times higher (the geometric mean over seeds of "
+        f"each seed's ratio after/before, i.e. 10 to the mean of the log10 ratios; 95% CI "
         f"{ratio(jt['log10_ratio']['lo'])} to {ratio(jt['log10_ratio']['hi'])}; "
         + ("a significant jump)" if jt["differs"] else "within noise)")
         + f"; the training MSE from {ci(jr['pre'])} to {ci(jr['post'])}. "
         "Both swap arms share this jump (same weights, same activation). "
+        + _start_sentence(s)
+        + " "
         + (
             "Tanh and ReLU nearly agree only for small positive pre-activations: a negative "
             "one, which gave a negative output, now gives 0, and a large positive one is no "
@@ -109,6 +137,7 @@ def build_report(s: dict) -> str:
     ]
     out += _recovery(s)
     out += _final(s)
+    out += _convergence_section(s)
     out += _units_section(s)
     out += _adam_section(s)
     out += [
@@ -122,14 +151,32 @@ def build_report(s: dict) -> str:
             else ""
         )
         + "; the swap itself is measured twice, before and after it, on the same weights. "
-        "The engine trains the four arms as one ensemble and, at the swap, forgets the "
-        "optimiser state of the reset arm's members only; the tests check each arm against "
+        "The engine trains the first four arms as one ensemble and, at the swap, forgets the "
+        "optimiser state of the reset arm's members only; the fresh arm is a second ensemble "
+        "that starts training at the swap. The tests check each arm against "
         "a plain `nn.Sequential` trained alone with `torch.optim.Adam` (kept: the same "
-        "optimiser goes on after the activation modules are replaced; reset: a fresh one). "
-        "Every arm sees the same minibatches as an uninterrupted run with the same seed.",
+        "optimiser goes on after the activation modules are replaced; reset: a fresh one; "
+        "fresh: the initial network trained with a new optimiser on the last epochs' "
+        "minibatches only). Every arm sees the same minibatches as an uninterrupted run with "
+        "the same seed would in the same epochs.",
         "",
     ]
     return "\n".join(out) + "\n" + exercises_markdown(EXERCISES)
+
+
+def _start_sentence(s: dict) -> str:
+    """The swapped network right after the swap against an untrained one (the fresh arm at
+    its start, the same initial weights)."""
+    st, L, a = s["start"], s["labels"], s["after"]
+    if not st["differs"]:
+        where = "within noise of"
+    else:
+        where = "lower than" if st["lower"] == 0 else "higher than"
+    return (
+        f"For scale: an untrained {a} network from the same initial weights "
+        f"(*{L['fresh_after']}*, at its start) has held-out MSE {ci(st['fresh'])}; the swapped "
+        f"network right after the swap is {where} that."
+    )
 
 
 def _recovery(s: dict) -> list[str]:
@@ -179,9 +226,9 @@ def _final(s: dict) -> list[str]:
     ]
     for arm in s["arms"]:
         d = f[arm]
+        at_swap = "not trained yet" if arm == "fresh_after" else ci(d["at_swap"])
         out.append(
-            f"| {L[arm]} | {ci(d['at_swap'])} | {ci(d['test'])} | {ci(d['train'])} | "
-            f"{d['diverged']} |"
+            f"| {L[arm]} | {at_swap} | {ci(d['test'])} | {ci(d['train'])} | {d['diverged']} |"
         )
     out += ["", "Final held-out MSE, arm against arm:", ""]
     out += [f"* {verdict(c, L)};" for c in s["comparisons"]]
@@ -202,7 +249,103 @@ def _final(s: dict) -> list[str]:
         ),
         "",
     ]
-    return out
+    return out + _control(s)
+
+
+def _warm_start(c: dict) -> str:
+    """What the warm start did, from a comparison of a swap arm (a) with the fresh arm (b)."""
+    if not c["differs"]:
+        return "made no difference beyond the noise"
+    return "helped" if c["lower"] == 0 else "hurt"
+
+
+def _control(s: dict) -> list[str]:
+    """The swap arms against the fresh control, and ReLU throughout against it."""
+    L, a, b, k = s["labels"], s["after"], s["before"], s["swap_epoch"]
+    n2, n = _epochs(s["epochs"] - k), s["epochs"]
+    kf, rf = _find(s, "swap_kept", "fresh_after"), _find(s, "swap_reset", "fresh_after")
+    af = _find(s, "after", "fresh_after")
+    if not af["differs"]:
+        extra = (
+            f"the extra {_epochs(k)} made no difference beyond the noise: {n2} of {a} training "
+            f"from the initial weights already reach what {n} reach, so comparing the swapped "
+            f"arms with {L['after']} is not unfair to them"
+        )
+    elif af["lower"] == 0:
+        extra = (
+            f"the extra {_epochs(k)} lowered the held-out MSE, so a swapped arm that ends "
+            f"behind {L['after']} may owe it to the shorter {a} training; the fair comparison "
+            "is the one with the fresh network"
+        )
+    else:
+        extra = (
+            f"the fresh network ended lower: {a} trained for {n} got worse on held-out data "
+            "than after the first "
+            f"{n2} (over-fitting)"
+        )
+    wk, wr = _warm_start(kf), _warm_start(rf)
+    effect = (
+        f"{wk} with Adam kept or reset" if wk == wr else f"{wk} (Adam kept) and {wr} (Adam reset)"
+    )
+    return [
+        f"**Against the control.** *{L['fresh_after']}* had the swapped arms' {n2} of {a} "
+        f"training, from the initial weights instead of the {b} network's. Its final held-out "
+        f"MSE is {ci(s['final']['fresh_after']['test'])}. Against it, the swapped network ended "
+        f"{_standing(kf, 'it')} with Adam's state kept and {_standing(rf, 'it')} with it reset: "
+        f"compared with no {b} phase at all, the {_epochs(k)} of {b} before the swap "
+        f"{effect}. *{L['after']}* against the control ({n} against {n2} of the same "
+        f"training): {extra}.",
+        "",
+    ]
+
+
+def _convergence_section(s: dict) -> list[str]:
+    """Whether each arm had converged at the end or the budget ran out."""
+    c, L = s["convergence"], s["labels"]
+    w, thr, start = c["tail_epochs"], c["threshold"], c["from_epoch"]
+    out = [
+        "## Converged, or out of budget?",
+        "",
+        f"The comparisons above are taken at epoch {s['epochs']}. Whether the runs had "
+        f"settled by then: per seed, the relative change of the MSE over the last "
+        f"{_epochs(w)} (the last 10% of the run), $L_{{{s['epochs']}}} / L_{{{start}}} - 1$ "
+        "(negative: still falling), with its mean and 95% CI over seeds. An arm is called "
+        f"*still improving* when its held-out MSE fell by more than {pct(thr)} over that span "
+        f"(mean over seeds), *rising* when it grew by more than {pct(thr)}, and *flat at the "
+        "end* otherwise.",
+        "",
+        f"| arm | held-out MSE change, epochs {start}→{s['epochs']} | training MSE change | "
+        "verdict |",
+        "|---|---|---|---|",
+    ]
+    verdicts = {}
+    for arm in s["arms"]:
+        d = c[arm]
+        verdicts[arm] = convergence_verdict(d["test"], thr)
+        out.append(f"| {L[arm]} | {_pct(d['test'])} | {_pct(d['train'])} | {verdicts[arm]} |")
+    improving = [L[arm] for arm in s["arms"] if verdicts[arm] == "still improving"]
+    rising = [L[arm] for arm in s["arms"] if verdicts[arm] == "rising"]
+    if not improving and not rising:
+        text = (
+            f"Every arm is flat at the end (held-out MSE within ±{pct(thr)} over the last "
+            f"{_epochs(w)}): the final comparisons are between runs that had converged, not "
+            "cut short by the budget."
+        )
+    else:
+        text = ""
+        if improving:
+            text += (
+                f"Still improving at the end: {', '.join(improving)}. The budget ran out "
+                "before these converged, so a final comparison involving them ranks runs still "
+                "in progress, and a longer run could change it. "
+            )
+        if rising:
+            text += (
+                f"Rising at the end: {', '.join(rising)} (the held-out MSE went up over the "
+                "last epochs: over-fitting or instability). "
+            )
+        text = text.rstrip()
+    return out + ["", text, ""]
 
 
 def _units_section(s: dict) -> list[str]:
