@@ -19,6 +19,7 @@ from scipy import optimize, special, stats
 from scipy.stats import entropy as scipy_entropy
 
 from actlab import numpy_ref as ref
+from actlab.experiments import list_experiments
 from actlab.experiments.numpy_basics import SPEC, parts
 from actlab.experiments.numpy_basics import exercises as stubs
 from actlab.experiments.numpy_basics import experiment as nb
@@ -103,7 +104,9 @@ def test_textbook_formulas_fail_where_the_experiment_says():
 
 def test_registered():
     spec = SPEC
-    assert spec.name == "numpy-basics" and spec.order == 20
+    assert spec.name == "numpy-basics"
+    # The first chapter: its opening assumes no other chapter.
+    assert list_experiments()[0] == "numpy-basics"
     assert {"smoke", "default", "full"} <= set(spec.presets)
     assert spec.preset("default") == nb.Config()
 
@@ -649,3 +652,42 @@ def test_mean_subtraction_overflows_as_the_conceptual_answer_says():
         warnings.simplefilter("ignore")
         assert np.isinf(np.exp(x - x.mean())).any()
     assert np.isfinite(np.exp(x - x.max())).all()
+
+
+def test_temperature_for_entropy_terminates_at_the_edges_and_rejects_the_impossible():
+    logits = np.array([2.0, 1.0, 0.5, -1.0])
+    # A target within rounding of log K or of 0: the bracket stops at |log T| ~ 700 and the
+    # bisection after a bounded number of halvings (the old loops could spin forever).
+    for target in (math.log(4) - 1e-15, 1e-300):
+        t = sol.temperature_for_entropy(logits, target)
+        assert math.isfinite(t) and t > 0
+    for bad in (0.0, -1.0, math.log(4), 2.0):
+        with pytest.raises(ValueError, match="target"):
+            sol.temperature_for_entropy(logits, bad)
+    with pytest.raises(ValueError, match="distinct logits"):
+        sol.temperature_for_entropy(np.ones(3), 0.5)
+
+
+def test_report_opening_and_notation(smoke):
+    text = SPEC.report(smoke)
+    opening = text.split("## ")[0]
+    # The first chapter: nothing in its opening points at a chapter the reader has not seen.
+    for word in ("gallery", "as shown", "showed"):
+        assert word not in opening.lower()
+    assert "five things" in opening and "*pre-activation*" in opening
+    # Machine epsilon and the exploration rate are told apart; no bare epsilon is left.
+    assert r"\varepsilon_{\mathrm{mach}}" in text and r"\varepsilon_{\mathrm{greedy}}" in text
+    assert r"$\varepsilon$" not in text and r"\varepsilon =" not in text
+    assert "*subnormal* numbers" in text
+    # Inverse temperature is beta, not s (s is the noise sd elsewhere in the tutorial).
+    assert r"\mathrm{softmax}(\beta x)" in text and "by $s$" not in text
+    # Welch's test and the Student-t interval are defined before the verdicts use them.
+    assert text.index("Welch's t-test (a two-sample") < text.index("Welch's t-test, p < 0.05")
+    assert "Student-t" in text
+
+
+def test_report_rl_heads_claims_are_hedged(smoke):
+    text = SPEC.report(smoke)
+    assert "Only a linear output can produce all of them" not in text
+    assert "distributional" in text and "target" in text
+    assert "logits are *not* Q-values" in text

@@ -128,14 +128,15 @@ def plot_check_errors(results: Results, ax: Axes | None = None) -> Axes:
         for f, impl, r in groups
     ]
     ax.set_xticks(range(len(groups)), labels, fontsize=7)
-    ax.set_ylabel(r"max error / $\varepsilon$")
+    ax.set_ylabel(r"max error / $\varepsilon_{\mathrm{mach}}$")
     handles = [Line2D([], [], color=c, lw=6) for c in colours]
     handles.append(Line2D([], [], marker="o", mfc="white", mec="#555555", ls="none"))
     handles.append(Line2D([], [], marker="$3$", color="#d62728", ls="none"))
     names = [f"{a} {b}" for a, b in sets] + ["exactly equal", "entries whose inf/NaN disagree"]
     ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(
-        r"Largest difference from the library, in units of the dtype's $\varepsilon$ "
+        r"Largest difference from the library, in units of the dtype's machine epsilon "
+        r"$\varepsilon_{\mathrm{mach}}$ "
         r"(relative to max(|y|, 1)); red: count of disagreeing inf/NaN entries"
     )
     ax.grid(axis="x", visible=False)
@@ -315,7 +316,7 @@ def plot_temperature_sweep(results: Results, ax: Axes | None = None) -> Axes:
     ax.text(
         s["t_star"],
         0.55,
-        rf" matches $\varepsilon$-greedy, $\varepsilon$ = {eps:g}",
+        rf" matches ε-greedy, $\varepsilon_{{\mathrm{{greedy}}}}$ = {eps:g}",
         color="#d62728",
         fontsize=7.5,
         rotation=90,
@@ -372,8 +373,13 @@ def plot_dead_curves(results: Results, ax: Axes | None = None) -> Axes:
     y = results.arrays["dead_curves"]
     for i, name in enumerate(names):
         c = color_of(name)
-        ax.plot(z, y[i, 0], color=c, label=_TITLES[name])
-        ax.plot(z, y[i, 1], color=c, ls=(0, (4, 2)), lw=1.3, label=f"{_TITLES[name]}'")
+        # The two coincide for x > 0: the first is drawn wide and pale underneath, the second
+        # thin on top, so that neither hides the other.
+        wide = i < len(names) - 1
+        ax.plot(z, y[i, 0], color=c, lw=4.5 if wide else 1.6, alpha=0.45 if wide else 1.0,
+                label=_TITLES[name])  # fmt: skip
+        ax.plot(z, y[i, 1], color=c, ls=(0, (4, 2)), lw=3.2 if wide else 1.3,
+                alpha=0.45 if wide else 1.0, label=f"{_TITLES[name]}'")  # fmt: skip
     d = results.summary["dead"]["dead"]
     ax.plot(
         d["x"],

@@ -66,13 +66,17 @@ def report(results: Results) -> str:
     s = results.summary
     out = ["# NumPy from scratch", ""]
     out += [
-        "An activation function is a formula of a few characters. This section types each one "
-        "into NumPy, checks it against PyTorch and SciPy, and then uses the same from-scratch "
-        "code to see four things that matter when you build networks: why a stack of linear "
-        "layers needs an activation at all, why softmax subtracts the maximum, what the "
-        "temperature of a softmax does (and how that is exploration in reinforcement learning), "
-        "why a ReLU unit can die, and which activation belongs on which output of an RL network. "
-        "Every number below was computed by this run.",
+        "A unit of a neural network computes a weighted sum of its inputs plus a bias, the "
+        "*pre-activation*, and passes it through an *activation function*, a fixed "
+        "element-wise formula of a few characters such as $\\max(0, x)$. This first chapter "
+        "types the common ones into NumPy, checks them against PyTorch and SciPy, and then uses "
+        "the same from-scratch code to see five things that matter when you build networks: why "
+        "a stack of linear layers needs an activation at all, why softmax subtracts the maximum, "
+        "what the temperature of a softmax does (and how that is exploration in reinforcement "
+        "learning), why a ReLU unit can die, and which activation belongs on which output of an "
+        "RL network. In this chapter $x$ is the input of the function; in a network it is the "
+        "pre-activation, which later chapters write $z$. Every number below was computed by this "
+        "run.",
         "",
     ]
     out += _report_checks(s)
@@ -137,10 +141,17 @@ def _report_checks(s: dict[str, Any]) -> list[str]:
         ours = [c for c in s["checks"] if c["implementation"] == "numpy" and c["dtype"] == dtype]
         worst = max(ours, key=lambda c: c["max_err_eps"])
         exact = sum(c["max_abs_diff"] == 0.0 for c in ours)
+        intro = (
+            "*Machine epsilon* $\\varepsilon_{\\mathrm{mach}}$ is the gap between 1 and the "
+            "next larger number of the dtype: the relative size of one rounding step. "
+            if dtype == "float64"
+            else ""
+        )
         out.append(
-            f"In {dtype} ($\\varepsilon = {num(s['eps'][dtype], 3).strip('$')}$) the NumPy "
+            f"{intro}In {dtype} ($\\varepsilon_{{\\mathrm{{mach}}}} = "
+            f"{num(s['eps'][dtype], 3).strip('$')}$) the NumPy "
             f"formulas agree with the libraries to within {num(worst['max_err_eps'], 2)} "
-            r"$\varepsilon$ (relative to $\max(|y|, 1)$; the largest for "
+            r"$\varepsilon_{\mathrm{mach}}$ (relative to $\max(|y|, 1)$; the largest for "
             f"{_NAMES[worst['function']]} vs {_WHO[worst['reference']]}, {worst['inputs']} "
             f"inputs), and exactly in {exact} of {len(ours)} comparisons"
             + (
@@ -380,7 +391,10 @@ def _report_softmax(s: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[st
         f"$\\log(\\mathrm{{softmax}})$ of $[0, -g]$ is $-\\infty$ from "
         f"$g = {num(sm['first_inf_gap']['float64'], 5)}$ in float64 (predicted: once "
         f"$g > {num(sm['predicted_inf_gap']['float64'], 5)}$, $e^{{-g}}$ is below half the "
-        "smallest subnormal number and rounds to 0) and from "
+        "smallest subnormal number and rounds to 0; *subnormal* numbers are the tiny floats below "
+        f"the smallest normal one, {num(float(np.finfo(np.float64).tiny), 2)} in float64, that "
+        "give up precision to reach further towards 0, down to "
+        f"{num(float(np.finfo(np.float64).smallest_subnormal), 2)}) and from "
         f"$g = {num(sm['first_inf_gap']['float32'], 5)}$ in float32 (predicted "
         f"${num(sm['predicted_inf_gap']['float32'], 5)}$); log-softmax is exact throughout.",
         "",
@@ -411,8 +425,9 @@ def _report_temperature(s: dict[str, Any]) -> list[str]:
         f"{k} = {num(np.log(k))}$ for a uniform distribution over {k} entries, 0 for a one-hot "
         f"one. {t['vectors'][sharp]} is nearly one-hot (entropy {num(t['entropy_at_1'][sharp])}), "
         f"{t['vectors'][flat]} nearly uniform ({num(t['entropy_at_1'][flat])}). Multiplying the "
-        "logits by $s$ is the same as the temperature $T = 1/s$: the largest difference between "
-        r"$\mathrm{softmax}(s x)$ and $\mathrm{softmax}(x / (1/s))$ over the scales "
+        r"logits by $\beta$ is the same as the temperature $T = 1/\beta$ ($\beta$ is called the "
+        "*inverse temperature*): the largest difference between "
+        r"$\mathrm{softmax}(\beta x)$ and $\mathrm{softmax}(x / (1/\beta))$ over the scales "
         f"{', '.join(f'{v:g}' for v in t['scales'])} is {num(t['scale_is_temperature'], 2)}.",
         "",
         "Sweeping the temperature of one logit vector, "
@@ -426,18 +441,21 @@ def _report_temperature(s: dict[str, Any]) -> list[str]:
         "![Left: the three vectors' softmax. Middle: probability of each entry of Q against "
         "the temperature. Right: entropy against temperature](figures/temperature.png)",
         "",
-        "**Boltzmann exploration.** In reinforcement learning the logits are an agent's action "
-        "values $Q(s, a)$ and the softmax is its policy, "
-        r"$\pi(a \mid s) = e^{Q(s,a)/T} / \sum_b e^{Q(s,b)/T}$: the temperature sets how much "
-        "the agent explores. The common alternative, "
-        rf"$\varepsilon$-greedy with $\varepsilon = {cfg['epsilon']:g}$, takes the best action "
-        rf"with probability $1 - \varepsilon + \varepsilon / {len(cfg['sweep_logits'])} = "
+        "**Boltzmann exploration.** A value-based agent (one that learns action values "
+        "$Q(a)$, the expected return of taking action $a$ in the current state) can explore by "
+        "using its action values as logits: it picks action $a$ with probability "
+        r"$\pi(a) = e^{Q(a)/T} / \sum_b e^{Q(b)/T}$, and the temperature sets how much it "
+        "explores. The common alternative, *ε-greedy* with exploration rate "
+        rf"$\varepsilon_{{\mathrm{{greedy}}}} = {cfg['epsilon']:g}$ (a random action with "
+        r"probability $\varepsilon_{\mathrm{greedy}}$, else the best one), takes the best action "
+        r"with probability $1 - \varepsilon_{\mathrm{greedy}} + \varepsilon_{\mathrm{greedy}} / "
+        f"{len(cfg['sweep_logits'])} = "
         f"{num(max(t['eps_greedy']), 4)}$. Boltzmann exploration takes it as often at "
         f"$T = {num(t['t_star'], 4)}$ (root of a monotone equation, found numerically), but "
         "spreads the rest differently:",
         "",
         "| action | $Q$ | Boltzmann, $T = " + num(t["t_star"], 3) + "$ | "
-        rf"$\varepsilon$-greedy, $\varepsilon = {cfg['epsilon']:g}$ |",
+        rf"ε-greedy, $\varepsilon_{{\mathrm{{greedy}}}} = {cfg['epsilon']:g}$ |",
         "|---|---|---|---|",
     ]
     for a, (q, pb, pe) in enumerate(
@@ -449,7 +467,7 @@ def _report_temperature(s: dict[str, Any]) -> list[str]:
     out += [
         "",
         f"Boltzmann gives the second-best action {num(t['boltzmann'][second])} and the worst "
-        f"{num(t['boltzmann'][last])}; $\\varepsilon$-greedy gives each "
+        f"{num(t['boltzmann'][last])}; ε-greedy gives each "
         f"{num(t['eps_greedy'][last])}: it explores a bad action as often as a nearly-as-good "
         "one, Boltzmann explores in proportion to how promising an action looks (entropies "
         f"{num(t['boltzmann_entropy'])} and {num(t['eps_entropy'])}). Annealing $T$ towards 0 "
@@ -501,8 +519,10 @@ def _report_dead(s: dict[str, Any]) -> list[str]:
             if all_zero
             else "Not all outputs and gradients are zero here: "
         )
-        + "a unit whose pre-activation is negative for every example receives no gradient, so "
-        "gradient descent never changes its weights and it stays off for good: it is *dead*. "
+        + "a ReLU unit whose pre-activation is negative on every example (*inactive*) outputs "
+        "exactly 0 on all of them (*dead*: the tutorial's definition, output exactly 0 on every "
+        "input it is probed with) and receives no gradient, so gradient descent never changes "
+        "its weights and it stays off for good. "
         f"LeakyReLU keeps a slope of {slope:g} on the negative side, a small but non-zero "
         "gradient. "
         + (
@@ -582,12 +602,19 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
         "greedy policy's.)",
         "",
         f"- **DQN head: linear.** Q-values range from {num(h['q_min'])} to {num(h['q_max'])}: "
-        "any real number, of either sign, with no constraint between actions. Only a linear "
-        "output can produce all of them.",
+        "real numbers of either sign, with no constraint between actions, and a linear output "
+        "is the usual head for them because it can produce any of them. It is not the only "
+        "design: a *distributional* head (C51) puts a softmax over a fixed grid of returns and "
+        "reads the Q-value off as the mean, and a bounded head can work when the targets are "
+        "first transformed into its range (scaled, or squashed by an invertible transform, "
+        "then mapped back). What fails is a bounded output on the raw targets (below).",
         "- **Policy head: softmax.** Probabilities must be $\\ge 0$ and sum to 1; softmax of "
         f"any logits does that (here: smallest {num(h['policy_min'])}, largest deviation of a "
-        f"row sum from 1: {num(h['policy_sum_error'], 2)}). The temperature of the previous "
-        "section sets how greedy it is.",
+        f"row sum from 1: {num(h['policy_sum_error'], 2)}). The table's policy is the "
+        "Boltzmann policy of the previous section built on the exact Q-values, for "
+        "illustration. A policy network's logits are *not* Q-values: they are free numbers "
+        "trained to make good actions likely (adding a constant to all of them changes "
+        "nothing), and they need not estimate any return.",
         f"- **Critic head: linear.** $V^\\pi$ ranges over "
         f"[{num(h['v_pi_range'][0])}, {num(h['v_pi_range'][1])}]: a value, not a "
         "probability.",
@@ -602,7 +629,11 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
         "seed giving every head the same initial weights), once with a linear output and once "
         "per bounded output activation. A head whose outputs lie in $[lo, hi]$ cannot have an "
         "MSE below the *floor* $\\mathrm{mean}\\,\\mathrm{dist}(Q, [lo, hi])^2$, computed "
-        "exactly from the targets.",
+        "exactly from the targets. The table gives the mean over seeds with its 95% Student-t "
+        "confidence interval (mean ± t-quantile × standard error, the interval for a mean of a "
+        "few noisy values); a bounded head is compared with the linear head by Welch's t-test "
+        "(a two-sample t-test that does not assume equal variances), and called within noise "
+        "when p ≥ 0.05.",
         "",
         "| output | range | final MSE, mean [95% CI] | floor | largest output |",
         "|---|---|---|---|---|",
@@ -641,7 +672,8 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
         "The rule: hidden layers get a non-linearity; an output gets whatever matches the "
         "quantity — linear for values that can be any real number (Q-values, state values, "
         "regression), softmax for a distribution over discrete actions, tanh only when the "
-        "quantity really is bounded (a continuous action in $[-1, 1]$, for example).",
+        "quantity really is bounded (a continuous action in $[-1, 1]$, for example) or the "
+        "targets have been transformed into its range.",
         "",
     ]
     return out

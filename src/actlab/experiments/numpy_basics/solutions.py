@@ -68,7 +68,8 @@ def dead_units(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarra
 def softmax_rows(x: np.ndarray) -> np.ndarray:
     """Row-wise stable softmax: the fixed debug exercise."""
     # Bug 1: np.max(x) took the maximum of the whole array. Still a valid shift for every row,
-    # but a row far below the global maximum then underflows to all zeros, and 0 / 0 = NaN.
+    # but a row far below the global maximum then underflows to all zeros (and, once the sum
+    # is taken per row, 0 / 0 = NaN).
     e = np.exp(x - np.max(x, axis=1, keepdims=True))
     # Bug 2: np.sum(e) summed over the whole array, so the rows did not sum to 1.
     return e / np.sum(e, axis=1, keepdims=True)
@@ -77,6 +78,11 @@ def softmax_rows(x: np.ndarray) -> np.ndarray:
 def temperature_for_entropy(logits: np.ndarray, target: float) -> float:
     """Bisection on log T for the entropy of softmax(logits / T) (see the exercise)."""
     logits = np.asarray(logits, dtype=np.float64)
+    if np.ptp(logits) == 0.0 or not 0.0 < target < math.log(logits.size):
+        # Equal logits: the entropy is log K at every T. Outside (0, log K): no T reaches it.
+        raise ValueError(
+            f"need distinct logits and a target in (0, log K) = (0, {math.log(logits.size):.6g})"
+        )
 
     def entropy(t: float) -> float:
         logp = log_softmax(logits / t)
@@ -85,12 +91,16 @@ def temperature_for_entropy(logits: np.ndarray, target: float) -> float:
     # Bracket in log T: the entropy is ~0 far below the logits' spread, ~log K far above it.
     spread = float(np.ptp(logits))
     lo, hi = math.log(spread * 1e-3), math.log(spread * 1e3)
-    while entropy(math.exp(lo)) > target:
+    # Each widening is bounded: exp(lo) and exp(hi) stay finite and non-zero (|log T| < 700),
+    # so a target too close to 0 or log K to be reached in float64 ends the loop, not the run.
+    while entropy(math.exp(lo)) > target and lo > -700.0:
         lo -= 5.0
-    while entropy(math.exp(hi)) < target:
+    while entropy(math.exp(hi)) < target and hi < 700.0:
         hi += 5.0
-    while hi - lo > 1e-12:  # |d log T| < 1e-12: relative precision of T ~ 1e-12
+    for _ in range(200):  # halving a width < 1400 down to 1e-12 takes < 51 steps
         mid = 0.5 * (lo + hi)
+        if hi - lo <= 1e-12 or mid in (lo, hi):  # relative precision of T ~ 1e-12
+            break
         if entropy(math.exp(mid)) < target:
             lo = mid
         else:
@@ -224,11 +234,14 @@ EXERCISES: list[Exercise] = [
         "A DQN predicts Q-values that can reach 50. Someone puts tanh on the output 'to keep "
         "things stable'. What happens, and which outputs of an RL network may be bounded?",
         "tanh outputs lie in $(-1, 1)$, so no Q-value above 1 can be predicted: the error "
-        "cannot fall below the squared distance of the targets to $[-1, 1]$, and the units "
-        "saturate where the gradient of tanh is almost 0. Q-values and state values are "
-        "unbounded real numbers: linear output. A policy over discrete actions is a "
-        "distribution: softmax. A bounded output fits a bounded quantity, such as a continuous "
-        "action in $[-1, 1]$ (or rescale the targets, then undo it).",
+        "cannot fall below the mean squared distance of the targets to $[-1, 1]$, and the "
+        "output saturates where the gradient of tanh is almost 0. Q-values and state values "
+        "are real numbers of any size, so the usual head is linear; a bounded head needs the "
+        "targets transformed into its range first (rescaled or squashed, then mapped back), "
+        "and a distributional head (softmax over a fixed grid of returns) is another option. "
+        "A policy over discrete actions is a distribution: softmax over logits that are "
+        "trained for the policy, not Q-values. A bounded output fits a bounded quantity, such "
+        "as a continuous action in $[-1, 1]$.",
     ),
     Exercise(
         "challenge",
