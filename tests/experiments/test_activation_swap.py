@@ -486,7 +486,12 @@ def test_data_and_noise_floor(results):
     np.testing.assert_array_equal(results.arrays["y_train"], data["y_train"][:, 0].double())
     np.testing.assert_allclose(results.arrays["x_grid"], np.linspace(-2.0, 2.0, CFG.n_grid))
     assert results.summary["noise_floor"] == pytest.approx(CFG.noise**2, rel=1e-12)
-    assert f"variance {num(CFG.noise**2)} is the floor" in SPEC.report(results)
+    text = SPEC.report(results)
+    assert f"variance {num(CFG.noise**2)} is the floor" in text
+    truth = torch.sin(3 * data["x_test"].double()) + data["x_test"].double() / 2
+    draw = (data["y_test"].double() - truth).square().mean().item()
+    assert results.summary["noise_floor_draw"] == pytest.approx(draw, rel=1e-9)
+    assert f"the true function itself scores {num(draw)}" in text
 
 
 def test_unit_fractions_at_every_epoch_equal_a_direct_count(results, references):

@@ -475,6 +475,9 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         coords[f"{name}/stat"] = ["mean", "lo", "hi"]
     metrics = _metrics(cfg, loss, units, steps, spe)
     summary = _summary(cfg, arrays, coords, steps, spe)
+    # The floor of this finite held-out draw: the true function's own held-out MSE.
+    truth = _f(data["x_test"].double())
+    summary["noise_floor_draw"] = float((data["y_test"].double() - truth).square().mean())
     return Results(metrics, arrays, axes, coords, summary)
 
 

@@ -208,7 +208,8 @@ def _strip(ax: Axes, results: Results, values: np.ndarray, arms: list[str]) -> N
             lw=1.4,
             zorder=3,
         )
-    ax.set_xticks(pos, [_label(results, a).replace(", ", ",\n") for a in arms])
+    ticks = [_label(results, a).replace(", ", ",\n").replace(" from ", "\nfrom ") for a in arms]
+    ax.set_xticks(pos, ticks)
     ax.set_xlim(-0.5, len(arms) - 0.5)
 
 
@@ -295,19 +296,20 @@ def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
     s = results.summary
     when = list(results.coords["hidden/when"])
     arms = _arms(results)
-    # Colours: the activation computing in the first two columns, the arm in the last two.
+    # Colours are the arms' everywhere: before the swap the network is tanh throughout's (the
+    # same weights at that epoch); right after it, the swap arms' (black, as Adam kept).
     columns = [
         (
             "swap_kept",
             "before_swap",
             f"just before the swap ({s['before']})",
-            color_of(s["before"]),
+            arm_color(results, "before"),
         ),
         (
             "swap_kept",
             "after_swap",
             f"right after it ({s['after']}, same weights)",
-            color_of(s["after"]),
+            arm_color(results, "swap_kept"),
         ),
         ("swap_kept", "end", f"epoch {s['epochs']}, Adam kept", arm_color(results, "swap_kept")),
         ("swap_reset", "end", f"epoch {s['epochs']}, Adam reset", arm_color(results, "swap_reset")),

@@ -82,7 +82,9 @@ def build_report(s: dict) -> str:
         f"per layer) fits a noisy 1-D function, $y = \\sin 3x + x/2$ plus Gaussian noise of "
         f"sd {num(math.sqrt(s['noise_floor']))}, on "
         f"$[-2, 2]$ ({s['n_train']} training and {s['n_test']} held-out points; the noise "
-        f"variance {num(s['noise_floor'])} is the floor no held-out MSE can beat), with Adam "
+        f"variance {num(s['noise_floor'])} is the floor below which no network's expected "
+        "held-out MSE can go, and on this finite draw of held-out points the true function "
+        f"itself scores {num(s['noise_floor_draw'])}), with Adam "
         f"(learning rate {num(s['lr'])}, minibatches of {s['batch_size']}, "
         f"{s['steps_per_epoch']} updates per epoch) for {s['epochs']} epochs. Five arms:",
         "",
@@ -107,7 +109,8 @@ def build_report(s: dict) -> str:
         "(mean ± $t_{0.975,\\,n-1}\\cdot$ sd$/\\sqrt{n}$ for $n$ seeds); two arms are said to "
         "differ only when Welch's t-test (a two-sample t-test that does not assume equal "
         "variances) says so at the 5% level (it ignores the pairing by seed, so it is on the "
-        "cautious side). A number with an interval reads *mean [95% CI]*.",
+        "cautious side when a seed's values in two arms are positively correlated, as shared "
+        "initial weights tend to make them). A number with an interval reads *mean [95% CI]*.",
         "",
         "![Training and held-out loss of the five arms, and a zoom on the swap]"
         "(figures/loss_curves.png)",
