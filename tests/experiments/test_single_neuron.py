@@ -512,3 +512,144 @@ def test_why_sentence_follows_the_numbers(args, phrase):
     assert phrase in sentence
     if phrase == "cannot follow the turns":
         assert "0.01" in sentence and "0.02" in sentence  # best and best monotone, as computed
+
+
+# ------------------------------------------------------------------------- stopping, honestly
+
+
+def test_stop_counts_recounted_from_the_arrays(results):
+    """Per activation: the stop reasons of all restarts and of the scored (best) restarts,
+    counted from ``stop_reason`` and the train MSE (best restart = lowest train MSE)."""
+    s, cfg = results.summary, SMOKE
+    reason, train = results.arrays["stop_reason"], results.arrays["train_mse"]
+    for a, act in enumerate(cfg.activations):
+        got = s["stopped"][act]
+        assert got["members"] == len(cfg.targets) * cfg.seeds * cfg.restarts
+        scored = [
+            reason[
+                t,
+                a,
+                k,
+                int(np.argmin(np.where(np.isfinite(train[t, a, k]), train[t, a, k], 1e300))),
+            ]
+            for t in range(len(cfg.targets))
+            for k in range(cfg.seeds)
+        ]
+        for i, name in enumerate(sn_config.STOP_REASONS):
+            assert got[name] == int((reason[:, a] == i).sum())
+            assert got["best"][name] == scored.count(i)
+        for t, target in enumerate(cfg.targets):
+            case = next(c for c in s["cases"] if c["target"] == target and c["activation"] == act)
+            assert sum(case["best_stopped"].values()) == cfg.seeds
+            assert case["best_stopped"]["cap"] == sum(
+                reason[t, a, k, np.argmin(train[t, a, k])] == 0 for k in range(cfg.seeds)
+            )
+
+
+def _stop_summary(counts):
+    """A summary with hand-set stop counts: ``{activation: (gradient, plateau, cap)}``."""
+    return {
+        "stopped": {
+            a: {"gradient": g, "plateau": p, "cap": c, "diverged": 0, "members": g + p + c}
+            for a, (g, p, c) in counts.items()
+        }
+    }
+
+
+def test_protocol_sentence_follows_the_stop_counts(results):
+    """ "Converged" is claimed of all restarts only when every one stopped on a test; otherwise
+    the sentence gives the counts and the range over activations."""
+    all_early = snr.stop_sentence(_stop_summary({"a": (3, 1, 0), "b": (2, 2, 0)}))
+    assert all_early.startswith("All 8 restarts stopped before the cap, 5 on the gradient")
+    some = snr.stop_sentence(_stop_summary({"a": (3, 1, 0), "b": (1, 0, 3)}))
+    assert "Not every restart converged: 5 of 8 (62.5%)" in some
+    assert "3 (37.5%) were still moving" in some
+    assert "from 25% (b) to 100% (a)" in some
+    # The real run: no "to convergence", and the sentence's numbers are the run's counts.
+    text = SPEC.report(results)
+    intro = text.split("## Results at a glance")[0]
+    assert "to convergence" not in intro
+    st_ = results.summary["stopped"]
+    n = sum(v["members"] for v in st_.values())
+    early = sum(v["gradient"] + v["plateau"] for v in st_.values())
+    assert snr.stop_sentence(results.summary) in intro
+    if early < n:
+        assert f"{early} of {n}" in intro and "Not every restart converged" in intro
+    # The convergence table's rows are those counts.
+    for act, v in st_.items():
+        assert f"| {act} | {v['gradient']} | {v['plateau']} | {v['cap']} |" in text
+
+
+def test_ranking_caveat_when_the_scored_restarts_ran_to_the_cap():
+    """The caveat names the draws whose scored restart hit the cap, and doubts the ranking only
+    when that is most draws."""
+
+    def hand(best_cap, second_cap):
+        cases = [
+            {"target": "t", "activation": a, "best_stopped": {"cap": k}}
+            for a, k in (("a", best_cap), ("b", second_cap))
+        ]
+        ranking = {"t": {"best": "a", "runner_up": "b"}}
+        return {"cases": cases, "ranking": ranking, "seeds": 5, "epochs": 4000}
+
+    assert snr.cap_caveat(hand(0, 0), "t") == ""
+    few = snr.cap_caveat(hand(1, 0), "t")
+    assert "a in 1 of 5 draws" in few and "could lower" not in few
+    many = snr.cap_caveat(hand(1, 3), "t")
+    assert "a in 1 of 5 and b in 3 of 5 draws" in many and "could lower them" in many
+
+
+# ------------------------------------------------------------------------------ exercises
+
+
+def test_report_ends_with_the_exercises(results):
+    from actlab.experiments.single_neuron import exercises as stubs
+    from actlab.report.exercises import exercises_markdown
+
+    text = SPEC.report(results)
+    assert text.rstrip().endswith(exercises_markdown(stubs.EXERCISES).rstrip())
+    assert len(stubs.EXERCISES) >= 3
+    with pytest.raises(NotImplementedError):
+        stubs.relu_fit_at(np.zeros(3), np.zeros(3), 1.0, 0.0)
+
+
+def test_relu_fit_at_solution_against_lstsq():
+    """The worked solution against numpy.linalg.lstsq on [relu(w x + b), 1], at active, kinked,
+    dead and w = 0 points; the dead point returns v = 0, c = mean(y), MSE = var(y)."""
+    from actlab.experiments.single_neuron import solutions
+
+    rng = np.random.default_rng(7)
+    x = np.sort(rng.uniform(-2, 2, 40))
+    y = x**2 / 2 - 1 + 0.05 * rng.standard_normal(40)
+    for w, b in ((1.0, 3.0), (1.3, 0.2), (-0.7, 0.4), (1.0, -5.0), (0.0, 1.0)):
+        v, c, mse = solutions.relu_fit_at(x, y, w, b)
+        design = np.stack([np.maximum(w * x + b, 0.0), np.ones_like(x)], axis=1)
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        ref = float(((design @ coef - y) ** 2).mean())
+        assert mse == pytest.approx(ref, rel=1e-10, abs=1e-14)
+        assert mse == pytest.approx(float(((v * design[:, 0] + c - y) ** 2).mean()), rel=1e-12)
+    v, c, mse = solutions.relu_fit_at(x, y, 1.0, -5.0)  # dead on every input
+    assert v == 0.0 and c == pytest.approx(y.mean()) and mse == pytest.approx(y.var())
+
+
+def test_line_on_the_quadratic_warm_up_arithmetic():
+    """Exercise 1: the best line on y = x^2/2 - 1 + noise (x ~ U(-2, 2), sd 0.05) is flat at
+    -1/3 with MSE 4/5 - 4/9 + 0.0025; checked with NumPy's polyfit on a million points."""
+    closed = 4 / 5 - 4 / 9 + 0.05**2
+    assert closed == pytest.approx(0.358, abs=5e-4)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, 1_000_000)
+    y = x**2 / 2 - 1 + 0.05 * rng.standard_normal(x.size)
+    slope, intercept = np.polyfit(x, y, 1)
+    assert abs(slope) < 2e-3 and intercept == pytest.approx(-1 / 3, abs=2e-3)
+    assert float(((slope * x + intercept - y) ** 2).mean()) == pytest.approx(closed, rel=5e-3)
+
+
+def test_stretched_tanh_error_falls_sixteenfold_when_w_halves():
+    """Exercise 3: with v w = a fixed, the squared error of v tanh(w x) to a x scales as w^4."""
+    x = torch.linspace(-2, 2, 401, dtype=torch.float64)
+    a = 0.5
+    err = [float(((a / w * torch.tanh(w * x) - a * x) ** 2).mean()) for w in (0.1, 0.05)]
+    assert err[0] / err[1] == pytest.approx(16.0, rel=0.03)
+    # The leading term a w^2 x^3 / 3: squared error a^2 w^4 E[x^6] / 9, E[x^6] = 64/7 on [-2, 2].
+    assert err[1] == pytest.approx(a**2 * 0.05**4 * (64 / 7) / 9, rel=0.01)

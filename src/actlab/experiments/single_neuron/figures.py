@@ -318,7 +318,7 @@ def heldout_figure(results: Results) -> Figure:
             plot_heldout(results, target, ax)
         axes[0].set_ylabel("held-out MSE (log)")
         handles = [
-            Line2D([], [], color="#555555", ls="--", lw=0.9, label="noise floor σ²"),
+            Line2D([], [], color="#555555", ls="--", lw=0.9, label="noise floor s²"),
             Line2D([], [], color="#555555", ls=":", lw=0.9, label="least-squares line"),
             Line2D([], [], color="#777777", marker="o", ls="", label="mean ± 95% CI over seeds"),
             Line2D([], [], color="#777777", lw=1.0, alpha=0.5, label="10–90% of all restarts"),

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from actlab.experiments.base import Results
+from actlab.experiments.single_neuron.exercises import EXERCISES
+from actlab.report.exercises import exercises_markdown
 from actlab.report.format import ci, num, pct
 
 __all__ = ["report"]
@@ -38,7 +40,40 @@ def report(results: Results) -> str:
     if "relu" in s:
         out += _relu_section(s)
     out += _sigmoid_section(s)
-    return "\n".join(out).rstrip() + "\n"
+    return "\n".join(out).rstrip() + "\n\n" + exercises_markdown(EXERCISES)
+
+
+def stop_sentence(s: dict) -> str:
+    """How the restarts stopped, counted from ``s["stopped"]``: the protocol says "converged"
+    only of restarts that stopped on a test, never of all when some ran to the cap."""
+    st = s["stopped"]
+    total = sum(v["members"] for v in st.values())
+    early = {a: v["gradient"] + v["plateau"] for a, v in st.items()}
+    n_early = sum(early.values())
+    grad = sum(v["gradient"] for v in st.values())
+    plateau = sum(v["plateau"] for v in st.values())
+    diverged = sum(v["diverged"] for v in st.values())
+    cap = total - n_early - diverged
+    if n_early == total:
+        return (
+            f"All {total} restarts stopped before the cap, {grad} on the gradient test and "
+            f"{plateau} on the plateau test."
+        )
+    share = {a: early[a] / st[a]["members"] for a in st}
+    lo = min(share, key=lambda a: (share[a], a))
+    hi = max(share, key=lambda a: (share[a], a))
+    div = f", {diverged} diverged" if diverged else ""
+    line = (
+        f"Not every restart converged: {n_early} of {total} ({_pct(n_early / total)}) stopped "
+        f"before the cap ({grad} on the gradient test, {plateau} on the plateau test){div}, "
+        f"and {cap} ({_pct(cap / total)}) were still moving when the cap stopped them"
+    )
+    if lo != hi:
+        line += (
+            f"; the share that stopped early ranges from {_pct(share[lo])} ({lo}) to "
+            f"{_pct(share[hi])} ({hi})"
+        )
+    return line + ". A capped restart is scored at the fit it reached at the cap."
 
 
 def _intro(s: dict) -> list[str]:
@@ -48,27 +83,33 @@ def _intro(s: dict) -> list[str]:
         "One hidden unit computes $\\hat y = v\\,\\varphi(wx + b) + c$: four numbers and an "
         "activation $\\varphi$. Which shapes can it draw? This section fits it to "
         f"{len(s['targets'])} polynomial targets with {len(s['activations'])} activations "
-        f"({_join(s['activations'])}), and ranks them honestly: every case is trained from "
-        f"{s['restarts']} random restarts on each of {s['seeds']} independent data draws, to "
-        "convergence, and scored on held-out points.",
+        f"({_join(s['activations'])}) and ranks them: every case (a target with an activation) "
+        f"is trained from {s['restarts']} random restarts (fresh initial weights) on each of "
+        f"{s['seeds']} independent data draws, for at most {s['epochs']} steps, and scored on "
+        "held-out points.",
         "",
         f"**Protocol.** Inputs on $[{lo}, {hi}]$: {s['n_train']} training points per draw "
         f"(one uniform point in each of {s['n_train']} equal cells) and {s['n_test']} separate "
-        f"held-out points (uniform), both with label noise $\\mathcal{{N}}(0, "
-        f"{_num(s['noise'])}^2)$; a perfect model scores about the *noise floor* "
-        f"$\\sigma^2 = {_num(s['noise_floor'])}$ on held-out points. All {n_members} fits "
+        f"held-out points (uniform), both with Gaussian label noise of sd $s = "
+        f"{_num(s['noise'])}$; a perfect model scores about the *noise floor* "
+        f"$s^2 = {_num(s['noise_floor'])}$ on held-out points. All {n_members} fits "
         f"(target x activation x draw x restart) are members of one vectorised ensemble, trained "
         f"full batch with Adam (learning rate {_num(s['lr'])}); initial weights ({s['init']} "
-        "scheme) depend only on the draw and the restart, so every activation starts from the "
+        "scheme: $w, b, v, c$ each uniform on $[-1, 1]$) depend only on the draw and the "
+        "restart, so every activation starts from the "
         f"same {s['seeds'] * s['restarts']} initial points. Every {s['check_every']} steps a "
-        f"member stops when its gradient norm is below {_num(s['grad_tol'])} or its loss moved "
-        f"by less than a fraction {_num(s['plateau_tol'])} since the last check; "
-        f"{s['epochs']} steps is the cap.",
+        f"member stops when the norm of its gradient over $(w, b, v, c)$ is below "
+        f"{_num(s['grad_tol'])} (the *gradient test*) or its loss moved by less than a fraction "
+        f"{_num(s['plateau_tol'])} since the last check (the *plateau test*: the loss is "
+        f"creeping, not necessarily at a minimum); {s['epochs']} steps is the *cap*. "
+        + stop_sentence(s),
         "",
         "**Scoring.** The fit of a case on a draw is its best restart *on the training set*; its "
         "held-out MSE is the score. Means and 95% confidence intervals are over the "
-        f"{s['seeds']} draws (Student t). An activation is called better than another only when "
-        "Welch's t-test separates them at the 5% level; otherwise it is a *tie*.",
+        f"{s['seeds']} draws (Student-t interval: mean $\\pm\\, t_{{0.975,\\,n-1}}$ times "
+        "the standard error). An activation is called better than another only when Welch's "
+        "t-test (a two-sample t-test that does not assume equal variances) separates their "
+        "per-draw scores at the 5% level; otherwise it is a *tie* (within noise).",
         "",
         "| target | formula | held-out variance of $y$ |",
         "|---|---|---|",
@@ -76,7 +117,14 @@ def _intro(s: dict) -> list[str]:
     for t in s["targets"]:
         info = s["target_info"][t]
         out.append(f"| {info['label']} | $y = {info['latex']}$ | {_num(s['ranking'][t]['var'])} |")
-    out.append("")
+    out += [
+        "",
+        "*Held-out variance of $y$: the variance of the held-out labels, mean over draws; the "
+        "MSE of always predicting their mean. The names give the shape on $[-2, 2]$: the "
+        "U-quadratic has one minimum, the S-cubic rises through one S-bend, the W-quartic has "
+        "two minima ($-1$ at $x = \\pm\\sqrt 2$) and a local maximum 0 at $x = 0$.*",
+        "",
+    ]
     return out
 
 
@@ -159,6 +207,30 @@ def why(s: dict, target: str) -> str:
     )
 
 
+def cap_caveat(s: dict, target: str) -> str:
+    """A caveat on the ranking when the scored restarts of the best or the runner-up ran to the
+    cap (their scores are those of unconverged fits); empty when none did."""
+    r = s["ranking"][target]
+    cases = _cases(s)
+    names = [a for a in (r["best"], r["runner_up"]) if a is not None]
+    capped = {a: cases[(target, a)]["best_stopped"]["cap"] for a in names}
+    if not any(capped.values()):
+        return ""
+    n = s["seeds"]
+    parts = [f"{a} in {capped[a]} of {n}" for a in names if capped[a]]
+    line = (
+        f"The scored (best) restart ran to the {s['epochs']}-step cap (neither test fired) for "
+        f"{_join(parts)} draws"
+    )
+    if any(2 * k > n for k in capped.values()):
+        return line + (
+            ": those scores are of fits stopped by the cap, not of converged ones, and a "
+            "longer run could lower them; the ranking is that of "
+            f"{s['epochs']}-step training."
+        )
+    return line + "; most scored restarts stopped on a test."
+
+
 def _target_section(s: dict, target: str) -> list[str]:
     info = s["target_info"][target]
     r = s["ranking"][target]
@@ -186,7 +258,8 @@ def _target_section(s: dict, target: str) -> list[str]:
             else "a **tie** with the runner-up (Welch's test does not separate them)"
         )
         line += f": {verdict}, {r['runner_up']} at {_ci(second)}."
-    out += [line + " " + why(s, target), ""]
+    caveat = cap_caveat(s, target)
+    out += [line + " " + why(s, target) + (" " + caveat if caveat else ""), ""]
     out += [
         "| activation | held-out MSE [95% CI] | train MSE | $R^2$ held-out | one restart "
         "(10-90%) | restarts reaching the best | stopped: gradient / plateau / cap | dead |",
@@ -256,8 +329,12 @@ def _identity_section(s: dict) -> list[str]:
     out += [
         "",
         f"Over all targets and draws the trained identity unit's train MSE is within "
-        f"{_num(worst)} of the least-squares optimum: the training loop finds the closed-form "
-        "answer.",
+        f"{_num(worst)} of the least-squares optimum"
+        + (
+            ": the training loop finds the closed-form answer."
+            if worst <= 1e-6 * s["noise_floor"]
+            else f", {_num(worst / s['noise_floor'], 2)} times the noise floor."
+        ),
         "",
     ]
     return out
@@ -267,20 +344,23 @@ def _convergence_section(s: dict) -> list[str]:
     out = [
         "## Did the restarts converge?",
         "",
-        f"Per activation, over all targets, draws and restarts: stopped by a small gradient, "
-        f"stopped on a plateau, or still moving at the cap of {s['epochs']} steps.",
+        f"Per activation, over all targets, draws and restarts: stopped on the gradient test, "
+        f"stopped on the plateau test, or still moving at the cap of {s['epochs']} steps. The "
+        "last column counts only the restarts that are scored (each draw's best on the "
+        "training set).",
         "",
-        "| activation | gradient | plateau | cap | diverged | converged |",
-        "|---|---|---|---|---|---|",
+        "| activation | gradient | plateau | cap | diverged | stopped before the cap | scored "
+        "restarts at the cap |",
+        "|---|---|---|---|---|---|---|",
     ]
     for a in s["activations"]:
-        rows = [c for c in s["cases"] if c["activation"] == a]
-        st = {k: sum(c["stopped"][k] for c in rows) for k in rows[0]["stopped"]}
-        n = sum(c["members"] for c in rows)
-        conv = st["gradient"] + st["plateau"]
+        st = s["stopped"][a]
+        n = st["members"]
+        early = st["gradient"] + st["plateau"]
+        bc, bn = st["best"]["cap"], st["best_members"]
         out.append(
             f"| {a} | {st['gradient']} | {st['plateau']} | {st['cap']} | {st['diverged']} | "
-            f"{conv} of {n} ({_pct(conv / n)}) |"
+            f"{early} of {n} ({_pct(early / n)}) | {bc} of {bn} ({_pct(bc / bn)}) |"
         )
     capped = sorted(
         (c for c in s["cases"] if c["stopped"]["cap"] > c["members"] / 2),
@@ -301,7 +381,7 @@ def _convergence_section(s: dict) -> list[str]:
             f"Cases where most restarts ran to the cap, with the size of their weights at the "
             f"end: {_join(names)}. Their loss was still changing by more than a fraction "
             f"{_num(s['plateau_tol'])} per check and their gradient was above "
-            f"{_num(s['grad_tol'])}.",
+            f"{_num(s['grad_tol'])} at the last check.",
             "",
         ]
         if shares:
@@ -315,7 +395,9 @@ def _convergence_section(s: dict) -> list[str]:
                     " That is a unit stretching towards a limit at infinity: with $w \\to 0$ "
                     "and $v \\to \\infty$ a smooth unit becomes the Taylor expansion of "
                     "$\\varphi$ around $b$ (a line, or for sine near a crest a parabola), which "
-                    "it approaches but never reaches, so no finite step count converges."
+                    "it approaches but never reaches: the loss keeps falling ever more "
+                    "slowly, and neither "
+                    "test need fire before the cap."
                 )
             out += [line + " Their scores are those of the fits reached at the cap.", ""]
     return out
@@ -334,8 +416,10 @@ def _relu_section(s: dict) -> list[str]:
         "",
         "$\\mathrm{ReLU}(z) = \\max(0, z)$ passes its input on where $z > 0$ and outputs 0, "
         "with derivative 0, where $z < 0$. A unit whose pre-activation $wx + b$ is negative on "
-        "*every* input outputs 0 everywhere; then the gradients of $w$, $b$ and $v$ are exactly "
-        "zero and only $c$ still learns: the unit is *dead*, and no gradient will revive it. "
+        "*every* training input outputs 0 on all of them; then the gradients of $w$, $b$ "
+        "and $v$ are exactly "
+        "zero and only $c$ still learns: the unit is *dead* (its output is exactly 0 on every "
+        "training input), and no gradient will revive it. "
         f"Over all targets and draws, {r['all_dead_at_start']} of {r['all_members']} ReLU "
         f"restarts ({_pct(r['all_dead_at_start'] / r['all_members'])}) started dead and "
         f"{dead} ({_pct(dead / total)}) ended dead: {dead - r['all_dead_at_start']} more "

@@ -98,6 +98,15 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
                     "reach_best": float(reach.mean()),
                     "stopped": {r: int((reasons == i).sum()) for i, r in enumerate(STOP_REASONS)},
                     "members": int(reasons.size),
+                    # Why each draw's best restart stopped (the restart that is scored).
+                    "best_stopped": {
+                        r: int(
+                            (
+                                arrays["stop_reason"][t, a][np.arange(cfg.seeds), best[t, a]] == i
+                            ).sum()
+                        )
+                        for i, r in enumerate(STOP_REASONS)
+                    },
                     "capped": _capped(arrays, cfg_steps, t, a, reasons),
                     "dead": int(arrays["dead"][t, a].sum()),
                     "best_seed0": {
@@ -167,8 +176,19 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
             "neg_cubic": mean_ci(down),
             "differs": welch_differs(up, down),
         }
+    stopped = {}
+    for a, aname in enumerate(cfg.activations):
+        reasons = arrays["stop_reason"][:, a].reshape(-1)
+        scored = np.take_along_axis(arrays["stop_reason"][:, a], best[:, a, :, None], axis=2)
+        stopped[aname] = {
+            **{r: int((reasons == i).sum()) for i, r in enumerate(STOP_REASONS)},
+            "members": int(reasons.size),
+            "best": {r: int((scored == i).sum()) for i, r in enumerate(STOP_REASONS)},
+            "best_members": int(scored.size),
+        }
     return {
         "mirror": mirror,
+        "stopped": stopped,
         "targets": list(cfg.targets),
         "activations": list(cfg.activations),
         "target_info": {
