@@ -562,8 +562,8 @@ def test_protocol_sentence_follows_the_stop_counts(results):
     all_early = snr.stop_sentence(_stop_summary({"a": (3, 1, 0), "b": (2, 2, 0)}))
     assert all_early.startswith("All 8 restarts stopped before the cap, 5 on the gradient")
     some = snr.stop_sentence(_stop_summary({"a": (3, 1, 0), "b": (1, 0, 3)}))
-    assert "Not every restart converged: 5 of 8 (62.5%)" in some
-    assert "3 (37.5%) were still moving" in some
+    assert "Not every restart stopped on a test: 5 of 8 (62.5%)" in some
+    assert "3 (37.5%) ran to the cap with neither test fired" in some
     assert "from 25% (b) to 100% (a)" in some
     # The real run: no "to convergence", and the sentence's numbers are the run's counts.
     text = SPEC.report(results)
@@ -574,7 +574,7 @@ def test_protocol_sentence_follows_the_stop_counts(results):
     early = sum(v["gradient"] + v["plateau"] for v in st_.values())
     assert snr.stop_sentence(results.summary) in intro
     if early < n:
-        assert f"{early} of {n}" in intro and "Not every restart converged" in intro
+        assert f"{early} of {n}" in intro and "Not every restart stopped on a test" in intro
     # The convergence table's rows are those counts.
     for act, v in st_.items():
         assert f"| {act} | {v['gradient']} | {v['plateau']} | {v['cap']} |" in text

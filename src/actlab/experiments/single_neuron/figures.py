@@ -43,6 +43,7 @@ _DATA = "#8a8a8a"
 _TRUTH = "#222222"
 _OTHER = "#c4c4c4"
 _DEAD = "#b2182b"
+_BEST = "#e7298a"  # the best ReLU restart, in the trajectories and the landscape alike
 _BOX = {"boxstyle": "round,pad=0.45", "facecolor": "#fbfbf7", "edgecolor": "#9a9a9a"}
 _SYMBOL = {
     "tanh": r"\tanh",
@@ -375,12 +376,12 @@ def relu_trajectories_figure(results: Results) -> Figure:
                     continue
                 color, ls = (_DEAD, ":") if dead[r] else (_OTHER, "-")
                 ax.plot(steps + 1, snaps[r, :, k], color=color, ls=ls, lw=0.9)
-            ax.plot(steps + 1, snaps[s["best_restart"], :, k], color=color_of("relu"), lw=2.2)
+            ax.plot(steps + 1, snaps[s["best_restart"], :, k], color=_BEST, lw=2.2)
             ax.set_xscale("log")
             ax.set_title(name, fontsize=10)
             ax.set_xlabel("Adam step + 1")
         handles = [
-            Line2D([], [], color=color_of("relu"), lw=2.2, label="best restart"),
+            Line2D([], [], color=_BEST, lw=2.2, label="best restart"),
             Line2D([], [], color=_DEAD, ls=":", lw=0.9, label="ends dead on every input"),
             Line2D([], [], color=_OTHER, lw=0.9, label="other restarts"),
         ]
@@ -426,16 +427,16 @@ def plot_relu_landscape(results: Results, ax: Axes | None = None) -> Axes:
             ax.plot(snaps[r, :, 0], snaps[r, :, 1], color="white", lw=0.6, alpha=0.55)
             ax.plot(*snaps[r, -1, :2], marker="x" if dead_end[r] else ".", color="white", ms=4)
     best = snaps[s["best_restart"]]
-    ax.plot(best[:, 0], best[:, 1], color="#ff7f0e", lw=2.0)
-    ax.plot(*best[0, :2], marker="o", color="#ff7f0e", ms=5)
-    ax.plot(*best[-1, :2], marker="*", color="#ff7f0e", ms=11, mec="black", mew=0.6)
+    ax.plot(best[:, 0], best[:, 1], color=_BEST, lw=2.0)
+    ax.plot(*best[0, :2], marker="o", color=_BEST, ms=5)
+    ax.plot(*best[-1, :2], marker="*", color=_BEST, ms=11, mec="black", mew=0.6)
     ax.set_xlim(float(w[0]), float(w[-1]))
     ax.set_ylim(float(b[0]), float(b[-1]))
     ax.set_xlabel("w")
     ax.set_ylabel("b")
     ax.set_aspect("equal")
     handles = [
-        Line2D([], [], color="#ff7f0e", lw=2.0, marker="*", label="best restart (o start)"),
+        Line2D([], [], color=_BEST, lw=2.0, marker="*", label="best restart (o start)"),
         Line2D([], [], color="#777777", lw=0.6, marker="x", label="other restarts (x: dead)"),
         Patch(
             facecolor="white", edgecolor="#333", hatch="////", label="dead on every input"

@@ -64,9 +64,10 @@ def stop_sentence(s: dict) -> str:
     hi = max(share, key=lambda a: (share[a], a))
     div = f", {diverged} diverged" if diverged else ""
     line = (
-        f"Not every restart converged: {n_early} of {total} ({_pct(n_early / total)}) stopped "
-        f"before the cap ({grad} on the gradient test, {plateau} on the plateau test){div}, "
-        f"and {cap} ({_pct(cap / total)}) were still moving when the cap stopped them"
+        f"Not every restart stopped on a test: {n_early} of {total} "
+        f"({_pct(n_early / total)}) stopped before the cap ({grad} on the gradient test, "
+        f"{plateau} on the plateau test){div}, "
+        f"and {cap} ({_pct(cap / total)}) ran to the cap with neither test fired"
     )
     if lo != hi:
         line += (
@@ -345,7 +346,7 @@ def _convergence_section(s: dict) -> list[str]:
         "## Did the restarts converge?",
         "",
         f"Per activation, over all targets, draws and restarts: stopped on the gradient test, "
-        f"stopped on the plateau test, or still moving at the cap of {s['epochs']} steps. The "
+        f"stopped on the plateau test, or ran to the cap of {s['epochs']} steps. The "
         "last column counts only the restarts that are scored (each draw's best on the "
         "training set).",
         "",
@@ -441,7 +442,8 @@ def _relu_section(s: dict) -> list[str]:
         f"on every input, a straight line, and the best it can do is the least-squares line's "
         f"{_num(r['line_mse'])}; in between the kink lies inside the data, and only there can "
         f"the unit bend. The lowest point of the grid is {_num(r['landscape_min'])}; the best "
-        f"restart (the orange path) reached a train MSE of {_num(r['best_train_mse'])}.",
+        f"restart (the magenta path; magenta marks the best restart in both ReLU figures) "
+        f"reached a train MSE of {_num(r['best_train_mse'])}.",
         "",
     ]
     if "ray_invariance_max_diff" in r:
