@@ -12,12 +12,17 @@ import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
+from scipy import stats
 
 import actlab
-from actlab.experiments import get_experiment
+from actlab.experiments import get_experiment, list_experiments
 from actlab.experiments.gallery import SPEC
+from actlab.experiments.gallery import exercises as stubs
 from actlab.experiments.gallery import experiment as g
+from actlab.experiments.gallery import solutions as sol
+from actlab.experiments.gallery.report import _in_z
 from actlab.plotting.style import COLORS, PALETTE, color_of
+from actlab.report.exercises import KINDS, exercises_markdown
 from actlab.store import RunStore
 
 SMOKE = g.presets["smoke"]
@@ -38,7 +43,9 @@ def _phi_normal(x: float) -> float:
 
 def test_registered_with_presets():
     spec = get_experiment("gallery")
-    assert spec.order == 10 and spec.title == "Activation gallery"
+    assert spec.title == "Activation gallery"
+    # A reference at the end of the tutorial, after every lesson.
+    assert list_experiments()[-1] == "gallery"
     assert {"smoke", "default", "full"} <= set(spec.presets)
     assert spec.presets["default"].activations == ()  # every registered activation
 
@@ -267,14 +274,155 @@ def test_report_numbers_come_from_results(smoke):
     for fig in ("activations", "derivatives", "classic", "saturation"):
         assert f"(figures/{fig}.png)" in text
     for name in SMOKE.activations:
-        assert _props(smoke, name)["latex"] in text
+        assert _in_z(_props(smoke, name)["latex"]) in text
     assert text.count("$$") >= 4 * len(SMOKE.activations)
     j = SMOKE.sigmas.index(3.0)
     tanh = _props(smoke, "tanh")["p_flat"][j]
-    assert r"$z \sim \mathcal{N}(0, 3^2)$" in text
+    assert r"$z \sim \mathcal{N}(0, 3^2)$ ($s_z = 3$)" in text
     assert f"tanh's on {100 * tanh:.3g}%" in text and "relu's on 50%" in text
     # Change a number in the results: the report follows.
     changed = json.loads(json.dumps(smoke.summary))
     next(p for p in changed["properties"] if p["name"] == "tanh")["p_flat"][j] = 0.123456
     other = SPEC.report(dataclasses.replace(smoke, summary=changed))
     assert "tanh's on 12.3%" in other
+
+
+TWINS = g.Config(
+    activations=("celu", "elu", "relu", "relu6", "tanh"),
+    n_points=101,
+    resolution=0.01,
+    sigmas=(1.0, 5.0),
+)
+
+
+@pytest.fixture(scope="module")
+def twins():
+    return g.run(TWINS)
+
+
+def test_identical_panels_are_found_and_told(twins):
+    names = list(TWINS.activations)
+    pairs = g.identical_on_window(np.asarray(twins.arrays["curves"]), names)
+    assert pairs == [("celu", "elu"), ("relu", "relu6")]
+    # Independent check: torch's own functions agree on the window, and relu6 differs past 6.
+    z = torch.linspace(-5, 5, 101, dtype=torch.float64)
+    assert torch.equal(torch.nn.functional.celu(z), torch.nn.functional.elu(z))
+    assert torch.equal(torch.relu(z), torch.nn.functional.relu6(z))
+    assert torch.nn.functional.relu6(torch.tensor(7.0)) != torch.relu(torch.tensor(7.0))
+    text = SPEC.report(twins)
+    assert "elu = celu (and in every row of the flat-input table: the same function)" in text
+    assert "relu6 = relu (they part outside the window" in text
+    grid = SPEC.figures(twins)["activations"]
+    notes = {
+        ax.get_title(): [t.get_text() for t in ax.texts] for ax in grid.axes if ax.get_visible()
+    }
+    assert any(t.startswith("= celu on") for t in notes["elu"])
+    assert any(t.startswith("= relu on") for t in notes["relu6"])
+    assert not any(t.startswith("=") for t in notes["celu"] + notes["tanh"])
+    # relu6's extra flat mass above its cap, 1 - Phi(6 / 5) at s_z = 5, from SciPy.
+    relu6 = _props(twins, "relu6")["p_flat"]
+    assert relu6[1] == pytest.approx(0.5 + stats.norm.sf(6 / 5), rel=1e-9)
+
+
+def test_no_twin_note_without_twins(smoke):
+    assert g.identical_on_window(np.asarray(smoke.arrays["curves"]), list(SMOKE.activations)) == []
+    text = SPEC.report(smoke)
+    assert "Identical on" not in text and "red note" not in text
+
+
+def test_classic_figure_dashes_the_curve_on_top(smoke):
+    fig = SPEC.figures(smoke)["classic"]
+    for ax in fig.axes:
+        style = {ln.get_label(): ln.get_linestyle() for ln in ax.lines}
+        assert style["leaky_relu (dashed: on top of relu)"] == "--"
+        assert style["relu"] == style["tanh"] == style["sigmoid"] == "-"
+
+
+def test_reference_structure_and_notation(smoke):
+    text = SPEC.report(smoke)
+    heads = [line for line in text.splitlines() if line.startswith("## ")]
+    assert heads[0] == "## The classic four" and heads[-1] == "## Exercises"
+    assert heads.index("## All activations at a glance") < heads.index("## Formulas")
+    opening = text.split("## ")[0]
+    assert "reference" in opening and "How to read the figures" in opening
+    # z, not x; phi is the activation only (GELU's Gaussian density is Phi'); the sd is s_z.
+    assert r"\varphi(x)" not in text and r"\varphi'(x)" not in text
+    gelu = _props(smoke, "gelu")["latex_deriv"]
+    assert r"\varphi" in gelu and _in_z(gelu) in text and r"\Phi'(z)" in _in_z(gelu)
+    assert r"$\sigma = " not in text and r"8\sigma" not in text
+    assert r"$s_z = 1$" in text
+    # flat is per input; saturated and dead keep the tutorial's definitions.
+    assert r"$|\tanh z| > 0.995$" in text and "$|\\tanh z| > 0.99$" in text
+    assert "dead (saturated)" not in text
+
+
+def test_never_flat_needs_the_slope_above_the_threshold(smoke):
+    changed = json.loads(json.dumps(smoke.summary))
+    tanh = next(p for p in changed["properties"] if p["name"] == "tanh")
+    tanh["p_flat"] = [0.0] * len(SMOKE.sigmas)  # no mass within 8 sd, but min |phi'| < 0.01
+    text = SPEC.report(dataclasses.replace(smoke, summary=changed))
+    assert "**Flat only far in the tails** (tanh)" in text
+    never = next(line for line in text.splitlines() if line.startswith("**Never flat**"))
+    assert "tanh" not in never and "leaky_relu" in never and "identity" in never
+
+
+# --------------------------------------------------------------------------------------------
+# Exercises
+
+
+def test_exercise_list_and_report(smoke):
+    kinds = [e.kind for e in sol.EXERCISES]
+    assert 2 <= len(kinds) <= 3 and "coding" in kinds
+    assert kinds == sorted(kinds, key=KINDS.index)
+    for e in sol.EXERCISES:
+        if e.function:
+            lesson, name = e.function.split(":")
+            assert lesson == "gallery"
+            assert callable(getattr(stubs, name)) and callable(getattr(sol, name))
+    assert SPEC.report(smoke).rstrip().endswith(exercises_markdown(sol.EXERCISES).rstrip())
+
+
+def test_stub_is_unsolved():
+    with pytest.raises(NotImplementedError):
+        stubs.tanh_flat_probability(1.0)
+
+
+def test_tanh_flat_probability_against_quadrature_and_the_table(smoke):
+    from scipy import integrate, optimize
+
+    for s_z in (0.25, 0.5, 1.0, 3.0, 10.0):
+        for t in (1e-4, 0.01, 0.3, 0.99):
+            # Independent: the edge of the flat set by root finding on tanh' itself, then the
+            # density integrated over both tails by adaptive quadrature.
+            edge = optimize.brentq(lambda z, t=t: 1 - np.tanh(z) ** 2 - t, 0.0, 50.0, xtol=1e-15)
+            tail, _ = integrate.quad(lambda z, s=s_z: stats.norm.pdf(z, scale=s), edge, np.inf,
+                                     epsabs=1e-300, epsrel=1e-12)  # fmt: skip
+            got = sol.tanh_flat_probability(s_z, t)
+            assert got == pytest.approx(2 * tail, rel=1e-8, abs=1e-300)
+    assert sol.tanh_flat_probability(1.0, 1.0) == 1.0
+    assert sol.tanh_flat_probability(2.0, 5.0) == 1.0
+    for bad in ((0.0, 0.01), (1.0, 0.0), (-1.0, 0.01)):
+        with pytest.raises(ValueError):
+            sol.tanh_flat_probability(*bad)
+    # The gallery's own table for tanh, to its bisection precision.
+    for s_z, p in zip(SMOKE.sigmas, _props(smoke, "tanh")["p_flat"], strict=True):
+        assert sol.tanh_flat_probability(s_z, SMOKE.flat_threshold) == pytest.approx(p, rel=1e-9)
+
+
+def test_warm_up_tanh_is_a_scaled_sigmoid():
+    z = torch.linspace(-6, 6, 241, dtype=torch.float64, requires_grad=True)
+    np.testing.assert_allclose(torch.tanh(z).detach(), (2 * torch.sigmoid(2 * z) - 1).detach(),
+                               atol=1e-15)  # fmt: skip
+    (g_tanh,) = torch.autograd.grad(torch.tanh(z).sum(), z)
+    s2 = torch.sigmoid(2 * z).detach()
+    np.testing.assert_allclose(g_tanh, 4 * s2 * (1 - s2), atol=1e-15)
+    assert "4 \\cdot \\tfrac14 = 1" in sol.EXERCISES[0].solution
+
+
+def test_relu6_answer_matches_the_gallery(twins):
+    measured = dict(zip(TWINS.sigmas, _props(twins, "relu6")["p_flat"], strict=True))
+    for s_z, p in measured.items():
+        assert sol.RELU6_FLAT[s_z] == pytest.approx(p, rel=1e-9)
+    assert sol.RELU6_FLAT[5.0] == pytest.approx(0.5 + stats.norm.sf(1.2), rel=1e-12)
+    answer = next(e for e in sol.EXERCISES if e.kind == "conceptual").solution
+    assert f"{100 * sol.RELU6_FLAT[5.0]:.3g}%" in answer and "61.5%" in answer

@@ -45,6 +45,7 @@ __all__ = [
     "presets",
     "run",
     "activation_properties",
+    "identical_on_window",
     "METRICS",
 ]
 
@@ -348,6 +349,30 @@ def _activation_chunk(act: Activation, cfg: Config) -> dict[str, Any]:
     z = np.linspace(cfg.z_min, cfg.z_max, cfg.n_points)
     curves = np.stack([_eval(act, z), _eval(act.derivative, z)])  # (quantity=2, z)
     return {"curves": curves, "properties": activation_properties(act, cfg)}
+
+
+def identical_on_window(
+    curves: np.ndarray, names: list[str], tol: float = 1e-9
+) -> list[tuple[str, str]]:
+    """Pairs ``(earlier, later)`` of activations whose ``phi`` and ``phi'`` agree to ``tol``
+    (relative to ``max(1, |phi|)``) at every point of the plotting grid: their panels look the
+    same, so a reader must be told (e.g. celu with alpha = 1 is elu; relu6 is relu below 6).
+
+    Args:
+        curves: ``(activation, quantity, z)``, as in the ``curves`` array.
+        names: The activations' names, in the order of ``curves``.
+    """
+    pairs = []
+    for j in range(len(names)):
+        for i in range(j):
+            a, b = curves[i], curves[j]
+            if not (np.isfinite(a).all() and np.isfinite(b).all()):
+                continue
+            scale = np.maximum(1.0, np.maximum(np.abs(a), np.abs(b)))
+            if np.all(np.abs(a - b) <= tol * scale):
+                pairs.append((names[i], names[j]))
+                break  # pair a later activation with its first twin only
+    return pairs
 
 
 # --------------------------------------------------------------------------------------------

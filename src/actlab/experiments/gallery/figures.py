@@ -19,6 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from actlab.experiments.base import Results
+from actlab.experiments.gallery.experiment import identical_on_window
 from actlab.plotting.style import color_of, new_figure, style
 
 __all__ = [
@@ -185,6 +186,14 @@ def plot_activation_grid(
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
     ylim = _shared_ylim(results, names, quantities, clip)
     clipped = False
+    # Panels that look exactly like an earlier one say so, so that a reader does not take the
+    # twin for a plotting error (celu with alpha = 1 is elu; relu6 is relu below its cap at 6).
+    idx = [_names(results).index(n) for n in names]
+    twins = {
+        later: earlier
+        for earlier, later in identical_on_window(np.asarray(results.arrays["curves"])[idx], names)
+    }
+    z_grid = np.asarray(results.coords["curves/z"], dtype=float)
     for i, ax in enumerate(axes.flat):
         if i >= len(names):
             ax.set_visible(False)
@@ -194,6 +203,17 @@ def plot_activation_grid(
         plot_activation_panel(
             results, names[i], ax, quantities=quantities, ylim=ylim, shade_flat=shade_flat
         )
+        if names[i] in twins:
+            ax.text(
+                0.97,
+                0.04,
+                f"= {twins[names[i]]} on\n[{z_grid[0]:g}, {z_grid[-1]:g}]",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=7.5,
+                color="#b00020",
+            )
         clipped = clipped or _leaves(results, names[i], quantities, ylim)
     for column in range(ncols):
         last = max(range(column, len(names), ncols))  # the lowest panel of the column
@@ -240,12 +260,30 @@ def plot_curves(
     if ax is None:
         ax = new_figure(figsize=(4.5, 3.2)).add_subplot()
     names = list(names) if names is not None else _names(results)
+    # A curve that runs on top of an earlier one (within 0.4% of the axis' height) over a
+    # quarter of the grid or more would hide it: it is drawn dashed, on top.
+    raw = [_curve(results, n, quantity)[1] for n in names]
+    finite = np.concatenate([y[np.isfinite(y)] for y in raw] or [np.zeros(1)])
+    if ylim is not None:
+        finite = np.clip(finite, *ylim)
+    tol = 0.004 * max(float(finite.max() - finite.min()) if finite.size else 1.0, 1e-6)
     for i, name in enumerate(names):
         kinks = _properties(results, name).get("kinks", [])
         z, y = _break_jumps(*_curve(results, name, quantity), kinks)
         # Earlier curves are wider, so that one hidden under a later one still shows.
         width = min(3.0, 1.5 + 0.45 * (len(names) - 1 - i))
-        ax.plot(z, y, color=color_of(name), label=name, linewidth=width)
+        with np.errstate(invalid="ignore"):
+            under = [k for k in range(i) if np.mean(np.abs(raw[i] - raw[k]) <= tol) >= 0.25]
+        overlaps = bool(under)
+        ax.plot(
+            z,
+            y,
+            color=color_of(name),
+            label=name + (f" (dashed: on top of {names[under[0]]})" if overlaps else ""),
+            linewidth=width,
+            linestyle=(0, (3, 2)) if overlaps else "-",
+            zorder=3 if overlaps else 2,
+        )
     ax.axhline(0.0, color="#999999", linewidth=0.6, zorder=0)
     ax.axvline(0.0, color="#999999", linewidth=0.6, zorder=0)
     if ylim is not None:
@@ -275,8 +313,9 @@ def plot_classic(
 
 
 def plot_flat_probability(results: Results, ax: Axes | None = None) -> Axes:
-    """Heat map of ``P(|phi'(z)| < threshold)`` for ``z ~ N(0, sigma^2)``: one row per
-    activation, one column per sigma, each cell annotated with its value."""
+    """Heat map of ``P(|phi'(z)| < threshold)`` for ``z ~ N(0, s_z^2)``: one row per
+    activation, one column per sd ``s_z`` (the ``sigma`` coordinate), each cell annotated with
+    its value ("0": below 1e-15, the mass beyond 8 sd)."""
     names = list(results.coords["p_flat/activation"])
     sigmas = list(results.coords["p_flat/sigma"])
     p = np.asarray(results.arrays["p_flat"], dtype=float)  # (activation, sigma)
@@ -301,7 +340,7 @@ def plot_flat_probability(results: Results, ax: Axes | None = None) -> Axes:
     for tick, name in zip(ax.get_yticklabels(), names, strict=True):
         tick.set_color(color_of(name))
     ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False, length=0)
-    ax.set_xlabel(r"$\sigma$ of the pre-activation $z \sim N(0, \sigma^2)$")
+    ax.set_xlabel(r"sd $s_z$ of the pre-activation, $z \sim \mathcal{N}(0, s_z^2)$")
     ax.xaxis.set_label_position("top")
     ax.grid(False)
     for spine in ax.spines.values():

@@ -4,8 +4,12 @@ run's ``summary``)."""
 from __future__ import annotations
 
 import math
+import re
+
+import numpy as np
 
 from actlab.experiments.base import Results
+from actlab.experiments.gallery.experiment import identical_on_window
 from actlab.report.format import num, pct
 
 __all__ = ["report"]
@@ -19,39 +23,59 @@ def _yes(flag: bool) -> str:
 
 
 def _sigma_label(sigma: float) -> str:
-    return rf"$z \sim \mathcal{{N}}(0, {sigma:g}^2)$"
+    return rf"$z \sim \mathcal{{N}}(0, {sigma:g}^2)$ ($s_z = {sigma:g}$)"
+
+
+def _in_z(latex: str) -> str:
+    """The registry's LaTeX (written in ``x``) in the tutorial's notation: the pre-activation is
+    ``z``, and ``\\varphi`` means the activation only, so a Gaussian density written
+    ``\\varphi`` (GELU's derivative) becomes ``\\Phi'``, the derivative of the normal CDF."""
+    latex = re.sub(r"(?<![A-Za-z\\])x(?![A-Za-z])", "z", latex)
+    return latex.replace(r"\varphi", r"\Phi'")
 
 
 def report(results: Results) -> str:
     """The gallery's Markdown section (numbers from ``results`` only)."""
+    from actlab.experiments.gallery.solutions import EXERCISES
+    from actlab.report.exercises import exercises_markdown
+
     s = results.summary
     props = {p["name"]: p for p in s["properties"]}
     names = list(s["activations"])
     sigmas = [float(x) for x in s["sigmas"]]
     thr = float(s["flat_threshold"])
     lo, hi = num(s["z_min"]), num(s["z_max"])
+    twins = identical_on_window(np.asarray(results.arrays["curves"]), names)
+    classic = [n for n in _CLASSIC if n in props]
     out: list[str] = ["# Activation gallery", ""]
     out += [
-        "A neuron computes a weighted sum of its inputs, the *pre-activation* $z$, and passes it "
-        r"through an element-wise function $\varphi$. Without $\varphi$ a stack of layers would "
-        "collapse into one affine map; with it, the network can bend. During training the "
-        r"gradient that reaches a unit is multiplied by $\varphi'(z)$, so the shape of "
-        r"$\varphi'$ decides where learning signal flows and where it stops.",
+        "This last chapter is a reference, to look an activation up when a chapter or a paper "
+        "uses it; it is not meant to be read front to back. A unit computes its "
+        r"*pre-activation* $z$ (a weighted sum of its inputs plus a bias) and outputs "
+        r"$\varphi(z)$; in training, the gradient that reaches the unit is multiplied by "
+        r"$\varphi'(z)$, so the shape of $\varphi'$ decides where learning signal flows and "
+        f"where it stops. For {len(names)} activation functions it holds: "
+        + ("the classic four overlaid, " if classic else "")
+        + "every function and its derivative at a glance, their formulas, their properties "
+        "measured on a grid (range, bounded, monotonic, zero-centred, smooth, kinks, slopes), "
+        "and the share of Gaussian pre-activations on which each passes almost no gradient; "
+        "exercises close it.",
         "",
-        f"This section draws {len(names)} activation functions and their derivatives on "
-        f"$[{lo}, {hi}]$ and measures their properties numerically: every number below was "
-        f"computed by this run ({s['methods']['grid']}), not copied from a table.",
-        "",
-        "![Every activation (solid) and its derivative (dashed), one panel each]"
-        "(figures/activations.png)",
-        "",
-        r"*Each panel shows $\varphi(z)$ (solid) and $\varphi'(z)$ (dashed) in the activation's "
-        "colour, which is the same in every figure of this tutorial. The panels share their "
-        "axes; curves that leave the y-range are clipped and marked, and the tables below give "
-        "each function's true range.*",
+        r"**How to read the figures.** $\varphi(z)$ is drawn solid and $\varphi'(z)$ dashed, "
+        "in the activation's colour, which is the same in every figure of this tutorial. The "
+        "small panels share their axes; a curve that leaves the y-range is clipped and the "
+        "panel says *clipped* (the tables give each function's true range). Grey shading marks "
+        rf"the *flat* inputs, where $|\varphi'(z)| < {thr:g}$."
+        + (
+            f" A red note in a panel says that it is identical, on $[{lo}, {hi}]$, to an "
+            "earlier one."
+            if twins
+            else ""
+        )
+        + f" Every number was computed by this run ({s['methods']['grid']}), not copied from "
+        "a table.",
         "",
     ]
-    classic = [n for n in _CLASSIC if n in props]
     if classic:
         out += [
             "## The classic four",
@@ -59,9 +83,23 @@ def report(results: Results) -> str:
             "![The classic activations and their derivatives overlaid](figures/classic.png)",
             "",
         ]
+        overlay = "*Left: $\\varphi$; right: $\\varphi'$. A curve that runs on top of an "
+        overlay += "earlier one is dashed (its legend says so)"
+        if "relu" in props and "leaky_relu" in props:
+            lr = props["leaky_relu"]
+            overlay += (
+                f"; leaky_relu's negative side (slope {num(lr['min_abs_deriv'])}, reaching "
+                f"{num(lr['phi_min'])} at $z = {lo}$) is barely distinguishable from relu's 0 "
+                "at this scale"
+            )
+        out += [overlay + ".*", ""]
+        for n in classic:
+            p = props[n]
+            out += [f"**{n}**: $\\varphi(z) = {_in_z(p['latex'])}$, "
+                    f"$\\varphi'(z) = {_in_z(p['latex_deriv'])}$.", ""]  # fmt: skip
         bits = [f"{n}'s at most {num(props[n]['max_abs_deriv'])}" for n in classic]
         out += [
-            r"The largest slope on the interval is the most a unit can multiply a gradient by "
+            "The largest slope on the interval is the most a unit can multiply a gradient by "
             f"on its way back: {', '.join(bits)}.",
         ]
         if "sigmoid" in props:
@@ -73,15 +111,45 @@ def report(results: Results) -> str:
             ]
         out += [""]
 
+    out += [
+        "## All activations at a glance",
+        "",
+        "![Every activation (solid) and its derivative (dashed), one panel each]"
+        "(figures/activations.png)",
+        "",
+    ]
+    if twins:
+        items = []
+        for a, b in twins:
+            same_p = props[a]["p_flat"] == props[b]["p_flat"]
+            items.append(
+                f"{b} = {a}"
+                + (
+                    " (and in every row of the flat-input table: the same function)"
+                    if same_p
+                    else " (they part outside the window: see the flat-input table)"
+                )
+            )
+        out += [
+            f"*Identical on $[{lo}, {hi}]$, both in $\\varphi$ and $\\varphi'$: "
+            + "; ".join(items)
+            + ". Their panels look the same because they are the same there.*",
+            "",
+        ]
+
     out += ["## Formulas", ""]
+    out += [
+        r"$\sigma$ is the sigmoid and $\Phi$ the standard normal CDF ($\Phi'$ its density).",
+        "",
+    ]
     for n in names:
         p = props[n]
         out += [
             f"**{n}**: {p['reference']}",
             "",
-            rf"$$\varphi(x) = {p['latex']}$$",
+            rf"$$\varphi(z) = {_in_z(p['latex'])}$$",
             "",
-            rf"$$\varphi'(x) = {p['latex_deriv']}$$",
+            rf"$$\varphi'(z) = {_in_z(p['latex_deriv'])}$$",
             "",
         ]
 
@@ -148,31 +216,47 @@ def report(results: Results) -> str:
 
     method = (
         rf"the Gaussian mass of $\{{z : |\varphi'(z)| < {thr:g}\}}$, whose end points are "
-        rf"found on a grid of spacing {s['resolution']:g} over $[-8\sigma, 8\sigma]$ and refined "
-        "by bisection, summed exactly with the normal CDF."
+        rf"found on a grid of spacing {s['resolution']:g} over $[-8 s_z, 8 s_z]$ and refined "
+        "by bisection, summed exactly with the normal CDF (a 0 in the table means below "
+        r"$10^{-15}$, the mass beyond $8 s_z$)."
     )
     out += _saturation_section(names, props, sigmas, thr, method)
+    out += [exercises_markdown(EXERCISES), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
 def _saturation_section(
     names: list[str], props: dict[str, dict], sigmas: list[float], thr: float, method: str
 ) -> list[str]:
-    out = ["## Saturation and dying units", ""]
+    out = ["## Where the gradient vanishes: flat inputs", ""]
+    tanh_edge = math.sqrt(1.0 - thr) if thr < 1 else None
+    sig_edge = (1.0 - math.sqrt(1.0 - 4.0 * thr)) / 2.0 if thr < 0.25 else None
+    relation = ""
+    if tanh_edge is not None and sig_edge is not None:
+        relation = (
+            rf" For tanh, flat means $|\tanh z| > {tanh_edge:.4g}$; for the sigmoid, "
+            rf"$\sigma(z)$ outside $[{sig_edge:.4g}, {1 - sig_edge:.4g}]$. These are per-input "
+            "thresholds on the slope; the tutorial's *saturated* unit is a per-unit notion with "
+            r"its own threshold ($|\tanh z| > 0.99$, or a sigmoid output outside "
+            "$[0.01, 0.99]$, on every input it is probed with), and a ReLU unit whose "
+            "pre-activation is negative on every input (*inactive*) outputs exactly 0 on all of "
+            "them (*dead*)."
+        )
     out += [
-        r"Where $|\varphi'(z)|$ is tiny, a unit passes (almost) no gradient back: a *saturated* "
-        "tanh or sigmoid unit sits on a plateau, a ReLU unit with a negative input is *off*. "
-        r"Which inputs land there depends on the scale of the pre-activation. For "
-        r"$z \sim \mathcal{N}(0, \sigma^2)$ the table gives "
-        rf"$P(|\varphi'(z)| < {thr:g})$, the share of inputs on which a unit learns nothing. "
-        f"Method: {method}",
+        rf"Call an input *flat* for an activation when $|\varphi'(z)| < {thr:g}$: the unit "
+        "passes (almost) no gradient back for it. A tanh or sigmoid unit is flat on its "
+        "plateaus, a ReLU unit for every negative input." + relation + " Which inputs are "
+        "flat depends on the scale of the pre-activation: for "
+        r"$z \sim \mathcal{N}(0, s_z^2)$, with $s_z$ its standard deviation (sd), the table "
+        rf"gives $P(|\varphi'(z)| < {thr:g})$, the share of inputs on which a unit learns "
+        f"(almost) nothing. Method: {method}",
         "",
         "![Derivatives with their flat regions shaded](figures/derivatives.png)",
         "",
-        "![Probability that the derivative is flat, per activation and sigma]"
-        "(figures/saturation.png)",
+        "![Probability that the derivative is flat, per activation and sd of the "
+        "pre-activation](figures/saturation.png)",
         "",
-        "| activation | " + " | ".join(rf"$\sigma = {x:g}$" for x in sigmas) + " |",
+        "| activation | " + " | ".join(rf"$s_z = {x:g}$" for x in sigmas) + " |",
         "|---|" + "---|" * len(sigmas),
     ]
     for n in names:
@@ -193,14 +277,21 @@ def _saturation_section(
         first = {n: props[n]["p_flat"][0] for n in names}
         last = {n: props[n]["p_flat"][-1] for n in names}
         lo_s, hi_s = sigmas[0], sigmas[-1]
-        never = [n for n in names if max(props[n]["p_flat"]) == 0.0]
+        zero = [n for n in names if max(props[n]["p_flat"]) == 0.0]
+        # Never flat: |phi'| >= threshold on the whole grid, not merely no mass within 8 sd.
+        never = [
+            n
+            for n in zero
+            if props[n]["min_abs_deriv"] is not None and props[n]["min_abs_deriv"] >= thr
+        ]
+        far = [n for n in zero if n not in never]
         steady = [
             n
             for n in names
-            if n not in never and max(props[n]["p_flat"]) - min(props[n]["p_flat"]) < 1e-9
+            if n not in zero and max(props[n]["p_flat"]) - min(props[n]["p_flat"]) < 1e-9
         ]
-        grows = [n for n in names if n not in never + steady and last[n] > first[n]]
-        shrinks = [n for n in names if n not in never + steady and last[n] < first[n]]
+        grows = [n for n in names if n not in zero + steady and last[n] > first[n]]
+        shrinks = [n for n in names if n not in zero + steady and last[n] < first[n]]
         if steady:
             out += [
                 "**The same at every scale** ("
@@ -210,9 +301,9 @@ def _saturation_section(
                 "of a centred Gaussian whatever its width, so rescaling the inputs changes "
                 "nothing."
                 + (
-                    " For ReLU it is the negative side: a unit is off on half of its inputs at "
-                    "any scale, and a unit whose input is negative for *every* example is dead: "
-                    "no gradient will ever move it again."
+                    " For ReLU it is the negative side: a unit is flat on half of its inputs at "
+                    "any scale, and a unit whose pre-activation is negative for *every* example "
+                    "is dead: no gradient will ever move it again."
                     if "relu" in steady
                     else ""
                 ),
@@ -220,13 +311,13 @@ def _saturation_section(
             ]
         if grows:
             out += [
-                f"**Saturation grows with the scale** (from $\\sigma = {lo_s:g}$ to "
-                f"$\\sigma = {hi_s:g}$): "
+                f"**The flat share grows with the scale** (from $s_z = {lo_s:g}$ to "
+                f"$s_z = {hi_s:g}$): "
                 + ", ".join(f"{n} {pct(first[n])} → {pct(last[n])}" for n in grows)
                 + ". "
-                "Their flat sets lie in the tails, so the wider the pre-activation, the more "
+                "Their flat sets reach into the tails, so the wider the pre-activation, the more "
                 "inputs fall on a plateau: large weights or inputs saturate tanh and sigmoid, "
-                "and dead (saturated) units are not only a ReLU problem.",
+                "and units that pass almost no gradient are not only a ReLU problem.",
                 "",
             ]
         if shrinks:
@@ -236,13 +327,16 @@ def _saturation_section(
                 + ".",
                 "",
             ]
-        if never:
-            out += [f"**Never flat** at any of these scales: {', '.join(never)}."]
-            close = [
-                n
-                for n in never
-                if props[n]["min_abs_deriv"] is not None and props[n]["min_abs_deriv"] <= 2 * thr
+        if far:
+            out += [
+                f"**Flat only far in the tails** ({', '.join(far)}): below $10^{{-15}}$ at "
+                "every scale of the table, though their smallest slope on the grid is below "
+                f"{thr:g}.",
+                "",
             ]
+        if never:
+            out += [f"**Never flat** anywhere on the grid: {', '.join(never)}."]
+            close = [n for n in never if props[n]["min_abs_deriv"] <= 2 * thr]
             if close:
                 out[-1] += (
                     " Of these, "
