@@ -36,7 +36,7 @@ _DASH = {
     "after": "-",
     "swap_kept": "-",
     "swap_reset": (0, (4, 2)),
-    "fresh_after": (0, (6, 1.5, 1.5, 1.5)),
+    "fresh_after": (0, (5, 2.5, 1.5, 2.5)),  # gaps: a solid line beneath stays visible
 }
 _SWAP = "#555555"
 _OFF = "#b0b0b0"
@@ -87,15 +87,19 @@ def _band(ax: Axes, x: np.ndarray, band: np.ndarray, color: str, label: str, ls:
 
 def plot_loss(results: Results, split: str = "test", ax: Axes | None = None) -> Axes:
     """Mean MSE over seeds with its 95% CI, per arm, against epochs (log scale); the swap is
-    the vertical line, and the jump there is drawn as the vertical segment of each swap arm."""
+    the vertical line, and the jump there is drawn as the vertical segment of each swap arm.
+    The swap arms are drawn from the swap on: before it they are tanh throughout (the same
+    weights), whose line they would hide."""
     if ax is None:
         ax = new_figure(figsize=(4.5, 3.2)).add_subplot()
     s = results.summary
     x = np.asarray(results.coords["loss/point"], dtype=float)
     j = list(results.coords["loss_band/split"]).index(split)
+    pre = s["swap_points"][0]
     for a, arm in enumerate(_arms(results)):
         band = results.arrays["loss_band"][a, j]
-        _band(ax, x, band, arm_color(results, arm), _label(results, arm), _DASH[arm])
+        part = slice(pre, None) if arm.startswith("swap") else slice(None)
+        _band(ax, x[part], band[:, part], arm_color(results, arm), _label(results, arm), _DASH[arm])
     if split == "test":
         ax.axhline(s["noise_floor"], color="#888888", lw=0.8, ls="--")
         ax.annotate(
@@ -174,7 +178,7 @@ def plot_off_fraction(results: Results, layer: int, ax: Axes | None = None) -> A
         color=arm_color(results, "before"),
         ls=":",
         lw=1.5,
-        label=f"{s['before']}: pre-activation < 0 on every input",
+        label=f"{s['before']} throughout: inactive (z < 0 on every input)",
     )
     ax.set_xlim(0, s["epochs"])
     ax.set_ylim(bottom=0)
@@ -263,10 +267,10 @@ def plot_loss_curves(results: Results) -> Figure:
     plot_loss_zoom(results, axes[2])
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+    s = results.summary
     fig.suptitle(
-        f"Loss over {results.summary['seeds']} seeds (mean, 95% CI), "
-        f"{results.summary['before']} swapped for {results.summary['after']} at epoch "
-        f"{results.summary['swap_epoch']}"
+        f"Loss over {s['seeds']} seeds (mean, 95% CI), {s['before']} swapped for {s['after']} "
+        f"at epoch {s['swap_epoch']} (until then the swap arms are {s['labels']['before']})"
     )
     return fig
 
@@ -282,8 +286,8 @@ def plot_dead_units(results: Results) -> Figure:
     fig.legend(handles, labels, loc="outside lower center", ncols=3)
     s = results.summary
     fig.suptitle(
-        f"Units off on every training input ({s['after']}: output 0), mean over "
-        f"{s['seeds']} seeds with 95% CI; dotted line at epoch {s['swap_epoch']}: the swap"
+        f"Units off on every training input ({s['after']}: output exactly 0), mean and 95% CI "
+        f"over {s['seeds']} seeds\n(vertical dotted line: the swap at epoch {s['swap_epoch']})"
     )
     return fig
 

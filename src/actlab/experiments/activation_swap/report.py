@@ -358,11 +358,14 @@ def _units_section(s: dict) -> list[str]:
         "## The hidden units",
         "",
         f"A {a} unit is *off* (dead) when its {kind} on every training input: it then "
-        "passes no gradient to its incoming weights. Counting them over training:",
+        "passes no gradient to its incoming weights. A unit of any activation is *inactive* "
+        "when its pre-activation $z$ is negative on every training input; for ReLU inactive "
+        f"and dead are the same units, and the {b} network's inactive units are the ones a "
+        "swap would turn off (exactly so in layer 1). Counting them over training:",
         "",
         "![Fraction of units off per layer over training](figures/dead_units.png)",
         "",
-        f"| layer | {b}: pre-activation < 0 everywhere, just before the swap | off right "
+        f"| layer | {b}: inactive just before the swap | off right "
         f"after the swap | end, Adam kept | end, Adam reset | {L['after']}, epoch {k} | "
         f"{L['after']}, end |",
         "|---|---|---|---|---|---|---|",
