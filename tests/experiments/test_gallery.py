@@ -310,8 +310,8 @@ def test_identical_panels_are_found_and_told(twins):
     assert torch.equal(torch.relu(z), torch.nn.functional.relu6(z))
     assert torch.nn.functional.relu6(torch.tensor(7.0)) != torch.relu(torch.tensor(7.0))
     text = SPEC.report(twins)
-    assert "elu = celu (and in every row of the flat-input table: the same function)" in text
-    assert "relu6 = relu (they part outside the window" in text
+    assert "elu = celu (equal in every row of the flat-input table too)" in text
+    assert "relu6 = relu (they part outside the window, as the flat-input table shows)" in text
     grid = SPEC.figures(twins)["activations"]
     notes = {
         ax.get_title(): [t.get_text() for t in ax.texts] for ax in grid.axes if ax.get_visible()

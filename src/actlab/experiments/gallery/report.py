@@ -125,9 +125,9 @@ def report(results: Results) -> str:
             items.append(
                 f"{b} = {a}"
                 + (
-                    " (and in every row of the flat-input table: the same function)"
+                    " (equal in every row of the flat-input table too)"
                     if same_p
-                    else " (they part outside the window: see the flat-input table)"
+                    else " (they part outside the window, as the flat-input table shows)"
                 )
             )
         out += [
@@ -317,7 +317,14 @@ def _saturation_section(
                 + ". "
                 "Their flat sets reach into the tails, so the wider the pre-activation, the more "
                 "inputs fall on a plateau: large weights or inputs saturate tanh and sigmoid, "
-                "and units that pass almost no gradient are not only a ReLU problem.",
+                "and units that pass almost no gradient are not only a ReLU problem."
+                + (
+                    " (sine is the exception in kind: its flat set is a row of narrow bands "
+                    "around the peaks of sin, repeated along the line, so its share levels off "
+                    "instead of growing without end.)"
+                    if "sine" in grows
+                    else ""
+                ),
                 "",
             ]
         if shrinks:
