@@ -653,3 +653,18 @@ def test_stretched_tanh_error_falls_sixteenfold_when_w_halves():
     assert err[0] / err[1] == pytest.approx(16.0, rel=0.03)
     # The leading term a w^2 x^3 / 3: squared error a^2 w^4 E[x^6] / 9, E[x^6] = 64/7 on [-2, 2].
     assert err[1] == pytest.approx(a**2 * 0.05**4 * (64 / 7) / 9, rel=0.01)
+
+
+def test_sigmoid_descent_sentence_follows_the_path(results):
+    """The first and largest steps are those of the stored path; "crawls" only when the largest
+    step is at least twice the first."""
+    g, w = results.summary["sigmoid"], results.arrays["sigmoid_path"][:, 0]
+    steps = np.abs(np.diff(w))
+    assert g["first_step"] == pytest.approx(steps[0])
+    assert g["max_step"] == pytest.approx(steps.max())
+    assert g["max_step_at"] == int(np.argmax(steps)) + 1
+    base = {"steps_to_half": 3, "max_step_at": 4}
+    assert "crawls" in snr.descent_sentence({**base, "first_step": 0.1, "max_step": 0.5})
+    assert "5 times as far" in snr.descent_sentence({**base, "first_step": 0.1, "max_step": 0.5})
+    flat = snr.descent_sentence({**base, "first_step": 0.1, "max_step": 0.15})
+    assert "crawls" not in flat and "did not grow" in flat

@@ -250,6 +250,10 @@ def sigmoid_section(
         "loss_grid_min": float(loss_grid[k]),
         "grid_spacing": float(w_grid[1] - w_grid[0]),
         "steps_to_half": int(np.argmax(moved >= moved[-1] / 2)),
+        # |w_{k+1} - w_k|: the first step and the largest one (and after how many steps).
+        "first_step": float(abs(w[1] - w[0])) if len(w) > 1 else 0.0,
+        "max_step": float(np.abs(np.diff(w)).max()) if len(w) > 1 else 0.0,
+        "max_step_at": int(np.argmax(np.abs(np.diff(w)))) + 1 if len(w) > 1 else 0,
         "scale": [lo, hi],
     }
     return out

@@ -458,6 +458,23 @@ def _relu_section(s: dict) -> list[str]:
     return out
 
 
+def descent_sentence(g: dict) -> str:
+    """How the step size of the sigmoid's descent changed, from the path: "crawls, then
+    accelerates" only when the largest step is at least twice the first."""
+    line = (
+        f"Half of the way from $w_0$ to the end was covered after {g['steps_to_half']} steps. "
+        f"The first step moved $w$ by {_num(g['first_step'])}, the largest (step "
+        f"{g['max_step_at']}) by {_num(g['max_step'])}"
+    )
+    if g["max_step"] >= 2 * g["first_step"]:
+        return line + (
+            f", {_num(g['max_step'] / g['first_step'], 2)} times as far: where $\\sigma$ "
+            "saturates the loss curve is flat and the gradient small, so descent crawls "
+            "before it accelerates down the slope."
+        )
+    return line + ": the steps did not grow along the way; no slow start on a flat stretch."
+
+
 def _sigmoid_section(s: dict) -> list[str]:
     g = s["sigmoid"]
     info = s["target_info"][g["target"]]
@@ -465,10 +482,11 @@ def _sigmoid_section(s: dict) -> list[str]:
         "## Sigmoid without bias",
         "",
         "Remove $b$, $v$ and $c$: $\\hat y = \\sigma(wx)$ has one parameter, and its loss is a "
-        "curve over $w$ that we can draw whole. The curve always passes through "
+        "curve over $w$ that we can draw whole. The fitted curve always passes through "
         "$\\sigma(0) = 1/2$ at $x = 0$; $w$ only sets its steepness and direction. Target: the "
         f"{info['label']} target rescaled to $[0.1, 0.9]$, with the same noise, on draw 0's "
-        f"inputs. Plain gradient descent, $w \\leftarrow w - {_num(g['lr'])}\\,L'(w)$, from "
+        f"inputs. Plain gradient descent on the train MSE $L(w)$, "
+        f"$w \\leftarrow w - {_num(g['lr'])}\\,L'(w)$, from "
         f"$w = {_num(g['w0'])}$.",
         "",
         "![The fit of sigma(wx) and the loss as a function of w](figures/sigmoid_fit.png)",
@@ -480,8 +498,6 @@ def _sigmoid_section(s: dict) -> list[str]:
         f"{_num(g['loss_end'])} (from {_num(g['loss_start'])}) and gradient "
         f"{_num(g['grad_end'])}; the minimum of the loss on a grid of spacing "
         f"{_num(g['grid_spacing'])} is at $w = {_num(g['w_grid_min'], 4)}$ "
-        f"({_num(g['loss_grid_min'])}). Half of the way from $w_0$ to the end was covered after "
-        f"{g['steps_to_half']} steps: where $\\sigma$ saturates the loss curve is flat, the "
-        "gradient small, and descent crawls before it accelerates down the slope.",
+        f"({_num(g['loss_grid_min'])}). " + descent_sentence(g),
         "",
     ]
