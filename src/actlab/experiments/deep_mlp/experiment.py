@@ -282,7 +282,44 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     arrays["y_train"] = data["y_train"][:, 0].double().numpy()
     axes["x_train"] = axes["y_train"] = ("point",)
     summary = _summary(cfg, parts, best_lr)
+    summary.update(_floors(data))
+    for row in summary["table"]:
+        a = cfg.activations.index(row["activation"])
+        sl = slice(a * cfg.seeds, (a + 1) * cfg.seeds)
+        for tag, rate in (("fixed", cfg.lr), ("tuned", best_lr[row["activation"]])):
+            excess = parts[rate]["test"][-1, sl].astype(np.float64) - summary["test_floor"]
+            row[f"{tag}_excess"] = mean_ci(excess)
+    summary.update(init_spread_factor(cfg))
     return Results(metrics, arrays, axes, coords, summary)
+
+
+def _floors(data: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The floors of this run's own draws: the MSE of the true function ``sin`` on the training
+    and on the test labels (each a noisy estimate of ``noise**2``)."""
+    out = {}
+    for split in ("train", "test"):
+        x, y = data[f"x_{split}"].double(), data[f"y_{split}"].double()
+        out[f"{split}_floor"] = float((y - torch.sin(x)).square().mean())
+    return out
+
+
+def init_spread_factor(cfg: Config) -> dict[str, float]:
+    """What the initialisation alone predicts for the spread of a linear (identity) network.
+
+    A hidden-to-hidden layer maps a signal whose units vary over the inputs with standard
+    deviation ``v`` to one with about ``sqrt(width * Var(w)) * v`` (the bias is constant over the
+    inputs and adds nothing to the spread). ``Var(w)`` is measured on seed 0's initial
+    hidden-to-hidden weights (layers 2 to ``depth``) of ``cfg.init``: ``1/(3 width)`` for
+    torch's default ``U(+-1/sqrt(fan_in))``, hence a factor of ``sqrt(1/3) = 0.577`` per layer.
+    NaN with a single hidden layer.
+    """
+    model = EnsembleMLP(1, [cfg.width] * cfg.depth, 1, ["identity"], [0], init=cfg.init)
+    if cfg.depth < 2:
+        return {"init_weight_var": math.nan, "init_spread_factor": math.nan}
+    with torch.no_grad():
+        w = torch.cat([model.weight(layer).reshape(-1) for layer in range(1, cfg.depth)])
+    var = float(w.double().var())
+    return {"init_weight_var": var, "init_spread_factor": math.sqrt(cfg.width * var)}
 
 
 def _take(part: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:

@@ -115,11 +115,16 @@ def plot_learned_functions(results: Results) -> Figure:
 # ------------------------------------------------------------------------ loss curves
 def plot_loss_curves(results: Results) -> Figure:
     """Train and held-out MSE per epoch (geometric seed mean, 95% band), log scale, with the
-    noise floor sigma^2 as a line."""
+    noise variance s^2 (dashed) and each draw's own floor, the MSE of sin x on its labels
+    (dotted)."""
     names = _activations(results)
     floor = results.summary["noise_floor"]
     fig = new_figure(figsize=(10, 3.8))
     axes = fig.subplots(1, 2, sharey=True)
+    draw_floor = {
+        "train/mse": results.summary.get("train_floor", floor),
+        "test/mse": results.summary.get("test_floor", floor),
+    }
     for ax, metric, title in (
         (axes[0], "train/mse", "training MSE"),
         (axes[1], "test/mse", "held-out MSE (a second noisy draw)"),
@@ -130,9 +135,12 @@ def plot_loss_curves(results: Results) -> Figure:
             ax.fill_between(steps, lo, hi, color=color_of(name), alpha=0.2, lw=0)
             ax.plot(steps, mean, color=color_of(name), lw=1.4, label=name)
         ax.axhline(floor, color=_FLOOR, ls=(0, (5, 3)), lw=1)
+        ax.axhline(draw_floor[metric], color=_FLOOR, ls=":", lw=1)
         ax.annotate(
-            rf"noise floor $\sigma^2$ = {floor:g}",  # below the line at the start: no curve there
-            (steps[0], floor),
+            # below the lines at the start: no curve there
+            f"dashed: noise variance $s^2$ = {floor:g}\n"
+            f"dotted: this draw's floor (MSE of sin x) = {draw_floor[metric]:.3g}",
+            (steps[0], min(floor, draw_floor[metric])),
             xytext=(2, -3),
             textcoords="offset points",
             ha="left",
@@ -145,7 +153,10 @@ def plot_loss_curves(results: Results) -> Figure:
         ax.set_title(title)
     axes[0].set_ylabel(f"MSE (lr {results.summary['lr']:g}; seed geometric mean, 95% band)")
     axes[1].legend(loc="upper right", ncols=2)
-    fig.suptitle("Loss curves: below the floor on the training set means fitting the noise")
+    fig.suptitle(
+        "Loss curves: a fitted model is expected below $s^2$ on its training points; "
+        "held-out MSE is compared with its draw's own floor"
+    )
     return fig
 
 
