@@ -191,9 +191,11 @@ def plot_singular_values(results: Results, ax: Axes | None = None) -> Axes:
 
 
 def _nan_tail(ax: Axes, x: np.ndarray, y: np.ndarray, colour: str, label: str, ls: Any) -> None:
-    """A curve whose non-finite points are marked at the panel's bottom edge."""
+    """A curve whose non-finite points are marked at the panel's bottom edge. It is drawn thin
+    and on top: where it agrees with the exact curve (wide and pale, underneath) both show."""
     ok = np.isfinite(y)
-    ax.plot(np.where(ok, x, np.nan), np.where(ok, y, np.nan), color=colour, ls=ls, label=label)
+    ax.plot(np.where(ok, x, np.nan), np.where(ok, y, np.nan), color=colour, ls=ls, label=label,
+            lw=1.3, zorder=4)  # fmt: skip
     if (~ok).any():
         first = x[np.argmax(~ok)]
         ax.axvline(first, color=colour, lw=0.8, ls=":")
@@ -208,19 +210,23 @@ def plot_overflow(results: Results, ax: Axes | None = None) -> Axes:
     y = results.arrays["overflow"]
     sm = results.summary["softmax"]
     wrong, nan = sm["first_wrong_offset"], sm["first_nan_offset"]
-    for dtype, lw in (("float64", 2.4), ("float32", 1.2)):
+    # The stable curves wide and pale underneath, the naive ones thin on top: before the
+    # overflow all four coincide, and each must still be seen.
+    for dtype, lw in (("float64", 6.0), ("float32", 3.0)):
         ax.plot(
             c,
             y[variants.index(f"stable {dtype}")],
             color=SERIES["stable"],
             lw=lw,
-            ls="-" if dtype == "float64" else (0, (2, 2)),
+            alpha=0.3 if dtype == "float64" else 0.6,
+            ls="-" if dtype == "float64" else (0, (1, 1.5)),
             label=f"stable, {dtype}",
-            zorder=3,
+            zorder=2,
         )
     for dtype, height in (("float64", 0.05), ("float32", 0.3)):
         key = f"naive {dtype}"
-        _nan_tail(ax, c, y[variants.index(key)], SERIES[key], f"naive, {dtype}", "-")
+        ls = "-" if dtype == "float64" else (0, (4, 2))
+        _nan_tail(ax, c, y[variants.index(key)], SERIES[key], f"naive, {dtype}", ls)
         if wrong[dtype] is None:
             continue
         ax.axvspan(wrong[dtype], c[-1], color=SERIES[key], alpha=0.08, lw=0)
@@ -249,12 +255,14 @@ def plot_underflow(results: Results, ax: Axes | None = None) -> Axes:
         g,
         y[variants.index("log_softmax float64")],
         color=SERIES["log_softmax"],
-        lw=2.4,
+        lw=6.0,
+        alpha=0.3,
         label="log_softmax",
     )
     for key in ("log of softmax float64", "log of softmax float32"):
         v = y[variants.index(key)]
-        _nan_tail(ax, g, v, SERIES[key], key.replace("log of softmax", "log(softmax),"), "-")
+        ls = "-" if key.endswith("float64") else (0, (4, 2))
+        _nan_tail(ax, g, v, SERIES[key], key.replace("log of softmax", "log(softmax),"), ls)
         bad = ~np.isfinite(v)
         if bad.any():
             ax.text(
