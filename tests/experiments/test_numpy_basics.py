@@ -691,3 +691,19 @@ def test_report_rl_heads_claims_are_hedged(smoke):
     assert "Only a linear output can produce all of them" not in text
     assert "distributional" in text and "target" in text
     assert "logits are *not* Q-values" in text
+
+
+def test_figures_keep_coinciding_curves_visible(smoke):
+    figs = SPEC.figures(smoke)
+    dead = figs["dead_relu"].axes[0]
+    width = {ln.get_label(): ln.get_linewidth() for ln in dead.lines}
+    # ReLU and LeakyReLU coincide for x > 0: ReLU is drawn wider, underneath.
+    assert width["ReLU"] > width["LeakyReLU"] and width["ReLU'"] > width["LeakyReLU'"]
+    overflow, underflow = figs["softmax_overflow"].axes[:2]
+    for ax, exact in ((overflow, "stable, float64"), (underflow, "log_softmax")):
+        lines = {ln.get_label(): ln for ln in ax.lines}
+        naive = [ln for label, ln in lines.items() if "naive" in label or "log(softmax)" in label]
+        assert len(naive) == 2
+        for ln in naive:
+            assert ln.get_zorder() > lines[exact].get_zorder()
+            assert ln.get_linewidth() < lines[exact].get_linewidth()
