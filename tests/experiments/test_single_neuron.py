@@ -593,6 +593,8 @@ def test_ranking_caveat_when_the_scored_restarts_ran_to_the_cap():
         return {"cases": cases, "ranking": ranking, "seeds": 5, "epochs": 4000}
 
     assert snr.cap_caveat(hand(0, 0), "t") == ""
+    assert snr.capped_pairs({**hand(1, 3), "targets": ["t"]}) == [("t", "b")]
+    assert snr.capped_pairs({**hand(3, 2), "targets": ["t"]}) == [("t", "a")]
     few = snr.cap_caveat(hand(1, 0), "t")
     assert "a in 1 of 5 draws" in few and "could lower" not in few
     many = snr.cap_caveat(hand(1, 3), "t")

@@ -94,7 +94,9 @@ def _intro(s: dict) -> list[str]:
         f"held-out points (uniform), both with Gaussian label noise of sd $s = "
         f"{_num(s['noise'])}$; a perfect model scores about the *noise floor* "
         f"$s^2 = {_num(s['noise_floor'])}$ on held-out points. All {n_members} fits "
-        f"(target x activation x draw x restart) are members of one vectorised ensemble, trained "
+        f"(target x activation x draw x restart) are members of one vectorised *ensemble* "
+        "(one batched model in which every member has its own weights, optimiser state and "
+        "stopping), trained "
         f"full batch with Adam (learning rate {_num(s['lr'])}); initial weights ({s['init']} "
         "scheme: $w, b, v, c$ each uniform on $[-1, 1]$) depend only on the draw and the "
         "restart, so every activation starts from the "
@@ -108,7 +110,9 @@ def _intro(s: dict) -> list[str]:
         "**Scoring.** The fit of a case on a draw is its best restart *on the training set*; its "
         "held-out MSE is the score. Means and 95% confidence intervals are over the "
         f"{s['seeds']} draws (Student-t interval: mean $\\pm\\, t_{{0.975,\\,n-1}}$ times "
-        "the standard error). An activation is called better than another only when Welch's "
+        f"the standard error, $n = {s['seeds']}$); $R^2 = 1 - $ held-out MSE / held-out "
+        "variance of $y$ (1: a perfect fit; 0: no better than predicting the mean). An "
+        "activation is called better than another only when Welch's "
         "t-test (a two-sample t-test that does not assume equal variances) separates their "
         "per-draw scores at the 5% level; otherwise it is a *tie* (within noise).",
         "",
@@ -158,6 +162,28 @@ def _overview(s: dict) -> list[str]:
             f"{r['runner_up']}: {_ci(second)} | {verdict} |"
         )
     out.append("")
+    flagged = capped_pairs(s)
+    if flagged:
+        out += [
+            "Where most draws' scored restarts ran to the step cap, the score is that of an "
+            "unconverged fit: "
+            + _join([f"{a} on the {s['target_info'][t]['label']}" for t, a in flagged])
+            + " (see the caveat in each target's section).",
+            "",
+        ]
+    return out
+
+
+def capped_pairs(s: dict) -> list[tuple[str, str]]:
+    """(target, activation) of the overview's best and runner-up whose scored restarts ran to
+    the cap in most draws."""
+    cases = _cases(s)
+    out = []
+    for t in s["targets"]:
+        r = s["ranking"][t]
+        for a in (r["best"], r["runner_up"]):
+            if a is not None and 2 * cases[(t, a)]["best_stopped"]["cap"] > s["seeds"]:
+                out.append((t, a))
     return out
 
 
