@@ -670,3 +670,14 @@ def test_sigmoid_descent_sentence_follows_the_path(results):
     assert "5 times as far" in snr.descent_sentence({**base, "first_step": 0.1, "max_step": 0.5})
     flat = snr.descent_sentence({**base, "first_step": 0.1, "max_step": 0.15})
     assert "crawls" not in flat and "did not grow" in flat
+
+
+def test_truth_heldout_floor_from_the_documented_draw(results):
+    """The finite draws' floor: the noiseless target's held-out MSE is the mean squared
+    held-out noise of each draw (the documented draw, written out), and the report prints it."""
+    data = _data(SMOKE)
+    per_draw = (data["e_test"] ** 2).mean(axis=1)
+    got = results.summary["truth_heldout"]
+    assert got["mean"] == pytest.approx(per_draw.mean(), rel=1e-10)
+    assert got["n"] == SMOKE.seeds
+    assert f"noiseless target itself scores {snr._ci(got)}" in SPEC.report(results)

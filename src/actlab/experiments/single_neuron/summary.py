@@ -176,6 +176,9 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
             "neg_cubic": mean_ci(down),
             "differs": welch_differs(up, down),
         }
+    # The finite draws' noise floor: the held-out MSE of the noiseless target itself.
+    fn0 = TARGETS[cfg.targets[0]].fn
+    truth_heldout = ((data["y_test"][0] - fn0(data["x_test"])) ** 2).mean(-1)  # (S,)
     stopped = {}
     for a, aname in enumerate(cfg.activations):
         reasons = arrays["stop_reason"][:, a].reshape(-1)
@@ -201,6 +204,7 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
         "n_test": cfg.n_test,
         "noise": cfg.noise,
         "noise_floor": cfg.noise**2,
+        "truth_heldout": mean_ci(truth_heldout),
         "seeds": cfg.seeds,
         "restarts": cfg.restarts,
         "epochs": cfg.epochs,
