@@ -478,7 +478,11 @@ def plot_head_fit(results: Results, head: str, ax: Axes | None = None) -> Axes:
         ax.fill_between(
             k, pred[:, :, a].min(axis=0), pred[:, :, a].max(axis=0), color=c, alpha=0.25, lw=0
         )
-        ax.plot(k, pred[:, :, a].mean(axis=0), color=c, ls=_ACTION_STYLE[action], lw=1.6)
+        # continue wide and pale: a bounded head pins continue and wait to the same edge,
+        # where the dashed wait line would otherwise hide it.
+        wide = action == "continue"
+        ax.plot(k, pred[:, :, a].mean(axis=0), color=c, ls=_ACTION_STYLE[action],
+                lw=4.0 if wide else 1.6, alpha=0.5 if wide else 1.0)  # fmt: skip
     ax.set_xlabel("state $k$ (rewards left)")
     name = "linear" if head == "identity" else head
     ax.set_title(f"{name} output: MSE {fit['final_mse']['mean']:.3g}")
