@@ -34,8 +34,8 @@ RELU6_FLAT = {s: 0.5 + float(ndtr(-6.0 / s)) for s in (1.0, 3.0, 5.0)}
 answer's numbers)."""
 
 
-def _pct(p: float) -> str:
-    return f"{100 * p:.3g}%"
+def _p(p: float) -> str:
+    return f"{p:.3f}"  # a decimal, not a percentage: % starts a comment inside LaTeX math
 
 
 EXERCISES: list[Exercise] = [
@@ -57,7 +57,8 @@ EXERCISES: list[Exercise] = [
         "The flat share of tanh, exactly",
         "Write `tanh_flat_probability(s_z, threshold)`: the share of inputs "
         "$z \\sim \\mathcal{N}(0, s_z^2)$ on which $|\\tanh'(z)| < $ `threshold`, the number "
-        "the gallery's table gives for tanh. Hint: solve $1 - \\tanh^2 z < t$ for $|z|$ first.",
+        "the gallery's table gives for tanh. Hint: with $t$ the threshold, solve "
+        "$1 - \\tanh^2 z < t$ for $|z|$ first.",
         "The flat set is two tails, $|z| > a$ with $a = \\operatorname{artanh}\\sqrt{1 - t}$ "
         "($a \\approx 2.99$ for $t = 0.01$), so its mass is "
         "$2\\,P(z > a) = \\operatorname{erfc}(a / (s_z\\sqrt 2))$: no grid needed. Computing "
@@ -74,9 +75,9 @@ EXERCISES: list[Exercise] = [
         "$s_z = 5$ with a normal table.",
         "relu6 is also flat above its cap: its flat set is $z \\le 0$ and $z \\ge 6$, so its "
         "share is $\\tfrac12 + P(z > 6) = \\tfrac12 + 1 - \\Phi(6 / s_z)$. At $s_z = 5$: "
-        f"$\\tfrac12 + 1 - \\Phi(1.2) = {_pct(RELU6_FLAT[5.0])}$; at $s_z = 3$: "
-        f"{_pct(RELU6_FLAT[3.0])}; at $s_z = 1$ the cap is 6 sd away and the share is "
-        f"{_pct(RELU6_FLAT[1.0])}, relu's 50% to the digits shown. The cap matters only for "
+        f"$\\tfrac12 + 1 - \\Phi(1.2) = {_p(RELU6_FLAT[5.0])}$; at $s_z = 3$: "
+        f"{_p(RELU6_FLAT[3.0])}; at $s_z = 1$ the cap is 6 sd away and the share is "
+        f"{_p(RELU6_FLAT[1.0])}, relu's 0.5 to the digits shown. The cap matters only for "
         "wide pre-activations, the same regime in which tanh saturates.",
     ),
 ]
