@@ -790,3 +790,67 @@ def test_stubs_raise_and_exercises_render():
         "challenge",
     ]
     assert f"{math.tanh(-1.5):.3f}" in md and "optimizer.state.clear()" in md
+
+
+def _saturation_bounds(model: nn.Sequential, x: torch.Tensor, tol: float = 1e-6) -> np.ndarray:
+    """``(layer, kind, bound)``: per hidden tanh layer, the fraction of (unit, input) pairs and
+    of units on every input with ``|tanh z| > 0.99``, counted with the band narrowed (bound 0)
+    and widened (bound 1) by ``tol`` (another summation order may put a value either side)."""
+    out = []
+    for h in _hidden(model, x)[1]:
+        rows = []
+        for band in (h.abs() > 0.99 + tol, h.abs() > 0.99 - tol):
+            rows.append([band.double().mean().item(), band.all(0).double().mean().item()])
+        out.append(np.array(rows).T)
+    return np.array(out)
+
+
+def test_saturation_counts_pairs_and_units_against_plain_tanh_networks():
+    """``_saturation`` on an ensemble whose weights were scaled up (so that tanh saturates)
+    against the members exported as nn.Sequential and counted here; NaN for ReLU members."""
+    model = EnsembleMLP(1, [8, 8], 1, ["tanh", "tanh", "relu"], [1, 2, 3])
+    with torch.no_grad():
+        model.flat.mul_(4.0)
+    x = torch.linspace(-2, 2, 50)[:, None]
+    got = sw._saturation(model, x).numpy()  # noqa: SLF001  (layer, kind, E)
+    assert np.isnan(got[..., 2]).all()
+    positive = 0
+    for m in range(2):
+        ref = _saturation_bounds(model.member(m), x)
+        assert ((ref[..., 0] <= got[..., m]) & (got[..., m] <= ref[..., 1])).all()
+        positive += (got[:, 0, m] > 0).sum() + (got[:, 1, m] > 0).sum()
+    assert positive >= 3  # the check is not vacuous
+    assert (got[:, 1, :2] <= got[:, 0, :2]).all()  # every-input units are a subset of pairs
+
+
+def test_saturation_in_the_run_and_the_report(results):
+    """The run's tanh network just before the swap against the plain networks; the report's
+    sentence follows hand-set summary values."""
+    sat = results.arrays["saturation"]  # (arm, seed, layer, kind)
+    assert results.coords["saturation/kind"] == ["pairs", "every_input"]
+    x = _data()["x_train"]
+    for a, arm in enumerate(sw.ARMS):
+        for seed in range(CFG.seeds):
+            if arm in ("after", "fresh_after"):
+                assert np.isnan(sat[a, seed]).all()
+                continue
+            model = _plain(seed, "tanh")
+            opt = torch.optim.Adam(model.parameters(), lr=CFG.lr)
+            for epoch in range(CFG.swap_epoch):
+                order = _batch_order(seed, epoch, CFG.n_train)
+                for start in range(0, CFG.n_train, CFG.batch_size):
+                    idx = order[start : start + CFG.batch_size]
+                    opt.zero_grad()
+                    nn.functional.mse_loss(model(x[idx]), _data()["y_train"][idx]).backward()
+                    opt.step()
+            ref = _saturation_bounds(model, x)
+            assert ((ref[..., 0] <= sat[a, seed]) & (sat[a, seed] <= ref[..., 1])).all()
+    s = copy.deepcopy(results.summary)
+    assert s["saturation"][0]["pairs"]["mean"] == pytest.approx(
+        np.nanmean(sat[sw.ARMS.index("swap_kept"), :, 0, 0]), abs=1e-15
+    )
+    s["saturation"][0]["pairs"] = {"mean": 0.25, "lo": 0.2, "hi": 0.3}
+    s["saturation"][0]["every_input"] = {"mean": 0.125, "lo": 0.1, "hi": 0.15}
+    text = build_report(s)
+    assert "layer 1: 25% [20%, 30%] of the (unit, input) pairs and 12.5% [10%, 15%]" in text
+    assert "pinned near ±1" in text

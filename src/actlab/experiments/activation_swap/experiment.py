@@ -86,6 +86,11 @@ FLAT_THRESHOLD = 0.05
 """An arm is "still improving" at the end when its held-out MSE fell by more than this fraction
 over the last :func:`tail_epochs` epochs (mean over seeds), "rising" when it grew by more, and
 "flat at the end" otherwise."""
+SATURATED = 0.99
+"""A tanh unit is saturated on an input when ``|tanh z| > SATURATED`` (``|z| > 2.65``)."""
+SATURATION_KINDS = ("pairs", "every_input")
+"""Saturation just before the swap, per layer: the fraction of (unit, training input) pairs in
+the saturated band, and the fraction of units saturated on every training input."""
 TAIL_FRACTION = 0.1
 """The convergence check looks at the last this fraction of the epochs (at least one)."""
 
@@ -233,6 +238,24 @@ def _off_units(model: EnsembleMLP, x: torch.Tensor) -> tuple[torch.Tensor, torch
     return torch.stack(off, 1), torch.stack(inactive, 1)
 
 
+def _saturation(model: EnsembleMLP, x: torch.Tensor) -> torch.Tensor:
+    """``(layer, kind, E)`` float64, kinds :data:`SATURATION_KINDS`: for tanh members, the
+    fraction of (unit, input) pairs with ``|tanh z| > SATURATED`` and of units with it on every
+    input of ``x``; NaN for members computing with another activation."""
+    with torch.no_grad():
+        _, hidden = model(x, return_hidden=True)
+    out = torch.full((len(hidden), len(SATURATION_KINDS), model.E), math.nan, dtype=torch.float64)
+    for layer, (_, h) in enumerate(hidden):  # h: (E, B, width)
+        band = h.abs() > SATURATED
+        for run in model.runs:
+            if run.activation.name != "tanh":
+                continue
+            part = slice(run.start, run.stop)
+            out[layer, 0, part] = band[part].double().mean((1, 2))
+            out[layer, 1, part] = band[part].all(dim=1).double().mean(-1)
+    return out
+
+
 @functools.cache
 def _dead_kind(name: str) -> str | None:
     return dead_kind(get_activation(name))
@@ -285,7 +308,9 @@ def train_arms(
     * ``units`` ``(2, layer, unit, E)``: each unit off right after the swap and at the end;
     * ``fit`` ``(3, grid, E)`` at :data:`WHEN`; ``hidden`` ``(3, layer, grid, unit, E0)`` for the
       members of seed 0 only;
-    * ``adam`` ``(2, 3, E)``: before and after the reset, the step count, ``|m|`` and ``|v|``.
+    * ``adam`` ``(2, 3, E)``: before and after the reset, the step count, ``|m|`` and ``|v|``;
+    * ``sat`` ``(1, layer, kind, E)``: just before the swap, :func:`_saturation` on the
+      training inputs (NaN for members not computing with tanh then).
     """
     lay = layout(cfg)
     x, y, grid = data["x_train"], data["y_train"], data["x_grid"]
@@ -298,7 +323,7 @@ def train_arms(
     first = {
         name: [m for m, s in enumerate(seeds) if s == 0] for name, seeds in lay["seeds"].items()
     }
-    keys = ("step", "train", "test", "off", "inactive", "fit", "hidden", "units", "adam")
+    keys = ("step", "train", "test", "off", "inactive", "fit", "hidden", "units", "adam", "sat")
     log: dict[str, dict[str, list]] = {name: {k: [] for k in keys} for name in models}
     # Both losses in one forward pass over the training and held-out inputs.
     x_eval = torch.cat([x, data["x_test"]])
@@ -327,6 +352,8 @@ def train_arms(
         rec["hidden"].append(torch.stack([h[first[name]] for _, h in hidden]).permute(0, 2, 3, 1))
         if units:
             rec["units"].append(_off_units(model, x)[0].permute(1, 2, 0))
+        else:  # just before the swap
+            rec["sat"].append(_saturation(model, x))
 
     def callback(name: str, offset: int, stop: int) -> Callback:
         # A callback sees the parameters before an update: local step 0 of phase 2 is the
@@ -347,6 +374,7 @@ def train_arms(
             snapshot(name, model, units=True)  # its initial network, at the swap
             for key in ("fit", "hidden"):  # nothing before the swap
                 log[name][key].insert(0, torch.full_like(log[name][key][0], math.nan))
+            log[name]["sat"].append(torch.full((cfg.depth, 2, model.E), math.nan).double())
             continue
         result = train(model, x, y, phase1, callbacks=[callback(name, 0, swap)])
         observe(name, model, swap)  # before the swap
@@ -436,6 +464,7 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
             [out[layout(cfg)["arms"][arm][0]]["hidden"][..., arm_index(cfg, arm)] for arm in ARMS]
         ),  # (arm, when, layer, input, unit)
         "adam": _by_arm(cfg, out, "adam"),  # (arm, seed, when, quantity)
+        "saturation": _by_arm(cfg, out, "sat")[:, :, 0],  # (arm, seed, layer, kind)
         "x_grid": data["x_grid"][:, 0].double().numpy(),
         "y_grid": data["y_grid"][:, 0].double().numpy(),
         "x_train": data["x_train"][:, 0].double().numpy(),
@@ -450,6 +479,7 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         "fit": ("arm", "seed", "when", "input"),
         "hidden": ("arm", "when", "layer", "input", "unit"),
         "adam": ("arm", "seed", "when", "quantity"),
+        "saturation": ("arm", "seed", "layer", "kind"),
         "x_grid": ("input",),
         "y_grid": ("input",),
         "x_train": ("point",),
@@ -466,8 +496,11 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         "hidden/when": list(WHEN),
         "adam/when": ["end_of_phase_1", "start_of_phase_2"],
         "adam/quantity": ["step_count", "m_norm", "v_norm"],
+        "saturation/layer": list(range(1, cfg.depth + 1)),
+        "saturation/kind": list(SATURATION_KINDS),
     }
-    for name in ("loss", "loss_band", "units", "units_band", "off_units", "fit", "hidden", "adam"):
+    named = ("loss", "loss_band", "units", "units_band", "off_units", "fit", "hidden", "adam")
+    for name in (*named, "saturation"):
         coords[f"{name}/arm"] = list(ARMS)
     for name in ("loss", "loss_band"):
         coords[f"{name}/split"] = list(SPLITS)
@@ -665,6 +698,21 @@ def _summary(
         "comparisons": comparisons,
         "start": start,
         "convergence": _convergence(cfg, loss, steps, spe),
+        "saturation": (
+            None
+            if cfg.before != "tanh"
+            else [
+                {
+                    "layer": layer + 1,
+                    "threshold": SATURATED,
+                    **{
+                        kind: mean_ci(arrays["saturation"][kept, :, layer, k], bounds=(0.0, 1.0))
+                        for k, kind in enumerate(SATURATION_KINDS)
+                    },
+                }
+                for layer in range(cfg.depth)
+            ]
+        ),
         "dead": _dead_summary(cfg, arrays),
         "adam": {
             arm: {

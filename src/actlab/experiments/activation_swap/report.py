@@ -135,7 +135,8 @@ def build_report(s: dict) -> str:
             if (b, a) == ("tanh", "relu")
             else f"{b} and {a} differ on the pre-activations the network had grown, so every "
             "layer above receives inputs unlike those it was trained on."
-        ),
+        )
+        + _saturation_sentence(s),
         "",
     ]
     out += _recovery(s)
@@ -165,6 +166,30 @@ def build_report(s: dict) -> str:
         "",
     ]
     return "\n".join(out) + "\n" + exercises_markdown(EXERCISES)
+
+
+def _saturation_sentence(s: dict) -> str:
+    """How much of the tanh network sat in tanh's flat tails just before the swap."""
+    sat = s.get("saturation")
+    if not sat:
+        return ""
+    thr = sat[0]["threshold"]
+    layers = "; ".join(
+        f"layer {row['layer']}: {_pct(row['pairs'])} of the (unit, input) pairs and "
+        f"{_pct(row['every_input'])} of the units on every input"
+        for row in sat
+    )
+    text = (
+        f" Just before the swap, counted on the training inputs, this much of the "
+        f"{s['before']} network was *saturated* ($|\\tanh z| > {num(thr)}$, i.e. "
+        f"$|z| > {num(math.atanh(thr))}$, the flat tails): {layers}."
+    )
+    if any((row["pairs"]["mean"] or 0) > 0 for row in sat):
+        text += (
+            f" On those pairs the output was pinned near ±1 whatever $z$; {s['after']} passes "
+            "a positive $z$ through unchanged and turns a negative one into 0."
+        )
+    return text
 
 
 def _start_sentence(s: dict) -> str:
