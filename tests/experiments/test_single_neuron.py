@@ -681,3 +681,16 @@ def test_truth_heldout_floor_from_the_documented_draw(results):
     assert got["mean"] == pytest.approx(per_draw.mean(), rel=1e-10)
     assert got["n"] == SMOKE.seeds
     assert f"noiseless target itself scores {snr._ci(got)}" in SPEC.report(results)
+
+
+def test_relu_fit_at_solution_is_the_landscape_of_the_chapter(results):
+    """The exercise computes what the chapter draws: one point of the ReLU landscape."""
+    from actlab.experiments.single_neuron import solutions
+
+    x, y = (
+        results.arrays["x_train"][0],
+        results.arrays["y_train"][SMOKE.targets.index("quadratic"), 0],
+    )
+    for w, b in ((1.2, -0.5), (-0.4, 0.3), (0.5, -3.0)):
+        expected = nl.relu_landscape(x, y, np.array([w]), np.array([b]))["mse"][0, 0]
+        assert solutions.relu_fit_at(x, y, w, b)[2] == pytest.approx(expected, rel=1e-9, abs=1e-15)

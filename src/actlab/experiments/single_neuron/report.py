@@ -117,12 +117,14 @@ def _intro(s: dict) -> list[str]:
         "t-test (a two-sample t-test that does not assume equal variances) separates their "
         "per-draw scores at the 5% level; otherwise it is a *tie* (within noise).",
         "",
-        "| target | formula | held-out variance of $y$ |",
-        "|---|---|---|",
+        "| target | name in the config | formula | held-out variance of $y$ |",
+        "|---|---|---|---|",
     ]
     for t in s["targets"]:
         info = s["target_info"][t]
-        out.append(f"| {info['label']} | $y = {info['latex']}$ | {_num(s['ranking'][t]['var'])} |")
+        out.append(
+            f"| {info['label']} | `{t}` | $y = {info['latex']}$ | {_num(s['ranking'][t]['var'])} |"
+        )
     out += [
         "",
         "*Held-out variance of $y$: the variance of the held-out labels, mean over draws; the "
