@@ -384,8 +384,8 @@ def test_convergence_verdicts_follow_hand_set_values(results):
     assert "Every arm is flat at the end" in text and "budget ran out" not in text
     L = results.summary["labels"]
     text = _with_convergence(results, {**flat, "fresh_after": -0.2, "after": 0.3})
-    assert f"Still improving at the end: {L['fresh_after']}. The budget ran out" in text
-    assert f"Rising at the end: {L['after']} " in text
+    assert f"Still improving at the end: *{L['fresh_after']}*. The budget ran out" in text
+    assert f"Rising at the end: *{L['after']}* " in text
     assert "Every arm is flat" not in text
     assert f"| {L['fresh_after']} | -20% [-21%, -19%] |" in text
 
@@ -397,6 +397,24 @@ def _with_comparisons(results, outcomes: dict) -> str:
         if (c["a"], c["b"]) in outcomes:
             c["differs"], c["lower"] = outcomes[c["a"], c["b"]]
     return build_report(s)
+
+
+def test_start_sentence_follows_hand_set_values(results):
+    """The swapped network right after the swap against the untrained fresh network."""
+    s = copy.deepcopy(results.summary)
+    s["start"].update(differs=True, lower=1)
+    assert "is higher than that: worse than not having trained at all" in build_report(s)
+    s["start"].update(differs=False, lower=None)
+    assert "right after the swap is within noise of that." in build_report(s)
+    st_ = results.summary["start"]
+    kept, fresh = sw.ARMS.index("swap_kept"), sw.ARMS.index("fresh_after")
+    spe = sw.steps_per_epoch(CFG)
+    steps = np.rint(np.asarray(results.coords["loss/point"]) * spe).astype(int)
+    post = sw.swap_points(steps, CFG)[1]
+    a = results.arrays["loss"][kept, :, 1, post]
+    b = results.arrays["loss"][fresh, :, 1, post]
+    assert st_["fresh"]["mean"] == pytest.approx(b.mean(), rel=1e-12)
+    assert st_["differs"] == _welch(a, b)
 
 
 def test_control_verdicts_follow_hand_set_comparisons(results):

@@ -197,13 +197,17 @@ def _start_sentence(s: dict) -> str:
     its start, the same initial weights)."""
     st, L, a = s["start"], s["labels"], s["after"]
     if not st["differs"]:
-        where = "within noise of"
+        where = "within noise of that"
     else:
-        where = "lower than" if st["lower"] == 0 else "higher than"
+        where = (
+            "lower than that"
+            if st["lower"] == 0
+            else "higher than that: worse than not having trained at all"
+        )
     return (
         f"For scale: an untrained {a} network from the same initial weights "
         f"(*{L['fresh_after']}*, at its start) has held-out MSE {ci(st['fresh'])}; the swapped "
-        f"network right after the swap is {where} that."
+        f"network right after the swap is {where}."
     )
 
 
@@ -351,8 +355,8 @@ def _convergence_section(s: dict) -> list[str]:
         d = c[arm]
         verdicts[arm] = convergence_verdict(d["test"], thr)
         out.append(f"| {L[arm]} | {_pct(d['test'])} | {_pct(d['train'])} | {verdicts[arm]} |")
-    improving = [L[arm] for arm in s["arms"] if verdicts[arm] == "still improving"]
-    rising = [L[arm] for arm in s["arms"] if verdicts[arm] == "rising"]
+    improving = [f"*{L[arm]}*" for arm in s["arms"] if verdicts[arm] == "still improving"]
+    rising = [f"*{L[arm]}*" for arm in s["arms"] if verdicts[arm] == "rising"]
     if not improving and not rising:
         text = (
             f"Every arm is flat at the end (held-out MSE within ±{pct(thr)} over the last "
