@@ -691,6 +691,7 @@ def test_report_rl_heads_claims_are_hedged(smoke):
     assert "Only a linear output can produce all of them" not in text
     assert "distributional" in text and "target" in text
     assert "logits are *not* Q-values" in text
+    assert "cannot hold the raw Q-values" in text and "cannot hold a Q-value." not in text
 
 
 def test_figures_keep_coinciding_curves_visible(smoke):

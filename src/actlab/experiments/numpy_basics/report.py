@@ -622,7 +622,7 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
     ]
     bounded = [f for f in fits[1:] if f["bounded"]]
     out += [
-        "**A bounded output cannot hold a Q-value.** The same network "
+        "**A bounded output cannot hold the raw Q-values.** The same network "
         f"(1 → {cfg['hidden']} {cfg['torso']} → 3) is fitted to the exact Q-values with "
         "Adam (learning rate "
         f"{cfg['fit_lr']:g}, {cfg['fit_steps']} full-batch steps, {cfg['seeds']} seeds, each "
