@@ -211,7 +211,7 @@ def test_every_member_starts_from_its_seeds_weights(results):
                 out = _initial_sequential(cfg, act, seed)(data["x_val"])
                 expected = nn.functional.mse_loss(out, data["y_val"]).item()
             got = start[(start.activation == act) & (start.seed == seed)]
-            assert len(got) == len(cfg.learning_rates)
+            assert len(got) == len(_tried(results, act))  # extension members included
             np.testing.assert_allclose(got.value, expected, rtol=1e-5)
     relu = start[start.activation == "relu"]
     assert relu[relu.seed == 0].value.iloc[0] != relu[relu.seed == 1].value.iloc[0]
@@ -253,6 +253,10 @@ def test_data_noise_floor_and_grids(results):
         ({"snapshot_epochs": (0, 999)}, "snapshot_epochs"),
         ({"lr": float("nan")}, "lr"),
         ({"noise": -1.0}, "noise"),
+        ({"lr_min": 0.0}, "lr_min"),
+        ({"lr_max": 1e-6}, "lr_max"),
+        ({"lr_grid": (1.0,)}, r"lr_grid must lie in \[lr_min, lr_max\]"),
+        ({"lr_extend": -1}, "lr_extend"),
     ],
 )
 def test_bad_config(change, match):
@@ -269,16 +273,25 @@ def _final(results, metric, act, lr):
     return rows.value.to_numpy()
 
 
+def _tried(results, act):
+    """The rates the metrics table holds for ``act`` (the base grid and any extension)."""
+    m = results.metrics
+    return sorted(set(m[m.activation == act].lr.round(12)))
+
+
 def test_tuned_rate_is_the_lowest_validation_mse_and_its_rows_use_it(results):
-    """Per activation: the rate with the lowest mean final validation MSE (never the held-out
-    one); the tuned columns and ``fits_best_lr`` are that rate's members."""
+    """Per activation: the rate with the lowest mean final validation MSE over every rate it
+    was trained at (never the held-out one); the tuned columns and ``fits_best_lr`` are that
+    rate's members."""
     cfg, x = SMOKE, results.arrays["x_grid"]
     for a, row in enumerate(results.summary["table"]):
         act = row["activation"]
-        val = {lr: _final(results, "val/mse", act, lr) for lr in cfg.learning_rates}
+        tried = _tried(results, act)
+        assert tried == pytest.approx(row["lr_tried"])
+        val = {lr: _final(results, "val/mse", act, lr) for lr in tried}
         assert all(np.isfinite(v).all() for v in val.values())  # every rate eligible here
         best = min(val, key=lambda lr: val[lr].mean())
-        assert row["best_lr"] == best
+        assert row["best_lr"] == pytest.approx(best)
         for tag, lr in (("fixed", cfg.lr), ("tuned", best)):
             for split in ("train", "test", "truth"):
                 values = _final(results, f"{split}/mse", act, lr)
@@ -288,26 +301,79 @@ def test_tuned_rate_is_the_lowest_validation_mse_and_its_rows_use_it(results):
         np.testing.assert_allclose(((fits - np.sin(x)) ** 2).mean(axis=1), truth, rtol=1e-5)
 
 
+def test_grid_is_extended_until_the_pick_is_interior_or_the_budget_is_spent(results):
+    """Recomputed from the table with an independent rule: per activation, starting from the
+    base grid, while the best rate (lowest mean validation MSE) is the smallest or largest
+    tried, the next tried rate is 3x beyond it; the status says interior or edge."""
+    cfg = SMOKE
+    for row in results.summary["table"]:
+        act = row["activation"]
+        tried = _tried(results, act)
+        grid = sorted(cfg.learning_rates)
+        val = {lr: _final(results, "val/mse", act, lr).mean() for lr in tried}
+        for _ in range(cfg.lr_extend):
+            best = min(grid, key=val.get)
+            if grid[0] < best < grid[-1]:
+                break
+            nxt = best / 3 if best == grid[0] else best * 3
+            assert any(math.isclose(nxt, t) for t in tried), (act, nxt, tried)
+            grid = sorted([*grid, next(t for t in tried if math.isclose(nxt, t))])
+        assert tried == pytest.approx(grid)  # nothing else was trained for this activation
+        best = min(grid, key=val.get)
+        interior = grid[0] < best < grid[-1]
+        assert row["lr_status"] == ("interior" if interior else "edge")
+    # The smoke grid {1e-3, 3e-3} has only edges: something was extended.
+    assert any(len(r["lr_tried"]) > len(cfg.learning_rates) for r in results.summary["table"])
+
+
+def test_an_extension_member_equals_a_plain_sequential_at_that_rate(results):
+    """Members of an extension chunk start from their seed's weights like the others: the
+    training curve of one extra-rate member against the plain network trained alone."""
+    row = next(r for r in results.summary["table"] if len(r["lr_tried"]) > 2)
+    rate = max(row["lr_tried"])
+    ref = _train_alone(SMOKE, row["activation"], 1, rate)
+    m = results.metrics
+    mine = m[(m.activation == row["activation"]) & np.isclose(m.lr, rate) & (m.seed == 1)]
+    got = mine[mine.metric == "train/mse"].sort_values("step").value
+    np.testing.assert_allclose(got, ref.mse["train"], rtol=1e-4, atol=1e-7)
+
+
+def test_no_extension_when_the_budget_is_zero_and_bounds_are_flagged():
+    """lr_extend=0 trains only the base grid (edge picks say so); with lr_max at the grid's
+    top a pick there is at the bound, not at an edge."""
+    base = dataclasses.replace(SMOKE, activations=("tanh",), seeds=2, epochs=5,
+                               snapshot_epochs=(0, 5), grad_epochs=(0,))  # fmt: skip
+    res = d.run(dataclasses.replace(base, lr_extend=0))
+    (row,) = res.summary["table"]
+    assert row["lr_tried"] == pytest.approx(list(base.learning_rates))
+    assert set(res.metrics.lr.round(12)) == set(base.learning_rates)
+    assert row["lr_status"] in ("edge", "interior")
+    if row["lr_status"] == "edge":
+        assert "budget" in row["lr_status_text"]
+    res = d.run(dataclasses.replace(base, lr_max=3e-3, lr_min=1e-3))
+    (row,) = res.summary["table"]
+    assert row["lr_tried"] == pytest.approx([1e-3, 3e-3])  # no room to extend
+    assert row["lr_status"] in ("at lr_min", "at lr_max")
+    assert "bound" in SPEC.report(res).split("## A fair")[1].split("## Gradient")[0]
+
+
 def test_tuned_rate_never_looks_at_held_out_data_or_diverged_rates():
-    """Hand-set chunk arrays: tanh's best rate on validation is the worst on held-out data;
+    """Hand-set final values: tanh's best rate on validation is the worst on held-out data;
     relu's best rate on validation diverged on one seed and is not eligible."""
-    cfg = dataclasses.replace(SMOKE, activations=("tanh", "relu"), lr_grid=(3e-4, 3e-3))
-    S, E = cfg.seeds, 2 * cfg.seeds
-    parts = {
-        lr: {
-            "val": np.ones((cfg.epochs + 1, E)),
-            "test": np.ones((cfg.epochs + 1, E)),
-            "diverged_step": np.full(E, -1),
-        }
-        for lr in cfg.learning_rates
+    S = 2
+
+    def final(val, test=1.0, diverged=(-1, -1)):
+        return {"val": np.full(S, val), "test": np.full(S, test), "diverged": np.array(diverged)}
+
+    finals = {
+        "tanh": {3e-4: final(0.1), 1e-3: final(1.0), 3e-3: final(1.0, test=0.01)},
+        "relu": {3e-4: final(1.0), 1e-3: final(0.05, diverged=(4, -1)), 3e-3: final(0.5)},
     }
-    parts[3e-4]["val"][-1, :S] = 0.1  # tanh: best on validation ...
-    parts[3e-3]["test"][-1, :S] = 0.01  # ... while another rate is best on held-out data
-    parts[1e-3]["val"][-1, S:] = 0.05  # relu: best on validation but one seed diverged
-    parts[1e-3]["diverged_step"][S] = 4
-    parts[3e-3]["val"][-1, S:] = 0.5
-    best = d._select_lr(cfg, parts)  # noqa: SLF001
-    assert best == {"tanh": 3e-4, "relu": 3e-3}
+    scores = d._scores(finals)  # noqa: SLF001
+    assert math.isnan(scores["relu"][1e-3])
+    cfg = dataclasses.replace(SMOKE, activations=("tanh", "relu"), lr_grid=(3e-4, 3e-3))
+    decisions = d._decide(cfg, finals)  # noqa: SLF001
+    assert decisions["tanh"].pick == 3e-4 and decisions["relu"].pick == 3e-3
 
 
 def test_gradient_ratios_at_every_reported_epoch(results):

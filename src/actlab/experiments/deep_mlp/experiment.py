@@ -40,6 +40,7 @@ from actlab.probes import ensemble_activation_metrics
 from actlab.seeding import derive_seed
 from actlab.stats import mean_ci
 from actlab.train import Callback, StepState, TrainConfig, train
+from actlab.tuning import GridDecision, grid_step, status_text
 
 __all__ = ["Config", "run", "SNAPSHOT_METRICS"]
 
@@ -47,6 +48,8 @@ __all__ = ["Config", "run", "SNAPSHOT_METRICS"]
 # off = dead (output 0 on every input) for ReLU-like units, inactive (pre-activation < 0
 # everywhere) for LeakyReLU-like ones; saturated for bounded ones; ReDo 0.025-dormant for all.
 SNAPSHOT_METRICS = ("act/off_fraction", "act/saturated_fraction", "act/dormant_fraction")
+LR_FACTOR = 3.0
+"""Step of a grid extension in log space: one rate ``LR_FACTOR`` times beyond the edge."""
 UNITS_SHOWN = 16
 """Units of the last hidden layer kept at every frame (seed 0) for the training animation."""
 
@@ -69,6 +72,13 @@ class Config:
     """The fixed learning rate shared by every activation."""
     lr_grid: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
     """Learning rates tried per activation; the best on the validation draw is reported too."""
+    lr_min: float = 1e-5
+    """Smallest rate the grid may be extended to (a pick there is reported as at a bound)."""
+    lr_max: float = 1e-1
+    """Largest rate the grid may be extended to (a pick there is reported as at a bound)."""
+    lr_extend: int = 2
+    """Extension rounds: while an activation's pick is at an edge of its grid, one more rate
+    a factor LR_FACTOR beyond that edge is tried, at most this many times (0: never)."""
     n_train: int = 200
     """Training points on [-pi, pi]."""
     noise: float = 0.1
@@ -93,7 +103,7 @@ class Config:
         object.__setattr__(self, "activations", tuple(self.activations))
         check_activations(self, "activations")
         check_choice(self, "init", PLAIN_INITS)
-        check_ints(self, {"data_seed": 0})
+        check_ints(self, {"data_seed": 0, "lr_extend": 0})
         positive = ("seeds", "depth", "width", "epochs", "n_train", "n_grid", "frame_every")
         check_ints(self, dict.fromkeys(positive, 1))
         if self.n_train < 4:
@@ -102,6 +112,14 @@ class Config:
             raise ValueError("activations must name at least one activation")
         if not (self.lr > 0 and all(v > 0 and math.isfinite(v) for v in self.lr_grid)):
             raise ValueError(f"lr and lr_grid must be > 0, got {self.lr}, {self.lr_grid}")
+        if not (isinstance(self.lr_min, float | int) and 0 < self.lr_min < math.inf):
+            raise ValueError(f"lr_min must be a finite number > 0, got {self.lr_min!r}")
+        if not (isinstance(self.lr_max, float | int) and self.lr_min <= self.lr_max < math.inf):
+            raise ValueError(f"lr_max must be finite and >= lr_min, got {self.lr_max!r}")
+        if not all(self.lr_min <= v <= self.lr_max for v in (self.lr, *self.lr_grid)):
+            raise ValueError(
+                f"lr and lr_grid must lie in [lr_min, lr_max] = [{self.lr_min}, {self.lr_max}]"
+            )
         if self.noise < 0:
             raise ValueError(f"noise must be >= 0, got {self.noise}")
         for key, bound in (
@@ -150,10 +168,12 @@ def _mse(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return (model(x) - y).square().mean(dim=(1, 2))
 
 
-def _train_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Train every (learning rate, activation, seed) in one ensemble; arrays keyed by name,
-    members in the order of :func:`members`."""
-    table = members(cfg)
+def _train_chunk(
+    cfg: Config, data: dict[str, torch.Tensor], table: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """Train the members of ``table`` (default: every (learning rate, activation, seed) of
+    :func:`members`) in one ensemble; arrays keyed by name, members in the table's order."""
+    table = members(cfg) if table is None else table.reset_index(drop=True)
     model = EnsembleMLP(
         1, [cfg.width] * cfg.depth, 1, list(table.activation), list(table.seed), init=cfg.init
     )
@@ -246,7 +266,9 @@ def members(cfg: Config) -> pd.DataFrame:
 
 
 def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
-    """Train every (learning rate, activation, seed) in one ensemble pass; no file I/O."""
+    """Train every (learning rate, activation, seed) in one ensemble pass, then extend each
+    activation's grid where its pick is at an edge (:func:`actlab.tuning.grid_step`), one chunk
+    per extra rate with only the activations that need it; no file I/O."""
     data = make_data(cfg)
     progress.expect(cfg.epochs)  # one unit per full-batch step of the one ensemble
     everything = dict(chunks("train", lambda: _train_chunk(cfg, data), work=cfg.epochs))
@@ -257,23 +279,22 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     index = {lr: table.member[table.lr == lr].to_numpy() for lr in cfg.learning_rates}
     parts = {lr: _take(everything, idx) for lr, idx in index.items()}
     parts[cfg.lr]["hidden"] = hidden
+    finals = {act: {} for act in cfg.activations}
+    for lr, part in parts.items():
+        for a, act in enumerate(cfg.activations):
+            finals[act][lr] = _finals(part, slice(a * cfg.seeds, (a + 1) * cfg.seeds))
 
     # Tidy metrics: loss curves per member and epoch, gradient trace per layer.
-    frames = []
-    for split in ("train", "val", "test"):
-        frames.append(_long(everything[split], f"{split}/mse"))
-    # The error to the true function, at the last epoch only.
-    truth = _long(everything["truth_error"][None], "truth/mse")
-    truth["step"] = cfg.epochs
-    frames.append(truth)
-    trace = everything["grad_trace"]  # (epochs, layers, E)
-    for layer in range(trace.shape[1]):
-        frames.append(_long(trace[:, layer], "grad/weight_mean_abs", layer=layer + 1))
-    metrics = pd.concat(frames, ignore_index=True).merge(table, on="member")
+    frames = _metric_frames(everything, cfg.epochs, table)
+    decisions, extra = _extend_grid(cfg, data, chunks, finals, start=len(table))
+    for chunk, sub in extra:
+        frames += _metric_frames(chunk, cfg.epochs, sub)
+        table = pd.concat([table, sub], ignore_index=True)
+    metrics = pd.concat(frames, ignore_index=True)
 
     fixed = parts[cfg.lr]
-    best_lr = _select_lr(cfg, parts)
-    arrays, axes, coords = _arrays(cfg, fixed, parts, best_lr)
+    best_lr = {a: d.pick if d.pick is not None else cfg.lr for a, d in decisions.items()}
+    arrays, axes, coords = _arrays(cfg, fixed, finals, best_lr)
     arrays["last_hidden_frames"] = last_frames.transpose(1, 0, 2, 3)
     axes["last_hidden_frames"] = ("activation", "frame", "input", "unit")
     coords["last_hidden_frames/activation"] = list(cfg.activations)
@@ -281,16 +302,98 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     arrays["x_train"] = data["x_train"][:, 0].double().numpy()
     arrays["y_train"] = data["y_train"][:, 0].double().numpy()
     axes["x_train"] = axes["y_train"] = ("point",)
-    summary = _summary(cfg, parts, best_lr)
+    summary = _summary(cfg, parts, finals, best_lr)
     summary.update(_floors(data))
     for row in summary["table"]:
-        a = cfg.activations.index(row["activation"])
-        sl = slice(a * cfg.seeds, (a + 1) * cfg.seeds)
-        for tag, rate in (("fixed", cfg.lr), ("tuned", best_lr[row["activation"]])):
-            excess = parts[rate]["test"][-1, sl].astype(np.float64) - summary["test_floor"]
+        act = row["activation"]
+        for tag, rate in (("fixed", cfg.lr), ("tuned", best_lr[act])):
+            excess = finals[act][rate]["test"].astype(np.float64) - summary["test_floor"]
             row[f"{tag}_excess"] = mean_ci(excess)
+        d = decisions[act]
+        row["lr_status"] = d.status
+        row["lr_status_text"] = status_text(d)
+        row["lr_tried"] = sorted(finals[act])
     summary.update(init_spread_factor(cfg))
+    summary.update(
+        lr_min=cfg.lr_min, lr_max=cfg.lr_max, lr_factor=LR_FACTOR, lr_extend=cfg.lr_extend
+    )
     return Results(metrics, arrays, axes, coords, summary)
+
+
+def _finals(part: dict[str, Any], sl: slice | np.ndarray) -> dict[str, np.ndarray]:
+    """The final values of the members ``sl`` of a chunk's arrays (one per seed)."""
+    return {
+        "train": part["train"][-1, sl],
+        "val": part["val"][-1, sl],
+        "test": part["test"][-1, sl],
+        "truth": part["truth_error"][sl],
+        "diverged": part["diverged_step"][sl],
+        "fit": part["fits"][-1][:, sl].T,  # seed, input
+    }
+
+
+def _metric_frames(chunk: dict[str, Any], epochs: int, table: pd.DataFrame) -> list:
+    """The tidy rows of one chunk, its members numbered as in ``table`` (same order)."""
+    ids = table.member.to_numpy()
+    frames = [_long(chunk[split], f"{split}/mse", ids) for split in ("train", "val", "test")]
+    # The error to the true function, at the last epoch only.
+    truth = _long(chunk["truth_error"][None], "truth/mse", ids)
+    truth["step"] = epochs
+    frames.append(truth)
+    trace = chunk["grad_trace"]  # (epochs, layers, E)
+    for layer in range(trace.shape[1]):
+        frames.append(_long(trace[:, layer], "grad/weight_mean_abs", ids, layer=layer + 1))
+    return [f.merge(table, on="member") for f in frames]
+
+
+def _scores(finals: dict[str, dict[float, dict]]) -> dict[str, dict[float, float]]:
+    """Per activation and rate, the mean final validation MSE over seeds; NaN where any seed
+    diverged or ended non-finite (such a rate is never picked)."""
+    out = {}
+    for act, by_rate in finals.items():
+        out[act] = {}
+        for lr, f in by_rate.items():
+            ok = np.all(f["diverged"] < 0) and np.isfinite(f["val"]).all()
+            out[act][lr] = float(f["val"].mean()) if ok else math.nan
+    return out
+
+
+def _decide(cfg: Config, finals: dict) -> dict[str, GridDecision]:
+    return grid_step(_scores(finals), factor=LR_FACTOR, lr_min=cfg.lr_min, lr_max=cfg.lr_max)
+
+
+def _extend_grid(cfg, data, chunks, finals, start: int):
+    """Up to ``cfg.lr_extend`` rounds: each activation whose pick is at an edge of its grid gets
+    the one rate :func:`grid_step` asks for; activations asking for the same rate share one
+    chunk (key ``extend{round}-lr{rate}``). ``finals`` gains the new rates; returns the final
+    decisions and, per extra chunk, its arrays and member table (ids from ``start``)."""
+    extra = []
+    decisions = _decide(cfg, finals)
+    for round_ in range(1, cfg.lr_extend + 1):
+        wanted: dict[float, list[str]] = {}
+        for act in cfg.activations:
+            rate = decisions[act].next_rate
+            if rate is not None:
+                wanted.setdefault(rate, []).append(act)
+        if not wanted:
+            break
+        for rate, acts in sorted(wanted.items()):
+            rows = [(rate, act, seed) for act in acts for seed in range(cfg.seeds)]
+            sub = pd.DataFrame(rows, columns=["lr", "activation", "seed"])
+            sub.insert(0, "member", np.arange(start, start + len(sub)))
+            start += len(sub)
+            progress.expect(cfg.epochs)  # more work, announced before it starts
+            chunk = chunks(
+                f"extend{round_}-lr{rate:.6g}",
+                lambda sub=sub: _train_chunk(cfg, data, sub),
+                work=cfg.epochs,
+            )
+            chunk = {k: v for k, v in chunk.items() if k not in ("hidden", "last_frames")}
+            for i, act in enumerate(acts):
+                finals[act][rate] = _finals(chunk, slice(i * cfg.seeds, (i + 1) * cfg.seeds))
+            extra.append((chunk, sub))
+        decisions = _decide(cfg, finals)
+    return decisions, extra
 
 
 def _floors(data: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -335,12 +438,15 @@ def _take(part: dict[str, Any], idx: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def _long(values: np.ndarray, metric: str, layer: int | None = None) -> pd.DataFrame:
-    """``values`` ``(epochs, E)`` as tidy rows (member, step, metric, value, layer)."""
+def _long(
+    values: np.ndarray, metric: str, ids: np.ndarray, layer: int | None = None
+) -> pd.DataFrame:
+    """``values`` ``(epochs, E)`` as tidy rows (member, step, metric, value, layer); column m of
+    ``values`` is member ``ids[m]``."""
     steps, E = values.shape
     frame = pd.DataFrame(
         {
-            "member": np.tile(np.arange(E), steps),
+            "member": np.tile(np.asarray(ids), steps),
             "step": np.repeat(np.arange(steps), E),
             "metric": metric,
             "value": values.reshape(-1).astype(np.float64),
@@ -350,22 +456,7 @@ def _long(values: np.ndarray, metric: str, layer: int | None = None) -> pd.DataF
     return frame
 
 
-def _select_lr(cfg: Config, parts: dict[float, dict]) -> dict[str, float]:
-    """Per activation, the learning rate with the lowest mean final validation MSE over seeds
-    (a rate where any seed diverged is not eligible)."""
-    S = cfg.seeds
-    best = {}
-    for a, act in enumerate(cfg.activations):
-        scores = {}
-        for lr, part in parts.items():
-            final = part["val"][-1, a * S : (a + 1) * S]
-            if np.all(part["diverged_step"][a * S : (a + 1) * S] < 0) and np.isfinite(final).all():
-                scores[lr] = float(final.mean())
-        best[act] = min(scores, key=scores.get) if scores else cfg.lr
-    return best
-
-
-def _arrays(cfg, fixed, parts, best_lr):
+def _arrays(cfg, fixed, finals, best_lr):
     """Named arrays of the fixed-learning-rate members (m = activation * seeds + seed)."""
     n_layers = cfg.depth + 1
     grad_idx = list(cfg.grad_epochs)
@@ -378,10 +469,7 @@ def _arrays(cfg, fixed, parts, best_lr):
         "x_grid": np.linspace(-math.pi, math.pi, cfg.n_grid),
     }
     best = np.stack(
-        [
-            parts[best_lr[act]]["fits"][-1][:, a * cfg.seeds : (a + 1) * cfg.seeds].T
-            for a, act in enumerate(cfg.activations)
-        ]
+        [finals[act][best_lr[act]]["fit"] for act in cfg.activations]
     )  # activation, seed, input
     arrays["fits_best_lr"] = best
     axes = {
@@ -408,7 +496,9 @@ def _arrays(cfg, fixed, parts, best_lr):
     return arrays, axes, coords
 
 
-def _summary(cfg: Config, parts: dict[float, dict], best_lr: dict[str, float]) -> dict[str, Any]:
+def _summary(
+    cfg: Config, parts: dict[float, dict], finals: dict, best_lr: dict[str, float]
+) -> dict[str, Any]:
     """Per activation: final MSEs with 95% CIs over seeds, gradient ratios, the tuned rate."""
     S = cfg.seeds
     table = []
@@ -416,14 +506,10 @@ def _summary(cfg: Config, parts: dict[float, dict], best_lr: dict[str, float]) -
         sl = slice(a * S, (a + 1) * S)
         row: dict[str, Any] = {"activation": act, "best_lr": best_lr[act]}
         for tag, lr in (("fixed", cfg.lr), ("tuned", best_lr[act])):
-            part = parts[lr]
-            for split, values in (
-                ("train", part["train"][-1, sl]),
-                ("test", part["test"][-1, sl]),
-                ("truth", part["truth_error"][sl]),
-            ):
-                row[f"{tag}_{split}"] = mean_ci(values)
-            row[f"{tag}_diverged"] = int((part["diverged_step"][sl] >= 0).sum())
+            f = finals[act][lr]
+            for split in ("train", "test", "truth"):
+                row[f"{tag}_{split}"] = mean_ci(f[split])
+            row[f"{tag}_diverged"] = int((f["diverged"] >= 0).sum())
         fixed = parts[cfg.lr]
         trace = fixed["grad_trace"].astype(np.float64)  # (epochs, layers, E); float64 logs
         for epoch in cfg.grad_epochs:
