@@ -479,3 +479,9 @@ def test_at_inf_or_nan_is_validated():
     with pytest.raises(ValueError, match="two bools"):
         _broken("relu", at_inf_or_nan=(1, 0))
     assert _broken("relu", at_inf_or_nan=[True, False]).at_inf_or_nan == (True, False)
+
+
+def test_no_formula_gives_phi_another_meaning():
+    # phi is the activation throughout the tutorial: a density inside a formula is Phi'.
+    for act in registry_instances():
+        assert r"\varphi" not in act.latex + act.latex_deriv, act.name
