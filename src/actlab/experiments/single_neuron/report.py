@@ -510,7 +510,8 @@ def _sigmoid_section(s: dict) -> list[str]:
     return [
         "## Sigmoid without bias",
         "",
-        "Remove $b$, $v$ and $c$: $\\hat y = \\sigma(wx)$ has one parameter, and its loss is a "
+        "Remove $b$, $v$ and $c$: $\\hat y = \\sigma(wx)$, with $\\sigma(z) = 1/(1 + e^{-z})$ "
+        "the sigmoid, has one parameter, and its loss is a "
         "curve over $w$ that we can draw whole. The fitted curve always passes through "
         "$\\sigma(0) = 1/2$ at $x = 0$; $w$ only sets its steepness and direction. Target: the "
         f"{info['label']} target rescaled to $[0.1, 0.9]$, with the same noise, on draw 0's "
