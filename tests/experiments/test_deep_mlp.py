@@ -678,3 +678,63 @@ def test_figures_survive_nan_from_a_diverged_member(results):
         for line in ax.get_lines():
             y = np.asarray(line.get_ydata(), dtype=float)
             assert np.isfinite(y).all()  # the other seed carries the mean
+
+
+# ---------------------------------------------------------------------------- exercises
+from actlab.experiments.deep_mlp import exercises as stubs  # noqa: E402
+from actlab.experiments.deep_mlp import solutions  # noqa: E402
+from actlab.report.exercises import exercises_markdown  # noqa: E402
+
+
+def test_report_ends_with_the_exercises(results):
+    text = SPEC.report(results)
+    assert text.rstrip().endswith(exercises_markdown(stubs.EXERCISES).rstrip())
+    coding = [e for e in stubs.EXERCISES if e.kind == "coding"]
+    assert len(stubs.EXERCISES) >= 2 and coding
+    for ex in coding:  # every coding exercise has a stub that raises and a solution
+        name = ex.function.split(":")[1]
+        assert callable(getattr(solutions, name))
+        assert getattr(stubs, name).__doc__
+
+
+def _numpy_spread_factor(net, x):
+    """The spread factor written out in NumPy from the modules' weights (identity / tanh)."""
+    h = x.double().numpy()
+    spreads = []
+    for module in list(net)[:-1]:
+        if isinstance(module, nn.Linear):
+            w = module.weight.detach().double().numpy()
+            b = module.bias.detach().double().numpy()
+            h = h @ w.T + b
+        else:
+            h = np.tanh(h) if isinstance(module, nn.Tanh) else h
+            spreads.append(h.std(axis=0).mean())
+    return (spreads[-1] / spreads[0]) ** (1 / (len(spreads) - 1))
+
+
+@pytest.mark.parametrize("act", ["identity", "tanh"])
+def test_spread_factor_solution_against_numpy(act):
+    cfg = dataclasses.replace(SMOKE, width=64, depth=10, hidden_layers=(1,))
+    x = torch.linspace(-math.pi, math.pi, 200, dtype=torch.float64)[:, None]
+    net = _initial_sequential(cfg, act, 3).double()
+    got = solutions.spread_factor(net, x)
+    assert got == pytest.approx(_numpy_spread_factor(net, x), rel=1e-9)
+    if act == "identity":  # the prediction sqrt(width Var(w)) = sqrt(1/3), to init noise
+        assert got == pytest.approx(1 / math.sqrt(3), rel=0.2)
+    with pytest.raises(NotImplementedError):
+        stubs.spread_factor(net, x)
+
+
+def test_adam_first_step_solution_against_torch_optim():
+    g = torch.tensor([1e-2, -1e-4, 3.0, 1e-9, 0.0], dtype=torch.float64)
+    p = torch.zeros_like(g, requires_grad=True)
+    opt = torch.optim.Adam([p], lr=1e-3, eps=1e-8)
+    p.grad = g.clone()
+    opt.step()
+    step = solutions.adam_first_step(g, 1e-3, 1e-8)
+    torch.testing.assert_close(step, p.detach(), rtol=1e-12, atol=1e-15)
+    # A 100x smaller gradient, the same step (the exercise's point).
+    assert step[0].item() == pytest.approx(-1e-3, rel=1e-5)
+    assert step[1].item() == pytest.approx(1e-3, rel=1e-3)
+    with pytest.raises(NotImplementedError):
+        stubs.adam_first_step(g, 1e-3)

@@ -119,6 +119,10 @@ def _nan_for_none(value: Any) -> Any:
 
 
 def report(results: Results) -> str:
+    """The chapter's Markdown, ending with its exercises."""
+    from actlab.experiments.deep_mlp.exercises import EXERCISES
+    from actlab.report.exercises import exercises_markdown
+
     s = _nan_for_none(results.summary)
     rows = {r["activation"]: r for r in s["table"]}
     names = list(s["activations"])
@@ -232,7 +236,7 @@ def report(results: Results) -> str:
         "this run varies.",
         "",
     ]
-    return "\n".join(out).rstrip() + "\n"
+    return "\n".join(out).rstrip() + "\n\n" + exercises_markdown(EXERCISES).rstrip() + "\n"
 
 
 def _ranking_sentence(prefix: str, best: str, ties: list[str], stat: dict) -> str:

@@ -1,0 +1,110 @@
+"""Exercises of the deep-MLP lesson: the stubs a learner fills in, and :data:`EXERCISES`.
+
+Worked solutions: :mod:`actlab.experiments.deep_mlp.solutions` (tested in
+``tests/experiments/test_deep_mlp.py``).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from actlab.report.exercises import Exercise
+
+__all__ = ["EXERCISES", "spread_factor", "adam_first_step"]
+
+
+def spread_factor(net: nn.Sequential, x: Tensor) -> float:
+    """The factor per layer by which the hidden signal's spread changes through ``net``.
+
+    ``net`` alternates ``nn.Linear`` and activation modules and ends with an ``nn.Linear``
+    (the output layer). The output of each activation module is a hidden layer's output
+    ``h_l`` ``(n_inputs, width)``. Its *spread* is the standard deviation over the inputs of each
+    unit (population sd, ``unbiased=False``), averaged over the units. Return
+    ``(spread_D / spread_1) ** (1 / (D - 1))``, the geometric mean over the ``D - 1`` steps
+    from the first hidden layer to the last (``D >= 2`` hidden layers).
+
+    Args:
+        net: e.g. ``Linear(1, 64), Identity(), Linear(64, 64), Identity(), ..., Linear(64, 1)``.
+        x: Inputs ``(n_inputs, in_features)``.
+
+    Returns:
+        The factor as a float (about 0.577 for an identity network with PyTorch's default
+        initialisation).
+    """
+    raise NotImplementedError("exercise: measure the spread of every hidden layer")
+
+
+def adam_first_step(grad: Tensor, lr: float, eps: float = 1e-8) -> Tensor:
+    """The update Adam applies to the parameters at its first step, for gradient ``grad``.
+
+    Adam keeps ``m = beta1 m + (1 - beta1) g`` and ``v = beta2 v + (1 - beta2) g^2`` (both
+    starting at 0), corrects their bias (``m_hat = m / (1 - beta1^t)``, likewise ``v_hat``) and
+    adds ``-lr * m_hat / (sqrt(v_hat) + eps)`` to the parameters (``eps`` is Adam's epsilon).
+
+    Args:
+        grad: The gradient at step 1, any shape.
+        lr: The learning rate.
+        eps: Adam's epsilon.
+
+    Returns:
+        The update (new parameters minus old), the shape of ``grad``.
+    """
+    raise NotImplementedError("exercise: work out m_hat and v_hat at t = 1")
+
+
+EXERCISES: list[Exercise] = [
+    Exercise(
+        "coding",
+        "Measure the collapse of the forward signal",
+        "Write `spread_factor(net, x)`: the factor per layer by which the spread of a plain "
+        "`nn.Sequential`'s hidden outputs (sd over the inputs, averaged over units) shrinks "
+        "from its first hidden layer to its last. Build identity networks of width 64 and "
+        "depth 10 with PyTorch's default initialisation and compare your measurement with "
+        r"the prediction $\sqrt{\text{width}\cdot\mathrm{Var}(w)}$, where "
+        r"$w \sim U(\pm 1/\sqrt{64})$. Then try `nn.init.xavier_uniform_` on the weights.",
+        r"For $w \sim U(-a, a)$, $\mathrm{Var}(w) = a^2/3$; with $a = 1/\sqrt{64}$ the "
+        r"prediction is $\sqrt{64/(3 \cdot 64)} = \sqrt{1/3} \approx 0.577$ per layer, "
+        r"$0.577^9 \approx 0.007$ over nine layers: the deep layers of a linear network see "
+        "almost the same value for every input. The bias is the same for every input, so it "
+        r"does not enter the spread. Xavier's $a = \sqrt{6/(64 + 64)}$ gives "
+        r"$\mathrm{Var}(w) = 1/64$ and a factor near 1. The tests compare the solution with "
+        "a NumPy forward pass written out separately.",
+        function="deep_mlp:spread_factor",
+    ),
+    Exercise(
+        "coding",
+        "Why a 100× smaller gradient is not a 100× smaller step under Adam",
+        "Write `adam_first_step(grad, lr, eps)`: the update Adam makes at its first step. "
+        "What is the update for a gradient of $10^{-2}$ and for one of $10^{-4}$, with "
+        r"$\eta = 10^{-3}$? What does this say about reading the ratio of layer 1's to layer "
+        "10's gradient as a measure of how much more slowly layer 1 learns?",
+        r"At $t = 1$, $m = (1-\beta_1) g$ and $\hat m = g$; $v = (1-\beta_2) g^2$ and "
+        r"$\hat v = g^2$, so the update is $-\eta\, g / (|g| + \epsilon)$: "
+        r"$-\eta\,\mathrm{sign}(g)$ for any $|g| \gg \epsilon$. Both gradients move their "
+        r"weight by $10^{-3}$. Later steps divide by the running root mean square of each "
+        "weight's own gradient, which keeps the steps of a layer with consistently small "
+        "gradients near $\\eta$ as well. A small gradient ratio therefore does not mean "
+        "slow learning at layer 1 under Adam (it would under plain SGD); what it can still "
+        "mean is a noisy or collapsed signal. The tests compare with `torch.optim.Adam`.",
+        function="deep_mlp:adam_first_step",
+    ),
+    Exercise(
+        "conceptual",
+        "Below the floor on the training set",
+        r"A model is fitted by least squares to $n$ points $y_i = f(x_i) + e_i$, "
+        r"$e_i \sim \mathcal{N}(0, s^2)$. Show that for a linear model with $p$ parameters "
+        r"that contains $f$, the expected training MSE is $s^2(1 - p/n)$. Why does this "
+        "make 'training MSE below the floor' a poor test of overfitting, and what do the "
+        "lesson's verdicts use instead?",
+        r"The fitted values are $Hy$ with $H$ the hat matrix (a projection of rank $p$). "
+        r"If $f$ lies in the model's span, the residual is $(I - H)e$, and "
+        r"$E\|(I-H)e\|^2 = s^2\,\mathrm{tr}(I - H) = s^2 (n - p)$; divided by $n$: "
+        r"$s^2(1 - p/n)$. So *every* fitted model, even the right one, scores below $s^2$ on "
+        "its training points, by more the more parameters it has. Overfitting is what that "
+        "costs away from the training points: the lesson measures the error to the true "
+        "function directly (known here, the task is synthetic) and the held-out MSE minus "
+        r"the test draw's own floor (the MSE of $\sin x$ itself on those labels, which for "
+        r"one finite draw is not exactly $s^2$).",
+    ),
+]
+"""The lesson's exercises, in the order the tutorial shows them."""
