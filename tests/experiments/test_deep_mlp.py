@@ -738,3 +738,31 @@ def test_adam_first_step_solution_against_torch_optim():
     assert step[1].item() == pytest.approx(1e-3, rel=1e-3)
     with pytest.raises(NotImplementedError):
         stubs.adam_first_step(g, 1e-3)
+
+
+def test_leader_change_is_called_misleading_only_when_welch_separates(results):
+    """Hand-set errors to the truth: relu leads at the shared rate, tanh at the tuned rates;
+    the shared-rate ranking is called misleading only when relu's tuned errors are
+    significantly worse than tanh's, else 'within noise'."""
+    best = {r["activation"]: r["best_lr"] for r in results.summary["table"]}
+    assert not math.isclose(best["relu"], SMOKE.lr) and not math.isclose(best["tanh"], SMOKE.lr)
+
+    def with_truth(relu_tuned):
+        m = results.metrics.copy()
+        truth = m.metric == "truth/mse"
+        m.loc[truth, "value"] = 1.0 + 0.01 * m.loc[truth, "seed"]
+        for act, lr, values in (
+            ("relu", SMOKE.lr, [1e-4, 1.1e-4]),
+            ("tanh", best["tanh"], [1e-3, 1.1e-3]),
+            ("relu", best["relu"], relu_tuned),
+        ):
+            sel = truth & (m.activation == act) & np.isclose(m.lr, lr)
+            m.loc[sel, "value"] = np.array(values)[m.loc[sel, "seed"].to_numpy()]
+        return SPEC.report(dataclasses.replace(results, metrics=m))
+
+    text = with_truth([0.5, 0.51])
+    assert "The leader changes from relu (shared rate) to tanh (tuned rates)" in text
+    assert "significantly better than relu" in text
+    text = with_truth([1e-3, 0.9])  # overlapping with tanh's at two seeds
+    assert "The nominal leader changes from relu (shared rate) to tanh (tuned rates)" in text
+    assert "relu is within noise of tanh" in text

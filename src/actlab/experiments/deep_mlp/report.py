@@ -229,8 +229,10 @@ def report(results: Results) -> str:
         "",
         "## What this run does not show",
         "",
-        f"One task, one width ({s['width']}), one initialisation ({s['init']}), "
-        f"{len(s['learning_rates'])} learning rates and {s['seeds']} seeds. An activation that "
+        f"One task, one draw of its data, one width ({s['width']}), one initialisation "
+        f"({s['init']}), {len(s['learning_rates'])} base learning rates and {s['seeds']} seeds "
+        "(the intervals over seeds do not include the variability of the data). An "
+        "activation that "
         "suffers here may do well with an initialisation matched to it (He for ReLU, "
         "Xavier for tanh), or with normalisation or residual connections, none of which "
         "this run varies.",
@@ -298,10 +300,17 @@ def _tuned_section(results: Results, rows: dict, names: list[str]) -> list[str]:
     else:
         out[-1] += f" Every activation's tuned rate is the shared one ({num(s['lr'])})."
     if best != best_fixed:
-        out[-1] += (
-            f" The leader changes from {best_fixed} (shared rate) to {best} (tuned rates): "
-            "a ranking from one shared rate would have been misleading."
-        )
+        if best_fixed in ties:
+            out[-1] += (
+                f" The nominal leader changes from {best_fixed} (shared rate) to {best} "
+                f"(tuned rates), but at the tuned rates {best_fixed} is within noise of {best}."
+            )
+        else:
+            out[-1] += (
+                f" The leader changes from {best_fixed} (shared rate) to {best} (tuned rates), "
+                f"and at the tuned rates {best} is significantly better than {best_fixed}: a "
+                "ranking from one shared rate would have been misleading."
+            )
     out.append("")
     return out
 
