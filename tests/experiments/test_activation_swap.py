@@ -607,7 +607,7 @@ def test_dead_unit_summary_follows_the_table_and_the_masks(results):
         assert row["after_at_swap_epoch"]["mean"] == pytest.approx(after.mean(), rel=1e-12)
         assert row["predicted_exact"] == bool(np.array_equal(predicted, measured))
         ends = {}
-        for arm in ("swap_kept", "swap_reset", "after"):
+        for arm in ("swap_kept", "swap_reset", "after", "fresh_after"):
             a = sw.ARMS.index(arm)
             ends[arm] = _table_values(results, arm, "act/off_fraction", CFG.epochs, 2, layer)
             d = row[arm]
@@ -629,6 +629,7 @@ def test_dead_unit_summary_follows_the_table_and_the_masks(results):
                 assert d["revived"]["mean"] == pytest.approx(np.mean(per_seed), abs=1e-15)
         assert row["end_differs_kept_reset"] == _welch(ends["swap_kept"], ends["swap_reset"])
         assert row["end_differs_kept_after"] == _welch(ends["swap_kept"], ends["after"])
+        assert row["end_differs_kept_fresh"] == _welch(ends["swap_kept"], ends["fresh_after"])
 
 
 def test_bands_are_mean_and_t_interval_over_seeds(results):
@@ -656,11 +657,23 @@ def test_end_verdicts_compare_the_named_arms(results):
     units = results.arrays["units"].copy()  # (arm, seed, metric, epoch point, layer)
     off = sw.UNIT_METRICS.index("act/off_fraction")
     level = np.linspace(0.1, 0.12, CFG.seeds)
-    for arm, value in (("swap_kept", level), ("swap_reset", level + 0.5), ("after", level)):
+    for arm, value in (
+        ("swap_kept", level),
+        ("swap_reset", level + 0.5),
+        ("after", level),
+        ("fresh_after", level + 0.3),
+    ):
         units[sw.ARMS.index(arm), :, off, -1, :] = value[:, None]
     rows = sw._dead_summary(CFG, {**results.arrays, "units": units})  # noqa: SLF001
     for row in rows:
         assert row["end_differs_kept_reset"] and not row["end_differs_kept_after"]
+        assert row["end_differs_kept_fresh"]
+    s = copy.deepcopy(results.summary)
+    s["dead"] = rows
+    L = s["labels"]
+    text = build_report(s)
+    assert f"*{L['fresh_after']}* has 41% [" in text
+    assert "] off, more than the swapped one (kept)." in text
 
 
 def test_recovery_counts_the_swap_point_when_the_loss_does_not_rise(results):

@@ -777,7 +777,7 @@ def _dead_summary(cfg: Config, arrays: dict[str, np.ndarray]) -> list[dict]:
                 )
             ),
         }
-        for arm in ("swap_kept", "swap_reset", "after"):
+        for arm in ("swap_kept", "swap_reset", "after", "fresh_after"):
             dead_then, dead_end = masks[A[arm], :, 0, layer], masks[A[arm], :, 1, layer]
             n_then = dead_then.sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -792,6 +792,9 @@ def _dead_summary(cfg: Config, arrays: dict[str, np.ndarray]) -> list[dict]:
             }
         row["end_differs_kept_reset"] = welch_differs(
             row["swap_kept"]["end_values"], row["swap_reset"]["end_values"]
+        )
+        row["end_differs_kept_fresh"] = welch_differs(
+            row["swap_kept"]["end_values"], row["fresh_after"]["end_values"]
         )
         row["end_differs_kept_after"] = welch_differs(
             row["swap_kept"]["end_values"], row["after"]["end_values"]

@@ -79,10 +79,14 @@ def _mark_swap(ax: Axes, results: Results, text: bool = True) -> None:
         )
 
 
-def _band(ax: Axes, x: np.ndarray, band: np.ndarray, color: str, label: str, ls: Any) -> None:
-    """Mean line and shaded 95% CI; ``band`` is ``(3, n)`` (mean, lo, hi)."""
+def _band(
+    ax: Axes, x: np.ndarray, band: np.ndarray, color: str, label: str, ls: Any, lw: float = 1.5
+) -> None:
+    """Mean line and shaded 95% CI; ``band`` is ``(3, n)`` (mean, lo, hi). A wider line is
+    drawn beneath the others (so that a line lying on it stays visible)."""
     ax.fill_between(x, band[1], band[2], color=color, alpha=0.18, lw=0)
-    ax.plot(x, band[0], color=color, ls=ls, lw=1.5, label=label)
+    z = 1.9 if lw > 1.5 else 2.0
+    ax.plot(x, band[0], color=color, ls=ls, lw=lw, label=label, zorder=z)
 
 
 def plot_loss(results: Results, split: str = "test", ax: Axes | None = None) -> Axes:
@@ -167,8 +171,9 @@ def plot_off_fraction(results: Results, layer: int, ax: Axes | None = None) -> A
         a, color = arms.index(arm), arm_color(results, arm)
         band = 100 * bands[a, off, :, :, li]
         ok = np.isfinite(band[0])
-        if ok.any():
-            _band(ax, x[ok], band[:, ok], color, _label(results, arm), _DASH[arm])
+        if ok.any():  # the fresh arm wide and beneath: it lies on relu throughout in layer 1
+            lw = 3.0 if arm == "fresh_after" else 1.5
+            _band(ax, x[ok], band[:, ok], color, _label(results, arm), _DASH[arm], lw)
     a = arms.index("before")
     band = 100 * bands[a, neg, :, :, li]
     ax.fill_between(x, band[1], band[2], color=arm_color(results, "before"), alpha=0.12, lw=0)

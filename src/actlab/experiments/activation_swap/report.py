@@ -423,7 +423,15 @@ def _units_section(s: dict) -> list[str]:
             f"{_pct(row['after_swap'])} are off right after the swap: its inputs changed too "
             "(every negative output of the layer below became 0)."
         )
-    out += ["", "After the swap:", ""]
+    out += [
+        "",
+        f"The fresh {a} network starts from the same initial weights as *{L['after']}*, so its "
+        "units die the way that network's did in its first epochs; where the two lines of the "
+        "figure lie on each other, that is why.",
+        "",
+        "After the swap:",
+        "",
+    ]
     for row in s["dead"]:
         bits = []
         for arm in ("swap_kept", "swap_reset"):
@@ -435,15 +443,13 @@ def _units_section(s: dict) -> list[str]:
                 f"{_pct(d['newly_off'])} of the units died later"
             )
         end_kr = "differ" if row["end_differs_kept_reset"] else "are within noise"
-        end_ka = (
-            ("more" if row["after"]["end"]["mean"] > row["swap_kept"]["end"]["mean"] else "fewer")
-            + " than the swapped one (kept)"
-            if row["end_differs_kept_after"]
-            else "within noise of the swapped one (kept)"
-        )
+
+        end_ka = _against_kept(row, "after", row["end_differs_kept_after"])
+        end_kf = _against_kept(row, "fresh_after", row["end_differs_kept_fresh"])
         out.append(
             f"* layer {row['layer']}: {'; '.join(bits)}. At the end the two swap arms {end_kr}; "
-            f"{L['after']} has {_pct(row['after']['end'])} off, {end_ka}."
+            f"*{L['after']}* has {_pct(row['after']['end'])} off, {end_ka}; "
+            f"*{L['fresh_after']}* has {_pct(row['fresh_after']['end'])} off, {end_kf}."
         )
     out += [
         "",
@@ -451,6 +457,14 @@ def _units_section(s: dict) -> list[str]:
         "",
     ]
     return out
+
+
+def _against_kept(row: dict, arm: str, differs: bool) -> str:
+    """``arm``'s final off fraction against the kept swap arm's, in one layer's row."""
+    if not differs:
+        return "within noise of the swapped one (kept)"
+    more = row[arm]["end"]["mean"] > row["swap_kept"]["end"]["mean"]
+    return f"{'more' if more else 'fewer'} than the swapped one (kept)"
 
 
 def _adam_section(s: dict) -> list[str]:
