@@ -34,7 +34,10 @@ and after it, on the same weights); after every epoch, the fraction of units off
 training input as ``act/off_fraction`` counts it (dead: output exactly 0, for ReLU; NaN for
 tanh) and as ``act/inactive_fraction`` does (pre-activation negative everywhere), computed here
 per unit and checked against the probes by the tests; each unit's state right after the swap
-and at the end; the fit and seed 0's hidden units on a grid; Adam's state at the swap.
+and at the end; the fit and seed 0's hidden units on a grid; Adam's state at the swap; just
+before the swap, the tanh network's saturation (:func:`_saturation`: (unit, input) pairs with
+``|tanh z| > 0.99`` and units with it on every input). The summary adds whether each arm was
+still improving at the end (:func:`_convergence`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 What they read: ``loss_band`` (arm, split, stat, point) with ``coords["loss/point"]`` (the
 epoch of each point, the swap twice), ``loss`` (arm, seed, split, point), ``units_band`` (arm,
 metric, stat, epoch, layer), ``off_units`` (arm, seed, when, layer, unit), ``fit`` (arm, seed,
-when, input), ``hidden`` (arm, when, layer, input, unit) and ``summary``.
+when, input), ``hidden`` (arm, when, layer, input, unit) and ``summary``. The fresh control
+(``fresh_after``) is NaN before the swap, so its lines start there.
 """
 
 from __future__ import annotations
