@@ -434,6 +434,12 @@ def test_control_verdicts_follow_hand_set_comparisons(results):
     assert "may owe it to the shorter relu training" in text
     text = _with_comparisons(results, {**noise, af: (True, 1)})
     assert "(over-fitting)" in text
+    # Ending behind ReLU throughout points to the training-time confound; level does not.
+    ka, ra = ("swap_kept", "after"), ("swap_reset", "after")
+    text = _with_comparisons(results, {ka: (True, 1), ra: (False, None)})
+    assert "is not yet a verdict on the swap" in text
+    text = _with_comparisons(results, {ka: (False, None), ra: (True, 0)})
+    assert "is not yet a verdict on the swap" not in text
 
 
 def test_summary_and_report_numbers_equal_the_results(results):
