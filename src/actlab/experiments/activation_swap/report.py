@@ -280,7 +280,7 @@ def _final(s: dict) -> list[str]:
             "keeping it."
         )
         + (
-            f" Behind *{L['after']}* is not yet a verdict on the swap: that arm had "
+            f" Ending behind *{L['after']}* is not yet a verdict on the swap: that arm had "
             f"{_epochs(s['epochs'])} of {s['after']} training against the swapped arms' "
             f"{_epochs(s['epochs'] - s['swap_epoch'])}; the control below separates the two."
             if any(c["differs"] and c["lower"] == 1 for c in (kept_a, reset_a))
