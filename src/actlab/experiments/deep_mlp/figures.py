@@ -136,17 +136,17 @@ def plot_loss_curves(results: Results) -> Figure:
             ax.plot(steps, mean, color=color_of(name), lw=1.4, label=name)
         ax.axhline(floor, color=_FLOOR, ls=(0, (5, 3)), lw=1)
         ax.axhline(draw_floor[metric], color=_FLOOR, ls=":", lw=1)
-        ax.annotate(
-            # below the lines at the start: no curve there
+        ax.text(  # right, between the floors and the slow curves: the emptiest region
+            0.98,
+            0.2,
             f"dashed: noise variance $s^2$ = {floor:g}\n"
             f"dotted: this draw's floor (MSE of sin x) = {draw_floor[metric]:.3g}",
-            (steps[0], min(floor, draw_floor[metric])),
-            xytext=(2, -3),
-            textcoords="offset points",
-            ha="left",
-            va="top",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
             fontsize=7,
             color=_FLOOR,
+            bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1.5},
         )
         ax.set_yscale("log")
         ax.set_xlabel("epoch")
@@ -154,8 +154,8 @@ def plot_loss_curves(results: Results) -> Figure:
     axes[0].set_ylabel(f"MSE (lr {results.summary['lr']:g}; seed geometric mean, 95% band)")
     axes[1].legend(loc="upper right", ncols=2)
     fig.suptitle(
-        "Loss curves: a fitted model is expected below $s^2$ on its training points; "
-        "held-out MSE is compared with its draw's own floor"
+        "Loss curves against the noise variance $s^2$ and each draw's own floor "
+        "(below $s^2$ on the training points is expected)"
     )
     return fig
 
