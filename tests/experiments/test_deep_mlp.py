@@ -766,3 +766,24 @@ def test_leader_change_is_called_misleading_only_when_welch_separates(results):
     text = with_truth([1e-3, 0.9])  # overlapping with tanh's at two seeds
     assert "The nominal leader changes from relu (shared rate) to tanh (tuned rates)" in text
     assert "relu is within noise of tanh" in text
+
+
+def test_unit_health_names_lines_that_hide_one_another():
+    """Hand-made lines: an all-zero panel says so; overlapping lines (within 1% of the axis)
+    are named per epoch, distinct ones are not."""
+    from actlab.experiments.deep_mlp import figures as plots
+
+    zero = np.zeros(4)
+    notes = plots._hidden_lines(
+        {("tanh", 0): zero, ("sigmoid", 1): zero}, ["sigmoid", "tanh"], [0, 9]
+    )  # noqa: SLF001
+    assert notes[0] == "0 in every layer for sigmoid, tanh"
+    lines = {
+        ("relu", 0): np.array([0.1, 0.5, 0.5]),
+        ("leaky_relu", 0): np.array([0.1, 0.505, 0.5]),
+        ("gelu", 0): np.array([0.1, 0.3, 0.5]),
+        ("relu", 1): np.array([0.2, 0.2, 0.2]),
+        ("gelu", 1): np.array([0.0, 0.0, 0.0]),
+    }
+    notes = plots._hidden_lines(lines, ["relu", "leaky_relu", "gelu"], [0, 500])  # noqa: SLF001
+    assert notes == ["relu ≈ leaky_relu at initialisation (lines overlap)"]

@@ -304,22 +304,22 @@ def plot_unit_health(results: Results) -> Figure:
     axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=True):
         k = metrics.index(metric)
+        drawn: dict[tuple[str, int], np.ndarray] = {}
         for a, name in enumerate(names):
             block = units[_seed_rows(results, a), :, :, k]  # seed, epoch, layer
             for e, ls in ((0, ":"), (len(epochs) - 1, "-")):
                 values = block[:, e]
                 if np.isnan(values).all():
                     continue
-                ax.plot(
-                    layers,
-                    np.nanmean(values, axis=0),
-                    color=color_of(name),
-                    ls=ls,
-                    lw=1.3,
-                    marker="o",
-                    ms=2,
-                )
+                mean = np.nanmean(values, axis=0)
+                drawn[(name, e)] = mean
+                ax.plot(layers, mean, color=color_of(name), ls=ls, lw=1.3, marker="o", ms=2)
         ax.set_title(_HEALTH.get(metric, metric))
+        notes = _hidden_lines(drawn, names, epochs)
+        if notes:
+            ax.text(0.02, 0.98, "\n".join(notes), transform=ax.transAxes, ha="left", va="top",
+                    fontsize=6.5, color="#333",
+                    bbox={"facecolor": "white", "alpha": 0.85, "lw": 0, "pad": 1.5})  # fmt: skip
         ax.set_xticks(layers)
         ax.set_xlabel("hidden layer (1 = nearest the input)")
         ax.set_ylim(-0.03, 1.03)
@@ -332,6 +332,31 @@ def plot_unit_health(results: Results) -> Figure:
     fig.legend(handles=handles, loc="outside right center")
     fig.suptitle("Unit health per layer (seed mean)")
     return fig
+
+
+def _hidden_lines(drawn: dict, names: list[str], epochs: list[int]) -> list[str]:
+    """Notes for a panel whose lines hide one another: every line at 0 (one sentence), or
+    two activations whose lines coincide at the same epoch (the later drawn hides the other)."""
+    if drawn and all(np.allclose(v, 0) for v in drawn.values()):
+        acts = [n for n in names if (n, 0) in drawn or (n, len(epochs) - 1) in drawn]
+        return [f"0 in every layer for {', '.join(acts)}", "(at initialisation and at the end)"]
+    notes = []
+    for e in sorted({e for _, e in drawn}):
+        left = [n for n in names if (n, e) in drawn]
+        while left:
+            first = left.pop(0)
+            group = [first] + [
+                n for n in left if np.allclose(drawn[(first, e)], drawn[(n, e)], atol=_SAME)
+            ]
+            left = [n for n in left if n not in group]
+            if len(group) > 1:
+                when = "initialisation" if e == 0 else f"epoch {epochs[e]}"
+                notes.append(f"{' ≈ '.join(group)} at {when} (lines overlap)")
+    return notes
+
+
+_SAME = 0.01
+"""Lines closer than this everywhere (1% of the fraction axis) overlap at the figure's size."""
 
 
 # ------------------------------------------------------------------------ animation
