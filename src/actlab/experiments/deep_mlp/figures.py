@@ -179,17 +179,25 @@ def plot_gradient_flow(results: Results) -> Figure:
     fig = new_figure(figsize=(3.5 * len(epochs), 3.6))
     axes = fig.subplots(1, len(epochs), sharey=True, squeeze=False)[0]
     for e, (ax, epoch) in enumerate(zip(axes, epochs, strict=True)):
+        drawn = {}
         for a, name in enumerate(names):
             mean, lo, hi = ci_band(grads[_seed_rows(results, a), e], log=True)
             ax.fill_between(layers, lo, hi, color=color_of(name), alpha=0.2, lw=0)
             ax.plot(layers, mean, color=color_of(name), marker="o", ms=2.5, lw=1.3, label=name)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                drawn[(name, 0)] = np.log10(mean) / 10  # 1% of a 10-decade axis = 0.1 decade
+        notes = [n for n in _hidden_lines(drawn, names, [epoch]) if not n.startswith("0 in")]
+        if notes:
+            ax.text(0.02, 0.98, "\n".join(n.split(" at ")[0] + " (lines overlap)" for n in notes),
+                    transform=ax.transAxes, ha="left", va="top", fontsize=6.5, color="#333",
+                    bbox={"facecolor": "white", "alpha": 0.85, "lw": 0, "pad": 1.5})  # fmt: skip
         ax.set_yscale("log")
         _layer_ticks(ax, len(layers))
         ax.set_xlabel("layer (1 = nearest the input)")
         ax.set_title("first step" if epoch == 0 else f"epoch {epoch}")
     axes[0].set_ylabel(r"mean $|\partial L / \partial W|$ of the layer")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
-    fig.suptitle("Gradient flow: how much learning signal reaches each layer")
+    fig.suptitle("Gradient magnitude per layer (under Adam not the size of the step)")
     return fig
 
 
