@@ -49,7 +49,7 @@ def test_html_has_section_toc_math_and_images(tutorial, run_folder):
     assert text.startswith("<!DOCTYPE html>")
     assert '<h2 id="activation-gallery">Activation gallery</h2>' in text
     assert '<nav class="toc"' in text and 'href="#activation-gallery"' in text
-    assert 'href="#saturation-and-dying-units"' in text  # subsections in the contents too
+    assert 'href="#the-classic-four"' in text  # subsections in the contents too
     assert text.count("<math") > 20 and 'class="math-display"' in text
     assert "math-error" not in text.split("<main>")[1]  # every formula converted
     assert "$$" not in text  # no LaTeX left unconverted
