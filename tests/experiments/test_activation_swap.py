@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from reference import plain_sequential
 from scipy import stats as st
 from torch import nn
 
@@ -60,24 +61,9 @@ def at_swap():
 
 
 def _plain(seed: int, activation: str) -> nn.Sequential:
-    """Seed ``seed``'s initial network, written out here rather than exported by the engine:
-    torch's default scheme U(-1/sqrt(fan_in), 1/sqrt(fan_in)) in float64 from
-    ``torch.Generator().manual_seed(seed)``, W then b layer after layer (the draw order
-    ``EnsembleMLP`` documents), as nn.Linear layers and torch.nn activation modules."""
+    """Seed ``seed``'s initial network written out with plain torch (:mod:`reference`)."""
     assert CFG.init == "torch"
-    gen = torch.Generator().manual_seed(seed)
-    sizes = [1] + [CFG.width] * CFG.depth + [1]
-    layers = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        bound = 1.0 / math.sqrt(fan_in)
-        w = torch.empty(fan_out, fan_in, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
-        b = torch.empty(fan_out, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
-        lin = nn.Linear(fan_in, fan_out)
-        with torch.no_grad():
-            lin.weight.copy_(w)
-            lin.bias.copy_(b)
-        layers += [lin, ACT[activation]()] if i < CFG.depth else [lin]
-    return nn.Sequential(*layers)
+    return plain_sequential([1] + [CFG.width] * CFG.depth + [1], seed, ACT[activation])
 
 
 def _batch_order(seed: int, epoch: int, n: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from reference import plain_sequential
 from scipy import stats as st
 from torch import nn
 
@@ -34,24 +35,9 @@ TORCH_ACT = {
 
 
 def _initial_sequential(cfg, activation, seed):
-    """Seed ``seed``'s initial network written out here, not exported by the engine: torch's
-    default scheme U(-1/sqrt(fan_in), 1/sqrt(fan_in)) in float64 from
-    ``torch.Generator().manual_seed(seed)``, W then b layer after layer (the draw order
-    ``EnsembleMLP`` documents), as nn.Linear layers and torch.nn activation modules."""
+    """Seed ``seed``'s initial network written out with plain torch (:mod:`reference`)."""
     assert cfg.init == "torch"
-    gen = torch.Generator().manual_seed(seed)
-    sizes = [1] + [cfg.width] * cfg.depth + [1]
-    layers = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        bound = 1.0 / math.sqrt(fan_in)
-        w = torch.empty(fan_out, fan_in, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
-        b = torch.empty(fan_out, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
-        lin = nn.Linear(fan_in, fan_out)
-        with torch.no_grad():
-            lin.weight.copy_(w)
-            lin.bias.copy_(b)
-        layers += [lin, TORCH_ACT[activation]()] if i < cfg.depth else [lin]
-    return nn.Sequential(*layers)
+    return plain_sequential([1] + [cfg.width] * cfg.depth + [1], seed, TORCH_ACT[activation])
 
 
 def _data(cfg):

@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
+from reference import plain_sequential
 from scipy import optimize, special, stats
 from scipy.stats import entropy as scipy_entropy
 
@@ -355,18 +356,8 @@ def _initial_torso(cfg, s):
     ``derive_seed(seed, "numpy-basics", "q-fit", s)``, W then b layer after layer (the draw
     order ``EnsembleMLP`` documents)."""
     assert cfg.torso == "relu"
-    gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "numpy-basics", "q-fit", s))
-    layers = []
-    for fan_in, fan_out in ((1, cfg.hidden), (cfg.hidden, 3)):
-        bound = 1.0 / math.sqrt(fan_in)
-        w = torch.empty(fan_out, fan_in, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
-        b = torch.empty(fan_out, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
-        lin = torch.nn.Linear(fan_in, fan_out)
-        with torch.no_grad():
-            lin.weight.copy_(w)
-            lin.bias.copy_(b)
-        layers.append(lin)
-    return torch.nn.Sequential(layers[0], torch.nn.ReLU(), layers[1])
+    seed = derive_seed(cfg.seed, "numpy-basics", "q-fit", s)
+    return plain_sequential([1, cfg.hidden, 3], seed, torch.nn.ReLU)
 
 
 @pytest.mark.parametrize("head", ["identity", "tanh", "sigmoid"])

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
+from reference import plain_sequential, torch_default_draw
 from scipy import stats as st
 from torch import nn
 
@@ -55,32 +56,16 @@ def _initial_ensemble(cfg, depth):
 
 
 def _initial_weights(cfg, depth, seed):
-    """Seed ``seed``'s initial weights written out here, not taken from the engine: torch's
-    default scheme U(-1/sqrt(fan_in), 1/sqrt(fan_in)) drawn in float64 from
-    ``torch.Generator().manual_seed(seed)``, W then b, layer after layer (the draw order that
-    ``EnsembleMLP`` documents), so that they depend on the seed and nothing else."""
+    """Seed ``seed``'s initial weights written out with plain torch (:mod:`reference`), float32."""
     assert cfg.init == "torch"
-    gen = torch.Generator().manual_seed(seed)
-    sizes = [2] + [cfg.width] * depth + [2]
-    out = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
-        bound = 1.0 / math.sqrt(fan_in)
-        w = torch.empty(fan_out, fan_in, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
-        b = torch.empty(fan_out, dtype=torch.float64).uniform_(-bound, bound, generator=gen)
-        out.append((w.float(), b.float()))
-    return out
+    draw = torch_default_draw([2] + [cfg.width] * depth + [2], seed)
+    return [(w.float(), b.float()) for w, b in draw]
 
 
 def _initial_sequential(cfg, depth, act, seed):
     """Seed ``seed``'s initial network as nn.Linear layers and torch.nn activation modules."""
-    layers = []
-    for i, (w, b) in enumerate(_initial_weights(cfg, depth, seed)):
-        lin = nn.Linear(w.shape[1], w.shape[0])
-        with torch.no_grad():
-            lin.weight.copy_(w)
-            lin.bias.copy_(b)
-        layers += [lin, TORCH_ACT[act]()] if i < depth else [lin]
-    return nn.Sequential(*layers)
+    assert cfg.init == "torch"
+    return plain_sequential([2] + [cfg.width] * depth + [2], seed, TORCH_ACT[act])
 
 
 def _split(cfg, task, seed):
