@@ -427,3 +427,19 @@ def test_relu6_answer_matches_the_gallery(twins):
     answer = next(e for e in sol.EXERCISES if e.kind == "conceptual").solution
     assert f"{sol.RELU6_FLAT[5.0]:.3f}" in answer and "0.615" in answer
     assert "%$" not in answer  # no % inside math, where LaTeX reads it as a comment
+
+
+def test_flat_share_verdicts_need_a_monotone_share():
+    # A share that falls and then rises is neither "grows" nor "shrinks" (silu and mish do so
+    # between s_z = 1 and 2 in the default run).
+    import dataclasses
+
+    results = g.run(dataclasses.replace(SMOKE, sigmas=(0.5, 1.0, 2.0)))
+    props = {p["name"]: p for p in results.summary["properties"]}
+    name = "tanh"
+    props[name]["p_flat"] = [0.02, 0.01, 0.05]
+    text = SPEC.report(results)
+    grows = [line for line in text.splitlines() if "grows with the scale" in line]
+    mixed = [line for line in text.splitlines() if "Neither steadily" in line]
+    assert not any(f"{name} 2%" in line for line in grows)  # its entry would read "tanh 2% →"
+    assert len(mixed) == 1 and f"{name} 2%" in mixed[0]

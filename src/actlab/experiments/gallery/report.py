@@ -290,8 +290,14 @@ def _saturation_section(
             for n in names
             if n not in zero and max(props[n]["p_flat"]) - min(props[n]["p_flat"]) < 1e-9
         ]
-        grows = [n for n in names if n not in zero + steady and last[n] > first[n]]
-        shrinks = [n for n in names if n not in zero + steady and last[n] < first[n]]
+
+        def monotone(n: str, sign: int) -> bool:
+            values = props[n]["p_flat"]
+            return all(sign * (b - a) >= 0 for a, b in zip(values, values[1:], strict=False))
+
+        grows = [n for n in names if n not in zero + steady and monotone(n, 1)]
+        shrinks = [n for n in names if n not in zero + steady and monotone(n, -1)]
+        mixed = [n for n in names if n not in zero + steady + grows + shrinks]
         if steady:
             out += [
                 "**The same at every scale** ("
@@ -325,6 +331,16 @@ def _saturation_section(
                     if "sine" in grows
                     else ""
                 ),
+                "",
+            ]
+        if mixed:
+            out += [
+                "**Neither steadily up nor down with the scale** (the share at each $s_z$ in "
+                "turn): "
+                + "; ".join(f"{n} " + " → ".join(pct(v) for v in props[n]["p_flat"]) for n in mixed)
+                + ". Their flat sets lie partly near a turning point of the curve and partly "
+                "in a tail: a wider pre-activation first moves mass off the first, then onto "
+                "the second.",
                 "",
             ]
         if shrinks:
