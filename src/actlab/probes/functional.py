@@ -120,10 +120,15 @@ def saturated_fraction(h: Tensor, low: float, high: float) -> Tensor:
     Returns:
         ``(E,)`` float64 in [0, 1].
     """
+    return unit_fraction(_outside_band(h, low, high).all(dim=1))
+
+
+def _outside_band(h: Tensor, low: float, high: float) -> Tensor:
+    """``(E, B, D)`` bool: outputs outside ``[low, high]`` (the band checked)."""
     if not low <= high:
         raise ValueError(f"saturation band needs low <= high, got ({low}, {high})")
     h = as_members(h)
-    return unit_fraction(((h < low) | (h > high)).all(dim=1))
+    return (h < low) | (h > high)
 
 
 def saturated_pair_fraction(h: Tensor, low: float, high: float) -> Tensor:
@@ -141,10 +146,7 @@ def saturated_pair_fraction(h: Tensor, low: float, high: float) -> Tensor:
     Returns:
         ``(E,)`` float64 in [0, 1].
     """
-    if not low <= high:
-        raise ValueError(f"saturation band needs low <= high, got ({low}, {high})")
-    h = as_members(h)
-    return ((h < low) | (h > high)).to(torch.float64).mean(dim=(1, 2))
+    return _outside_band(h, low, high).to(torch.float64).mean(dim=(1, 2))
 
 
 def dormant_from_mean_abs(mean_abs: Tensor, tau: float) -> Tensor:
