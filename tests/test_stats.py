@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from actlab.stats import ci_band, mean_ci, welch_differs
+from actlab.stats import ci_band, mean_ci, proportion_ci, welch_differs
 
 
 def test_mean_ci_is_the_student_t_interval_of_the_finite_values():
@@ -92,3 +92,21 @@ def test_ci_band_is_the_t_interval_along_an_axis():
             )
     assert np.isnan(lo[3, 0]) and mean[3, 0] == 2.0  # the one finite value's mean, no band
     assert (glo > 0).sum() == np.isfinite(glo).sum()  # a geometric band stays positive
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 25), (1, 25), (7, 25), (24, 25), (25, 25), (3, 5)])
+def test_proportion_ci_is_scipys_wilson_interval(k, n):
+    ci = proportion_ci(k, n)
+    ref = st.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert ci["mean"] == k / n and (ci["k"], ci["n"]) == (k, n)
+    assert ci["lo"] == pytest.approx(ref.low, abs=1e-12)
+    assert ci["hi"] == pytest.approx(ref.high, abs=1e-12)
+    assert 0.0 <= ci["lo"] <= k / n <= ci["hi"] <= 1.0
+    assert ci["hi"] > ci["lo"]  # never empty, even at k = 0 or k = n
+
+
+def test_proportion_ci_refuses_impossible_counts_and_has_no_interval_for_no_trials():
+    for k, n in [(-1, 5), (6, 5), (1.5, 5)]:
+        with pytest.raises(ValueError, match="0 <= k <= n"):
+            proportion_ci(k, n)
+    assert math.isnan(proportion_ci(0, 0)["lo"])

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["mean_ci", "ci_band", "welch_differs"]
+__all__ = ["mean_ci", "ci_band", "proportion_ci", "welch_differs"]
 
 
 def mean_ci(
@@ -83,3 +83,28 @@ def welch_differs(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -
     with warnings.catch_warnings():  # near-identical samples: SciPy warns, the answer stands
         warnings.simplefilter("ignore", RuntimeWarning)
         return bool(_st.ttest_ind(a, b, equal_var=False).pvalue < alpha)
+
+
+def proportion_ci(k: int, n: int, level: float = 0.95) -> dict[str, float]:
+    """A count ``k`` of ``n`` independent trials as a proportion with its Wilson score interval.
+
+    ``p = k/n``; with ``z = Phi^{-1}((1+level)/2)`` the interval is
+    ``(p + z^2/(2n) +- z*sqrt(p(1-p)/n + z^2/(4n^2))) / (1 + z^2/n)``. Unlike ``p +- z*sd`` it
+    stays inside [0, 1] and is not empty at ``k = 0`` or ``k = n`` (0 of 25 gives [0, 0.133]).
+    Returns ``{"mean", "lo", "hi", "k", "n"}``; NaNs when ``n == 0``.
+
+    Raises:
+        ValueError: unless ``0 <= k <= n`` are integers.
+    """
+    if int(k) != k or int(n) != n or not 0 <= k <= n:
+        raise ValueError(f"proportion_ci needs integers 0 <= k <= n, got k={k!r}, n={n!r}")
+    k, n = int(k), int(n)
+    if n == 0:
+        return {"mean": math.nan, "lo": math.nan, "hi": math.nan, "k": 0, "n": 0}
+    z = float(_st.norm.ppf((1 + level) / 2))
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    lo = 0.0 if k == 0 else max(0.0, centre - half)
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return {"mean": p, "lo": lo, "hi": hi, "k": k, "n": n}
