@@ -189,8 +189,8 @@ TERMS: dict[str, tuple[str, str]] = {
     "t-interval": (
         "95% interval (Student-t)",
         "For $n$ values with mean $\\bar x$ and standard deviation sd, "
-        "$\\bar x \\pm t_{0.975,\\,n-1}\\,\\mathrm{sd}/\\sqrt n$; it covers the mean over all seeds "
-        "in 95% of repetitions if the values are roughly normal. With few seeds it is wide.",
+        "$\\bar x \\pm t_{0.975,\\,n-1}\\,\\mathrm{sd}/\\sqrt n$; it covers the mean over all "
+        "seeds in 95% of repetitions if the values are roughly normal. With few seeds it is wide.",
     ),
     "wilson-interval": (
         "Wilson interval",
