@@ -186,3 +186,21 @@ def test_anchors_of_headings_with_math_are_readable_and_stable():
     # Formulas earlier on the page do not change a heading's anchor.
     later = render_markdown("Some $a$ and $b$ first.\n\n" + text)
     assert 'id="the-x22-1-target"' in later.html
+
+
+def test_the_tutorial_ends_with_its_notation_and_terms_and_every_link_lands(tutorial):
+    from actlab.report.notation import NOTATION, TERMS
+    from actlab.report.tutorial import GLOSSARY_TITLE
+
+    text = tutorial.read_text(encoding="utf-8")
+    main = text.split("<main>")[1]
+    headings = re.findall(r"<h2 id=\"[^\"]+\">(.*?)</h2>", main)
+    assert headings[-1] == GLOSSARY_TITLE
+    glossary = main.split(f">{GLOSSARY_TITLE}</h2>")[1]
+    assert glossary.count("<tr>") == len(NOTATION) + 1  # one row per symbol, and the header
+    assert all(f'<dt id="term-{key}">' in glossary for key in TERMS)
+    ids = set(re.findall(r'\bid="([^"]+)"', text))
+    targets = set(re.findall(r'href="#([^"]+)"', text))
+    assert targets and targets <= ids, sorted(targets - ids)
+    md = (tutorial.parent / "index.md").read_text(encoding="utf-8")
+    assert md.rstrip().endswith("</dl>") and "Built by actlab from 1 run(s)" in text

@@ -22,9 +22,10 @@ from markdown.extensions.toc import slugify
 
 from actlab.report.html import embed_images, find_external_references, page, unlink_external
 from actlab.report.markdown import render_markdown
+from actlab.report.notation import glossary_markdown
 from actlab.store import atomic_write_bytes
 
-__all__ = ["build_tutorial", "TITLE"]
+__all__ = ["build_tutorial", "TITLE", "GLOSSARY_TITLE"]
 
 TITLE = "actlab: how activation functions shape learning"
 LEAD = (
@@ -33,6 +34,7 @@ LEAD = (
     "number in it comes from that run's results."
 )
 
+GLOSSARY_TITLE = "Notation and terms"
 _HEADING = re.compile(r"^(#{1,6})(\s+.*?)\s*#*\s*$")
 _FENCE = re.compile(r"^(`{3,}|~{3,})")
 _FIGURE_REF = re.compile(r"(\]\(\s*<?)figures/([\w.\-]+\.(?:png|svg|jpe?g|gif))(>?\s*\))")
@@ -62,6 +64,8 @@ def build_tutorial(runs: Sequence[tuple[Any, Path | str]], out_dir: Path | str) 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = [_section(spec, Path(run), out_dir) for spec, run in runs]
+    # The closing section: every chapter's symbols and linked terms (#term-KEY) are defined there.
+    sections.append(_Section("glossary", GLOSSARY_TITLE, glossary_markdown(), ""))
 
     # index.md: GitHub-style anchors equal python-markdown's slugs for these plain titles.
     toc_md = "\n".join(
@@ -70,7 +74,8 @@ def build_tutorial(runs: Sequence[tuple[Any, Path | str]], out_dir: Path | str) 
     parts = [f"# {TITLE}", "", LEAD, "", "## Contents", "", toc_md or "(no sections)", ""]
     body_parts = []
     for s in sections:
-        body_parts += [f"## {s.title}", "", f"*{s.provenance}*", "", s.markdown.strip(), ""]
+        provenance = [f"*{s.provenance}*", ""] if s.provenance else []
+        body_parts += [f"## {s.title}", "", *provenance, s.markdown.strip(), ""]
     atomic_write_bytes(out_dir / "index.md", "\n".join(parts + body_parts).encode())
 
     rendered = render_markdown("\n".join(body_parts), toc_depth="2-3")
@@ -80,7 +85,7 @@ def build_tutorial(runs: Sequence[tuple[Any, Path | str]], out_dir: Path | str) 
     body = re.sub(r"<p><em>(Run: .*?)</em></p>", r'<p class="provenance">\1</p>', body)
     body = embed_images(body, lambda src: out_dir / src)
     footer = (
-        f"Built by actlab from {len(sections)} run(s). Self-contained: figures are "
+        f"Built by actlab from {len(sections) - 1} run(s). Self-contained: figures are "
         "embedded and math is MathML; nothing is fetched from a network."
     )
     if rendered.errors:
