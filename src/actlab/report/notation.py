@@ -324,15 +324,22 @@ def misplaced_symbols(markdown: str, chapter: str) -> list[str]:
 
 def glossary_markdown() -> str:
     """The tutorial's closing section body: the notation table, then the terms (``#term-KEY``)."""
-    rows = "\n".join(f"| ${k.replace('_*', '')}$ | {v} |" for k, v in NOTATION.items())
+
+    def written(key: str) -> str:
+        return key.replace("_*", r"_{0.975,\,n-1}")
+
+    rows = "\n".join(
+        f"| ${written(k)}$ | {v} | {', '.join(sorted(SCOPES.get(k, ['every chapter'])))} |"
+        for k, v in NOTATION.items()
+    )
     terms = "\n".join(
         f'<dt id="term-{key}">{html_term}</dt>\n<dd markdown="1">{text}</dd>'
         for key, (html_term, text) in sorted(TERMS.items(), key=lambda kv: kv[1][0].lower())
     )
     return (
         "Each symbol in this tutorial's formulas has one meaning, listed here; a term in a "
-        "chapter links to its definition below.\n\n### Notation\n\n| symbol | meaning |\n"
-        f'|---|---|\n{rows}\n\n### Terms\n\n<dl markdown="1">\n{terms}\n</dl>\n'
+        "chapter links to its definition below.\n\n### Notation\n\n| symbol | meaning | used in |\n"
+        f'|---|---|---|\n{rows}\n\n### Terms\n\n<dl markdown="1">\n{terms}\n</dl>\n'
     )
 
 
