@@ -488,7 +488,9 @@ def _hand_summary(best, line, floor, line_beaten, target_monotone, tied=("a",)):
         "best_monotone": "b",
     }
     return {
-        "noise_floor": floor,
+        # The expectation s^2 is set apart from the finite draws' floor, which the text uses.
+        "noise_floor": floor / 2,
+        "truth_heldout": {"mean": floor, "lo": floor, "hi": floor, "sd": 0.0, "n": 5},
         "activations": ["a", "b"],
         "activation_monotone": {"a": False, "b": True},
         "cases": cases,
@@ -512,6 +514,36 @@ def test_why_sentence_follows_the_numbers(args, phrase):
     assert phrase in sentence
     if phrase == "cannot follow the turns":
         assert "0.01" in sentence and "0.02" in sentence  # best and best monotone, as computed
+
+
+def test_times_the_noise_floor_uses_the_finite_draws_floor():
+    """ "Times the noise floor" divides by the finite draws' floor (the noiseless target's
+    held-out MSE), not by s^2: with s^2 = 0.00125 and a finite floor of 0.0025, a score of 0.01
+    is 4 times the floor (8 times s^2); the identity check uses the same floor."""
+    s = _hand_summary(0.01, 0.12, 0.0025, True, False)
+    assert snr.floor(s) == 0.0025
+    sentence = snr.why(s, "t")
+    assert "(4 times the noise floor of these draws" in sentence and "8 times" not in sentence
+    line = snr.why(_hand_summary(0.0026, 0.0027, 0.0025, False, True, ("a", "b")), "t")
+    assert "against a noise floor of 0.0025 (these draws)" in line
+
+
+def test_report_compares_with_one_floor(results):
+    """The report states the finite draws' floor as the one it uses, and the held-out figure
+    draws that floor (not s^2)."""
+    s, text = results.summary, SPEC.report(results)
+    assert "this finite-draw floor is the one every comparison" in text
+    assert snr._ci(s["truth_heldout"]) in text.split("## Results at a glance")[0]
+    fig = SPEC.figures(results)["heldout"]
+    ys = {
+        round(float(line.get_ydata()[0]), 12)
+        for ax in fig.axes
+        for line in ax.get_lines()
+        if line.get_linestyle() == "--"
+    }
+    assert round(s["truth_heldout"]["mean"], 12) in ys
+    assert round(s["noise_floor"], 12) not in ys
+    fig.clear()
 
 
 # ------------------------------------------------------------------------- stopping, honestly
@@ -562,9 +594,15 @@ def test_protocol_sentence_follows_the_stop_counts(results):
     all_early = snr.stop_sentence(_stop_summary({"a": (3, 1, 0), "b": (2, 2, 0)}))
     assert all_early.startswith("All 8 restarts stopped before the cap, 5 on the gradient")
     some = snr.stop_sentence(_stop_summary({"a": (3, 1, 0), "b": (1, 0, 3)}))
-    assert "Not every restart stopped on a test: 5 of 8 (62.5%)" in some
-    assert "3 (37.5%) ran to the cap with neither test fired" in some
-    assert "from 25% (b) to 100% (a)" in some
+    w = {k: st.binomtest(k, 8).proportion_ci(method="wilson") for k in (5, 3)}
+    p = snr._pct
+    assert (
+        f"Not every restart stopped on a test: 5 of 8 (62.5% [{p(w[5].low)}, {p(w[5].high)}])"
+        in some
+    )
+    assert f"3 of 8 (37.5% [{p(w[3].low)}, {p(w[3].high)}]) ran to the cap" in some
+    b, a = (st.binomtest(k, 4).proportion_ci(method="wilson") for k in (1, 4))
+    assert f"from 25% [{p(b.low)}, {p(b.high)}] (b) to 100% [{p(a.low)}, 100%] (a)" in some
     # The real run: no "to convergence", and the sentence's numbers are the run's counts.
     text = SPEC.report(results)
     intro = text.split("## Results at a glance")[0]
@@ -584,21 +622,80 @@ def test_ranking_caveat_when_the_scored_restarts_ran_to_the_cap():
     """The caveat names the draws whose scored restart hit the cap, and doubts the ranking only
     when that is most draws."""
 
-    def hand(best_cap, second_cap):
+    def hand(best_cap, second_cap, third_cap=0):
         cases = [
             {"target": "t", "activation": a, "best_stopped": {"cap": k}}
-            for a, k in (("a", best_cap), ("b", second_cap))
+            for a, k in (("a", best_cap), ("b", second_cap), ("c", third_cap))
         ]
-        ranking = {"t": {"best": "a", "runner_up": "b"}}
+        ranking = {"t": {"best": "a", "runner_up": "b", "order": ["a", "b", "c"]}}
         return {"cases": cases, "ranking": ranking, "seeds": 5, "epochs": 4000}
 
     assert snr.cap_caveat(hand(0, 0), "t") == ""
     assert snr.capped_pairs({**hand(1, 3), "targets": ["t"]}) == [("t", "b")]
     assert snr.capped_pairs({**hand(3, 2), "targets": ["t"]}) == [("t", "a")]
     few = snr.cap_caveat(hand(1, 0), "t")
-    assert "a in 1 of 5 draws" in few and "could lower" not in few
+    assert "a in 1 of 5 draws" in few and "a and b stopped on a test in most draws" in few
     many = snr.cap_caveat(hand(1, 3), "t")
     assert "a in 1 of 5 and b in 3 of 5 draws" in many and "could lower them" in many
+    assert "the ranking is that of 4000-step training" in many
+    # Every capped scored fit, not only the winner's and the runner-up's: c, third, is named.
+    third = snr.cap_caveat(hand(0, 0, 4), "t")
+    assert "c in 4 of 5 draws" in third and "could lower them" in third
+    assert "a and b stopped on a test in most draws" in third
+
+
+def test_overview_caveat_counts_every_capped_scored_fit():
+    """The overview counts the capped scored fits of every activation (not only of a winner or
+    runner-up), each with its Wilson interval (against scipy.stats.binomtest)."""
+    stopped = {
+        "tanh": {"best": {"cap": 19}, "best_members": 25},
+        "sigmoid": {"best": {"cap": 20}, "best_members": 25},
+        "relu": {"best": {"cap": 0}, "best_members": 25},
+    }
+    hand = {
+        "stopped": stopped,
+        "activations": list(stopped),
+        "epochs": 4000,
+        "targets": ["t"],
+        "target_info": {"t": {"label": "t"}},
+        "seeds": 5,
+        "cases": [
+            {"target": "t", "activation": a, "best_stopped": {"cap": k}}
+            for a, k in (("tanh", 1), ("sigmoid", 0), ("relu", 0))
+        ],
+        "ranking": {"t": {"best": "relu", "runner_up": "sigmoid"}},
+    }
+    text = snr.capped_overview(hand)
+    p = snr._pct
+    for name, k in (("tanh", 19), ("sigmoid", 20)):
+        w = st.binomtest(k, 25).proportion_ci(method="wilson")
+        assert f"{name} {k} of 25 ({p(k / 25)} [{p(w.low)}, {p(w.high)}])" in text
+    w = st.binomtest(39, 75).proportion_ci(method="wilson")
+    assert f"in 39 of the 75 scored fits ({p(39 / 75)} [{p(w.low)}, {p(w.high)}])" in text
+    assert "none for relu" in text and "a winner or runner-up" not in text
+    none = {**hand, "stopped": {a: {**v, "best": {"cap": 0}} for a, v in stopped.items()}}
+    assert snr.capped_overview(none) == ""
+
+
+def test_report_caveats_cover_every_capped_scored_fit(results):
+    """In the run's report, every activation with a capped scored fit on a target is named in
+    that target's caveat and counted in the overview; the table's column gives the counts."""
+    s, text = results.summary, SPEC.report(results)
+    overview = text.split("## Results at a glance")[1].split("\n## ")[0]
+    for a, v in s["stopped"].items():
+        if v["best"]["cap"]:
+            assert f"{a} {v['best']['cap']} of {v['best_members']} (" in overview
+    for t in s["targets"]:
+        label = s["target_info"][t]["label"]
+        section = text.split(f"target: $y = {s['target_info'][t]['latex']}$")[1]
+        section = section.split("\n## ")[0]
+        for c in s["cases"]:
+            if c["target"] != t:
+                continue
+            k = c["best_stopped"]["cap"]
+            assert f"| {k} of {s['seeds']} |" in section.split(f"| {c['activation']} |")[1]
+            if k:
+                assert f"{c['activation']} in {k} of {s['seeds']}" in section, label
 
 
 # ------------------------------------------------------------------------------ exercises
@@ -680,7 +777,7 @@ def test_truth_heldout_floor_from_the_documented_draw(results):
     got = results.summary["truth_heldout"]
     assert got["mean"] == pytest.approx(per_draw.mean(), rel=1e-10)
     assert got["n"] == SMOKE.seeds
-    assert f"noiseless target itself scores {snr._ci(got)}" in SPEC.report(results)
+    assert f"on these finite held-out draws it is {snr._ci(got)}" in SPEC.report(results)
 
 
 def test_relu_fit_at_solution_is_the_landscape_of_the_chapter(results):
@@ -694,3 +791,30 @@ def test_relu_fit_at_solution_is_the_landscape_of_the_chapter(results):
     for w, b in ((1.2, -0.5), (-0.4, 0.3), (0.5, -3.0)):
         expected = nl.relu_landscape(x, y, np.array([w]), np.array([b]))["mse"][0, 0]
         assert solutions.relu_fit_at(x, y, w, b)[2] == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+def test_report_uses_the_tutorial_notation_and_links_its_terms(results):
+    """Every symbol of the report means what the tutorial's notation table says (no slope $a$,
+    no noise $e$, no scale $\\alpha$), and each glossary term is linked once, at its first use."""
+    from actlab.report.notation import misplaced_symbols
+
+    text = SPEC.report(results)
+    assert misplaced_symbols(text, "single-neuron") == []
+    assert "$q = \\mathrm{cov}(x, y)/\\mathrm{var}(x)$" in text
+    assert "\\lambda\\,\\mathrm{ReLU}(z)" in text and "+ \\xi$" in text
+    for key in (
+        "seed", "held-out", "noise-floor", "ensemble", "t-interval", "r-squared", "welch",
+        "wilson-interval", "dead", "saturated",
+    ):  # fmt: skip
+        assert text.count(f"](#term-{key})") == 1, key
+    assert "a two-sample t-test that does not assume" not in text  # defined in the glossary
+
+
+def test_relu_dead_counts_carry_wilson_intervals(results):
+    """Restarts started and ended dead, a count of independent restarts, come with their Wilson
+    interval (scipy.stats.binomtest)."""
+    r, text = results.summary["relu"], SPEC.report(results)
+    k, n = r["all_dead_at_start"], r["all_members"]
+    w = st.binomtest(k, n).proportion_ci(method="wilson")
+    lo = "0%" if k == 0 else snr._pct(w.low)
+    assert f"{k} of {n} ({snr._pct(k / n)} [{lo}, {snr._pct(w.high)}]) ReLU restarts" in text

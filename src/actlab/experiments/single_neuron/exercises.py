@@ -37,7 +37,7 @@ EXERCISES: list[Exercise] = [
         "warm-up",
         "What a line scores on the U-quadratic",
         "With $\\varphi(z) = z$ the unit is a straight line. Take $x$ uniform on $[-2, 2]$ and "
-        "$y = x^2/2 - 1 + e$ with noise $e$ of sd $s = 0.05$. Which line fits best, and what "
+        "$y = x^2/2 - 1 + \\xi$ with noise $\\xi$ of sd $s = 0.05$. Which line fits best, and what "
         "mean squared error does it reach on new points? (Use $E[x^2] = 4/3$, $E[x^3] = 0$, "
         "$E[x^4] = 16/5$.)",
         "The least-squares slope is $\\mathrm{cov}(x, y)/\\mathrm{var}(x)$ and "
@@ -66,12 +66,12 @@ EXERCISES: list[Exercise] = [
         "Why a smooth unit runs to the cap",
         "On the linear target $y = x/2$ a tanh restart can run to the step cap while $|w|$ "
         "shrinks and $|v|$ grows (see *Did the restarts converge?*). Expand "
-        "$v\\tanh(wx)$ for small $w$ with $vw = a$ held fixed. "
+        "$v\\tanh(wx)$ for small $w$ with the slope $vw = q$ held fixed. "
         "Is there a finite $(w, v)$ at which the fit is exact? By what factor does the squared "
-        "error to the line $ax$ shrink when $w$ is halved?",
-        "$\\tanh(z) = z - z^3/3 + O(z^5)$, so $v\\tanh(wx) = ax - a w^2 x^3/3 + O(w^4)$: the "
-        "unit is a line only in the limit $w \\to 0$, $v = a/w \\to \\infty$, which no finite "
-        "step reaches. The error is about $a w^2 x^3/3$, so the squared error scales as $w^4$: "
+        "error to the line $qx$ shrink when $w$ is halved?",
+        "$\\tanh(z) = z - z^3/3 + O(z^5)$, so $v\\tanh(wx) = qx - q w^2 x^3/3 + O(w^4)$: the "
+        "unit is a line only in the limit $w \\to 0$, $v = q/w \\to \\infty$, which no finite "
+        "step reaches. The error is about $q w^2 x^3/3$, so the squared error scales as $w^4$: "
         "halving $w$ divides it by about 16. The loss keeps falling ever more slowly while "
         "the weights stretch, so neither the gradient test nor the plateau test need fire "
         "before the cap. The tests compute the ratio "

@@ -11,6 +11,7 @@ from actlab.experiments.base import Results
 from actlab.experiments.single_neuron.exercises import EXERCISES
 from actlab.report.exercises import exercises_markdown
 from actlab.report.format import ci, num, pct
+from actlab.stats import proportion_ci
 
 __all__ = ["report"]
 
@@ -25,6 +26,26 @@ def _join(names: list[str]) -> str:
 
 def _cases(s: dict) -> dict[tuple[str, str], dict]:
     return {(c["target"], c["activation"]): c for c in s["cases"]}
+
+
+def wilson(k: int, n: int) -> str:
+    """The share ``k/n`` of independent trials with its Wilson interval
+    (:func:`actlab.stats.proportion_ci`), as ``p [lo, hi]``."""
+    p = proportion_ci(k, n)
+    return f"{_pct(p['mean'])} [{_pct(p['lo'])}, {_pct(p['hi'])}]"
+
+
+def share(k: int, n: int) -> str:
+    """A count of independent trials (restarts, scored fits) as ``k of n (p [lo, hi])``, with
+    the Wilson interval of :func:`actlab.stats.proportion_ci`."""
+    return f"{k} of {n} ({wilson(k, n)})"
+
+
+def floor(s: dict) -> float:
+    """The noise floor this chapter compares scores with: the finite draws' floor, i.e. the
+    held-out MSE of the noiseless target itself on the run's held-out points (mean over
+    draws), not its expectation $s^2$."""
+    return s["truth_heldout"]["mean"]
 
 
 def report(results: Results) -> str:
@@ -59,20 +80,21 @@ def stop_sentence(s: dict) -> str:
             f"All {total} restarts stopped before the cap, {grad} on the gradient test and "
             f"{plateau} on the plateau test."
         )
-    share = {a: early[a] / st[a]["members"] for a in st}
-    lo = min(share, key=lambda a: (share[a], a))
-    hi = max(share, key=lambda a: (share[a], a))
+    frac = {a: early[a] / st[a]["members"] for a in st}
+    lo = min(frac, key=lambda a: (frac[a], a))
+    hi = max(frac, key=lambda a: (frac[a], a))
     div = f", {diverged} diverged" if diverged else ""
     line = (
-        f"Not every restart stopped on a test: {n_early} of {total} "
-        f"({_pct(n_early / total)}) stopped before the cap ({grad} on the gradient test, "
-        f"{plateau} on the plateau test){div}, "
-        f"and {cap} ({_pct(cap / total)}) ran to the cap with neither test fired"
+        f"Not every restart stopped on a test: {share(n_early, total)} stopped before the cap "
+        f"({grad} on the gradient test, {plateau} on the plateau test){div}, "
+        f"and {share(cap, total)} ran to the cap with neither test fired (a share of restarts "
+        "is given with its [Wilson interval](#term-wilson-interval))"
     )
     if lo != hi:
         line += (
-            f"; the share that stopped early ranges from {_pct(share[lo])} ({lo}) to "
-            f"{_pct(share[hi])} ({hi})"
+            f"; the share that stopped early ranges from "
+            f"{wilson(early[lo], st[lo]['members'])} ({lo}) to "
+            f"{wilson(early[hi], st[hi]['members'])} ({hi})"
         )
     return line + ". A capped restart is scored at the fit it reached at the cap."
 
@@ -86,18 +108,19 @@ def _intro(s: dict) -> list[str]:
         f"{len(s['targets'])} polynomial targets with {len(s['activations'])} activations "
         f"({_join(s['activations'])}) and ranks them: every case (a target with an activation) "
         f"is trained from {s['restarts']} random restarts (fresh initial weights) on each of "
-        f"{s['seeds']} independent data draws, for at most {s['epochs']} steps, and scored on "
-        "held-out points.",
+        f"{s['seeds']} independent data draws (one [seed](#term-seed) each), for at most "
+        f"{s['epochs']} steps, and scored on [held-out](#term-held-out) points.",
         "",
         f"**Protocol.** Inputs on $[{lo}, {hi}]$: {s['n_train']} training points per draw "
         f"(one uniform point in each of {s['n_train']} equal cells) and {s['n_test']} separate "
-        f"held-out points (uniform), both with Gaussian label noise of sd $s = "
-        f"{_num(s['noise'])}$; a perfect model scores about the *noise floor* "
-        f"$s^2 = {_num(s['noise_floor'])}$ on held-out points (on these finite draws the "
-        f"noiseless target itself scores {_ci(s['truth_heldout'])}). All {n_members} fits "
-        f"(target x activation x draw x restart) are members of one vectorised *ensemble* "
-        "(one batched model in which every member has its own weights, optimiser state and "
-        "stopping), trained "
+        f"held-out points (uniform), both with Gaussian label noise $\\xi$ of sd $s = "
+        f"{_num(s['noise'])}$. The [noise floor](#term-noise-floor), the held-out MSE of the "
+        f"noiseless target itself, is $s^2 = {_num(s['noise_floor'])}$ in expectation; on "
+        f"these finite held-out draws it is {_ci(s['truth_heldout'])}, and this finite-draw "
+        "floor is the one every comparison with the noise floor below uses. All "
+        f"{n_members} fits (target x activation x draw x restart) are members of one "
+        "vectorised [ensemble](#term-ensemble) (each member has its own weights, optimiser "
+        "state and stopping), trained "
         f"full batch with Adam (learning rate {_num(s['lr'])}); initial weights ({s['init']} "
         "scheme: $w, b, v, c$ each uniform on $[-1, 1]$) depend only on the draw and the "
         "restart, so every activation starts from the "
@@ -109,13 +132,12 @@ def _intro(s: dict) -> list[str]:
         + stop_sentence(s),
         "",
         "**Scoring.** The fit of a case on a draw is its best restart *on the training set*; its "
-        "held-out MSE is the score. Means and 95% confidence intervals are over the "
-        f"{s['seeds']} draws (Student-t interval: mean $\\pm\\, t_{{0.975,\\,n-1}}$ times "
-        f"the standard error, $n = {s['seeds']}$); $R^2 = 1 - $ held-out MSE / held-out "
-        "variance of $y$ (1: a perfect fit; 0: no better than predicting the mean). An "
-        "activation is called better than another only when Welch's "
-        "t-test (a two-sample t-test that does not assume equal variances) separates their "
-        "per-draw scores at the 5% level; otherwise it is a *tie* (within noise).",
+        "held-out MSE is the score. Means and [95% intervals](#term-t-interval) are over the "
+        f"{s['seeds']} draws; [$R^2$](#term-r-squared) is 1 minus the held-out MSE over the "
+        "held-out variance of $y$ (1: a perfect fit; 0: no better than predicting the mean). "
+        "An activation is called better than another only when [Welch's test](#term-welch) "
+        "separates their per-draw scores at the 5% level; otherwise it is a *tie* (within "
+        "noise).",
         "",
         "| target | name in the config | formula | held-out variance of $y$ |",
         "|---|---|---|---|",
@@ -147,7 +169,7 @@ def _overview(s: dict) -> list[str]:
         "*Dots: the held-out MSE of each draw's best restart; circle and bar: their mean and 95% "
         "CI (the winner's circle is outlined in black); thin bar beside: 10th to 90th percentile "
         "over all restarts of all draws, i.e. what a single random restart gets. Dashed: the "
-        "noise floor; dotted: the least-squares line. Log scale.*",
+        "noise floor of these draws; dotted: the least-squares line. Log scale.*",
         "",
         "| target | best activation: held-out MSE [95% CI] | runner-up | verdict |",
         "|---|---|---|---|",
@@ -165,16 +187,39 @@ def _overview(s: dict) -> list[str]:
             f"{r['runner_up']}: {_ci(second)} | {verdict} |"
         )
     out.append("")
+    caveat = capped_overview(s)
+    if caveat:
+        out += [caveat, ""]
+    return out
+
+
+def capped_overview(s: dict) -> str:
+    """Every scored fit (a case's best restart on one draw) that ran to the cap, counted per
+    activation over all targets and draws, with Wilson intervals; empty when none did."""
+    st = s["stopped"]
+    counts = {a: (st[a]["best"]["cap"], st[a]["best_members"]) for a in s["activations"]}
+    k = sum(c for c, _ in counts.values())
+    n = sum(m for _, m in counts.values())
+    if k == 0:
+        return ""
+    per = _join([f"{a} {share(c, m)}" for a, (c, m) in counts.items() if c])
+    none = [a for a, (c, _) in counts.items() if not c]
+    if none:
+        per += f"; none for {_join(none)}"
+    line = (
+        "Not every score is that of a converged fit. The scored restart (a case's best on one "
+        f"draw) ran to the {s['epochs']}-step cap, neither test fired, in {k} of the {n} "
+        f"scored fits ({wilson(k, n)}): {per}. A capped score is that of the fit reached at "
+        "the cap, and a longer run could lower it: the ranking is that of "
+        f"{s['epochs']}-step training. The "
+        "last column of each target's table counts the capped scored fits of every activation"
+    )
     flagged = capped_pairs(s)
     if flagged:
-        out += [
-            "Where most draws' scored restarts ran to the step cap, the score is that of an "
-            "unconverged fit: "
-            + _join([f"{a} on the {s['target_info'][t]['label']}" for t, a in flagged])
-            + " (see the caveat in each target's section).",
-            "",
-        ]
-    return out
+        line += "; a winner or runner-up above was capped in most draws for " + _join(
+            [f"{a} on the {s['target_info'][t]['label']}" for t, a in flagged]
+        )
+    return line + "."
 
 
 def capped_pairs(s: dict) -> list[tuple[str, str]]:
@@ -194,17 +239,17 @@ def why(s: dict, target: str) -> str:
     """One sentence on why the winner wins, chosen and filled from the numbers."""
     r = s["ranking"][target]
     cases = _cases(s)
-    floor = s["noise_floor"]
+    fl = floor(s)
     best = r["best"]
     b = cases[(target, best)]["heldout"]["mean"]
     line = r["line"]["mean"]
     mono = s["activation_monotone"]
-    if line <= 1.5 * floor:
+    if line <= 1.5 * fl:
         tied = r["tied"]
         tail = "; identity, which is exactly a line, reaches it" if "identity" in tied else ""
         return (
             f"The least-squares line already scores {_num(line)} against a noise floor of "
-            f"{_num(floor)}: this target is a straight line, and {len(tied)} of "
+            f"{_num(fl)} (these draws): this target is a straight line, and {len(tied)} of "
             f"{len(s['activations'])} activations tie for first ({_join(tied)}){tail}."
         )
     if not r["best_beats_line"]:
@@ -225,8 +270,8 @@ def why(s: dict, target: str) -> str:
         m = r["best_monotone"]
         mm = cases[(target, m)]["heldout"]["mean"]
         return (
-            f"{best} is not monotone and scores {_num(b)} ({_num(b / floor, 2)} times the noise "
-            f"floor, $R^2 = {_num(r2)}$); a monotone $\\varphi$ makes "
+            f"{best} is not monotone and scores {_num(b)} ({_num(b / fl, 2)} times the noise "
+            f"floor of these draws, $R^2 = {_num(r2)}$); a monotone $\\varphi$ makes "
             "$v\\,\\varphi(wx + b) + c$ monotone in $x$, so it cannot follow the turns of this "
             f"target: the best monotone activation, {m}, stays at {_num(mm)} (the "
             f"least-squares line: {_num(line)})."
@@ -238,33 +283,42 @@ def why(s: dict, target: str) -> str:
 
 
 def cap_caveat(s: dict, target: str) -> str:
-    """A caveat on the ranking when the scored restarts of the best or the runner-up ran to the
-    cap (their scores are those of unconverged fits); empty when none did."""
+    """A caveat on every activation of ``target`` whose scored (best) restart ran to the cap
+    in some draws (those scores are of unconverged fits), and on what that does to the
+    ranking; empty when no scored restart of the target did."""
     r = s["ranking"][target]
     cases = _cases(s)
-    names = [a for a in (r["best"], r["runner_up"]) if a is not None]
-    capped = {a: cases[(target, a)]["best_stopped"]["cap"] for a in names}
-    if not any(capped.values()):
-        return ""
     n = s["seeds"]
-    parts = [f"{a} in {capped[a]} of {n}" for a in names if capped[a]]
+    capped = {a: cases[(target, a)]["best_stopped"]["cap"] for a in r["order"]}
+    capped = {a: k for a, k in capped.items() if k}
+    if not capped:
+        return ""
+    parts = [f"{a} in {k} of {n}" for a, k in capped.items()]
     line = (
         f"The scored (best) restart ran to the {s['epochs']}-step cap (neither test fired) for "
-        f"{_join(parts)} draws"
+        f"{_join(parts)} draws: those scores are of fits stopped by the cap, not of converged "
+        "ones, and a longer run could lower them"
     )
-    if any(2 * k > n for k in capped.values()):
-        return line + (
-            ": those scores are of fits stopped by the cap, not of converged ones, and a "
-            "longer run could lower them; the ranking is that of "
-            f"{s['epochs']}-step training."
-        )
-    return line + "; most scored restarts stopped on a test."
+    top = [a for a in (r["best"], r["runner_up"]) if a is not None]
+    if any(2 * capped.get(a, 0) > n for a in top):
+        return line + f"; the ranking is that of {s['epochs']}-step training."
+    return line + (
+        f"; {_join(top)} stopped on a test in most draws, but a longer run could still move a "
+        "capped activation up the table."
+    )
+
+
+def _reach(s: dict, c: dict) -> str:
+    """The restarts reaching their draw's best as a share with its Wilson interval."""
+    n = c["members"]
+    return wilson(round(c["reach_best"] * n), n)
 
 
 def _target_section(s: dict, target: str) -> list[str]:
     info = s["target_info"][target]
     r = s["ranking"][target]
     cases = _cases(s)
+    dead = "[dead](#term-dead)" if target == s["targets"][0] else "dead"
     out = [
         f"## {info['label'][0].upper() + info['label'][1:]} target: $y = {info['latex']}$",
         "",
@@ -292,8 +346,9 @@ def _target_section(s: dict, target: str) -> list[str]:
     out += [line + " " + why(s, target) + (" " + caveat if caveat else ""), ""]
     out += [
         "| activation | held-out MSE [95% CI] | train MSE | $R^2$ held-out | one restart "
-        "(10-90%) | restarts reaching the best | stopped: gradient / plateau / cap | dead |",
-        "|---|---|---|---|---|---|---|---|",
+        "(10-90%) | restarts reaching the best | stopped: gradient / plateau / cap | dead | "
+        "scored fits at the cap |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for a in r["order"]:
         c = cases[(target, a)]
@@ -302,16 +357,18 @@ def _target_section(s: dict, target: str) -> list[str]:
         out.append(
             f"| {a} | {_ci(c['heldout'])} | {_num(c['train']['mean'])} | {_num(c['r2']['mean'])} "
             f"| {_num(c['spread']['p10'])} - {_num(c['spread']['p90'])} | "
-            f"{_pct(c['reach_best'])} | {st['gradient']} / {st['plateau']} / {st['cap']}{div} "
-            f"| {c['dead']} |"
+            f"{_reach(s, c)} | {st['gradient']} / {st['plateau']} / {st['cap']}{div} "
+            f"| {c['dead']} | {c['best_stopped']['cap']} of {s['seeds']} |"
         )
     out += [
         "",
         f"*Held-out and train MSE of each draw's best restart, mean over {s['seeds']} draws; "
         "one restart: the 10th-90th percentile of the held-out MSE over all "
         f"{s['seeds'] * s['restarts']} restarts; reaching the best: restarts whose train MSE "
-        f"is within {_pct(s['reach_tol'])} of their draw's best; dead: restarts whose unit "
-        "outputs 0 on every training input at the end.*",
+        f"is within {_pct(s['reach_tol'])} of their draw's best (Wilson interval); "
+        f"{dead}: restarts whose unit outputs exactly 0 on every training input at "
+        "the end; scored fits at the cap: draws whose best restart ran to the "
+        f"{s['epochs']}-step cap.*",
         "",
     ]
     m = s.get("mirror")
@@ -340,10 +397,10 @@ def _identity_section(s: dict) -> list[str]:
         "",
         "With $\\varphi(z) = z$ the model is $v(wx + b) + c = (vw)\\,x + (vb + c)$, a "
         "straight line, whose optimum has a closed form: the least-squares line "
-        "$a = \\mathrm{cov}(x, y)/\\mathrm{var}(x)$, $d = \\bar y - a\\bar x$. The best "
+        "$q = \\mathrm{cov}(x, y)/\\mathrm{var}(x)$, $d = \\bar y - q\\bar x$. The best "
         "identity restart of every draw is compared with it:",
         "",
-        "| target | slope $vw$ vs $a$ (draw 0) | max abs. slope diff. | max abs. intercept diff. "
+        "| target | slope $vw$ vs $q$ (draw 0) | max abs. slope diff. | max abs. intercept diff. "
         "| max abs. train-MSE diff. |",
         "|---|---|---|---|---|",
     ]
@@ -362,8 +419,8 @@ def _identity_section(s: dict) -> list[str]:
         f"{_num(worst)} of the least-squares optimum"
         + (
             ": the training loop finds the closed-form answer."
-            if worst <= 1e-6 * s["noise_floor"]
-            else f", {_num(worst / s['noise_floor'], 2)} times the noise floor."
+            if worst <= 1e-6 * floor(s)
+            else f", {_num(worst / floor(s), 2)} times the noise floor of these draws."
         ),
         "",
     ]
@@ -377,7 +434,7 @@ def _convergence_section(s: dict) -> list[str]:
         f"Per activation, over all targets, draws and restarts: stopped on the gradient test, "
         f"stopped on the plateau test, or ran to the cap of {s['epochs']} steps. The "
         "last column counts only the restarts that are scored (each draw's best on the "
-        "training set).",
+        "training set); shares with their Wilson intervals.",
         "",
         "| activation | gradient | plateau | cap | diverged | stopped before the cap | scored "
         "restarts at the cap |",
@@ -390,7 +447,7 @@ def _convergence_section(s: dict) -> list[str]:
         bc, bn = st["best"]["cap"], st["best_members"]
         out.append(
             f"| {a} | {st['gradient']} | {st['plateau']} | {st['cap']} | {st['diverged']} | "
-            f"{early} of {n} ({_pct(early / n)}) | {bc} of {bn} ({_pct(bc / bn)}) |"
+            f"{share(early, n)} | {share(bc, bn)} |"
         )
     capped = sorted(
         (c for c in s["cases"] if c["stopped"]["cap"] > c["members"] / 2),
@@ -450,10 +507,10 @@ def _relu_section(s: dict) -> list[str]:
         "and $v$ are exactly "
         "zero and only $c$ still learns: the unit is *dead* (its output is exactly 0 on every "
         "training input), and no gradient will revive it. "
-        f"Over all targets and draws, {r['all_dead_at_start']} of {r['all_members']} ReLU "
-        f"restarts ({_pct(r['all_dead_at_start'] / r['all_members'])}) started dead and "
-        f"{dead} ({_pct(dead / total)}) ended dead: {dead - r['all_dead_at_start']} more "
-        "than started dead, so the training steps themselves pushed $wx + b$ below 0 on every "
+        f"Over all targets and draws, {share(r['all_dead_at_start'], r['all_members'])} ReLU "
+        f"restarts started dead and {share(dead, total)} ended dead: "
+        f"{dead - r['all_dead_at_start']} more than started dead, so the training steps "
+        "themselves pushed $wx + b$ below 0 on every "
         f"input. On the {info['label']} target, draw 0: {r['dead_at_start']} of "
         f"{r['restarts']} restarts started dead and {r['dead_at_end']} ended dead.",
         "",
@@ -478,9 +535,10 @@ def _relu_section(s: dict) -> list[str]:
     if "ray_invariance_max_diff" in r:
         out += [
             "The landscape is constant along rays from the origin: "
-            "$\\mathrm{ReLU}(\\alpha z) = \\alpha\\,\\mathrm{ReLU}(z)$ for $\\alpha > 0$, "
-            "and $v$ absorbs $\\alpha$, so only the direction of $(w, b)$ matters, i.e. where the "
-            "kink $x = -b/w$ falls and which side is on. Measured: the MSE at $(w, b)$ and at "
+            "$\\mathrm{ReLU}(\\lambda z) = \\lambda\\,\\mathrm{ReLU}(z)$ for "
+            "$\\lambda > 0$, and $v$ absorbs $\\lambda$, so only the direction of $(w, b)$ "
+            "matters, i.e. where the kink $x = -b/w$ falls and which side is on. Measured: the "
+            "MSE at $(w, b)$ and at "
             f"$(2w, 2b)$ differ by at most {_num(r['ray_invariance_max_diff'])} on the grid.",
             "",
         ]
@@ -498,8 +556,8 @@ def descent_sentence(g: dict) -> str:
     if g["max_step"] >= 2 * g["first_step"]:
         return line + (
             f", {_num(g['max_step'] / g['first_step'], 2)} times as far: where $\\sigma$ "
-            "saturates the loss curve is flat and the gradient small, so descent crawls "
-            "before it accelerates down the slope."
+            "is [saturated](#term-saturated) the loss curve is flat and the gradient small, so "
+            "descent crawls before it accelerates down the slope."
         )
     return line + ": the steps did not grow along the way; no slow start on a flat stretch."
 
