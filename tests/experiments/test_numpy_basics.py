@@ -148,7 +148,40 @@ def test_check_numbers_recomputed_independently(smoke):
         == ("sigmoid", "numpy", "scipy", "random", "float64")
     )  # fmt: skip
     assert c["max_abs_diff"] == np.max(np.abs(ref.sigmoid(x) - special.expit(x)))
+    # the table's error: relative to max(|reference|, 1), in units of machine epsilon
+    expected = special.expit(x)
+    err = np.abs(ref.sigmoid(x) - expected) / np.maximum(np.abs(expected), 1.0)
+    assert c["max_err_eps"] == pytest.approx(np.max(err) / np.finfo(np.float64).eps, rel=1e-12)
     assert c["n"] == SMOKE.n_random
+
+
+def test_check_table_and_sentence_use_the_same_error(smoke):
+    """The table and the sentence under it both give the error in units of machine epsilon
+    relative to max(|reference|, 1), not an absolute difference beside a relative one: with
+    the two set apart by hand, every cell and the sentence's worst case follow max_err_eps."""
+    changed = json.loads(json.dumps(smoke.summary))
+    for i, c in enumerate(changed["checks"]):
+        c["max_abs_diff"] = 1e-3 if c["max_abs_diff"] else 0.0  # would show as 0.001
+        c["max_err_eps"] = (0.5 + i % 3) if c["max_err_eps"] else 0.0
+    worst = next(
+        c for c in changed["checks"]
+        if (c["function"], c["implementation"], c["reference"], c["inputs"], c["dtype"])
+        == ("log_softmax", "numpy", "torch", "random", "float64")
+    )  # fmt: skip
+    worst["max_abs_diff"], worst["max_err_eps"] = 1e-3, 3.5
+    text = SPEC.report(dataclasses.replace(smoke, summary=changed))
+    table = text.split("| function | implementation vs reference |")[1].split("\n\n")[0]
+    assert "0.001" not in table and "10^{-3}" not in table
+    row = next(
+        line for line in table.splitlines() if line.startswith("| log-softmax | NumPy vs PyTorch")
+    )
+    assert row.split(" | ")[2] == "3.5"
+    assert "*units of machine epsilon*" in text
+    assert (
+        "In float64 ($\\varepsilon_{\\mathrm{mach}} = 2.2 \\times 10^{-16}$) the largest error of "
+        "the NumPy formulas in the table is 3.5 $\\varepsilon_{\\mathrm{mach}}$ (log-softmax vs "
+        "PyTorch, random inputs)"
+    ) in text
 
 
 def test_compose_affine_equals_a_torch_stack():
@@ -501,7 +534,7 @@ def test_report_numbers_come_from_results(smoke):
     sm, t, d = smoke.summary["softmax"], smoke.summary["temperature"], smoke.summary["dead"]
     assert "`[nan, nan, nan]`" in text
     assert "[0.09003, 0.2447, 0.6652]" in text  # the stable softmax of [1000, 1001, 1002]
-    assert f"$c = {sm['first_wrong_offset']['float64']:g}$" in text
+    assert f"at a shift of {sm['first_wrong_offset']['float64']:g} in float64" in text
     assert f"$T = {t['t_star']:.4g}$" in text
     assert f"from step {d['leaky_alive_step']} the unit" in text
     tanh = next(f for f in smoke.summary["heads"]["fits"] if f["head"] == "tanh")
@@ -669,12 +702,43 @@ def test_report_opening_and_notation(smoke):
     # Machine epsilon and the exploration rate are told apart; no bare epsilon is left.
     assert r"\varepsilon_{\mathrm{mach}}" in text and r"\varepsilon_{\mathrm{greedy}}" in text
     assert r"$\varepsilon$" not in text and r"\varepsilon =" not in text
-    assert "*subnormal* numbers" in text
+    assert "[subnormal number](#term-subnormal)" in text
     # Inverse temperature is beta, not s (s is the noise sd elsewhere in the tutorial).
     assert r"\mathrm{softmax}(\beta x)" in text and "by $s$" not in text
-    # Welch's test and the Student-t interval are defined before the verdicts use them.
-    assert text.index("Welch's t-test (a two-sample") < text.index("Welch's t-test, p < 0.05")
-    assert "Student-t" in text
+    # Welch's test and the t-interval link to the glossary and are not defined again here.
+    assert text.index("[Welch's test](#term-welch)") < text.index("Welch's test, p < 0.05")
+    assert "[95% interval](#term-t-interval)" in text
+    assert "two-sample" not in text and "t-quantile" not in text
+
+
+def test_report_uses_the_tutorials_notation(smoke):
+    """One symbol, one meaning (actlab.report.notation): entropy is calligraphic H (H is the
+    hat matrix), the policy is p (pi is 3.14...), depth is D (L is the loss), the logit gap is
+    Delta and the shift is a word (c is the neuron's output bias, g a gradient)."""
+    from actlab.report.notation import misplaced_symbols
+
+    text = SPEC.report(smoke)
+    assert misplaced_symbols(text, "numpy-basics") == []
+    assert r"$\mathcal{H}(p) = -\sum_i p_i \ln p_i$" in text
+    assert r"p(a \mid k)" in text and r"V^p" in text
+    for old in (r"\pi(a", r"V^\pi", "W_L", "b_L", "$H(", "$c", "$g", "-g]", r"\sum_b"):
+        assert old not in text, old
+    assert r"W_{D+1} \cdots W_2 W_1" in text and r"$[0, -\Delta]$" in text
+    for name, fig in SPEC.figures(smoke).items():
+        labels = [
+            t.get_text() for ax in fig.axes for t in (ax.title, ax.xaxis.label, ax.yaxis.label)
+        ]
+        labels += [t.get_text() for ax in fig.axes for t in ax.texts]
+        for label in labels:
+            assert "$c$" not in label and "$g$" not in label and "g =" not in label, (name, label)
+
+
+def test_report_links_terms_and_keeps_off_distinct_from_dead(smoke):
+    text = SPEC.report(smoke)
+    for key in ("off", "inactive", "dead", "seed", "welch", "t-interval", "subnormal"):
+        assert f"](#term-{key})" in text, key
+    # "off" is one input; dead is every input, and a dead unit "stays dead", never "stays off"
+    assert "stays off" not in text and "off everywhere" not in text
 
 
 def test_report_rl_heads_claims_are_hedged(smoke):
@@ -683,6 +747,20 @@ def test_report_rl_heads_claims_are_hedged(smoke):
     assert "distributional" in text and "target" in text
     assert "logits are *not* Q-values" in text
     assert "cannot hold the raw Q-values" in text and "cannot hold a Q-value." not in text
+
+
+def test_report_rl_heads_detail_is_an_optional_part(smoke):
+    """The RL section keeps the choices and the bounded-head experiment in the main text; the
+    Bellman equation, the policy table and the other Q-head designs sit in a marked optional
+    part at its end."""
+    text = SPEC.report(smoke)
+    section = text.split("## Which activation where in RL networks")[1].split("## Exercises")[0]
+    main, optional = section.split('<details markdown="1">')
+    assert "<summary>Optional" in optional and optional.rstrip().endswith("</details>")
+    assert "Bellman" not in main and "Bellman" in optional
+    assert "C51" in optional and "$V^p(k)$" in optional
+    assert "cannot hold the raw Q-values" in main and "logits are *not* Q-values" in main
+    assert len(main) < 4500, len(main)
 
 
 def test_figures_keep_coinciding_curves_visible(smoke):
@@ -699,3 +777,26 @@ def test_figures_keep_coinciding_curves_visible(smoke):
         for ln in naive:
             assert ln.get_zorder() > lines[exact].get_zorder()
             assert ln.get_linewidth() < lines[exact].get_linewidth()
+
+
+def test_rl_heads_figure_keeps_coinciding_fits_visible(smoke):
+    """A bounded head pins continue and wait to the top of its range: the figure offsets their
+    markers sideways and says in the panel that they coincide (the fits recomputed here from
+    the stored predictions)."""
+    figs = SPEC.figures(smoke)
+    heads = list(smoke.coords["q_pred/head"])
+    actions = list(smoke.coords["q_targets/action"])
+    mean = smoke.arrays["q_pred"].mean(axis=1)  # (head, state, action)
+    i, j = actions.index("continue"), actions.index("wait")
+    tanh = mean[heads.index("tanh")]
+    assert np.max(np.abs(tanh[:, i] - tanh[:, j])) < 0.05  # they do coincide
+    ax = figs["rl_heads"].axes[heads.index("tanh")]
+    fits = [ln for ln in ax.lines if ln.get_marker() in ("o", "s") and ln.get_mfc() == "white"]
+    assert len(fits) == 2
+    xs = [np.asarray(ln.get_xdata(), dtype=float) for ln in fits]
+    assert np.min(np.abs(xs[0] - xs[1])) >= 0.3  # side by side, not on top of each other
+    for ln in fits:
+        assert np.allclose(ln.get_ydata(), tanh[:, i], atol=0.05)
+    assert any("continue and wait fits coincide" in t.get_text() for t in ax.texts)
+    linear = figs["rl_heads"].axes[heads.index("identity")]
+    assert not any("coincide" in t.get_text() for t in linear.texts)

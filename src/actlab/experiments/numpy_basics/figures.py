@@ -8,6 +8,7 @@ variants (naive / stable, float64 / float32) have colours of their own, listed i
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ __all__ = [
     "plot_dead_descent",
     "plot_head_fit",
     "plot_head_errors",
+    "coinciding_fits",
     "figures",
 ]
 
@@ -92,7 +94,7 @@ def plot_formula(results: Results, name: str, ax: Axes | None = None) -> Axes:
 
 def plot_check_errors(results: Results, ax: Axes | None = None) -> Axes:
     """Largest difference per comparison and input set, in units of the dtype's epsilon relative
-    to ``max(|y|, 1)``; exact agreement marked by an open circle, non-finite disagreements
+    to ``max(|reference|, 1)``; exact agreement marked by an open circle, non-finite disagreements
     counted in red above the bar."""
     ax = _ax(ax, figsize=(11, 3.5))
     groups: dict[tuple, dict[tuple, dict]] = {}
@@ -135,9 +137,9 @@ def plot_check_errors(results: Results, ax: Axes | None = None) -> Axes:
     names = [f"{a} {b}" for a, b in sets] + ["exactly equal", "entries whose inf/NaN disagree"]
     ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(
-        r"Largest difference from the library, in units of the dtype's machine epsilon "
-        r"$\varepsilon_{\mathrm{mach}}$ "
-        r"(relative to max(|y|, 1)); red: count of disagreeing inf/NaN entries"
+        r"Largest error against the library, in units of the dtype's machine epsilon "
+        r"$\varepsilon_{\mathrm{mach}}$ (relative to max(|reference|, 1), as in the table); "
+        "red: count of disagreeing inf/NaN entries"
     )
     ax.grid(axis="x", visible=False)
     return ax
@@ -202,8 +204,9 @@ def _nan_tail(ax: Axes, x: np.ndarray, y: np.ndarray, colour: str, label: str, l
 
 
 def plot_overflow(results: Results, ax: Axes | None = None) -> Axes:
-    """Largest probability of softmax(x + c) against the shift c: naive (wrong past the overflow
-    point, shaded: zeros once the sum overflows, NaN once a term does) vs stable."""
+    """Largest probability of the softmax of the shifted logits against the shift: naive
+    (wrong past the overflow point, shaded: zeros once the sum overflows, NaN once a term does)
+    vs stable."""
     ax = _ax(ax)
     variants = _coord(results, "overflow/variant")
     c = np.asarray(results.coords["overflow/offset"])
@@ -230,23 +233,24 @@ def plot_overflow(results: Results, ax: Axes | None = None) -> Axes:
         if wrong[dtype] is None:
             continue
         ax.axvspan(wrong[dtype], c[-1], color=SERIES[key], alpha=0.08, lw=0)
-        text = f" {dtype}: wrong from c = {wrong[dtype]:g}"
+        text = f" {dtype}: wrong from shift {wrong[dtype]:g}"
         if nan[dtype] is not None and nan[dtype] != wrong[dtype]:
-            text += f"\n (zeros), NaN from c = {nan[dtype]:g}"
+            text += f"\n (zeros), NaN from {nan[dtype]:g}"
         elif nan[dtype] is not None:
             text += " (NaN)"
         ax.text(wrong[dtype], height, text, color=SERIES[key], fontsize=7.5, va="bottom")
     ax.set_ylim(0, 1)
-    ax.set_xlabel("shift $c$ added to every logit")
+    base = [v - min(sm["big_logits"]) for v in sm["big_logits"]]
+    ax.set_xlabel("shift added to every logit of [" + ", ".join(f"{v:g}" for v in base) + "]")
     ax.set_ylabel("largest probability")
-    ax.set_title("softmax(x + c): overflow of the naive formula")
+    ax.set_title("softmax of shifted logits: overflow of the naive formula")
     ax.legend(loc="upper right")
     return ax
 
 
 def plot_underflow(results: Results, ax: Axes | None = None) -> Axes:
-    """log p of the smaller entry of [0, -g]: log of softmax (-inf once p underflows) vs
-    log_softmax (exactly -g)."""
+    """log p of the smaller entry of the logits [0, -gap]: log of softmax (-inf once p
+    underflows) vs log_softmax (exactly -gap)."""
     ax = _ax(ax)
     variants = _coord(results, "underflow/variant")
     g = np.asarray(results.coords["underflow/gap"])
@@ -268,12 +272,12 @@ def plot_underflow(results: Results, ax: Axes | None = None) -> Axes:
             ax.text(
                 g[np.argmax(bad)],
                 -0.06 * g[-1],
-                f" −∞ from g = {g[np.argmax(bad)]:g}",
+                f" −∞ from Δ = {g[np.argmax(bad)]:g}",
                 color=SERIES[key],
                 fontsize=7.5,
                 va="top",
             )
-    ax.set_xlabel("gap $g$ (logits $[0, -g]$)")
+    ax.set_xlabel(r"gap $\Delta$ (logits $[0, -\Delta]$)")
     ax.set_ylabel(r"$\log p$ of the smaller entry")
     ax.set_title("log of softmax vs log-softmax: underflow")
     ax.legend(loc="lower left")
@@ -457,15 +461,34 @@ def plot_dead_descent(results: Results, ax: Axes | None = None) -> Axes:
 
 _ACTION_STYLE = {"continue": "-", "wait": (0, (4, 2)), "stop": (0, (1, 1.5))}
 _ACTION_MARK = {"continue": "o", "wait": "s", "stop": "^"}
+_DODGE = {"continue": -0.2, "wait": 0.2, "stop": 0.0}
+"""Horizontal offset of each action's fit from its state: a bounded head pins continue and wait
+to the same edge of its range, and the offset keeps both sets of markers in view."""
+
+
+def coinciding_fits(results: Results, head: str, tol: float = 0.02) -> list[tuple[str, str]]:
+    """Pairs of actions whose mean fits (over seeds) differ by less than ``tol`` times the
+    targets' spread at every state: drawn on top of each other, they need saying."""
+    heads = _coord(results, "q_pred/head")
+    actions = _coord(results, "q_targets/action")
+    mean = results.arrays["q_pred"][heads.index(head)].mean(axis=0)  # (state, action)
+    q = results.arrays["q_targets"]
+    span = max(float(np.ptp(q)), 1e-12)
+    return [
+        (actions[a], actions[b])
+        for a in range(len(actions))
+        for b in range(a + 1, len(actions))
+        if np.max(np.abs(mean[:, a] - mean[:, b])) < tol * span
+    ]
 
 
 def plot_head_fit(results: Results, head: str, ax: Axes | None = None) -> Axes:
-    """Exact Q-values (markers) and the head's fit (mean over seeds, band = min to max), with
-    the head's range shaded."""
+    """Exact Q-values (black markers) and the head's fit (coloured open markers, mean over
+    seeds, band = min to max, offset sideways per action), with the head's range shaded."""
     ax = _ax(ax)
     heads = _coord(results, "q_pred/head")
     actions = _coord(results, "q_targets/action")
-    k = np.asarray(results.coords["q_targets/state"])
+    k = np.asarray(results.coords["q_targets/state"], dtype=float)
     pred = results.arrays["q_pred"][heads.index(head)]  # (seed, state, action)
     q = results.arrays["q_targets"]
     fit = next(f for f in results.summary["heads"]["fits"] if f["head"] == head)
@@ -474,15 +497,28 @@ def plot_head_fit(results: Results, head: str, ax: Axes | None = None) -> Axes:
         lo, hi = fit["range"]
         ax.axhspan(lo, hi, color=c, alpha=0.12, lw=0)
     for a, action in enumerate(actions):
-        ax.plot(k, q[:, a], _ACTION_MARK[action], color="#222222", ms=4, label=None)
+        ax.plot(k, q[:, a], _ACTION_MARK[action], color="#222222", ms=5, zorder=3)
+        x = k + _DODGE.get(action, 0.0)
         ax.fill_between(
-            k, pred[:, :, a].min(axis=0), pred[:, :, a].max(axis=0), color=c, alpha=0.25, lw=0
+            x, pred[:, :, a].min(axis=0), pred[:, :, a].max(axis=0), color=c, alpha=0.25, lw=0
         )
-        # continue wide and pale: a bounded head pins continue and wait to the same edge,
-        # where the dashed wait line would otherwise hide it.
-        wide = action == "continue"
-        ax.plot(k, pred[:, :, a].mean(axis=0), color=c, ls=_ACTION_STYLE[action],
-                lw=4.0 if wide else 1.6, alpha=0.5 if wide else 1.0)  # fmt: skip
+        ax.plot(x, pred[:, :, a].mean(axis=0), color=c, ls=_ACTION_STYLE[action], lw=1.3,
+                marker=_ACTION_MARK[action], ms=5.5, mfc="white", mec=c, mew=1.4,
+                zorder=4)  # fmt: skip
+    pairs = coinciding_fits(results, head)
+    if pairs:
+        ax.text(
+            0.03,
+            0.97,
+            "\n".join(f"{a} and {b} fits coincide" for a, b in pairs)
+            + "\n(drawn left and right of each state)",
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=8.5,
+            color="#222222",
+        )
+    ax.set_xticks(k)
     ax.set_xlabel("state $k$ (rewards left)")
     name = "linear" if head == "identity" else head
     ax.set_title(f"{name} output: MSE {fit['final_mse']['mean']:.3g}")
@@ -509,7 +545,10 @@ def plot_head_errors(results: Results, ax: Axes | None = None) -> Axes:
             color=c,
             capsize=3,
         )
-        if f["floor"] > 0:
+        if f["floor"] <= 0:
+            ax.annotate("floor 0\n(off the log axis)", (i, hi), xytext=(0, 8), ha="center",
+                        textcoords="offset points", va="bottom", fontsize=8.5)  # fmt: skip
+        else:
             ax.plot(
                 [i - 0.35, i + 0.4], [f["floor"]] * 2, color="#222222", lw=1.2, ls=(0, (3, 1.5))
             )
@@ -519,7 +558,7 @@ def plot_head_errors(results: Results, ax: Axes | None = None) -> Axes:
     )
     ax.set_xlim(-0.6, len(fits) - 0.4)
     ax.set_ylabel("final MSE")
-    ax.set_title("error per output (dashed: floor)")
+    ax.set_title("final MSE per output (dashed: floor)")
     return ax
 
 
@@ -553,24 +592,32 @@ def _collapse_figure(results: Results) -> Figure:
 
 def _heads_figure(results: Results) -> Figure:
     heads = _coord(results, "q_pred/head")
-    fig = new_figure(figsize=(3.1 * (len(heads) + 1), 4.0))
-    axes = fig.subplots(1, len(heads) + 1)
+    ncols = 2
+    nrows = math.ceil((len(heads) + 1) / ncols)
+    fig = new_figure(figsize=(9.0, 3.4 * nrows + 0.5))
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
     for i, head in enumerate(heads):
         plot_head_fit(results, head, axes[i])
         if i:
             axes[i].sharey(axes[0])
-    axes[0].set_ylabel("Q(k, a)")
+        if i % ncols == 0:
+            axes[i].set_ylabel("Q(k, a)")
+    for ax in axes[len(heads) + 1 :]:
+        ax.set_visible(False)
     actions = _coord(results, "q_targets/action")
     handles = [
-        Line2D([], [], color="#555555", marker=_ACTION_MARK[a], mfc="#222222", mec="#222222",
-               ls=_ACTION_STYLE[a])
+        Line2D([], [], color="#222222", marker=_ACTION_MARK[a], ls="none", ms=5) for a in actions
+    ]
+    labels = [f"{a}: exact Q" for a in actions]
+    handles += [
+        Line2D([], [], color="#777777", marker=_ACTION_MARK[a], mfc="white", ls=_ACTION_STYLE[a])
         for a in actions
-    ]  # fmt: skip
-    labels = [f"{a}: exact Q (marker), fit (line)" for a in actions]
+    ]
+    labels += [f"{a}: fit (mean over seeds)" for a in actions]
     handles += [Patch(color="#777777", alpha=0.3), Patch(color="#777777", alpha=0.12)]
     labels += ["lowest to highest seed", "range of the output activation"]
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(handles), fontsize=7.5)
-    plot_head_errors(results, axes[-1])
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9)
+    plot_head_errors(results, axes[len(heads)])
     return fig
 
 

@@ -103,8 +103,13 @@ def _report_checks(s: dict[str, Any]) -> list[str]:
         "The NumPy versions in `actlab/numpy_ref.py` compute these formulas in a form that cannot "
         r"overflow (for example $\sigma(x) = e^{x} / (1 + e^{x})$ for $x < 0$, and softmax "
         "after subtracting the maximum). The *textbook* rows type the formulas in exactly as "
-        "written above. The table gives the largest absolute difference from PyTorch and SciPy "
-        "(`scipy.special.expit`, `softmax`, `log_softmax`) over the entries finite in both, on "
+        "written above. The table gives the largest error against PyTorch and SciPy "
+        "(`scipy.special.expit`, `softmax`, `log_softmax`) in *units of machine epsilon* "
+        r"$\varepsilon_{\mathrm{mach}}$, the gap between 1 and the next larger number of the "
+        "dtype (the size of one rounding step near 1): the difference from the reference "
+        "value, divided by the larger of 1 and the reference value's size (relative above 1, "
+        r"absolute below), divided by $\varepsilon_{\mathrm{mach}}$. So 1 means one rounding "
+        "step, and 0 means the very same number. It is taken over the entries finite in both, on "
         f"{cfg['n_random']:,} random inputs $x \\sim \\mathcal{{N}}(0, {cfg['random_scale']:g}^2)$ "
         "(softmax: rows of 10) and on edge values: "
         + ", ".join(f"`{v}`" for v in s["edge_values"])
@@ -129,7 +134,7 @@ def _report_checks(s: dict[str, Any]) -> list[str]:
             ("edge", "float32"),
         ):
             c = by[key]
-            t = num(c["max_abs_diff"], 2)
+            t = num(c["max_err_eps"], 2)
             if c["nonfinite_mismatches"]:
                 t += f" (+{c['nonfinite_mismatches']} non-finite)"
             texts.append(t)
@@ -140,20 +145,14 @@ def _report_checks(s: dict[str, Any]) -> list[str]:
     for dtype in ("float64", "float32"):
         ours = [c for c in s["checks"] if c["implementation"] == "numpy" and c["dtype"] == dtype]
         worst = max(ours, key=lambda c: c["max_err_eps"])
-        exact = sum(c["max_abs_diff"] == 0.0 for c in ours)
-        intro = (
-            "*Machine epsilon* $\\varepsilon_{\\mathrm{mach}}$ is the gap between 1 and the "
-            "next larger number of the dtype: the relative size of one rounding step. "
-            if dtype == "float64"
-            else ""
-        )
+        exact = sum(c["max_err_eps"] == 0.0 for c in ours)
         out.append(
-            f"{intro}In {dtype} ($\\varepsilon_{{\\mathrm{{mach}}}} = "
-            f"{num(s['eps'][dtype], 3).strip('$')}$) the NumPy "
-            f"formulas agree with the libraries to within {num(worst['max_err_eps'], 2)} "
-            r"$\varepsilon_{\mathrm{mach}}$ (relative to $\max(|y|, 1)$; the largest for "
+            f"In {dtype} ($\\varepsilon_{{\\mathrm{{mach}}}} = "
+            f"{num(s['eps'][dtype], 3).strip('$')}$) the largest error of the NumPy formulas "
+            f"in the table is {num(worst['max_err_eps'], 2)} "
+            r"$\varepsilon_{\mathrm{mach}}$ ("
             f"{_NAMES[worst['function']]} vs {_WHO[worst['reference']]}, {worst['inputs']} "
-            f"inputs), and exactly in {exact} of {len(ours)} comparisons"
+            f"inputs), and they agree exactly in {exact} of {len(ours)} comparisons"
             + (
                 ": the same numbers up to a few units of rounding."
                 if worst["max_err_eps"] <= 4
@@ -209,8 +208,9 @@ def _report_checks(s: dict[str, Any]) -> list[str]:
             out.append(
                 f"- {_NAMES[c['function']]} ({c['dtype']}, {c['inputs']} inputs) also loses "
                 f"relative precision: at `{c['max_rel_at']}` it is off by "
-                f"{num(100 * c['max_rel_diff'], 3)}% (the difference of two nearly equal "
-                "exponentials cancels)."
+                f"{num(100 * c['max_rel_diff'], 3)}% of the value itself (the difference of two "
+                "nearly equal exponentials cancels). The table's error, absolute below 1, "
+                "cannot show this: the value there is tiny, and so is the error."
             )
         broken = {f"{c['function']}/{c['dtype']}" for c in text_bad}
         quiet = [k for k, v in s["textbook_warnings"].items() if v and k not in broken]
@@ -242,9 +242,13 @@ def _report_collapse(s: dict[str, Any]) -> list[str]:
         "Without an activation, layer after layer of $h_l = W_l h_{l-1} + b_l$ is still one "
         "affine map:",
         "",
-        r"$$W = W_L \cdots W_2 W_1, \qquad b = W_L(\cdots(W_2 b_1 + b_2)\cdots) + b_L.$$",
+        r"$$W = W_{D+1} \cdots W_2 W_1, \qquad b = W_{D+1}(\cdots(W_2 b_1 + b_2)\cdots)"
+        r" + b_{D+1},$$",
         "",
-        f"A random stack of widths {widths} ({len(c['widths']) - 1} layers) and the single map "
+        "for a stack of $D$ hidden layers, that is $D + 1$ linear layers.",
+        "",
+        f"A random stack of widths {widths} ($D = {len(c['widths']) - 2}$ hidden layers, "
+        f"{len(c['widths']) - 1} linear layers) and the single map "
         f"$(W, b)$ give outputs that differ by at most {num(ident['max_abs_diff_composed'], 2)} "
         "on random inputs"
         + (
@@ -337,15 +341,17 @@ def _report_softmax(s: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[st
     wrong, nan, pred = sm["first_wrong_offset"], sm["first_nan_offset"], sm["predicted_offset"]
 
     def when(d: dict[str, float | None], dtype: str) -> str:
-        return f"$c = {num(d[dtype], 5)}$" if d[dtype] is not None else "no shift on the grid"
+        return f"a shift of {num(d[dtype], 5)}" if d[dtype] is not None else "no shift on the grid"
 
     out += [
-        "![Left: the largest probability of softmax(x + c) as the shift c grows; the naive "
-        "formula goes wrong past the overflow point. Right: log of the smaller probability "
-        "of [0, -g]: log(softmax) is -inf once the probability underflows, log-softmax stays "
-        "exact](figures/softmax_overflow.png)",
+        "![Left: the largest probability of the softmax of [0, 1, 2] plus a shift, as the shift "
+        "grows; the naive formula goes wrong past the overflow point. Right: log of the smaller "
+        "probability of the logits [0, −Δ]: log(softmax) is −∞ once the probability "
+        "underflows, log-softmax stays exact](figures/softmax_overflow.png)",
         "",
-        f"Shifting the logits by $c$ (left panel, grid step {num(sm['offset_step'])}), the naive "
+        "Adding the same shift to every logit (left panel: "
+        f"{_nums([x - min(sm['big_logits']) for x in sm['big_logits']])} plus a "
+        f"shift, in steps of {num(sm['offset_step'])}), the naive "
         f"formula first goes wrong at {when(wrong, 'float64')} in float64 and returns NaN from "
         f"{when(nan, 'float64')}. "
         + (
@@ -356,10 +362,11 @@ def _report_softmax(s: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[st
             else ""
         )
         + "The sum $\\sum_j e^{x_j}$ overflows before any single term does, and a finite "
-        "number divided by `inf` is a silent 0. The thresholds predict it: the sum overflows for "
-        r"$c > \ln(\text{largest float}) - \ln \sum_j e^{x_j - c} = "
-        f"{num(pred['float64']['sum'], 5)}$, the largest term for "
-        f"$c > {num(pred['float64']['max'], 5)}$. In float32: wrong from "
+        "number divided by `inf` is a silent 0. The thresholds predict it: with $x$ the "
+        "unshifted logits, the sum overflows once the shift exceeds "
+        r"$\ln(\text{largest float}) - \ln \sum_j e^{x_j} = "
+        f"{num(pred['float64']['sum'], 5)}$, the largest term once it exceeds "
+        f"${num(pred['float64']['max'], 5)}$. In float32: wrong from "
         f"{when(wrong, 'float32')}, NaN from {when(nan, 'float32')} (predicted "
         f"${num(pred['float32']['sum'], 4)}$ and ${num(pred['float32']['max'], 4)}$). The "
         "stable formula gives the same probabilities at every shift.",
@@ -388,14 +395,15 @@ def _report_softmax(s: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[st
         "probabilities. On the lesson's logits, log-softmax is "
         f"{_nums(sm['log_stable'], 4)} (SciPy agrees {_agree(sm['log_vs_scipy'])}) where "
         f"$\\log$ of the naive softmax is `{vec(v['log_naive'])}`. In the right panel, "
-        f"$\\log(\\mathrm{{softmax}})$ of $[0, -g]$ is $-\\infty$ from "
-        f"$g = {num(sm['first_inf_gap']['float64'], 5)}$ in float64 (predicted: once "
-        f"$g > {num(sm['predicted_inf_gap']['float64'], 5)}$, $e^{{-g}}$ is below half the "
-        "smallest subnormal number and rounds to 0; *subnormal* numbers are the tiny floats below "
-        f"the smallest normal one, {num(float(np.finfo(np.float64).tiny), 2)} in float64, that "
-        "give up precision to reach further towards 0, down to "
+        f"$\\log(\\mathrm{{softmax}})$ of the logits $[0, -\\Delta]$, a gap $\\Delta$ "
+        "apart, is $-\\infty$ from "
+        f"$\\Delta = {num(sm['first_inf_gap']['float64'], 5)}$ in float64 (predicted: once "
+        f"$\\Delta > {num(sm['predicted_inf_gap']['float64'], 5)}$, $e^{{-\\Delta}}$ is below "
+        "half the smallest [subnormal number](#term-subnormal) and rounds to 0; subnormal "
+        "numbers reach below the smallest normal float, "
+        f"{num(float(np.finfo(np.float64).tiny), 2)} in float64, down to "
         f"{num(float(np.finfo(np.float64).smallest_subnormal), 2)}) and from "
-        f"$g = {num(sm['first_inf_gap']['float32'], 5)}$ in float32 (predicted "
+        f"$\\Delta = {num(sm['first_inf_gap']['float32'], 5)}$ in float32 (predicted "
         f"${num(sm['predicted_inf_gap']['float32'], 5)}$); log-softmax is exact throughout.",
         "",
     ]
@@ -421,7 +429,7 @@ def _report_temperature(s: dict[str, Any]) -> list[str]:
     flat = int(np.argmax(t["entropy_at_1"]))
     out += [
         "",
-        r"The entropy $H(p) = -\sum_i p_i \ln p_i$ measures the spread: $\ln "
+        r"The entropy $\mathcal{H}(p) = -\sum_i p_i \ln p_i$ measures the spread: $\ln "
         f"{k} = {num(np.log(k))}$ for a uniform distribution over {k} entries, 0 for a one-hot "
         f"one. {t['vectors'][sharp]} is nearly one-hot (entropy {num(t['entropy_at_1'][sharp])}), "
         f"{t['vectors'][flat]} nearly uniform ({num(t['entropy_at_1'][flat])}). Multiplying the "
@@ -444,7 +452,7 @@ def _report_temperature(s: dict[str, Any]) -> list[str]:
         "**Boltzmann exploration.** A value-based agent (one that learns action values "
         "$Q(a)$, the expected return of taking action $a$ in the current state) can explore by "
         "using its action values as logits: it picks action $a$ with probability "
-        r"$\pi(a) = e^{Q(a)/T} / \sum_b e^{Q(b)/T}$, and the temperature sets how much it "
+        r"$p(a) = e^{Q(a)/T} / \sum_{a'} e^{Q(a')/T}$, and the temperature sets how much it "
         "explores. The common alternative, *ε-greedy* with exploration rate "
         rf"$\varepsilon_{{\mathrm{{greedy}}}} = {cfg['epsilon']:g}$ (a random action with "
         r"probability $\varepsilon_{\mathrm{greedy}}$, else the best one), takes the best action "
@@ -519,10 +527,11 @@ def _report_dead(s: dict[str, Any]) -> list[str]:
             if all_zero
             else "Not all outputs and gradients are zero here: "
         )
-        + "a ReLU unit whose pre-activation is negative on every example (*inactive*) outputs "
-        "exactly 0 on all of them (*dead*: the tutorial's definition, output exactly 0 on every "
-        "input it is probed with) and receives no gradient, so gradient descent never changes "
-        "its weights and it stays off for good. "
+        + "a ReLU unit is [off](#term-off) on an input where its output is exactly 0. A unit "
+        "whose pre-activation is negative on every input it is probed with is "
+        "[inactive](#term-inactive); a ReLU unit that is inactive is off on all of them, "
+        "[dead](#term-dead), and receives no gradient from any of them, so gradient descent on "
+        "these inputs never changes its weights and it stays dead. "
         f"LeakyReLU keeps a slope of {slope:g} on the negative side, a small but non-zero "
         "gradient. "
         + (
@@ -539,9 +548,10 @@ def _report_dead(s: dict[str, Any]) -> list[str]:
     relu_loss, leaky_loss = d["initial_loss"], d["final_loss"]
     stuck = not d["relu_moved"] and d["max_grad"][0] == 0.0
     out += [
-        f"**Gradient descent on a dead unit.** One unit $y = \\varphi(w x + b)$ starts at "
-        f"$w = 1, b = 0$ on the inputs {_nums(dead['x'])} (all negative, so the unit is off "
-        f"everywhere) with the targets $-x$, which $w = -1$ fits exactly; "
+        f"**Gradient descent on a dead unit.** One unit $h = \\varphi(w x + b)$ starts at "
+        f"$w = 1, b = 0$ on the inputs {_nums(dead['x'])} (all negative, so the ReLU unit is "
+        f"off on every one of them: dead) with the targets $y = -x$, which $w = -1$ fits "
+        "exactly; "
         f"{cfg['dead_steps']} steps of gradient descent on the MSE with learning rate "
         f"{cfg['dead_lr']:g}. "
         + (
@@ -577,17 +587,88 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
         "## Which activation where in RL networks",
         "",
         "Hidden layers need a non-linearity (the collapse above); what goes on the *output* "
-        "depends on what the output means. A small chain task makes it concrete: in state "
-        f"$k = 1, \\dots, {cfg['n_states']}$ there are $k$ rewards of 1 left; the agent may "
-        f"*continue* (reward 1, to $k - 1$), *wait* (reward 0) or *stop* (reward "
-        f"{num(cfg['stop_reward'])}, episode over), with discount $\\gamma = {cfg['gamma']:g}$. "
-        "Its exact action values follow from the Bellman equation "
+        "depends on what the output means. The usual choices in a reinforcement-learning "
+        "network:",
+        "",
+        "- **Q-values** (a DQN's output: the expected return of each action) and **state "
+        "values** (a critic's output): real numbers of either sign, so the usual head is "
+        "linear, which can produce any of them. It is not the only design that works (see the "
+        "optional part below); what fails is a bounded output on the raw targets.",
+        "- **A policy over discrete actions**: probabilities, $\\ge 0$ and summing to 1, so "
+        "softmax. A policy network's logits are *not* Q-values: they are free numbers trained "
+        "to make good actions likely, and they need not estimate any return.",
+        "- **A bounded output** (tanh, sigmoid) only for a quantity that really is bounded, "
+        "such as a continuous action in $[-1, 1]$, or for targets transformed into its range "
+        "first.",
+        "",
+    ]
+    bounded = [f for f in fits[1:] if f["bounded"]]
+    out += [
+        "**A bounded output cannot hold the raw Q-values.** A small chain task makes it "
+        f"concrete: in state $k = 1, \\dots, {cfg['n_states']}$ there are $k$ rewards of 1 "
+        f"left; the agent may *continue* (reward 1, to $k - 1$), *wait* (reward 0) or *stop* "
+        f"(reward {num(cfg['stop_reward'])}, episode over), with discount "
+        f"$\\gamma = {cfg['gamma']:g}$. Its exact Q-values range from {num(h['q_min'])} to "
+        f"{num(h['q_max'])}. The same network (1 → {cfg['hidden']} {cfg['torso']} → 3) is "
+        f"fitted to them with Adam (learning rate {cfg['fit_lr']:g}, {cfg['fit_steps']} "
+        f"full-batch steps, {cfg['seeds']} [seeds](#term-seed), each seed giving every head the "
+        "same initial weights), once with a linear output and once per bounded output "
+        "activation. The error on the training targets is the point here: the question is what "
+        "a head can represent at all, not how it generalises. A head whose outputs lie in an "
+        "interval cannot have an MSE below its *floor*, the mean squared distance of the "
+        "targets to that interval, computed exactly from the targets. The table gives the mean "
+        "over seeds with its [95% interval](#term-t-interval); each bounded head is compared "
+        "with the linear head by [Welch's test](#term-welch).",
+        "",
+        "| output | range | final MSE, mean [95% interval] | floor | largest output |",
+        "|---|---|---|---|---|",
+    ]
+    for f in fits:
+        lo, hi = f["range"]
+        rng = "unbounded" if not f["bounded"] else f"[{num(lo)}, {num(hi)}]"
+        shown = "linear" if f["head"] == "identity" else f["head"]
+        out.append(
+            f"| {shown} | {rng} | {ci(f['final_mse'])} | {num(f['floor'])} | "
+            f"{num(f['max_output'], 4)} |"
+        )
+    out.append("")
+    for f in bounded:
+        verdict = (
+            f"higher than the linear head's ({ci(linear['final_mse'])}; Welch's test, p < 0.05)"
+            if f["differs_from_linear"] and f["final_mse"]["mean"] > linear["final_mse"]["mean"]
+            else "not distinguishable from the linear head's (within noise, Welch's test)"
+        )
+        gap = f["final_mse"]["mean"] - f["floor"]
+        out.append(
+            f"The {f['head']} head's final MSE, {ci(f['final_mse'])}, is {verdict}; it sits "
+            f"{num(gap, 2)} above its floor"
+            + (" on every seed" if f["above_floor"] else " on average")
+            + f", and its largest output is {num(f['max_output'], 8)} against the largest "
+            f"target {num(h['q_max'])}: it fits the targets inside its range and stays at the "
+            "edge for the rest, where no amount of training can take it."
+        )
+        out.append("")
+    out += [
+        "![Exact Q-values (black markers) and each head's fit (coloured, mean over seeds; "
+        "fits are drawn slightly left and right of each state so that coinciding ones stay "
+        "visible); the shaded band is the head's range. Right: final MSE per head with its "
+        "95% interval, and the floor](figures/rl_heads.png)",
+        "",
+        '<details markdown="1">',
+        "<summary>Optional, for readers who know some RL: the chain task's values and "
+        "policy, and other designs of a Q head</summary>",
+        "",
+        "The exact action values follow from the Bellman equation "
         r"$Q(k, \text{continue}) = 1 + \gamma V(k - 1)$, "
-        r"$Q(k, \text{wait}) = \gamma V(k)$, $V(k) = \max_a Q(k, a)$.",
+        r"$Q(k, \text{wait}) = \gamma V(k)$, $V(k) = \max_a Q(k, a)$. The table adds the "
+        "Boltzmann policy of the temperature section built on these exact Q-values, for "
+        "illustration, and its value $V^p$, the expected return of following it (solved "
+        r"exactly from $V^p(k) = \sum_a p(a \mid k)\,[r(a) + \gamma V^p(k')]$, with $k'$ the "
+        "next state); $V^*(k) = \\max_a Q(k, a)$ is the greedy policy's value.",
         "",
         f"| state $k$ | $Q(k, \\cdot)$: {', '.join(acts)} | policy "
         rf"$\mathrm{{softmax}}(Q / {cfg['policy_temperature']:g})$ | "
-        r"$V^\pi(k)$ | $V^*(k)$ |",
+        r"$V^p(k)$ | $V^*(k)$ |",
         "|---|---|---|---|---|",
     ]
     for i, k in enumerate(h["demo_states"]):
@@ -597,83 +678,18 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
         )
     out += [
         "",
-        r"($V^\pi$ is the expected return of that softmax policy, solved exactly from "
-        r"$V(k) = \sum_a \pi(a \mid k)\,[r(a) + \gamma V(k')]$; $V^*(k) = \max_a Q(k, a)$ is the "
-        "greedy policy's.)",
+        "- The policy rows are valid distributions whatever the logits (here: smallest "
+        f"probability {num(h['policy_min'])}, largest deviation of a row sum from 1: "
+        f"{num(h['policy_sum_error'], 2)}); adding a constant to all logits changes nothing, "
+        "which is one reason a policy's logits are not Q-values.",
+        f"- $V^p$ ranges over [{num(h['v_pi_range'][0])}, {num(h['v_pi_range'][1])}]: a value, "
+        "not a probability, and a critic head for it is linear for the same reason as a Q head.",
+        "- Other Q heads: a *distributional* head (C51) puts a softmax over a fixed grid of "
+        "returns and reads the Q-value off as the mean; a bounded head can work when the "
+        "targets are first transformed into its range (scaled, or squashed by an invertible "
+        "transform, then mapped back).",
         "",
-        f"- **DQN head: linear.** Q-values range from {num(h['q_min'])} to {num(h['q_max'])}: "
-        "real numbers of either sign, with no constraint between actions, and a linear output "
-        "is the usual head for them because it can produce any of them. It is not the only "
-        "design: a *distributional* head (C51) puts a softmax over a fixed grid of returns and "
-        "reads the Q-value off as the mean, and a bounded head can work when the targets are "
-        "first transformed into its range (scaled, or squashed by an invertible transform, "
-        "then mapped back). What fails is a bounded output on the raw targets (below).",
-        "- **Policy head: softmax.** Probabilities must be $\\ge 0$ and sum to 1; softmax of "
-        f"any logits does that (here: smallest {num(h['policy_min'])}, largest deviation of a "
-        f"row sum from 1: {num(h['policy_sum_error'], 2)}). The table's policy is the "
-        "Boltzmann policy of the previous section built on the exact Q-values, for "
-        "illustration. A policy network's logits are *not* Q-values: they are free numbers "
-        "trained to make good actions likely (adding a constant to all of them changes "
-        "nothing), and they need not estimate any return.",
-        f"- **Critic head: linear.** $V^\\pi$ ranges over "
-        f"[{num(h['v_pi_range'][0])}, {num(h['v_pi_range'][1])}]: a value, not a "
-        "probability.",
-        "",
-    ]
-    bounded = [f for f in fits[1:] if f["bounded"]]
-    out += [
-        "**A bounded output cannot hold the raw Q-values.** The same network "
-        f"(1 → {cfg['hidden']} {cfg['torso']} → 3) is fitted to the exact Q-values with "
-        "Adam (learning rate "
-        f"{cfg['fit_lr']:g}, {cfg['fit_steps']} full-batch steps, {cfg['seeds']} seeds, each "
-        "seed giving every head the same initial weights), once with a linear output and once "
-        "per bounded output activation. A head whose outputs lie in $[lo, hi]$ cannot have an "
-        "MSE below the *floor* $\\mathrm{mean}\\,\\mathrm{dist}(Q, [lo, hi])^2$, computed "
-        "exactly from the targets. The table gives the mean over seeds with its 95% Student-t "
-        "confidence interval (mean ± t-quantile × standard error, the interval for a mean of a "
-        "few noisy values); a bounded head is compared with the linear head by Welch's t-test "
-        "(a two-sample t-test that does not assume equal variances), and called within noise "
-        "when p ≥ 0.05.",
-        "",
-        "| output | range | final MSE, mean [95% CI] | floor | largest output |",
-        "|---|---|---|---|---|",
-    ]
-    for f in fits:
-        lo, hi = f["range"]
-        rng = "unbounded" if not f["bounded"] else f"[{num(lo)}, {num(hi)}]"
-        out.append(
-            f"| {f['head']} | {rng} | {ci(f['final_mse'])} | {num(f['floor'])} | "
-            f"{num(f['max_output'], 4)} |"
-        )
-    out.append("")
-    for f in bounded:
-        lo, hi = f["range"]
-        verdict = (
-            f"higher than the linear head's ({ci(linear['final_mse'])}; Welch's t-test, p < 0.05)"
-            if f["differs_from_linear"] and f["final_mse"]["mean"] > linear["final_mse"]["mean"]
-            else "not distinguishable from the linear head's (within noise)"
-        )
-        gap = f["final_mse"]["mean"] - f["floor"]
-        out.append(
-            f"The {f['head']} head's final MSE, {ci(f['final_mse'])}, is {verdict}. Its largest "
-            f"output is {num(f['max_output'], 8)}, short of the largest target "
-            f"{num(h['q_max'])}, and its error sits {num(gap, 2)} above its floor "
-            f"{num(f['floor'])}"
-            + (" on every seed" if f["above_floor"] else "")
-            + ": it fits the targets inside its range and saturates at the edge for the rest. "
-            "More training cannot help."
-        )
-        out.append("")
-    out += [
-        "![Left: exact Q-values (dots) and each head's fit (mean over seeds, with the band "
-        "between the lowest and highest seed); the shaded band is the head's range. Right: "
-        "final MSE per head with its 95% CI, and the floor](figures/rl_heads.png)",
-        "",
-        "The rule: hidden layers get a non-linearity; an output gets whatever matches the "
-        "quantity — linear for values that can be any real number (Q-values, state values, "
-        "regression), softmax for a distribution over discrete actions, tanh only when the "
-        "quantity really is bounded (a continuous action in $[-1, 1]$, for example) or the "
-        "targets have been transformed into its range.",
+        "</details>",
         "",
     ]
     return out
