@@ -538,7 +538,7 @@ def test_report_says_what_the_intervals_measure_and_the_draws_floor(results):
     assert "how much weaker the learning signal is" not in text
     assert r"\delta_l h_{l-1}^\top" in text and "Adam divides each weight's step" in text
     factor = rep.num(results.summary["init_spread_factor"], 3)
-    assert f"predicts a factor of {factor} per layer" in text
+    assert f"predicts $\\rho = {factor}$ per layer" in text
 
 
 def test_fit_verdict_column_follows_hand_set_summaries(results):
@@ -773,3 +773,175 @@ def test_unit_health_names_lines_that_hide_one_another():
     }
     notes = plots._hidden_lines(lines, ["relu", "leaky_relu", "gelu"], [0, 500])  # noqa: SLF001
     assert notes == ["relu ≈ leaky_relu at initialisation (lines overlap)"]
+
+
+# ---------------------------------------------------------------------------- convergence
+def test_convergence_change_is_recomputed_from_the_table(results):
+    """Per activation and rate: per seed MSE(epochs) / MSE(epochs - w) - 1 with w = 10% of the
+    epochs (at least 1), recomputed from the tidy table with a SciPy t-interval."""
+    cfg, m = SMOKE, results.metrics
+    w = max(1, round(0.1 * cfg.epochs))
+    assert results.summary["tail_epochs"] == w
+    assert results.summary["converge_from"] == cfg.epochs - w
+    for row in results.summary["table"]:
+        act = row["activation"]
+        for tag, lr in (("fixed", cfg.lr), ("tuned", row["best_lr"])):
+            for split in ("test", "train"):
+                sel = (m.metric == f"{split}/mse") & (m.activation == act) & np.isclose(m.lr, lr)
+                end = m[sel & (m.step == cfg.epochs)].sort_values("seed").value.to_numpy()
+                then = m[sel & (m.step == cfg.epochs - w)].sort_values("seed").value.to_numpy()
+                change = end / then - 1
+                half = st.t.ppf(0.975, len(change) - 1) * change.std(ddof=1)
+                half /= math.sqrt(len(change))
+                got = row[f"converge_{tag}"][split]
+                assert got["n"] == cfg.seeds
+                assert got["mean"] == pytest.approx(change.mean(), rel=1e-9, abs=1e-12)
+                assert got["hi"] == pytest.approx(change.mean() + half, rel=1e-9, abs=1e-12)
+
+
+def test_convergence_verdict_uses_the_whole_interval():
+    def ch(mean, half):
+        return {"mean": mean, "lo": mean - half, "hi": mean + half}
+
+    flat = 0.05
+    assert rep.convergence_verdict(ch(-0.01, 0.02), flat) == "converged"
+    assert rep.convergence_verdict(ch(-0.20, 0.05), flat) == "still improving"
+    assert rep.convergence_verdict(ch(0.20, 0.05), flat) == "rising"
+    assert rep.convergence_verdict(ch(-0.04, 0.03), flat) == "undecided"  # reaches -7%
+    assert rep.convergence_verdict(ch(-0.10, math.nan), flat) == "still improving"  # one seed
+    assert rep.convergence_verdict(ch(math.nan, math.nan), flat).startswith("unknown")
+
+
+def test_convergence_section_follows_hand_set_summaries(results):
+    """Hand-set changes: identity still improving, tanh converged, relu undecided; the table
+    rows carry the verdicts and the sentences name exactly those activations."""
+    import copy
+
+    summary = copy.deepcopy(results.summary)
+
+    def ch(mean, half):
+        return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": 2}
+
+    hand = {"identity": ch(-0.3, 0.05), "tanh": ch(0.001, 0.01), "relu": ch(-0.04, 0.05)}
+    for row in summary["table"]:
+        c = hand[row["activation"]]
+        row["converge_fixed"] = {"test": c, "train": ch(-0.5, 0.1)}
+        row["converge_tuned"] = {"test": ch(0.0, 0.01), "train": ch(0.0, 0.01)}
+    text = SPEC.report(dataclasses.replace(results, summary=summary))
+    section = text.split("## Converged, or out of epochs?")[1].split("\n## ")[0]
+    assert "| identity | −30% [−35%, −25%] | −50% [−60%, −40%] | still improving |" in section
+    assert _row(section, "tanh", "| activation").split("|")[4].strip() == "converged"
+    assert _row(section, "relu", "| activation").split("|")[4].strip() == "undecided"
+    assert "identity was still improving at the end" in section
+    assert "At the shared rate tanh has converged" in section
+    assert "For relu the interval straddles a limit" in section
+    # Every activation converged: no 'still improving' sentence at all.
+    for row in summary["table"]:
+        row["converge_fixed"]["test"] = ch(0.0, 0.01)
+    text = SPEC.report(dataclasses.replace(results, summary=summary))
+    section = text.split("## Converged, or out of epochs?")[1].split("\n## ")[0]
+    assert "still improving at the end" not in section
+    assert "identity, tanh and relu have converged" in section
+
+
+# ---------------------------------------------------------------------------- terms, notation
+def test_diverged_seeds_get_a_wilson_interval(results):
+    """A count of diverged seeds is a proportion: the Wilson interval (against SciPy's), never
+    a t-interval."""
+    import copy
+
+    summary = copy.deepcopy(results.summary)
+    summary["table"][0]["fixed_diverged"] = 1
+    text = SPEC.report(dataclasses.replace(results, summary=summary))
+    ref = st.binomtest(1, SMOKE.seeds).proportion_ci(method="wilson")
+    expected = (
+        f"1 of {SMOKE.seeds} seeds diverged, [Wilson interval](#term-wilson-interval) "
+        f"{rep.pct(ref.low)} to {rep.pct(ref.high)}"
+    )
+    assert expected in _row(text, SMOKE.activations[0], "## How well")
+
+
+def test_report_uses_the_tutorials_notation_and_links_its_terms(results):
+    """Every symbol has its one meaning (noise xi, not e; kappa, rho, |theta|, B, m_t, v_t),
+    the glossary terms are linked, and the t-interval, Welch's test and the geometric mean are
+    not defined again here."""
+    from actlab.report.notation import TERMS, misplaced_symbols
+
+    text = SPEC.report(results)
+    assert misplaced_symbols(text, "deep-mlp") == []
+    assert r"$y = \sin x + \xi$" in text and r"\sin x + e$" not in text
+    for symbol in (r"$\kappa$", r"$\rho", r"$|\theta|$", "U(-B, B)", r"$\hat m_1", "$m_0"):
+        assert symbol in text, symbol
+    for key in ("default-init", "xavier-init", "he-init", "noise-floor", "held-out",
+                "t-interval", "welch", "geometric-mean", "dead", "inactive", "saturated",
+                "dormant", "seed", "ensemble"):  # fmt: skip
+        assert key in TERMS and f"](#term-{key})" in text, key
+    for redefinition in ("does not assume equal variances", "t₀.₉₇₅", "raised back to a ratio"):
+        assert redefinition not in text
+    assert "Every seed trains on the same data draw" in text  # what the intervals measure
+
+
+def test_unit_health_names_each_activations_notion():
+    """relu is counted as dead (output exactly 0), leaky_relu and gelu as inactive (z < 0),
+    sigmoid as neither; the figure's first panel says which, never 'z < 0' for dead; the
+    report uses the same words per activation; an all-zero saturated panel says so in the
+    panel (large) and in the report."""
+    from actlab.experiments.deep_mlp import figures as plots
+
+    cfg = dataclasses.replace(
+        SMOKE, activations=("relu", "leaky_relu", "gelu", "sigmoid"), seeds=2, epochs=4,
+        depth=3, snapshot_epochs=(0, 4), grad_epochs=(0,), lr_extend=0, frame_every=2,
+    )  # fmt: skip
+    res = d.run(cfg)
+    kinds = {r["activation"]: r["off_kind"] for r in res.summary["table"]}
+    assert kinds == {"relu": "dead", "leaky_relu": "inactive", "gelu": "inactive", "sigmoid": None}
+    fig = plots.plot_unit_health(res)
+    off = fig.axes[0]
+    assert "$z < 0$" not in off.get_title() and "dead or inactive" in off.get_title()
+    notes = "\n".join(t.get_text() for t in off.texts)
+    assert "dead (output exactly 0): relu" in notes
+    assert "inactive (pre-activation $z < 0$): leaky_relu, gelu" in notes
+    text = SPEC.report(res)
+    assert "dead for relu; inactive for leaky_relu and gelu; sigmoid has neither" in text
+    facts = text.split("Measured by the probes")[1].split("\n\n")[0]
+    assert "dead or inactive" not in facts
+    for act in ("leaky_relu", "gelu"):
+        assert f"{act}: " in facts and " dead " not in facts.split(f"{act}: ")[1].split(".")[0]
+    sat = fig.axes[1]
+    assert np.allclose(res.arrays["units"][-2:, :, :, 1], 0)  # sigmoid's seeds: never saturated
+    (note,) = sat.texts
+    assert note.get_text().startswith("0 in every layer for sigmoid")
+    assert note.get_fontsize() >= 9 and note.get_position() == (0.5, 0.5)
+    assert "No sigmoid unit was saturated in any layer" in text
+    assert "the middle panel is zero" in text
+
+
+def test_zero_sentence_only_when_every_line_is_zero(results):
+    """Hand-set: tanh saturated at the end in layer 2 -> no 'middle panel is zero'."""
+    import copy
+
+    summary = copy.deepcopy(results.summary)
+    text = SPEC.report(results)
+    assert "No tanh unit was saturated in any layer" in text
+    row = next(r for r in summary["table"] if r["activation"] == "tanh")
+    row["saturated_fraction_end"] = {"mean": 0.2, "lo": 0.1, "hi": 0.3, "n": 2}
+    row["saturated_fraction_end_worst_layer"] = {"layer": 2, "fraction": 0.4}
+    text = SPEC.report(dataclasses.replace(results, summary=summary))
+    assert "middle panel is zero" not in text
+    assert (
+        "tanh: 0% saturated at initialisation, 20% after 20 epochs (most in layer 2: 40%)" in text
+    )
+
+
+def test_training_animation_has_a_reading_guide_with_computed_numbers(results):
+    """The guide says how many frames, at what pace, which layer and how many units; with more
+    recorded epochs than the GIF shows, it says they are spread (not 'every 10 epochs')."""
+    text = SPEC.report(results)
+    guide = text.split("figures/training.gif)")[1].split("\n## ")[0]
+    assert f"one frame every {SMOKE.frame_every} epochs" in guide
+    assert f"all {SMOKE.width} units of hidden layer {SMOKE.depth} (the last)" in guide
+    assert "Top row" in guide and "Bottom row" in guide and "Watch" in guide
+    coords = {**results.coords, "fits/frame": list(range(0, 501, 10))}
+    guide = SPEC.report(dataclasses.replace(results, coords=coords)).split("training.gif)")[1]
+    assert "30 frames spread evenly over epochs 0 to 500 (about one every 17 epochs)" in guide
+    assert d.ANIMATION_FRAMES == 30

@@ -37,9 +37,10 @@ def spread_factor(net: nn.Sequential, x: Tensor) -> float:
 def adam_first_step(grad: Tensor, lr: float, eps: float = 1e-8) -> Tensor:
     """The update Adam applies to the parameters at its first step, for gradient ``grad``.
 
-    Adam keeps ``m = beta1 m + (1 - beta1) g`` and ``v = beta2 v + (1 - beta2) g^2`` (both
-    starting at 0), corrects their bias (``m_hat = m / (1 - beta1^t)``, likewise ``v_hat``) and
-    adds ``-lr * m_hat / (sqrt(v_hat) + eps)`` to the parameters (``eps`` is Adam's epsilon).
+    Adam keeps ``m_t = beta1 m_{t-1} + (1 - beta1) g`` and
+    ``v_t = beta2 v_{t-1} + (1 - beta2) g^2`` (from ``m_0 = v_0 = 0``), corrects their bias
+    (``m_hat_t = m_t / (1 - beta1^t)``, likewise ``v_hat_t``) and adds
+    ``-lr * m_hat_t / (sqrt(v_hat_t) + eps)`` to the parameters (``eps`` is Adam's epsilon).
 
     Args:
         grad: The gradient at step 1, any shape.
@@ -49,7 +50,7 @@ def adam_first_step(grad: Tensor, lr: float, eps: float = 1e-8) -> Tensor:
     Returns:
         The update (new parameters minus old), the shape of ``grad``.
     """
-    raise NotImplementedError("exercise: work out m_hat and v_hat at t = 1")
+    raise NotImplementedError("exercise: work out m_hat_t and v_hat_t at t = 1")
 
 
 EXERCISES: list[Exercise] = [
@@ -59,14 +60,15 @@ EXERCISES: list[Exercise] = [
         "Write `spread_factor(net, x)`: the factor per layer by which the spread of a plain "
         "`nn.Sequential`'s hidden outputs (sd over the inputs, averaged over units) shrinks "
         "from its first hidden layer to its last. Build identity networks of width 64 and "
-        "depth 10 with PyTorch's default initialisation and compare your measurement with "
-        r"the prediction $\sqrt{\text{width}\cdot\mathrm{Var}(w)}$, where "
-        r"$w \sim U(\pm 1/\sqrt{64})$. Then try `nn.init.xavier_uniform_` on the weights.",
-        r"For $w \sim U(-a, a)$, $\mathrm{Var}(w) = a^2/3$; with $a = 1/\sqrt{64}$ the "
-        r"prediction is $\sqrt{64/(3 \cdot 64)} = \sqrt{1/3} \approx 0.577$ per layer, "
+        "depth 10 with [PyTorch's default initialisation](#term-default-init) and compare "
+        r"your measurement with the prediction $\rho = \sqrt{\text{width}\cdot\mathrm{Var}(w)}$, "
+        r"where $w \sim U(-B, B)$ with $B = 1/\sqrt{64}$. Then try "
+        "`nn.init.xavier_uniform_` ([Xavier initialisation](#term-xavier-init)) on the weights.",
+        r"For $w \sim U(-B, B)$, $\mathrm{Var}(w) = B^2/3$; with $B = 1/\sqrt{64}$ the "
+        r"prediction is $\rho = \sqrt{64/(3 \cdot 64)} = \sqrt{1/3} \approx 0.577$ per layer, "
         r"$0.577^9 \approx 0.007$ over nine layers: the deep layers of a linear network see "
         "almost the same value for every input. The bias is the same for every input, so it "
-        r"does not enter the spread. Xavier's $a = \sqrt{6/(64 + 64)}$ gives "
+        r"does not enter the spread. Xavier's $B = \sqrt{6/(64 + 64)}$ gives "
         r"$\mathrm{Var}(w) = 1/64$ and a factor near 1. The tests compare the solution with "
         "a NumPy forward pass written out separately.",
         function="deep_mlp:spread_factor",
@@ -78,8 +80,10 @@ EXERCISES: list[Exercise] = [
         "What is the update for a gradient of $10^{-2}$ and for one of $10^{-4}$, with "
         r"$\eta = 10^{-3}$? What does this say about reading the ratio of layer 1's to layer "
         "10's gradient as a measure of how much more slowly layer 1 learns?",
-        r"At $t = 1$, $m = (1-\beta_1) g$ and $\hat m = g$; $v = (1-\beta_2) g^2$ and "
-        r"$\hat v = g^2$, so the update is $-\eta\, g / (|g| + \epsilon)$: "
+        r"Adam starts from $m_0 = v_0 = 0$. At step $t = 1$, $m_1 = (1-\beta_1) g$ and "
+        r"$\hat m_1 = m_1/(1-\beta_1) = g$; $v_1 = (1-\beta_2) g^2$ and $\hat v_1 = g^2$, so "
+        r"the update $-\eta\, \hat m_1/(\sqrt{\hat v_1} + \epsilon)$ is "
+        r"$-\eta\, g / (|g| + \epsilon)$: "
         r"$-\eta\,\mathrm{sign}(g)$ for any $|g| \gg \epsilon$. Both gradients move their "
         r"weight by $10^{-3}$. Later steps divide by the running root mean square of each "
         "weight's own gradient, which keeps the steps of a layer with consistently small "
@@ -91,17 +95,18 @@ EXERCISES: list[Exercise] = [
     Exercise(
         "conceptual",
         "Below the floor on the training set",
-        r"A model is fitted by least squares to $n$ points $y_i = f(x_i) + e_i$, "
-        r"$e_i \sim \mathcal{N}(0, s^2)$. Show that for a linear model with $p$ parameters "
-        r"that contains $f$, the expected training MSE is $s^2(1 - p/n)$. Why does this "
+        r"A model is fitted by least squares to $n$ points $y_i = f(x_i) + \xi_i$, "
+        r"$\xi_i \sim \mathcal{N}(0, s^2)$. Show that for a linear model with $|\theta|$ "
+        r"parameters that contains $f$, the expected training MSE is $s^2(1 - |\theta|/n)$. "
+        "Why does this "
         "make 'training MSE below the floor' a poor test of overfitting, and what do the "
         "lesson's verdicts use instead?",
-        r"The fitted values are $Hy$ with $H$ the hat matrix (a projection of rank $p$). "
-        r"If $f$ lies in the model's span, the residual is $(I - H)e$, and "
-        r"$E\|(I-H)e\|^2 = s^2\,\mathrm{tr}(I - H) = s^2 (n - p)$; divided by $n$: "
-        r"$s^2(1 - p/n)$. So *every* fitted model, even the right one, scores below $s^2$ on "
-        "its training points, by more the more parameters it has. Overfitting is what that "
-        "costs away from the training points: the lesson measures the error to the true "
+        r"The fitted values are $Hy$ with $H$ the hat matrix (a projection of rank "
+        r"$|\theta|$). If $f$ lies in the model's span, the residual is $(I - H)\xi$, and "
+        r"$E\|(I-H)\xi\|^2 = s^2\,\mathrm{tr}(I - H) = s^2 (n - |\theta|)$; divided by $n$: "
+        r"$s^2(1 - |\theta|/n)$. So *every* fitted model, even the right one, scores below "
+        "$s^2$ on its training points, by more the more parameters it has. Overfitting is "
+        "what that costs away from the training points: the lesson measures the error to the true "
         "function directly (known here, the task is synthetic) and the held-out MSE minus "
         r"the test draw's own floor (the MSE of $\sin x$ itself on those labels, which for "
         r"one finite draw is not exactly $s^2$).",

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from actlab import progress
+from actlab.activations import get_activation
 from actlab.experiments.base import (
     ChunkRunner,
     Results,
@@ -37,21 +38,32 @@ from actlab.experiments.base import (
 )
 from actlab.models import PLAIN_INITS, EnsembleMLP
 from actlab.probes import ensemble_activation_metrics
+from actlab.probes.functional import dead_kind
 from actlab.seeding import derive_seed
 from actlab.stats import mean_ci
 from actlab.train import Callback, StepState, TrainConfig, train
 from actlab.tuning import GridDecision, grid_step, status_text
 
-__all__ = ["Config", "run", "SNAPSHOT_METRICS"]
+__all__ = ["Config", "run", "SNAPSHOT_METRICS", "TAIL_FRACTION", "FLAT", "ANIMATION_FRAMES"]
 
 # Per hidden layer at the snapshot epochs (NaN where a notion does not apply to an activation):
-# off = dead (output 0 on every input) for ReLU-like units, inactive (pre-activation < 0
-# everywhere) for LeakyReLU-like ones; saturated for bounded ones; ReDo 0.025-dormant for all.
+# act/off_fraction is the dead fraction (output exactly 0 on every input) for activations with
+# an exact zero region (ReLU) and the inactive fraction (pre-activation < 0 on every input) for
+# the other ReLU-like ones (leaky ReLU, GELU): the summary's ``off_kind`` says which; saturated
+# for bounded ones; ReDo 0.025-dormant for all.
 SNAPSHOT_METRICS = ("act/off_fraction", "act/saturated_fraction", "act/dormant_fraction")
 LR_FACTOR = 3.0
 """Step of a grid extension in log space: one rate ``LR_FACTOR`` times beyond the edge."""
 UNITS_SHOWN = 16
 """Units of the last hidden layer kept at every frame (seed 0) for the training animation."""
+ANIMATION_FRAMES = 30
+"""Frames of the training animation at most (evenly spread over the recorded epochs)."""
+TAIL_FRACTION = 0.1
+"""The convergence check compares the MSE at the last epoch with the MSE this fraction of the
+epochs earlier (at least one epoch)."""
+FLAT = 0.05
+"""A relative change of the MSE over that tail within +-FLAT (whole 95% interval) is
+'converged'; the same 5% as the activation-swap chapter's convergence check."""
 
 
 @dataclass(frozen=True)
@@ -313,6 +325,7 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         row["lr_status"] = d.status
         row["lr_status_text"] = status_text(d)
         row["lr_tried"] = sorted(finals[act])
+    summary.update(convergence(cfg, metrics, best_lr, summary["table"]))
     summary.update(init_spread_factor(cfg))
     summary.update(
         lr_min=cfg.lr_min, lr_max=cfg.lr_max, lr_factor=LR_FACTOR, lr_extend=cfg.lr_extend
@@ -396,6 +409,39 @@ def _extend_grid(cfg, data, chunks, finals, start: int):
     return decisions, extra
 
 
+def tail_epochs(cfg: Config) -> int:
+    """Epochs the convergence check looks back over: :data:`TAIL_FRACTION` of the run, at least
+    one."""
+    return max(1, min(cfg.epochs, round(TAIL_FRACTION * cfg.epochs)))
+
+
+def convergence(
+    cfg: Config, metrics: pd.DataFrame, best_lr: dict[str, float], table: list[dict]
+) -> dict[str, Any]:
+    """Per activation (each row of ``table`` gains ``converge_fixed`` and ``converge_tuned``,
+    at the shared and at the tuned rate): per seed the relative change
+    ``MSE(epochs) / MSE(epochs - w) - 1`` of the held-out (``test``) and training (``train``)
+    MSE over the last ``w`` = :func:`tail_epochs` epochs, as a mean and 95% interval over seeds
+    (negative: still falling). Returns the window for the summary."""
+    w = tail_epochs(cfg)
+    start = cfg.epochs - w
+    ends = metrics[metrics.step.isin([start, cfg.epochs])]
+    for row in table:
+        act = row["activation"]
+        for tag, rate in (("fixed", cfg.lr), ("tuned", best_lr[act])):
+            mine = ends[(ends.activation == act) & np.isclose(ends.lr, rate)]
+            out = {}
+            for split in ("test", "train"):
+                at = mine[mine.metric == f"{split}/mse"].pivot(
+                    index="seed", columns="step", values="value"
+                )
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    change = at[cfg.epochs].to_numpy() / at[start].to_numpy() - 1.0
+                out[split] = mean_ci(change)
+            row[f"converge_{tag}"] = out
+    return {"tail_epochs": w, "converge_from": start, "flat": FLAT}
+
+
 def _floors(data: dict[str, torch.Tensor]) -> dict[str, float]:
     """The floors of this run's own draws: the MSE of the true function ``sin`` on the training
     and on the test labels (each a noisy estimate of ``noise**2``)."""
@@ -409,10 +455,10 @@ def _floors(data: dict[str, torch.Tensor]) -> dict[str, float]:
 def init_spread_factor(cfg: Config) -> dict[str, float]:
     """What the initialisation alone predicts for the spread of a linear (identity) network.
 
-    A hidden-to-hidden layer maps a signal whose units vary over the inputs with standard
-    deviation ``v`` to one with about ``sqrt(width * Var(w)) * v`` (the bias is constant over the
-    inputs and adds nothing to the spread). ``Var(w)`` is measured on seed 0's initial
-    hidden-to-hidden weights (layers 2 to ``depth``) of ``cfg.init``: ``1/(3 width)`` for
+    A hidden-to-hidden layer maps a signal whose units vary over the inputs with some standard
+    deviation to one that varies ``rho = sqrt(width * Var(w))`` times as much (the bias is
+    constant over the inputs and adds nothing to the spread). ``Var(w)`` is measured on seed 0's
+    initial hidden-to-hidden weights (layers 2 to ``depth``) of ``cfg.init``: ``1/(3 width)`` for
     torch's default ``U(+-1/sqrt(fan_in))``, hence a factor of ``sqrt(1/3) = 0.577`` per layer.
     NaN with a single hidden layer.
     """
@@ -504,7 +550,8 @@ def _summary(
     table = []
     for a, act in enumerate(cfg.activations):
         sl = slice(a * S, (a + 1) * S)
-        row: dict[str, Any] = {"activation": act, "best_lr": best_lr[act]}
+        kind = dead_kind(get_activation(act))  # which notion act/off_fraction counts
+        row: dict[str, Any] = {"activation": act, "best_lr": best_lr[act], "off_kind": kind}
         for tag, lr in (("fixed", cfg.lr), ("tuned", best_lr[act])):
             f = finals[act][lr]
             for split in ("train", "test", "truth"):
@@ -534,6 +581,7 @@ def _summary(
         "activations": list(cfg.activations),
         "noise_floor": cfg.noise**2,
         "n_train": cfg.n_train,
+        "n_grid": cfg.n_grid,
         "width": cfg.width,
         "noise": cfg.noise,
         "init": cfg.init,

@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from actlab.experiments.base import Results
+from actlab.experiments.deep_mlp.experiment import ANIMATION_FRAMES
 from actlab.plotting.animation import Animation, BlitRenderer
 from actlab.plotting.style import color_of, new_figure, style
 from actlab.stats import ci_band
@@ -293,22 +294,37 @@ def plot_hidden_activations(results: Results, epoch: int | None = None, seed: in
 
 # ------------------------------------------------------------------------ unit health
 _HEALTH = {
-    "act/off_fraction": "dead or inactive ($z < 0$ on every input)",
-    "act/saturated_fraction": "saturated (bounded activations)",
-    "act/dormant_fraction": r"dormant ($\tau$ = 0.025, ReDo)",
+    "act/off_fraction": "dead or inactive on every input",
+    "act/saturated_fraction": "saturated on every input",
+    "act/dormant_fraction": "τ-dormant (τ = 0.025, ReDo)",
 }
+_KIND_TEXT = {
+    "dead": "dead (output exactly 0)",
+    "inactive": "inactive (pre-activation $z < 0$)",
+}
+_NOTE = {"fontsize": 8, "color": "#333"}
+_BOX = {"facecolor": "white", "alpha": 0.85, "lw": 0, "pad": 1.5}
+
+
+def _off_kinds(results: Results, names: list[str]) -> dict[str, str]:
+    """Which notion the dead-or-inactive panel counts, per activation that has one."""
+    kinds = {row["activation"]: row.get("off_kind") for row in results.summary["table"]}
+    return {n: kinds[n] for n in names if isinstance(kinds.get(n), str)}
 
 
 def plot_unit_health(results: Results) -> Figure:
-    """Per hidden layer, the fraction of dead / saturated / dormant units at initialisation
-    (dotted) and at the end (solid), seed mean; an activation to which a notion does not apply
-    (NaN) has no line in that panel."""
+    """Per hidden layer, the fraction of dead or inactive / saturated / dormant units at
+    initialisation (dotted) and at the end (solid), seed mean; an activation to which a notion
+    does not apply (NaN) has no line in that panel. The first panel names each activation's
+    notion (dead for ReLU, inactive for leaky ReLU or GELU); a panel whose lines are all 0 says
+    so in large type in its middle."""
     names = _activations(results)
     units = results.arrays["units"]  # member, epoch, layer, metric
     metrics = list(results.coords["units/metric"])
     layers = np.asarray(results.coords["units/layer"])
     epochs = list(results.coords["units/epoch"])
-    fig = new_figure(figsize=(3.6 * len(metrics), 3.3))
+    kinds = _off_kinds(results, names)
+    fig = new_figure(figsize=(3.6 * len(metrics), 3.5))
     axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
     for ax, metric in zip(axes, metrics, strict=True):
         k = metrics.index(metric)
@@ -324,10 +340,20 @@ def plot_unit_health(results: Results) -> Figure:
                 ax.plot(layers, mean, color=color_of(name), ls=ls, lw=1.3, marker="o", ms=2)
         ax.set_title(_HEALTH.get(metric, metric))
         notes = _hidden_lines(drawn, names, epochs)
-        if notes:
-            ax.text(0.02, 0.98, "\n".join(notes), transform=ax.transAxes, ha="left", va="top",
-                    fontsize=6.5, color="#333",
-                    bbox={"facecolor": "white", "alpha": 0.85, "lw": 0, "pad": 1.5})  # fmt: skip
+        key = []
+        if metric == "act/off_fraction" and kinds:
+            for kind in sorted(set(kinds.values())):
+                acts = ", ".join(n for n in names if kinds.get(n) == kind)
+                key.append(f"{_KIND_TEXT.get(kind, kind)}: {acts}")
+        if not drawn:
+            ax.text(0.5, 0.5, "applies to none of\nthese activations", transform=ax.transAxes,
+                    ha="center", va="center", fontsize=9.5, color="#333")  # fmt: skip
+        elif notes and notes[0].startswith("0 in every layer"):  # all-zero panel, said large
+            ax.text(0.5, 0.5, "\n".join(key + notes), transform=ax.transAxes, ha="center",
+                    va="center", fontsize=9.5, color="#333", bbox=_BOX)  # fmt: skip
+        elif key or notes:
+            ax.text(0.02, 0.98, "\n".join(key + notes), transform=ax.transAxes, ha="left",
+                    va="top", bbox=_BOX, **_NOTE)  # fmt: skip
         ax.set_xticks(layers)
         ax.set_xlabel("hidden layer (1 = nearest the input)")
         ax.set_ylim(-0.03, 1.03)
@@ -347,7 +373,8 @@ def _hidden_lines(drawn: dict, names: list[str], epochs: list[int]) -> list[str]
     two activations whose lines coincide at the same epoch (the later drawn hides the other)."""
     if drawn and all(np.allclose(v, 0) for v in drawn.values()):
         acts = [n for n in names if (n, 0) in drawn or (n, len(epochs) - 1) in drawn]
-        return [f"0 in every layer for {', '.join(acts)}", "(at initialisation and at the end)"]
+        end = f"epoch {epochs[-1]}" if epochs else "the end"
+        return [f"0 in every layer for {', '.join(acts)}", f"(at initialisation and at {end})"]
     notes = []
     for e in sorted({e for _, e in drawn}):
         left = [n for n in names if (n, e) in drawn]
@@ -368,7 +395,9 @@ _SAME = 0.01
 
 
 # ------------------------------------------------------------------------ animation
-def training_animation(results: Results, fps: float = 6.0, max_frames: int = 30) -> Animation:
+def training_animation(
+    results: Results, fps: float = 6.0, max_frames: int = ANIMATION_FRAMES
+) -> Animation:
     """Seed 0 of every activation over training: the fit (top) and a few units of the last
     hidden layer as functions of x (bottom), one frame per recorded epoch (at most
     ``max_frames``, evenly spread, the first and the last included).
@@ -388,8 +417,8 @@ def training_animation(results: Results, fps: float = 6.0, max_frames: int = 30)
 
     def build() -> None:
         with style():
-            fig = new_figure(figsize=(2.15 * len(names), 4.3), layout=None)
-            fig.subplots_adjust(left=0.05, right=0.99, top=0.83, bottom=0.1, hspace=0.3)
+            fig = new_figure(figsize=(2.15 * len(names), 4.6), layout=None)
+            fig.subplots_adjust(left=0.06, right=0.99, top=0.84, bottom=0.11, hspace=0.35)
             axes = fig.subplots(2, len(names), squeeze=False)
             fit_lines, unit_lines = [], []
             for a, name in enumerate(names):
@@ -400,19 +429,19 @@ def training_animation(results: Results, fps: float = 6.0, max_frames: int = 30)
                 top.plot(x, np.sin(x), color=_TRUTH, ls=(0, (4, 2)), lw=1)
                 fit_lines.append(top.plot(x, fits[a * seeds, 0], color=color_of(name), lw=1.6)[0])
                 top.set_ylim(-1.7, 1.7)
-                top.set_title(name, color=color_of(name))
+                top.set_title(name, color=color_of(name), fontsize=11)
                 unit_lines.append(bottom.plot(x, last[a, 0], color=color_of(name), lw=0.7))
                 finite = last[a][np.isfinite(last[a])]
                 lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1, 1)
                 pad = 0.05 * max(hi - lo, 1e-3)
                 bottom.set_ylim(lo - pad, hi + pad)
                 for ax in (top, bottom):
-                    ax.tick_params(labelsize=6)
+                    ax.tick_params(labelsize=8)
                     ax.set_xticks([-3, 0, 3])
-                bottom.set_xlabel("$x$", fontsize=7)
-            axes[0, 0].set_ylabel("fit", fontsize=8)
-            axes[1, 0].set_ylabel(f"layer {depth} units", fontsize=8)
-            title = fig.suptitle("", fontsize=10)
+                bottom.set_xlabel("$x$", fontsize=9)
+            axes[0, 0].set_ylabel("fit", fontsize=10)
+            axes[1, 0].set_ylabel(f"layer {depth} units", fontsize=10)
+            title = fig.suptitle("", fontsize=12)
         moving = [title, *fit_lines, *(line for lines in unit_lines for line in lines)]
         state.update(
             fig=fig,

@@ -13,10 +13,26 @@ from typing import Any
 import numpy as np
 
 from actlab.experiments.base import Results
+from actlab.experiments.deep_mlp.experiment import ANIMATION_FRAMES
 from actlab.report.format import ci, num, pct, ratio
-from actlab.stats import welch_differs
+from actlab.stats import proportion_ci, welch_differs
 
-__all__ = ["report", "final_values", "fit_verdict", "gradient_verdict", "CLOSE"]
+__all__ = [
+    "report",
+    "final_values",
+    "fit_verdict",
+    "gradient_verdict",
+    "convergence_verdict",
+    "diverged_text",
+    "CLOSE",
+]
+
+INITS = {
+    "torch": ("PyTorch's default initialisation", "default-init"),
+    "xavier": ("Xavier initialisation", "xavier-init"),
+    "he": ("He initialisation", "he-init"),
+}
+"""The run's ``init`` in words, with its glossary entry."""
 
 VANISH = 10.0
 """A layer-1 gradient more than this many times smaller than the layer-10 one is 'vanishing'."""
@@ -61,6 +77,38 @@ def fit_verdict(truth: dict[str, float], excess: dict[str, float], noise_var: fl
     if _lo(excess) > limit:
         return f"above the floor by {num(excess['mean'] / noise_var, 2)}× $s^2$"
     return "undecided (interval straddles the limit)"
+
+
+def diverged_text(k: int, n: int) -> str:
+    """``k`` of ``n`` seeds diverged, with the Wilson 95% interval of the proportion."""
+    p = proportion_ci(int(k), int(n))
+    return (
+        f"{k} of {n} seeds diverged, [Wilson interval](#term-wilson-interval) "
+        f"{pct(p['lo'])} to {pct(p['hi'])}"
+    )
+
+
+def convergence_verdict(change: dict[str, float], flat: float) -> str:
+    """An activation's end of training in words, from the relative change of its held-out MSE
+    over the last epochs (``change``: a :func:`actlab.stats.mean_ci` dict over seeds; negative
+    means still falling), against ``flat`` with the whole 95% interval:
+
+    * *still improving* when the interval lies below ``-flat``;
+    * *rising* when it lies above ``flat``;
+    * *converged* when it lies within ``[-flat, flat]``;
+    * *undecided* otherwise (the seeds disagree); with one seed the mean decides.
+    """
+    mean = change.get("mean", math.nan)
+    if mean is None or not math.isfinite(mean):
+        return "unknown (no finite change)"
+    lo, hi = _lo(change), _hi(change)
+    if hi < -flat:
+        return "still improving"
+    if lo > flat:
+        return "rising"
+    if -flat <= lo and hi <= flat:
+        return "converged"
+    return "undecided"
 
 
 def _lo(stat: dict[str, float]) -> float:
@@ -129,27 +177,29 @@ def report(results: Results) -> str:
     lr, depth = s["lr"], s["depth"]
     out = ["# A deep MLP on a noisy sine", ""]
     noise_var = s["noise_floor"]
+    init_text, init_key = INITS.get(s["init"], (f"the {s['init']} initialisation", ""))
+    init_link = f"[{init_text}](#term-{init_key})" if init_key else init_text
     out += [
         f"A multilayer perceptron with {depth} hidden layers of {s['width']} units learns "
-        rf"$y = \sin x + e$, $e \sim \mathcal{{N}}(0, s^2)$ with noise sd $s = {num(s['noise'])}$, "
-        rf"from {s['n_train']} points on $[-\pi, \pi]$: one model per activation, "
-        f"{s['seeds']} seeds each, Adam with full batches for {s['epochs']} epochs. The weights "
-        f"start from the *default initialisation* of this run ({s['init']}; for torch, PyTorch's "
-        r"`nn.Linear` default: weights and biases uniform on $\pm 1/\sqrt{\text{fan-in}}$). "
-        "Within a seed every activation starts from the same weights, so differences come from "
-        "the activation alone. Two more noisy draws on the midpoints of the training grid "
-        "serve as validation (to pick a learning rate) and as the held-out test set; a dense "
-        "noiseless grid measures the *error to the true function* (the MSE between the fit and "
-        r"$\sin x$).",
+        rf"$y = \sin x + \xi$, where the noise $\xi \sim \mathcal{{N}}(0, s^2)$ has standard "
+        rf"deviation $s = {num(s['noise'])}$, from {s['n_train']} points on $[-\pi, \pi]$: one "
+        f"model per activation, {s['seeds']} [seeds](#term-seed) each, all trained side by side "
+        f"as one [ensemble](#term-ensemble) with Adam on the full batch for {s['epochs']} "
+        f"epochs. The weights start from {init_link}. Within a seed every activation starts "
+        "from the same weights, so differences come from the activation alone. Two more noisy "
+        "draws on the midpoints of the training grid serve as validation (to pick a learning "
+        "rate) and as the [held-out](#term-held-out) test set; a dense noiseless grid measures "
+        "the *error to the true function* (the MSE between the fit and $\\sin x$).",
         "",
-        "The noise sets a floor. On average no model can reach a held-out MSE below the noise "
-        rf"variance $s^2 = {num(noise_var)}$, but one finite draw has its own floor: the true "
-        rf"function $\sin x$ itself scores {num(s['test_floor'])} on this run's test draw and "
-        f"{num(s['train_floor'])} on its training draw. A fitted model is expected to score "
-        rf"*below* $s^2$ on its own training points (about $s^2(1 - p/n)$ for a model with "
-        "$p$ effective parameters fitted to $n$ points), so a training MSE under the floor is "
-        "not by itself overfitting. The verdicts below use the error to the true function and "
-        "the held-out MSE minus the test draw's floor.",
+        "The noise sets a [noise floor](#term-noise-floor). On average no model can reach a "
+        rf"held-out MSE below the noise variance $s^2 = {num(noise_var)}$, but one finite draw "
+        rf"has its own floor: the true function $\sin x$ itself scores {num(s['test_floor'])} "
+        f"on this run's test draw and {num(s['train_floor'])} on its training draw. A fitted "
+        "model is expected to score *below* $s^2$ on its own training points (a linear model "
+        r"with $|\theta|$ parameters fitted to $n$ points scores $s^2(1 - |\theta|/n)$ on "
+        "average, exercise 3), so a training MSE under the floor is not by itself overfitting. "
+        "The verdicts below use the error to the true function and the held-out MSE minus the "
+        "test draw's floor.",
         "",
         "![Truth, data and each activation's fit](figures/learned_functions.png)",
         "",
@@ -162,8 +212,8 @@ def report(results: Results) -> str:
     # ------------------------------------------------------------------ fit quality
     out += ["## How well each activation fits", ""]
     out += [
-        f"Final values after {s['epochs']} epochs at the shared rate {num(lr)}: mean [95% "
-        f"Student-t interval over the {s['seeds']} seeds] (mean ± t₀.₉₇₅ · sd/√n). Every seed "
+        f"Final values after {s['epochs']} epochs at the shared rate {num(lr)}: mean "
+        f"[[95% interval](#term-t-interval) over the {s['seeds']} seeds]. Every seed "
         "trains on the same data draw and only the initial weights change with the seed, so "
         "these intervals measure the spread due to initialisation, not the uncertainty due to "
         "the data: a new noise draw would move every number, and a near-zero width (as for a "
@@ -179,7 +229,7 @@ def report(results: Results) -> str:
         r = rows[a]
         verdict = fit_verdict(r["fixed_truth"], r["fixed_excess"], noise_var)
         if r["fixed_diverged"]:
-            verdict += f" ({r['fixed_diverged']} of {s['seeds']} seeds diverged)"
+            verdict += f" ({diverged_text(r['fixed_diverged'], s['seeds'])})"
         out.append(
             f"| {a} | {ci(r['fixed_train'])} | {ci(r['fixed_test'])} | {ci(r['fixed_excess'])} "
             f"| {ci(r['fixed_truth'])} | {verdict} |"
@@ -190,8 +240,8 @@ def report(results: Results) -> str:
         f"truth lies above $s^2$; *at the floor* when the held-out MSE exceeds the draw's floor "
         f"by less than {num(CLOSE)} $s^2$ (whole interval below); *above the floor* when by more "
         "(whole interval above); *undecided* otherwise. Two activations are compared with "
-        "*Welch's test* (a t-test on the per-seed values that does not assume equal "
-        "variances) at the 5% level; a difference it does not support is called within noise.",
+        "[Welch's test](#term-welch) on their per-seed values; a difference it does not "
+        "support is called within noise.",
         "",
     ]
     best, ties = _ranking(results, "truth/mse", {a: lr for a in names})
@@ -209,6 +259,7 @@ def report(results: Results) -> str:
             f"more than the noise variance after {s['epochs']} epochs."
         )
     out += ["", "![Loss curves with the noise floor](figures/loss_curves.png)", ""]
+    out += _convergence_section(rows, names, s)
 
     # ------------------------------------------------------------------ tuned rates
     out += _tuned_section(results, rows, names)
@@ -219,14 +270,8 @@ def report(results: Results) -> str:
     # ------------------------------------------------------------------ hidden units
     out += _hidden_section(rows, names, s)
 
+    out += _animation_section(results, s)
     out += [
-        "## Training, frame by frame",
-        "",
-        "![The fits and the last hidden layer during training](figures/training.gif)",
-        "",
-        f"*Top: seed 0's fit; bottom: a few units of hidden layer {depth} as functions of "
-        f"$x$, every {s.get('frame_every', 10)} epochs.*",
-        "",
         "## What this run does not show",
         "",
         f"One task, one draw of its data, one width ({s['width']}), one initialisation "
@@ -241,6 +286,39 @@ def report(results: Results) -> str:
     return "\n".join(out).rstrip() + "\n\n" + exercises_markdown(EXERCISES).rstrip() + "\n"
 
 
+def _animation_section(results: Results, s: dict[str, Any]) -> list[str]:
+    """The training GIF and how to read it, every number from the run."""
+    frames = [int(f) for f in results.coords["fits/frame"]]
+    shown = min(len(frames), ANIMATION_FRAMES)
+    n_units = int(results.arrays["last_hidden_frames"].shape[-1])
+    depth = s["depth"]
+    units = (
+        f"all {n_units} units" if n_units == s["width"] else f"{n_units} of the {s['width']} units"
+    )
+    if shown == len(frames):
+        pace = f"one frame every {s['frame_every']} epochs"
+    else:
+        pace = (
+            f"{shown} frames spread evenly over epochs {frames[0]} to {frames[-1]} "
+            f"(about one every {num((frames[-1] - frames[0]) / (shown - 1), 2)} epochs)"
+        )
+    return [
+        "## Training, frame by frame",
+        "",
+        "![The fits and the last hidden layer during training](figures/training.gif)",
+        "",
+        f"*How to read it: {pace}; the title gives the epoch. One column per activation, all "
+        f"seed 0 at the shared rate {num(s['lr'])}. Top row: the fit (coloured) over the truth "
+        f"(dashed black) and the training data (grey), $x$ from $-\\pi$ to $\\pi$. Bottom row: "
+        f"{units} of hidden layer {depth} (the last), each unit's "
+        "output as a function of $x$, on a vertical scale of its own per activation. Watch "
+        "the bottom row: flat lines mean the last hidden layer gives every input the same "
+        "value (the collapsed forward signal above), and the fit above can then be no more "
+        "than a constant; the fit bends once these units start to vary with $x$.*",
+        "",
+    ]
+
+
 def _ranking_sentence(prefix: str, best: str, ties: list[str], stat: dict) -> str:
     text = f"{prefix}, the lowest error to the true function is {best}'s ({ci(stat)})"
     if ties:
@@ -249,6 +327,84 @@ def _ranking_sentence(prefix: str, best: str, ties: list[str], stat: dict) -> st
             "(Welch's test, 5%), so this run does not separate them."
         )
     return text + ", significantly lower than every other activation (Welch's test, 5%)."
+
+
+def _change(stat: dict[str, float]) -> str:
+    """A relative change (mean [95% interval]) in percent, signed."""
+
+    def one(v: float) -> str:
+        if v is None or not math.isfinite(v):
+            return "n/a"
+        return f"{100 * v:+.2g}%".replace("-", "−")
+
+    mean, lo, hi = stat.get("mean"), stat.get("lo"), stat.get("hi")
+    if lo is None or not math.isfinite(lo):
+        return one(mean)
+    return f"{one(mean)} [{one(lo)}, {one(hi)}]"
+
+
+def _convergence_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str]:
+    """Whether each activation had settled at the last epoch, at the shared and tuned rates."""
+    w, start, end = s["tail_epochs"], s["converge_from"], s["epochs"]
+    flat = s["flat"]
+    out = [
+        "## Converged, or out of epochs?",
+        "",
+        f"The comparisons are taken at epoch {end}. To see whether the runs had settled by "
+        f"then: per seed, the relative change of the MSE over the last {w} epochs (the last "
+        f"{pct(w / end)} of the run), MSE at epoch {end} / MSE at epoch {start} − 1 (negative: "
+        "still falling), with its mean and 95% interval over seeds. An activation is "
+        f"*converged* when the whole interval of its held-out change lies within ±{pct(flat)}, "
+        f"*still improving* when it lies below −{pct(flat)}, *rising* when above "
+        f"+{pct(flat)}, and *undecided* when it straddles one of these limits.",
+        "",
+        f"| activation | held-out change, shared rate {num(s['lr'])} | training change "
+        "| verdict | held-out change, tuned rate | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    verdicts = {}
+    for a in names:
+        r = rows[a]
+        fixed, tuned = r["converge_fixed"], r["converge_tuned"]
+        verdicts[a] = convergence_verdict(fixed["test"], flat)
+        tuned_verdict = convergence_verdict(tuned["test"], flat)
+        out.append(
+            f"| {a} | {_change(fixed['test'])} | {_change(fixed['train'])} | {verdicts[a]} "
+            f"| {_change(tuned['test'])} (rate {num(r['best_lr'])}) | {tuned_verdict} |"
+        )
+    out.append("")
+    groups = {
+        v: [a for a in names if verdicts[a] == v]
+        for v in ("converged", "still improving", "rising", "undecided")
+    }
+    text = []
+    if groups["converged"]:
+        text.append(
+            f"At the shared rate {_names(groups['converged'])} "
+            f"{'has' if len(groups['converged']) == 1 else 'have'} converged: the final "
+            "numbers above are where training had settled, not where the budget cut it short."
+        )
+    if groups["still improving"]:
+        one = len(groups["still improving"]) == 1
+        text.append(
+            f"{_names(groups['still improving'])} {'was' if one else 'were'} still improving at "
+            "the end: the budget ran out first, so a ranking that involves "
+            f"{'it' if one else 'them'} compares runs in progress and a longer run could "
+            "change it."
+        )
+    if groups["rising"]:
+        text.append(
+            f"The held-out MSE of {_names(groups['rising'])} rose over the last {w} epochs "
+            "(overfitting or instability)."
+        )
+    if groups["undecided"]:
+        text.append(
+            f"For {_names(groups['undecided'])} the interval straddles a limit: the seeds "
+            "disagree (some still moving or oscillating, as the loss curves show), so this run "
+            "cannot say whether training had settled."
+        )
+    out += [" ".join(text), ""]
+    return out
 
 
 def _tuned_section(results: Results, rows: dict, names: list[str]) -> list[str]:
@@ -323,18 +479,19 @@ def _gradient_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[s
         "",
         rf"For each layer $l$ the mean $|\partial L/\partial W_l|$ over its weights (layers "
         f"numbered from the input: 1 is the first, {depth + 1} the output layer), and the ratio "
-        f"$r$ of layer 1's to layer {depth}'s: its *geometric mean over seeds* (the mean of "
-        r"$\log_{10} r$, raised back to a ratio) [95% interval, on $\log_{10} r$]. A weight "
+        rf"$\kappa$ of layer 1's to layer {depth}'s: its "
+        "[geometric mean over seeds](#term-geometric-mean) [95% interval]. A weight "
         r"gradient is the product of a backward and a forward signal, "
         r"$\partial L/\partial W_l = \delta_l h_{l-1}^\top$ ($\delta_l$ the gradient at the "
-        r"pre-activations $z_l$, $h_{l-1}$ the layer's input), so a small $r$ can come from a "
-        "vanishing backward signal or from a collapsed forward one. Nor is $r$ the ratio of the "
-        "learning steps: Adam divides each weight's step by the running root mean square of its "
-        "own gradient, so a layer whose gradient is 100× smaller still moves by steps of about "
-        "the learning rate, as long as its gradient is not drowned by Adam's ε.",
+        r"pre-activations $z_l$, $h_{l-1}$ the layer's input), so a small $\kappa$ can come from "
+        "a vanishing backward signal or from a collapsed forward one. Nor is $\\kappa$ the ratio "
+        "of the learning steps: Adam divides each weight's step by the running root mean square "
+        "of its own gradient, so a layer whose gradient is 100× smaller still moves by steps of "
+        "about the learning rate, as long as its gradient is not drowned by Adam's $\\epsilon$ "
+        "(exercise 2).",
         "",
         "| activation | "
-        + " | ".join("first step" if e == 0 else f"epoch {e}" for e in epochs)
+        + " | ".join(r"$\kappa$, " + ("first step" if e == 0 else f"epoch {e}") for e in epochs)
         + " |",
         "|---|" + "---|" * len(epochs),
     ]
@@ -360,8 +517,9 @@ def _gradient_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[s
             f"{_names(groups['vanishes'])}"
         )
     if groups["does not vanish"]:
+        subject = "it" if parts else "the gradient reaching layer 1"
         parts.append(
-            f"it is less than {num(VANISH)}× weaker "
+            f"{subject} is less than {num(VANISH)}× weaker "
             f"(the whole interval above 1/{num(VANISH)}) for {_names(groups['does not vanish'])}"
         )
     text = f"{when}, " + "; ".join(parts) + "." if parts else ""
@@ -419,54 +577,100 @@ def _hidden_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str
         per_layer = "; ".join(f"{a} {num(measured[a], 3)}" for a in names)
         text = (
             "Part of this collapse is the initialisation, not the activation. A linear layer "
-            "maps units that vary with sd $v$ over the inputs to units that vary with about "
-            r"$\sqrt{\text{width}\cdot\mathrm{Var}(w)}\; v$ (the bias is the same for every "
-            f"input and adds nothing). This run's {s['init']} initialisation has "
+            "maps units whose outputs vary over the inputs with some standard deviation to "
+            r"units that vary $\rho \approx \sqrt{\text{width}\cdot\mathrm{Var}(w)}$ times as "
+            "much (the bias is the same for every input and adds nothing). This run's "
+            f"{s['init']} initialisation has "
             rf"$\mathrm{{Var}}(w) = {num(s['init_weight_var'], 3)}$ on the hidden-to-hidden "
-            f"layers of width {s['width']}, which predicts a factor of {num(factor, 3)} per "
+            rf"layers of width {s['width']}, which predicts $\rho = {num(factor, 3)}$ per "
             f"layer for identity, {num(factor**gap, 2)} over the {gap} layers from "
-            f"{shallow} to {deep}. Measured factor per layer (geometric, from the spreads "
-            f"above): {per_layer}."
+            f"{shallow} to {deep}. Measured $\\rho$ per layer (geometric mean over the {gap} "
+            f"layers, from the spreads above): {per_layer}."
         )
         if "relu" in names:
             text += (
                 " For ReLU the same shrinking leaves each deep unit's pre-activation $z$ "
                 "dominated by its bias, nearly constant over the inputs: a unit whose bias is "
-                "negative outputs 0 on every input. With biases drawn symmetric about 0, that "
-                "is up to about half of the units of the deep layers: dead units at "
-                "initialisation are in good part a property of this initialisation, not of "
-                "ReLU alone (an init matched to ReLU, such as He's, keeps the spread larger)."
+                "negative outputs 0 on every input, i.e. it is [dead](#term-dead). With biases "
+                "drawn symmetric about 0 that can be up to about half of the units of a deep "
+                "layer"
+            )
+            worst = rows["relu"].get("off_fraction_start_worst_layer")
+            if isinstance(worst, dict) and math.isfinite(worst.get("fraction", math.nan)):
+                text += (
+                    f" (measured: {pct(worst['fraction'])} of layer {worst['layer']}'s ReLU "
+                    "units at initialisation, seed mean)"
+                )
+            text += (
+                ": dead units at initialisation are in good part a property of this "
+                "initialisation, not of ReLU alone. An initialisation matched to ReLU, "
+                "[He's](#term-he-init), is designed to keep the spread constant; this run does "
+                "not try it."
             )
         out += [text, ""]
+    kinds = {a: rows[a].get("off_kind") for a in names}
+    dead = [a for a in names if kinds[a] == "dead"]
+    inactive = [a for a in names if kinds[a] == "inactive"]
+    neither = [a for a in names if a not in dead and a not in inactive]
+    which = []
+    if dead:
+        which.append(f"dead for {_names(dead)}")
+    if inactive:
+        which.append(f"inactive for {_names(inactive)}")
+    panel = "The left panel shows each activation's own notion: " + "; ".join(which)
+    if neither:
+        panel += f"; {_names(neither)} {'has' if len(neither) == 1 else 'have'} neither"
     out += [
-        "![Dead, saturated and dormant units per layer](figures/unit_health.png)",
+        "![Dead or inactive, saturated and dormant units per layer](figures/unit_health.png)",
         "",
-        "One threshold each: a unit is *dead* when its output is exactly 0 on every probe "
-        "input (ReLU-like activations), *inactive* when its pre-activation $z$ is below 0 on "
-        "every input (LeakyReLU-like ones, whose output is then small but not 0), *saturated* "
-        "when $|\\tanh z| > 0.99$, or a sigmoid output is outside $[0.01, 0.99]$, on every "
-        "input, and *τ-dormant* (ReDo, τ = 0.025) when its mean $|h|$ over the inputs is at "
-        "most τ times the layer's average.",
+        "One threshold each, as in the glossary: a unit is [dead](#term-dead) when its output "
+        "is exactly 0 on every probe input (counted for activations with an exact zero "
+        "region, such as ReLU), [inactive](#term-inactive) when its pre-activation $z$ is "
+        "below 0 on every input (counted for the other ReLU-like ones, such as leaky ReLU and "
+        "GELU, whose output is then small but not 0), [saturated](#term-saturated) when "
+        r"$|\tanh z| > 0.99$, or a sigmoid output is outside $[0.01, 0.99]$, on every input, "
+        "and [τ-dormant](#term-dormant) (ReDo, τ = 0.025) when its mean $|h|$ over the inputs "
+        "is at most τ times the layer's average. The probe inputs are the "
+        f"{s['n_grid']} points of the noiseless grid. " + (panel + "." if which else ""),
         "",
     ]
-    facts = []
+    facts, zero, applies = [], {}, {}
     for a in names:
         r = rows[a]
+        kind = r.get("off_kind")
+        mine = []
         for key, word in (
-            ("off_fraction", "dead or inactive"),
+            ("off_fraction", kind if isinstance(kind, str) else "dead or inactive"),
             ("saturated_fraction", "saturated"),
+            ("dormant_fraction", "τ-dormant"),
         ):
             start, end = r[f"{key}_start"], r[f"{key}_end"]
-            if not math.isfinite(end["mean"]) or (end["mean"] == 0 and start["mean"] == 0):
+            if not math.isfinite(end["mean"]):
+                continue  # the notion does not apply to this activation
+            applies.setdefault(word, []).append(a)
+            if end["mean"] == 0 and start["mean"] == 0:
+                zero.setdefault(word, []).append(a)
                 continue
             worst = r[f"{key}_end_worst_layer"]
-            facts.append(
-                f"{a}: {pct(start['mean'])} of units {word} at initialisation, "
-                f"{pct(end['mean'])} after {last_epoch} epochs (mean over layers; worst "
-                f"layer {worst['layer']} with {pct(worst['fraction'])})"
+            mine.append(
+                f"{pct(start['mean'])} {word} at initialisation, {pct(end['mean'])} after "
+                f"{last_epoch} epochs (most in layer {worst['layer']}: "
+                f"{pct(worst['fraction'])})"
             )
+        if mine:
+            facts.append(f"{a}: " + "; ".join(mine))
     if facts:
-        out += ["Measured by the probes: " + "; ".join(facts) + ".", ""]
-    else:
-        out += ["No activation had dead or saturated units in this run.", ""]
+        out += [
+            "Measured by the probes (share of each layer's units, mean over layers and "
+            "seeds): " + ". ".join(facts) + ".",
+            "",
+        ]
+    for word, acts in zero.items():
+        whole = word == "saturated" and acts == applies[word]
+        out += [
+            f"No {_names(acts).replace(' and ', ' or ')} unit was {word} in any layer, at "
+            f"initialisation or after {last_epoch} epochs"
+            + (": the middle panel is zero." if whole else "."),
+            "",
+        ]
     return out

@@ -17,6 +17,6 @@ def spread_factor(net: nn.Sequential, x: Tensor) -> float:
 
 
 def adam_first_step(grad: Tensor, lr: float, eps: float = 1e-8) -> Tensor:
-    """Adam's first update ``-lr * m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = g`` and
-    ``v_hat = g^2`` after bias correction: ``-lr * g / (|g| + eps)``."""
+    """Adam's first update ``-lr * m_hat_1 / (sqrt(v_hat_1) + eps)`` with ``m_hat_1 = g`` and
+    ``v_hat_1 = g^2`` after bias correction: ``-lr * g / (|g| + eps)``."""
     return -lr * grad / (grad.abs() + eps)
