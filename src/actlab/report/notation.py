@@ -52,6 +52,17 @@ NOTATION: dict[str, str] = {
     r"\rho": "the factor by which the spread of the signal changes per layer",
     r"\kappa": "a gradient ratio between two layers",
     "f": "the true function behind noisy data",
+    "N": "the width: the number of units in each hidden layer",
+    # mean-field theory of a random deep network
+    r"\sigma_w": (
+        "$\\sigma_w^2$: the weights' variance times fan-in, "
+        "$\\mathrm{Var}(w) = \\sigma_w^2/\\text{fan-in}$"
+    ),
+    r"\sigma_b": "$\\sigma_b^2$: the biases' variance",
+    "q": "the mean square of a layer's pre-activations, $q^l$; $q^*$ its fixed point over depth",
+    r"\chi_1": "the factor by which the mean squared backward signal changes per layer",
+    r"\xi_q": "the depth over which $q^l$ settles to $q^*$",
+    r"\xi_c": "the depth over which two inputs' correlation settles",
     # functions and constants
     r"\sigma": "the sigmoid, $\\sigma(z) = 1/(1+e^{-z})$",
     r"\Phi": "the standard normal CDF; $\\Phi'$ its density",
@@ -68,7 +79,6 @@ NOTATION: dict[str, str] = {
     "n": "the number of values in a sample (data points, or seeds in an interval)",
     "i": "an index over data points, units or entries",
     "j": "a second index",
-    "q": "the slope of a least-squares line",
     "d": "the intercept of a least-squares line",
     "E": "an expected value, $E[\\cdot]$",
     "P": "the probability of an event, $P(\\cdot)$",
@@ -117,7 +127,6 @@ SCOPES: dict[str, frozenset[str]] = {
     for key, chapters in {
         "v": "single-neuron",
         "c": "single-neuron",
-        "q": "single-neuron",
         "d": "single-neuron",
         "m": "numpy-basics",
         r"\Delta": "numpy-basics",
@@ -137,6 +146,7 @@ SCOPES: dict[str, frozenset[str]] = {
         r"\psi": "gallery",
         r"\alpha": "gallery",
         "H": "deep-mlp",
+        "q": "gradient-flow unit-states",
         "t": "deep-mlp activation-swap",
         "g": "deep-mlp activation-swap",
     }.items()
