@@ -497,11 +497,11 @@ def test_data_and_noise_floor(results):
     np.testing.assert_allclose(results.arrays["x_grid"], np.linspace(-2.0, 2.0, CFG.n_grid))
     assert results.summary["noise_floor"] == pytest.approx(CFG.noise**2, rel=1e-12)
     text = SPEC.report(results)
-    assert f"variance {num(CFG.noise**2)} is the floor" in text
+    assert f"[noise floor](#term-noise-floor) $s^2 = {num(CFG.noise**2)}$ is the" in text
     truth = torch.sin(3 * data["x_test"].double()) + data["x_test"].double() / 2
     draw = (data["y_test"].double() - truth).square().mean().item()
     assert results.summary["noise_floor_draw"] == pytest.approx(draw, rel=1e-9)
-    assert f"the true function itself scores {num(draw)}" in text
+    assert f"held-out points it scores {num(draw)}" in text
 
 
 def test_unit_fractions_at_every_epoch_equal_a_direct_count(results, references):
@@ -665,7 +665,7 @@ def test_end_verdicts_compare_the_named_arms(results):
     L = s["labels"]
     text = build_report(s)
     assert f"*{L['fresh_after']}* has 41% [" in text
-    assert "] off, more than the swapped one (kept)." in text
+    assert "] dead, more than the swapped one (kept)." in text
 
 
 def test_recovery_counts_the_swap_point_when_the_loss_does_not_rise(results):
@@ -877,3 +877,110 @@ def test_saturation_in_the_run_and_the_report(results):
     text = build_report(s)
     assert "layer 1: 25% [20%, 30%] of the (unit, input) pairs and 12.5% [10%, 15%]" in text
     assert "pinned near ±1" in text
+
+
+# ------------------------------------------------------------------ notation, terms, figure
+
+
+def test_report_uses_the_tutorial_notation_and_links_its_terms(results):
+    """Every symbol means what the tutorial's notation table says (Adam's moments $m_t$, $v_t$,
+    $m_0$, $v_0$; no bare $m$ or $v$; noise $\\xi$ of sd $s$, no "seed $s$"); each glossary term
+    is linked once; the t-interval and Welch's test are not defined again here; "off" never
+    stands for dead."""
+    from actlab.report.notation import misplaced_symbols
+
+    text = SPEC.report(results)
+    assert misplaced_symbols(text, "activation-swap") == []
+    assert "seed $s$" not in text and "+ \\xi$" in text
+    assert "$\\lVert m_0\\rVert$" in text and "$\\lVert v_0\\rVert$" in text
+    for key in (
+        "held-out", "noise-floor", "seed", "default-init", "t-interval", "welch",
+        "wilson-interval", "geometric-mean", "saturated", "dead", "inactive",
+    ):  # fmt: skip
+        assert text.count(f"](#term-{key})") == 1, key
+    assert "does not assume equal" not in text and "t_{0.975" not in text
+    assert "10 to the mean of the log10" not in text
+    prose = text.split("## Exercises")[0]
+    assert " off " not in prose and " off," not in prose and "*off*" not in prose
+
+
+def test_diverged_seeds_carry_a_wilson_interval(results):
+    """Seeds diverged per arm, a count of independent seeds, with its Wilson interval (against
+    scipy.stats.binomtest): never a t-interval cut at 0."""
+    s = copy.deepcopy(results.summary)
+    s["final"]["after"]["diverged"] = 1
+    text = build_report(s)
+    n = s["seeds"]
+    for k in (0, 1):
+        w = st.binomtest(k, n).proportion_ci(method="wilson")
+        lo = "0%" if k == 0 else sw_pct(w.low)
+        assert f"| {k} of {n} ({sw_pct(k / n)} [{lo}, {sw_pct(w.high)}]) |" in text
+
+
+def sw_pct(p: float) -> str:
+    from actlab.report.format import pct
+
+    return pct(p)
+
+
+def test_dead_units_figure_shows_every_arm_on_one_scale(results):
+    """The layers' panels share one y-scale that holds every arm's band; every arm has its own
+    marker, placed at epochs of its own or framing the other's (two coinciding lines both stay
+    visible), and a panel
+    where two arms' means coincide says so, recomputed here from the bands."""
+    import matplotlib.pyplot as plt
+
+    from actlab.experiments.activation_swap import figures as swf
+
+    fig = SPEC.figures(results)["dead_units"]
+    axes = [ax for ax in fig.axes if ax.get_title().startswith("Hidden layer")]
+    assert len(axes) == CFG.depth
+    ylims = {ax.get_ylim() for ax in axes}
+    assert len(ylims) == 1
+    band = results.arrays["units_band"]
+    assert ylims.pop()[1] >= 100 * np.nanmax(band[:, :, 1:])
+    labels = results.summary["labels"]
+    for ax in axes:
+        lines = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+        markers = [ln.get_marker() for ln in lines.values()]
+        assert len(set(markers)) == len(markers) and "None" not in markers
+        kept, reset = lines[labels["swap_kept"]], lines[labels["swap_reset"]]
+        xk = set(np.asarray(kept.get_xdata())[kept.get_markevery()].tolist())
+        xr = set(np.asarray(reset.get_xdata())[reset.get_markevery()].tolist())
+        # Staggered where there are enough epochs; where the markers must share epochs, the
+        # arm beneath has the larger, hollow marker, which frames the other's.
+        assert xk and xr
+        assert xk != xr or kept.get_markersize() > reset.get_markersize()
+        assert kept.get_zorder() < reset.get_zorder()
+    off = sw.UNIT_METRICS.index("act/off_fraction")
+    for layer, ax in zip(results.coords["units/layer"], axes, strict=True):
+        li = list(results.coords["units/layer"]).index(layer)
+        a, b = (band[sw.ARMS.index(k), off, 0, :, li] for k in ("swap_kept", "swap_reset"))
+        same_end = np.isfinite(a[-1]) and abs(a[-1] - b[-1]) <= 1e-9
+        pairs = [(p, q) for p, q, _ in swf.coinciding(results, layer)]
+        assert (("swap_kept", "swap_reset") in pairs) == bool(same_end)
+        text = " ".join(t.get_text() for t in ax.texts)
+        for p, q in pairs:
+            assert f"{labels[p]} = {labels[q]}" in text
+    plt.close(fig)
+
+
+def test_coinciding_arms_found_from_hand_set_bands(results):
+    """Hand-set means: kept = reset from the third epoch point on, relu throughout never equal
+    to the fresh arm -> only the first pair is named, with its first epoch."""
+    from actlab.experiments.activation_swap import figures as swf
+
+    band = results.arrays["units_band"].copy()
+    off = sw.UNIT_METRICS.index("act/off_fraction")
+    n = band.shape[3]
+    k, r = sw.ARMS.index("swap_kept"), sw.ARMS.index("swap_reset")
+    band[k, off, 0, :, 0] = np.linspace(0.1, 0.2, n)
+    band[r, off, 0, :, 0] = band[k, off, 0, :, 0]
+    band[r, off, 0, :2, 0] += 0.05
+    band[sw.ARMS.index("after"), off, 0, :, 0] = 0.3
+    band[sw.ARMS.index("fresh_after"), off, 0, :, 0] = 0.31
+    hand = copy.copy(results)
+    hand.arrays = {**results.arrays, "units_band": band}
+    epochs = np.asarray(results.coords["units/epoch"], float)
+    got = swf.coinciding(hand, results.coords["units/layer"][0])
+    assert got == [("swap_kept", "swap_reset", float(epochs[2]))]

@@ -126,15 +126,20 @@ EXERCISES = [
             "divides the moments by $1 - \\beta_1^t$ and $1 - \\beta_2^t$."
         ),
         solution=(
-            "The step count $t$ (`state['step']`) is not reset. Adam's update is "
-            "$\\theta \\leftarrow \\theta - \\eta\\,\\hat m / (\\sqrt{\\hat v} + \\epsilon)$ "
-            "with $\\hat m = m / (1 - \\beta_1^t)$ and $\\hat v = v / (1 - \\beta_2^t)$. A "
-            "fresh Adam has $t = 1$ at its first step, so $\\hat m = g$, $\\hat v = g^2$ and the "
-            "step is $\\eta$ per parameter. After hundreds of steps the corrections are "
-            "$\\approx 1$, so the zeroed moments are *not* rescaled: $m = 0.1 g$, "
-            "$v = 0.001 g^2$, and the first step is $0.1/\\sqrt{0.001} \\approx 3.2$ times too "
-            "large; $v$ stays too small for about $1/(1-\\beta_2) = 1000$ steps. Forgetting "
-            "the whole state fixes it (the next step re-creates it, with $t = 1$ at that step):"
+            "The step count $t$ (`state['step']`) is not reset. At step $t$, with gradient $g$, "
+            "Adam updates its moments $m_t$ and $v_t$, running means of $g$ and $g^2$ (each "
+            "step keeps a share $\\beta_1$, resp. $\\beta_2$, of the old value and adds "
+            "$1 - \\beta_1$, resp. $1 - \\beta_2$, times the new one), and moves "
+            "$\\theta \\leftarrow \\theta - \\eta\\,\\hat m_t / (\\sqrt{\\hat v_t} + "
+            "\\epsilon)$ with $\\hat m_t = m_t / (1 - \\beta_1^t)$ and "
+            "$\\hat v_t = v_t / (1 - \\beta_2^t)$. A fresh Adam starts from $m_0 = v_0 = 0$ and "
+            "has $t = 1$ at its first step, so $\\hat m_1 = g$, $\\hat v_1 = g^2$ and the step "
+            "is $\\eta$ per parameter. After hundreds of steps the corrections are "
+            "$\\approx 1$, so the moments rebuilt from zero are *not* rescaled: $m_t = 0.1 g$, "
+            "$v_t = 0.001 g^2$, and the first step is $0.1/\\sqrt{0.001} \\approx 3.2$ times "
+            "too large; $v_t$ stays too small for about $1/(1-\\beta_2) = 1000$ steps. "
+            "Forgetting the whole state fixes it (the next step re-creates it, with $t = 1$ at "
+            "that step):"
         ),
         function="activation_swap:reset_adam",
     ),
@@ -150,13 +155,14 @@ EXERCISES = [
             "arms? Compare with the revived counts in the report."
         ),
         solution=(
-            "Adam's update is $-\\eta\\,\\hat m/(\\sqrt{\\hat v} + \\epsilon)$. With the state "
-            "kept, $m$ still holds the (non-zero) tanh-era gradients; with $g = 0$ it decays as "
-            "$m_t = \\beta_1^t m_0$ while $\\sqrt{v}$ decays only as $\\beta_2^{t/2}$, so the "
+            "Adam's update is $-\\eta\\,\\hat m_t/(\\sqrt{\\hat v_t} + \\epsilon)$. Count the "
+            "steps $t$ from the swap, where the moments are $m_0$ and $v_0$. With the state "
+            "kept, $m_0$ still holds the (non-zero) tanh-era gradients; with $g = 0$ it decays "
+            "as $m_t = \\beta_1^t m_0$ while $\\sqrt{v_t}$ decays only as $\\beta_2^{t/2}$, so the "
             "unit keeps drifting, by a geometrically shrinking amount (in total at most about "
             "$\\eta\\,|m_0|/((1-\\beta_1)\\sqrt{v_0})$ per weight), in the direction it was "
             "going before the swap. That drift may or may not push its pre-activation back "
-            "above 0 somewhere. With the state reset, $m = v = 0$ and $g = 0$ give a zero step "
+            "above 0 somewhere. With the state reset, $m_0 = v_0 = 0$ and $g = 0$ give a zero step "
             "forever: nothing can move a dead first-layer unit, whose inputs (the data) never "
             "change. A second-layer unit's pre-activation $W h_1 + b$ depends on the first "
             "layer's outputs $h_1$, which keep changing while the network learns, so it can be "

@@ -39,6 +39,15 @@ _DASH = {
     "swap_reset": (0, (4, 2)),
     "fresh_after": (0, (5, 2.5, 1.5, 2.5)),  # gaps: a solid line beneath stays visible
 }
+# Markers for the dead-unit panels, each arm's placed at its own epochs (staggered), so that two
+# arms whose lines coincide both stay visible.
+_MARK = {
+    "before": "v",
+    "after": "o",
+    "swap_kept": "s",
+    "swap_reset": "D",
+    "fresh_after": "^",
+}
 _SWAP = "#555555"
 _OFF = "#b0b0b0"
 
@@ -153,11 +162,49 @@ def plot_loss_zoom(results: Results, ax: Axes | None = None, after: float = 3.0)
     return ax
 
 
+def _marks(x: np.ndarray, k: int, n_arms: int, start: float = 0.0) -> list[int]:
+    """Indices of about eight marker positions along ``x`` from ``start``, shifted by a
+    ``k``-th of the spacing: arm ``k``'s markers fall between the other arms' (staggered)."""
+    idx = np.flatnonzero(x >= start)
+    if idx.size == 0:
+        return []
+    span = float(x[idx[-1]] - x[idx[0]]) or 1.0
+    step = span / 8
+    want = x[idx[0]] + step * (np.arange(8) + (k + 0.5) / n_arms)
+    return sorted({int(idx[np.argmin(np.abs(x[idx] - w))]) for w in want})
+
+
+def coinciding(results: Results, layer: int, tol: float = 1e-9) -> list[tuple[str, str, float]]:
+    """Pairs of arms whose mean dead fraction in ``layer`` is the same (within ``tol``) at
+    every epoch from some epoch on, while both exist: ``(arm, arm, first epoch)``. The panels
+    say so, since one line then hides the other."""
+    x = np.asarray(results.coords["units/epoch"], dtype=float)
+    off = list(results.coords["units/metric"]).index("act/off_fraction")
+    li = list(results.coords["units/layer"]).index(layer)
+    arms = _arms(results)
+    mean = results.arrays["units_band"][:, off, 0, :, li]  # (arm, epoch)
+    out = []
+    for p, q in (("swap_kept", "swap_reset"), ("after", "fresh_after")):
+        if p not in arms or q not in arms:
+            continue
+        a, b = mean[arms.index(p)], mean[arms.index(q)]
+        both = np.isfinite(a) & np.isfinite(b)
+        same = both & (np.abs(a - b) <= tol)
+        if not same[both].any() or not same[np.flatnonzero(both)[-1]]:
+            continue
+        # the first epoch from which they agree to the end
+        last_diff = np.flatnonzero(both & ~same)
+        first = np.flatnonzero(both)[0] if last_diff.size == 0 else last_diff[-1] + 1
+        out.append((p, q, float(x[first])))
+    return out
+
+
 def plot_off_fraction(results: Results, layer: int, ax: Axes | None = None) -> Axes:
-    """Fraction of units of hidden ``layer`` (1 = nearest the input) that are off on every
-    training input, per arm (mean, 95% CI). Solid: units of ``after`` that output 0 (dead);
-    dotted: units of ``before`` whose pre-activation is negative everywhere (those a swap at
-    that moment would turn off, exactly so in layer 1)."""
+    """Fraction of units of hidden ``layer`` (1 = nearest the input) that are dead (output
+    exactly 0 on every training input), per arm (mean, 95% CI), each arm with its own line
+    style and markers at its own epochs; dotted: units of ``before`` that are inactive
+    (pre-activation negative on every input: those a swap at that moment would make dead,
+    exactly so in layer 1). Arms whose lines coincide are named in the panel."""
     if ax is None:
         ax = new_figure(figsize=(4.5, 3.2)).add_subplot()
     s = results.summary
@@ -168,13 +215,23 @@ def plot_off_fraction(results: Results, layer: int, ax: Axes | None = None) -> A
     arms = _arms(results)
     bands = results.arrays["units_band"]  # (arm, metric, stat, epoch, layer)
     swap = s["swap_epoch"]
-    for arm in arms:
+    # Of two arms that may coincide, the first is drawn wide and beneath the second.
+    wide = {"swap_kept": 3.2, "fresh_after": 3.2}
+    for k, arm in enumerate(arms):
         a, color = arms.index(arm), arm_color(results, arm)
         band = 100 * bands[a, off, :, :, li]
         ok = np.isfinite(band[0])
-        if ok.any():  # the fresh arm wide and beneath: it lies on relu throughout in layer 1
-            lw = 3.0 if arm == "fresh_after" else 1.5
-            _band(ax, x[ok], band[:, ok], color, _label(results, arm), _DASH[arm], lw)
+        if not ok.any():
+            continue
+        lw = wide.get(arm, 1.5)
+        _band(ax, x[ok], band[:, ok], color, _label(results, arm), _DASH[arm], lw)
+        line = ax.get_lines()[-1]
+        start = swap if arm.startswith("swap") or arm == "fresh_after" else 0.0
+        line.set_marker(_MARK[arm])
+        line.set_markevery(_marks(x[ok], k, len(arms), start))
+        line.set_markersize(5.5 if arm in wide else 4.0)
+        line.set_markerfacecolor("white" if arm in wide else color)
+        line.set_markeredgecolor(color)
     a = arms.index("before")
     band = 100 * bands[a, neg, :, :, li]
     ax.fill_between(x, band[1], band[2], color=arm_color(results, "before"), alpha=0.12, lw=0)
@@ -184,12 +241,26 @@ def plot_off_fraction(results: Results, layer: int, ax: Axes | None = None) -> A
         color=arm_color(results, "before"),
         ls=":",
         lw=1.5,
+        marker=_MARK["before"],
+        ms=4.0,
+        markevery=_marks(x, len(arms), len(arms) + 1),
         label=f"{s['before']} throughout: inactive (z < 0 on every input)",
     )
+    same = coinciding(results, layer)
+    if same:
+        L = s["labels"]
+        text = "\n".join(
+            f"{L[p]} = {L[q]}" + (f" from epoch {num(e)}" if e > x[0] else "") for p, q, e in same
+        )
+        ax.text(
+            0.98, 0.5, "lines on each other:\n" + text, transform=ax.transAxes, ha="right",
+            va="center", fontsize=7.5, color="#333333",
+            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#bbbbbb", "alpha": 0.9},
+        )  # fmt: skip
     ax.set_xlim(0, s["epochs"])
     ax.set_ylim(bottom=0)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("% of units off on every training input")
+    ax.set_ylabel("% of units dead (or inactive)")
     ax.set_title(f"Hidden layer {layer}")
     ax.axvline(swap, color=_SWAP, lw=0.9, ls=":", zorder=0)
     return ax
@@ -284,16 +355,24 @@ def plot_loss_curves(results: Results) -> Figure:
 def plot_dead_units(results: Results) -> Figure:
     """The off fraction of each hidden layer over training (one panel per layer)."""
     layers = list(results.coords["units/layer"])
-    fig = new_figure(figsize=(4.6 * len(layers), 3.8))
-    axes = np.atleast_1d(fig.subplots(1, len(layers)))
+    fig = new_figure(figsize=(4.6 * len(layers), 4.0))
+    # One y-scale for all layers: the panels are compared with each other.
+    axes = np.atleast_1d(fig.subplots(1, len(layers), sharey=True))
     for ax, layer in zip(axes, layers, strict=True):
         plot_off_fraction(results, layer, ax)
+    for ax in axes[1:]:
+        ax.set_ylabel("")
+    # The shared scale reaches the highest mean or CI bound of any layer (each panel's own
+    # autoscale would cut the others).
+    hi = 100 * np.nanmax(results.arrays["units_band"][:, :, 1:, :, :])
+    axes[0].set_ylim(0, 1.05 * hi if np.isfinite(hi) and hi > 0 else 1.0)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3)
     s = results.summary
+    word = "dead" if s["off_kind"] == "dead" else "inactive"
     fig.suptitle(
-        f"Units off on every training input ({s['after']}: output exactly 0), mean and 95% CI "
-        f"over {s['seeds']} seeds\n(vertical dotted line: the swap at epoch {s['swap_epoch']})"
+        f"Units {word} on every training input ({s['after']} arms), mean and 95% CI over "
+        f"{s['seeds']} seeds\n(vertical dotted line: the swap at epoch {s['swap_epoch']})"
     )
     return fig
 
@@ -301,7 +380,7 @@ def plot_dead_units(results: Results) -> Figure:
 def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
     """Seed 0 through the swap: the fitted function (top) and every unit of each hidden layer
     (one row per layer) just before the swap, right after it (same weights), and at the end
-    with Adam's state kept and reset, and the fresh control at the end. Grey dashed: units off
+    with Adam's state kept and reset, and the fresh control at the end. Grey dashed: units dead
     on every training input (before the swap: the ones the swap will turn off)."""
     s = results.summary
     when = list(results.coords["hidden/when"])
@@ -366,7 +445,8 @@ def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
             ax.plot(x, h[:, ~off], color=color, lw=0.8, alpha=0.75)
             if off.any():
                 ax.plot(x, h[:, off], color=_OFF, lw=1.0, ls=(0, (3, 2)))
-            verb = "will be off" if moment == "before_swap" else "off"
+            word = "dead" if s["off_kind"] == "dead" else "inactive"
+            verb = f"will be {word}" if moment == "before_swap" else word
             ax.text(
                 0.02,
                 0.97,
@@ -378,12 +458,12 @@ def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
             )
             if c == 0:
                 ax.set_ylabel(f"layer {layer} units $h(x)$")
-    axes[0, 0].set_ylabel("fit $f(x)$")
+    axes[0, 0].set_ylabel("fit $\\hat y(x)$")
     for ax in axes[-1]:
         ax.set_xlabel("$x$")
     fig.suptitle(
         f"Seed {seed_label}: the fit (top; grey: data and the true function) and every hidden "
-        "unit through the swap (dashed grey: off on every training input)"
+        "unit through the swap (dashed grey: dead on every training input after the swap)"
     )
     return fig
 

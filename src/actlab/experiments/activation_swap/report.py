@@ -14,6 +14,7 @@ from actlab.experiments.activation_swap.exercises import EXERCISES
 from actlab.experiments.base import Results
 from actlab.report.exercises import exercises_markdown
 from actlab.report.format import ci, num, pct, ratio
+from actlab.stats import proportion_ci
 
 __all__ = ["report", "build_report", "verdict", "convergence_verdict"]
 
@@ -22,7 +23,23 @@ def _pct(d: dict) -> str:
     """A fraction's mean and CI as percentages, ``mean [lo, hi]`` like :func:`ci`."""
     if d["lo"] is None or not math.isfinite(d["lo"]):
         return pct(d["mean"])
+    if d["mean"] == 0 and d["hi"] == 0:
+        return "0% on every seed"
     return f"{pct(d['mean'])} [{pct(d['lo'])}, {pct(d['hi'])}]"
+
+
+def share(k: int, n: int) -> str:
+    """A count of independent trials (seeds) as ``k of n (p [lo, hi])``, with the Wilson
+    interval of :func:`actlab.stats.proportion_ci`."""
+    p = proportion_ci(k, n)
+    return f"{k} of {n} ({pct(p['mean'])} [{pct(p['lo'])}, {pct(p['hi'])}])"
+
+
+def unit_word(s: dict) -> str:
+    """The glossary's word for a unit of the ``after`` activation that a swap turns off on
+    every input: *dead* (output exactly 0, ReLU) or *inactive* (pre-activation negative,
+    e.g. leaky ReLU, which still outputs something there)."""
+    return "dead" if s["off_kind"] == "dead" else "inactive"
 
 
 def _epochs(n: int) -> str:
@@ -79,12 +96,12 @@ def build_report(s: dict) -> str:
         "",
         f"What happens if a network that has learned with {b} for a while suddenly computes with "
         f"{a}, its weights untouched? Here a {s['depth']}-hidden-layer MLP ({s['width']} units "
-        f"per layer) fits a noisy 1-D function, $y = \\sin 3x + x/2$ plus Gaussian noise of "
-        f"sd {num(math.sqrt(s['noise_floor']))}, on "
-        f"$[-2, 2]$ ({s['n_train']} training and {s['n_test']} held-out points; the noise "
-        f"variance {num(s['noise_floor'])} is the floor below which no network's expected "
-        "held-out MSE can go, and on this finite draw of held-out points the true function "
-        f"itself scores {num(s['noise_floor_draw'])}), with Adam "
+        f"per layer) fits a noisy 1-D function, $y = \\sin 3x + x/2 + \\xi$ with Gaussian "
+        f"noise $\\xi$ of sd $s = {num(math.sqrt(s['noise_floor']))}$, on "
+        f"$[-2, 2]$ ({s['n_train']} training and {s['n_test']} [held-out](#term-held-out) "
+        f"points; the [noise floor](#term-noise-floor) $s^2 = {num(s['noise_floor'])}$ is the "
+        "expected held-out MSE of the true function itself, and on this finite draw of "
+        f"held-out points it scores {num(s['noise_floor_draw'])}), with Adam "
         f"(learning rate {num(s['lr'])}, minibatches of {s['batch_size']}, "
         f"{s['steps_per_epoch']} updates per epoch) for {s['epochs']} epochs. Five arms:",
         "",
@@ -101,16 +118,16 @@ def build_report(s: dict) -> str:
         f"with a fresh Adam). It has the swapped arms' {a} training time; what they have in "
         f"addition is the warm start: the weights the {b} network learned in {k} epochs.",
         "",
-        f"Each arm is trained with {S} seeds, and seed $s$ gives every arm the same initial "
-        "weights (PyTorch's default initialisation of `nn.Linear`: every weight and bias drawn "
-        "uniformly from $\\pm 1/\\sqrt{\\text{fan-in}}$) and the same minibatches, so that a "
+        f"Each arm is trained with {S} [seeds](#term-seed), and a seed gives every arm the "
+        "same initial weights (PyTorch's [default initialisation](#term-default-init) of "
+        "`nn.Linear`) and the same minibatches, so that a "
         "difference between arms comes from the activations, the swap and the training time "
-        "alone. Intervals are 95% Student-t confidence intervals of the mean over seeds "
-        "(mean ± $t_{0.975,\\,n-1}\\cdot$ sd$/\\sqrt{n}$ for $n$ seeds); two arms are said to "
-        "differ only when Welch's t-test (a two-sample t-test that does not assume equal "
-        "variances) says so at the 5% level (it ignores the pairing by seed, so it is on the "
-        "cautious side when a seed's values in two arms are positively correlated, as shared "
-        "initial weights tend to make them). A number with an interval reads *mean [95% CI]*.",
+        "alone. A number with an interval reads *mean [95% interval]* over seeds (a "
+        "[Student-t interval](#term-t-interval)); two arms are said to differ only when "
+        "[Welch's test](#term-welch) says so at the 5% level (it ignores the pairing by seed, "
+        "so it is on the cautious side when a seed's values in two arms are positively "
+        "correlated, as shared initial weights tend to make them). A count of seeds comes with "
+        "its [Wilson interval](#term-wilson-interval).",
         "",
         "![Training and held-out loss of the five arms, and a zoom on the swap]"
         "(figures/loss_curves.png)",
@@ -119,8 +136,9 @@ def build_report(s: dict) -> str:
         "",
         f"At the swap the weights are the same, but the function is not: the held-out MSE goes "
         f"from {ci(jt['pre'])} right before the swap to {ci(jt['post'])} right after it, "
-        f"{ratio(jt['log10_ratio']['mean'])} times higher (the geometric mean over seeds of "
-        f"each seed's ratio after/before, i.e. 10 to the mean of the log10 ratios; 95% CI "
+        f"{ratio(jt['log10_ratio']['mean'])} times higher (the "
+        "[geometric mean](#term-geometric-mean) over seeds of each seed's ratio after/before; "
+        "95% interval "
         f"{ratio(jt['log10_ratio']['lo'])} to {ratio(jt['log10_ratio']['hi'])}; "
         + ("a significant jump)" if jt["differs"] else "within noise)")
         + f"; the training MSE from {ci(jr['pre'])} to {ci(jr['post'])}. "
@@ -181,7 +199,7 @@ def _saturation_sentence(s: dict) -> str:
     )
     text = (
         f" Just before the swap, counted on the training inputs, this much of the "
-        f"{s['before']} network was *saturated* ($|\\tanh z| > {num(thr)}$, i.e. "
+        f"{s['before']} network was [saturated](#term-saturated) ($|\\tanh z| > {num(thr)}$, i.e. "
         f"$|z| > {num(math.atanh(thr))}$, the flat tails): {layers}."
     )
     if any((row["pairs"]["mean"] or 0) > 0 for row in sat):
@@ -253,14 +271,15 @@ def _final(s: dict) -> list[str]:
         "(figures/final.png)",
         "",
         f"| arm | held-out MSE at epoch {s['swap_epoch']} (before any swap) | final held-out MSE "
-        "| final training MSE | seeds diverged |",
+        "| final training MSE | seeds diverged (Wilson interval) |",
         "|---|---|---|---|---|",
     ]
     for arm in s["arms"]:
         d = f[arm]
         at_swap = "not trained yet" if arm == "fresh_after" else ci(d["at_swap"])
         out.append(
-            f"| {L[arm]} | {at_swap} | {ci(d['test'])} | {ci(d['train'])} | {d['diverged']} |"
+            f"| {L[arm]} | {at_swap} | {ci(d['test'])} | {ci(d['train'])} | "
+            f"{share(d['diverged'], s['seeds'])} |"
         )
     out += ["", "Final held-out MSE, arm against arm:", ""]
     out += [f"* {verdict(c, L)};" for c in s["comparisons"]]
@@ -348,7 +367,7 @@ def _convergence_section(s: dict) -> list[str]:
         f"The comparisons above are taken at epoch {s['epochs']}. Whether the runs had "
         f"settled by then: per seed, the relative change of the MSE over the last "
         f"{_epochs(w)} (the last 10% of the run), $L_{{{s['epochs']}}} / L_{{{start}}} - 1$ "
-        "(negative: still falling), with its mean and 95% CI over seeds. An arm is called "
+        "(negative: still falling), with its mean and 95% interval over seeds. An arm is called "
         f"*still improving* when its held-out MSE fell by more than {pct(thr)} over that span "
         f"(mean over seeds), *rising* when it grew by more than {pct(thr)}, and *flat at the "
         "end* otherwise.",
@@ -389,19 +408,29 @@ def _convergence_section(s: dict) -> list[str]:
 
 def _units_section(s: dict) -> list[str]:
     L, a, b, k = s["labels"], s["after"], s["before"], s["swap_epoch"]
-    kind = "output is exactly 0" if s["off_kind"] == "dead" else "pre-activation is negative"
+    word = unit_word(s)
+    if word == "dead":
+        kind = (
+            f"A {a} unit is [dead](#term-dead) when its output is exactly 0 on every training "
+            "input: it then passes no gradient to its incoming weights. A unit of any "
+            "activation is [inactive](#term-inactive) when its pre-activation $z$ is negative "
+            f"on every training input; for {a} inactive and dead are the same units"
+        )
+    else:
+        kind = (
+            "A unit of any activation is [inactive](#term-inactive) when its pre-activation "
+            f"$z$ is negative on every training input; a {a} unit still outputs something "
+            "there, so it is not [dead](#term-dead)"
+        )
     out = [
         "## The hidden units",
         "",
-        f"A {a} unit is *off* (dead) when its {kind} on every training input: it then "
-        "passes no gradient to its incoming weights. A unit of any activation is *inactive* "
-        "when its pre-activation $z$ is negative on every training input; for ReLU inactive "
-        f"and dead are the same units, and the {b} network's inactive units are the ones a "
-        "swap would turn off (exactly so in layer 1). Counting them over training:",
+        kind + f", and the {b} network's inactive units are the ones a swap would make {word} "
+        "(exactly so in layer 1). Counting them over training:",
         "",
-        "![Fraction of units off per layer over training](figures/dead_units.png)",
+        f"![Fraction of {word} units per layer over training](figures/dead_units.png)",
         "",
-        f"| layer | {b}: inactive just before the swap | off right "
+        f"| layer | {b}: inactive just before the swap | {word} right "
         f"after the swap | end, Adam kept | end, Adam reset | {L['after']}, epoch {k} | "
         f"{L['after']}, end |",
         "|---|---|---|---|---|---|---|",
@@ -416,7 +445,7 @@ def _units_section(s: dict) -> list[str]:
     out += [
         "",
         (
-            "In layer 1 the swap turns off "
+            f"In layer 1 the swap makes {word} "
             + ("exactly" if first["predicted_exact"] else "not exactly")
             + f" the units whose {b} pre-activation was already negative on every input "
             f"(predicted: {_pct(first['predicted'])}; measured: {_pct(first['after_swap'])}); "
@@ -427,14 +456,14 @@ def _units_section(s: dict) -> list[str]:
     for row in s["dead"][1:]:
         out[-1] += (
             f" In layer {row['layer']} the {b} network predicts {_pct(row['predicted'])} but "
-            f"{_pct(row['after_swap'])} are off right after the swap: its inputs changed too "
+            f"{_pct(row['after_swap'])} are {word} right after the swap: its inputs changed too "
             "(every negative output of the layer below became 0)."
         )
     out += [
         "",
         f"The fresh {a} network starts from the same initial weights as *{L['after']}*, so its "
         "units die the way that network's did in its first epochs; where the two lines of the "
-        "figure lie on each other, that is why.",
+        "figure lie on each other (the figure says where), that is why.",
         "",
         "After the swap:",
         "",
@@ -445,9 +474,9 @@ def _units_section(s: dict) -> list[str]:
             d = row[arm]
             bits.append(
                 f"with Adam {'kept' if arm == 'swap_kept' else 'reset'}, "
-                f"{d['revived_units']} of the {d['off_after_swap_units']} units off right "
+                f"{d['revived_units']} of the {d['off_after_swap_units']} units {word} right "
                 f"after the swap (all seeds together) came back, and "
-                f"{_pct(d['newly_off'])} of the units died later"
+                f"{_pct(d['newly_off'])} of the units became {word} later"
             )
         end_kr = "differ" if row["end_differs_kept_reset"] else "are within noise"
 
@@ -455,8 +484,8 @@ def _units_section(s: dict) -> list[str]:
         end_kf = _against_kept(row, "fresh_after", row["end_differs_kept_fresh"])
         out.append(
             f"* layer {row['layer']}: {'; '.join(bits)}. At the end the two swap arms {end_kr}; "
-            f"*{L['after']}* has {_pct(row['after']['end'])} off, {end_ka}; "
-            f"*{L['fresh_after']}* has {_pct(row['fresh_after']['end'])} off, {end_kf}."
+            f"*{L['after']}* has {_pct(row['after']['end'])} {word}, {end_ka}; "
+            f"*{L['fresh_after']}* has {_pct(row['fresh_after']['end'])} {word}, {end_kf}."
         )
     out += [
         "",
@@ -483,19 +512,22 @@ def _adam_section(s: dict) -> list[str]:
 
     def state(d: dict) -> str:
         return (
-            f"step count {num(d['step_count']['mean'])}, $\\lVert m\\rVert$ = "
-            f"{norm(d['m_norm'])}, $\\lVert v\\rVert$ = {norm(d['v_norm'])}"
+            f"step count $t$ = {num(d['step_count']['mean'])}, $\\lVert m_0\\rVert$ = "
+            f"{norm(d['m_norm'])}, $\\lVert v_0\\rVert$ = {norm(d['v_norm'])}"
         )
 
     return [
         "## Adam's state at the swap",
         "",
-        f"Read from the optimiser right after the swap (norms over each network's "
+        "Adam keeps, per parameter, a first moment $m_t$ (a running mean of the gradients $g$) "
+        "and a second moment $v_t$ (a running mean of $g^2$), and divides the bias-corrected "
+        "$\\hat m_t$ by $\\sqrt{\\hat v_t}$; $m_0$ and $v_0$ are the moments the second phase "
+        "starts from. Read from the optimiser right after the swap (norms over each network's "
         f"parameters): kept, {state(kept['start_of_phase_2'])}; reset, "
-        f"{state(reset['start_of_phase_2'])} (it was {state(reset['end_of_phase_1'])} before "
-        "the reset). With the state kept, the second moment $v$ still measures the size of "
-        "the gradients of the tanh network, and the first moment $m$ still points where that "
-        "network was going; with it reset, Adam's first steps have size about the learning "
-        "rate per parameter, whatever the gradient's scale.",
+        f"{state(reset['start_of_phase_2'])} (before the reset it was "
+        f"{state(reset['end_of_phase_1']).replace('_0', '_t')}). With the state kept, $v_0$ "
+        f"still measures the size of the gradients of the {s['before']} network, and $m_0$ "
+        "still points where that network was going; with it reset, Adam's first steps have "
+        "size about the learning rate per parameter, whatever the gradient's scale.",
         "",
     ]
