@@ -536,8 +536,9 @@ def prelu(init: float = 0.25) -> Activation:
         fn=lambda x, a: torch.where(x > 0, x, a * x),
         deriv=lambda x, a: torch.where(x > 0, torch.ones_like(x), a.expand_as(x)),
         param_derivs=lambda x, a: (torch.where(x > 0, torch.zeros_like(x), x),),
-        latex=r"\begin{cases} x & x > 0 \\ a\,x & x \le 0 \end{cases},\ a \text{ learned}",
-        latex_deriv=r"\begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}",
+        latex=r"\begin{cases} x & x > 0 \\ \alpha\,x & x \le 0 \end{cases},"
+        r"\ \alpha \text{ learned}",
+        latex_deriv=r"\begin{cases} 1 & x > 0 \\ \alpha & x \le 0 \end{cases}",
         bounded=False,
         monotonic=init >= 0,
         zero_centred=False,
@@ -677,8 +678,8 @@ register(
         fn=lambda x: F.gelu(x, approximate="tanh"),
         deriv=_gelu_tanh_deriv,
         latex=r"\tfrac{x}{2}\left(1 + \tanh\!\left(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\right)\right)",
-        latex_deriv=r"\tfrac12(1 + t) + \tfrac{x}{2}(1 - t^2)\sqrt{2/\pi}\,(1 + 0.134145\,x^2),"
-        r"\ t = \tanh\!\left(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\right)",
+        latex_deriv=r"\tfrac12(1 + \psi) + \tfrac{x}{2}(1 - \psi^2)\sqrt{2/\pi}\,"
+        r"(1 + 0.134145\,x^2),\ \psi = \tanh\!\left(\sqrt{2/\pi}\,(x + 0.044715\,x^3)\right)",
         bounded=False,
         monotonic=False,
         zero_centred=False,

@@ -243,6 +243,58 @@ def _assert_same(a, b):
     assert json.dumps(a.summary) == json.dumps(b.summary)
 
 
+def test_derivatives_figure_shows_every_flat_band(smoke):
+    """Each flat interval is shaded and marked by a dark bar along the panel's bottom that is
+    at least 2.5% of the window wide, so a band too narrow to see still shows; each panel
+    states its flat fraction."""
+    from matplotlib.colors import to_hex
+
+    from actlab.experiments.gallery import figures as gf
+
+    results = g.run(dataclasses.replace(NOTATION, activations=("sine", "tanh", "identity")))
+    fig = SPEC.figures(results)["derivatives"]
+    window = NOTATION.z_max - NOTATION.z_min
+    for ax in (a for a in fig.axes if a.get_visible()):
+        p = _props(results, ax.get_title())
+        bars = [
+            patch for patch in ax.patches
+            if to_hex(patch.get_facecolor()) == gf._FLAT_BAR.lower()
+        ]  # fmt: skip
+        assert len(bars) == len(p["flat_intervals"]), ax.get_title()
+        for bar in bars:
+            assert bar.get_width() >= 0.025 * window - 1e-9
+        assert any(t.get_text() == f"flat: {100 * p['flat_fraction']:.3g}%" for t in ax.texts)
+    sine = _props(results, "sine")
+    assert len(sine["flat_intervals"]) >= 2 and sine["flat_fraction"] < 0.02  # narrow bands
+
+
+def test_saturation_heat_map_is_readable(smoke):
+    """At about 800 pixels: numbers at 10 points or more, black or white against the cell's grey
+    (a luminance difference of at least 0.45), and names in black, not in pale colours."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgb
+
+    fig = SPEC.figures(smoke)["saturation"]
+    ax = fig.axes[0]
+    p = np.asarray(smoke.arrays["p_flat"], dtype=float)
+
+    def lum(rgb):
+        r, gr, b = rgb[:3]
+        return 0.2126 * r + 0.7152 * gr + 0.0722 * b
+
+    cells = [t for t in ax.texts]
+    assert len(cells) == p.size
+    for t in cells:
+        i, j = round(t.get_position()[1]), round(t.get_position()[0])
+        cell = colormaps["Greys"](p[i, j])
+        assert t.get_fontsize() >= 10
+        assert abs(lum(to_rgb(t.get_color())) - lum(cell)) >= 0.45, (i, j, p[i, j])
+    for label in ax.get_yticklabels():
+        assert to_rgb(label.get_color()) == (0.0, 0.0, 0.0) and label.get_fontsize() >= 10
+    width_px = fig.get_figwidth() * 110  # the store saves at 110 dpi
+    assert width_px <= 1000  # shown near its own size, not shrunk
+
+
 def test_figures(smoke):
     figures = SPEC.figures(smoke)
     assert {"activations", "derivatives", "classic", "saturation"} <= set(figures)
@@ -354,6 +406,60 @@ def test_reference_structure_and_notation(smoke):
     # flat is per input; saturated and dead keep the tutorial's definitions.
     assert r"$|\tanh z| > 0.995$" in text and "$|\\tanh z| > 0.99$" in text
     assert "dead (saturated)" not in text
+
+
+NOTATION = g.Config(
+    activations=("prelu", "gelu_tanh", "tanh", "relu"), n_points=101, resolution=0.01,
+    sigmas=(1.0, 3.0),
+)  # fmt: skip
+
+
+def test_report_uses_the_tutorials_notation():
+    """No symbol with a second meaning: PReLU's slope is alpha (a is an action), the tanh term
+    of GELU's derivative is psi (t is an optimiser step), and the flat-set edge and threshold of
+    the exercise are numbers or words."""
+    from actlab.report.notation import misplaced_symbols, symbols_in
+
+    results = g.run(NOTATION)
+    text = SPEC.report(results)
+    assert misplaced_symbols(text, "gallery") == []
+    assert "a" not in symbols_in(text) and "t" not in symbols_in(text)
+    prelu, gelu_tanh = actlab.get_activation("prelu"), actlab.get_activation("gelu_tanh")
+    assert r"\alpha\,x" in prelu.latex and r"\alpha" in prelu.latex_deriv
+    assert r"\psi = \tanh" in gelu_tanh.latex_deriv and "(1 + t)" not in gelu_tanh.latex_deriv
+    assert _in_z(prelu.latex) in text and _in_z(gelu_tanh.latex_deriv) in text
+    # the exercise's edge, artanh(sqrt(0.99)), from NumPy
+    assert sol.FLAT_EDGE == pytest.approx(np.arctanh(np.sqrt(0.99)), rel=1e-12)
+    assert r"\operatorname{artanh}\sqrt{0.99} \approx 2.99$" in text
+
+
+def test_report_links_the_glossary_terms(smoke):
+    text = SPEC.report(smoke)
+    for key in ("saturated", "inactive", "dead", "default-init", "he-init", "xavier-init"):
+        assert f"](#term-{key})" in text, key
+    # "off" is never a name for dead, and a dead unit is not promised to stay dead forever
+    assert "will ever move it" not in text
+
+
+def test_init_scales_agree_with_torch_initialisers():
+    """The s_z the report gives for He, Xavier and PyTorch's default initialisation, against
+    the weights torch itself draws (inputs of mean square 1: s_z^2 = fan-in * Var(w))."""
+    import re
+
+    text = SPEC.report(g.run(NOTATION))
+    found = dict(re.findall(r"\[(He|Xavier|default) initialisation\]\(#term-[a-z-]+\)"
+                            r"(?: gives)? \$s_z = ([0-9.]+)\$", text))  # fmt: skip
+    assert set(found) == {"He", "Xavier", "default"}, found
+    gen = torch.Generator().manual_seed(0)
+    fan = 1000
+    he, xavier = torch.empty(fan, fan), torch.empty(fan, fan)
+    torch.nn.init.kaiming_normal_(he, nonlinearity="relu", generator=gen)
+    torch.nn.init.xavier_uniform_(xavier, generator=gen)
+    torch.manual_seed(0)
+    default = torch.nn.Linear(fan, fan).weight.detach()
+    for name, w in (("He", he), ("Xavier", xavier), ("default", default)):
+        measured = math.sqrt(fan * float(w.double().var()))
+        assert float(found[name]) == pytest.approx(measured, rel=0.01), name
 
 
 def test_never_flat_needs_the_slope_above_the_threshold(smoke):

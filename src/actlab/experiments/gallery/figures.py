@@ -42,7 +42,12 @@ CLASSIC = ("sigmoid", "tanh", "relu", "leaky_relu")
 
 _LABEL = {"phi": r"$\varphi(z)$", "dphi": r"$\varphi'(z)$"}
 _DASH = {"phi": "-", "dphi": (0, (4, 2))}
-_FLAT = "#9e9e9e"
+_FLAT = "#8a8a8a"
+_FLAT_BAR = "#303030"
+"""Flat regions: a grey band over the panel, and a dark bar along its bottom edge at least
+:data:`_MIN_BAR` of the window wide, so that a flat band too narrow to see (sine's, mish's)
+still shows."""
+_MIN_BAR = 0.025
 
 
 def _names(results: Results) -> list[str]:
@@ -140,8 +145,17 @@ def plot_activation_panel(
         )
     clipped = ylim is not None and _leaves(results, name, quantities, ylim)
     if shade_flat:
-        for a, b in _properties(results, name).get("flat_intervals", []):
-            ax.axvspan(a, b, color=_FLAT, alpha=0.22, linewidth=0)
+        z_all = np.asarray(results.coords["curves/z"], dtype=float)
+        half = 0.5 * _MIN_BAR * float(z_all[-1] - z_all[0])
+        for lo, hi in _properties(results, name).get("flat_intervals", []):
+            ax.axvspan(lo, hi, color=_FLAT, alpha=0.4, linewidth=0)
+            mid, width = 0.5 * (lo + hi), max(0.5 * (hi - lo), half)
+            ax.axvspan(mid - width, mid + width, ymin=0.0, ymax=0.07, color=_FLAT_BAR, lw=0)
+        fraction = _properties(results, name).get("flat_fraction")
+        if fraction is not None:
+            ax.text(0.97, 0.95, f"flat: {100 * fraction:.3g}%", transform=ax.transAxes,
+                    ha="right", va="top", fontsize=8.5, color="#222222",
+                    bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1})  # fmt: skip
     ax.axhline(0.0, color="#999999", linewidth=0.6, zorder=0)
     ax.axvline(0.0, color="#999999", linewidth=0.6, zorder=0)
     z = np.asarray(results.coords["curves/z"], dtype=float)
@@ -206,7 +220,7 @@ def plot_activation_grid(
         if names[i] in twins:
             ax.text(
                 0.97,
-                0.04,
+                0.1,
                 f"= {twins[names[i]]} on\n[{z_grid[0]:g}, {z_grid[-1]:g}]",
                 transform=ax.transAxes,
                 ha="right",
@@ -224,8 +238,9 @@ def plot_activation_grid(
     if shade_flat:
         threshold = results.summary.get("flat_threshold", 0.01)
         handles.append(
-            Patch(color=_FLAT, alpha=0.35, label=rf"flat: $|\varphi'(z)| < {threshold:g}$")
+            Patch(color=_FLAT, alpha=0.5, label=rf"flat: $|\varphi'(z)| < {threshold:g}$")
         )
+        handles.append(Patch(color=_FLAT_BAR, label="flat (marked even where narrow)"))
     # One legend box above the panels holds the title and the note on clipping (a suptitle
     # and an "outside" legend would overlap under constrained layout).
     handles.append(
@@ -240,7 +255,7 @@ def plot_activation_grid(
     fig.legend(
         handles=handles,
         loc="outside upper center",
-        ncols=len(handles),
+        ncols=len(handles) if ncols >= 5 else 2,
         title=title,
         title_fontproperties={"size": 12},
         handlelength=2.6,
@@ -315,39 +330,55 @@ def plot_classic(
 def plot_flat_probability(results: Results, ax: Axes | None = None) -> Axes:
     """Heat map of ``P(|phi'(z)| < threshold)`` for ``z ~ N(0, s_z^2)``: one row per
     activation, one column per sd ``s_z`` (the ``sigma`` coordinate), each cell annotated with
-    its value ("0": below 1e-15, the mass beyond 8 sd)."""
+    its value ("0": below 1e-15, the mass beyond 8 sd). Sized to be read at about 800 pixels
+    wide: names in black beside a swatch of the activation's colour, numbers at 10 points in
+    black or white, whichever stands out from the cell."""
     names = list(results.coords["p_flat/activation"])
     sigmas = list(results.coords["p_flat/sigma"])
     p = np.asarray(results.arrays["p_flat"], dtype=float)  # (activation, sigma)
     if ax is None:
-        ax = new_figure(figsize=(1.1 * len(sigmas) + 3.2, 0.3 * len(names) + 1.6)).add_subplot()
+        ax = new_figure(figsize=(1.0 * len(sigmas) + 3.0, 0.34 * len(names) + 1.5)).add_subplot()
     image = ax.imshow(p, vmin=0.0, vmax=1.0, cmap="Greys", aspect="auto", interpolation="nearest")
     for i in range(len(names)):
         for j in range(len(sigmas)):
             value = p[i, j]
             text = "nan" if not np.isfinite(value) else _short(value)
-            ax.text(
-                j,
-                i,
-                text,
-                ha="center",
-                va="center",
-                fontsize=7.5,
-                color="white" if np.isfinite(value) and value > 0.55 else "#222222",
-            )
-    ax.set_xticks(range(len(sigmas)), [f"{s:g}" for s in sigmas])
-    ax.set_yticks(range(len(names)), names)
-    for tick, name in zip(ax.get_yticklabels(), names, strict=True):
-        tick.set_color(color_of(name))
+            # black on a light cell, white on a dark one, by the cell's luminance
+            light = not np.isfinite(value) or _luminance(image.cmap(image.norm(value))) > 0.5
+            ax.text(j, i, text, ha="center", va="center", fontsize=CELL_FONT,
+                    color="black" if light else "white")  # fmt: skip
+        # a swatch of the activation's colour left of its (black) name
+        ax.plot(-0.56, i, "s", ms=9, color=color_of(names[i]), clip_on=False)
+    ax.set_xticks(range(len(sigmas)), [f"{s:g}" for s in sigmas], fontsize=CELL_FONT + 0.5)
+    ax.set_yticks(range(len(names)), names, fontsize=CELL_FONT + 0.5, color="black")
+    ax.set_xlim(-0.5, len(sigmas) - 0.5)
     ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False, length=0)
-    ax.set_xlabel(r"sd $s_z$ of the pre-activation, $z \sim \mathcal{N}(0, s_z^2)$")
+    ax.tick_params(axis="y", pad=20)
+    ax.set_xlabel(
+        r"sd $s_z$ of the pre-activation, $z \sim \mathcal{N}(0, s_z^2)$", fontsize=CELL_FONT + 1
+    )
     ax.xaxis.set_label_position("top")
     ax.grid(False)
     for spine in ax.spines.values():
         spine.set_visible(False)
+    # thin white lines between the cells, so that neighbouring rows of equal grey stay apart
+    for i in range(1, len(names)):
+        ax.axhline(i - 0.5, color="white", lw=0.8)
     threshold = results.summary.get("flat_threshold", 0.01)
-    ax.figure.colorbar(image, ax=ax, shrink=0.6, label=rf"$P(|\varphi'(z)| < {threshold:g})$")
+    bar = ax.figure.colorbar(image, ax=ax, shrink=0.5)
+    bar.set_label(rf"$P(|\varphi'(z)| < {threshold:g})$", fontsize=CELL_FONT + 1)
+    bar.ax.tick_params(labelsize=CELL_FONT)
     return ax
+
+
+CELL_FONT = 10.0
+"""Font size of the heat map's numbers (points); the saved figure is shown at about its own
+width in pixels, so 10 points stays readable."""
+
+
+def _luminance(rgba: Sequence[float]) -> float:
+    """Relative luminance of a colour (sRGB weights, gamma ignored): 0 black, 1 white."""
+    return 0.2126 * rgba[0] + 0.7152 * rgba[1] + 0.0722 * rgba[2]
 
 
 def _short(value: float) -> str:
@@ -370,6 +401,7 @@ def figures(results: Results) -> dict[str, Figure]:
         derivatives = plot_activation_grid(
             results,
             quantities=("dphi",),
+            ncols=4,
             shade_flat=True,
             title=r"Derivatives $\varphi'$ and their flat regions",
         )

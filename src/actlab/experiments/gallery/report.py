@@ -225,6 +225,21 @@ def report(results: Results) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _init_scales() -> str:
+    """Which sd a pre-activation has after the common initialisations: arithmetic from their
+    definitions (weight variance times fan-in times the inputs' mean square, bias left out)."""
+    he, default, xavier = math.sqrt(2.0), math.sqrt(1.0 / 3.0), 1.0
+    return (
+        "Which $s_z$ does a unit see? For inputs of mean square 1, a weight variance of "
+        "$\\lambda/\\text{fan-in}$ gives pre-activations of variance $\\lambda$ (the bias "
+        f"aside): [He initialisation](#term-he-init) gives $s_z = {num(he)}$, "
+        f"[Xavier initialisation](#term-xavier-init) $s_z = {num(xavier)}$ (when fan-in and "
+        f"fan-out are equal) and PyTorch's [default initialisation](#term-default-init) "
+        f"$s_z = {num(default)}$. The columns well above 1 are what larger weights, "
+        "unscaled inputs or a spread that grows from layer to layer produce."
+    )
+
+
 def _saturation_section(
     names: list[str], props: dict[str, dict], sigmas: list[float], thr: float, method: str
 ) -> list[str]:
@@ -236,11 +251,12 @@ def _saturation_section(
         relation = (
             rf" For tanh, flat means $|\tanh z| > {tanh_edge:.4g}$; for the sigmoid, "
             rf"$\sigma(z)$ outside $[{sig_edge:.4g}, {1 - sig_edge:.4g}]$. These are per-input "
-            "thresholds on the slope; the tutorial's *saturated* unit is a per-unit notion with "
-            r"its own threshold ($|\tanh z| > 0.99$, or a sigmoid output outside "
-            "$[0.01, 0.99]$, on every input it is probed with), and a ReLU unit whose "
-            "pre-activation is negative on every input (*inactive*) outputs exactly 0 on all of "
-            "them (*dead*)."
+            "thresholds on the slope. The tutorial's [saturated](#term-saturated) is a "
+            r"different, output-based notion with its own band ($|\tanh z| > 0.99$, or a "
+            "sigmoid output outside $[0.01, 0.99]$; a unit is saturated when it is in the band "
+            "on every input it is probed with). Likewise a ReLU unit whose pre-activation is "
+            "negative on every probe input is [inactive](#term-inactive): it outputs exactly 0 "
+            "on all of them, which makes it [dead](#term-dead)."
         )
     out += [
         rf"Call an input *flat* for an activation when $|\varphi'(z)| < {thr:g}$: the unit "
@@ -250,6 +266,8 @@ def _saturation_section(
         r"$z \sim \mathcal{N}(0, s_z^2)$, with $s_z$ its standard deviation (sd), the table "
         rf"gives $P(|\varphi'(z)| < {thr:g})$, the share of inputs on which a unit learns "
         f"(almost) nothing. Method: {method}",
+        "",
+        _init_scales(),
         "",
         "![Derivatives with their flat regions shaded](figures/derivatives.png)",
         "",
@@ -308,8 +326,9 @@ def _saturation_section(
                 "nothing."
                 + (
                     " For ReLU it is the negative side: a unit is flat on half of its inputs at "
-                    "any scale, and a unit whose pre-activation is negative for *every* example "
-                    "is dead: no gradient will ever move it again."
+                    "any scale, and a unit whose pre-activation is negative for *every* input is "
+                    "dead: those inputs send no gradient to its incoming weights, so they alone "
+                    "cannot revive it."
                     if "relu" in steady
                     else ""
                 ),
@@ -322,8 +341,9 @@ def _saturation_section(
                 + ", ".join(f"{n} {pct(first[n])} → {pct(last[n])}" for n in grows)
                 + ". "
                 "Their flat sets reach into the tails, so the wider the pre-activation, the more "
-                "inputs fall on a plateau: large weights or inputs saturate tanh and sigmoid, "
-                "and units that pass almost no gradient are not only a ReLU problem."
+                "inputs fall on a plateau: large weights or inputs drive tanh and sigmoid units "
+                "towards saturation, and units that pass almost no gradient are not only a ReLU "
+                "problem."
                 + (
                     " (sine is the exception in kind: its flat set is a row of narrow bands "
                     "around the peaks of sin, repeated along the line, so its share levels off "

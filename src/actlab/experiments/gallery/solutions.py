@@ -14,7 +14,7 @@ from scipy.special import ndtr
 
 from actlab.report.exercises import Exercise
 
-__all__ = ["EXERCISES", "RELU6_FLAT", "tanh_flat_probability"]
+__all__ = ["EXERCISES", "FLAT_EDGE", "RELU6_FLAT", "tanh_flat_probability"]
 
 
 def tanh_flat_probability(s_z: float, threshold: float = 0.01) -> float:
@@ -23,10 +23,16 @@ def tanh_flat_probability(s_z: float, threshold: float = 0.01) -> float:
         raise ValueError("s_z and threshold must be > 0")
     if threshold >= 1.0:
         return 1.0  # tanh' = 1 - tanh^2 < 1 for every z but 0, a set of mass 0
-    # 1 - tanh(z)^2 < t  <=>  |tanh z| > sqrt(1 - t)  <=>  |z| > a = artanh(sqrt(1 - t))
-    a = math.atanh(math.sqrt(1.0 - threshold))
-    # Both tails: P(|z| > a) = 2 P(z > a / s_z) = erfc(a / (s_z sqrt 2)), exact in the tails.
-    return math.erfc(a / (s_z * math.sqrt(2.0)))
+    # 1 - tanh(z)^2 < threshold  <=>  |tanh z| > sqrt(1 - threshold)
+    #                            <=>  |z| > edge = artanh(sqrt(1 - threshold))
+    edge = math.atanh(math.sqrt(1.0 - threshold))
+    # Both tails: P(|z| > edge) = erfc(edge / (s_z sqrt 2)), exact in the tails.
+    return math.erfc(edge / (s_z * math.sqrt(2.0)))
+
+
+FLAT_EDGE = math.atanh(math.sqrt(1.0 - 0.01))
+"""Where tanh' falls below 0.01: ``|z| > artanh(sqrt(0.99))``, about 2.99 (the coding
+answer's number)."""
 
 
 RELU6_FLAT = {s: 0.5 + float(ndtr(-6.0 / s)) for s in (1.0, 3.0, 5.0)}
@@ -57,11 +63,14 @@ EXERCISES: list[Exercise] = [
         "The flat share of tanh, exactly",
         "Write `tanh_flat_probability(s_z, threshold)`: the share of inputs "
         "$z \\sim \\mathcal{N}(0, s_z^2)$ on which $|\\tanh'(z)| < $ `threshold`, the number "
-        "the gallery's table gives for tanh. Hint: with $t$ the threshold, solve "
-        "$1 - \\tanh^2 z < t$ for $|z|$ first.",
-        "The flat set is two tails, $|z| > a$ with $a = \\operatorname{artanh}\\sqrt{1 - t}$ "
-        "($a \\approx 2.99$ for $t = 0.01$), so its mass is "
-        "$2\\,P(z > a) = \\operatorname{erfc}(a / (s_z\\sqrt 2))$: no grid needed. Computing "
+        "the gallery's table gives for tanh. Hint: for the threshold 0.01, solve "
+        "$1 - \\tanh^2 z < 0.01$ for $|z|$ first; any other threshold goes the same way.",
+        "$1 - \\tanh^2 z < 0.01$ means $|\\tanh z| > \\sqrt{0.99}$, so the flat set is two "
+        f"tails, $|z| > \\operatorname{{artanh}}\\sqrt{{0.99}} \\approx {FLAT_EDGE:.3g}$ (for "
+        "another threshold, $\\sqrt{1 - \\text{threshold}}$ in place of $\\sqrt{0.99}$). Its "
+        "mass is twice one tail, "
+        "$\\operatorname{erfc}(\\operatorname{artanh}\\sqrt{0.99} / (s_z\\sqrt 2))$: "
+        "no grid needed. Computing "
         "the tail with `erfc`, not as `1 - erf`, keeps its digits when it is tiny. The tests "
         "compare it with SciPy's adaptive quadrature of the normal density over the flat set "
         "and with the gallery's own table.",
