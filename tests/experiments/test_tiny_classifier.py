@@ -11,6 +11,7 @@ import re
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -271,10 +272,10 @@ def test_summary_numbers_equal_the_metrics_table(results):
             assert row["train_loss"]["mean"] == pytest.approx(loss.mean(), rel=1e-12)
             loss = m[sel & (m.metric == "test/loss")].value
             assert row["test_loss"]["mean"] == pytest.approx(loss.mean(), rel=1e-12)
-            idx = _members_of(depth, row["task"], row["activation"], row["lr"])
+            idx = _members_of(depth, row["task"], row["activation"], row["lr"], results)
             # Gradients: at step 0 from the table; over training (per seed, the mean of log10
-            # over every step) from the array; the ratio at step 0 from grad_layers, whose
-            # first and last layer the autograd test checks.
+            # over every step) from the array; kappa at step 0 from grad_layers (first layer
+            # over the last hidden layer, index depth - 1), which the autograd test checks.
             at0 = (m.depth == depth) & (m.task == row["task"]) & (m.activation == row["activation"])
             at0 &= np.isclose(m.lr, row["lr"]) & (m.step == 0)
             g0 = m[at0 & (m.metric == "grad/weight_mean_abs")].sort_values("seed").value
@@ -283,8 +284,8 @@ def test_summary_numbers_equal_the_metrics_table(results):
             assert row["grad_first_mean"]["n"] == cfg.seeds
             assert row["grad_first_mean"]["mean"] == pytest.approx(per_seed.mean(), rel=1e-9)
             layers = results.arrays["grad_layers"][idx, 0]
-            ratio = np.log10(layers[:, 0]) - np.log10(layers[:, depth])
-            assert row["grad_ratio_init"]["mean"] == pytest.approx(ratio.mean(), rel=1e-6)
+            ratio = np.log10(layers[:, 0]) - np.log10(layers[:, depth - 1])
+            assert row["log10_kappa_init"]["mean"] == pytest.approx(ratio.mean(), abs=1e-9)
             # Unit probes: per seed the mean over the network's layers, then over seeds.
             for key, per_probe in row["units"].items():
                 for p, epoch in enumerate(cfg.probe_epochs):
@@ -297,9 +298,12 @@ def test_summary_numbers_equal_the_metrics_table(results):
                         assert per_probe[p]["mean"] == pytest.approx(per_member.mean(), rel=1e-12)
 
 
-def _members_of(depth, task, act, lr):
-    """Global member indices of one (depth, task, activation, rate), in seed order."""
+def _members_of(depth, task, act, lr, results=None):
+    """Global member indices of one (depth, task, activation, rate), in seed order (with
+    ``results``: among all its members, the grid's extensions included)."""
     t = tc.members(SMOKE)
+    if results is not None:
+        t = pd.DataFrame(results.summary["members"]).reset_index(names="member")
     sel = (t.depth == depth) & (t.task == task) & (t.activation == act) & np.isclose(t.lr, lr)
     return t[sel].sort_values("seed").member.to_numpy()
 
@@ -337,12 +341,14 @@ def test_gradient_verdicts_rank_the_smallest_gradient_first(results):
 
 
 def _initial_log_ratio(cfg, depth, task, act, seed) -> float:
-    """log10 of layer 1's mean |dL/dW| over the output layer's before any update, by autograd
-    on the plain network."""
+    """log10 kappa: layer 1's mean |dL/dW| over the last hidden layer's (the weights into
+    hidden layer ``depth``, as in deep-mlp; not the output layer's) before any update, by
+    autograd on the plain network."""
     seq, split = _initial_member(cfg, depth, task, act, seed)
     nn.functional.cross_entropy(seq(split.x_train), split.y_train).backward()
     lins = [m for m in seq if isinstance(m, nn.Linear)]
-    first, last = (lin.weight.grad.abs().mean().item() for lin in (lins[0], lins[-1]))
+    assert len(lins) == depth + 1
+    first, last = (lin.weight.grad.abs().mean().item() for lin in (lins[0], lins[depth - 1]))
     return math.log10(first) - math.log10(last)
 
 
@@ -354,14 +360,22 @@ def test_depth_trace_is_the_initial_gradient_ratio_by_autograd(results):
     assert [t["activation"] for t in results.summary["depth_trace"]] == list(cfg.activations)
     for trace in results.summary["depth_trace"]:
         act = trace["activation"]
+        deep = [d for d in cfg.depths if d >= 2]  # at one hidden layer kappa is 1
+        assert trace["depths"] == deep
         ratios = {
             d: [_initial_log_ratio(cfg, d, t, act, s) for t in cfg.tasks for s in range(cfg.seeds)]
-            for d in cfg.depths
+            for d in deep
         }
-        for d, ci in zip(cfg.depths, trace["ratio_init"], strict=True):
+        for d, ci in zip(deep, trace["kappa_init"], strict=True):
             assert ci["n"] == len(ratios[d]) == len(cfg.tasks) * cfg.seeds
             assert ci["mean"] == pytest.approx(np.mean(ratios[d]), abs=1e-4)
-        assert trace["differs"] == _welch(ratios[cfg.depths[0]], ratios[cfg.depths[-1]])
+        for d, ci in zip(deep, trace["kappa_per_layer"], strict=True):
+            assert ci["mean"] == pytest.approx(np.mean(ratios[d]) / (d - 1), abs=1e-4)
+        if len(deep) > 1:
+            assert trace["differs"] == _welch(ratios[deep[0]], ratios[deep[-1]])
+        else:
+            assert trace["differs"] is None
+    assert _initial_log_ratio(cfg, 1, "xor", "tanh", 0) == 0.0  # kappa = 1 by definition
 
 
 def test_depth_changes_compare_the_shallowest_and_the_deepest_network(results):
@@ -397,16 +411,26 @@ def test_verdicts_follow_scipys_welch_test(results):
 
 
 def test_tuned_rate_is_the_best_on_validation(results):
-    """Recomputed from the table: the highest mean validation accuracy, ties to the lower mean
-    validation loss, among the rates where no seed diverged."""
+    """Recomputed from the table over every rate tried (extensions included): the highest mean
+    validation accuracy, ties to the lower mean validation loss, among the rates where no seed
+    diverged."""
     cfg, m = SMOKE, results.metrics
-    members = tc.members(cfg)
+    members = pd.DataFrame(results.summary["members"]).reset_index(names="member")
     val = m[(m.depth == 1) & (m.step == cfg.epochs)]
     for pick in results.summary["tuned_lr"]:
+        arm = (val.task == pick["task"]) & (val.activation == pick["activation"])
+        tried = sorted(set(val[arm].lr))
+        row = next(
+            r
+            for r in results.summary["table"]
+            if r["protocol"] == "tuned"
+            and (r["task"], r["activation"]) == (pick["task"], pick["activation"])
+        )
+        assert row["lr_tried"] == pytest.approx(tried)
+        assert set(cfg.learning_rates) <= set(tried)
         scores = {}
-        for lr in cfg.learning_rates:
-            sel = (val.task == pick["task"]) & (val.activation == pick["activation"])
-            sel &= np.isclose(val.lr, lr)
+        for lr in tried:
+            sel = arm & np.isclose(val.lr, lr)
             acc = val[sel & (val.metric == "val/accuracy")].value
             loss = val[sel & (val.metric == "val/loss")].value
             assert len(acc) == len(loss) == cfg.seeds
@@ -419,6 +443,9 @@ def test_tuned_rate_is_the_best_on_validation(results):
             if (results.arrays["diverged_step"][idx] < 0).all():
                 scores[lr] = (-acc.mean(), loss.mean())
         assert pick["lr"] == min(scores, key=scores.get)
+        best = pick["lr"]
+        interior = min(tried) < best < max(tried)
+        assert (pick["status"] == "interior") == interior
     assert set(results.summary["learning_rates"]) == set(cfg.learning_rates)
 
 
@@ -452,8 +479,89 @@ def test_tuned_rate_never_looks_at_held_out_data_or_diverged_rates():
     put("sigmoid", 0.05, "val_acc", 0.95)
     put("sigmoid", 0.05, "diverged_step", 7, seeds=slice(0, 1))
     put("sigmoid", 0.005, "val_acc", 0.7)
-    tuned = tc._tuned_lr(cfg, table, arrays)  # noqa: SLF001
-    assert tuned == {("xor", "tanh"): 0.005, ("xor", "relu"): 0.05, ("xor", "sigmoid"): 0.005}
+    decisions = tc._decide(cfg, table, [arrays])  # noqa: SLF001
+    picks = {arm: d.pick for arm, d in decisions.items()}
+    assert picks == {("xor", "tanh"): 0.005, ("xor", "relu"): 0.05, ("xor", "sigmoid"): 0.005}
+    # tanh and sigmoid at the low edge, relu at the high edge: each asks for one more rate
+    assert decisions["xor", "tanh"].next_rate == pytest.approx(0.005 / tc.LR_FACTOR)
+    assert decisions["xor", "relu"].next_rate == pytest.approx(0.05 * tc.LR_FACTOR)
+    assert decisions["xor", "sigmoid"].status == "edge"
+
+
+# A config whose picks reach the edge of the grid: a short run, so larger rates do better.
+EDGE = dataclasses.replace(
+    SMOKE,
+    activations=("tanh", "relu"),
+    tasks=("linear", "moons"),
+    seeds=2,
+    depths=(1,),
+    epochs=8,
+    lr=0.01,
+    lr_grid=(0.003,),
+    lr_max=0.05,
+    lr_extend=2,
+    probe_epochs=(0, 8),
+    eval_every=4,
+)
+
+
+def test_every_tuned_pick_is_interior_or_flagged_in_the_report():
+    """The grid widens (chunks extend{round}-lr{rate}, only the arms that need it) until a pick
+    is interior or a bound is hit; the report names every pick that is not interior."""
+    keys = []
+
+    def chunks(key, fn, work):
+        keys.append(key)
+        return fn()
+
+    res = tc.run(EDGE, chunks)
+    assert keys[0] == "depth-1" and any(k.startswith("extend1-lr") for k in keys)
+    rows = [r for r in res.summary["table"] if r["protocol"] == "tuned"]
+    assert len(rows) == len(EDGE.tasks) * len(EDGE.activations)
+    text = SPEC.report(res)
+    flagged = 0
+    for r in rows:
+        tried = r["lr_tried"]
+        assert min(tried) >= EDGE.lr_min and max(tried) <= EDGE.lr_max
+        if min(tried) < r["lr"] < max(tried):
+            assert r["lr_status"] == "interior"
+        else:
+            flagged += 1
+            assert r["lr_status"] in ("edge", "at lr_min", "at lr_max")
+            assert f"{r['activation']} on {r['task']} ({r['lr']:g})" in text
+            assert r["lr_status_text"] in text
+    assert flagged > 0  # the config reaches the edge, or the test tests nothing
+    assert f"{flagged} of {len(rows)} picks" in text
+    # every extension rate is a factor LR_FACTOR beyond a rate tried, or a bound
+    rates = set(pd.DataFrame(res.summary["members"]).lr)
+    for r in rates - set(EDGE.learning_rates):
+        steps = [q * f for q in rates for f in (tc.LR_FACTOR, 1 / tc.LR_FACTOR)]
+        assert np.isclose(steps, r).any() or r in (EDGE.lr_min, EDGE.lr_max)
+
+
+def test_every_pick_interior_gives_the_interior_sentence(results):
+    s = {
+        **results.summary,
+        "tuned_lr": [dict(r, status="interior") for r in results.summary["tuned_lr"]],
+    }
+    text = SPEC.report(dataclasses.replace(results, summary=s))
+    assert "Every pick is interior" in text and "picks is not interior" not in text
+
+
+def test_tuned_table_gives_accuracy_and_loss_with_intervals(results):
+    text = SPEC.report(results)
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    for r in (r for r in results.summary["table"] if r["protocol"] == "tuned"):
+        acc = r["test_acc"]
+        row = next(
+            line for line in lines if line.startswith(f"| {r['task']} | {r['activation']} | ")
+        )
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == f"{r['lr']:g}"
+        assert cells[5].startswith(f"{100 * acc['mean']:.1f}% [")
+        lo, hi = max(100 * acc["lo"], 0.0), min(100 * acc["hi"], 100.0)
+        assert cells[5] == f"{100 * acc['mean']:.1f}% [{lo:.1f}, {hi:.1f}]"
+        assert cells[6].count("[") == 1 and cells[6].endswith("]")
 
 
 def _report_table(report: str, header: str) -> dict[str, list[str]]:
@@ -538,7 +646,9 @@ def test_metrics_are_tidy(results):
     units = m[m.metric.str.startswith("act/")]
     assert (units.layer <= units.depth).all()
     assert not m.duplicated(["member", "step", "metric", "layer"]).any()
-    assert results.arrays["train_loss"].shape == (len(tc.members(SMOKE)), SMOKE.epochs + 1)
+    n = len(results.summary["members"]["seed"])  # the grid's extensions come after members()
+    assert n > len(tc.members(SMOKE))
+    assert results.arrays["train_loss"].shape == (n, SMOKE.epochs + 1)
 
 
 @pytest.mark.parametrize(
@@ -552,6 +662,10 @@ def test_metrics_are_tidy(results):
         ({"lr": float("nan")}, "lr"),
         ({"n_val": 0}, "n_val"),
         ({"grid": 2}, "grid"),
+        ({"lr_extend": -1}, "lr_extend"),
+        ({"lr_min": 0.0}, "lr_min"),
+        ({"lr_max": 1e-5}, "lr_max"),
+        ({"lr_max": 0.01}, "lr_max"),
     ],
 )
 def test_bad_config(change, match):
@@ -639,6 +753,5 @@ def test_report_verdicts_follow_the_summary_when_set_by_hand(results):
     for task in SMOKE.tasks:
         assert f"On **{task}** the activations tie" in text
     assert "they tie on " + ", ".join(SMOKE.tasks[:-1]) + " and " + SMOKE.tasks[-1] in text
-    assert "does not fall significantly" in text
     assert "changes beyond noise for no activation and task" in text
-    assert "So the lesson's claim" not in text
+    assert "No activation loses held-out accuracy significantly" in text

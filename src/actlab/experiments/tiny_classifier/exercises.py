@@ -56,7 +56,8 @@ EXERCISES: list[Exercise] = [
         "Count the parameters",
         "How many trainable parameters does the lesson's 2 → 8 → 2 network have? And the network "
         "with 8 hidden layers of 8 units used for the depth trace?",
-        "Each `nn.Linear(a, b)` has $a b$ weights and $b$ biases. The lesson's network: "
+        "Each `nn.Linear(n_in, n_out)` has `n_in * n_out` weights and `n_out` biases. The "
+        "lesson's network: "
         "$(2 \\cdot 8 + 8) + (8 \\cdot 2 + 2) = 24 + 18 = 42$. With 8 hidden layers: the first "
         "layer 24, seven $8 \\to 8$ layers of $64 + 8 = 72$ each (504), the output layer 18: "
         "$24 + 504 + 18 = 546$. Check: `sum(p.numel() for p in model.parameters())`.",
@@ -91,16 +92,17 @@ EXERCISES: list[Exercise] = [
         "The lesson records the first layer's gradient of a 2 → 8 → 2 network and concludes "
         "that sigmoid suffers from vanishing gradients in deep networks. Using "
         "$\\sigma'(z) = \\sigma(z)(1 - \\sigma(z)) \\le 1/4$, explain why the gradient that "
-        "reaches layer 1 of an $L$-hidden-layer network can shrink geometrically with $L$, and "
-        "why one hidden layer says little about it.",
+        "reaches layer 1 of a network with $D$ hidden layers can shrink geometrically with $D$, "
+        "and why one hidden layer says little about it.",
         "Backpropagation multiplies, for every hidden layer between the loss and layer 1, by "
         "$W_l^\\top$ and by $\\mathrm{diag}(\\varphi'(z_l))$. For sigmoid each $\\varphi'$ factor "
-        "is at most $1/4$, so with weights of moderate size the gradient at layer 1 carries a "
-        "factor of order $(c/4)^{L}$: it vanishes geometrically with depth. With one hidden "
+        "is at most $1/4$; if each layer multiplies the backward signal by a factor $\\rho < 1$ "
+        "(for sigmoid at most $1/4$ times the size of the weights), the gradient at layer 1 "
+        "carries about $\\rho^{D-1}$: it vanishes geometrically with depth. With one hidden "
         "layer there is exactly one such factor, so a sigmoid gradient is at most a small "
         "constant factor smaller than a ReLU one: a difference of scale, not a vanishing. The "
-        "depth trace of this section measures the ratio of the first layer's gradient to the "
-        "output layer's at several depths.",
+        "depth trace of this section measures the ratio $\\kappa$ of the first layer's gradient "
+        "to the last hidden layer's at several depths, and $\\rho$ beside its prediction.",
     ),
     Exercise(
         "challenge",
@@ -109,8 +111,9 @@ EXERCISES: list[Exercise] = [
         "`radial_features(x)` so that a model with *no* hidden layer (logistic regression, "
         "`nn.Linear(3, 2)`) trained on the new features separates them. Why does this work, and "
         "what does it say about what the hidden layer of the tiny classifier learns?",
-        "The classes differ only in their radius, so $r^2 = x_1^2 + x_2^2$ separates them with a "
-        "threshold: a linear boundary in $(x_1, x_2, r^2)$. A hidden layer has to *build* such a "
+        "The classes differ only in their radius, so the squared radius $x_1^2 + x_2^2$ "
+        "separates them with a threshold: a linear boundary in $(x_1, x_2, x_1^2 + x_2^2)$. A "
+        "hidden layer has to *build* such a "
         "feature out of its activations (ReLU units approximate the circle by a polygon, tanh "
         "and sigmoid units by smooth bumps); giving it by hand makes the problem linear. The "
         "tests train logistic regression on both inputs: above 95% held-out accuracy with the "

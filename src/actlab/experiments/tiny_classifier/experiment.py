@@ -8,14 +8,20 @@ cross-entropy), done honestly.
   depth start from the same weights whatever their activation and task. One chunk per depth trains
   all its members in one ensemble pass, each on its own task's data (``x`` of shape ``(E, n, 2)``).
   Depth 1 is the lesson's network; it is also trained at every rate of ``lr_grid`` so that each
-  activation's rate can be tuned on the validation draw. Deeper nets (hidden layers of the same
+  activation's rate can be tuned on the validation draw. Where a (task, activation)'s pick is at
+  an edge of its grid, the grid is widened (:func:`actlab.tuning.grid_step`, up to ``lr_extend``
+  rounds, one chunk ``extend{round}-lr{rate}`` per new rate holding only the members that need
+  it); the summary says which picks still sit at a bound. Deeper nets (hidden layers of the same
   width) use the shared rate and test the lesson's "vanishing gradients in deep nets" claim where
   it applies.
 * Measured: training loss every epoch; held-out loss and accuracy every ``eval_every`` epochs;
   the mean ``|dL/dW|`` of the first layer at every step (full batch: one step per epoch), of the
-  output layer too, and of every layer at the probe epochs; dead / inactive / saturated / dormant
-  hidden units on the held-out inputs at the probe epochs; the class-1 probability on a grid
-  (decision boundaries) for the lesson's network at the shared rate.
+  last hidden layer and the output layer too, and of every layer at the probe epochs (at the last
+  epoch: the gradient at the final weights, which no update follows); at initialisation, per
+  hidden layer, the spread of the pre-activations over the training inputs and the mean
+  ``|dL/dz|`` (the backward signal); dead / inactive / saturated / dormant hidden units and the
+  per-input saturated share on the held-out inputs at the probe epochs; the class-1 probability
+  on a grid (decision boundaries) for the lesson's network at the shared rate.
 
 Metric keys (tidy table; member columns ``depth, task, activation, lr, seed``, plus ``layer``):
 ``train/loss`` (step = epoch, 0..epochs: loss after that many updates), ``test/loss``,
@@ -52,14 +58,33 @@ from actlab.probes import ensemble_activation_metrics
 from actlab.seeding import derive_seed
 from actlab.stats import mean_ci, welch_differs
 from actlab.train import Callback, StepState, TrainConfig, train
+from actlab.tuning import GridDecision, grid_step, status_text
 
-__all__ = ["Config", "run", "members", "task_data", "UNIT_METRICS"]
+__all__ = [
+    "Config",
+    "run",
+    "members",
+    "task_data",
+    "UNIT_METRICS",
+    "LR_FACTOR",
+    "init_weight_var",
+    "predicted_spread_factor",
+]
 
-UNIT_METRICS = ("act/off_fraction", "act/saturated_fraction", "act/dormant_fraction")
-"""Hidden-unit probes (see :mod:`actlab.probes`): off = dead (output 0 on every held-out input)
-for ReLU-like units, inactive (pre-activation < 0 everywhere) for LeakyReLU-like ones; saturated
-for bounded ones (tanh: |h| > 0.99, sigmoid: outside [0.01, 0.99] on every input); ReDo
-0.025-dormant for all. NaN where a notion does not apply to an activation."""
+UNIT_METRICS = (
+    "act/off_fraction",
+    "act/saturated_fraction",
+    "act/dormant_fraction",
+    "act/saturated_pair_fraction",
+)
+"""Hidden-unit probes (see :mod:`actlab.probes`): ``off_fraction`` is the dead fraction (output
+exactly 0 on every held-out input) for ReLU-like units and the inactive fraction (pre-activation
+< 0 on every input) for LeakyReLU-like ones; saturated for bounded ones (tanh: |h| > 0.99,
+sigmoid: outside [0.01, 0.99] on every input), and the per-input share: the share of (unit,
+input) pairs in that band; ReDo 0.025-dormant for all. NaN where a notion does not apply."""
+
+LR_FACTOR = 3.0
+"""Step of a grid extension: one more rate this factor beyond the edge of the grid."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,13 @@ class Config:
     """The learning rate shared by every activation (and used at every depth)."""
     lr_grid: tuple[float, ...] = (0.003, 0.03)
     """Other rates tried at depth 1, to tune each activation's rate on the validation draw."""
+    lr_min: float = 1e-4
+    """Smallest rate the grid may be extended to (a pick there is reported as at a bound)."""
+    lr_max: float = 0.3
+    """Largest rate the grid may be extended to (a pick there is reported as at a bound)."""
+    lr_extend: int = 2
+    """Extension rounds: while a (task, activation)'s pick is at an edge of its grid, one more
+    rate a factor LR_FACTOR beyond that edge is tried, at most this many times (0: never)."""
     n_train: int = 100
     """Training points per task and seed (the lesson: 100)."""
     n_val: int = 500
@@ -116,7 +148,7 @@ class Config:
         if bad or not self.tasks or len(set(self.tasks)) != len(self.tasks):
             raise ValueError(f"tasks must be distinct names among {TASKS}, got {self.tasks}")
         check_ints(self, dict.fromkeys(("seeds", "width", "epochs", "n_train", "n_test"), 1))
-        check_ints(self, {"eval_every": 1, "data_seed": 0, "n_val": 0, "grid": 5})
+        check_ints(self, {"eval_every": 1, "data_seed": 0, "n_val": 0, "grid": 5, "lr_extend": 0})
         if self.lr_grid and self.n_val < 1:
             raise ValueError("n_val must be >= 1 to tune the learning rate over lr_grid")
         if 1 not in self.depths or any(
@@ -126,9 +158,20 @@ class Config:
         if len(set(self.depths)) != len(self.depths):
             raise ValueError(f"depths must not repeat, got {self.depths}")
         object.__setattr__(self, "depths", tuple(sorted(self.depths)))
-        if not all(v > 0 and math.isfinite(v) for v in (self.lr, *self.lr_grid)):
+        if not all(
+            isinstance(v, float | int) and v > 0 and math.isfinite(v)
+            for v in (self.lr, *self.lr_grid)
+        ):
             raise ValueError(
                 f"lr and lr_grid must be finite and > 0, got {self.lr}, {self.lr_grid}"
+            )
+        if not (isinstance(self.lr_min, float | int) and 0 < self.lr_min < math.inf):
+            raise ValueError(f"lr_min must be a finite number > 0, got {self.lr_min!r}")
+        if not (isinstance(self.lr_max, float | int) and self.lr_min <= self.lr_max < math.inf):
+            raise ValueError(f"lr_max must be finite and >= lr_min, got {self.lr_max!r}")
+        if not all(self.lr_min <= v <= self.lr_max for v in (self.lr, *self.lr_grid)):
+            raise ValueError(
+                f"lr and lr_grid must lie in [lr_min, lr_max] = [{self.lr_min}, {self.lr_max}]"
             )
         if not self.probe_epochs or any(not 0 <= e <= self.epochs for e in self.probe_epochs):
             raise ValueError(
@@ -196,11 +239,30 @@ def _accuracy_and_loss(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor):
         return (out.argmax(-1) == y).double().mean(1), loss.double().mean(1)
 
 
-def _train_depth(cfg: Config, depth: int) -> dict[str, np.ndarray]:
-    """Train every member of one depth in one ensemble; arrays with the member axis first."""
-    table = members(cfg)
-    table = table[table.depth == depth].reset_index(drop=True)
-    splits = {(t, s): task_data(cfg, t, s) for t in cfg.tasks for s in range(cfg.seeds)}
+def _init_signals(
+    model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per member and hidden layer ``(E, depth)``: the spread of the pre-activations over the
+    inputs ``x`` (standard deviation over inputs, mean over units) and the mean ``|dL/dz|`` (the
+    backward signal, ``L`` the member's mean cross-entropy on ``x``), by autograd."""
+    flat = model.flat.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out, hidden = model(x, return_hidden=True, flat=flat)
+        loss = torch.nn.functional.cross_entropy(out.transpose(1, 2), y, reduction="none")
+        zs = [z for z, _ in hidden]
+        deltas = torch.autograd.grad(loss.mean(1).sum(), zs)
+    spread = torch.stack([z.detach().double().std(1).mean(-1) for z in zs], 1)
+    delta = torch.stack([d.double().abs().mean((1, 2)) for d in deltas], 1)
+    return spread.numpy(), delta.numpy()
+
+
+def _train(cfg: Config, table: pd.DataFrame, boundary: bool) -> dict[str, np.ndarray]:
+    """Train the members ``table`` (rows of :func:`members`, one depth) in one ensemble; arrays
+    with the member axis first. ``boundary``: also the class-1 probability on the grid of the
+    members at the shared rate (the lesson's network)."""
+    table = table.reset_index(drop=True)
+    (depth,) = set(table.depth)
+    splits = {(t, s): task_data(cfg, t, s) for t in set(table.task) for s in set(table.seed)}
     x, y = _stack(table, splits, "x_train"), _stack(table, splits, "y_train")
     x_test, y_test = _stack(table, splits, "x_test"), _stack(table, splits, "y_test")
     model = EnsembleMLP(
@@ -209,12 +271,14 @@ def _train_depth(cfg: Config, depth: int) -> dict[str, np.ndarray]:
     E, L, evals, probes = model.E, model.n_layers, cfg.eval_epochs, cfg.probe_epochs
     test_acc, test_loss = np.empty((E, len(evals))), np.empty((E, len(evals)))
     grad_first, grad_output = np.empty((E, cfg.epochs)), np.empty((E, cfg.epochs))
-    # mean |dL/dW| per layer at each probe epoch; NaN at epoch == epochs (no update follows the
-    # last one, so there is no gradient to record there)
+    grad_last_hidden = np.empty((E, cfg.epochs))
+    # mean |dL/dW| per layer at each probe epoch (at epoch == epochs: the gradient at the final
+    # weights, computed after training since no update follows it)
     grad_layers = np.full((E, len(probes), L), np.nan)
     units = np.empty((E, len(probes), depth, len(UNIT_METRICS)))
+    spread_init, delta_init = _init_signals(model, x, y)
 
-    def observe(epoch: int, grad: torch.Tensor | None) -> None:
+    def observe(epoch: int, grad: torch.Tensor) -> None:
         if epoch in evals:
             acc, loss = _accuracy_and_loss(model, x_test, y_test)
             test_acc[:, evals.index(epoch)] = acc.numpy()
@@ -224,13 +288,13 @@ def _train_depth(cfg: Config, depth: int) -> dict[str, np.ndarray]:
             stats = ensemble_activation_metrics(model, x_test, ranks=False)
             for k, key in enumerate(UNIT_METRICS):
                 units[:, p, :, k] = stats[key].numpy()
-            if grad is not None:
-                for layer in range(L):
-                    grad_layers[:, p, layer] = model.weight(layer, grad).abs().mean((1, 2))
+            for layer in range(L):
+                grad_layers[:, p, layer] = model.weight(layer, grad).abs().mean((1, 2))
 
     def callback(state: StepState) -> None:
         g = state.grad
         grad_first[:, state.step] = model.weight(0, g).abs().mean((1, 2)).numpy()
+        grad_last_hidden[:, state.step] = model.weight(L - 2, g).abs().mean((1, 2)).numpy()
         grad_output[:, state.step] = model.weight(L - 1, g).abs().mean((1, 2)).numpy()
         observe(state.step, g)
 
@@ -242,7 +306,9 @@ def _train_depth(cfg: Config, depth: int) -> dict[str, np.ndarray]:
         lr=list(table.lr),
         callbacks=[Callback(callback, every=1)],
     )
-    observe(cfg.epochs, None)
+    final_grad = torch.empty_like(model.flat.detach())
+    model.loss_and_grad(x, y, "cross_entropy", final_grad)
+    observe(cfg.epochs, final_grad)
     train_acc, final_loss = _accuracy_and_loss(model, x, y)
     out = {
         "train_loss": np.concatenate(
@@ -252,9 +318,12 @@ def _train_depth(cfg: Config, depth: int) -> dict[str, np.ndarray]:
         "test_acc": test_acc,
         "test_loss": test_loss,
         "grad_first": grad_first,
+        "grad_last_hidden": grad_last_hidden,
         "grad_output": grad_output,
         "grad_layers": grad_layers,
         "units": units,
+        "spread_init": spread_init,
+        "delta_init": delta_init,
         "diverged_step": result.diverged_step.numpy(),
     }
     if cfg.n_val:
@@ -262,7 +331,7 @@ def _train_depth(cfg: Config, depth: int) -> dict[str, np.ndarray]:
             model, _stack(table, splits, "x_val"), _stack(table, splits, "y_val")
         )
         out["val_acc"], out["val_loss"] = val_acc.numpy(), val_loss.numpy()
-    if depth == 1:  # decision boundaries of the lesson's network at the shared rate
+    if boundary:  # decision boundaries of the lesson's network at the shared rate
         keep = np.flatnonzero(table.lr.to_numpy() == cfg.lr)
         grids = {}
         for task in cfg.tasks:
@@ -276,25 +345,105 @@ def _train_depth(cfg: Config, depth: int) -> dict[str, np.ndarray]:
     return out
 
 
+def _pad_cat(parts: list[dict], key: str, axis_len: int) -> np.ndarray:
+    """``key`` of every part along the member axis, its axis 2 (layers) padded with NaN."""
+    blocks = []
+    for p in parts:
+        v = p[key]
+        fill = np.full((*v.shape[:2], axis_len - v.shape[2], *v.shape[3:]), np.nan)
+        blocks.append(np.concatenate([v, fill], axis=2))
+    return np.concatenate(blocks)
+
+
+def _pad_layers(parts: list[dict], key: str, axis_len: int) -> np.ndarray:
+    """``key`` ``(E, layers)`` of every part, the layer axis padded with NaN."""
+    return np.concatenate(
+        [
+            np.pad(p[key], ((0, 0), (0, axis_len - p[key].shape[1])), constant_values=np.nan)
+            for p in parts
+        ]
+    )
+
+
+def _lr_scores(cfg: Config, table: pd.DataFrame, parts: list[dict]) -> dict:
+    """Per (task, activation) at depth 1 and per rate tried, a score for
+    :func:`actlab.tuning.grid_step` (lower is better): the rank of the rate when ordered by mean
+    validation accuracy (highest first), ties by mean validation loss (lowest first). NaN where
+    a seed diverged or ended non-finite: such a rate is never picked."""
+    val_acc = np.concatenate([p["val_acc"] for p in parts])
+    val_loss = np.concatenate([p["val_loss"] for p in parts])
+    diverged = np.concatenate([p["diverged_step"] for p in parts])
+    out = {}
+    for task in cfg.tasks:
+        for act in cfg.activations:
+            sel = (table.depth == 1) & (table.task == task) & (table.activation == act)
+            keyed = {}
+            for lr in sorted(set(table.lr[sel])):
+                idx = table.member[sel & (table.lr == lr)].to_numpy()
+                ok = np.all(diverged[idx] < 0) and np.isfinite(val_loss[idx]).all()
+                keyed[float(lr)] = (-val_acc[idx].mean(), val_loss[idx].mean()) if ok else None
+            order = sorted((r for r in keyed if keyed[r] is not None), key=lambda r: keyed[r])
+            out[task, act] = {
+                r: float(order.index(r)) if keyed[r] is not None else math.nan for r in keyed
+            }
+    return out
+
+
+def _decide(cfg: Config, table: pd.DataFrame, parts: list[dict]) -> dict:
+    return grid_step(
+        _lr_scores(cfg, table, parts), factor=LR_FACTOR, lr_min=cfg.lr_min, lr_max=cfg.lr_max
+    )
+
+
 def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
-    """Train every depth's members in one ensemble pass each (one chunk per depth); no file I/O."""
+    """Train every depth's members in one ensemble pass each (one chunk per depth), then widen
+    each (task, activation)'s grid at depth 1 where its pick is at an edge (one chunk per extra
+    rate, ``extend{round}-lr{rate}``, with only the members that need it); no file I/O."""
     progress.expect(len(cfg.depths) * cfg.epochs)  # one unit per full-batch step
+    base = members(cfg)
     parts = [
-        chunks(f"depth-{d}", lambda d=d: _train_depth(cfg, d), work=cfg.epochs) for d in cfg.depths
+        chunks(
+            f"depth-{d}",
+            lambda d=d: _train(cfg, base[base.depth == d], boundary=d == 1),
+            work=cfg.epochs,
+        )
+        for d in cfg.depths
     ]
-    table = members(cfg)
+    table = base
+    decisions: dict[tuple[str, str], GridDecision] = {}
+    if cfg.lr_grid:
+        decisions = _decide(cfg, table, parts)
+        for round_ in range(1, cfg.lr_extend + 1):
+            wanted: dict[float, list[tuple[str, str]]] = {}
+            for arm, d in decisions.items():
+                if d.next_rate is not None:
+                    wanted.setdefault(d.next_rate, []).append(arm)
+            if not wanted:
+                break
+            for rate, arms in sorted(wanted.items()):
+                rows = [
+                    (1, act, task, rate, seed)
+                    for act in cfg.activations  # activation outermost: one engine slice each
+                    for task in cfg.tasks
+                    if (task, act) in arms
+                    for seed in range(cfg.seeds)
+                ]
+                sub = pd.DataFrame(rows, columns=["depth", "activation", "task", "lr", "seed"])
+                sub.insert(0, "member", np.arange(len(table), len(table) + len(sub)))
+                progress.expect(cfg.epochs)  # more work, announced before it starts
+                parts.append(
+                    chunks(
+                        f"extend{round_}-lr{rate:.6g}",
+                        lambda sub=sub: _train(cfg, sub, boundary=False),
+                        work=cfg.epochs,
+                    )
+                )
+                table = pd.concat([table, sub], ignore_index=True)
+            decisions = _decide(cfg, table, parts)
     E, max_layers = len(table), max(cfg.depths) + 1
 
     def cat(key: str) -> np.ndarray:
         return np.concatenate([p[key] for p in parts])
-
-    def pad(key: str, axis_len: int) -> np.ndarray:
-        blocks = []
-        for p in parts:
-            v = p[key]
-            fill = np.full((*v.shape[:2], axis_len - v.shape[2], *v.shape[3:]), np.nan)
-            blocks.append(np.concatenate([v, fill], axis=2))
-        return np.concatenate(blocks)
 
     arrays = {
         "train_loss": cat("train_loss"),
@@ -302,9 +451,12 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         "test_acc": cat("test_acc"),
         "train_acc": cat("train_acc"),
         "grad_first": cat("grad_first"),
+        "grad_last_hidden": cat("grad_last_hidden"),
         "grad_output": cat("grad_output"),
-        "grad_layers": pad("grad_layers", max_layers),
-        "units": pad("units", max(cfg.depths)),
+        "grad_layers": _pad_cat(parts, "grad_layers", max_layers),
+        "units": _pad_cat(parts, "units", max(cfg.depths)),
+        "spread_init": _pad_layers(parts, "spread_init", max(cfg.depths)),
+        "delta_init": _pad_layers(parts, "delta_init", max(cfg.depths)),
         "diverged_step": cat("diverged_step").astype(np.int64),
     }
     if cfg.n_val:
@@ -312,10 +464,14 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     axes: dict[str, tuple[str, ...]] = {
         k: ("member",) for k in ("train_acc", "diverged_step", "val_acc", "val_loss")
     }
-    axes |= {k: ("member", "epoch") for k in ("train_loss", "grad_first", "grad_output")}
+    axes |= {
+        k: ("member", "epoch")
+        for k in ("train_loss", "grad_first", "grad_last_hidden", "grad_output")
+    }
     axes |= {"test_loss": ("member", "eval"), "test_acc": ("member", "eval")}
     axes |= {"grad_layers": ("member", "probe", "layer")}
     axes |= {"units": ("member", "probe", "layer", "metric")}
+    axes |= {"spread_init": ("member", "layer"), "delta_init": ("member", "layer")}
     axes = {k: v for k, v in axes.items() if k in arrays}
     coords: dict[str, list] = {
         "test_loss/eval": list(cfg.eval_epochs),
@@ -325,6 +481,8 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         "units/probe": list(cfg.probe_epochs),
         "units/layer": list(range(1, max(cfg.depths) + 1)),
         "units/metric": list(UNIT_METRICS),
+        "spread_init/layer": list(range(1, max(cfg.depths) + 1)),
+        "delta_init/layer": list(range(1, max(cfg.depths) + 1)),
     }
     # Boundaries (task, activation, seed, x2, x1) and seed 0's training points, per task.
     A, T, S = len(cfg.activations), len(cfg.tasks), cfg.seeds
@@ -341,7 +499,7 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     assert arrays["train_loss"].shape[0] == E
 
     metrics = _metrics(cfg, table, arrays)
-    return Results(metrics, arrays, axes, coords, _summary(cfg, table, arrays))
+    return Results(metrics, arrays, axes, coords, _summary(cfg, table, arrays, decisions))
 
 
 def _rows(values: np.ndarray, steps, metric: str, layer: float = np.nan) -> pd.DataFrame:
@@ -394,21 +552,6 @@ def _group(table: pd.DataFrame, depth: int, task: str, act: str, lr: float) -> n
     return table.member[sel & (table.lr == lr)].to_numpy()
 
 
-def _tuned_lr(cfg: Config, table: pd.DataFrame, arrays: dict) -> dict[tuple[str, str], float]:
-    """Per (task, activation) at depth 1: the rate with the highest mean validation accuracy
-    (ties: lower mean validation loss); a rate where a seed diverged is not eligible."""
-    best = {}
-    for task in cfg.tasks:
-        for act in cfg.activations:
-            scores = {}
-            for lr in cfg.learning_rates:
-                idx = _group(table, 1, task, act, lr)
-                if cfg.n_val and np.all(arrays["diverged_step"][idx] < 0):
-                    scores[lr] = (-arrays["val_acc"][idx].mean(), arrays["val_loss"][idx].mean())
-            best[task, act] = min(scores, key=scores.get) if scores else cfg.lr
-    return best
-
-
 def _log10(values: np.ndarray) -> np.ndarray:
     """log10 of positive values, NaN elsewhere (a gradient that is exactly 0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -444,50 +587,95 @@ def _max_abs_deriv(name: str) -> float:
     return float(get_activation(name).derivative(z).abs().max())
 
 
-def _summary(cfg: Config, table: pd.DataFrame, arrays: dict) -> dict[str, Any]:
+def init_weight_var(init: str, fan_in: int, fan_out: int) -> float:
+    """The variance of one initial weight of a layer under ``init`` (see
+    :meth:`actlab.models.EnsembleMLP.init_from`): torch's default ``U(-B, B)`` with
+    ``B = 1/sqrt(fan_in)`` has ``1/(3 fan_in)``; Xavier ``2/(fan_in + fan_out)``; He
+    ``2/fan_in``."""
+    if init == "torch":
+        return 1.0 / (3.0 * fan_in)
+    if init == "xavier":
+        return 2.0 / (fan_in + fan_out)
+    if init == "he":
+        return 2.0 / fan_in
+    raise ValueError(f"init must be one of {PLAIN_INITS}, got {init!r}")
+
+
+def _mean_sq_deriv_at_0(name: str) -> float:
+    """``E[phi'(z)^2]`` for ``z`` spread symmetrically and narrowly about 0 (1/2 for ReLU,
+    ``phi'(0)^2`` for a smooth activation)."""
+    z = 1e-3 * (torch.arange(2000, dtype=torch.float64) - 999.5) / 999.5
+    return float(get_activation(name).derivative(z).square().mean())
+
+
+def predicted_spread_factor(init: str, width: int, activation: str) -> float:
+    """The factor by which one hidden-to-hidden layer (fan-in = fan-out = ``width``) multiplies
+    the spread of the pre-activations over the inputs, and the backward signal ``dL/dz``, when
+    both are small and the biases are ignored: ``sqrt(width Var(w) E[phi'(z)^2])`` with ``z``
+    near 0. For torch's default initialisation and ReLU: ``sqrt(1/3 * 1/2) = 0.41``."""
+    var = init_weight_var(init, width, width)
+    return math.sqrt(width * var * _mean_sq_deriv_at_0(activation))
+
+
+def _per_layer(first: np.ndarray, last: np.ndarray, gap: int) -> np.ndarray:
+    """log10 of the geometric factor per layer from ``first`` to ``last`` over ``gap`` layers."""
+    return (_log10(last) - _log10(first)) / gap
+
+
+def _summary(
+    cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict[tuple[str, str], GridDecision]
+) -> dict[str, Any]:
     """Accuracy, loss, gradient and unit statistics with 95% CIs over seeds, and the Welch
     verdicts: per task and depth which activations differ in held-out accuracy (at depth 1 also
-    with tuned rates) and in first-layer gradient; per activation how the gradient ratio and the
-    accuracy change from the shallowest to the deepest network."""
-    tuned = _tuned_lr(cfg, table, arrays)
+    with tuned rates) and in first-layer gradient; per activation how the gradient ratio
+    ``kappa`` (first layer over last hidden layer, at initialisation) and the accuracy change
+    with depth; what the initialisation predicts for the spread per layer, beside the
+    measured factor."""
+    tuned = {arm: d.pick if d.pick is not None else cfg.lr for arm, d in decisions.items()}
+    probe0 = cfg.probe_epochs.index(0) if 0 in cfg.probe_epochs else None
     rows = []
     for depth in cfg.depths:
         for task in cfg.tasks:
             for act in cfg.activations:
                 kinds = [("shared", cfg.lr)] + (
-                    [("tuned", tuned[task, act])] if depth == 1 and cfg.lr_grid else []
+                    [("tuned", tuned[task, act])] if depth == 1 and decisions else []
                 )
                 for kind, lr in kinds:
                     idx = _group(table, depth, task, act, lr)
                     units = arrays["units"][idx][:, :, :depth]  # (seed, probe, layer, metric)
-                    rows.append(
-                        {
-                            "depth": depth,
-                            "task": task,
-                            "activation": act,
-                            "protocol": kind,
-                            "lr": lr,
-                            "test_acc": mean_ci(arrays["test_acc"][idx, -1]),
-                            "test_loss": mean_ci(arrays["test_loss"][idx, -1]),
-                            "train_loss": mean_ci(arrays["train_loss"][idx, -1]),
-                            "diverged": int((arrays["diverged_step"][idx] >= 0).sum()),
-                            "grad_first_init": mean_ci(_log10(arrays["grad_first"][idx, 0])),
-                            "grad_first_mean": mean_ci(
-                                np.nanmean(_log10(arrays["grad_first"][idx]), axis=1)
-                            ),
-                            "grad_ratio_init": mean_ci(
-                                _log10(arrays["grad_first"][idx, 0])
-                                - _log10(arrays["grad_output"][idx, 0])
-                            ),
-                            "units": {
-                                key: [
-                                    mean_ci(_layer_mean(units[:, p, :, k]))
-                                    for p in range(len(cfg.probe_epochs))
-                                ]
-                                for k, key in enumerate(UNIT_METRICS)
-                            },
-                        }
-                    )
+                    row = {
+                        "depth": depth,
+                        "task": task,
+                        "activation": act,
+                        "protocol": kind,
+                        "lr": lr,
+                        "test_acc": mean_ci(arrays["test_acc"][idx, -1]),
+                        "test_loss": mean_ci(arrays["test_loss"][idx, -1]),
+                        "train_loss": mean_ci(arrays["train_loss"][idx, -1]),
+                        "diverged": int((arrays["diverged_step"][idx] >= 0).sum()),
+                        "grad_first_init": mean_ci(_log10(arrays["grad_first"][idx, 0])),
+                        "grad_first_mean": mean_ci(
+                            np.nanmean(_log10(arrays["grad_first"][idx]), axis=1)
+                        ),
+                        "log10_kappa_init": mean_ci(
+                            _log10(arrays["grad_first"][idx, 0])
+                            - _log10(arrays["grad_last_hidden"][idx, 0])
+                        ),
+                        "units": {
+                            key: [
+                                mean_ci(_layer_mean(units[:, p, :, k]))
+                                for p in range(len(cfg.probe_epochs))
+                            ]
+                            for k, key in enumerate(UNIT_METRICS)
+                        },
+                    }
+                    if kind == "tuned":
+                        d = decisions[task, act]
+                        sel = (table.depth == 1) & (table.task == task)
+                        row["lr_status"] = d.status
+                        row["lr_status_text"] = status_text(d)
+                        row["lr_tried"] = sorted(set(table.lr[sel & (table.activation == act)]))
+                    rows.append(row)
 
     def samples(depth: int, task: str, act: str, lr: float, what: str) -> np.ndarray:
         idx = _group(table, depth, task, act, lr)
@@ -495,11 +683,12 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict) -> dict[str, Any]:
             return arrays["test_acc"][idx, -1]
         if what == "grad":  # mean over training of log10 |dL/dW_1|, per seed
             return _layer_mean(_log10(arrays["grad_first"][idx]))
-        return _log10(arrays["grad_first"][idx, 0]) - _log10(arrays["grad_output"][idx, 0])
+        # log10 kappa at initialisation: first layer over last hidden layer
+        return _log10(arrays["grad_first"][idx, 0]) - _log10(arrays["grad_last_hidden"][idx, 0])
 
     verdicts, grad_verdicts = [], []
     for depth in cfg.depths:
-        for protocol in ("shared", "tuned") if depth == 1 and cfg.lr_grid else ("shared",):
+        for protocol in ("shared", "tuned") if depth == 1 and decisions else ("shared",):
             for task in cfg.tasks:
                 lrs = {
                     a: cfg.lr if protocol == "shared" else tuned[task, a] for a in cfg.activations
@@ -510,20 +699,26 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict) -> dict[str, Any]:
         for task in cfg.tasks:
             grad = {a: samples(depth, task, a, cfg.lr, "grad") for a in cfg.activations}
             grad_verdicts.append({"depth": depth, "task": task, **_verdict(grad, higher=False)})
-    # The lesson's claim across depth, per activation, pooling tasks: log10 of the first layer's
-    # gradient over the output layer's at initialisation, and held-out accuracy per task.
-    depth_trace, depth_changes = [], []
+    # The lesson's claim across depth, per activation, pooling tasks: log10 kappa at
+    # initialisation at every depth of at least 2 hidden layers (at 1 it is 1 by definition),
+    # and held-out accuracy per task from the shallowest to the deepest network.
+    deep_depths = [d for d in cfg.depths if d >= 2]
+    depth_trace, depth_changes, init_trace = [], [], []
     shallow, deep = cfg.depths[0], cfg.depths[-1]
     for act in cfg.activations:
-        ratio = {
-            d: np.concatenate([samples(d, t, act, cfg.lr, "ratio") for t in cfg.tasks])
-            for d in cfg.depths
+        kappa = {
+            d: np.concatenate([samples(d, t, act, cfg.lr, "kappa") for t in cfg.tasks])
+            for d in deep_depths
         }
         depth_trace.append(
             {
                 "activation": act,
-                "ratio_init": [mean_ci(ratio[d]) for d in cfg.depths],
-                "differs": welch_differs(ratio[shallow], ratio[deep]),
+                "depths": deep_depths,
+                "kappa_init": [mean_ci(kappa[d]) for d in deep_depths],
+                "kappa_per_layer": [mean_ci(kappa[d] / (d - 1)) for d in deep_depths],
+                "differs": bool(welch_differs(kappa[deep_depths[0]], kappa[deep_depths[-1]]))
+                if len(deep_depths) > 1
+                else None,
             }
         )
         for task in cfg.tasks:
@@ -540,17 +735,45 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict) -> dict[str, Any]:
                     "differs": welch_differs(a1, a2),
                 }
             )
+        if deep >= 2:
+            idx = np.concatenate([_group(table, deep, t, act, cfg.lr) for t in cfg.tasks])
+            spread, delta = arrays["spread_init"][idx], arrays["delta_init"][idx]
+            entry = {
+                "activation": act,
+                "predicted": predicted_spread_factor(cfg.init, cfg.width, act),
+                "predicted_he": predicted_spread_factor("he", cfg.width, act),
+                "spread_per_layer": mean_ci(
+                    _per_layer(spread[:, 0], spread[:, deep - 1], deep - 1)
+                ),
+                "delta_per_layer": mean_ci(_per_layer(delta[:, deep - 1], delta[:, 0], deep - 1)),
+                "off_deepest_init": None,
+            }
+            if probe0 is not None:
+                k = UNIT_METRICS.index("act/off_fraction")
+                off = arrays["units"][idx, probe0, deep - 1, k]
+                if np.isfinite(off).any():
+                    entry["off_deepest_init"] = mean_ci(off)
+            init_trace.append(entry)
     return {
         "table": rows,
         "verdicts": verdicts,
         "grad_verdicts": grad_verdicts,
         "depth_trace": depth_trace,
         "depth_changes": depth_changes,
-        "tuned_lr": [{"task": t, "activation": a, "lr": v} for (t, a), v in tuned.items()],
+        "init_trace": init_trace,
+        "init_weight_var": init_weight_var(cfg.init, cfg.width, cfg.width),
+        "tuned_lr": [
+            {"task": t, "activation": a, "lr": v, "status": decisions[t, a].status}
+            for (t, a), v in tuned.items()
+        ],
         "seeds": cfg.seeds,
         "epochs": cfg.epochs,
         "lr": cfg.lr,
         "learning_rates": list(cfg.learning_rates),
+        "lr_min": cfg.lr_min,
+        "lr_max": cfg.lr_max,
+        "lr_factor": LR_FACTOR,
+        "lr_extend": cfg.lr_extend,
         "depths": list(cfg.depths),
         "width": cfg.width,
         "n_train": cfg.n_train,
@@ -578,6 +801,7 @@ SMOKE = Config(
     eval_every=10,
     probe_epochs=(0, 40),
     grid=21,
+    lr_extend=1,
 )
 DEFAULT = Config()
 FULL = Config(seeds=30, epochs=1000, lr_grid=(0.001, 0.003, 0.03), probe_epochs=(0, 100, 1000))

@@ -34,6 +34,7 @@ _CLASS = ("#4575b4", "#d73027")  # class 0, class 1
 _UNIT_LABEL = {
     "act/off_fraction": "dead (ReLU) / inactive (LeakyReLU)",
     "act/saturated_fraction": "saturated (sigmoid, tanh)",
+    "act/saturated_pair_fraction": "saturated (unit, input) pairs\n(sigmoid, tanh)",
     "act/dormant_fraction": "dormant (ReDo, tau = 0.025)",
 }
 
@@ -193,10 +194,29 @@ def plot_grad_layers(
     return ax
 
 
-def plot_units(results: Results, metric: str, depth: int = 1, ax: Axes | None = None) -> Axes:
+def _units_top(results: Results, metric: str, depth: int) -> float:
+    """The highest upper end (in %) that :func:`plot_units` draws for ``metric`` at ``depth``."""
+    top = 0.0
+    for r in results.summary["table"]:
+        if r["depth"] == depth and r["protocol"] == "shared":
+            for probe in (0, -1):
+                mean, _, hi = _percent(r["units"][metric][probe])
+                value = hi if np.isfinite(hi) else mean
+                top = max(top, value) if np.isfinite(value) else top
+    return top
+
+
+def plot_units(
+    results: Results,
+    metric: str,
+    depth: int = 1,
+    ax: Axes | None = None,
+    top: float | None = None,
+) -> Axes:
     """Fraction of hidden units ``metric`` (mean over hidden layers) per task and activation at
     initialisation (hollow) and after training (filled), mean and 95% CI over seeds. Only the
-    activations to which the probe applies are drawn."""
+    activations to which the probe applies are drawn. ``top`` (in %): the upper end of the
+    y-axis (default: this panel's highest value), so that panels to compare share one."""
     ax = _ax(ax)
     tasks, acts = results.summary["tasks"], results.summary["activations"]
     rows = {
@@ -212,13 +232,13 @@ def plot_units(results: Results, metric: str, depth: int = 1, ax: Axes | None = 
             for t in tasks
         )
     ]
-    width, top = 0.7 / max(len(shown), 1), 0.0
+    width = 0.7 / max(len(shown), 1)
+    top = _units_top(results, metric, depth) if top is None else top
     for j, act in enumerate(shown):
         for i, task in enumerate(tasks):
             x = i + (j - (len(shown) - 1) / 2) * width
             for probe, filled in ((0, False), (-1, True)):
                 mean, lo, hi = _percent(rows[task, act][probe])
-                top = max(top, hi if np.isfinite(hi) else mean)
                 err = np.nan_to_num([[mean - lo], [hi - mean]])
                 ax.errorbar(
                     x + (0.08 * width if filled else -0.08 * width),
@@ -234,6 +254,8 @@ def plot_units(results: Results, metric: str, depth: int = 1, ax: Axes | None = 
     ax.set_xticks(range(len(tasks)), tasks)
     ax.set_ylabel(f"{_UNIT_LABEL.get(metric, metric)} (%)")
     ax.set_ylim(-2, max(10.0, 1.08 * top))  # all-zero fractions stay readable as zeros
+    if top == 0:
+        ax.text(0.5, 0.6, "0% everywhere", transform=ax.transAxes, ha="center", color="#666666")
     return ax
 
 
@@ -264,13 +286,16 @@ def figures(results: Results) -> dict[str, Figure]:
 
         panels = [(1, "shared")] + ([(1, "tuned")] if len(s["learning_rates"]) > 1 else [])
         panels += [(d, "shared") for d in depths if d != 1]
-        fig, axs = _grid_figure(1, len(panels), (3.3, 3.0))
+        fig, axs = _grid_figure(1, len(panels), (3.3, 3.0), sharey=True)
         for ax, (depth, protocol) in zip(axs[0], panels, strict=True):
             plot_accuracy(results, depth, protocol, ax=ax)
             rate = f"lr {s['lr']:g}" if protocol == "shared" else "lr tuned per activation"
             ax.set_title(f"{depth} hidden layer{'s' * (depth > 1)}, {rate}")
             if ax is not axs[0, 0]:
                 ax.set_ylabel("")
+        lows = [_percent(r["test_acc"])[1] for r in s["table"]]
+        low = min([v for v in lows if np.isfinite(v)], default=50.0)
+        axs[0, 0].set_ylim(min(low - 2.0, 48.0), 100.5)  # shared by every panel; 50% shown
         _legend(fig, acts)
         figs["accuracy"] = fig
 
@@ -324,18 +349,20 @@ def figures(results: Results) -> dict[str, Figure]:
         fig.suptitle(f"Gradient per layer at initialisation, {deep} hidden layers of {s['width']}")
         figs["grad_layers"] = fig
 
-        metrics = ("act/off_fraction", "act/saturated_fraction")
+        metrics = ("act/off_fraction", "act/saturated_pair_fraction")
         cols = [1, deep] if deep != 1 else [1]
-        fig, axs = _grid_figure(len(metrics), len(cols), (4.4, 2.7))
+        fig, axs = _grid_figure(len(metrics), len(cols), (4.4, 2.7), sharey="row")
         for r, metric in enumerate(metrics):
+            top = max(_units_top(results, metric, depth) for depth in cols)
             for c, depth in enumerate(cols):
-                plot_units(results, metric, depth, ax=axs[r, c])
+                plot_units(results, metric, depth, ax=axs[r, c], top=top)
                 if r == 0:
                     axs[r, c].set_title(f"{depth} hidden layer{'s' * (depth > 1)}")
                 if c:
                     axs[r, c].set_ylabel("")
         fig.suptitle(
-            "Hidden units on the held-out inputs: hollow at initialisation, filled after training"
+            "Hidden units on the held-out inputs: hollow at initialisation, filled after training;"
+            "\nrows share their y-axis"
         )
         _legend(fig, [a for a in acts])
         figs["units"] = fig

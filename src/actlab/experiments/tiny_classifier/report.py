@@ -66,6 +66,32 @@ def _pow(ci: dict) -> str:
     return f"{ratio(mean)} [{ratio(lo)}, {ratio(hi)}]"
 
 
+def _ci(ci: dict) -> str:
+    """A mean and its 95% interval, ``0.031 [0.024, 0.038]``."""
+    mean, lo, hi = (_f(ci[k]) for k in ("mean", "lo", "hi"))
+    if math.isnan(lo):
+        return _num(mean)
+    return f"{_num(mean)} [{_num(lo)}, {_num(hi)}]"
+
+
+def _edge_sentence(s: dict) -> str:
+    """Which tuned picks are not interior (at an edge of the rates tried, or at a bound)."""
+    flagged = [r for r in s["tuned_lr"] if r["status"] != "interior"]
+    if not flagged:
+        return (
+            "Every pick is interior: a smaller and a larger rate were tried and both scored "
+            "worse on the validation draw."
+        )
+    names = _and([f"{r['activation']} on {r['task']} ({r['lr']:g})" for r in flagged])
+    n, k = len(s["tuned_lr"]), len(flagged)
+    return (
+        f"{k} of {n} picks {'is' if k == 1 else 'are'} not interior: {names}. For "
+        f"{'it' if len(flagged) == 1 else 'them'} the best rate may lie beyond the rates "
+        "tried, so the tuned accuracy there is a lower estimate; the other picks have a worse "
+        "rate on each side."
+    )
+
+
 def _factor(x: float) -> str:
     """A ratio such as 0.004 as ``1/250``."""
     return ratio(math.log10(x)) if x > 0 else num(x)
@@ -94,7 +120,9 @@ def _intro(s: dict) -> list[str]:
     tuning = (
         f" At one hidden layer every member is also trained at learning rate "
         f"{_and([f'{r:g}' for r in rates])}; each activation's rate on a task is then picked by "
-        f"its mean accuracy on {s['n_val']} validation points."
+        f"its mean accuracy on {s['n_val']} validation points. Where the pick is the smallest "
+        f"or the largest rate tried, one more rate a factor {_num(s['lr_factor'])} beyond it is "
+        f"tried (at most {s['lr_extend']} times, within [{s['lr_min']:g}, {s['lr_max']:g}])."
         if rates
         else ""
     )
@@ -106,8 +134,9 @@ def _intro(s: dict) -> list[str]:
         "",
         "The classic lesson trains one 2 → 8 → 2 classifier per activation on 100 points "
         "labelled $x_1 + x_2 > 0$, once, and reads differences off the loss curves. Here every "
-        f"comparison is repeated over {s['seeds']} seeds (within a seed every activation "
-        f"starts from the same initial weights), measured on held-out points{harder}, and "
+        f"comparison is repeated over {s['seeds']} [seeds](#term-seed) (within a seed every "
+        "activation starts from the same initial weights), measured on "
+        f"[held-out](#term-held-out) points{harder}, and "
         f"with {_and([str(d) for d in s['depths']])} hidden layers of {s['width']} units.",
         "",
         "**Set-up.** The tasks:",
@@ -118,9 +147,10 @@ def _intro(s: dict) -> list[str]:
         "",
         f"{s['n_train']} training and {s['n_test']} held-out points per task and seed ({draw}). "
         f"Cross-entropy, full-batch Adam at learning rate {s['lr']:g} for {s['epochs']} epochs, "
-        f"initialisation `{s['init']}`.{tuning} Intervals are 95% Student-t intervals over "
-        "seeds; two activations are said to *differ* only when Welch's t-test rejects equal "
-        "means at the 5% level, and are otherwise *within noise*.",
+        f"initialisation `{s['init']}`.{tuning} Intervals are "
+        "[95% intervals](#term-t-interval) over seeds; two activations are said to *differ* "
+        "only when [Welch's test](#term-welch) separates them at the 5% level, and are "
+        "otherwise *within noise*.",
         "",
         f"![Training and held-out loss per activation and task, {s['seeds']} seeds]"
         "(figures/loss_curves.png)",
@@ -186,14 +216,22 @@ def _accuracy_section(s: dict) -> list[str]:
         out += [
             "**Is it the learning rate?** A ranking at one shared rate may only say which "
             "activation suits that rate. The rate each activation gets when tuned on the "
-            "validation draw, and the held-out accuracy it then reaches:",
+            "validation draw, where it sits among the rates tried, and the held-out accuracy and "
+            f"cross-entropy it then reaches (mean [95% interval] over {s['seeds']} seeds):",
             "",
-            "| task | " + " | ".join(acts) + " |",
-            "|---|" + "---|" * len(acts),
+            "| task | activation | rate | rates tried | pick | held-out accuracy | "
+            "held-out cross-entropy |",
+            "|---|---|---|---|---|---|---|",
         ]
         for t in tasks:
-            cells = [f"{trows[t, a]['lr']:g}: {_pct(trows[t, a]['test_acc'], False)}" for a in acts]
-            out.append(f"| {t} | " + " | ".join(cells) + " |")
+            for a in acts:
+                r = trows[t, a]
+                tried = ", ".join(f"{x:g}" for x in r["lr_tried"])
+                out.append(
+                    f"| {t} | {a} | {r['lr']:g} | {tried} | {r['lr_status_text']} | "
+                    f"{_pct(r['test_acc'])} | {_ci(r['test_loss'])} |"
+                )
+        out += ["", _edge_sentence(s), ""]
         by_task = {v["task"]: v for v in shared}
         same, changed = [], []
         for v in tuned:
@@ -209,7 +247,7 @@ def _accuracy_section(s: dict) -> list[str]:
             )
         if changed:
             text.append(f"It changes on {_and([v['task'] for v in changed])}:")
-        out += ["", " ".join(text), ""]
+        out += [" ".join(text), ""]
         if changed:
             out += [f"- {_verdict_sentence(v, trows)}" for v in changed] + [""]
     smooth = [a for a in acts if not get_activation(a).piecewise_linear]
@@ -237,6 +275,165 @@ def _accuracy_section(s: dict) -> list[str]:
     return out
 
 
+def _kappa_sentence(s: dict) -> str:
+    """Whether the activations that lose held-out accuracy with depth are the ones whose first
+    layer gets the weakest gradient (the smallest kappa at the deepest network)."""
+    deep = s["depths"][-1]
+    trace = {r["activation"]: r for r in s["depth_trace"]}
+    kappa = {a: _f(trace[a]["kappa_init"][-1]["mean"]) for a in s["activations"]}
+    falls = {
+        c["activation"]
+        for c in s["depth_changes"]
+        if c["differs"] and _f(c["deep"]["mean"]) < _f(c["shallow"]["mean"])
+    }
+    lost = [a for a in s["activations"] if a in falls]
+    kept = [a for a in s["activations"] if a not in falls]
+    if not lost:
+        return (
+            f"No activation loses held-out accuracy significantly at {_layers(deep)}, whatever "
+            "its $\\kappa$: in this budget a small $\\kappa$ does not cost accuracy."
+        )
+    counter = [
+        (a, b) for a in lost for b in kept if kappa[b] < kappa[a]
+    ]  # b keeps its accuracy with a weaker first-layer gradient than a, which loses it
+    if counter:
+        bits = []
+        for a in lost:
+            bs = [b for b in kept if kappa[b] < kappa[a]]
+            if not bs:
+                continue
+            one = len(bs) == 1
+            bits.append(
+                f"{_and(bs)} {'keeps its' if one else 'keep their'} accuracy although "
+                f"{'its' if one else 'their'} first layer gets a smaller share ($\\kappa$ = "
+                + _and([ratio(kappa[b]) for b in bs])
+                + f") than {a}'s ({ratio(kappa[a])})"
+            )
+        return (
+            "Does the weaker first-layer gradient explain the loss of accuracy? Not alone: "
+            f"{_and(lost)} {'loses' if len(lost) == 1 else 'lose'} accuracy, yet "
+            + "; and ".join(bits)
+            + ". What the numbers support is a smaller first-layer gradient at depth "
+            "for every activation, and a loss of accuracy for some; they do not show that the "
+            "one causes the other."
+        )
+    return (
+        f"The activations that lose accuracy ({_and(lost)}) are also those whose first layer "
+        f"gets the smallest share at {_layers(deep)} ("
+        + "; ".join(f"{a} {ratio(kappa[a])}" for a in lost)
+        + (f", against {'; '.join(f'{b} {ratio(kappa[b])}' for b in kept)}" if kept else "")
+        + f"). With {len(s['activations'])} activations this is an association, not a proof "
+        "that the weak gradient causes the loss."
+    )
+
+
+def _saturation_sentence(s: dict) -> list[str]:
+    """At the deepest network at initialisation, per bounded activation: the share of units
+    saturated on every input and the share of (unit, input) pairs in the saturated band."""
+    deep, probes = s["depths"][-1], s["probe_epochs"]
+    if probes[0] != 0:
+        return []
+    rows = _by_task(s, deep)
+    parts, small = [], True
+    for a in s["activations"]:
+        every = {
+            t: _f(rows[t, a]["units"]["act/saturated_fraction"][0]["mean"]) for t in s["tasks"]
+        }
+        pairs = {
+            t: _f(rows[t, a]["units"]["act/saturated_pair_fraction"][0]["mean"]) for t in s["tasks"]
+        }
+        if all(math.isnan(v) for v in pairs.values()):
+            continue
+        top = max(s["tasks"], key=lambda t: pairs[t])
+        small = small and pairs[top] < 0.01
+        if pairs[top] == 0 and max(every.values()) == 0:
+            parts.append(f"{a}: no unit on every input, and no (unit, input) pair on any task")
+            continue
+        parts.append(
+            f"{a}: at most {_num(100 * max(every.values()))}% of the units on every input, and "
+            f"{_num(100 * pairs[top])}% of the (unit, input) pairs (on {top})"
+        )
+    if not parts:
+        return []
+    verdict = (
+        "so saturation does not explain the small gradients at initialisation: the factor "
+        "$\\rho$ per layer above does."
+        if small
+        else "so part of the inputs already fall on the flat part at initialisation."
+    )
+    return [
+        f"Are the small gradients of the bounded activations a saturation effect? At "
+        f"initialisation, with {_layers(deep)}, the [saturated](#term-saturated) share is for "
+        + "; ".join(parts)
+        + f"; {verdict}",
+        "",
+    ]
+
+
+def _init_section(s: dict) -> list[str]:
+    """What the initialisation predicts for the spread per layer, beside the measured factor."""
+    if not s["init_trace"]:
+        return []
+    deep, width = s["depths"][-1], s["width"]
+    init = s["init"]
+    named = {
+        "torch": "PyTorch's [default initialisation](#term-default-init)",
+        "xavier": "[Xavier initialisation](#term-xavier-init)",
+        "he": "[He initialisation](#term-he-init)",
+    }.get(init, f"the `{init}` initialisation")
+    out = [
+        "**The initialisation is part of the story.** This run uses "
+        f"{named}: the weights of each {width} → {width} layer have "
+        f"$\\mathrm{{Var}}(w) = {_num(s['init_weight_var'])}$ (fan-in {width}). When the "
+        "pre-activations of a layer vary little over the inputs and the biases are ignored, one "
+        "such layer multiplies their spread over the inputs, and the backward signal $\\delta$, "
+        "by $\\rho = \\sqrt{\\text{fan-in} \\cdot \\mathrm{Var}(w) \\cdot "
+        "E[\\varphi'(z)^2]}$ with $z$ near 0 ($E[\\varphi'(z)^2]$ is 1/2 for ReLU, "
+        "$\\varphi'(0)^2$ for a smooth activation). Predicted beside measured, per layer at "
+        f"{_layers(deep)} (geometric mean over tasks and seeds [95% interval], from layer 1 to "
+        f"layer {deep}, at initialisation):",
+        "",
+        "| activation | predicted $\\rho$ | measured: spread of $z$ | measured: $\\delta$ | "
+        "$\\kappa$ per layer |",
+        "|---|---|---|---|---|",
+    ]
+    trace = {r["activation"]: r for r in s["depth_trace"]}
+    for r in s["init_trace"]:
+        a = r["activation"]
+        out.append(
+            f"| {a} | {_num(_f(r['predicted']))} | {_pow(r['spread_per_layer'])} | "
+            f"{_pow(r['delta_per_layer'])} | {_pow(trace[a]['kappa_per_layer'][-1])} |"
+        )
+    out.append("")
+    text = (
+        "The measured factors follow the prediction's order and size. The weight gradient "
+        "$\\partial L/\\partial W_l = \\delta_l h_{l-1}^\\top$ multiplies the backward "
+        "signal by the layer's input, so $\\kappa$ per layer is not $\\rho$ itself."
+    )
+    relu = [r for r in s["init_trace"] if r["off_deepest_init"] is not None]
+    if relu:
+        text += (
+            " Once the spread has shrunk, a deep unit's $z$ is nearly its bias, the same for "
+            "every input: a unit with a negative bias is [dead](#term-dead) (ReLU) or "
+            "[inactive](#term-inactive) (leaky ReLU) on every input, and the biases are "
+            f"symmetric about 0. At initialisation, in layer {deep}: "
+            + "; ".join(f"{r['activation']} {_pct(r['off_deepest_init'])}" for r in relu)
+            + "."
+        )
+    he = [r for r in s["init_trace"] if abs(_f(r["predicted_he"]) - _f(r["predicted"])) > 1e-9]
+    if he:
+        text += (
+            " So the shrinking of the ReLU gradients with depth, and the dead units at "
+            "initialisation, are a property of this initialisation as much as of ReLU: "
+            "[He initialisation](#term-he-init) would predict $\\rho$ = "
+            + "; ".join(f"{r['activation']} {_num(_f(r['predicted_he']))}" for r in he)
+            + " (rerun with `--set init=he`). The next chapter, deep MLPs, measures this "
+            "collapse layer by layer."
+        )
+    out += [text, ""]
+    return out
+
+
 def _gradient_section(s: dict) -> list[str]:
     depths, acts = s["depths"], s["activations"]
     out = [
@@ -244,7 +441,8 @@ def _gradient_section(s: dict) -> list[str]:
         "",
         "The lesson plots the mean absolute gradient of the first layer's weights, "
         r"$\overline{|\partial L / \partial W_1|}$, at every epoch. Here is that trace per "
-        "activation (geometric mean over seeds, 95% band), at each depth:",
+        "activation ([geometric mean over seeds](#term-geometric-mean), 95% band), at each "
+        "depth:",
         "",
         "![First-layer gradient per epoch, rows: depth, columns: task](figures/grad_trace.png)",
         "",
@@ -260,19 +458,28 @@ def _gradient_section(s: dict) -> list[str]:
             sig = "" if high in v["differs_from_best"] else " (within noise)"
             parts.append(f"on {v['task']} {low}'s, {_num(factor)}× below {high}'s{sig}")
         out.append(f"- {_layers(depth)}: " + "; ".join(parts) + ".")
-    out += ["", "![Gradient per layer at initialisation](figures/grad_layers.png)", ""]
+    out.append("")
+    deep_depths = [d for d in depths if d >= 2]
+    if not deep_depths:
+        return out
+    deep = deep_depths[-1]
     out += [
-        "A trace of one layer cannot tell a gradient that *vanishes on its way back* from one "
-        "that is small everywhere. The ratio of the first layer's gradient to the output "
-        "layer's at initialisation can (geometric mean over tasks and seeds, 95% CI):",
+        "![Gradient per layer at initialisation](figures/grad_layers.png)",
         "",
-        "| activation | " + " | ".join(_layers(d) for d in depths) + " |",
-        "|---|" + "---|" * len(depths),
+        "A trace of one layer cannot tell a gradient that *vanishes on its way back* from one "
+        "that is small everywhere. A ratio between layers can: as in the deep-MLP chapter, "
+        "$\\kappa$ is the first layer's mean $|\\partial L/\\partial W_1|$ divided by that of "
+        "the last hidden layer's weights $W_D$ (with $D$ hidden layers; the output layer is "
+        "not the reference), at initialisation. With one hidden layer $\\kappa = 1$ by "
+        "definition. Geometric mean over tasks and seeds [95% interval]:",
+        "",
+        "| activation | " + " | ".join(_layers(d) for d in deep_depths) + " |",
+        "|---|" + "---|" * len(deep_depths),
     ]
     trace = {r["activation"]: r for r in s["depth_trace"]}
     for a in acts:
-        out.append(f"| {a} | " + " | ".join(_pow(c) for c in trace[a]["ratio_init"]) + " |")
-    logs = {a: np.array([_f(c["mean"]) for c in trace[a]["ratio_init"]]) for a in acts}
+        out.append(f"| {a} | " + " | ".join(_pow(c) for c in trace[a]["kappa_init"]) + " |")
+    logs = {a: np.array([_f(c["mean"]) for c in trace[a]["kappa_init"]]) for a in acts}
     twins = [
         f"{a} and {b}"
         for i, a in enumerate(acts)
@@ -285,82 +492,49 @@ def _gradient_section(s: dict) -> list[str]:
             f"The curves of {_and(twins)} overlap in the figure: same initial weights, and "
             "their ratios agree within 2% at every depth.",
         ]
-    shallow = {a: 10 ** _f(trace[a]["ratio_init"][0]["mean"]) for a in acts}
-    deep = {a: 10 ** _f(trace[a]["ratio_init"][-1]["mean"]) for a in acts}
-    falls = [a for a in acts if trace[a]["differs"] and deep[a] < shallow[a]]
+    kappa = {a: _f(trace[a]["kappa_init"][-1]["mean"]) for a in acts}
+    order = sorted(acts, key=kappa.get)
     text = (
-        f"With {_layers(depths[0])} the first layer receives between "
-        f"{_factor(min(shallow.values()))} and {_factor(max(shallow.values()))} of the output "
-        "layer's gradient, depending on the activation."
+        f"At {_layers(deep)} the first layer gets from {ratio(kappa[order[0]])} ({order[0]}) "
+        f"to {ratio(kappa[order[-1]])} ({order[-1]}) of the last hidden layer's gradient."
     )
-    if len(depths) > 1:
-        worst = min(acts, key=deep.get)
+    if len(deep_depths) > 1:
+        first = deep_depths[0]
+        falls = [a for a in acts if trace[a]["differs"] and logs[a][-1] < logs[a][0]]
         if falls:
             text += (
-                f" From {depths[0]} to {_layers(depths[-1])} the ratio falls significantly for "
-                + _and([f"{a} (by a factor {_num(shallow[a] / deep[a])})" for a in falls])
-                + f"; at {_layers(depths[-1])} the smallest is {worst}'s, {_factor(deep[worst])}."
-            )
-        else:
-            text += f" It does not fall significantly up to {_layers(depths[-1])}."
-        out += ["", text, ""]
-        changes = [c for c in s["depth_changes"] if c["differs"]]
-        down = [c for c in changes if _f(c["deep"]["mean"]) < _f(c["shallow"]["mean"])]
-        up = [c for c in changes if c not in down]
-
-        def listing(cs: list[dict]) -> str:
-            return _and(
-                [
-                    f"{c['activation']} on {c['task']} ({_pct(c['shallow'], False)} → "
-                    f"{_pct(c['deep'], False)})"
-                    for c in cs
-                ]
-            )
-
-        text = f"From {depths[0]} to {_layers(depths[-1])}, held-out accuracy "
-        if not changes:
-            text += "changes beyond noise for no activation and task."
-        else:
-            bits = [f"falls significantly for {listing(down)}"] if down else []
-            bits += [f"rises significantly for {listing(up)}"] if up else []
-            text += "; it ".join(bits) + "; every other change is within noise."
-        out += [text, ""]
-        lost = sorted({c["activation"] for c in down} & set(falls))
-        if falls:
-            out += [
-                f"So the lesson's claim, tested where it applies: at {_layers(depths[0])} the "
-                "activations differ in the *scale* of the first layer's gradient, and the first "
-                "layer still gets at least "
-                f"{_factor(min(shallow.values()))} of the output layer's; "
-                f"at {_layers(depths[-1])} {worst}'s first layer gets {_factor(deep[worst])} of it"
-                + (
-                    f", and this comes with a loss of held-out accuracy for {_and(lost)}."
-                    if lost
-                    else ", without a significant loss of held-out accuracy in this budget."
-                ),
-                "",
-            ]
-        saturated = [
-            _f(_by_task(s, depths[-1])[t, worst]["units"]["act/saturated_fraction"][0]["mean"])
-            for t in s["tasks"]
-        ]
-        slope = _f(s["max_abs_deriv"][worst])
-        if falls and worst in falls and slope < 1 and all(v < 0.01 for v in saturated):
-            out += [
-                f"Is {worst}'s vanishing gradient a saturation effect? Not here: at "
-                "initialisation "
-                + (
-                    f"at most {100 * max(saturated):.1f}% of its hidden units are"
-                    if max(saturated) > 0
-                    else "none of its hidden units is"
+                f" From {first} to {_layers(deep)} $\\kappa$ falls significantly for "
+                + _and(
+                    [f"{a} (by a factor {_num(10 ** (logs[a][0] - logs[a][-1]))})" for a in falls]
                 )
-                + " saturated on any task. Each layer multiplies the gradient by "
-                f"$\\varphi'(z) \\le {_num(slope)}$ (times the weights), "
-                "and the product of such factors shrinks geometrically with depth.",
-                "",
+                + "."
+            )
+        else:
+            text += f" From {first} to {_layers(deep)} it does not fall significantly."
+    out += ["", text, ""]
+    out += _init_section(s)
+    changes = [c for c in s["depth_changes"] if c["differs"]]
+    down = [c for c in changes if _f(c["deep"]["mean"]) < _f(c["shallow"]["mean"])]
+    up = [c for c in changes if c not in down]
+
+    def listing(cs: list[dict]) -> str:
+        return _and(
+            [
+                f"{c['activation']} on {c['task']} ({_pct(c['shallow'], False)} → "
+                f"{_pct(c['deep'], False)})"
+                for c in cs
             ]
+        )
+
+    text = f"From {depths[0]} to {_layers(deep)}, held-out accuracy "
+    if not changes:
+        text += "changes beyond noise for no activation and task."
     else:
-        out += ["", text, ""]
+        bits = [f"falls significantly for {listing(down)}"] if down else []
+        bits += [f"rises significantly for {listing(up)}"] if up else []
+        text += "; it ".join(bits) + "; every other change is within noise."
+    out += [text, "", _kappa_sentence(s), ""]
+    out += _saturation_sentence(s)
     return out
 
 
@@ -371,16 +545,17 @@ def _units_section(s: dict) -> list[str]:
         "## Dead and saturated units",
         "",
         "The lesson names dead ReLU units but never counts them. Measured on the held-out "
-        "inputs: a ReLU unit is *dead* when its output is 0 on every input, a LeakyReLU unit "
-        "*inactive* when its pre-activation is negative on every input, a tanh (sigmoid) unit "
-        "*saturated* when $|h| > 0.99$ ($h$ outside $[0.01, 0.99]$) on every input. Fractions "
-        f"are averaged over hidden layers, then over seeds: at epoch {probes[0]} → epoch "
-        f"{probes[-1]}.",
+        "inputs, with the tutorial's one threshold each: a ReLU unit is [dead](#term-dead), a "
+        "leaky ReLU unit [inactive](#term-inactive), a tanh or sigmoid unit "
+        "[saturated](#term-saturated) on every input. Few units are saturated on *every* input, "
+        "so the table also gives the per-input share: the share of (unit, input) pairs in the "
+        "saturated band. Fractions are averaged over hidden layers, then over seeds: at epoch "
+        f"{probes[0]} → epoch {probes[-1]}.",
         "",
         "![Dead, inactive and saturated hidden units](figures/units.png)",
         "",
     ]
-    keys = ("act/off_fraction", "act/saturated_fraction")
+    keys = ("act/off_fraction", "act/saturated_fraction", "act/saturated_pair_fraction")
     shown = sorted({depths[0], depths[-1]})
     never, sentences = [], []
     for d in shown:
@@ -390,9 +565,14 @@ def _units_section(s: dict) -> list[str]:
             "|---|---|" + "---|" * len(tasks),
         ]
         for a in acts:
+            zero = True
             for key in keys:
                 kind = dead_kind(get_activation(a))
-                name = "saturated" if key != keys[0] else (kind or "dead")
+                name = {
+                    "act/off_fraction": kind or "dead",
+                    "act/saturated_fraction": "saturated (every input)",
+                    "act/saturated_pair_fraction": "saturated (per input)",
+                }[key]
                 cells = [rows[t, a]["units"][key] for t in tasks]
                 if all(math.isnan(_f(c[-1]["mean"])) for c in cells):
                     continue  # the probe does not apply to this activation
@@ -403,16 +583,25 @@ def _units_section(s: dict) -> list[str]:
                 )
                 final = {t: _f(c[-1]["mean"]) for t, c in zip(tasks, cells, strict=True)}
                 top = max(tasks, key=final.get)
-                if final[top] == 0:
-                    never.append(f"{a} ({_layers(d)})")
-                else:
-                    sentences.append(
-                        f"{a} with {_layers(d)}: up to {100 * final[top]:.1f}% {name} units "
-                        f"(on {top})"
+                if final[top] > 0:
+                    zero = False
+                    what = (
+                        "of the (unit, input) pairs saturated"
+                        if key.endswith("pair_fraction")
+                        else f"of the units {name.replace(' (every input)', ' on every input')}"
                     )
+                    sentences.append(
+                        f"{a} with {_layers(d)}: up to {100 * final[top]:.1f}% {what} (on {top})"
+                    )
+            if zero:
+                never.append(f"{a} ({_layers(d)})")
         out.append("")
     if sentences:
         out += ["After training: " + "; ".join(sentences) + ".", ""]
     if never:
-        out += [f"No unit is dead, inactive or saturated after training for {_and(never)}.", ""]
+        out += [
+            f"No unit is dead, inactive or saturated after training for {_and(never)} (for a "
+            "bounded activation: not even one (unit, input) pair in the band).",
+            "",
+        ]
     return out
