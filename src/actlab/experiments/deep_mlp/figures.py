@@ -99,7 +99,7 @@ def plot_learned_functions(results: Results) -> Figure:
             )
         ax.set_title(name, color=color)
         ax.set_ylim(-1.7, 1.7)
-        ax.legend(loc="lower right", fontsize=6.5, handlelength=1.8)
+        ax.legend(loc="lower right", fontsize=7.5, handlelength=1.8)
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     for ax in axes[(nrows - 1) * ncols :]:
@@ -145,7 +145,7 @@ def plot_loss_curves(results: Results) -> Figure:
             transform=ax.transAxes,
             ha="right",
             va="bottom",
-            fontsize=7,
+            fontsize=8,
             color=_FLOOR,
             bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1.5},
         )
@@ -190,7 +190,7 @@ def plot_gradient_flow(results: Results) -> Figure:
         notes = [n for n in _hidden_lines(drawn, names, [epoch]) if not n.startswith("0 in")]
         if notes:
             ax.text(0.02, 0.98, "\n".join(n.split(" at ")[0] + " (lines overlap)" for n in notes),
-                    transform=ax.transAxes, ha="left", va="top", fontsize=6.5, color="#333",
+                    transform=ax.transAxes, ha="left", va="top", fontsize=8, color="#333",
                     bbox={"facecolor": "white", "alpha": 0.85, "lw": 0, "pad": 1.5})  # fmt: skip
         ax.set_yscale("log")
         _layer_ticks(ax, len(layers))
@@ -249,7 +249,7 @@ def plot_hidden_activations(results: Results, epoch: int | None = None, seed: in
             if j == 0:
                 ax.set_ylabel(f"{name}\nunits", color=color_of(name))
         bar = fig.colorbar(image, ax=grid[a, len(layers) - 1], pad=0.02, fraction=0.08)
-        bar.set_label(r"$\varphi(z)$", fontsize=7)
+        bar.set_label(r"$\varphi(z)$", fontsize=8)
         ax = grid[a, -1]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
         bins = np.linspace(lo, hi if hi > lo else lo + 1e-6, 41)
@@ -281,7 +281,7 @@ def plot_hidden_activations(results: Results, epoch: int | None = None, seed: in
             )
         if a == 0:
             ax.set_title("output histogram (log density)")
-            ax.legend(loc="upper left", fontsize=6)
+            ax.legend(loc="upper left", fontsize=7.5)
         if a == len(names) - 1:
             ax.set_xlabel(r"unit output $\varphi(z)$")
     when = "at initialisation" if epochs[e] == 0 else f"after {epochs[e]} epochs"

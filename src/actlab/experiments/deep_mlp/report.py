@@ -195,9 +195,10 @@ def report(results: Results) -> str:
         rf"held-out MSE below the noise variance $s^2 = {num(noise_var)}$, but one finite draw "
         rf"has its own floor: the true function $\sin x$ itself scores {num(s['test_floor'])} "
         f"on this run's test draw and {num(s['train_floor'])} on its training draw. A fitted "
-        "model is expected to score *below* $s^2$ on its own training points (a linear model "
-        r"with $|\theta|$ parameters fitted to $n$ points scores $s^2(1 - |\theta|/n)$ on "
-        "average, exercise 3), so a training MSE under the floor is not by itself overfitting. "
+        "model is expected to score *below* the floor on its own training points (a linear "
+        r"model with $|\theta|$ parameters that contains the true function, fitted to $n$ "
+        r"points, scores $s^2(1 - |\theta|/n)$ on average: exercise 3), so a training MSE "
+        "under the floor is not by itself overfitting. "
         "The verdicts below use the error to the true function and the held-out MSE minus the "
         "test draw's floor.",
         "",
@@ -335,6 +336,8 @@ def _change(stat: dict[str, float]) -> str:
     def one(v: float) -> str:
         if v is None or not math.isfinite(v):
             return "n/a"
+        if abs(v) < 5e-5:  # below 0.005%: printed as 0, not as +3e-06%
+            return "0%"
         return f"{100 * v:+.2g}%".replace("-", "−")
 
     mean, lo, hi = stat.get("mean"), stat.get("lo"), stat.get("hi")
@@ -381,8 +384,10 @@ def _convergence_section(rows: dict, names: list[str], s: dict[str, Any]) -> lis
     if groups["converged"]:
         text.append(
             f"At the shared rate {_names(groups['converged'])} "
-            f"{'has' if len(groups['converged']) == 1 else 'have'} converged: the final "
-            "numbers above are where training had settled, not where the budget cut it short."
+            f"{'has' if len(groups['converged']) == 1 else 'have'} converged in this sense: "
+            f"their final numbers are not a snapshot of a loss still falling at the end. Flat "
+            f"over the last {w} epochs does not rule out a plateau that a longer run would "
+            "leave: a loss can stay flat for many epochs and then drop."
         )
     if groups["still improving"]:
         one = len(groups["still improving"]) == 1
@@ -553,6 +558,14 @@ def _hidden_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str
         f"![Hidden-layer outputs after {last_epoch} epochs](figures/hidden_activations.png)",
         "",
     ]
+    out += [
+        f"*Each heatmap row is one unit of a hidden layer ({_names([str(v) for v in layers])}; "
+        "seed 0), its output coloured along the input $x$; rows are sorted by their mean. A "
+        "row whose colour changes along $x$ is a unit that responds to the input; a row of one "
+        "colour gives every input the same value. The histograms on the right pool every "
+        "unit and input of a layer.*",
+        "",
+    ]
     deep, shallow = str(layers[-1]), str(layers[0])
     spread = [
         f"{a} {num(rows[a]['spread_start'][shallow]['mean'])} → "
@@ -652,10 +665,12 @@ def _hidden_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str
                 zero.setdefault(word, []).append(a)
                 continue
             worst = r[f"{key}_end_worst_layer"]
+            where = ""
+            if isinstance(worst, dict) and worst["fraction"] > 0:
+                where = f" (most in layer {worst['layer']}: {pct(worst['fraction'])})"
             mine.append(
                 f"{pct(start['mean'])} {word} at initialisation, {pct(end['mean'])} after "
-                f"{last_epoch} epochs (most in layer {worst['layer']}: "
-                f"{pct(worst['fraction'])})"
+                f"{last_epoch} epochs{where}"
             )
         if mine:
             facts.append(f"{a}: " + "; ".join(mine))
