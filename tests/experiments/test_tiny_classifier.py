@@ -160,6 +160,14 @@ def test_member_equals_a_plain_sequential_trained_alone(results, depth, task, ac
         lo, hi = _off_bounds(seq, split.x_test)
         got = results.arrays["units"][m, -1, :depth, tc.UNIT_METRICS.index("act/off_fraction")]
         assert np.all((lo <= got) & (got <= hi)), (got, lo, hi)
+    # The per-layer gradient at the last probe epoch is the gradient at the final weights (no
+    # update follows it; it used to be left NaN), by autograd on the network trained alone.
+    assert results.coords["grad_layers/probe"][-1] == cfg.epochs
+    seq.zero_grad()
+    nn.functional.cross_entropy(seq(split.x_train), split.y_train).backward()
+    final = [mod.weight.grad.abs().mean().item() for mod in seq if isinstance(mod, nn.Linear)]
+    got = results.arrays["grad_layers"][m, -1, : depth + 1]
+    np.testing.assert_allclose(got, final, rtol=1e-2, atol=1e-7)
     if depth == 1:  # and the decision boundary is this network's class-1 probability
         t = cfg.tasks.index(task)
         g1, g2 = results.arrays["grid_x1"][t], results.arrays["grid_x2"][t]
@@ -755,3 +763,159 @@ def test_report_verdicts_follow_the_summary_when_set_by_hand(results):
     assert "they tie on " + ", ".join(SMOKE.tasks[:-1]) + " and " + SMOKE.tasks[-1] in text
     assert "changes beyond noise for no activation and task" in text
     assert "No activation loses held-out accuracy significantly" in text
+
+
+def _plain_hidden(cfg, depth, act, seed, x):
+    """Pre- and post-activations of every hidden layer of the plain initial network on ``x``."""
+    seq = _initial_sequential(cfg, depth, act, seed)
+    out, h = [], x
+    for module in seq[:-1]:
+        z, h = h, module(h)
+        if not isinstance(module, nn.Linear):
+            out.append((z, h))
+    return seq, out
+
+
+def test_saturated_pair_share_equals_a_direct_count(results):
+    """The per-input share: (unit, input) pairs with |tanh| > 0.99 (sigmoid outside
+    [0.01, 0.99]) on the held-out inputs, per layer then averaged, at initialisation and after
+    training; the every-input fraction is never above it."""
+    cfg, depth, task, seed = SMOKE, 3, "circles", 1
+    split = _split(cfg, task, seed)
+    k = tc.UNIT_METRICS.index("act/saturated_pair_fraction")
+    every = tc.UNIT_METRICS.index("act/saturated_fraction")
+    for act, band in (
+        ("tanh", lambda h: h.abs() > 0.99),
+        ("sigmoid", lambda h: (h < 0.01) | (h > 0.99)),
+    ):
+        m = _global_member(cfg, depth, task, act, seed)
+        with torch.no_grad():
+            _, hidden = _plain_hidden(cfg, depth, act, seed, split.x_test)
+        expected = [band(h).double().mean().item() for _, h in hidden]
+        np.testing.assert_allclose(results.arrays["units"][m, 0, :depth, k], expected, atol=1e-3)
+        assert np.all(
+            results.arrays["units"][m, :, :depth, every] <= results.arrays["units"][m, :, :depth, k]
+        )
+    relu = _global_member(cfg, depth, task, "relu", seed)
+    assert np.isnan(results.arrays["units"][relu, :, :depth, k]).all()
+    # the report gives both numbers per bounded activation
+    text = SPEC.report(results)
+    assert "saturated (every input)" in text and "saturated (per input)" in text
+
+
+def test_init_weight_var_and_predicted_factor_against_nn_linear():
+    """Var(w) of torch's default init from nn.Linear's own draws (not actlab's), and the
+    predicted factor per layer: sqrt(fan_in Var(w) E[phi'^2]) = sqrt(1/6) for ReLU."""
+    torch.manual_seed(0)
+    w = torch.cat([nn.Linear(8, 8).weight.detach().reshape(-1) for _ in range(3000)])
+    assert tc.init_weight_var("torch", 8, 8) == pytest.approx(w.double().var().item(), rel=0.02)
+    w = torch.empty(8, 8 * 3000)
+    nn.init.xavier_uniform_(w.view(8, 3000, 8)[:, 0, :])  # one 8 -> 8 layer: bound sqrt(6/16)
+    assert tc.init_weight_var("xavier", 8, 8) == pytest.approx(6 / 16 / 3)
+    assert tc.predicted_spread_factor("torch", 8, "relu") == pytest.approx(
+        math.sqrt(1 / 6), rel=1e-3
+    )
+    assert tc.predicted_spread_factor("torch", 8, "tanh") == pytest.approx(
+        math.sqrt(1 / 3), rel=1e-3
+    )
+    assert tc.predicted_spread_factor("torch", 8, "sigmoid") == pytest.approx(
+        math.sqrt(1 / 3) / 4, rel=1e-3
+    )
+    assert tc.predicted_spread_factor("he", 8, "relu") == pytest.approx(1.0, rel=1e-3)
+    with pytest.raises(ValueError, match="init"):
+        tc.init_weight_var("orthogonal", 8, 8)
+
+
+def test_measured_spread_and_backward_signal_by_autograd(results):
+    """spread_init and delta_init of a member equal the plain network's: std over the training
+    inputs of each pre-activation, mean over units; mean |dL/dz| by autograd."""
+    cfg, depth, task, act, seed = SMOKE, 3, "moons", "relu", 2
+    split = _split(cfg, task, seed)
+    seq = _initial_sequential(cfg, depth, act, seed)
+    zs, h = [], split.x_train
+    for module in seq:
+        h = module(h)
+        if isinstance(module, nn.Linear) and len(zs) < depth:
+            h.retain_grad()
+            zs.append(h)
+    nn.functional.cross_entropy(h, split.y_train).backward()
+    m = _global_member(cfg, depth, task, act, seed)
+    spread = [z.detach().std(0).mean().item() for z in zs]
+    delta = [z.grad.abs().mean().item() for z in zs]
+    np.testing.assert_allclose(results.arrays["spread_init"][m, :depth], spread, rtol=1e-4)
+    np.testing.assert_allclose(results.arrays["delta_init"][m, :depth], delta, rtol=1e-3)
+    entry = next(e for e in results.summary["init_trace"] if e["activation"] == act)
+    assert entry["predicted"] == pytest.approx(math.sqrt(1 / 6), rel=1e-3)
+    text = SPEC.report(results)
+    row = next(line for line in text.splitlines() if line.startswith(f"| {act} | 0.41 |"))
+    assert row.count("[") == 3  # measured spread, backward signal and kappa, with intervals
+
+
+def _kappa_summary(results, kappa: dict[str, float], lost: set[str]):
+    s = dict(results.summary)
+    s["depth_trace"] = [
+        {
+            **r,
+            "kappa_init": [dict(c) for c in r["kappa_init"][:-1]]
+            + [{**r["kappa_init"][-1], "mean": kappa[r["activation"]]}],
+        }
+        for r in s["depth_trace"]
+    ]
+    s["depth_changes"] = [
+        {
+            **c,
+            "differs": c["activation"] in lost,
+            "shallow": {**c["shallow"], "mean": 0.9},
+            "deep": {**c["deep"], "mean": 0.6 if c["activation"] in lost else 0.9},
+        }
+        for c in s["depth_changes"]
+    ]
+    return SPEC.report(dataclasses.replace(results, summary=s))
+
+
+def test_accuracy_loss_is_not_pinned_on_the_gradient_when_the_numbers_disagree(results):
+    """tanh loses accuracy, relu keeps it with a smaller kappa: the report must say so (the
+    old text blamed vanishing gradients); when the loser has the smallest kappa, it says only
+    that the two go together."""
+    kappa = {"sigmoid": -1.0, "tanh": -1.3, "relu": -1.7, "leaky_relu": -1.0}
+    text = _kappa_summary(results, kappa, {"tanh"})
+    assert "Not alone" in text
+    assert "relu keeps its accuracy although its first layer gets a smaller share" in text
+    assert "than tanh's (1/20)" in text
+    text = _kappa_summary(results, {**kappa, "tanh": -2.0}, {"tanh"})
+    assert "Not alone" not in text
+    assert "The activations that lose accuracy (tanh) are also those" in text
+    assert "association, not a proof" in text
+
+
+def test_smoke_report_uses_the_tutorial_notation(results):
+    from actlab.report.notation import misplaced_symbols
+
+    text = SPEC.report(results)
+    assert misplaced_symbols(text, "tiny-classifier") == []
+    assert "$L$-hidden" not in text and "(c/4)" not in text
+    for term in (
+        "welch",
+        "t-interval",
+        "seed",
+        "held-out",
+        "dead",
+        "inactive",
+        "saturated",
+        "default-init",
+    ):
+        assert f"(#term-{term})" in text
+
+
+def test_units_figure_rows_share_the_y_axis(results):
+    figs = SPEC.figures(results)
+    axes = figs["units"].axes
+    rows = [a for a in axes if a.get_ylabel()]  # the first panel of each row carries the label
+    for first in rows:
+        same_row = [
+            a for a in axes if a.get_position().y0 == pytest.approx(first.get_position().y0)
+        ]
+        assert len(same_row) == 2
+        assert len({tuple(np.round(a.get_ylim(), 6)) for a in same_row}) == 1
+    acc = figs["accuracy"].axes
+    assert len({tuple(np.round(a.get_ylim(), 6)) for a in acc}) == 1
