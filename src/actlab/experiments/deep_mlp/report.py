@@ -404,9 +404,9 @@ def _convergence_section(rows: dict, names: list[str], s: dict[str, Any]) -> lis
         )
     if groups["undecided"]:
         text.append(
-            f"For {_names(groups['undecided'])} the interval straddles a limit: the seeds "
-            "disagree (some still moving or oscillating, as the loss curves show), so this run "
-            "cannot say whether training had settled."
+            f"For {_names(groups['undecided'])} the interval straddles a limit: the seeds' "
+            f"changes spread too widely to place the mean inside or outside ±{pct(flat)}, so "
+            "this run cannot say whether training had settled."
         )
     out += [" ".join(text), ""]
     return out
