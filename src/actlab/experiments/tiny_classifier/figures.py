@@ -185,9 +185,14 @@ def plot_grad_layers(
         # Earlier lines thicker, so that one hidden under a later one (ReLU and LeakyReLU start
         # from the same weights and nearly coincide) still shows as a border.
         lw = 1.4 + 1.2 * (len(acts) - 1 - j) / max(len(acts) - 1, 1)
-        ax.plot(layers, mean, "o-", ms=2 + lw, lw=lw, color=color_of(act), label=act)
+        # and every other activation dashed, so that a line on top never hides the one below
+        ls = "--" if j % 2 else "-"
+        ax.plot(layers, mean, marker="o", ls=ls, ms=2 + lw, lw=lw, color=color_of(act), label=act)
         ax.fill_between(layers, lo, hi, color=color_of(act), alpha=0.2, lw=0)
     ax.set_yscale("log")
+    if depth >= 2:  # kappa: layer 1 over the last hidden layer (layer depth), not the output
+        ax.axvline(depth, color="#888888", lw=0.8, ls=":")
+        ax.text(depth, 0.02, r" $W_D$", transform=ax.get_xaxis_transform(), color="#555555")
     ax.set_xticks(layers)
     ax.set_xlabel("layer (1 = input side)")
     ax.set_ylabel(r"mean $|\partial L / \partial W_l|$")
@@ -346,7 +351,10 @@ def figures(results: Results) -> dict[str, Figure]:
             if i:
                 axs[0, i].set_ylabel("")
         _legend(fig, acts)
-        fig.suptitle(f"Gradient per layer at initialisation, {deep} hidden layers of {s['width']}")
+        fig.suptitle(
+            f"Gradient per layer at initialisation, {deep} hidden layers of {s['width']}; "
+            r"$\kappa$ = layer 1 over layer " + f"{deep} (dotted)"
+        )
         figs["grad_layers"] = fig
 
         metrics = ("act/off_fraction", "act/saturated_pair_fraction")
