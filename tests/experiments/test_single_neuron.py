@@ -794,17 +794,18 @@ def test_relu_fit_at_solution_is_the_landscape_of_the_chapter(results):
 
 
 def test_report_uses_the_tutorial_notation_and_links_its_terms(results):
-    """Every symbol of the report means what the tutorial's notation table says (no slope $a$,
-    no noise $e$, no scale $\\alpha$), and each glossary term is linked once, at its first use."""
+    """Every symbol of the report means what the tutorial's notation table says (no slope $a$
+    or $q$, no noise $e$, no scale $\\alpha$), and each glossary term is linked once, at its
+    first use."""
     from actlab.report.notation import misplaced_symbols
 
     text = SPEC.report(results)
     assert misplaced_symbols(text, "single-neuron") == []
-    assert "$q = \\mathrm{cov}(x, y)/\\mathrm{var}(x)$" in text
+    assert "slope $\\mathrm{cov}(x, y)/\\mathrm{var}(x)$" in text
     assert "\\lambda\\,\\mathrm{ReLU}(z)" in text and "+ \\xi$" in text
     for key in (
         "seed", "held-out", "noise-floor", "ensemble", "t-interval", "r-squared", "welch",
-        "wilson-interval", "dead", "saturated",
+        "wilson-interval", "dead", "saturated", "default-init",
     ):  # fmt: skip
         assert text.count(f"](#term-{key})") == 1, key
     assert "a two-sample t-test that does not assume" not in text  # defined in the glossary
@@ -818,3 +819,16 @@ def test_relu_dead_counts_carry_wilson_intervals(results):
     w = st.binomtest(k, n).proportion_ci(method="wilson")
     lo = "0%" if k == 0 else snr._pct(w.low)
     assert f"{k} of {n} ({snr._pct(k / n)} [{lo}, {snr._pct(w.high)}]) ReLU restarts" in text
+
+
+def test_initialisation_and_target_shapes_follow_the_config(results):
+    """The $U(-1, 1)$ bound is stated only for PyTorch's default scheme; other schemes are
+    named and linked, not given that bound. Only the run's targets get a shape sentence."""
+    assert "$U(-1, 1)$" in snr.init_words("torch")
+    assert snr.init_words("xavier") == "[xavier initialisation](#term-xavier-init)"
+    assert "U(-1, 1)" not in snr.init_words("he")
+    text = SPEC.report(results)
+    assert snr.init_words(SMOKE.init) in text
+    assert ("the S-cubic rises" in text) == ("cubic" in SMOKE.targets)
+    assert ("the W-quartic has two minima" in text) == ("quartic" in SMOKE.targets)
+    assert snr._shapes({"targets": ["linear"]}) == ""  # noqa: SLF001

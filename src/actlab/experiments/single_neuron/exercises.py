@@ -66,12 +66,14 @@ EXERCISES: list[Exercise] = [
         "Why a smooth unit runs to the cap",
         "On the linear target $y = x/2$ a tanh restart can run to the step cap while $|w|$ "
         "shrinks and $|v|$ grows (see *Did the restarts converge?*). Expand "
-        "$v\\tanh(wx)$ for small $w$ with the slope $vw = q$ held fixed. "
+        "$v\\tanh(wx)$ for small $w$ with the slope $vw$ held fixed. "
         "Is there a finite $(w, v)$ at which the fit is exact? By what factor does the squared "
-        "error to the line $qx$ shrink when $w$ is halved?",
-        "$\\tanh(z) = z - z^3/3 + O(z^5)$, so $v\\tanh(wx) = qx - q w^2 x^3/3 + O(w^4)$: the "
-        "unit is a line only in the limit $w \\to 0$, $v = q/w \\to \\infty$, which no finite "
-        "step reaches. The error is about $q w^2 x^3/3$, so the squared error scales as $w^4$: "
+        "error to the line $(vw)\\,x$ shrink when $w$ is halved?",
+        "$\\tanh(z) = z - z^3/3 + O(z^5)$, so "
+        "$v\\tanh(wx) = (vw)\\,x - (vw)\\,w^2 x^3/3 + O(w^4)$: the unit is a "
+        "line only in the limit $w \\to 0$, $v = (vw)/w \\to \\infty$, which no finite "
+        "step reaches. The error is about $(vw)\\,w^2 x^3/3$, so the squared error scales "
+        "as $w^4$: "
         "halving $w$ divides it by about 16. The loss keeps falling ever more slowly while "
         "the weights stretch, so neither the gradient test nor the plateau test need fire "
         "before the cap. The tests compute the ratio "

@@ -99,6 +99,18 @@ def stop_sentence(s: dict) -> str:
     return line + ". A capped restart is scored at the fit it reached at the cap."
 
 
+def init_words(init: str) -> str:
+    """The initial weights in words, linked to the glossary; the bound is stated only for the
+    scheme whose bound for one input is known here (PyTorch's default: $B = 1/\\sqrt{1}$)."""
+    if init == "torch":
+        return (
+            "PyTorch's [default initialisation](#term-default-init), which for one input and "
+            "one hidden unit draws $w, b, v, c$ each from $U(-1, 1)$"
+        )
+    key = {"xavier": "xavier-init", "he": "he-init"}.get(init)
+    return f"[{init} initialisation](#term-{key})" if key else f"{init} initialisation"
+
+
 def _intro(s: dict) -> list[str]:
     n_members = len(s["cases"]) * s["seeds"] * s["restarts"]
     lo, hi = _num(s["x_min"]), _num(s["x_max"])
@@ -121,8 +133,8 @@ def _intro(s: dict) -> list[str]:
         f"{n_members} fits (target x activation x draw x restart) are members of one "
         "vectorised [ensemble](#term-ensemble) (each member has its own weights, optimiser "
         "state and stopping), trained "
-        f"full batch with Adam (learning rate {_num(s['lr'])}); initial weights ({s['init']} "
-        "scheme: $w, b, v, c$ each uniform on $[-1, 1]$) depend only on the draw and the "
+        f"full batch with Adam (learning rate {_num(s['lr'])}); initial weights "
+        f"({init_words(s['init'])}) depend only on the draw and the "
         "restart, so every activation starts from the "
         f"same {s['seeds'] * s['restarts']} initial points. Every {s['check_every']} steps a "
         f"member stops when the norm of its gradient over $(w, b, v, c)$ is below "
@@ -150,12 +162,26 @@ def _intro(s: dict) -> list[str]:
     out += [
         "",
         "*Held-out variance of $y$: the variance of the held-out labels, mean over draws; the "
-        "MSE of always predicting their mean. The names give the shape on $[-2, 2]$: the "
-        "U-quadratic has one minimum, the S-cubic rises through one S-bend, the W-quartic has "
-        "two minima ($-1$ at $x = \\pm\\sqrt 2$) and a local maximum 0 at $x = 0$.*",
+        "MSE of always predicting their mean." + _shapes(s) + "*",
         "",
     ]
     return out
+
+
+_SHAPES = {
+    "quadratic": "the U-quadratic has one minimum",
+    "cubic": "the S-cubic rises through one S-bend",
+    "quartic": "the W-quartic has two minima ($-1$ at $x = \\pm\\sqrt 2$) and a local maximum "
+    "0 at $x = 0$",
+}
+
+
+def _shapes(s: dict) -> str:
+    """What the names of the run's targets say about their shapes (only targets in the run)."""
+    parts = [_SHAPES[t] for t in s["targets"] if t in _SHAPES]
+    if not parts:
+        return ""
+    return " The names give the shape: " + _join(parts) + "."
 
 
 def _overview(s: dict) -> list[str]:
@@ -396,11 +422,13 @@ def _identity_section(s: dict) -> list[str]:
         "## Identity is the least-squares line",
         "",
         "With $\\varphi(z) = z$ the model is $v(wx + b) + c = (vw)\\,x + (vb + c)$, a "
-        "straight line, whose optimum has a closed form: the least-squares line "
-        "$q = \\mathrm{cov}(x, y)/\\mathrm{var}(x)$, $d = \\bar y - q\\bar x$. The best "
+        "straight line, whose optimum has a closed form: the least-squares line, with "
+        "the slope $\\mathrm{cov}(x, y)/\\mathrm{var}(x)$ and the intercept "
+        "$d = \\bar y - \\text{slope} \\cdot \\bar x$. The best "
         "identity restart of every draw is compared with it:",
         "",
-        "| target | slope $vw$ vs $q$ (draw 0) | max abs. slope diff. | max abs. intercept diff. "
+        "| target | slope $vw$ vs least squares (draw 0) | max abs. slope diff. | max abs. "
+        "intercept diff. "
         "| max abs. train-MSE diff. |",
         "|---|---|---|---|---|",
     ]
