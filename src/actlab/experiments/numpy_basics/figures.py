@@ -42,10 +42,10 @@ __all__ = [
 SERIES = {
     "stable": "#222222",
     "naive float64": "#d62728",
-    "naive float32": "#ff9896",
+    "naive float32": "#e6550d",
     "log_softmax": "#222222",
     "log of softmax float64": "#d62728",
-    "log of softmax float32": "#ff9896",
+    "log of softmax float32": "#e6550d",
 }
 """Colours of the numerical variants (not activations)."""
 
@@ -119,26 +119,27 @@ def plot_check_errors(results: Results, ax: Axes | None = None) -> Axes:
                     str(c["nonfinite_mismatches"]),
                     ha="center",
                     va="bottom",
-                    fontsize=7,
+                    fontsize=8.5,
                     color="#d62728",
                     fontweight="bold",
                 )
-    ax.set_ylim(0, top * 1.2)
+    ax.set_ylim(0, top * 1.55)  # room for the legend above the bars
     labels = [
         f"{_TITLES.get(f, f.replace('_', '-'))}\n{'textbook' if impl == 'textbook' else 'NumPy'}"
         f"\nvs {'SciPy' if r == 'scipy' else 'torch'}"
         for f, impl, r in groups
     ]
-    ax.set_xticks(range(len(groups)), labels, fontsize=7)
+    ax.set_xticks(range(len(groups)), labels, fontsize=8)
     ax.set_ylabel(r"max error / $\varepsilon_{\mathrm{mach}}$")
     handles = [Line2D([], [], color=c, lw=6) for c in colours]
     handles.append(Line2D([], [], marker="o", mfc="white", mec="#555555", ls="none"))
     handles.append(Line2D([], [], marker="$3$", color="#d62728", ls="none"))
     names = [f"{a} {b}" for a, b in sets] + ["exactly equal", "entries whose inf/NaN disagree"]
-    ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(handles, names, loc="upper left", ncols=3, fontsize=8.5)
     ax.set_title(
         r"Largest error against the library, in units of the dtype's machine epsilon "
-        r"$\varepsilon_{\mathrm{mach}}$ (relative to max(|reference|, 1), as in the table); "
+        r"$\varepsilon_{\mathrm{mach}}$"
+        "\n(relative to max(|reference|, 1), as in the table); "
         "red: count of disagreeing inf/NaN entries"
     )
     ax.grid(axis="x", visible=False)
@@ -160,7 +161,7 @@ def plot_collapse_line(results: Results, stack: str, ax: Axes | None = None) -> 
     ax.plot(t, fit, color="#000000", ls=(0, (4, 2)), lw=1.1, label="best affine fit")
     title = "no activation" if stack == "identity" else f"{stack} between layers"
     ax.set_title(f"{title}\nresidual {row['affine_fit_residual']:.2g}")
-    ax.set_xlabel("position $t$ along the line")
+    ax.set_xlabel("position along the line")
     return ax
 
 
@@ -238,7 +239,7 @@ def plot_overflow(results: Results, ax: Axes | None = None) -> Axes:
             text += f"\n (zeros), NaN from {nan[dtype]:g}"
         elif nan[dtype] is not None:
             text += " (NaN)"
-        ax.text(wrong[dtype], height, text, color=SERIES[key], fontsize=7.5, va="bottom")
+        ax.text(wrong[dtype], height, text, color=SERIES[key], fontsize=8.5, va="bottom")
     ax.set_ylim(0, 1)
     base = [v - min(sm["big_logits"]) for v in sm["big_logits"]]
     ax.set_xlabel("shift added to every logit of [" + ", ".join(f"{v:g}" for v in base) + "]")
@@ -274,7 +275,7 @@ def plot_underflow(results: Results, ax: Axes | None = None) -> Axes:
                 -0.06 * g[-1],
                 f" −∞ from Δ = {g[np.argmax(bad)]:g}",
                 color=SERIES[key],
-                fontsize=7.5,
+                fontsize=8.5,
                 va="top",
             )
     ax.set_xlabel(r"gap $\Delta$ (logits $[0, -\Delta]$)")
@@ -330,14 +331,14 @@ def plot_temperature_sweep(results: Results, ax: Axes | None = None) -> Axes:
         0.55,
         rf" matches ε-greedy, $\varepsilon_{{\mathrm{{greedy}}}}$ = {eps:g}",
         color="#d62728",
-        fontsize=7.5,
+        fontsize=8.5,
         rotation=90,
         va="center",
         ha="right",
     )
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("temperature $T$")
-    ax.set_ylabel(r"$\pi(a)$ = softmax$(Q/T)_a$")
+    ax.set_ylabel(r"$p(a)$ = softmax$(Q/T)_a$")
     ax.set_title("Boltzmann policy against temperature")
     ax.legend(loc="center right")
     return ax
@@ -360,7 +361,7 @@ def plot_entropy(results: Results, ax: Axes | None = None) -> Axes:
     k3 = len(s["probs"][0])
     for k in sorted({k3, len(results.summary["config"]["sweep_logits"])}):
         ax.axhline(np.log(k), color="#999999", lw=0.8, ls=":")
-        ax.text(t[0], np.log(k), f"ln {k}", fontsize=7.5, va="bottom", color="#666666")
+        ax.text(t[0], np.log(k), f"ln {k}", fontsize=8.5, va="bottom", color="#666666")
     ax.axvline(1.0, color="#bbbbbb", lw=0.8)
     ax.set_xlabel("temperature $T$")
     ax.set_ylabel("entropy (nats)")
@@ -378,7 +379,7 @@ def _q_label(results: Results) -> str:
 
 
 def plot_dead_curves(results: Results, ax: Axes | None = None) -> Axes:
-    """ReLU and LeakyReLU with their derivatives; the lesson's dead inputs marked on both."""
+    """ReLU and LeakyReLU with their derivatives; the lesson's (negative) inputs marked."""
     ax = _ax(ax)
     names = _coord(results, "dead_curves/activation")
     z = np.asarray(results.coords["dead_curves/z"])
@@ -401,7 +402,7 @@ def plot_dead_curves(results: Results, ax: Axes | None = None) -> Axes:
         ms=6,
         mfc="white",
         mew=1.5,
-        label="dead inputs: output",
+        label=f"the {len(d['x'])} inputs: output",
     )
     ax.plot(
         d["x"],
@@ -409,20 +410,20 @@ def plot_dead_curves(results: Results, ax: Axes | None = None) -> Axes:
         "s",
         color=color_of("relu"),
         ms=4,
-        label="dead inputs: gradient",
+        label=f"the {len(d['x'])} inputs: gradient",
     )
     ax.annotate(
-        "output 0 and gradient 0\non every dead input",
+        "ReLU: output 0 and gradient 0\non every input: a dead unit",
         xy=(d["x"][-1], 0.0),
         xytext=(-4.8, 0.75),
-        fontsize=7.5,
+        fontsize=8.5,
         color=color_of("relu"),
         arrowprops={"arrowstyle": "->", "color": color_of("relu"), "lw": 0.8},
     )
     ax.set_ylim(-0.6, 2.2)
     ax.set_xlabel("$x$")
     ax.set_title("ReLU is flat (gradient 0) for $x \\leq 0$")
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper left", fontsize=8)
     return ax
 
 
@@ -442,13 +443,13 @@ def plot_dead_descent(results: Results, ax: Axes | None = None) -> Axes:
             f"LeakyReLU unit on\nfrom step {alive}",
             xy=(alive, traj[1, alive, q.index("loss")]),
             xytext=(alive + 0.08 * steps[-1], traj[1, 0, 0] * 1e-2),
-            fontsize=7.5,
+            fontsize=8.5,
             color=color_of("leaky_relu"),
             arrowprops={"arrowstyle": "->", "color": color_of("leaky_relu"), "lw": 0.8},
         )
     if not results.summary["dead"]["relu_moved"]:
         ax.text(steps[-1], traj[0, -1, 0] * 0.6, "ReLU: gradient exactly 0, never moves",
-                ha="right", va="top", fontsize=7.5, color=color_of("relu"))  # fmt: skip
+                ha="right", va="top", fontsize=8.5, color=color_of("relu"))  # fmt: skip
     ax.set_xlabel("gradient-descent step")
     ax.set_ylabel("MSE")
     ax.set_title("one unit, all inputs negative")
@@ -567,21 +568,26 @@ def plot_head_errors(results: Results, ax: Axes | None = None) -> Axes:
 
 
 def _formulas_figure(results: Results) -> Figure:
-    fig = new_figure(figsize=(12, 6.4))
+    fig = new_figure(figsize=(9.0, 7.4))
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 1.05])
     axes = top.subplots(1, 4, sharey=True)
     for ax, name in zip(axes, _coord(results, "formula_curves/function"), strict=True):
         plot_formula(results, name, ax)
     axes[0].set_ylim(-1.2, 2.2)
-    axes[0].legend(loc="upper left", fontsize=7)
+    axes[0].legend(loc="upper left", fontsize=8)
     plot_check_errors(results, bottom.subplots())
     return fig
 
 
 def _collapse_figure(results: Results) -> Figure:
     stacks = _coord(results, "collapse_line/stack")
-    fig = new_figure(figsize=(3.0 * (len(stacks) + 1), 3.4))
-    axes = fig.subplots(1, len(stacks) + 1)
+    ncols = 2 if len(stacks) + 1 > 3 else len(stacks) + 1
+    nrows = math.ceil((len(stacks) + 1) / ncols)
+    fig = new_figure(figsize=(8.0 if ncols == 2 else 9.0, 3.2 * nrows))
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).flat)
+    for ax in axes[len(stacks) + 1 :]:
+        ax.set_visible(False)
+    axes = axes[: len(stacks) + 1]
     for ax, stack in zip(axes, stacks, strict=False):
         plot_collapse_line(results, stack, ax)
     axes[0].set_ylabel("output 1 of the stack")
@@ -626,18 +632,18 @@ def figures(results: Results) -> dict[str, Figure]:
     with style():
         figs: dict[str, Figure] = {"formulas": _formulas_figure(results)}
         figs["linear_collapse"] = _collapse_figure(results)
-        fig = new_figure(figsize=(11, 3.8))
+        fig = new_figure(figsize=(9.0, 3.8))
         a, b = fig.subplots(1, 2)
         plot_overflow(results, a)
         plot_underflow(results, b)
         figs["softmax_overflow"] = fig
-        fig = new_figure(figsize=(13, 3.8))
+        fig = new_figure(figsize=(10.0, 3.7))
         a, b, c = fig.subplots(1, 3)
         plot_peaky(results, a)
         plot_temperature_sweep(results, b)
         plot_entropy(results, c)
         figs["temperature"] = fig
-        fig = new_figure(figsize=(10, 3.6))
+        fig = new_figure(figsize=(9.0, 3.7))
         a, b = fig.subplots(1, 2)
         plot_dead_curves(results, a)
         plot_dead_descent(results, b)

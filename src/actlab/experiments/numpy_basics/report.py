@@ -523,11 +523,12 @@ def _report_dead(s: dict[str, Any]) -> list[str]:
         *rows(dead),
         "",
         (
-            "Output **and** gradient are zero on every input: "
+            "Output **and** gradient are zero on every input. "
             if all_zero
-            else "Not all outputs and gradients are zero here: "
+            else "Not all outputs and gradients are zero here. "
         )
-        + "a ReLU unit is [off](#term-off) on an input where its output is exactly 0. A unit "
+        + "In the tutorial's terms, a ReLU unit is [off](#term-off) on an input where its "
+        "output is exactly 0. A unit "
         "whose pre-activation is negative on every input it is probed with is "
         "[inactive](#term-inactive); a ReLU unit that is inactive is off on all of them, "
         "[dead](#term-dead), and receives no gradient from any of them, so gradient descent on "
@@ -608,8 +609,10 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
         f"concrete: in state $k = 1, \\dots, {cfg['n_states']}$ there are $k$ rewards of 1 "
         f"left; the agent may *continue* (reward 1, to $k - 1$), *wait* (reward 0) or *stop* "
         f"(reward {num(cfg['stop_reward'])}, episode over), with discount "
-        f"$\\gamma = {cfg['gamma']:g}$. Its exact Q-values range from {num(h['q_min'])} to "
-        f"{num(h['q_max'])}. The same network (1 → {cfg['hidden']} {cfg['torso']} → 3) is "
+        f"$\\gamma = {cfg['gamma']:g}$. Its exact Q-values (computed from the Bellman "
+        f"equation, see the optional part) range from {num(h['q_min'])} to "
+        f"{num(h['q_max'])}. The same network (input: the state; {cfg['hidden']} "
+        f"{cfg['torso']} units; 3 outputs, one Q-value per action) is "
         f"fitted to them with Adam (learning rate {cfg['fit_lr']:g}, {cfg['fit_steps']} "
         f"full-batch steps, {cfg['seeds']} [seeds](#term-seed), each seed giving every head the "
         "same initial weights), once with a linear output and once per bounded output "
@@ -640,9 +643,9 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
         )
         gap = f["final_mse"]["mean"] - f["floor"]
         out.append(
-            f"The {f['head']} head's final MSE, {ci(f['final_mse'])}, is {verdict}; it sits "
-            f"{num(gap, 2)} above its floor"
-            + (" on every seed" if f["above_floor"] else " on average")
+            f"The {f['head']} head's final MSE, {ci(f['final_mse'])}, is {verdict}; its mean "
+            f"sits {num(gap, 2)} above its floor"
+            + (" (and no seed ends below the floor)" if f["above_floor"] else "")
             + f", and its largest output is {num(f['max_output'], 8)} against the largest "
             f"target {num(h['q_max'])}: it fits the targets inside its range and stays at the "
             "edge for the rest, where no amount of training can take it."
