@@ -16,6 +16,7 @@ import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from actlab.experiments.base import Results
 from actlab.experiments.deep_mlp.experiment import ANIMATION_FRAMES
@@ -59,6 +60,10 @@ def _series(results: Results, metric: str) -> tuple[np.ndarray, dict[str, np.nda
 
 
 # ------------------------------------------------------------------------ learned functions
+_SAME_FIT = 0.02
+"""Two mean fits closer than this everywhere (0.6% of the y axis) are drawn on one another."""
+
+
 def plot_learned_functions(results: Results) -> Figure:
     """One panel per activation: truth, noisy training data, the seed-mean fit with its 95%
     band at the fixed rate (solid) and the seed-mean fit at the tuned rate (dotted)."""
@@ -81,25 +86,23 @@ def plot_learned_functions(results: Results) -> Figure:
             s=4,
             color=_DATA,
             lw=0,
-            label="training data",
         )
-        ax.plot(x, truth, color=_TRUTH, ls=(0, (4, 2)), lw=1.2, label=r"truth $\sin x$")
+        ax.plot(x, truth, color=_TRUTH, ls=(0, (4, 2)), lw=1.2)
         mean, lo, hi = ci_band(fits[_seed_rows(results, a)])
         color = color_of(name)
         ax.fill_between(x, lo, hi, color=color, alpha=0.25, lw=0)
-        ax.plot(x, mean, color=color, label=f"fit, lr {s['lr']:g} (seed mean, 95% band)")
+        ax.plot(x, mean, color=color, label=f"shared lr {s['lr']:g}")
         if not math.isclose(best[name], s["lr"]):
-            ax.plot(
-                x,
-                np.nanmean(tuned[a], axis=0),
-                color=color,
-                ls=":",
-                lw=1.4,
-                label=f"fit, tuned lr {best[name]:g}",
-            )
+            other = np.nanmean(tuned[a], axis=0)
+            label = f"tuned lr {best[name]:g}"
+            with np.errstate(invalid="ignore"):
+                if np.nanmax(np.abs(other - mean)) < _SAME_FIT:
+                    label += "\n(under the solid line)"
+            ax.plot(x, other, color=color, ls=":", lw=1.4, label=label)
         ax.set_title(name, color=color)
         ax.set_ylim(-1.7, 1.7)
-        ax.legend(loc="lower right", fontsize=7.5, handlelength=1.8)
+        ax.legend(loc="lower right", fontsize=7.5, handlelength=1.8, frameon=True,
+                  framealpha=0.85, facecolor="white", edgecolor="none")  # fmt: skip
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     for ax in axes[(nrows - 1) * ncols :]:
@@ -110,6 +113,13 @@ def plot_learned_functions(results: Results) -> Figure:
         f"What each activation learned after {s['epochs']} epochs "
         f"({s['seeds']} seeds, same initial weights)"
     )
+    key = [
+        Line2D([], [], color=_DATA, marker="o", ms=3, lw=0, label="training data"),
+        Line2D([], [], color=_TRUTH, ls=(0, (4, 2)), lw=1.2, label=r"truth $\sin x$"),
+        Line2D([], [], color="#555", label="fit, seed mean (band: 95%)"),
+        Line2D([], [], color="#555", ls=":", lw=1.4, label="fit at the tuned rate"),
+    ]
+    fig.legend(handles=key, loc="outside lower center", ncols=4)
     return fig
 
 
