@@ -767,6 +767,14 @@ def test_sigmoid_descent_sentence_follows_the_path(results):
     assert "5 times as far" in snr.descent_sentence({**base, "first_step": 0.1, "max_step": 0.5})
     flat = snr.descent_sentence({**base, "first_step": 0.1, "max_step": 0.15})
     assert "crawls" not in flat and "did not grow" in flat
+    sat = snr.descent_sentence({**base, "first_step": 0.1, "max_step": 0.5, "saturated_start": 0.5})
+    assert "[saturated](#term-saturated) (outside [0.01, 0.99]) on 50% of the training" in sat
+    # The run's share, recomputed with SciPy's logistic function on draw 0's inputs.
+    from scipy.special import expit
+
+    x0 = _data(SMOKE)["x_train"][0]
+    h = expit(SMOKE.sigmoid_w0 * x0)
+    assert g["saturated_start"] == pytest.approx(np.mean((h < 0.01) | (h > 0.99)))
 
 
 def test_truth_heldout_floor_from_the_documented_draw(results):

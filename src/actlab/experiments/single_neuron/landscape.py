@@ -255,5 +255,9 @@ def sigmoid_section(
         "max_step": float(np.abs(np.diff(w)).max()) if len(w) > 1 else 0.0,
         "max_step_at": int(np.argmax(np.abs(np.diff(w)))) + 1 if len(w) > 1 else 0,
         "scale": [lo, hi],
+        # The share of training inputs on which sigma(w0 x) is saturated (outside [0.01, 0.99]).
+        "saturated_start": float(
+            np.mean(np.abs(1 / (1 + np.exp(-cfg.sigmoid_w0 * x0)) - 0.5) > 0.49)
+        ),
     }
     return out

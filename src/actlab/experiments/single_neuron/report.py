@@ -582,10 +582,17 @@ def descent_sentence(g: dict) -> str:
         f"{g['max_step_at']}) by {_num(g['max_step'])}"
     )
     if g["max_step"] >= 2 * g["first_step"]:
+        sat = g.get("saturated_start")
+        where = (
+            f"at $w_0$, $\\sigma(wx)$ is [saturated](#term-saturated) (outside [0.01, 0.99]) "
+            f"on {_pct(sat)} of the training inputs, so"
+            if sat
+            else "near $w_0$"
+        )
         return line + (
-            f", {_num(g['max_step'] / g['first_step'], 2)} times as far: where $\\sigma$ "
-            "is [saturated](#term-saturated) the loss curve is flat and the gradient small, so "
-            "descent crawls before it accelerates down the slope."
+            f", {_num(g['max_step'] / g['first_step'], 2)} times as far: {where} the loss "
+            "curve is flat and the gradient small, and descent crawls before it "
+            "accelerates down the slope."
         )
     return line + ": the steps did not grow along the way; no slow start on a flat stretch."
 
