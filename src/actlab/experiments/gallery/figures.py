@@ -170,8 +170,8 @@ def plot_activation_panel(
             transform=ax.transAxes,
             ha="left",
             va="top",
-            fontsize=7,
-            color="#777777",
+            fontsize=8.5,
+            color="#555555",
         )
     ax.set_title(name, fontsize=10)
     return ax
@@ -182,7 +182,7 @@ def plot_activation_grid(
     names: Sequence[str] | None = None,
     *,
     quantities: Sequence[str] = ("phi", "dphi"),
-    ncols: int = 6,
+    ncols: int = 4,
     clip: tuple[float, float] = YLIM,
     shade_flat: bool = False,
     title: str | None = None,
@@ -225,7 +225,7 @@ def plot_activation_grid(
                 transform=ax.transAxes,
                 ha="right",
                 va="bottom",
-                fontsize=7.5,
+                fontsize=8.5,
                 color="#b00020",
             )
         clipped = clipped or _leaves(results, names[i], quantities, ylim)
@@ -401,7 +401,6 @@ def figures(results: Results) -> dict[str, Figure]:
         derivatives = plot_activation_grid(
             results,
             quantities=("dphi",),
-            ncols=4,
             shade_flat=True,
             title=r"Derivatives $\varphi'$ and their flat regions",
         )

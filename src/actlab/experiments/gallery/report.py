@@ -260,8 +260,8 @@ def _saturation_section(
         )
     out += [
         rf"Call an input *flat* for an activation when $|\varphi'(z)| < {thr:g}$: the unit "
-        "passes (almost) no gradient back for it. A tanh or sigmoid unit is flat on its "
-        "plateaus, a ReLU unit for every negative input." + relation + " Which inputs are "
+        "passes (almost) no gradient back for it. Flat inputs lie on the plateaus of tanh and "
+        "the sigmoid, and on the whole negative side of ReLU." + relation + " Which inputs are "
         "flat depends on the scale of the pre-activation: for "
         r"$z \sim \mathcal{N}(0, s_z^2)$, with $s_z$ its standard deviation (sd), the table "
         rf"gives $P(|\varphi'(z)| < {thr:g})$, the share of inputs on which a unit learns "
