@@ -919,3 +919,38 @@ def test_units_figure_rows_share_the_y_axis(results):
         assert len({tuple(np.round(a.get_ylim(), 6)) for a in same_row}) == 1
     acc = figs["accuracy"].axes
     assert len({tuple(np.round(a.get_ylim(), 6)) for a in acc}) == 1
+
+
+def test_prediction_sentence_follows_the_measured_factors(results):
+    """Measured over predicted and the order come from the summary; the ReLU init sentence only
+    where ReLU's kappa is below 1 over its whole interval."""
+    s = dict(results.summary)
+    s["init_trace"] = [
+        {**r, "spread_per_layer": {**r["spread_per_layer"], "mean": math.log10(2 * r["predicted"])}}
+        for r in s["init_trace"]
+    ]
+    text = SPEC.report(dataclasses.replace(results, summary=s))
+    assert "are 2 to 2 times the predicted ones, in the predicted order" in text
+    order = {"sigmoid": 0.9, "tanh": 0.1, "relu": 0.5, "leaky_relu": 0.5}
+    s["init_trace"] = [
+        {
+            **r,
+            "spread_per_layer": {
+                **r["spread_per_layer"],
+                "mean": math.log10(order[r["activation"]]),
+            },
+        }
+        for r in s["init_trace"]
+    ]
+    assert "not in the predicted order" in SPEC.report(dataclasses.replace(results, summary=s))
+    s["depth_trace"] = [
+        {**r, "kappa_init": [{**c, "mean": -2.0, "hi": -1.0} for c in r["kappa_init"]]}
+        for r in s["depth_trace"]
+    ]
+    text = SPEC.report(dataclasses.replace(results, summary=s))
+    assert "So the shrinking of the relu and leaky_relu gradients with depth" in text
+    s["depth_trace"] = [
+        {**r, "kappa_init": [{**c, "mean": 0.1, "hi": 0.2} for c in r["kappa_init"]]}
+        for r in s["depth_trace"]
+    ]
+    assert "So the shrinking" not in SPEC.report(dataclasses.replace(results, summary=s))

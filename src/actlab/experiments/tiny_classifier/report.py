@@ -356,8 +356,7 @@ def _saturation_sentence(s: dict) -> list[str]:
     if not parts:
         return []
     verdict = (
-        "so saturation does not explain the small gradients at initialisation: the factor "
-        "$\\rho$ per layer above does."
+        "so saturation does not explain the small gradients at initialisation."
         if small
         else "so part of the inputs already fall on the flat part at initialisation."
     )
@@ -405,8 +404,24 @@ def _init_section(s: dict) -> list[str]:
             f"{_pow(r['delta_per_layer'])} | {_pow(trace[a]['kappa_per_layer'][-1])} |"
         )
     out.append("")
+    pred = {r["activation"]: _f(r["predicted"]) for r in s["init_trace"]}
+    meas = {r["activation"]: 10 ** _f(r["spread_per_layer"]["mean"]) for r in s["init_trace"]}
+    over = [meas[a] / pred[a] for a in pred if pred[a] > 0 and math.isfinite(meas[a])]
+    names = list(pred)
+    same_order = all(
+        (pred[a] - pred[b]) * (meas[a] - meas[b]) >= 0 or abs(pred[a] - pred[b]) < 1e-3
+        for a in names
+        for b in names
+    )
     text = (
-        "The measured factors follow the prediction's order and size. The weight gradient "
+        (
+            f"The measured spread factors are {_num(min(over))} to {_num(max(over))} times the "
+            "predicted ones, "
+            + ("in the predicted order. " if same_order else "not in the predicted order. ")
+            if over
+            else ""
+        )
+        + "The weight gradient "
         "$\\partial L/\\partial W_l = \\delta_l h_{l-1}^\\top$ multiplies the backward "
         "signal by the layer's input, so $\\kappa$ per layer is not $\\rho$ itself."
     )
@@ -421,11 +436,22 @@ def _init_section(s: dict) -> list[str]:
             + "."
         )
     he = [r for r in s["init_trace"] if abs(_f(r["predicted_he"]) - _f(r["predicted"])) > 1e-9]
+    trace = {r["activation"]: r for r in s["depth_trace"]}
+    shrinks = [
+        r["activation"]
+        for r in relu
+        if _f(trace[r["activation"]]["kappa_init"][-1]["hi"]) < 0  # kappa < 1, whole interval
+    ]
     if he:
         text += (
-            " So the shrinking of the ReLU gradients with depth, and the dead units at "
-            "initialisation, are a property of this initialisation as much as of ReLU: "
-            "[He initialisation](#term-he-init) would predict $\\rho$ = "
+            (
+                f" So the shrinking of the {_and(shrinks)} gradients with depth, and the dead "
+                "units at initialisation, are a property of this initialisation as much as of "
+                "the activation: "
+                if shrinks
+                else " "
+            )
+            + "[He initialisation](#term-he-init) would predict $\\rho$ = "
             + "; ".join(f"{r['activation']} {_num(_f(r['predicted_he']))}" for r in he)
             + " (rerun with `--set init=he`). The next chapter, deep MLPs, measures this "
             "collapse layer by layer."
