@@ -945,3 +945,21 @@ def test_training_animation_has_a_reading_guide_with_computed_numbers(results):
     guide = SPEC.report(dataclasses.replace(results, coords=coords)).split("training.gif)")[1]
     assert "30 frames spread evenly over epochs 0 to 500 (about one every 17 epochs)" in guide
     assert d.ANIMATION_FRAMES == 30
+
+
+def test_a_tuned_fit_hidden_under_the_shared_one_says_so(results):
+    """Where the tuned mean fit lies on the shared-rate one (within 0.02), its legend entry
+    says it is under the solid line; a visibly different tuned fit does not."""
+    from actlab.experiments.deep_mlp import figures as plots
+
+    a = SMOKE.activations.index("relu")
+    rows = slice(a * SMOKE.seeds, (a + 1) * SMOKE.seeds)
+    tuned = results.arrays["fits_best_lr"].copy()
+    tuned[a] = results.arrays["fits"][rows, -1]  # the shared-rate fits, seed by seed
+    same = dataclasses.replace(results, arrays={**results.arrays, "fits_best_lr": tuned})
+    labels = [t.get_text() for t in plots.plot_learned_functions(same).axes[a].get_legend().texts]
+    assert any("under the solid line" in t for t in labels), labels
+    tuned[a] += 0.5
+    moved = dataclasses.replace(results, arrays={**results.arrays, "fits_best_lr": tuned})
+    labels = [t.get_text() for t in plots.plot_learned_functions(moved).axes[a].get_legend().texts]
+    assert not any("under the solid line" in t for t in labels), labels
