@@ -877,6 +877,11 @@ def test_saturation_in_the_run_and_the_report(results):
     text = build_report(s)
     assert "layer 1: 25% [20%, 30%] of the (unit, input) pairs and 12.5% [10%, 15%]" in text
     assert "pinned near ±1" in text
+    # No unit saturated on every input in any seed: said in words, not as "0% [0%, 0%]".
+    s["saturation"][0]["every_input"] = {"mean": 0.0, "lo": 0.0, "hi": 0.0}
+    text = build_report(s)
+    assert "pairs and no unit on every input in any seed" in text
+    assert "0% [0%, 0%]" not in text.split("## The recovery")[0]
 
 
 # ------------------------------------------------------------------ notation, terms, figure

@@ -23,8 +23,6 @@ def _pct(d: dict) -> str:
     """A fraction's mean and CI as percentages, ``mean [lo, hi]`` like :func:`ci`."""
     if d["lo"] is None or not math.isfinite(d["lo"]):
         return pct(d["mean"])
-    if d["mean"] == 0 and d["hi"] == 0:
-        return "0% on every seed"
     return f"{pct(d['mean'])} [{pct(d['lo'])}, {pct(d['hi'])}]"
 
 
@@ -192,9 +190,17 @@ def _saturation_sentence(s: dict) -> str:
     if not sat:
         return ""
     thr = sat[0]["threshold"]
+
+    def amount(d: dict, what: str, none: str) -> str:
+        if d["mean"] == 0 and (d["hi"] or 0) == 0:
+            return f"{none} in any seed"
+        return f"{_pct(d)} of {what}"
+
     layers = "; ".join(
-        f"layer {row['layer']}: {_pct(row['pairs'])} of the (unit, input) pairs and "
-        f"{_pct(row['every_input'])} of the units on every input"
+        f"layer {row['layer']}: "
+        + amount(row["pairs"], "the (unit, input) pairs", "no (unit, input) pair")
+        + " and "
+        + amount(row["every_input"], "the units on every input", "no unit on every input")
         for row in sat
     )
     text = (
