@@ -275,7 +275,8 @@ def test_summary_numbers_equal_the_metrics_table(results):
             assert len(acc) == cfg.seeds == row["test_acc"]["n"]
             assert row["test_acc"]["mean"] == pytest.approx(acc.mean(), rel=1e-12)
             half = st.t.ppf(0.975, cfg.seeds - 1) * acc.std(ddof=1) / math.sqrt(cfg.seeds)
-            assert row["test_acc"]["hi"] == pytest.approx(acc.mean() + half, rel=1e-9, abs=1e-12)
+            hi = min(acc.mean() + half, 1.0)  # a proportion's interval stops at 1
+            assert row["test_acc"]["hi"] == pytest.approx(hi, rel=1e-9, abs=1e-12)
             loss = m[sel & (m.metric == "train/loss")].value
             assert row["train_loss"]["mean"] == pytest.approx(loss.mean(), rel=1e-12)
             loss = m[sel & (m.metric == "test/loss")].value
@@ -570,6 +571,8 @@ def test_tuned_table_gives_accuracy_and_loss_with_intervals(results):
         lo, hi = max(100 * acc["lo"], 0.0), min(100 * acc["hi"], 100.0)
         assert cells[5] == f"{100 * acc['mean']:.1f}% [{lo:.1f}, {hi:.1f}]"
         assert cells[6].count("[") == 1 and cells[6].endswith("]")
+        assert r["test_loss"]["lo"] >= 0 and 0 <= acc["lo"] <= acc["hi"] <= 1  # kept in range
+        assert "-" not in cells[6]
 
 
 def _report_table(report: str, header: str) -> dict[str, list[str]]:

@@ -649,9 +649,12 @@ def _summary(
                         "activation": act,
                         "protocol": kind,
                         "lr": lr,
-                        "test_acc": mean_ci(arrays["test_acc"][idx, -1]),
-                        "test_loss": mean_ci(arrays["test_loss"][idx, -1]),
-                        "train_loss": mean_ci(arrays["train_loss"][idx, -1]),
+                        # a proportion's interval kept in [0, 1], a loss's above 0
+                        "test_acc": mean_ci(arrays["test_acc"][idx, -1], bounds=(0.0, 1.0)),
+                        "test_loss": mean_ci(arrays["test_loss"][idx, -1], bounds=(0.0, math.inf)),
+                        "train_loss": mean_ci(
+                            arrays["train_loss"][idx, -1], bounds=(0.0, math.inf)
+                        ),
                         "diverged": int((arrays["diverged_step"][idx] >= 0).sum()),
                         "grad_first_init": mean_ci(_log10(arrays["grad_first"][idx, 0])),
                         "grad_first_mean": mean_ci(

@@ -147,7 +147,13 @@ def _intro(s: dict) -> list[str]:
         "",
         f"{s['n_train']} training and {s['n_test']} held-out points per task and seed ({draw}). "
         f"Cross-entropy, full-batch Adam at learning rate {s['lr']:g} for {s['epochs']} epochs, "
-        f"initialisation `{s['init']}`.{tuning} Intervals are "
+        f"initialisation `{s['init']}`"
+        + (
+            " (PyTorch's [default initialisation](#term-default-init))"
+            if s["init"] == "torch"
+            else ""
+        )
+        + f".{tuning} Intervals are "
         "[95% intervals](#term-t-interval) over seeds; two activations are said to *differ* "
         "only when [Welch's test](#term-welch) separates them at the 5% level, and are "
         "otherwise *within noise*.",
