@@ -617,6 +617,14 @@ def test_dead_unit_summary_follows_the_table_and_the_masks(results):
                     per_seed.append(back / n_then)
             assert d["revived_units"] == revived and d["off_after_swap_units"] == off_then
             assert d["newly_off"]["mean"] == pytest.approx(np.mean(newly), rel=1e-12, abs=1e-15)
+            assert d["newly_off_units"] == round(sum(newly) * CFG.width)
+            assert d["units"] == CFG.seeds * CFG.width
+            # The report gives the pooled count, never a t-interval cut at 0 for it.
+            word = "dead"
+            assert (
+                f"{d['newly_off_units']} of the {d['units']} units (all seeds together) became "
+                f"{word} later"
+            ) in SPEC.report(results) or arm not in ("swap_kept", "swap_reset")
             if per_seed:
                 assert d["revived"]["mean"] == pytest.approx(np.mean(per_seed), abs=1e-15)
         assert row["end_differs_kept_reset"] == _welch(ends["swap_kept"], ends["swap_reset"])

@@ -791,6 +791,10 @@ def _dead_summary(cfg: Config, arrays: dict[str, np.ndarray]) -> list[dict]:
                 "revived_units": int(((dead_then == 1) & (dead_end == 0)).sum()),
                 "off_after_swap_units": int(n_then.sum()),
                 "newly_off": fraction_ci(((dead_then == 0) & (dead_end == 1)).mean(axis=1)),
+                # The same as a count over all seeds (units of one network are not independent
+                # trials, so no interval is put on the pooled share).
+                "newly_off_units": int(((dead_then == 0) & (dead_end == 1)).sum()),
+                "units": int(dead_then.size),
                 "end_values": units[A[arm], :, off, -1, layer].tolist(),
             }
         row["end_differs_kept_reset"] = welch_differs(

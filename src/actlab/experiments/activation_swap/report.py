@@ -481,8 +481,7 @@ def _units_section(s: dict) -> list[str]:
             bits.append(
                 f"with Adam {'kept' if arm == 'swap_kept' else 'reset'}, "
                 f"{d['revived_units']} of the {d['off_after_swap_units']} units {word} right "
-                f"after the swap (all seeds together) came back, and "
-                f"{_pct(d['newly_off'])} of the units became {word} later"
+                f"after the swap (all seeds together) came back, and " + _later(d, word)
             )
         end_kr = "differ" if row["end_differs_kept_reset"] else "are within noise"
 
@@ -499,6 +498,17 @@ def _units_section(s: dict) -> list[str]:
         "",
     ]
     return out
+
+
+def _later(d: dict, word: str) -> str:
+    """Units that became dead (inactive) after the swap: a count over all seeds, like the
+    revived ones (a saved run without the count gives the mean fraction over seeds)."""
+    if "newly_off_units" in d:
+        return (
+            f"{d['newly_off_units']} of the {d['units']} units (all seeds together) became "
+            f"{word} later"
+        )
+    return f"{_pct(d['newly_off'])} of the units became {word} later"
 
 
 def _against_kept(row: dict, arm: str, differs: bool) -> str:
