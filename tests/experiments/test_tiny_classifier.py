@@ -480,6 +480,7 @@ def test_tuned_rate_never_looks_at_held_out_data_or_diverged_rates():
         arrays[key][idx] = value
 
     put("tanh", 0.005, "val_acc", 0.9)
+    put("tanh", 0.02, "val_loss", 0.2)  # a lower loss does not beat a higher accuracy
     put("tanh", 0.05, "test_acc", 1.0)
     put("tanh", 0.05, "test_loss", 0.0)
     put("relu", 0.02, "val_acc", 0.8)
@@ -801,6 +802,18 @@ def test_saturated_pair_share_equals_a_direct_count(results):
         )
     relu = _global_member(cfg, depth, task, "relu", seed)
     assert np.isnan(results.arrays["units"][relu, :, :depth, k]).all()
+    # after training, where the share is far from 0 (tanh on linear): the network trained alone
+    seq, split, *_ = _train_alone(cfg, depth, "linear", "tanh", 0)
+    h, shares = split.x_test, []
+    with torch.no_grad():
+        for module in seq[:-1]:
+            h = module(h)
+            if not isinstance(module, nn.Linear):
+                shares.append((h.abs() > 0.99).double().mean().item())
+    m = _global_member(cfg, depth, "linear", "tanh", 0)
+    got = results.arrays["units"][m, -1, :depth, k]
+    assert max(shares) > 0.2  # a share the every-input fraction (0 here) cannot stand in for
+    np.testing.assert_allclose(got, shares, atol=0.01)
     # the report gives both numbers per bounded activation
     text = SPEC.report(results)
     assert "saturated (every input)" in text and "saturated (per input)" in text
