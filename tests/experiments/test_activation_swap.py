@@ -997,3 +997,16 @@ def test_coinciding_arms_found_from_hand_set_bands(results):
     epochs = np.asarray(results.coords["units/epoch"], float)
     got = swf.coinciding(hand, results.coords["units/layer"][0])
     assert got == [("swap_kept", "swap_reset", float(epochs[2]))]
+
+
+def test_loss_panels_share_one_scale_with_the_noise_floor_in_view(results):
+    """Training and held-out loss are compared with each other: one y-scale for both, which
+    keeps the held-out panel's noise floor inside the axes."""
+    import matplotlib.pyplot as plt
+
+    fig = SPEC.figures(results)["loss_curves"]
+    train, test = fig.axes[0], fig.axes[1]
+    assert train.get_ylim() == test.get_ylim()
+    lo, hi = test.get_ylim()
+    assert lo < results.summary["noise_floor"] < hi
+    plt.close(fig)

@@ -339,9 +339,13 @@ def plot_loss_curves(results: Results) -> Figure:
     """Training and held-out loss of every arm, and the held-out loss around the swap."""
     fig = new_figure(figsize=(13.0, 3.9))
     axes = fig.subplots(1, 3)
+    axes[1].sharey(axes[0])  # training and held-out loss are read against each other
     plot_loss(results, "train", axes[0])
     plot_loss(results, "test", axes[1])
     plot_loss_zoom(results, axes[2])
+    lo, hi = axes[0].get_ylim()
+    floor = results.summary["noise_floor"]
+    axes[0].set_ylim(min(lo, 0.8 * floor), hi)  # the held-out panel's noise floor stays in view
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
     s = results.summary
