@@ -1,0 +1,502 @@
+"""The unit-states chapter: every number and verdict read from the run's summary.
+
+The verdict sentences are small functions of summary pieces (``*_sentence``), so that tests can
+feed them hand-set summaries and check each verdict both ways.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from actlab.experiments.base import Results
+from actlab.report.format import ci, num, pct
+
+__all__ = [
+    "report",
+    "construction_table",
+    "fixed_input_sentence",
+    "rai_fixed_sentence",
+    "change_verdict",
+    "training_table",
+    "domain_sentence",
+    "rai_sentence",
+    "kill_sentence",
+    "saturation_sentence",
+    "init_theory_sentence",
+]
+
+NAMES = {
+    "sparsity": "sparsity",
+    "dead": "[dead](#term-dead)",
+    "inactive": "[inactive](#term-inactive)",
+    "saturated": "[saturated](#term-saturated) on every input",
+    "saturated_share": "saturated share",
+}
+
+
+def _pct_ci(stat: dict[str, Any]) -> str:
+    """A fraction's mean and interval as percentages."""
+    mean, lo, hi = stat.get("mean"), stat.get("lo"), stat.get("hi")
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
+        return pct(mean)
+    return f"{pct(mean)} [{pct(lo)}, {pct(hi)}]"
+
+
+def construction_table(applicable: dict[str, dict[str, bool]]) -> str:
+    """Markdown table: for each activation, which fractions can be non-zero ("measured") and
+    which are zero by construction, with the reason."""
+    why = {
+        "dead": "no exact zero region",
+        "sparsity": "output exactly 0 only at z = 0",
+        "saturated": "unbounded: cannot saturate",
+        "inactive": "bounded: z < 0 is not an off state",
+    }
+    head = (
+        "| activation | dead | sparsity | inactive | saturated (every input, share) | τ-dormant |"
+    )
+    rows = [head, "|---|---|---|---|---|---|"]
+    for act, app in applicable.items():
+        cells = []
+        for key in ("dead", "sparsity", "inactive", "saturated"):
+            cells.append("measured" if app[key] else f"0 by construction ({why[key]})")
+        if act == "sigmoid" and not app["sparsity"]:
+            cells[1] = "0 by construction (never 0)"
+        if not app["inactive"]:
+            cells[2] = "not applicable (bounded: z < 0 is not off)"
+        dormant = "measured (τ = 0: only where dead is)"
+        rows.append(f"| {act} | " + " | ".join(cells) + f" | {dormant} |")
+    return "\n".join(rows)
+
+
+def change_verdict(entry: dict[str, Any]) -> str:
+    """Whether the layer-mean of one fraction moved from initialisation to the end of training
+    (Welch's test over seeds): ``up``, ``down`` or ``within noise``."""
+    if not entry["changed"]:
+        return "within noise"
+    return "up" if entry["end"]["mean"] > entry["start"]["mean"] else "down"
+
+
+def training_table(
+    acts: list[str], applicable: dict[str, dict[str, bool]], rows: dict[str, dict], steps: int
+) -> str:
+    """Markdown table: per activation and applicable fraction, the layer mean at initialisation
+    and after training (95% intervals over seeds), the verdict, and the layer with the largest
+    fraction at the end."""
+    out = [
+        f"| activation | fraction (mean over layers) | at initialisation | after {steps} steps "
+        "| change | largest at the end |",
+        "|---|---|---|---|---|---|",
+    ]
+    for act in acts:
+        app, r = applicable[act], rows[act]
+        keys = []
+        if app["dead"]:
+            keys += ["dead", "sparsity"]
+        elif app["inactive"]:
+            keys += ["inactive"]
+        if app["saturated"]:
+            keys += ["saturated", "saturated_share"]
+        keys += [k for k in r if k.startswith("dormant_") and (app["dead"] or k != "dormant_0")]
+        for key in keys:
+            e = r[key]
+            name = NAMES[key] if key in NAMES else f"τ-dormant, τ = {key.split('_')[1]}"
+            w = e.get("worst_end")
+            where = f"layer {w['layer']} ({pct(w['fraction'])})" if w else "n/a"
+            out.append(
+                f"| {act} | {name} | {_pct_ci(e['start'])} | {_pct_ci(e['end'])} | "
+                f"{change_verdict(e)} | {where} |"
+            )
+    return "\n".join(out)
+
+
+def init_theory_sentence(activation: str, gap: float, theory_max: float) -> str:
+    """Mean-field saturated share at init against the measurement for the trained networks."""
+    return (
+        f"{activation}: theory predicts a saturated share of at most {pct(theory_max)} per layer "
+        f"at initialisation; the measured layer means differ from it by at most "
+        f"{num(100 * gap, 2)} percentage points"
+    )
+
+
+def saturation_sentence(row: dict[str, Any]) -> str:
+    """One (activation, sigma_w^2) cell of the saturation sweep: the largest gap and the layers
+    where theory falls outside the measured 95% interval."""
+    outside = row["layers_outside"]
+    where = (
+        "theory lies inside the measured 95% interval at every layer"
+        if not outside
+        else "theory lies outside the measured 95% interval at layer"
+        + ("s " if len(outside) > 1 else " ")
+        + ", ".join(str(v) for v in outside)
+    )
+    return (
+        f"{row['activation']} at $\\sigma_w^2 = {row['sigma_w2']:g}$: largest gap "
+        f"{num(100 * row['max_gap'], 2)} percentage points (layer {row['gap_layer']}: measured "
+        f"{pct(row['measured_at'])}, theory {pct(row['theory_at'])}); {where}"
+    )
+
+
+def _cells(cells: list[dict], variant: str) -> list[dict]:
+    return [c for c in cells if c["variant"] == variant]
+
+
+def fixed_input_sentence(cells: list[dict], variant: str) -> str:
+    """Whether the fixed-input frequency agrees with the formula (inside its Wilson interval)
+    in every cell; otherwise which cells disagree and by how much."""
+    mine = _cells(cells, variant)
+    bad = [c for c in mine if not c["fixed"]["lo"] <= c["formula"] <= c["fixed"]["hi"]]
+    if not bad:
+        return (
+            f"the formula lies inside the Wilson interval of the fixed-input frequency in all "
+            f"{len(mine)} cells"
+        )
+    worst = max(bad, key=lambda c: abs(c["fixed"]["mean"] - c["formula"]))
+    return (
+        f"the formula lies outside the Wilson interval of the fixed-input frequency in "
+        f"{len(bad)} of {len(mine)} cells (about {pct(0.05)} of cells are expected to by chance); "
+        f"the largest gap is at N = {worst['width']}, D = {worst['depth']}: measured "
+        f"{pct(worst['fixed']['mean'])}, formula {pct(worst['formula'])}"
+    )
+
+
+def rai_fixed_sentence(cells: list[dict]) -> str:
+    """RAI's fixed-input frequency against the symmetric formula (which does not apply to it):
+    in how many cells its Wilson interval lies wholly below."""
+    mine = _cells(cells, "relu_rai")
+    below = [c for c in mine if c["fixed"]["hi"] < c["formula"]]
+    return (
+        f"the frequency lies wholly below the symmetric formula in {len(below)} of {len(mine)} "
+        "cells (the formula does not apply to RAI's asymmetric weights)"
+    )
+
+
+def domain_sentence(cells: list[dict], variant: str) -> str:
+    """Where the whole-domain frequency lies against the fixed-input bound."""
+    mine = _cells(cells, variant)
+    above = [c for c in mine if c["constant"]["lo"] > c["formula"]]
+    never = all(c["constant"]["k"] == 0 for c in mine)
+    n = mine[0]["constant"]["n"] if mine else 0
+    if never:
+        return (
+            f"not one network was constant on the probe inputs (0 of {n} in every cell): a layer "
+            "can be entirely off at one input, but the next layer still sees a signal that "
+            "varies with the input"
+        )
+    if above:
+        c = above[0]
+        return (
+            f"the whole-domain frequency lies above the bound in {len(above)} cells (e.g. N = "
+            f"{c['width']}, D = {c['depth']}: {pct(c['constant']['mean'])} against "
+            f"{pct(c['formula'])}), which should not happen"
+        )
+    gaps = [c["formula"] - c["constant"]["mean"] for c in mine]
+    worst = mine[max(range(len(mine)), key=lambda i: gaps[i])]
+    return (
+        "the whole-domain frequency stays at or below the bound in every cell; the bound is "
+        f"loosest at N = {worst['width']}, D = {worst['depth']} (constant in "
+        f"{pct(worst['constant']['mean'])} of networks, bound {pct(worst['formula'])})"
+    )
+
+
+def rai_sentence(comparisons: list[dict]) -> str:
+    """RAI against symmetric He initialisation, cell by cell (Welch's test on the 0/1
+    outcomes)."""
+    lower = [c for c in comparisons if c["differs"] and c["rai"]["mean"] < c["relu"]["mean"]]
+    higher = [c for c in comparisons if c["differs"] and c["rai"]["mean"] > c["relu"]["mean"]]
+    if not lower and not higher:
+        return (
+            "RAI's whole-domain frequency is within noise of symmetric He initialisation in "
+            f"every one of the {len(comparisons)} cells"
+        )
+    parts = []
+    if lower:
+        best = max(lower, key=lambda c: c["relu"]["mean"] - c["rai"]["mean"])
+        parts.append(
+            f"RAI lowers the frequency of constant networks in {len(lower)} of "
+            f"{len(comparisons)} cells (most at N = {best['width']}, D = {best['depth']}: "
+            f"{pct(best['rai']['mean'])} against {pct(best['relu']['mean'])})"
+        )
+    if higher:
+        c = higher[0]
+        parts.append(
+            f"raises it in {len(higher)} (e.g. N = {c['width']}, D = {c['depth']}: "
+            f"{pct(c['rai']['mean'])} against {pct(c['relu']['mean'])})"
+        )
+    rest = len(comparisons) - len(lower) - len(higher)
+    return "; ".join(parts) + f"; the other {rest} cells are within noise"
+
+
+def kill_sentence(kill: list[dict]) -> str:
+    """The killed fraction across the learning-rate grid, and the smallest rate at which it
+    exceeds the smallest rate's (Welch's test)."""
+    first, last = kill[0], kill[-1]
+    up = [
+        k
+        for k in kill
+        if k["differs_from_smallest"] and k["killed"]["mean"] > first["killed"]["mean"]
+    ]
+    text = (
+        f"at η = {first['lr']:g} one step kills {_pct_ci(first['killed'])} of the hidden units, "
+        f"at η = {last['lr']:g} {_pct_ci(last['killed'])}"
+    )
+    if up:
+        return text + (
+            f"; from η = {up[0]['lr']:g} on (the smallest rate where Welch's test separates it "
+            f"from η = {first['lr']:g}) more units die than at the smallest rate"
+        )
+    return text + f"; every rate is within noise of η = {first['lr']:g}"
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _nan(obj: Any) -> Any:
+    """JSON nulls (NaN written by the store) back to NaN."""
+    if obj is None:
+        return math.nan
+    if isinstance(obj, dict):
+        return {k: _nan(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_nan(v) for v in obj]
+    return obj
+
+
+def report(results: Results) -> str:
+    """The chapter's Markdown, ending with its exercises."""
+    from actlab.experiments.unit_states.exercises import EXERCISES
+    from actlab.report.exercises import exercises_markdown
+
+    s = results.summary
+    s = {**s, "tasks": _nan(s["tasks"]), "saturation": _nan(s["saturation"])}
+    acts = list(s["activations"])
+    depth, width, steps, seeds = s["depth"], s["width"], s["steps"], s["seeds"]
+    init_link = {
+        "torch": "[default initialisation](#term-default-init)",
+        "he": "[He initialisation](#term-he-init)",
+        "xavier": "[Xavier initialisation](#term-xavier-init)",
+    }[s["init"]]
+    out = ["# How units turn on and off", ""]
+    out += [
+        "A unit that outputs the same thing for every input carries no information, and if its "
+        "slope there is zero it also passes no gradient back: it has turned *off*. This chapter "
+        "asks how easily that happens: at initialisation, during training, and in one careless "
+        "step. A ReLU unit is off where $z \\le 0$; a tanh or sigmoid unit is nearly off on its "
+        "flat tails; every unit can be much quieter than its neighbours.",
+        "",
+        f"Networks of depth $D = {depth}$ and width $N = {width}$ with each of "
+        f"{', '.join(acts)} are trained on two tasks, a regression (noisy $\\sin x$ on "
+        f"$[-\\pi, \\pi]$, {s['n_train']} points, noise standard deviation {num(s['noise'])}) "
+        f"and a classification (two moons, {s['n_train']} points), with full-batch Adam at "
+        f"$\\eta = {num(s['lr'])}$ for {steps} steps, {seeds} [seeds](#term-seed) per "
+        f"activation, all side by side in one [ensemble](#term-ensemble) per task. Weights "
+        f"start from {init_link}; within a seed every activation starts from the same weights. "
+        f"The fractions are measured on {s['n_probe']} probe inputs per task (regression: an "
+        "even grid on $[-\\pi, \\pi]$; classification: a fresh draw of the moons), per hidden "
+        "layer, and averaged over seeds with a [95% interval](#term-t-interval).",
+        "",
+        "## What is measured, and what is zero by construction",
+        "",
+        "Per hidden layer: the *sparsity* (share of (input, unit) pairs whose output is exactly "
+        "0), the share of [dead](#term-dead) units, of [inactive](#term-inactive) units, of "
+        "units [saturated](#term-saturated) on every input, the *saturated share* of (input, "
+        "unit) pairs (saturation input by input, which the every-input count misses), and of "
+        f"[τ-dormant](#term-dormant) units for τ = {', '.join(f'{t:g}' for t in s['taus'])}. "
+        "Not every fraction can be non-zero for every activation; the figures leave out a "
+        "fraction where it is zero by construction:",
+        "",
+        construction_table(s["applicable"]),
+        "",
+    ]
+    # ---------------------------------------------------------------- theory
+    out += [
+        "## Theory",
+        "",
+        "**Born dead.** Take a ReLU network with zero biases and weights from any symmetric "
+        "continuous distribution, and one fixed input $x \\ne 0$. Given a non-zero input to a "
+        "layer, each unit's $z = w \\cdot h$ is symmetric and continuous, so it is off "
+        "($z \\le 0$) with probability 1/2, independently of the other units (their weights are "
+        "independent): the whole layer is off with probability $2^{-N}$. An all-zero layer "
+        "stays zero without biases. So the network survives its $D$ layers with probability "
+        "$(1 - 2^{-N})^D$:",
+        "",
+        "$$P(\\text{some layer all off at } x) = 1 - (1 - 2^{-N})^D.$$",
+        "",
+        "A network that is constant over a whole domain must be off at some layer for every "
+        "input, in particular at $x$: the formula is an upper bound on the probability of "
+        "being constant (Lu, Shin, Su and Karniadakis 2019 study that event).",
+        "",
+        "**Saturation at initialisation.** In a wide network with weights of variance "
+        "$\\sigma_w^2/\\text{fan-in}$ and biases of variance $\\sigma_b^2$, each pre-activation "
+        "of layer $l$ is close to $\\mathcal{N}(0, q^l)$, with the length map",
+        "",
+        "$$q^{l+1} = \\sigma_w^2 E[\\varphi(z)^2] + \\sigma_b^2, \\quad z \\sim "
+        "\\mathcal{N}(0, q^l),$$",
+        "",
+        "started from $q^1 = \\sigma_w^2 \\cdot (\\text{mean square of the input's entries}) + "
+        "\\sigma_b^2$ for each probe input. A tanh unit is saturated where "
+        "$|z| > \\operatorname{artanh}(0.99) \\approx 2.65$, which happens with probability "
+        "$2(1 - \\Phi(2.65/\\sqrt{q^l}))$; sigmoid likewise with its band. This predicts the "
+        "saturated share input by input; it says nothing directly about units saturated on "
+        f"every input. {init_link.capitalize() if s['init'] != 'torch' else 'The ' + init_link} "
+        "has small $\\sigma_w^2$, so its prediction is near zero; a sweep over $\\sigma_w^2$ "
+        "below puts the theory to a real test.",
+        "",
+    ]
+    # ---------------------------------------------------------------- training
+    out += [
+        "## Unit states over training",
+        "",
+        "In the tables, *change* is *up* or *down* where [Welch's test](#term-welch) over the "
+        "seeds separates the layer mean after training from the one at initialisation, and "
+        "*within noise* where it does not; fractions that are zero by construction are left "
+        "out.",
+        "",
+    ]
+    for task in ("regression", "classification"):
+        rows = {r["activation"]: r for r in s["tasks"][task]}
+        out += [
+            f"### The {task} task",
+            "",
+            f"![Unit states per layer, {task}](figures/unit_states_{task}.png)",
+            "",
+            "*Each panel: one fraction per hidden layer, input left, output right; dashed at "
+            f"initialisation, solid after {steps} steps with its 95% band over seeds; an "
+            "activation is left out of a panel where that fraction is zero by construction. "
+            "Black crosses: the mean-field prediction of the saturated share at "
+            "initialisation.*",
+            "",
+        ]
+        out += [training_table(acts, s["applicable"], rows, steps), ""]
+        theory_lines = [
+            init_theory_sentence(act, rows[act]["theory_gap"], rows[act]["theory_max"])
+            for act in acts
+            if "theory_gap" in rows[act]
+        ]
+        if theory_lines:
+            out += [f"- {line}." for line in theory_lines] + [""]
+        losses = ", ".join(
+            f"{act} {ci(rows[act]['loss_start'])} → {ci(rows[act]['loss_end'])}" for act in acts
+        )
+        div = sum(rows[a]["diverged"] for a in acts)
+        out += [
+            f"Training loss ({'MSE' if task == 'regression' else 'cross-entropy'}), start → "
+            f"end, mean and 95% interval over seeds: {losses}."
+            + (f" {div} members diverged." if div else " No member diverged."),
+            "",
+        ]
+    out += [
+        "![Unit states over training](figures/over_training.png)",
+        "",
+        "*The same fractions averaged over the hidden layers, at every measured step (a "
+        "symmetric-log axis: linear near 0, logarithmic beyond).*",
+        "",
+    ]
+    # ---------------------------------------------------------------- saturation sweep
+    if s["saturation"]:
+        out += [
+            "## Saturation at initialisation: theory against measurement",
+            "",
+            f"Networks of the same shape at initialisation, weights "
+            f"$\\mathcal{{N}}(0, \\sigma_w^2/\\text{{fan-in}})$ and zero biases, for "
+            f"$\\sigma_w^2$ in {', '.join(f'{v:g}' for v in s['sat_sigma_w2'])} ({seeds} seeds, "
+            "each seed the same standard draw rescaled), on the classification task's probe "
+            "inputs.",
+            "",
+            "![Saturation at initialisation](figures/saturation_init.png)",
+            "",
+            "*Dots: measured saturated share per layer with its 95% interval over seeds; lines: "
+            "the mean-field prediction (wide-network limit).*",
+            "",
+        ]
+        out += [f"- {saturation_sentence(r)}." for r in s["saturation"]] + [""]
+        out += [
+            f"The theory is the limit of infinite width; at $N = {width}$ the pre-activations "
+            "of one input are not exactly Gaussian and $q^l$ itself fluctuates from network to "
+            "network, so gaps of a few percentage points are expected where the share changes "
+            "fast with $q^l$.",
+            "",
+        ]
+    # ---------------------------------------------------------------- born dead
+    cells = s["born_dead"]
+    out += [
+        "## Born dead",
+        "",
+        f"For each width $N$ in {', '.join(map(str, s['bd_widths']))} and depth $D$ in "
+        f"{', '.join(map(str, s['bd_depths']))}: {s['bd_trials']} initialisations with zero "
+        "biases and weights $\\mathcal{N}(0, 2/\\text{fan-in})$ (symmetric: the setting of the "
+        "formula), two inputs, computed in one batch (the depth-$D$ network is the first $D$ "
+        "layers of the deepest one, so cells of one width share networks). Two frequencies, "
+        f"each with its [Wilson interval](#term-wilson-interval): (1) some hidden layer has "
+        f"$z \\le 0$ on every unit at the fixed input ({s['bd_fixed_input'][0]:g}, "
+        f"{s['bd_fixed_input'][1]:g}), the event of the formula; (2) the network is constant "
+        f"on the probe inputs, a {s['bd_grid']} × {s['bd_grid']} grid covering "
+        f"$[-1, 1]^2$ ({s['bd_grid'] ** 2} inputs): its last hidden layer gives the same "
+        "output on all of them (then so does the network; with random output weights the "
+        "converse holds with probability 1). What is measured is constancy *on the probe "
+        "inputs*; constancy on the whole square is a stronger claim that a grid can only "
+        "suggest. ReLU, leaky ReLU and GELU share the same weights; RAI is Lu et al.'s "
+        "randomized asymmetric initialisation.",
+        "",
+        "![Born dead](figures/born_dead.png)",
+        "",
+        "*Per width (colour): the formula (line), the fixed-input frequency (filled circles) "
+        "and the whole-domain frequency (open squares), with Wilson intervals; markers are "
+        "shifted sideways a little so that both stay visible.*",
+        "",
+    ]
+    for var in s["bd_variants"]:
+        label = "ReLU with RAI" if var == "relu_rai" else var
+        fixed = rai_fixed_sentence(cells) if var == "relu_rai" else fixed_input_sentence(cells, var)
+        out += [f"- {label}: fixed input: {fixed}; whole domain: {domain_sentence(cells, var)}."]
+    out += [""]
+    out += [
+        "For leaky ReLU and GELU the fixed-input event (all pre-activations negative) is the same "
+        "event, with the same probability, as for ReLU: the formula's argument never used the "
+        "shape of the negative side. What differs is what follows: a leaky ReLU or GELU layer "
+        "that is entirely on its negative side still passes a small signal that varies with "
+        "the input, so the network does not become constant.",
+        "",
+        "**RAI (the details are ours).** The description we could verify says: one incoming "
+        "weight per unit from a positive asymmetric distribution, the rest symmetric with a "
+        "rescaled variance. Our choices: the positive weight sits at a position drawn uniformly "
+        "among the unit's inputs and is drawn from Beta(2, 1) (mean 2/3, mean square 1/2); the "
+        "others are normal with the variance that makes a unit's incoming weights' total mean "
+        "square 2, as under He initialisation; biases stay zero. The paper's exact "
+        "distributions may differ. "
+        + rai_sentence(s["rai_vs_relu"])
+        + ". The formula does not apply to RAI (its weights are not symmetric); it is drawn "
+        "as the symmetric reference.",
+        "",
+    ]
+    # ---------------------------------------------------------------- one step
+    kill = _nan(s["kill"])
+    out += [
+        "## Killed by one big step",
+        "",
+        f"A ReLU network of the trained shape ({init_link}, the regression task) takes one "
+        f"full-batch SGD step at each learning rate of a log grid, {s['kill_seeds']} seeds "
+        "each, every rate starting from the same weights per seed. A unit is *killed* if it is "
+        "dead on the probe inputs after the step and was not before; before the step "
+        f"{_pct_ci(_nan(s['dead_before']))} of the hidden units are already dead.",
+        "",
+        "![One-step kill](figures/one_step_kill.png)",
+        "",
+        "*Left: killed fraction of all hidden units, mean and 95% band over seeds; right: per "
+        "layer, one line per rate.*",
+        "",
+        _upper_first(kill_sentence(kill)) + ". "
+        "A large step moves a unit's bias and incoming weights by a lot at once; if the move "
+        "pushes $z$ below 0 on every input, the unit's gradient is zero from then on and "
+        "nothing brings it back.",
+        "",
+        "Rates per step: "
+        + ", ".join(f"η = {k['lr']:g}: {_pct_ci(k['killed'])}" for k in kill)
+        + ".",
+        "",
+    ]
+    out += [exercises_markdown(EXERCISES)]
+    return "\n".join(out)

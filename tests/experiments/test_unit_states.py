@@ -1,0 +1,377 @@
+"""unit-states: the fractions against NumPy on explicit networks, the born-dead Monte Carlo
+against the formula and against NumPy, the one-step kill against plain torch + torch.optim.SGD,
+the saturation theory against a wide random network, every verdict sentence both ways, the
+exercises' solutions, and a complete smoke run."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from actlab.experiments.unit_states import experiment as ex
+from actlab.experiments.unit_states import report as rp
+from actlab.experiments.unit_states import solutions
+from actlab.models import EnsembleMLP
+from actlab.stats import proportion_ci
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from reference import plain_sequential, torch_default_draw  # noqa: E402
+
+TAUS = (0.0, 0.025, 0.1)
+
+
+# ------------------------------------------------------------------ NumPy references
+def np_act(name: str, z: np.ndarray) -> np.ndarray:
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-z))
+    if name == "leaky_relu":
+        return np.where(z > 0, z, 0.01 * z)
+    raise KeyError(name)
+
+
+def np_fractions(name: str, layers: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, list]:
+    """Per layer (z, h) ``(B, D)``: every fraction written out with loops."""
+    band = {"tanh": (-0.99, 0.99), "sigmoid": (0.01, 0.99)}.get(name)
+    out: dict[str, list] = {k: [] for k in ex.fraction_keys(TAUS)}
+    for z, h in layers:
+        B, D = h.shape
+        out["sparsity"].append(sum(h[b, i] == 0 for b in range(B) for i in range(D)) / (B * D))
+        out["dead"].append(sum(all(h[b, i] == 0 for b in range(B)) for i in range(D)) / D)
+        out["inactive"].append(sum(all(z[b, i] < 0 for b in range(B)) for i in range(D)) / D)
+        if band is None:
+            out["saturated"].append(math.nan)
+            out["saturated_share"].append(math.nan)
+        else:
+            lo, hi = band
+            outside = (h < lo) | (h > hi)
+            out["saturated"].append(outside.all(axis=0).mean())
+            out["saturated_share"].append(outside.mean())
+        mean_abs = np.abs(h).mean(axis=0)
+        score = mean_abs / (mean_abs.mean() + 1e-9)
+        for t in TAUS:
+            out[f"dormant_{t:g}"].append((score <= t).mean())
+    return out
+
+
+# ------------------------------------------------------------------ the probes, used right
+def test_unit_fractions_equal_numpy_on_explicit_networks():
+    """Members with different activations; one unit of hidden layer 2 forced dead by a large
+    negative bias (the right layer must show it); inputs large enough to saturate tanh."""
+    acts = ["relu", "relu", "tanh", "sigmoid", "leaky_relu"]
+    seeds = [3, 4, 3, 5, 3]
+    sizes = (2, 6, 5, 4, 1)
+    model = EnsembleMLP(2, list(sizes[1:-1]), 1, acts, seeds, dtype=torch.float64)
+    draws = [torch_default_draw(sizes, s) for s in seeds]
+    with torch.no_grad():
+        model.bias(1)[:, 0] = -100.0
+    x = 4.0 * torch.randn(40, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    got = ex.unit_fractions(model, x, TAUS)
+    assert set(got) == set(ex.fraction_keys(TAUS))
+    for m, (name, draw) in enumerate(zip(acts, draws, strict=True)):
+        h, layers = x.numpy(), []
+        for layer, (w, b) in enumerate(draw[:-1]):
+            b = b.numpy().copy()
+            if layer == 1:
+                b[0] = -100.0
+            z = h @ w.numpy().T + b
+            h = np_act(name, z)
+            layers.append((z, h))
+        want = np_fractions(name, layers)
+        for key, values in want.items():
+            np.testing.assert_allclose(got[key][m].numpy(), values, atol=1e-12, err_msg=key)
+    # the forced-dead unit: in layer 2, not 1 or 3 (ReLU members)
+    assert got["dead"][0, 1] >= 1 / 5
+    # tanh did saturate on some pairs, so the share is tested on non-zero values
+    assert got["saturated_share"][2].max() > 0
+
+
+def test_applicable_says_what_is_zero_by_construction():
+    relu, leaky, tanh = ex.applicable("relu"), ex.applicable("leaky_relu"), ex.applicable("tanh")
+    assert relu["dead"] and not relu["saturated"]
+    assert not leaky["dead"] and leaky["inactive"] and not leaky["sparsity"]
+    assert tanh["saturated"] and not tanh["dead"] and not tanh["inactive"]
+    # a leaky ReLU network's outputs are never exactly zero on random inputs
+    model = EnsembleMLP(2, [16, 16], 1, "leaky_relu", [0, 1])
+    got = ex.unit_fractions(model, torch.randn(64, 2), TAUS)
+    assert float(got["dead"].max()) == 0.0 and float(got["sparsity"].max()) == 0.0
+
+
+def test_same_initial_weights_across_activations():
+    """Layer 1's pre-activations do not depend on the activation, so with the same seed its
+    inactive fraction at step 0 is the same for every activation."""
+    cfg = dataclasses.replace(ex.presets["smoke"], steps=1, snapshot_steps=(0,))
+    out = ex._train_task(cfg, "regression")
+    fr = out["fractions"][ex.fraction_keys(cfg.taus).index("inactive"), 0]  # member, layer
+    S = cfg.seeds
+    first = fr[:S, 0]
+    for a in range(1, len(cfg.activations)):
+        np.testing.assert_array_equal(fr[a * S : (a + 1) * S, 0], first)
+
+
+# ------------------------------------------------------------------ saturation theory
+def test_saturation_theory_matches_a_wide_random_network():
+    """Mean-field prediction of the saturated share against NumPy tanh networks of width 3000
+    (weights N(0, sigma_w^2/fan_in), zero bias), per layer."""
+    probe = torch.tensor([[0.5, -1.0], [1.5, 0.2], [-0.3, 0.4]], dtype=torch.float64)
+    sw = 4.0
+    pred = ex.saturation_theory("tanh", probe, 3, (sw, 0.0), (sw, 0.0))
+    rng = np.random.default_rng(0)
+    width, h = 3000, probe.numpy()
+    measured = []
+    for _ in range(3):
+        w = rng.normal(0.0, math.sqrt(sw / h.shape[1]), size=(width, h.shape[1]))
+        h = np.tanh(h @ w.T)
+        measured.append((np.abs(h) > 0.99).mean())
+    np.testing.assert_allclose(pred, measured, atol=0.015)
+    assert pred[-1] > 0.05  # a real test: far from zero
+
+
+# ------------------------------------------------------------------ born dead
+def test_born_dead_fixed_input_matches_the_formula():
+    n = 6000
+    counts = ex.born_dead_counts("relu", 3, (1, 4, 10), n, 6, 0)
+    formula = 1 - (1 - 2.0**-3) ** np.array([1, 4, 10])  # written out, not theory.py
+    for k, p in zip(counts["fixed"], formula, strict=True):
+        ci = proportion_ci(int(k), n)
+        assert ci["lo"] <= p <= ci["hi"], (k / n, p)
+    # the whole-domain event is rarer than the bound, and never happens with one layer
+    assert counts["constant"][0] == 0
+    assert (counts["constant"] <= counts["fixed"] + 3 * math.sqrt(n)).all()
+
+
+def test_born_dead_events_equal_numpy():
+    """bd_events on explicit weights against NumPy loops over members."""
+    weights = ex.draw_bd_weights("relu", 2, 5, 300, seed=1)
+    probes = ex.bd_probes(4)
+    x0 = torch.tensor(ex.BD_FIXED_INPUT, dtype=torch.float64)
+    for act in ("relu", "leaky_relu"):
+        got = ex.bd_events(act, weights, probes, x0, (1, 3, 5))
+        fixed = np.zeros(3, int)
+        constant = np.zeros(3, int)
+        for m in range(300):
+            h, h0, off = probes.numpy(), x0.numpy(), False
+            for layer, w in enumerate(weights, start=1):
+                wm = w[m].numpy()
+                z0 = wm @ h0
+                off = off or bool((z0 <= 0).all())
+                h0 = np_act(act, z0)
+                h = np_act(act, h @ wm.T)
+                if layer in (1, 3, 5):
+                    i = (1, 3, 5).index(layer)
+                    fixed[i] += off
+                    constant[i] += bool((h == h[0]).all())
+        np.testing.assert_array_equal(got["fixed"], fixed)
+        np.testing.assert_array_equal(got["constant"], constant)
+    assert got["constant"].sum() == 0  # leaky ReLU is never constant
+
+
+def test_same_weights_for_every_activation_and_rai_is_asymmetric():
+    a = ex.draw_bd_weights("relu", 3, 2, 10, seed=0)
+    b = ex.draw_bd_weights("gelu", 3, 2, 10, seed=0)
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x, y)
+    gen = torch.Generator().manual_seed(0)
+    w = ex.rai_weights(4000, 8, 8, gen)  # (E, out, in)
+    # every row's second moment is He's 2 on average; exactly one Beta(2,1) weight per row:
+    np.testing.assert_allclose(float(w.square().sum(-1).mean()), 2.0, rtol=0.03)
+    one = ex.rai_weights(20000, 1, 1, gen)[..., 0]  # fan-in 1: only the positive weight
+    assert float(one.min()) > 0 and float(one.max()) < 1
+    np.testing.assert_allclose(float(one.mean()), 2 / 3, atol=0.01)
+    np.testing.assert_allclose(float(one.square().mean()), 1 / 2, atol=0.01)
+
+
+# ------------------------------------------------------------------ one step
+def test_one_step_kill_equals_plain_torch_sgd():
+    cfg = dataclasses.replace(
+        ex.presets["smoke"], depth=3, width=6, kill_lrs=(0.5, 20.0), kill_seeds=3
+    )
+    got = ex.one_step_kill(cfg)
+    data = ex.make_task(cfg, "regression")
+    sizes = (1, 6, 6, 6, 1)
+
+    def dead(net):
+        h, out = data["probe"], []
+        for module in net[:-1]:
+            h = module(h)
+            if isinstance(module, nn.ReLU):
+                out.append((h == 0).all(dim=0))
+        return torch.stack(out)  # (layer, unit)
+
+    for i, lr in enumerate(cfg.kill_lrs):
+        for seed in range(cfg.kill_seeds):
+            net = plain_sequential(sizes, seed, nn.ReLU)
+            with torch.no_grad():
+                before = dead(net)
+            opt = torch.optim.SGD(net.parameters(), lr=lr)
+            loss = nn.functional.mse_loss(net(data["x"]), data["y"])
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                after = dead(net)
+            killed = (after & ~before).double()
+            assert got["killed"][i, seed] == pytest.approx(float(killed.mean()), abs=1e-12)
+            np.testing.assert_allclose(got["killed_layer"][i, seed], killed.mean(1).numpy())
+            if i == 0:
+                assert got["dead_before"][seed] == pytest.approx(float(before.double().mean()))
+    assert got["killed"][1].mean() > got["killed"][0].mean()  # the large step kills more
+
+
+# ------------------------------------------------------------------ verdicts both ways
+def _p(k, n=100):
+    return proportion_ci(k, n)
+
+
+def _cell(variant, fixed, constant, formula, w=2, d=3):
+    return {
+        "variant": variant,
+        "width": w,
+        "depth": d,
+        "formula": formula,
+        "fixed": _p(fixed),
+        "constant": _p(constant),
+    }
+
+
+def test_fixed_input_sentence_both_ways():
+    ok = [_cell("relu", 50, 20, 0.5)]
+    assert "inside the Wilson interval" in rp.fixed_input_sentence(ok, "relu")
+    bad = [_cell("relu", 50, 20, 0.5), _cell("relu", 90, 20, 0.5, d=7)]
+    text = rp.fixed_input_sentence(bad, "relu")
+    assert "outside" in text and "1 of 2" in text and "D = 7" in text
+
+
+def test_domain_sentence_three_ways():
+    never = [_cell("gelu", 50, 0, 0.5)]
+    assert "not one network" in rp.domain_sentence(never, "gelu")
+    below = [_cell("relu", 50, 20, 0.5), _cell("relu", 50, 45, 0.5, d=5)]
+    text = rp.domain_sentence(below, "relu")
+    assert "at or below" in text and "D = 3" in text  # loosest where the gap is largest
+    above = [_cell("relu", 50, 90, 0.5)]
+    assert "above the bound" in rp.domain_sentence(above, "relu")
+
+
+def test_rai_sentences_both_ways():
+    same = [{"width": 2, "depth": 3, "relu": _p(40), "rai": _p(38), "differs": False}]
+    assert "within noise" in rp.rai_sentence(same) and "lowers" not in rp.rai_sentence(same)
+    lower = [
+        {"width": 2, "depth": 3, "relu": _p(60), "rai": _p(10), "differs": True},
+        {"width": 3, "depth": 3, "relu": _p(20), "rai": _p(19), "differs": False},
+    ]
+    text = rp.rai_sentence(lower)
+    assert "lowers" in text and "1 of 2" in text and "other 1 cells are within noise" in text
+    higher = [{"width": 2, "depth": 3, "relu": _p(10), "rai": _p(60), "differs": True}]
+    assert "raises" in rp.rai_sentence(higher)
+    cells = [_cell("relu_rai", 5, 2, 0.5), _cell("relu_rai", 49, 2, 0.5, d=4)]
+    assert "1 of 2" in rp.rai_fixed_sentence(cells)
+
+
+def _k(lr, mean, differs):
+    return {
+        "lr": lr,
+        "killed": {"mean": mean, "lo": mean, "hi": mean},
+        "differs_from_smallest": differs,
+    }
+
+
+def test_kill_sentence_both_ways():
+    flat = [_k(0.1, 0.0, False), _k(10, 0.01, False)]
+    assert "within noise" in rp.kill_sentence(flat)
+    rising = [_k(0.1, 0.0, False), _k(1, 0.0, False), _k(10, 0.2, True), _k(100, 0.5, True)]
+    text = rp.kill_sentence(rising)
+    assert "from η = 10 on" in text and "within noise" not in text
+    assert "50%" in text
+
+
+def test_change_verdict_three_ways():
+    def entry(a, b, changed):
+        return {"start": {"mean": a}, "end": {"mean": b}, "changed": changed}
+
+    assert rp.change_verdict(entry(0.1, 0.3, True)) == "up"
+    assert rp.change_verdict(entry(0.3, 0.1, True)) == "down"
+    assert rp.change_verdict(entry(0.1, 0.3, False)) == "within noise"
+
+
+def test_saturation_sentence_both_ways():
+    row = {
+        "activation": "tanh",
+        "sigma_w2": 4.0,
+        "max_gap": 0.02,
+        "gap_layer": 3,
+        "measured_at": 0.2,
+        "theory_at": 0.22,
+        "layers_outside": [],
+    }
+    assert "inside the measured 95% interval at every layer" in rp.saturation_sentence(row)
+    text = rp.saturation_sentence({**row, "layers_outside": [2, 5]})
+    assert "outside" in text and "layers 2, 5" in text and "2 percentage points" in text
+
+
+# ------------------------------------------------------------------ exercises
+def test_solutions_against_monte_carlo():
+    assert solutions.born_dead(4, 20) == pytest.approx(1 - (15 / 16) ** 20)
+    assert solutions.born_dead(4, 20) == pytest.approx(0.7249, abs=1e-4)
+    rng = np.random.default_rng(0)
+    n, trials, dead = 4, 4000, 0
+    for _ in range(trials):  # explicit zero-bias ReLU networks at one input
+        h = np.array([0.6, 0.8])
+        for _ in range(20):
+            h = np.maximum(rng.normal(size=(n, h.size)) @ h, 0)
+        dead += not h.any()
+    ci = proportion_ci(dead, trials)
+    assert ci["lo"] <= solutions.born_dead(4, 20) <= ci["hi"]
+    z = rng.normal(0.0, 2.0, size=2_000_000)  # q = 4
+    mc = (np.abs(np.tanh(z)) > 0.99).mean()
+    assert solutions.tanh_saturated_share(4.0) == pytest.approx(mc, abs=1e-3)
+    assert solutions.tanh_saturated_share(4.0) == pytest.approx(0.186, abs=1e-3)
+
+
+def test_exercise_stubs_raise():
+    from actlab.experiments.unit_states import exercises
+
+    with pytest.raises(NotImplementedError):
+        exercises.born_dead(4, 20)
+    with pytest.raises(NotImplementedError):
+        exercises.tanh_saturated_share(4.0)
+
+
+# ------------------------------------------------------------------ the smoke run
+@pytest.fixture(scope="module")
+def smoke():
+    return ex.run(ex.presets["smoke"])
+
+
+def test_smoke_run_is_complete_and_the_report_reads_its_numbers(smoke):
+    from actlab.experiments.unit_states.figures import figures
+    from actlab.report.format import pct
+    from actlab.report.notation import misplaced_symbols
+
+    s = smoke.summary
+    cfg = ex.presets["smoke"]
+    fr = smoke.arrays["fractions_regression"]
+    assert fr.shape == (len(ex.fraction_keys(cfg.taus)), len(cfg.snapshot_steps),
+                        len(cfg.activations), cfg.seeds, cfg.depth)  # fmt: skip
+    finite = fr[np.isfinite(fr)]
+    assert ((finite >= 0) & (finite <= 1)).all()
+    text = rp.report(smoke)
+    assert "nan" not in text.lower().replace("nanmean", "")
+    assert misplaced_symbols(text, "unit-states") == []
+    for k in s["kill"]:
+        assert f"η = {k['lr']:g}: " in text
+    assert pct(s["kill"][-1]["killed"]["mean"]) in text
+    figs = figures(smoke)
+    assert {"born_dead", "one_step_kill", "unit_states_regression", "saturation_init"} <= set(figs)
+    # the formula array is the closed form
+    w = np.asarray(cfg.bd_widths)[:, None]
+    d = np.asarray(cfg.bd_depths)[None, :]
+    np.testing.assert_allclose(smoke.arrays["bd_formula"], 1 - (1 - 2.0**-w) ** d)
