@@ -908,29 +908,62 @@ def test_unit_health_names_each_activations_notion():
     for act in ("leaky_relu", "gelu"):
         assert f"{act}: " in facts and " dead " not in facts.split(f"{act}: ")[1].split(".")[0]
     sat = fig.axes[1]
-    assert np.allclose(res.arrays["units"][-2:, :, :, 1], 0)  # sigmoid's seeds: never saturated
+    assert "(unit, input) pairs" in sat.get_title()
+    pairs = d.SNAPSHOT_METRICS.index("act/saturated_pair_fraction")
+    assert np.allclose(res.arrays["units"][-2:, :, :, pairs], 0)  # sigmoid's seeds: none
     (note,) = sat.texts
     assert note.get_text().startswith("0 in every layer for sigmoid")
+    assert "units saturated on every input:\nnone for sigmoid" in note.get_text()
     assert note.get_fontsize() >= 9 and note.get_position() == (0.5, 0.5)
-    assert "No sigmoid unit was saturated in any layer" in text
+    assert "No sigmoid unit was saturated on every input in any layer" in text
+    assert "No (unit, input) pair of sigmoid was in the saturated band" in text
     assert "the middle panel is zero" in text
 
 
 def test_zero_sentence_only_when_every_line_is_zero(results):
-    """Hand-set: tanh saturated at the end in layer 2 -> no 'middle panel is zero'."""
+    """Hand-set summaries: with no tanh unit saturated on every input and no (unit, input) pair
+    in the band, the report says the middle panel is zero; with pairs in the band in layer 2 it
+    does not, and it says the saturation is partial."""
     import copy
 
     summary = copy.deepcopy(results.summary)
-    text = SPEC.report(results)
-    assert "No tanh unit was saturated in any layer" in text
     row = next(r for r in summary["table"] if r["activation"] == "tanh")
-    row["saturated_fraction_end"] = {"mean": 0.2, "lo": 0.1, "hi": 0.3, "n": 2}
-    row["saturated_fraction_end_worst_layer"] = {"layer": 2, "fraction": 0.4}
+    zero = {"mean": 0.0, "lo": 0.0, "hi": 0.0, "n": 2}
+    for key in ("saturated_fraction", "saturated_pair_fraction"):
+        row[f"{key}_start"] = row[f"{key}_end"] = dict(zero)
+    text = SPEC.report(dataclasses.replace(results, summary=summary))
+    assert "No tanh unit was saturated on every input in any layer" in text
+    assert "the middle panel is zero" in text and "Saturation here is partial" not in text
+    row["saturated_pair_fraction_end"] = {"mean": 0.2, "lo": 0.1, "hi": 0.3, "n": 2}
+    row["saturated_pair_fraction_end_worst_layer"] = {"layer": 2, "fraction": 0.4}
     text = SPEC.report(dataclasses.replace(results, summary=summary))
     assert "middle panel is zero" not in text
     assert (
-        "tanh: 0% saturated at initialisation, 20% after 20 epochs (most in layer 2: 40%)" in text
+        "tanh: 0% of (unit, input) pairs in the saturated band at initialisation, 20% after 20 "
+        "epochs (most in layer 2: 40%)" in text
     )
+    assert "No tanh unit was saturated on every input" in text
+    assert "Saturation here is partial" in text
+
+
+def test_saturated_pair_share_is_recomputed_from_the_hidden_outputs(results):
+    """The share of (unit, input) pairs with |tanh| > 0.99, per stored layer and epoch, from
+    the hidden outputs (themselves checked against a plain nn.Sequential); NaN for relu."""
+    cfg = SMOKE
+    k = d.SNAPSHOT_METRICS.index("act/saturated_pair_fraction")
+    hidden, units = results.arrays["hidden"], results.arrays["units"]
+    for act in ("tanh", "relu"):
+        for seed in range(cfg.seeds):
+            i = _fixed_index(cfg, act, seed)
+            for j, layer in enumerate(cfg.hidden_layers):
+                got = units[i, :, layer - 1, k]
+                if act == "relu":
+                    assert np.isnan(got).all()
+                    continue
+                h = hidden[i, :, j]  # epoch, input, unit
+                lo = (np.abs(h) > 0.99 + 1e-6).mean(axis=(1, 2))
+                hi = (np.abs(h) > 0.99 - 1e-6).mean(axis=(1, 2))
+                assert np.all((lo <= got) & (got <= hi)), (act, seed, layer, got, lo, hi)
 
 
 def test_training_animation_has_a_reading_guide_with_computed_numbers(results):

@@ -49,9 +49,15 @@ __all__ = ["Config", "run", "SNAPSHOT_METRICS", "TAIL_FRACTION", "FLAT", "ANIMAT
 # Per hidden layer at the snapshot epochs (NaN where a notion does not apply to an activation):
 # act/off_fraction is the dead fraction (output exactly 0 on every input) for activations with
 # an exact zero region (ReLU) and the inactive fraction (pre-activation < 0 on every input) for
-# the other ReLU-like ones (leaky ReLU, GELU): the summary's ``off_kind`` says which; saturated
-# for bounded ones; ReDo 0.025-dormant for all.
-SNAPSHOT_METRICS = ("act/off_fraction", "act/saturated_fraction", "act/dormant_fraction")
+# the other ReLU-like ones (leaky ReLU, GELU): the summary's ``off_kind`` says which; for
+# bounded ones the units saturated on every input and the share of (unit, input) pairs in the
+# saturated band (partial saturation); ReDo 0.025-dormant for all.
+SNAPSHOT_METRICS = (
+    "act/off_fraction",
+    "act/saturated_fraction",
+    "act/saturated_pair_fraction",
+    "act/dormant_fraction",
+)
 LR_FACTOR = 3.0
 """Step of a grid extension in log space: one rate ``LR_FACTOR`` times beyond the edge."""
 UNITS_SHOWN = 16

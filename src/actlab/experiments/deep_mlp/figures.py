@@ -303,11 +303,17 @@ def plot_hidden_activations(results: Results, epoch: int | None = None, seed: in
 
 
 # ------------------------------------------------------------------------ unit health
-_HEALTH = {
-    "act/off_fraction": "dead or inactive on every input",
-    "act/saturated_fraction": "saturated on every input",
-    "act/dormant_fraction": "τ-dormant (τ = 0.025, ReDo)",
-}
+_PANELS = (
+    ("act/off_fraction", "dead or inactive on every input", None),
+    (
+        "act/saturated_pair_fraction",
+        "saturated: share of (unit, input) pairs",
+        "act/saturated_fraction",
+    ),
+    ("act/dormant_fraction", "τ-dormant (τ = 0.025, ReDo)", None),
+)
+"""Per panel: the metric drawn, its title, and a second metric named in a note (the units
+saturated on every input, which the middle panel's per-input share contains)."""
 _KIND_TEXT = {
     "dead": "dead (output exactly 0)",
     "inactive": "inactive (pre-activation $z < 0$)",
@@ -322,21 +328,40 @@ def _off_kinds(results: Results, names: list[str]) -> dict[str, str]:
     return {n: kinds[n] for n in names if isinstance(kinds.get(n), str)}
 
 
+def _every_input_note(units: np.ndarray, results: Results, names: list[str], k: int) -> str:
+    """The units saturated on every input (metric ``k``), in words for the middle panel."""
+    parts, zero = [], []
+    for a, name in enumerate(names):
+        block = units[_seed_rows(results, a), :, :, k]  # seed, epoch, layer
+        if np.isnan(block).all():
+            continue
+        end = np.nanmean(block[:, -1], axis=0)
+        if np.allclose(block[:, [0, -1]], 0):
+            zero.append(name)
+        else:
+            parts.append(f"{name}: up to {100 * np.nanmax(end):.0f}% at the end")
+    lines = ["units saturated on every input:"]
+    if zero:
+        lines.append(f"none for {', '.join(zero)}")
+    return "\n".join(lines + parts) if len(lines) + len(parts) > 1 else ""
+
+
 def plot_unit_health(results: Results) -> Figure:
-    """Per hidden layer, the fraction of dead or inactive / saturated / dormant units at
-    initialisation (dotted) and at the end (solid), seed mean; an activation to which a notion
-    does not apply (NaN) has no line in that panel. The first panel names each activation's
-    notion (dead for ReLU, inactive for leaky ReLU or GELU); a panel whose lines are all 0 says
-    so in large type in its middle."""
+    """Per hidden layer, seed means at initialisation (dotted) and at the end (solid): the
+    fraction of dead or inactive units (each activation's own notion, named in the panel); the
+    share of (unit, input) pairs in the saturated band, with a note on the units saturated on
+    every input; the fraction of τ-dormant units. An activation to which a notion does not
+    apply (NaN) has no line in that panel; a panel whose lines are all 0 says so, large."""
     names = _activations(results)
     units = results.arrays["units"]  # member, epoch, layer, metric
     metrics = list(results.coords["units/metric"])
     layers = np.asarray(results.coords["units/layer"])
     epochs = list(results.coords["units/epoch"])
     kinds = _off_kinds(results, names)
-    fig = new_figure(figsize=(3.6 * len(metrics), 3.5))
-    axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
-    for ax, metric in zip(axes, metrics, strict=True):
+    panels = [p for p in _PANELS if p[0] in metrics]
+    fig = new_figure(figsize=(3.6 * len(panels), 3.5))
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    for ax, (metric, title, also) in zip(axes, panels, strict=True):
         k = metrics.index(metric)
         drawn: dict[tuple[str, int], np.ndarray] = {}
         for a, name in enumerate(names):
@@ -348,18 +373,21 @@ def plot_unit_health(results: Results) -> Figure:
                 mean = np.nanmean(values, axis=0)
                 drawn[(name, e)] = mean
                 ax.plot(layers, mean, color=color_of(name), ls=ls, lw=1.3, marker="o", ms=2)
-        ax.set_title(_HEALTH.get(metric, metric))
+        ax.set_title(title)
         notes = _hidden_lines(drawn, names, epochs)
         key = []
         if metric == "act/off_fraction" and kinds:
             for kind in sorted(set(kinds.values())):
                 acts = ", ".join(n for n in names if kinds.get(n) == kind)
                 key.append(f"{_KIND_TEXT.get(kind, kind)}: {acts}")
+        if also is not None and also in metrics and drawn:
+            extra = _every_input_note(units, results, names, metrics.index(also))
+            key += [extra] if extra else []
         if not drawn:
             ax.text(0.5, 0.5, "applies to none of\nthese activations", transform=ax.transAxes,
                     ha="center", va="center", fontsize=9.5, color="#333")  # fmt: skip
         elif notes and notes[0].startswith("0 in every layer"):  # all-zero panel, said large
-            ax.text(0.5, 0.5, "\n".join(key + notes), transform=ax.transAxes, ha="center",
+            ax.text(0.5, 0.5, "\n".join(notes + key), transform=ax.transAxes, ha="center",
                     va="center", fontsize=9.5, color="#333", bbox=_BOX)  # fmt: skip
         elif key or notes:
             ax.text(0.02, 0.98, "\n".join(key + notes), transform=ax.transAxes, ha="left",
@@ -367,7 +395,7 @@ def plot_unit_health(results: Results) -> Figure:
         ax.set_xticks(layers)
         ax.set_xlabel("hidden layer (1 = nearest the input)")
         ax.set_ylim(-0.03, 1.03)
-    axes[0].set_ylabel("fraction of the layer's units")
+    axes[0].set_ylabel("fraction of the layer's units (middle: of pairs)")
     handles = [axes[0].plot([], [], color=color_of(n), label=n)[0] for n in names]
     handles += [
         axes[0].plot([], [], color="#555", ls=":", label="initialisation")[0],

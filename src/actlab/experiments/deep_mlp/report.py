@@ -288,6 +288,10 @@ def report(results: Results) -> str:
     return "\n".join(out).rstrip() + "\n\n" + exercises_markdown(EXERCISES).rstrip() + "\n"
 
 
+PAIRS = "of (unit, input) pairs in the saturated band"
+"""The words for the share of (unit, input) pairs in the saturated band."""
+
+
 def _animation_section(results: Results, s: dict[str, Any]) -> list[str]:
     """The training GIF and how to read it, every number from the run."""
     frames = [int(f) for f in results.coords["fits/frame"]]
@@ -642,9 +646,11 @@ def _hidden_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str
         "region, such as ReLU), [inactive](#term-inactive) when its pre-activation $z$ is "
         "below 0 on every input (counted for the other ReLU-like ones, such as leaky ReLU and "
         "GELU, whose output is then small but not 0), [saturated](#term-saturated) when "
-        r"$|\tanh z| > 0.99$, or a sigmoid output is outside $[0.01, 0.99]$, on every input, "
-        "and [τ-dormant](#term-dormant) (ReDo, τ = 0.025) when its mean $|h|$ over the inputs "
-        "is at most τ times the layer's average. The probe inputs are the "
+        r"$|\tanh z| > 0.99$, or a sigmoid output is outside $[0.01, 0.99]$, on every input "
+        "(the middle panel shows the share of (unit, input) pairs in that band, which also "
+        "counts a unit saturated on some inputs only), and [τ-dormant](#term-dormant) (ReDo, "
+        "τ = 0.025) when its mean $|h|$ over the inputs is at most τ times the layer's "
+        "average. The probe inputs are the "
         f"{s['n_grid']} points of the noiseless grid. " + (panel + "." if which else ""),
         "",
     ]
@@ -656,6 +662,7 @@ def _hidden_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str
         for key, word in (
             ("off_fraction", kind if isinstance(kind, str) else "dead or inactive"),
             ("saturated_fraction", "saturated"),
+            ("saturated_pair_fraction", PAIRS),
             ("dormant_fraction", "τ-dormant"),
         ):
             start, end = r[f"{key}_start"], r[f"{key}_end"]
@@ -677,16 +684,30 @@ def _hidden_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str
             facts.append(f"{a}: " + "; ".join(mine))
     if facts:
         out += [
-            "Measured by the probes (share of each layer's units, mean over layers and "
-            "seeds): " + ". ".join(facts) + ".",
+            "Measured by the probes (share of each layer's units, or of its (unit, input) "
+            "pairs, mean over layers and seeds): " + ". ".join(facts) + ".",
             "",
         ]
     for word, acts in zero.items():
-        whole = word == "saturated" and acts == applies[word]
-        out += [
-            f"No {_names(acts).replace(' and ', ' or ')} unit was {word} in any layer, at "
-            f"initialisation or after {last_epoch} epochs"
-            + (": the middle panel is zero." if whole else "."),
-            "",
-        ]
+        either = _names(acts).replace(" and ", " or ")
+        if word == PAIRS:
+            whole = acts == applies[word]
+            text = (
+                f"No (unit, input) pair of {either} was in the saturated band in any layer, at "
+                f"initialisation or after {last_epoch} epochs"
+                + (": the middle panel is zero." if whole else ".")
+            )
+        else:
+            text = (
+                f"No {either} unit was {word}"
+                + (" on every input" if word == "saturated" else "")
+                + f" in any layer, at initialisation or after {last_epoch} epochs."
+            )
+            if word == "saturated" and any(a not in zero.get(PAIRS, []) for a in acts):
+                text += (
+                    " Saturation here is partial: some units sit in the flat band on some "
+                    "inputs and not on others, which the middle panel's share of (unit, input) "
+                    "pairs shows."
+                )
+        out += [text, ""]
     return out
