@@ -579,9 +579,10 @@ def _units_section(s: dict) -> list[str]:
         "The lesson names dead ReLU units but never counts them. Measured on the held-out "
         "inputs, with the tutorial's one threshold each: a ReLU unit is [dead](#term-dead), a "
         "leaky ReLU unit [inactive](#term-inactive), a tanh or sigmoid unit "
-        "[saturated](#term-saturated) on every input. Few units are saturated on *every* input, "
-        "so the table also gives the per-input share: the share of (unit, input) pairs in the "
-        "saturated band. Fractions are averaged over hidden layers, then over seeds: at epoch "
+        "[saturated](#term-saturated) on every input. Because a unit counts as saturated only "
+        "when it is in the band on *every* input, the table also gives the per-input share: "
+        "the share of (unit, input) pairs in the saturated band. Fractions are averaged over "
+        "hidden layers, then over seeds: at epoch "
         f"{probes[0]} → epoch {probes[-1]}.",
         "",
         "![Dead, inactive and saturated hidden units](figures/units.png)",
