@@ -84,11 +84,13 @@ def _edge_sentence(s: dict) -> str:
         )
     names = _and([f"{r['activation']} on {r['task']} ({r['lr']:g})" for r in flagged])
     n, k = len(s["tuned_lr"]), len(flagged)
+    rest = {0: "", 1: "; the other pick has a worse rate on each side"}.get(
+        n - k, "; the other picks have a worse rate on each side"
+    )
     return (
         f"{k} of {n} picks {'is' if k == 1 else 'are'} not interior: {names}. For "
-        f"{'it' if len(flagged) == 1 else 'them'} the best rate may lie beyond the rates "
-        "tried, so the tuned accuracy there is a lower estimate; the other picks have a worse "
-        "rate on each side."
+        f"{'it' if k == 1 else 'them'} the best rate may lie beyond the rates tried, so the "
+        f"tuned accuracy there may underestimate what a wider grid would reach{rest}."
     )
 
 
