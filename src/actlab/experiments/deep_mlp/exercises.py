@@ -78,8 +78,8 @@ EXERCISES: list[Exercise] = [
         "Why a 100× smaller gradient is not a 100× smaller step under Adam",
         "Write `adam_first_step(grad, lr, eps)`: the update Adam makes at its first step. "
         "What is the update for a gradient of $10^{-2}$ and for one of $10^{-4}$, with "
-        r"$\eta = 10^{-3}$? What does this say about reading the ratio of layer 1's to layer "
-        "10's gradient as a measure of how much more slowly layer 1 learns?",
+        r"$\eta = 10^{-3}$? What does this say about reading the ratio $\kappa$ of layer 1's "
+        "to layer 10's gradient as a measure of how much more slowly layer 1 learns?",
         r"Adam starts from $m_0 = v_0 = 0$. At step $t = 1$, $m_1 = (1-\beta_1) g$ and "
         r"$\hat m_1 = m_1/(1-\beta_1) = g$; $v_1 = (1-\beta_2) g^2$ and $\hat v_1 = g^2$, so "
         r"the update $-\eta\, \hat m_1/(\sqrt{\hat v_1} + \epsilon)$ is "
