@@ -1,0 +1,501 @@
+"""The gradient-flow chapter's Markdown, every number read from the run's summary."""
+
+from __future__ import annotations
+
+import math
+
+from actlab.experiments.base import Results
+from actlab.experiments.gradient_flow.experiment import FULL
+from actlab.experiments.gradient_flow.measure import nan_for_none as _nan_for_none
+from actlab.report.format import ci, num
+
+__all__ = [
+    "report",
+    "agreement_sentence",
+    "full_batch_sentence",
+    "phase_sentence",
+    "training_sentence",
+    "disagreements",
+]
+
+INIT_TEXT = {
+    "torch": "[default initialisation](#term-default-init)",
+    "xavier": "[Xavier initialisation](#term-xavier-init)",
+    "he": "[He initialisation](#term-he-init)",
+}
+INIT_SHORT = {"torch": "default", "xavier": "Xavier", "he": "He"}
+
+
+def _pct(x: float) -> str:
+    return "n/a" if not math.isfinite(x) else f"{100 * x:.0f}%"
+
+
+def agreement_sentence(label: str, predicted: float, agree: dict, tol: float) -> str:
+    """A measured slope's agreement with a predicted one (the dict of
+    :func:`measure.agreement`) in words: ratio with its 95% interval, and the verdict."""
+    head = (
+        f"against {label} {num(predicted)} the ratio is {num(agree['ratio'])} "
+        f"[{num(agree['ratio_lo'])}, {num(agree['ratio_hi'])}]"
+    )
+    if agree["verdict"] == "agrees":
+        return f"{head}: it agrees to within {_pct(tol)} (the whole interval)"
+    if agree["verdict"] == "differs":
+        return f"{head}: it differs by {_pct(abs(agree['ratio'] - 1.0))}"
+    return f"{head}: the interval neither confirms nor rules out agreement to within {_pct(tol)}"
+
+
+def full_batch_sentence(row: dict) -> str:
+    """The full-batch weight gradient's slope against the per-example one (paired over the same
+    initialisations)."""
+    diff = row["full_minus_per_example"]
+    act, init = row["activation"], INIT_SHORT.get(row["init"], row["init"])
+    base = (
+        f"For {act} ({init} init) the full-batch weight gradient changes by "
+        f"{ci(row['slope_weight_full_batch'])} per layer towards the input and the per-example "
+        f"one by {ci(row['slope_weight_per_example'])}"
+    )
+    if not (math.isfinite(diff["lo"]) and math.isfinite(diff["hi"])):
+        return base + "."
+    flipped = {"mean": -diff["mean"], "lo": -diff["hi"], "hi": -diff["lo"]}
+    if diff["hi"] < 0:
+        return (
+            f"{base}: the full batch loses {ci(flipped)} more per layer (difference paired over "
+            "initialisations)."
+        )
+    if diff["lo"] > 0:
+        return f"{base}: the full batch loses {ci(diff)} less per layer (paired)."
+    return f"{base}: the difference, {ci(diff)} per layer, is within noise."
+
+
+def phase_sentence(phase: dict) -> str:
+    """How many cells of the phase diagram got which measured verdict, and how many of the
+    decided ones match the sign of log chi_1."""
+    counts = phase["counts"]
+    n = len(phase["cells"])
+    parts = [f"{counts[v]} {v}" for v in ("vanishing", "stable", "exploding", "undecided")]
+    text = f"Of the {n} cells, " + ", ".join(parts[:-1]) + f" and {parts[-1]}. "
+    if phase["n_decided"]:
+        text += (
+            f"Of the {phase['n_decided']} decided cells, {phase['n_same']} carry the verdict "
+            r"that the predicted slope $\frac{1}{2}\log\chi_1$ gives with the same tolerance"
+        )
+        text += "." if phase["n_same"] == phase["n_decided"] else "; the others are listed below."
+    exploding = [c for c in phase["cells"] if c["verdict"] == "exploding"]
+    if exploding:
+        cells = ", ".join(
+            rf"($\sigma_w^2$ = {num(c['sigma_w2'])}, $\sigma_b^2$ = {num(c['sigma_b2'])}: "
+            f"{ci(c['slope'])})"
+            for c in exploding
+        )
+        text += f" The gradient explodes (grows towards the input) at {cells}."
+    else:
+        text += " No cell of this grid explodes measurably."
+    return text
+
+
+def training_sentence(row: dict) -> str:
+    """An activation's backward slope of the training gradient at the first and the last step."""
+    start, end = row["slope_start"], row["slope_end"]
+    base = f"{row['activation']}: {ci(start)} per layer at the first step, {ci(end)} at the last"
+    if row["differs"]:
+        flatter = abs(end["mean"]) < abs(start["mean"])
+        return base + (
+            " (flatter after training; Welch's test separates them)."
+            if flatter
+            else " (steeper after training; Welch's test separates them)."
+        )
+    return base + " (within noise)."
+
+
+def hidden_variances(rows: list[dict]) -> str:
+    """``sigma_w^2 = ..., sigma_b^2 = ...`` of the hidden layers of the headline rows."""
+    if not rows:
+        return "n/a"
+    r = rows[0]
+    return rf"$\sigma_w^2$ = {num(r['sigma_w2'])} and $\sigma_b^2$ = {num(r['sigma_b2'])}"
+
+
+def level_sentences(rows: list[dict], tol: float) -> list[str]:
+    """For each row without biases (``sigma_b^2 = 0``) whose activation is ReLU: whether one
+    example's weight gradient stays level (whole interval of its slope within ``+-tol``) while
+    the backward signal follows ``chi_1``."""
+    out = []
+    for r in rows:
+        if r["activation"] != "relu" or r["sigma_b2"] != 0:
+            continue
+        w = r["slope_weight_per_example"]
+        level = -tol <= w["lo"] and w["hi"] <= tol
+        verdict = (
+            f"stays level (its whole interval lies within ±{num(tol)} per layer)"
+            if level
+            else f"does not stay level to within ±{num(tol)} per layer"
+        )
+        out += [
+            f"ReLU with {INIT_SHORT.get(r['init'], r['init'])} init "
+            rf"($\sigma_w^2$ = {num(r['sigma_w2'])}, $\sigma_b^2 = 0$): the backward signal "
+            f"changes by {ci(r['slope_delta'])} per layer "
+            rf"($\frac{{1}}{{2}}\log\chi_1$ = {num(r['half_log_chi1'])}), while one example's "
+            f"weight gradient {verdict}: {ci(w)}.",
+            "",
+        ]
+    return out
+
+
+def disagreements(rows: list[dict]) -> list[dict]:
+    """Rows whose per-example backward slope differs from the layer-by-layer prediction
+    (verdict ``differs``)."""
+    return [r for r in rows if r["agree_delta"]["verdict"] == "differs"]
+
+
+def _table(rows: list[dict]) -> list[str]:
+    out = [
+        r"| activation | init | $\chi_1$ | $\frac{1}{2}\log\chi_1$ | $\delta$: predicted | "
+        r"$\delta$: measured | weight, per example: predicted | measured | full batch: measured |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['activation']} | {INIT_SHORT.get(r['init'], r['init'])} | {num(r['chi1'])} | "
+            f"{num(r['half_log_chi1'])} | {num(r['pred_slope_delta'])} | "
+            f"{ci(r['slope_delta'])} | {num(r['pred_slope_weight_per_example'])} | "
+            f"{ci(r['slope_weight_per_example'])} | {ci(r['slope_weight_full_batch'])} |"
+        )
+    return out
+
+
+def report(results: Results) -> str:
+    """The chapter's Markdown, ending with its exercises."""
+    from actlab.experiments.gradient_flow.exercises import EXERCISES
+    from actlab.report.exercises import exercises_markdown
+
+    s = _nan_for_none(results.summary)
+    h = s["headline"]
+    tol = s["agree_tol"]
+    D, N = h["depth"], h["width"]
+    out = ["# How gradients flow", ""]
+    out += [
+        "Does the gradient that reaches the first layers of a deep network vanish, explode, or "
+        "keep its size? Mean-field theory answers with one number per activation and "
+        r"initialisation, $\chi_1$, and this chapter measures whether it is right, for which "
+        "quantity, and where it is not.",
+        "",
+        f"**Set-up.** Networks with D hidden layers of N units each ({s['n_in']} inputs, "
+        f"{s['n_out']} linear outputs) at initialisation, for D in "
+        f"{', '.join(map(str, s['depths']))} and N in {', '.join(map(str, s['widths']))}, with "
+        + ", ".join(INIT_TEXT.get(i, i) for i in s["inits"])
+        + f"; {s['seeds']} initialisations ([seeds](#term-seed)) per case, and every "
+        "activation of a seed starts from the same weights. Each shape and initialisation is "
+        "one [ensemble](#term-ensemble) pass. The gradients are measured on "
+        f"{s['n_examples']} random inputs $x \\sim \\mathcal{{N}}(0, I)$ under a fixed random "
+        "readout: the loss is a fixed random linear function of the output, the same one for "
+        "every example (so the backward signal at the output is the same random vector for "
+        "every example, with unit mean square). Three quantities per layer:",
+        "",
+        r"1. the *per-example backward signal* $\delta_l = \partial L/\partial z_l$: for each "
+        "example the root mean square over the layer's units, then the root mean square over "
+        "the examples;",
+        r"2. the *per-example weight gradient*: the norm of one example's "
+        r"$\partial L/\partial W_l = \delta_l h_{l-1}^{\top}$, which is "
+        r"$\|\delta_l\|\,\|h_{l-1}\|$, root mean square over the examples;",
+        "3. the *full-batch weight gradient*: the norm of the mean of those matrices over the "
+        "examples (what an optimiser sees, and what the deep-MLP chapter plots).",
+        "",
+        "Every curve is a [geometric mean](#term-geometric-mean) over initialisations with its "
+        "[95% interval](#term-t-interval).",
+        "",
+        "## The theory",
+        "",
+        r"In a wide network a pre-activation of layer $l$ is Gaussian with mean square $q^l$, "
+        r"and the *length map* gives the next one: "
+        r"$q^{l+1} = \sigma_w^2\, E[\varphi(z)^2] + \sigma_b^2$ with $z \sim \mathcal{N}(0, q^l)$, "
+        r"where $\sigma_w^2$ is the weights' variance times the fan-in and $\sigma_b^2$ the "
+        r"biases' variance. Iterated, it settles at a fixed point $q^*$ over a depth $\xi_q$. "
+        r"Backwards, $\delta_l = \varphi'(z_l) \odot W_{l+1}^{\top} \delta_{l+1}$, so each "
+        r"layer multiplies the mean square of $\delta$ by",
+        "",
+        r"$$\chi_1 = \sigma_w^2\, E[\varphi'(z)^2], \qquad z \sim \mathcal{N}(0, q^*),$$",
+        "",
+        r"and $\|\delta_l\| \propto \chi_1^{(D-l)/2}$: on a log scale a straight line whose "
+        r"slope per layer towards the input is $\frac{1}{2}\log\chi_1$ (natural log; note the "
+        r"$\frac{1}{2}$: $\chi_1$ acts on the *squared* signal). $\chi_1 < 1$: the gradient "
+        r"vanishes towards the input; $\chi_1 > 1$: it explodes; $\chi_1 = 1$ is the *edge of "
+        r"chaos*. One example's weight gradient has norm $\|\delta_l\|\,\|h_{l-1}\|$ with "
+        r"$\|h_{l-1}\|^2 = N\,E[\varphi(z)^2]$: once $q^l$ sits at $q^*$ the second factor is "
+        r"constant and the weight gradient follows the same line. If $q^l$ keeps changing (ReLU "
+        r"with $\sigma_b^2 = 0$: $q^{l+1} = \frac{\sigma_w^2}{2} q^l$ exactly), $\|h\|$ grows "
+        r"forwards by the same factor $\sqrt{\chi_1}$ by which $\|\delta\|$ shrinks backwards, "
+        "and the weight gradient's slope is 0 at any $\\sigma_w^2$. The mean over examples of "
+        "the weight gradient adds examples whose signals are correlated, by the correlation "
+        r"map, so it does not follow $\chi_1$ alone (exercise 4).",
+        "",
+        "The predictions drawn below use each layer's own $q^l$ (the length map started at "
+        r"the first layer, whose fan-in is the input's: $q^1 = \sigma_w^2\,\mathrm{mean}(x^2) + "
+        r"\sigma_b^2$ with that layer's variances) and multiply the backward signal by "
+        r"$\chi_1$ evaluated at $q^l$; the *predicted slope* in the tables is the least-squares "
+        r"slope of that prediction over the same layers as the measurement, and "
+        r"$\frac{1}{2}\log\chi_1$ is the value at $q^*$. All slopes are fitted over the hidden "
+        "layers 1 to D; the output layer (linear, layer D + 1) is left out of every fit.",
+        "",
+    ]
+
+    # ------------------------------------------------------------------ headline
+    out += ["## The headline: is the slope $\\frac{1}{2}\\log\\chi_1$?", ""]
+    init_h = INIT_TEXT.get(h["init"], h["init"])
+    out += [
+        f"At D = {D}, N = {N} and the {init_h} (in mean-field terms "
+        + hidden_variances(h["rows"])
+        + r" for the hidden layers), the per-example backward signal per layer towards the "
+        r"input, against $\frac{1}{2}\log\chi_1$ at $q^*$:",
+        "",
+    ]
+    for r in h["rows"]:
+        out += [
+            f"* **{r['activation']}** ($\\chi_1$ = {num(r['chi1'])}): measured "
+            f"{ci(r['slope_delta'])} per layer; "
+            + agreement_sentence(
+                r"$\frac{1}{2}\log\chi_1$ =", r["half_log_chi1"], r["agree_delta_chi1"], tol
+            )
+            + "; "
+            + agreement_sentence(
+                "the layer-by-layer prediction", r["pred_slope_delta"], r["agree_delta"], tol
+            )
+            + "."
+        ]
+    out += [""]
+    out += [
+        "![Gradients per layer at initialisation](figures/profiles.png)",
+        "",
+        "*Each row one activation, each column one quantity, layers from the input (left) to "
+        "the output (right; the shaded column is the linear output layer). Coloured: measured "
+        "under each initialisation (geometric mean over initialisations with its 95% band); "
+        "black dashed: the mean-field prediction of the same quantity; black dotted in the "
+        "full-batch column: the per-example prediction, drawn for comparison — theory here has "
+        "no prediction for the full batch.*",
+        "",
+    ]
+
+    # ------------------------------------------------------------------ all cases
+    rows = [r for r in s["table"] if r["depth"] == D and r["width"] == N]
+    out += ["## Every activation and initialisation", ""]
+    out += [
+        f"Slopes per layer towards the input at D = {D}, N = {N}, mean [95% interval] over "
+        f"{s['seeds']} initialisations; *predicted* is the slope of the layer-by-layer "
+        "prediction over the same layers.",
+        "",
+        *_table(rows),
+        "",
+        "![Measured against predicted slopes](figures/slopes.png)",
+        "",
+        "*One point per activation (colour) and initialisation (marker): the measured slope "
+        "with its 95% interval against the predicted one; on the dashed diagonal they are "
+        "equal. The right panel sets the full-batch measurement against the per-example "
+        "prediction, which it is not expected to follow.*",
+        "",
+    ]
+    all_rows = s["table"]
+    agree = sum(r["agree_delta"]["verdict"] == "agrees" for r in all_rows)
+    bad = disagreements(all_rows)
+    out += [
+        f"Over all {len(all_rows)} cases of the run (every shape, initialisation and "
+        f"activation) the per-example backward slope agrees with the layer-by-layer "
+        f"prediction to within {_pct(tol)} in {agree}, differs in {len(bad)}, and is "
+        "unresolved (an interval that straddles the bound, usually because the slope itself "
+        "is near 0, where a ratio means little) in the rest.",
+    ]
+    if bad:
+        worst = sorted(bad, key=lambda r: -abs(r["agree_delta"]["ratio"] - 1))[:6]
+        items = "; ".join(
+            f"{r['activation']}, {INIT_SHORT.get(r['init'], r['init'])}, D = {r['depth']}, "
+            f"N = {r['width']}: measured {ci(r['slope_delta'])} against "
+            f"{num(r['pred_slope_delta'])} (off by {_pct(abs(r['agree_delta']['ratio'] - 1))})"
+            for r in worst
+        )
+        widths = sorted({r["width"] for r in bad})
+        out += [
+            f" The largest disagreements: {items}. They sit at width "
+            f"{', '.join(map(str, widths))}: the theory is exact only as N grows, and at finite "
+            r"N both $q^l$ and $\chi_1$ fluctuate from layer to layer.",
+        ]
+    out += [""]
+    # where q* and the layer-by-layer prediction part ways
+    apart = [
+        r
+        for r in rows
+        if math.isfinite(r["half_log_chi1"])
+        and abs(r["pred_slope_delta"] - r["half_log_chi1"])
+        > 0.1 * max(abs(r["half_log_chi1"]), 0.05)
+    ]
+    if apart:
+        items = "; ".join(
+            f"{r['activation']} ({INIT_SHORT.get(r['init'], r['init'])}): "
+            f"{num(r['half_log_chi1'])} at $q^*$ against {num(r['pred_slope_delta'])} layer by "
+            f"layer, measured {ci(r['slope_delta'])}"
+            for r in apart
+        )
+        closer = sum(
+            abs(r["slope_delta"]["mean"] - r["pred_slope_delta"])
+            < abs(r["slope_delta"]["mean"] - r["half_log_chi1"])
+            for r in apart
+        )
+        out += [
+            r"Where $q^l$ has not settled at $q^*$ within the network, the value of "
+            r"$\frac{1}{2}\log\chi_1$ at $q^*$ and the layer-by-layer prediction part ways: "
+            f"{items}. The measured mean is closer to the layer-by-layer prediction in "
+            f"{closer} of these {len(apart)} cases.",
+            "",
+        ]
+
+    # the weight gradient and the full batch
+    out += ["### Which quantity vanishes", ""]
+    for act in h["activations"]:
+        for r in rows:
+            if r["activation"] == act:
+                out += [
+                    f"* {act}, {INIT_SHORT.get(r['init'], r['init'])} init: the backward signal "
+                    f"changes by {ci(r['slope_delta'])} per layer towards the input, one "
+                    f"example's weight gradient by {ci(r['slope_weight_per_example'])} "
+                    f"(predicted {num(r['pred_slope_weight_per_example'])}). "
+                    + full_batch_sentence(r)
+                ]
+    out += [""]
+    out += level_sentences(rows, s["stable_tol"])
+    fb_off = sum(r["agree_full_batch"]["verdict"] == "differs" for r in rows)
+    out += [
+        f"At this shape the full-batch slope differs from the per-example prediction by more "
+        f"than {_pct(tol)} (whole interval) in {fb_off} of {len(rows)} cases: examples' "
+        "gradients add with the correlations between the examples, which the per-example "
+        "theory does not see.",
+        "",
+    ]
+
+    # ------------------------------------------------------------------ depth
+    hw = [r for r in s["table"] if r["width"] == N and r["init"] == h["init"]]
+    out += ["## Across depth", ""]
+    out += [
+        "![Backward signal ratio first to last hidden layer against depth](figures/depth.png)",
+        "",
+        r"*$\log_{10}$ of the backward signal at layer 1 over that at layer D, per activation "
+        f"at N = {N} with the {INIT_SHORT.get(h['init'], h['init'])} initialisation: measured "
+        "(dots, 95% intervals over initialisations) and predicted (dashed). The dotted line "
+        "marks a factor of a million.*",
+        "",
+    ]
+    for act in h["activations"]:
+        mine = sorted((r for r in hw if r["activation"] == act), key=lambda r: r["depth"])
+        if mine:
+            items = ", ".join(
+                f"D = {r['depth']}: $10^{{{r['log10_ratio_delta']['mean']:.1f}}}$ "
+                f"(predicted $10^{{{r['pred_log10_ratio_delta']:.1f}}}$)"
+                for r in mine
+            )
+            out += [f"* {act}: {items}."]
+    out += [""]
+
+    # ------------------------------------------------------------------ forward q
+    out += ["## The forward signal", ""]
+    out += [
+        "![Forward q per layer against the length map](figures/forward_q.png)",
+        "",
+        r"*$q^l$, the mean square of the pre-activations, per hidden layer: measured (coloured, "
+        "geometric mean with its 95% band) and iterated by the length map from the first "
+        f"layer (black dashed), D = {D}, N = {N}.*",
+        "",
+    ]
+    worst_q = sorted(
+        (r for r in rows if math.isfinite(r["q_max_rel_gap"])), key=lambda r: -r["q_max_rel_gap"]
+    )
+    if worst_q:
+        best = min(r["q_max_rel_gap"] for r in worst_q)
+        w = worst_q[0]
+        out += [
+            r"The largest relative gap between the measured $q^l$ (geometric mean over "
+            "initialisations) and the length map, over the layers of one case, is "
+            f"{_pct(best)} in the best case and {_pct(w['q_max_rel_gap'])} in the worst "
+            f"({w['activation']}, {INIT_SHORT.get(w['init'], w['init'])} initialisation, "
+            f"layer {w['q_gap_layer']}).",
+            "",
+        ]
+
+    # ------------------------------------------------------------------ phase
+    ph = s["phase"]
+    out += ["## The phase diagram of tanh", ""]
+    out += [
+        f"tanh networks with D = {ph['depth']} and N = {ph['width']}, weights and biases drawn "
+        r"as $\mathcal{N}(0, \sigma_w^2/\text{fan-in})$ and $\mathcal{N}(0, \sigma_b^2)$ on a "
+        r"grid of $(\sigma_w^2, \sigma_b^2)$, "
+        f"{ph['seeds']} initialisations per cell (the same underlying draws in every cell). A "
+        "cell is *vanishing* if the whole 95% interval of its fitted slope lies below "
+        f"−{num(ph['tolerance'])} per layer (a factor of {num(s['stable_factor'])} lost over "
+        f"the {ph['depth'] - 1} steps from layer D to layer 1), *exploding* if it lies above "
+        f"+{num(ph['tolerance'])}, *stable* if it lies between, and *undecided* otherwise.",
+        "",
+        "![Phase diagram of tanh](figures/phase.png)",
+        "",
+        r"*Each cell coloured by its measured verdict, with its measured slope (mean over "
+        r"initialisations) written in it; black: the edge of chaos, where theory puts "
+        r"$\chi_1 = 1$ (`theory.edge_of_chaos`). Above the line the gradient grows towards the "
+        "input, below it it vanishes.*",
+        "",
+        phase_sentence(ph),
+        "",
+    ]
+    mismatched = [
+        c for c in ph["cells"] if c["verdict"] != "undecided" and c["verdict"] != c["pred_verdict"]
+    ]
+    for c in mismatched:
+        out += [
+            rf"* $\sigma_w^2$ = {num(c['sigma_w2'])}, $\sigma_b^2$ = {num(c['sigma_b2'])}: "
+            f"measured {c['verdict']} ({ci(c['slope'])}), predicted {c['pred_verdict']} "
+            f"({num(c['pred_slope'])})."
+        ]
+    if mismatched:
+        out += [""]
+
+    # ------------------------------------------------------------------ training
+    tr = s["training"]
+    out += ["## During training", ""]
+    out += [
+        f"The same activations, D = {tr['depth']} and N = {tr['width']}, each trained from "
+        f"the same {tr['seeds']} initial weights ({INIT_TEXT.get(tr['init'], tr['init'])}) "
+        f"with full-batch Adam ($\\eta$ = {num(tr['lr'])}) for {tr['steps']} steps on "
+        f"{tr['n_train']} points of a single-index teacher, the target being the sine of "
+        "twice the input's projection on a random unit vector (mean squared error). Shown: "
+        "the norm of the full-batch weight gradient of the training loss, the quantity the "
+        "optimiser receives.",
+        "",
+        "![Gradient per layer and step during training](figures/training.png)",
+        "",
+        "*Per activation, layer (input left, output right) against Adam step; colour: "
+        r"$\log_{10}$ of the full-batch weight-gradient norm, geometric mean over "
+        "initialisations, one scale for all panels.*",
+        "",
+        "Slope per layer towards the input of the log weight gradient (hidden layers), at the "
+        "first and at the last step:",
+        "",
+    ]
+    for r in tr["rows"]:
+        loss = f" Training loss {ci(r['loss_start'])} → {ci(r['loss_end'])}."
+        div = f" {r['diverged']} of {tr['seeds']} diverged." if r["diverged"] else ""
+        out += [f"* {training_sentence(r)}{loss}{div}"]
+    out += [
+        "",
+        "Adam divides each weight's step by the running size of that weight's own gradient, "
+        "so a layer with a tiny gradient still moves; what a vanishing gradient costs under "
+        "Adam is a noisier direction, not a smaller step (the deep-MLP chapter's exercise 2).",
+        "",
+    ]
+
+    # ------------------------------------------------------------------ preset
+    out += [
+        "## What this run covers",
+        "",
+        f"This [preset](#term-preset) measures depths {', '.join(map(str, s['depths']))}, "
+        f"widths {', '.join(map(str, s['widths']))} and {s['seeds']} initialisations per case; "
+        f"the `full` preset measures depths {', '.join(map(str, FULL.depths))} with "
+        f"{FULL.seeds} initialisations per case, a {len(FULL.phase_sigma_w2)} by "
+        f"{len(FULL.phase_sigma_b2)} phase grid at width {FULL.phase_width} and "
+        f"{FULL.train_steps} training steps.",
+        "",
+    ]
+    out.append(exercises_markdown(EXERCISES))
+    return "\n".join(out)

@@ -1,0 +1,395 @@
+"""The gradient-flow experiment against independent references: per-example backward signals and
+weight gradients by autograd on plain nn.Sequential networks with the same weights, slopes by
+numpy.polyfit, closed forms of the mean field for ReLU, hand-set summaries for every verdict."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from reference import plain_sequential
+from torch import nn
+
+from actlab import theory
+from actlab.experiments.gradient_flow import SPEC, solutions
+from actlab.experiments.gradient_flow import exercises as stubs
+from actlab.experiments.gradient_flow import experiment as X
+from actlab.experiments.gradient_flow import measure as M
+from actlab.experiments.gradient_flow import report as R
+from actlab.models import EnsembleMLP
+from actlab.report.exercises import exercises_markdown
+
+TORCH_ACT = {
+    "identity": nn.Identity,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+    "selu": nn.SELU,
+    "silu": nn.SiLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.01),
+}
+
+
+@pytest.fixture(scope="module")
+def results():
+    return X.run(X.SMOKE)
+
+
+# ---------------------------------------------------------------------- the measurement
+def _autograd_profile(net: nn.Sequential, x: torch.Tensor, r: torch.Tensor):
+    """The three quantities and q per layer of a plain network, by autograd, example by example
+    (natural logs; q plain)."""
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    n = x.shape[0]
+    deltas, per_example = [], []
+    for b in range(n):
+        zs, h = [], x[b : b + 1]
+        for module in net:
+            h = module(h)
+            if isinstance(module, nn.Linear) and module is not linears[-1]:
+                h.retain_grad()
+                zs.append(h)
+        net.zero_grad()
+        (h @ r).sum().backward()  # one example's loss r . f(x_b)
+        deltas.append(torch.stack([z.grad[0] for z in zs]))  # (D, N)
+        per_example.append(torch.stack([lin.weight.grad.norm() for lin in linears]))
+    delta = torch.stack(deltas)  # (n, D, N)
+    s = delta.square().mean(dim=(0, 2)).sqrt()
+    pe = torch.stack(per_example).square().mean(0).sqrt()
+    net.zero_grad()
+    (net(x) @ r).mean().backward()  # the full batch: the mean over examples
+    fb = torch.stack([lin.weight.grad.norm() for lin in linears])
+    qs, h = [], x
+    with torch.no_grad():
+        for module in net[:-1]:
+            h = module(h)
+            if isinstance(module, nn.Linear):
+                qs.append(h.square().mean())
+    return s.log(), pe.log(), fb.log(), torch.stack(qs)
+
+
+@pytest.mark.parametrize("acts", [("tanh",), ("relu", "tanh", "leaky_relu", "gelu", "sigmoid")])
+def test_backward_profile_equals_autograd_on_plain_networks(acts):
+    n_in, width, depth, n_out, seeds = 5, 7, 4, 3, [11, 12]
+    sizes = [n_in] + [width] * depth + [n_out]
+    model = EnsembleMLP(
+        n_in, [width] * depth, n_out, [a for a in acts for _ in seeds], seeds * len(acts)
+    )
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(6, n_in, generator=gen)
+    r = torch.randn(len(seeds), n_out, generator=gen)
+    readout = r.repeat(len(acts), 1)
+    prof = M.backward_profile(model, x, readout)
+    m = 0
+    for act in acts:
+        for k, seed in enumerate(seeds):
+            net = plain_sequential(sizes, seed, TORCH_ACT[act])
+            s, pe, fb, q = _autograd_profile(net, x, r[k])
+            np.testing.assert_allclose(prof["delta"][m], s.numpy(), rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(prof["weight_per_example"][m], pe.numpy(), atol=1e-5)
+            np.testing.assert_allclose(prof["weight_full_batch"][m], fb.numpy(), atol=1e-5)
+            np.testing.assert_allclose(prof["q"][m], q.numpy(), rtol=1e-5)
+            m += 1
+
+
+def test_backward_profile_does_not_underflow_where_float32_would():
+    # sigmoid with the default init loses ~1.95 per layer: after 60 layers the signal is e^-117,
+    # far below float32's range; the renormalised pass still gets the slope (the analytic
+    # backward of a float64 network is the reference).
+    kw = dict(activations="sigmoid", seeds=[5])
+    m32 = EnsembleMLP(4, [16] * 60, 2, **kw)
+    m64 = EnsembleMLP(4, [16] * 60, 2, dtype=torch.float64, **kw)
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    r = torch.ones(1, 2)
+    p32 = M.backward_profile(m32, x, r)["delta"]
+    p64 = M.backward_profile(m64, x.double(), r.double())["delta"]
+    assert np.isfinite(p32).all() and p32[0, 0] < -100
+    np.testing.assert_allclose(p32, p64, atol=1e-3)
+
+
+def test_slopes_against_numpy_polyfit():
+    rng = np.random.default_rng(0)
+    layers = np.arange(1, 13)
+    logs = rng.normal(size=(5, 12)) + 0.3 * layers
+    want = np.array([np.polyfit(layers, row, 1)[0] for row in logs])
+    np.testing.assert_allclose(M.slopes(logs, layers), want, rtol=1e-12)
+    np.testing.assert_allclose(M.backward_slopes(logs, layers), -want, rtol=1e-12)
+    logs[2, 3] = -np.inf  # a layer that is exactly 0: no slope
+    assert np.isnan(M.slopes(logs, layers)[2]) and np.isfinite(M.slopes(logs, layers)[[0, 1]]).all()
+
+
+@pytest.mark.parametrize("sigma_w2", [1.0, 2.0, 3.0])
+def test_relu_prediction_against_closed_forms(sigma_w2):
+    # ReLU without biases: q^{l+1} = sigma_w^2/2 q^l, E[phi'^2] = 1/2, so the backward mean
+    # square gains sigma_w^2/2 per layer and the per-example weight gradient is level.
+    D, N, n_in, n_out = 6, 50, 10, 4
+    sizes = (n_in, *[N] * D, n_out)
+    variances = [(sigma_w2, 0.0)] * (D + 1)
+    p = M.predicted_profile("relu", variances, sizes, x_ms=0.7)
+    q1 = sigma_w2 * 0.7
+    np.testing.assert_allclose(p["q"], q1 * (sigma_w2 / 2) ** np.arange(D), rtol=1e-9)
+    np.testing.assert_allclose(np.diff(p["delta"]), -0.5 * math.log(sigma_w2 / 2), atol=1e-9)
+    # last hidden layer: sigma_w^2 * out/N * 1/2, times the readout's unit mean square
+    assert p["delta"][-1] == pytest.approx(0.5 * math.log(sigma_w2 * n_out / N / 2), abs=1e-9)
+    steps = np.diff(p["weight_per_example"][:D])
+    # layer 1's input x has n_in entries, not N: ||h_0||^2 = n_in * mean(x^2)
+    assert steps[0] == pytest.approx(0.5 * math.log(N / n_in), abs=1e-9)
+    np.testing.assert_allclose(steps[1:], 0.0, atol=1e-9)
+
+
+def test_layer_variances_follow_each_layers_fans():
+    v = M.layer_variances("xavier", (3, 10, 10, 2))
+    assert v[0] == pytest.approx((2 * 3 / 13, 0.0))
+    assert v[1] == pytest.approx((1.0, 0.0))
+    assert v[2] == pytest.approx((2 * 10 / 12, 0.0))
+    assert M.layer_variances("torch", (3, 10, 1))[0] == pytest.approx((1 / 3, 1 / 9))
+
+
+def test_chi1_star_where_the_fixed_point_search_fails():
+    # theory.fixed_point's Brent step does not converge for tanh at (1, 0); q* = 0 there and
+    # chi_1 = 1 (tanh'(0) = 1).
+    assert M.chi1_star("tanh", 1.0, 0.0) == pytest.approx(1.0, abs=2e-3)
+    assert M.chi1_star("relu", 1.0, 0.0) == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------------- verdicts
+@pytest.mark.parametrize(
+    "lo,hi,verdict",
+    [
+        (-0.9, -0.5, "vanishing"),
+        (0.5, 0.9, "exploding"),
+        (-0.05, 0.05, "stable"),
+        (-0.2, 0.0, "undecided"),  # straddles -tol
+        (0.05, 0.3, "undecided"),
+        (math.nan, 0.1, "undecided"),
+    ],
+)
+def test_phase_verdict_from_the_whole_interval(lo, hi, verdict):
+    assert M.phase_verdict({"lo": lo, "hi": hi}, tol=0.1) == verdict
+
+
+def test_tolerance_is_a_factor_over_the_depth():
+    assert M.tolerance(21, 10.0) == pytest.approx(math.log(10) / 20)
+    assert M.theory_verdict(-0.2, 0.1) == "vanishing"
+    assert M.theory_verdict(0.0, 0.1) == "stable"
+
+
+@pytest.mark.parametrize(
+    "stat,pred,verdict",
+    [
+        ({"mean": -0.55, "lo": -0.56, "hi": -0.54}, -0.55, "agrees"),
+        ({"mean": -0.55, "lo": -0.60, "hi": -0.50}, -0.55, "agrees"),
+        ({"mean": -0.55, "lo": -0.62, "hi": -0.50}, -0.55, "unresolved"),
+        ({"mean": -0.30, "lo": -0.32, "hi": -0.28}, -0.55, "differs"),
+        ({"mean": 0.30, "lo": 0.28, "hi": 0.32}, 0.20, "differs"),
+        ({"mean": 0.01, "lo": -0.1, "hi": 0.1}, 0.0, "unresolved"),
+    ],
+)
+def test_agreement_of_a_measured_with_a_predicted_slope(stat, pred, verdict):
+    got = M.agreement(stat, pred, tol=0.1)
+    assert got["verdict"] == verdict
+    if pred:
+        assert got["ratio"] == pytest.approx(stat["mean"] / pred)
+        assert got["ratio_lo"] <= got["ratio"] <= got["ratio_hi"]
+
+
+# ---------------------------------------------------------------------- report sentences
+def _ci(mean, lo, hi):
+    return {"mean": mean, "lo": lo, "hi": hi, "n": 10, "sd": 0.1}
+
+
+def test_agreement_sentence_both_ways():
+    yes = R.agreement_sentence("x", -0.55, M.agreement(_ci(-0.55, -0.56, -0.54), -0.55), 0.1)
+    assert "agrees to within 10%" in yes
+    no = R.agreement_sentence("x", -0.55, M.agreement(_ci(-0.3, -0.32, -0.28), -0.55), 0.1)
+    assert "differs by 45%" in no and "agrees" not in no
+    maybe = R.agreement_sentence("x", -0.55, M.agreement(_ci(-0.55, -0.7, -0.4), -0.55), 0.1)
+    assert "neither confirms nor rules out" in maybe
+
+
+def _row(diff, **kw):
+    row = {
+        "activation": "relu",
+        "init": "he",
+        "sigma_w2": 2.0,
+        "sigma_b2": 0.0,
+        "half_log_chi1": 0.0,
+        "slope_delta": _ci(0.0, -0.01, 0.01),
+        "slope_weight_per_example": _ci(0.0, -0.01, 0.01),
+        "slope_weight_full_batch": _ci(-0.1, -0.12, -0.08),
+        "full_minus_per_example": diff,
+    }
+    row.update(kw)
+    return row
+
+
+def test_full_batch_sentence_three_ways():
+    faster = R.full_batch_sentence(_row(_ci(-0.1, -0.12, -0.08)))
+    assert "loses 0.1 [0.08, 0.12] more per layer" in faster
+    slower = R.full_batch_sentence(_row(_ci(0.1, 0.08, 0.12)))
+    assert "less per layer" in slower
+    same = R.full_batch_sentence(_row(_ci(0.0, -0.02, 0.02)))
+    assert "within noise" in same and "more" not in same
+
+
+def test_level_sentences_both_ways():
+    level = R.level_sentences([_row(_ci(0, 0, 0))], tol=0.05)
+    assert len(level) == 2 and "stays level" in level[0]
+    tilted = _row(_ci(0, 0, 0), slope_weight_per_example=_ci(-0.3, -0.35, -0.25))
+    assert "does not stay level" in R.level_sentences([tilted], tol=0.05)[0]
+    # rows with biases or other activations say nothing
+    assert R.level_sentences([_row(_ci(0, 0, 0), sigma_b2=0.1)], tol=0.05) == []
+
+
+def _cell(verdict, pred, slope=0.0):
+    return {
+        "sigma_w2": 4.0,
+        "sigma_b2": 0.0,
+        "slope": _ci(slope, slope - 0.01, slope + 0.01),
+        "pred_slope": 0.0,
+        "verdict": verdict,
+        "pred_verdict": pred,
+    }
+
+
+def test_phase_sentence_names_exploding_cells_and_mismatches():
+    cells = [_cell("exploding", "exploding", 0.15), _cell("stable", "stable")]
+    phase = {
+        "cells": cells,
+        "counts": {"vanishing": 0, "stable": 1, "exploding": 1, "undecided": 0},
+        "n_decided": 2,
+        "n_same": 2,
+    }
+    text = R.phase_sentence(phase)
+    assert "1 exploding" in text and "explodes (grows towards the input) at" in text
+    assert "2 carry the verdict" in text and "listed below" not in text
+    phase.update(cells=[_cell("stable", "vanishing")], n_decided=1, n_same=0)
+    phase["counts"] = {"vanishing": 0, "stable": 1, "exploding": 0, "undecided": 0}
+    text = R.phase_sentence(phase)
+    assert "No cell of this grid explodes" in text and "listed below" in text
+
+
+def test_training_sentence_both_ways():
+    row = {
+        "activation": "tanh",
+        "slope_start": _ci(-0.5, -0.55, -0.45),
+        "slope_end": _ci(0.1, 0.05, 0.15),
+        "differs": True,
+    }
+    assert "flatter after training" in R.training_sentence(row)
+    row["slope_end"] = _ci(-0.9, -0.95, -0.85)
+    assert "steeper after training" in R.training_sentence(row)
+    row["differs"] = False
+    assert R.training_sentence(row).endswith("(within noise).")
+
+
+# ---------------------------------------------------------------------- the run
+def test_smoke_run_is_complete(results):
+    cfg = X.SMOKE
+    s = results.summary
+    n_cases = len(cfg.depths) * len(cfg.widths) * len(cfg.inits) * len(cfg.activations)
+    assert len(s["table"]) == n_cases
+    for d in cfg.depths:
+        for w in cfg.widths:
+            shape = (len(cfg.inits), len(cfg.activations), cfg.seeds, d)
+            assert results.arrays[f"delta_D{d}_N{w}"].shape == shape
+            assert results.arrays[f"weight_full_batch_D{d}_N{w}"].shape[-1] == d + 1
+            assert np.isfinite(results.arrays[f"delta_D{d}_N{w}"]).all()
+    assert [r["activation"] for r in s["headline"]["rows"]] == ["tanh", "relu"]
+    assert len(s["phase"]["cells"]) == len(cfg.phase_sigma_w2) * len(cfg.phase_sigma_b2)
+    assert sum(s["phase"]["counts"].values()) == len(s["phase"]["cells"])
+    figs = SPEC.figures(results)
+    text = SPEC.report(results)
+    for name in figs:
+        assert f"figures/{name}.png" in text
+    assert "nan" not in text.lower().replace("nan(", "")
+
+
+def test_summary_slopes_are_polyfits_of_the_arrays(results):
+    row = results.summary["headline"]["rows"][1]  # relu
+    d, w = row["depth"], row["width"]
+    i = X.SMOKE.inits.index(row["init"])
+    a = X.SMOKE.activations.index("relu")
+    logs = results.arrays[f"delta_D{d}_N{w}"][i, a]
+    per_seed = [-np.polyfit(np.arange(1, d + 1), seed_logs, 1)[0] for seed_logs in logs]
+    assert row["slope_delta"]["mean"] == pytest.approx(np.mean(per_seed), rel=1e-10)
+    assert row["half_log_chi1"] == pytest.approx(0.5 * math.log(1 / 6), rel=1e-9)
+
+
+def test_phase_members_are_mean_field_networks_of_their_cell(results):
+    cfg = X.SMOKE
+    data = X.make_inputs(cfg)
+    i, j, s = 2, 1, 1  # sigma_w^2 = 4, sigma_b^2 = 0.1, second seed
+    sw, sb = cfg.phase_sigma_w2[i], cfg.phase_sigma_b2[j]
+    model = EnsembleMLP(
+        cfg.n_in,
+        [cfg.phase_width] * cfg.phase_depth,
+        cfg.n_out,
+        "tanh",
+        [X.init_seed(cfg, s)],
+        init="mean_field",
+        sigma_w2=sw,
+        sigma_b2=sb,
+    )
+    want = M.backward_profile(model, data["x"], data["readout"][s : s + 1])["delta"][0]
+    np.testing.assert_allclose(results.arrays["phase_delta"][i, j, s], want, atol=1e-4)
+
+
+def test_training_records_the_autograd_gradient_at_the_first_step(results):
+    cfg = X.SMOKE
+    data = X.make_inputs(cfg)
+    sizes = [cfg.n_in] + [cfg.train_width] * cfg.train_depth + [1]
+    for a, act in enumerate(cfg.activations):
+        for s in range(cfg.train_seeds):
+            net = plain_sequential(sizes, X.init_seed(cfg, s), TORCH_ACT[act])
+            loss = (net(data["x_train"]) - data["y_train"]).square().mean()
+            loss.backward()
+            norms = [m.weight.grad.norm().log().item() for m in net if isinstance(m, nn.Linear)]
+            got = results.arrays["train_grad"][a, s, 0]
+            np.testing.assert_allclose(got, norms, atol=1e-4)
+
+
+def test_same_seed_same_weights_across_activations():
+    cfg = X.SMOKE
+    data = X.make_inputs(cfg)
+    part = X._shape_chunk(cfg, data, 4, 16, "torch", ("tanh", "identity"))
+    # identity's backward signal is the product of weights alone; tanh near 0 is close to it,
+    # and at the output layer (no activation) the two are identical when the weights are.
+    np.testing.assert_allclose(
+        part["weight_full_batch"][0, :, -1] - part["weight_full_batch"][1, :, -1],
+        0.0,
+        atol=0.5,
+    )
+    np.testing.assert_allclose(
+        part["q"][0, :, 0], part["q"][1, :, 0], rtol=1e-6
+    )  # layer 1 sees the same z
+
+
+# ---------------------------------------------------------------------- exercises
+def test_report_ends_with_the_exercises(results):
+    text = SPEC.report(results)
+    assert text.rstrip().endswith(exercises_markdown(stubs.EXERCISES).rstrip())
+    for ex in stubs.EXERCISES:
+        if ex.kind == "coding":
+            name = ex.function.split(":")[1]
+            with pytest.raises(NotImplementedError):
+                getattr(stubs, name)(0.5)
+            assert callable(getattr(solutions, name))
+
+
+@pytest.mark.parametrize("chi1,factor", [(1 / 6, 1e-6), (1 / 3, 1e-3), (0.9, 0.5), (0.02, 1e-6)])
+def test_layers_to_fall_against_a_loop(chi1, factor):
+    k, norm = 0, 1.0
+    while norm >= factor:
+        norm *= math.sqrt(chi1)
+        k += 1
+    assert solutions.layers_to_fall(chi1, factor) == k
+    assert solutions.layers_to_fall(1 / 6, 1e-6) == 16
+
+
+@pytest.mark.parametrize("sigma_b2", [0.05, 0.2, 0.4])
+def test_tanh_edge_of_chaos_against_theory(sigma_b2):
+    got = solutions.tanh_edge_of_chaos(sigma_b2)
+    assert got == pytest.approx(float(theory.edge_of_chaos("tanh", sigma_b2)), rel=1e-7)
+    assert float(theory.chi1("tanh", got, sigma_b2)) == pytest.approx(1.0, abs=1e-8)
