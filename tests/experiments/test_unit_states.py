@@ -375,3 +375,22 @@ def test_smoke_run_is_complete_and_the_report_reads_its_numbers(smoke):
     w = np.asarray(cfg.bd_widths)[:, None]
     d = np.asarray(cfg.bd_depths)[None, :]
     np.testing.assert_allclose(smoke.arrays["bd_formula"], 1 - (1 - 2.0**-w) ** d)
+
+
+def test_off_story_three_ways():
+    app = {"relu": ex.applicable("relu"), "gelu": ex.applicable("gelu")}
+
+    def rows(start, end, changed):
+        e = {"start": {"mean": start, "lo": start, "hi": start},
+             "end": {"mean": end, "lo": end, "hi": end}, "changed": changed}  # fmt: skip
+        return {
+            "relu": {"dead": e, "off_init_first": 0.05, "off_init_last": 0.4},
+            "gelu": {"inactive": e},
+        }
+
+    down = rp.off_story("regression", rows(0.4, 0.2, True), app, "torch", 1 / 3, 10)
+    assert "lowers" in down and "layer 10" in down and "bias alone" in down
+    up = rp.off_story("regression", rows(0.2, 0.4, True), app, "he", 2.0, 10)
+    assert "raises" in up and "bias alone" not in up
+    same = rp.off_story("regression", rows(0.2, 0.4, False), app, "torch", 1 / 3, 10)
+    assert "within noise" in same and "gelu" in same

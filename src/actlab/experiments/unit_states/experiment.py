@@ -121,7 +121,7 @@ class Config:
     """Initialisation of the trained networks (torch, xavier, he)."""
     taus: tuple[float, ...] = (0.0, 0.025, 0.1)
     """Thresholds of the tau-dormant fraction (each >= 0)."""
-    sat_sigma_w2: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    sat_sigma_w2: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
     """Values of sigma_w^2 (zero biases) at which saturation at initialisation is compared
     with theory (each > 0)."""
     bd_widths: tuple[int, ...] = (2, 3, 4, 6, 8)
@@ -654,6 +654,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
         "n_probe": cfg.n_probe,
         "noise": NOISE,
         "applicable": {a: applicable(a) for a in cfg.activations},
+        "init_variances": list(theory.init_variances(cfg.init, cfg.width)),
     }
     # --- training: layer-mean of each fraction at init and at the last snapshot, per activation
     tasks = {}
@@ -672,6 +673,10 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
                     "changed": _welch(start, end),
                     "worst_end": _worst(fr[k, -1, a]),
                 }
+            off = "dead" if applicable(act)["dead"] else "inactive"
+            per_layer = fr[keys.index(off), 0, a].mean(axis=0)  # mean over seeds, per layer
+            row["off_init_first"] = float(per_layer[0])
+            row["off_init_last"] = float(per_layer[-1])
             share0 = fr[keys.index("saturated_share"), 0, a]  # seed, layer
             if np.isfinite(theo[a]).all():
                 mean_layer = share0.mean(axis=0)
@@ -806,7 +811,7 @@ SMOKE = Config(
     snapshot_steps=(0, 3, 6),
     n_train=32,
     n_probe=24,
-    sat_sigma_w2=(1.0, 4.0),
+    sat_sigma_w2=(1.0, 8.0),
     bd_widths=(2, 3),
     bd_depths=(1, 3, 6),
     bd_trials=200,
@@ -820,7 +825,7 @@ FULL = Config(
     seeds=10,
     steps=1000,
     snapshot_steps=(0, 10, 30, 100, 300, 1000),
-    sat_sigma_w2=(0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 8.0),
+    sat_sigma_w2=(0.5, 1.0, 2.0, 3.0, 4.0, 8.0, 16.0, 32.0),
     bd_widths=(2, 3, 4, 5, 6, 8, 10),
     bd_depths=(1, 2, 5, 10, 20, 50, 100),
     bd_trials=20000,

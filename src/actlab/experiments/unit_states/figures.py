@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -77,6 +78,17 @@ def _band(ax: Axes, x, values: np.ndarray, color: str, band: bool = True, **kw) 
     return mean
 
 
+def _fit_ylim(ax: Axes, top: float = 0.0) -> None:
+    """Each panel is its own fraction: scaled to its largest value (lines and bands), at least
+    to 5% so that a panel of near-zero values does not magnify noise, at most to 1."""
+    values = [top, 0.05]
+    values += [float(np.nanmax(line.get_ydata())) for line in ax.lines if len(line.get_ydata())]
+    values += [float(np.nanmax(c.get_paths()[0].vertices[:, 1]))
+               for c in ax.collections if c.get_paths()]  # fmt: skip
+    hi = min(1.0, 1.1 * max(v for v in values if np.isfinite(v)))
+    ax.set_ylim(-0.03 * hi, hi)
+
+
 def plot_fraction_by_layer(
     results: Results, task: str, key: str, title: str, ax: Axes | None = None
 ) -> Axes:
@@ -111,7 +123,7 @@ def plot_fraction_by_layer(
     ax.set_title(title, fontsize=8.5)
     ax.set_xlabel("hidden layer (input → output)")
     ax.set_xticks(layers if len(layers) <= 12 else layers[:: max(1, len(layers) // 10)])
-    ax.set_ylim(-0.03, 1.03)
+    _fit_ylim(ax, top)
     if drawn and top == 0.0:
         ax.text(0.5, 0.55, "every line at 0:\n" + ", ".join(drawn), ha="center", va="center",
                 transform=ax.transAxes, fontsize=7.5, color="#555555")  # fmt: skip
@@ -176,8 +188,11 @@ def plot_over_training(results: Results, task: str, key: str, ax: Axes | None = 
         v = _fraction(results, task, key, act).mean(axis=-1)  # step, seed
         _band(ax, steps, v.T, color_of(act), marker="o", ms=3, label=act)
     ax.set_xscale("symlog", linthresh=max(1.0, steps[1] if len(steps) > 1 else 1.0))
+    ax.set_xticks(steps)
+    ax.set_xticklabels([f"{int(v)}" for v in steps])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel("training step (Adam)")
-    ax.set_ylim(-0.03, 1.03)
+    _fit_ylim(ax)
     return ax
 
 
@@ -226,8 +241,8 @@ def plot_saturation_at_init(results: Results, activation: str, ax: Axes | None =
     ax.set_xlabel("hidden layer (input → output)")
     ax.set_ylabel("saturated share of (input, unit) pairs")
     ax.set_xticks(layers if len(layers) <= 12 else layers[:: max(1, len(layers) // 10)])
-    ax.set_ylim(bottom=-0.02)
-    ax.legend(fontsize=7.5, loc="upper left")
+    top = max(0.01, float(np.nanmax(np.r_[results.arrays["sat_theory"][a].ravel(), 0.0])))
+    ax.set_ylim(-0.03 * top, None)
     return ax
 
 
@@ -235,10 +250,14 @@ def _saturation_figure(results: Results) -> Figure | None:
     acts = list(results.coords["sat_measured/activation"])
     if not acts:
         return None
-    fig = new_figure(figsize=(5.5 * len(acts), 3.8))
+    fig = new_figure(figsize=(5.5 * len(acts), 4.2))
     axes = fig.subplots(1, len(acts), squeeze=False)[0]
     for ax, act in zip(axes, acts, strict=True):
         plot_saturation_at_init(results, act, ax=ax)
+    handles, labels = axes[0].get_legend_handles_labels()
+    handles.append(matplotlib.lines.Line2D([], [], color="#444444", lw=1.6))
+    labels.append("mean-field theory (line, same colour)")
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=8)
     fig.suptitle(
         "Saturation at initialisation: weights $\\mathcal{N}(0, \\sigma_w^2/\\text{fan-in})$, "
         f"zero biases, width {results.summary['width']}"
@@ -261,7 +280,7 @@ def plot_born_dead(results: Results, variant: str, ax: Axes | None = None) -> Ax
     n = s["bd_trials"]
     cells = {(c["variant"], c["width"], c["depth"]): c for c in s["born_dead"]}
     for i, w in enumerate(widths):
-        color = cmap(0.05 + 0.8 * i / max(1, len(widths) - 1))
+        color = cmap(0.05 + 0.72 * i / max(1, len(widths) - 1))
         ax.plot(depths, results.arrays["bd_formula"][i], color=color, lw=1.4, zorder=5)
         for what, marker, dx in (("fixed", "o", 0.97), ("constant", "s", 1.03)):
             stats = [cells[(variant, w, int(d))][what] for d in depths]
@@ -275,6 +294,7 @@ def plot_born_dead(results: Results, variant: str, ax: Axes | None = None) -> Ax
     ax.set_xscale("log")
     ax.set_xticks(depths)
     ax.set_xticklabels([f"{int(d)}" for d in depths])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("depth D (hidden layers)")
     ax.set_ylabel("probability")
@@ -297,7 +317,7 @@ def _born_dead_figure(results: Results) -> Figure:
     widths = s["bd_widths"]
     handles = [
         matplotlib.lines.Line2D(
-            [], [], color=cmap(0.05 + 0.8 * i / max(1, len(widths) - 1)), lw=2, label=f"N = {w}"
+            [], [], color=cmap(0.05 + 0.72 * i / max(1, len(widths) - 1)), lw=2, label=f"N = {w}"
         )
         for i, w in enumerate(widths)
     ]

@@ -19,6 +19,7 @@ __all__ = [
     "rai_fixed_sentence",
     "change_verdict",
     "training_table",
+    "off_story",
     "domain_sentence",
     "rai_sentence",
     "kill_sentence",
@@ -250,6 +251,50 @@ def kill_sentence(kill: list[dict]) -> str:
     return text + f"; every rate is within noise of η = {first['lr']:g}"
 
 
+def off_story(task: str, rows: dict[str, dict], applicable: dict, init: str, sw2: float,
+              depth: int) -> str:  # fmt: skip
+    """What the off fractions say for one task: where units start off, and which way training
+    moves them (ReLU's dead fraction against the others' inactive fraction)."""
+    parts = []
+    relu = [a for a in rows if applicable[a]["dead"]]
+    soft = [a for a in rows if applicable[a]["inactive"] and not applicable[a]["dead"]]
+    for act in relu[:1]:
+        r = rows[act]
+        start = (
+            f"At initialisation {pct(r['off_init_first'])} of {act}'s units in layer 1 are dead "
+            f"on the {task} probes and {pct(r['off_init_last'])} in layer {depth}"
+        )
+        if init == "torch" and r["off_init_last"] > r["off_init_first"]:
+            start += (
+                f": the default weights have $\\sigma_w^2 = {num(sw2)}$, far below the 2 that "
+                "keeps a ReLU signal's size, so the part of $z$ that varies with the input "
+                "shrinks layer after layer while the bias does not, and deep units are switched "
+                "on or off by their bias alone"
+            )
+        parts.append(start + ".")
+        v = change_verdict(r["dead"])
+        if v == "down":
+            parts.append(
+                f"Training lowers {act}'s dead fraction from {_pct_ci(r['dead']['start'])} to "
+                f"{_pct_ci(r['dead']['end'])}: a dead unit's own weights get no gradient, but "
+                "the layers below it keep changing, and that can lift its input above 0 again."
+            )
+        elif v == "up":
+            parts.append(
+                f"Training raises {act}'s dead fraction from {_pct_ci(r['dead']['start'])} to "
+                f"{_pct_ci(r['dead']['end'])}."
+            )
+        else:
+            parts.append(f"Training leaves {act}'s dead fraction within noise.")
+    if soft:
+        ends = ", ".join(f"{a} {_pct_ci(rows[a]['inactive']['end'])}" for a in soft)
+        parts.append(
+            "The activations with a non-zero slope below 0 end with these inactive fractions "
+            f"({ends}); their inactive units still pass a gradient, so they can come back."
+        )
+    return " ".join(parts)
+
+
 def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -367,10 +412,14 @@ def report(results: Results) -> str:
             f"initialisation, solid after {steps} steps with its 95% band over seeds; an "
             "activation is left out of a panel where that fraction is zero by construction. "
             "Black crosses: the mean-field prediction of the saturated share at "
-            "initialisation.*",
+            "initialisation. The ReLU-like activations start from the same weights, so their "
+            "dashed lines nearly coincide.*",
             "",
         ]
         out += [training_table(acts, s["applicable"], rows, steps), ""]
+        story = off_story(task, rows, s["applicable"], s["init"], s["init_variances"][0], depth)
+        if story:
+            out += [story, ""]
         theory_lines = [
             init_theory_sentence(act, rows[act]["theory_gap"], rows[act]["theory_max"])
             for act in acts
@@ -410,6 +459,14 @@ def report(results: Results) -> str:
             "",
             "*Dots: measured saturated share per layer with its 95% interval over seeds; lines: "
             "the mean-field prediction (wide-network limit).*",
+            "",
+        ]
+        worst = max(s["saturation"], key=lambda r: r["max_gap"])
+        out += [
+            "Over every activation, $\\sigma_w^2$ and layer the largest gap between theory and "
+            f"the seed mean is {num(100 * worst['max_gap'], 2)} percentage points "
+            f"({worst['activation']}, $\\sigma_w^2 = {worst['sigma_w2']:g}$, layer "
+            f"{worst['gap_layer']}). Cell by cell:",
             "",
         ]
         out += [f"- {saturation_sentence(r)}." for r in s["saturation"]] + [""]
