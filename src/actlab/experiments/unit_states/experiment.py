@@ -446,8 +446,11 @@ def bd_events(
     """Counts over the members of zero-bias networks with ``weights`` (``(E, out, in)`` each)
     at each depth ``D`` of ``depths``: ``fixed``, some hidden layer ``<= D`` has ``z <= 0`` on
     every unit at ``fixed_input`` ``(in,)``; ``constant``, hidden layer ``D``'s output is the
-    same on every row of ``probes`` ``(P, in)`` (then the network's output is constant; with
-    random output weights the converse holds with probability 1)."""
+    same on every row of ``probes`` ``(P, in)`` and at the fixed input (then the network's output
+    is constant; with random output weights the converse holds with probability 1). For ReLU a
+    network constant on a grid that holds two inputs ``x`` and ``3x`` is zero there (it is
+    positively homogeneous without biases), so ``constant`` implies ``fixed`` member by
+    member."""
     act = get_activation(activation)
     params = [torch.tensor(float(v), dtype=torch.float64) for v in act.params.values()]
     x = torch.cat([probes.double(), fixed_input.double()[None]])
@@ -460,9 +463,8 @@ def bd_events(
         h = act.fn(z, *params)
         fixed_off |= (z[:, -1, :] <= 0).all(dim=-1)
         if layer in depths:
-            body = h[:, :-1, :]
             fixed.append(int(fixed_off.sum()))
-            constant.append(int((body == body[:, :1, :]).all(dim=(1, 2)).sum()))
+            constant.append(int((h == h[:, :1, :]).all(dim=(1, 2)).sum()))
     return {"fixed": np.asarray(fixed), "constant": np.asarray(constant)}
 
 
@@ -757,6 +759,12 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
         for i, lr in enumerate(cfg.kill_lrs)
     ]
     out["kill_seeds"] = cfg.kill_seeds
+    per_layer = arrays["kill_layer"][-1].mean(axis=0)  # the largest rate, mean over seeds
+    out["kill_worst_layer"] = {
+        "layer": int(np.argmax(per_layer)) + 1,
+        "fraction": float(per_layer.max()),
+        "lr": cfg.kill_lrs[-1],
+    }
     out["dead_before"] = mean_ci(arrays["dead_before"], bounds=(0, 1))
     return out
 

@@ -299,6 +299,14 @@ def _upper_first(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def kill_layer_sentence(worst: dict[str, Any]) -> str:
+    """Where the largest rate kills most."""
+    return (
+        f"At η = {worst['lr']:g} the most units die in layer {worst['layer']} "
+        f"({pct(worst['fraction'])} of its units, mean over seeds)."
+    )
+
+
 def _nan(obj: Any) -> Any:
     """JSON nulls (NaN written by the store) back to NaN."""
     if obj is None:
@@ -484,18 +492,21 @@ def report(results: Results) -> str:
         "",
         f"For each width $N$ in {', '.join(map(str, s['bd_widths']))} and depth $D$ in "
         f"{', '.join(map(str, s['bd_depths']))}: {s['bd_trials']} initialisations with zero "
-        "biases and weights $\\mathcal{N}(0, 2/\\text{fan-in})$ (symmetric: the setting of the "
-        "formula), two inputs, computed in one batch (the depth-$D$ network is the first $D$ "
+        "biases and weights $\\mathcal{N}(0, 2/\\text{fan-in})$ "
+        "([He initialisation](#term-he-init); symmetric: the setting of the formula), two "
+        "inputs, computed in one batch (the depth-$D$ network is the first $D$ "
         "layers of the deepest one, so cells of one width share networks). Two frequencies, "
         f"each with its [Wilson interval](#term-wilson-interval): (1) some hidden layer has "
         f"$z \\le 0$ on every unit at the fixed input ({s['bd_fixed_input'][0]:g}, "
         f"{s['bd_fixed_input'][1]:g}), the event of the formula; (2) the network is constant "
         f"on the probe inputs, a {s['bd_grid']} × {s['bd_grid']} grid covering "
-        f"$[-1, 1]^2$ ({s['bd_grid'] ** 2} inputs): its last hidden layer gives the same "
-        "output on all of them (then so does the network; with random output weights the "
-        "converse holds with probability 1). What is measured is constancy *on the probe "
-        "inputs*; constancy on the whole square is a stronger claim that a grid can only "
-        "suggest. ReLU, leaky ReLU and GELU share the same weights; RAI is Lu et al.'s "
+        f"$[-1, 1]^2$ plus the fixed input ({s['bd_grid'] ** 2 + 1} inputs): its last hidden "
+        "layer gives the same output on all of them (then so does the network; with random "
+        "output weights the converse holds with probability 1). What is measured is constancy "
+        "*on the probe inputs*; constancy on the whole square is a stronger claim that a grid "
+        "can only suggest. Because the fixed input is among the probes, a ReLU network counted "
+        "constant is also counted in (1), network by network. ReLU, leaky ReLU and GELU share "
+        "the same weights; RAI is Lu et al.'s "
         "randomized asymmetric initialisation.",
         "",
         "![Born dead](figures/born_dead.png)",
@@ -545,7 +556,7 @@ def report(results: Results) -> str:
         "*Left: killed fraction of all hidden units, mean and 95% band over seeds; right: per "
         "layer, one line per rate.*",
         "",
-        _upper_first(kill_sentence(kill)) + ". "
+        _upper_first(kill_sentence(kill)) + ". " + kill_layer_sentence(s["kill_worst_layer"]) + " "
         "A large step moves a unit's bias and incoming weights by a lot at once; if the move "
         "pushes $z$ below 0 on every input, the unit's gradient is zero from then on and "
         "nothing brings it back.",
