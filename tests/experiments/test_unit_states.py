@@ -337,6 +337,14 @@ def test_solutions_against_monte_carlo():
     assert solutions.tanh_saturated_share(4.0) == pytest.approx(0.186, abs=1e-3)
 
 
+def test_the_fixed_points_quoted_in_exercise_2():
+    from actlab import theory
+
+    assert theory.fixed_point("tanh", 6.3, 0.0) == pytest.approx(4.0, abs=0.05)
+    assert theory.fixed_point("tanh", 4.0, 0.0) == pytest.approx(2.1, abs=0.05)
+    assert theory.fixed_point("tanh", 8.0, 0.0) == pytest.approx(5.4, abs=0.05)
+
+
 def test_exercise_stubs_raise():
     from actlab.experiments.unit_states import exercises
 

@@ -58,13 +58,18 @@ EXERCISES: list[Exercise] = [
         "The saturated share of a tanh layer",
         "A tanh layer's pre-activations are $\\mathcal{N}(0, q)$ with $q = 4$. What share of "
         "(input, unit) pairs is [saturated](#term-saturated), $|\\tanh z| > 0.99$? Write "
-        "`tanh_saturated_share(q)` and compare with the chapter's sweep: which "
-        "$\\sigma_w^2$ gives $q^l$ near 4 deep in the network?",
+        "`tanh_saturated_share(q)`. In the chapter's sweep (zero biases), deep layers settle "
+        "at $q^*$, the fixed point of the length map: which $\\sigma_w^2$ gives $q^* = 4$, "
+        "and which two curves of the sweep should bracket your share deep in the network?",
         "$|\\tanh z| > 0.99$ exactly when $|z| > \\operatorname{artanh}(0.99) = "
         "\\tfrac12 \\ln 199 \\approx 2.647$. With $z = \\sqrt q$ times a standard normal, "
         "the share is $2(1 - \\Phi(2.647/\\sqrt q))$; at $q = 4$: $2(1 - \\Phi(1.323)) "
-        "\\approx 0.186$, almost one pair in five. The tests compare with a NumPy Monte Carlo "
-        "of tanh on normal draws.",
+        "\\approx 0.186$, almost one pair in five. Solving $q^* = 4$ with "
+        "`actlab.theory.fixed_point('tanh', sigma_w2, 0.0)` gives $\\sigma_w^2 \\approx 6.3$ "
+        "($q^* \\approx 2.1$ at $\\sigma_w^2 = 4$ and $5.4$ at $\\sigma_w^2 = 8$), so the "
+        "deep layers of the $\\sigma_w^2 = 4$ and $\\sigma_w^2 = 8$ curves bracket 18.6%. "
+        "The tests compare the solution with a NumPy Monte Carlo of tanh on normal draws, and "
+        "these fixed points with the theory.",
         function="unit_states:tanh_saturated_share",
     ),
     Exercise(

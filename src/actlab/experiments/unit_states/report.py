@@ -558,8 +558,8 @@ def report(results: Results) -> str:
         "",
         _upper_first(kill_sentence(kill)) + ". " + kill_layer_sentence(s["kill_worst_layer"]) + " "
         "A large step moves a unit's bias and incoming weights by a lot at once; if the move "
-        "pushes $z$ below 0 on every input, the unit's gradient is zero from then on and "
-        "nothing brings it back.",
+        "pushes $z$ below 0 on every input, the unit's own weights get no gradient from then "
+        "on; only changes in the layers below it can bring it back.",
         "",
         "Rates per step: "
         + ", ".join(f"η = {k['lr']:g}: {_pct_ci(k['killed'])}" for k in kill)
