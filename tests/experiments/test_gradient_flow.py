@@ -184,14 +184,19 @@ def test_tolerance_is_a_factor_over_the_depth():
         ({"mean": -0.30, "lo": -0.32, "hi": -0.28}, -0.55, "differs"),
         ({"mean": 0.30, "lo": 0.28, "hi": 0.32}, 0.20, "differs"),
         ({"mean": 0.01, "lo": -0.1, "hi": 0.1}, 0.0, "unresolved"),
+        ({"mean": 0.0, "lo": -0.005, "hi": 0.005}, 0.0, "agrees"),  # the floor near 0
+        ({"mean": 0.06, "lo": 0.05, "hi": 0.07}, 0.0, "differs"),
     ],
 )
 def test_agreement_of_a_measured_with_a_predicted_slope(stat, pred, verdict):
-    got = M.agreement(stat, pred, tol=0.1)
+    got = M.agreement(stat, pred, tol=0.1, floor=0.01)
     assert got["verdict"] == verdict
+    assert got["off"] == pytest.approx(stat["mean"] - pred)
     if pred:
         assert got["ratio"] == pytest.approx(stat["mean"] / pred)
         assert got["ratio_lo"] <= got["ratio"] <= got["ratio_hi"]
+    else:
+        assert math.isnan(got["ratio"])
 
 
 # ---------------------------------------------------------------------- report sentences
@@ -200,12 +205,20 @@ def _ci(mean, lo, hi):
 
 
 def test_agreement_sentence_both_ways():
-    yes = R.agreement_sentence("x", -0.55, M.agreement(_ci(-0.55, -0.56, -0.54), -0.55), 0.1)
-    assert "agrees to within 10%" in yes
-    no = R.agreement_sentence("x", -0.55, M.agreement(_ci(-0.3, -0.32, -0.28), -0.55), 0.1)
-    assert "differs by 45%" in no and "agrees" not in no
-    maybe = R.agreement_sentence("x", -0.55, M.agreement(_ci(-0.55, -0.7, -0.4), -0.55), 0.1)
+    def say(stat, pred):
+        return R.agreement_sentence("x", pred, M.agreement(stat, pred, 0.1, 0.01), 0.1, 0.01)
+
+    yes = say(_ci(-0.55, -0.56, -0.54), -0.55)
+    assert "agrees to within 10% (plus 0.01 per layer)" in yes and "ratio is 1 [" in yes
+    no = say(_ci(-0.3, -0.32, -0.28), -0.55)
+    assert "differs, by 45%" in no and "agrees" not in no
+    maybe = say(_ci(-0.55, -0.7, -0.4), -0.55)
     assert "neither confirms nor rules out" in maybe
+    near_zero = say(_ci(0.06, 0.05, 0.07), 0.0)
+    assert (
+        "the difference is 0.06 per layer" in near_zero
+        and "differs, by 0.06 per layer" in near_zero
+    )
 
 
 def _row(diff, **kw):
@@ -282,6 +295,28 @@ def test_training_sentence_both_ways():
     assert "steeper after training" in R.training_sentence(row)
     row["differs"] = False
     assert R.training_sentence(row).endswith("(within noise).")
+
+
+def test_finite_width_sentence_multiplies_by_the_width():
+    rows = [
+        _row(None, depth=50, width=64, slope_delta=_ci(-0.02, -0.03, -0.01)),
+        _row(None, depth=50, width=256, slope_delta=_ci(-0.005, -0.006, -0.004)),
+        _row(None, depth=20, width=256, slope_delta=_ci(-0.5, -0.6, -0.4)),
+    ]
+    text = R.finite_width_sentences(rows)[0]
+    assert "at N = 64 (times N: -1.28)" in text and "at N = 256 (times N: -1.28)" in text
+    assert "-0.5" not in text  # the deepest depth only
+    assert R.finite_width_sentences(rows[:1]) == []  # one width: nothing to compare
+
+
+def test_constant_sentence_every_some_none():
+    rows = [{"activation": "gelu", "at_constant": 3}, {"activation": "relu", "at_constant": 1}]
+    tr = {"rows": rows, "seeds": 3, "steps": 200, "constant_loss": 0.5, "constant_tol": 0.01}
+    text = R.constant_sentence(tr)
+    assert "Every initialisation of gelu ends within 1%" in text and "relu (1 of 3)" in text
+    tr["rows"] = [{"activation": "relu", "at_constant": 0}]
+    text = R.constant_sentence(tr)
+    assert "No initialisation ends within 1%" in text and "Every" not in text
 
 
 # ---------------------------------------------------------------------- the run

@@ -52,7 +52,14 @@ HEADLINE_INIT = "torch"
 MAX_FLOATS = 2**27
 """Parameters (float32) one ensemble may hold; larger shapes are split by activation."""
 AGREE = 0.1
-"""'Agrees' means the whole 95% interval of measured / predicted slope lies within 1 +- AGREE."""
+"""'Agrees' means the whole 95% interval of the measured slope lies within AGREE (relative) of
+the predicted one, plus :data:`FLOOR`."""
+FLOOR = 0.01
+"""Absolute slack of 'agrees' per layer (a factor of 1.6 over 50 layers): a ratio to a
+predicted slope near 0 means nothing."""
+CONSTANT = 0.01
+"""A trained member whose final loss is within this fraction of the variance of the targets (the
+loss of the best constant prediction) has learned nothing but the mean."""
 STABLE_FACTOR = 10.0
 """A slope is 'stable' if it changes the gradient by less than this factor over the network's
 depth (:func:`measure.tolerance`)."""
@@ -267,6 +274,7 @@ def _train_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, np.nda
         "grad": grads.permute(2, 0, 1).reshape(*shape, cfg.train_steps, -1).numpy(),
         "loss": result.loss.T.reshape(*shape, -1).double().numpy(),
         "diverged": result.diverged_step.reshape(shape).numpy(),
+        "y": data["y_train"][:, 0].double().numpy(),
     }
 
 
@@ -338,6 +346,7 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         "n_out": cfg.n_out,
         "x_mean_square": x_ms,
         "agree_tol": AGREE,
+        "agree_floor": FLOOR,
         "stable_factor": STABLE_FACTOR,
         "stable_tol": M.tolerance(max(cfg.depths), STABLE_FACTOR),
     }
@@ -372,11 +381,13 @@ def _shape_rows(cfg, arrays, d, w, sizes) -> list[dict[str, Any]]:
             for q in ("delta", "weight_per_example"):
                 pred = arrays[f"pred_{q}_{tag}"][i, a][:d]
                 row[f"pred_slope_{q}"] = float(M.backward_slopes(pred, layers))
-                row[f"agree_{q}"] = M.agreement(row[f"slope_{q}"], row[f"pred_slope_{q}"], AGREE)
-            row["agree_delta_chi1"] = M.agreement(row["slope_delta"], half, AGREE)
+                row[f"agree_{q}"] = M.agreement(
+                    row[f"slope_{q}"], row[f"pred_slope_{q}"], AGREE, FLOOR
+                )
+            row["agree_delta_chi1"] = M.agreement(row["slope_delta"], half, AGREE, FLOOR)
             # the full batch against the per-example prediction (which it does not follow)
             row["agree_full_batch"] = M.agreement(
-                row["slope_weight_full_batch"], row["pred_slope_weight_per_example"], AGREE
+                row["slope_weight_full_batch"], row["pred_slope_weight_per_example"], AGREE, FLOOR
             )
             # the full batch minus the per-example weight gradient, paired per member
             fb = M.backward_slopes(arrays[f"weight_full_batch_{tag}"][i, a][:, :d], layers)
@@ -389,6 +400,10 @@ def _shape_rows(cfg, arrays, d, w, sizes) -> list[dict[str, Any]]:
                 gap = np.abs(q_meas / q_pred - 1.0)
             row["q_max_rel_gap"] = float(np.nanmax(gap)) if np.isfinite(gap).any() else math.nan
             row["q_gap_layer"] = int(np.nanargmax(gap)) + 1 if np.isfinite(gap).any() else 0
+            at = arrays[f"q_{tag}"][i, a][:, max(row["q_gap_layer"] - 1, 0)]
+            row["q_seed_spread"] = (
+                float(np.log10(at.max() / at.min())) if at.min() > 0 else math.nan
+            )
             # output-to-input gradient ratio of the per-example backward signal (log10)
             logs = arrays[f"delta_{tag}"][i, a]
             row["log10_ratio_delta"] = mean_ci((logs[:, 0] - logs[:, d - 1]) / math.log(10))
@@ -434,7 +449,7 @@ def _phase(cfg, phase, arrays, axes, coords) -> dict[str, Any]:
         coords[f"{name}/sigma_w2"] = list(cfg.phase_sigma_w2)
         coords[f"{name}/sigma_b2"] = list(cfg.phase_sigma_b2)
     hi_b = max(max(cfg.phase_sigma_b2), 0.05)
-    sb_line = np.linspace(0.0, hi_b * 1.05, 40)
+    sb_line = np.concatenate([[0.0], np.geomspace(1e-5, hi_b * 1.05, 40)])
     sw_hi = max(cfg.phase_sigma_w2) * 1.5 + 1.0
     arrays["edge_sigma_b2"] = sb_line
     arrays["edge_sigma_w2"] = _edge(sb_line, sw_hi)
@@ -493,8 +508,10 @@ def _training(cfg, trained, arrays, axes, coords) -> dict[str, Any]:
     axes["train_loss"] = ("activation", "seed", "step")
     for name in ("train_grad", "train_loss"):
         coords[f"{name}/activation"] = list(cfg.activations)
+    const = float(np.var(trained["y"]))  # the loss of the best constant prediction
     rows = []
     for a, act in enumerate(cfg.activations):
+        final = trained["loss"][a, :, -1]
         start = M.backward_slopes(grad[a, :, 0, :D], layers)
         end = M.backward_slopes(grad[a, :, -1, :D], layers)
         rows.append(
@@ -506,6 +523,7 @@ def _training(cfg, trained, arrays, axes, coords) -> dict[str, Any]:
                 "loss_start": mean_ci(trained["loss"][a, :, 0], bounds=(0.0, math.inf)),
                 "loss_end": mean_ci(trained["loss"][a, :, -1], bounds=(0.0, math.inf)),
                 "diverged": int((trained["diverged"][a] >= 0).sum()),
+                "at_constant": int((np.abs(final / const - 1.0) <= CONSTANT).sum()),
             }
         )
     return {
@@ -516,6 +534,8 @@ def _training(cfg, trained, arrays, axes, coords) -> dict[str, Any]:
         "lr": cfg.train_lr,
         "n_train": cfg.n_train,
         "init": HEADLINE_INIT,
+        "constant_loss": const,
+        "constant_tol": CONSTANT,
         "rows": rows,
     }
 

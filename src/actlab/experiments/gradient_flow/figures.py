@@ -193,6 +193,7 @@ def plot_depth(results: Results, ax: Axes | None = None) -> Axes:
         ax = new_figure(figsize=(6.5, 4.2)).subplots()
     h = _s(results)["headline"]
     rows = [r for r in _s(results)["table"] if r["width"] == h["width"] and r["init"] == h["init"]]
+    drawn: dict[str, np.ndarray] = {}
     for act in _s(results)["activations"]:
         mine = sorted((r for r in rows if r["activation"] == act), key=lambda r: r["depth"])
         d = np.array([r["depth"] for r in mine])
@@ -202,7 +203,11 @@ def plot_depth(results: Results, ax: Axes | None = None) -> Axes:
         pred = np.array([r["pred_log10_ratio_delta"] for r in mine])
         ax.plot(d, pred, color="black", lw=0.8, ls=(0, (4, 2)), zorder=3)
         ax.errorbar(d, m, yerr=[m - lo, hi - m], fmt="o", color=color_of(act), ms=5, capsize=2)
-        ax.plot(d, m, color=color_of(act), lw=1.2, alpha=0.6, label=act)
+        # a curve within 0.1 decade of one drawn before is hidden under it: say so
+        under = [k for k, v in drawn.items() if v.shape == m.shape and np.nanmax(abs(v - m)) < 0.1]
+        label = f"{act} (under {under[0]})" if under else act
+        drawn[act] = m
+        ax.plot(d, m, color=color_of(act), lw=1.2, alpha=0.6, label=label)
     ax.axhline(-6, color="#999999", lw=0.8, ls=":")
     ax.text(ax.get_xlim()[0], -6, r" $10^{-6}$", va="bottom", fontsize=7, color="#555555")
     ax.set_xlabel("depth D (hidden layers)")
@@ -328,6 +333,7 @@ def plot_training(results: Results) -> Figure:
             extent=(0.5, n_layers + 0.5, -0.5, steps - 0.5),
             interpolation="nearest",
         )
+        ax.grid(False)
         ax.set_title(acts[k], fontsize=9, color=color_of(acts[k]))
         if k % cols == 0:
             ax.set_ylabel("Adam step")

@@ -246,29 +246,39 @@ def theory_verdict(slope: float, tol: float) -> str:
     return phase_verdict({"lo": slope, "hi": slope}, tol)
 
 
-def agreement(stat: dict[str, float], predicted: float, tol: float = 0.1) -> dict[str, float | str]:
+def agreement(
+    stat: dict[str, float], predicted: float, tol: float = 0.1, floor: float = 0.01
+) -> dict[str, float | str]:
     """How a measured slope (mean with 95% interval) compares with a predicted one.
 
-    ``ratio`` (and ``ratio_lo``/``ratio_hi``) = measured / predicted; ``verdict`` is ``agrees``
-    when the whole interval of the ratio lies within ``1 +- tol``, ``differs`` when it lies
-    wholly outside, ``unresolved`` otherwise (or when the prediction is 0)."""
-    if predicted == 0 or not np.isfinite(predicted):
-        return {
-            "ratio": math.nan,
-            "ratio_lo": math.nan,
-            "ratio_hi": math.nan,
-            "verdict": "unresolved",
-        }
-    a, b = stat["lo"] / predicted, stat["hi"] / predicted
-    lo, hi = min(a, b), max(a, b)
-    ratio = stat["mean"] / predicted
-    if 1 - tol <= lo and hi <= 1 + tol:
+    The band of agreement is ``predicted +- (tol |predicted| + floor)``: relative (``tol``) for
+    large slopes, at least ``floor`` per layer near 0, where a ratio means nothing. ``verdict``
+    is ``agrees`` when the whole interval lies in the band, ``differs`` when it lies wholly
+    outside, ``unresolved`` otherwise. ``ratio`` (with ``ratio_lo``, ``ratio_hi``) = measured
+    / predicted (NaN for a prediction within ``floor`` of 0); ``off`` = measured mean minus
+    predicted."""
+    band = tol * abs(predicted) + floor
+    lo, hi = stat["lo"], stat["hi"]
+    if not (np.isfinite(predicted) and np.isfinite(lo) and np.isfinite(hi)):
+        verdict = "unresolved"
+    elif predicted - band <= lo and hi <= predicted + band:
         verdict = "agrees"
-    elif hi < 1 - tol or lo > 1 + tol:
+    elif hi < predicted - band or lo > predicted + band:
         verdict = "differs"
     else:
         verdict = "unresolved"
-    return {"ratio": ratio, "ratio_lo": lo, "ratio_hi": hi, "verdict": verdict}
+    if np.isfinite(predicted) and abs(predicted) > floor:
+        a, b = lo / predicted, hi / predicted
+        ratio, r_lo, r_hi = stat["mean"] / predicted, min(a, b), max(a, b)
+    else:
+        ratio = r_lo = r_hi = math.nan
+    return {
+        "ratio": ratio,
+        "ratio_lo": r_lo,
+        "ratio_hi": r_hi,
+        "off": stat["mean"] - predicted,
+        "verdict": verdict,
+    }
 
 
 def backward_slopes(logs: np.ndarray, layers: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ __all__ = [
     "phase_sentence",
     "training_sentence",
     "disagreements",
+    "constant_sentence",
 ]
 
 INIT_TEXT = {
@@ -30,18 +31,31 @@ def _pct(x: float) -> str:
     return "n/a" if not math.isfinite(x) else f"{100 * x:.0f}%"
 
 
-def agreement_sentence(label: str, predicted: float, agree: dict, tol: float) -> str:
+def _band_text(tol: float, floor: float) -> str:
+    return f"{_pct(tol)} (plus {num(floor)} per layer)"
+
+
+def agreement_sentence(label: str, predicted: float, agree: dict, tol: float, floor: float) -> str:
     """A measured slope's agreement with a predicted one (the dict of
-    :func:`measure.agreement`) in words: ratio with its 95% interval, and the verdict."""
-    head = (
-        f"against {label} {num(predicted)} the ratio is {num(agree['ratio'])} "
-        f"[{num(agree['ratio_lo'])}, {num(agree['ratio_hi'])}]"
-    )
+    :func:`measure.agreement`) in words: the ratio with its 95% interval (or the difference,
+    for a prediction near 0), and the verdict."""
+    has_ratio = math.isfinite(agree["ratio"])
+    if has_ratio:
+        head = (
+            f"against {label} {num(predicted)} the ratio is {num(agree['ratio'])} "
+            f"[{num(agree['ratio_lo'])}, {num(agree['ratio_hi'])}]"
+        )
+    else:
+        head = f"against {label} {num(predicted)} the difference is {num(agree['off'])} per layer"
     if agree["verdict"] == "agrees":
-        return f"{head}: it agrees to within {_pct(tol)} (the whole interval)"
+        return f"{head}: it agrees to within {_band_text(tol, floor)}, the whole interval"
     if agree["verdict"] == "differs":
-        return f"{head}: it differs by {_pct(abs(agree['ratio'] - 1.0))}"
-    return f"{head}: the interval neither confirms nor rules out agreement to within {_pct(tol)}"
+        by = _pct(abs(agree["ratio"] - 1.0)) if has_ratio else f"{num(abs(agree['off']))} per layer"
+        return f"{head}: it differs, by {by}"
+    return (
+        f"{head}: the interval neither confirms nor rules out agreement to within "
+        f"{_band_text(tol, floor)}"
+    )
 
 
 def full_batch_sentence(row: dict) -> str:
@@ -141,6 +155,60 @@ def level_sentences(rows: list[dict], tol: float) -> list[str]:
     return out
 
 
+def constant_sentence(tr: dict) -> str:
+    """Which trained activations end at the loss of the best constant prediction (every,
+    some or none of their initialisations)."""
+    stuck = [r for r in tr["rows"] if r["at_constant"] == tr["seeds"]]
+    some = [r for r in tr["rows"] if 0 < r["at_constant"] < tr["seeds"]]
+    text = f"The best constant prediction (the targets' mean) has loss {num(tr['constant_loss'])}. "
+    if stuck:
+        text += (
+            f"Every initialisation of {', '.join(r['activation'] for r in stuck)} ends within "
+            f"{_pct(tr['constant_tol'])} of it: after {tr['steps']} steps these networks "
+            "predict little more than the mean. "
+        )
+    if some:
+        text += (
+            "Some initialisations end there: "
+            + ", ".join(f"{r['activation']} ({r['at_constant']} of {tr['seeds']})" for r in some)
+            + ". "
+        )
+    if not stuck and not some:
+        text += "No initialisation ends within " + _pct(tr["constant_tol"]) + " of it. "
+    if stuck or some:
+        text += (
+            "Adam divides each weight's step by the running size of that weight's own "
+            "gradient, so a small gradient alone does not stop a layer from moving. A likely "
+            "reason for the networks that stay at the mean, not measured here, is the forward "
+            "pass: in the ordered phase the deep layers see nearly the same signal for every "
+            "input (the deep-MLP chapter measures this collapse)."
+        )
+    return text.rstrip()
+
+
+def finite_width_sentences(rows: list[dict]) -> list[str]:
+    """At the edge of chaos (ReLU with He init) the predicted slope is 0; the measured one is a
+    mean of logs, which falls short of the log of the mean by a term that shrinks like 1/N.
+    Measured slope times N per width, at the deepest depth."""
+    mine = [r for r in rows if r["activation"] == "relu" and r["init"] == "he"]
+    if len({r["width"] for r in mine}) < 2:
+        return []
+    d = max(r["depth"] for r in mine)
+    at = sorted((r for r in mine if r["depth"] == d), key=lambda r: r["width"])
+    items = " and ".join(
+        f"{ci(r['slope_delta'])} at N = {r['width']} (times N: "
+        f"{num(r['slope_delta']['mean'] * r['width'])})"
+        for r in at
+    )
+    return [
+        f"ReLU with He initialisation sits at the edge of chaos, where the prediction is 0; at "
+        f"D = {d} the measured slope is {items}. A mean of logs (a geometric mean) falls "
+        "short of the log of the mean by a variance term that shrinks like 1/N: if that is "
+        "all, the slope times N is the same at every width.",
+        "",
+    ]
+
+
 def disagreements(rows: list[dict]) -> list[dict]:
     """Rows whose per-example backward slope differs from the layer-by-layer prediction
     (verdict ``differs``)."""
@@ -170,7 +238,7 @@ def report(results: Results) -> str:
 
     s = _nan_for_none(results.summary)
     h = s["headline"]
-    tol = s["agree_tol"]
+    tol, floor = s["agree_tol"], s["agree_floor"]
     D, N = h["depth"], h["width"]
     out = ["# How gradients flow", ""]
     out += [
@@ -253,11 +321,15 @@ def report(results: Results) -> str:
             f"* **{r['activation']}** ($\\chi_1$ = {num(r['chi1'])}): measured "
             f"{ci(r['slope_delta'])} per layer; "
             + agreement_sentence(
-                r"$\frac{1}{2}\log\chi_1$ =", r["half_log_chi1"], r["agree_delta_chi1"], tol
+                r"$\frac{1}{2}\log\chi_1$ =",
+                r["half_log_chi1"],
+                r["agree_delta_chi1"],
+                tol,
+                floor,
             )
             + "; "
             + agreement_sentence(
-                "the layer-by-layer prediction", r["pred_slope_delta"], r["agree_delta"], tol
+                "the layer-by-layer prediction", r["pred_slope_delta"], r["agree_delta"], tol, floor
             )
             + "."
         ]
@@ -298,25 +370,46 @@ def report(results: Results) -> str:
     out += [
         f"Over all {len(all_rows)} cases of the run (every shape, initialisation and "
         f"activation) the per-example backward slope agrees with the layer-by-layer "
-        f"prediction to within {_pct(tol)} in {agree}, differs in {len(bad)}, and is "
-        "unresolved (an interval that straddles the bound, usually because the slope itself "
-        "is near 0, where a ratio means little) in the rest.",
+        f"prediction to within {_band_text(tol, floor)} in {agree}, differs in {len(bad)}, and "
+        "is unresolved (an interval that straddles the edge of the band) in the rest.",
     ]
     if bad:
-        worst = sorted(bad, key=lambda r: -abs(r["agree_delta"]["ratio"] - 1))[:6]
+        worst = sorted(bad, key=lambda r: -abs(r["agree_delta"]["off"]))[:6]
         items = "; ".join(
             f"{r['activation']}, {INIT_SHORT.get(r['init'], r['init'])}, D = {r['depth']}, "
             f"N = {r['width']}: measured {ci(r['slope_delta'])} against "
-            f"{num(r['pred_slope_delta'])} (off by {_pct(abs(r['agree_delta']['ratio'] - 1))})"
+            f"{num(r['pred_slope_delta'])}"
             for r in worst
         )
-        widths = sorted({r["width"] for r in bad})
+        by_width = "; ".join(
+            f"N = {w}: {sum(r['width'] == w for r in bad)} of "
+            f"{sum(r['width'] == w for r in all_rows)}"
+            for w in sorted({r["width"] for r in all_rows})
+        )
         out += [
-            f" The largest disagreements: {items}. They sit at width "
-            f"{', '.join(map(str, widths))}: the theory is exact only as N grows, and at finite "
-            r"N both $q^l$ and $\chi_1$ fluctuate from layer to layer.",
+            f" The largest disagreements: {items}. Disagreements by width ({by_width}): the "
+            r"theory is exact as N grows; at finite N, $q^l$ and $\chi_1$ fluctuate from "
+            "layer to layer and from one initialisation to the next.",
         ]
     out += [""]
+    out += finite_width_sentences(all_rows)
+    hl = [r for r in all_rows if r["init"] == h["init"] and r["activation"] in h["activations"]]
+    hl_ok = [r for r in hl if r["agree_delta_chi1"]["verdict"] == "agrees"]
+    others = [r for r in hl if r["agree_delta_chi1"]["verdict"] != "agrees"]
+    text = (
+        f"Across every shape the run measured, {', '.join(h['activations'])} with the "
+        f"{INIT_SHORT.get(h['init'], h['init'])} initialisation agree with "
+        rf"$\frac{{1}}{{2}}\log\chi_1$ in {len(hl_ok)} of {len(hl)} cases"
+    )
+    if others:
+        text += "; not in " + "; ".join(
+            f"{r['activation']} at D = {r['depth']}, N = {r['width']} "
+            f"({r['agree_delta_chi1']['verdict']}: measured {ci(r['slope_delta'])} against "
+            f"{num(r['half_log_chi1'])}; the layer-by-layer prediction "
+            f"{num(r['pred_slope_delta'])}: {r['agree_delta']['verdict']})"
+            for r in others
+        )
+    out += [text + ".", ""]
     # where q* and the layer-by-layer prediction part ways
     apart = [
         r
@@ -412,7 +505,10 @@ def report(results: Results) -> str:
             "initialisations) and the length map, over the layers of one case, is "
             f"{_pct(best)} in the best case and {_pct(w['q_max_rel_gap'])} in the worst "
             f"({w['activation']}, {INIT_SHORT.get(w['init'], w['init'])} initialisation, "
-            f"layer {w['q_gap_layer']}).",
+            f"layer {w['q_gap_layer']}, where the initialisations' own $q^l$ span a factor of "
+            f"$10^{{{w['q_seed_spread']:.1f}}}$). Such gaps grow where $q^l$ drifts over many "
+            r"layers without settling (towards $q^* = 0$ here): each layer of finite width adds "
+            "its own random factor, and the factors accumulate.",
             "",
         ]
 
@@ -477,13 +573,8 @@ def report(results: Results) -> str:
         loss = f" Training loss {ci(r['loss_start'])} → {ci(r['loss_end'])}."
         div = f" {r['diverged']} of {tr['seeds']} diverged." if r["diverged"] else ""
         out += [f"* {training_sentence(r)}{loss}{div}"]
-    out += [
-        "",
-        "Adam divides each weight's step by the running size of that weight's own gradient, "
-        "so a layer with a tiny gradient still moves; what a vanishing gradient costs under "
-        "Adam is a noisier direction, not a smaller step (the deep-MLP chapter's exercise 2).",
-        "",
-    ]
+    out += [""]
+    out += [constant_sentence(tr), ""]
 
     # ------------------------------------------------------------------ preset
     out += [
