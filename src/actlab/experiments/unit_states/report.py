@@ -105,7 +105,7 @@ def training_table(
             e = r[key]
             name = NAMES[key] if key in NAMES else f"τ-dormant, τ = {key.split('_')[1]}"
             w = e.get("worst_end")
-            where = f"layer {w['layer']} ({pct(w['fraction'])})" if w else "n/a"
+            where = f"layer {w['layer']} ({pct(w['fraction'])})" if w and w["fraction"] else "none"
             out.append(
                 f"| {act} | {name} | {_pct_ci(e['start'])} | {_pct_ci(e['end'])} | "
                 f"{change_verdict(e)} | {where} |"
@@ -528,7 +528,8 @@ def report(results: Results) -> str:
         "that is entirely on its negative side still passes a small signal that varies with "
         "the input, so the network does not become constant.",
         "",
-        "**RAI (the details are ours).** The description we could verify says: one incoming "
+        "**RAI (the details are ours).** We could not check the paper's exact "
+        "distributions, only its description: one incoming "
         "weight per unit from a positive asymmetric distribution, the rest symmetric with a "
         "rescaled variance. Our choices: the positive weight sits at a position drawn uniformly "
         "among the unit's inputs and is drawn from Beta(2, 1) (mean 2/3, mean square 1/2); the "
