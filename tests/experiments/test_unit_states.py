@@ -275,6 +275,8 @@ def test_rai_sentences_both_ways():
     assert "raises" in rp.rai_sentence(higher)
     cells = [_cell("relu_rai", 5, 2, 0.5), _cell("relu_rai", 49, 2, 0.5, d=4)]
     assert "1 of 2" in rp.rai_fixed_sentence(cells)
+    text = rp.rai_domain_sentence([_cell("relu_rai", 5, 2, 0.5), _cell("relu_rai", 9, 7, 0.5, d=4)])
+    assert text.startswith("constant networks from 2% (N = 2, D = 3) to 7% (N = 2, D = 4)")
 
 
 def _k(lr, mean, differs):

@@ -17,6 +17,7 @@ __all__ = [
     "construction_table",
     "fixed_input_sentence",
     "rai_fixed_sentence",
+    "rai_domain_sentence",
     "change_verdict",
     "training_table",
     "off_story",
@@ -171,6 +172,18 @@ def rai_fixed_sentence(cells: list[dict]) -> str:
     return (
         f"the frequency lies wholly below the symmetric formula in {len(below)} of {len(mine)} "
         "cells (the formula does not apply to RAI's asymmetric weights)"
+    )
+
+
+def rai_domain_sentence(cells: list[dict]) -> str:
+    """The range of RAI's whole-domain frequency over the cells (no bound applies to it)."""
+    mine = _cells(cells, "relu_rai")
+    lo = min(mine, key=lambda c: c["constant"]["mean"])
+    hi = max(mine, key=lambda c: c["constant"]["mean"])
+    return (
+        f"constant networks from {pct(lo['constant']['mean'])} (N = {lo['width']}, "
+        f"D = {lo['depth']}) to {pct(hi['constant']['mean'])} (N = {hi['width']}, "
+        f"D = {hi['depth']}) of the initialisations"
     )
 
 
@@ -518,8 +531,10 @@ def report(results: Results) -> str:
     ]
     for var in s["bd_variants"]:
         label = "ReLU with RAI" if var == "relu_rai" else var
-        fixed = rai_fixed_sentence(cells) if var == "relu_rai" else fixed_input_sentence(cells, var)
-        out += [f"- {label}: fixed input: {fixed}; whole domain: {domain_sentence(cells, var)}."]
+        rai = var == "relu_rai"
+        fixed = rai_fixed_sentence(cells) if rai else fixed_input_sentence(cells, var)
+        domain = rai_domain_sentence(cells) if rai else domain_sentence(cells, var)
+        out += [f"- {label}: fixed input: {fixed}; whole domain: {domain}."]
     out += [""]
     out += [
         "For leaky ReLU and GELU the fixed-input event (all pre-activations negative) is the same "
@@ -534,8 +549,7 @@ def report(results: Results) -> str:
         "rescaled variance. Our choices: the positive weight sits at a position drawn uniformly "
         "among the unit's inputs and is drawn from Beta(2, 1) (mean 2/3, mean square 1/2); the "
         "others are normal with the variance that makes a unit's incoming weights' total mean "
-        "square 2, as under He initialisation; biases stay zero. The paper's exact "
-        "distributions may differ. "
+        "square 2, as under He initialisation; biases stay zero. "
         + rai_sentence(s["rai_vs_relu"])
         + ". The formula does not apply to RAI (its weights are not symmetric); it is drawn "
         "as the symmetric reference.",
