@@ -101,6 +101,17 @@ def test_applicable_says_what_is_zero_by_construction():
     assert relu["dead"] and not relu["saturated"]
     assert not leaky["dead"] and leaky["inactive"] and not leaky["sparsity"]
     assert tanh["saturated"] and not tanh["dead"] and not tanh["inactive"]
+    from actlab.experiments.unit_states.figures import applies, primary_fraction
+
+    summary = {"applicable": {a: ex.applicable(a) for a in ("relu", "leaky_relu", "tanh")},
+               "taus": [0.0, 0.025, 0.1]}  # fmt: skip
+    assert [primary_fraction(summary, a)[0] for a in ("relu", "leaky_relu", "tanh")] == [
+        "dead",
+        "inactive",
+        "saturated_share",
+    ]
+    assert applies(summary, "relu", "dormant_0") and not applies(summary, "tanh", "dormant_0")
+    assert not applies(summary, "relu", "saturated") and applies(summary, "tanh", "dormant_0.1")
     # a leaky ReLU network's outputs are never exactly zero on random inputs
     model = EnsembleMLP(2, [16, 16], 1, "leaky_relu", [0, 1])
     got = ex.unit_fractions(model, torch.randn(64, 2), TAUS)

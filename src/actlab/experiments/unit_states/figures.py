@@ -22,6 +22,8 @@ from actlab.stats import ci_band
 __all__ = [
     "plot_fraction_by_layer",
     "plot_over_training",
+    "plot_layer_by_step",
+    "primary_fraction",
     "plot_saturation_at_init",
     "plot_born_dead",
     "plot_one_step_kill",
@@ -220,6 +222,69 @@ def _over_training_figure(results: Results) -> Figure:
     return fig
 
 
+def primary_fraction(summary: dict[str, Any], activation: str) -> tuple[str, str]:
+    """The fraction that shows how ``activation``'s units turn off: dead (exact zero region),
+    inactive (other ReLU-like), saturated share (bounded), else the 0.025-dormant fraction;
+    ``(key, label)``."""
+    app = summary["applicable"][activation]
+    if app["dead"]:
+        return "dead", "dead"
+    if app["inactive"]:
+        return "inactive", "inactive"
+    if app["saturated"]:
+        return "saturated_share", "saturated share"
+    taus = summary["taus"]
+    t = 0.025 if 0.025 in taus else taus[-1]
+    return f"dormant_{t:g}", f"τ-dormant ({t:g})"
+
+
+def plot_layer_by_step(results: Results, task: str, activation: str, ax: Axes | None = None,
+                       vmax: float = 1.0):  # fmt: skip
+    """Mean over seeds of the activation's :func:`primary_fraction`, per hidden layer (x, input
+    left) and measured step (y, initialisation at the top)."""
+    ax = ax or new_figure().add_subplot()
+    s = results.summary
+    key, label = primary_fraction(s, activation)
+    v = _fraction(results, task, key, activation).mean(axis=1)  # step, layer
+    image = ax.imshow(v, aspect="auto", cmap="Greys", vmin=0, vmax=vmax, interpolation="nearest")
+    steps = s["snapshot_steps"]
+    ax.set_yticks(range(len(steps)))
+    ax.set_yticklabels([str(t) for t in steps])
+    layers = np.arange(1, s["depth"] + 1)
+    ax.set_xticks(range(0, len(layers), max(1, len(layers) // 5)))
+    ax.set_xticklabels([str(layers[i]) for i in range(0, len(layers), max(1, len(layers) // 5))])
+    ax.set_title(f"{activation}: {label}\n(largest cell {100 * float(np.nanmax(v)):.3g}%)",
+                 fontsize=8)  # fmt: skip
+    ax.grid(False)
+    return image
+
+
+def _layer_by_step_figure(results: Results) -> Figure:
+    s = results.summary
+    acts = list(s["activations"])
+    tasks = ("regression", "classification")
+    vmax = 0.0
+    for task in tasks:
+        for act in acts:
+            key, _ = primary_fraction(s, act)
+            vmax = max(vmax, float(np.nanmax(_fraction(results, task, key, act).mean(axis=1))))
+    vmax = max(vmax, 0.01)
+    fig = new_figure(figsize=(1.75 * len(acts) + 1.2, 5.2))
+    axes = fig.subplots(len(tasks), len(acts), squeeze=False, sharey=True)
+    image = None
+    for r, task in enumerate(tasks):
+        for c, act in enumerate(acts):
+            image = plot_layer_by_step(results, task, act, ax=axes[r, c], vmax=vmax)
+            if c == 0:
+                axes[r, c].set_ylabel(f"{task}\ntraining step")
+            if r == len(tasks) - 1:
+                axes[r, c].set_xlabel("layer (in → out)")
+    fig.colorbar(image, ax=axes, shrink=0.85, label="fraction (mean over seeds)")
+    fig.suptitle("Where and when units turn off: each activation's own off-state, per layer "
+                 "and step")  # fmt: skip
+    return fig
+
+
 def plot_saturation_at_init(results: Results, activation: str, ax: Axes | None = None) -> Axes:
     """Saturated share per layer at initialisation for each sigma_w^2 (zero biases): measured
     mean with its 95% interval over seeds (markers), mean-field prediction (line, on top)."""
@@ -394,6 +459,7 @@ def figures(results: Results) -> dict[str, Any]:
             "unit_states_regression": _unit_states_figure(results, "regression"),
             "unit_states_classification": _unit_states_figure(results, "classification"),
             "over_training": _over_training_figure(results),
+            "layer_by_step": _layer_by_step_figure(results),
             "born_dead": _born_dead_figure(results),
             "one_step_kill": _kill_figure(results),
         }

@@ -464,6 +464,13 @@ def report(results: Results) -> str:
         "*The same fractions averaged over the hidden layers, at every measured step (a "
         "symmetric-log axis: linear near 0, logarithmic beyond).*",
         "",
+        "![Where and when units turn off](figures/layer_by_step.png)",
+        "",
+        "*Each activation's own way of turning off (dead for ReLU, inactive for the other "
+        "ReLU-like ones, the saturated share for tanh and sigmoid), per layer (input left) and "
+        "measured step (initialisation at the top), mean over seeds; one grey scale for every "
+        "panel, the largest cell of each panel in its title.*",
+        "",
     ]
     # ---------------------------------------------------------------- saturation sweep
     if s["saturation"]:
