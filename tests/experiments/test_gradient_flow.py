@@ -138,6 +138,25 @@ def test_relu_prediction_against_closed_forms(sigma_w2):
     np.testing.assert_allclose(steps[1:], 0.0, atol=1e-9)
 
 
+def test_identity_prediction_with_different_variances_per_layer():
+    # identity: E[phi'^2] = 1 and E[phi^2] = q, so q^{l+1} = sw(l+1) q^l + sb(l+1) and the
+    # backward mean square gains sw of the layer above; written out layer by layer.
+    variances = [(0.5, 0.1), (2.0, 0.2), (3.0, 0.0), (1.5, 0.3), (0.7, 0.05)]
+    sizes = (6, 20, 20, 20, 20, 3)
+    p = M.predicted_profile("identity", variances, sizes, x_ms=0.8)
+    q = [0.5 * 0.8 + 0.1]
+    for sw, sb in variances[1:4]:
+        q.append(sw * q[-1] + sb)
+    np.testing.assert_allclose(p["q"], q, rtol=1e-10)
+    ms = [0.7 * 3 / 20]  # last hidden layer: sw(out) * out / N
+    for sw, _ in reversed(variances[1:4]):
+        ms.insert(0, ms[0] * sw)
+    np.testing.assert_allclose(p["delta"], 0.5 * np.log(ms), rtol=1e-10)
+    h2 = [6 * 0.8] + [20 * v for v in q]  # ||h_{l-1}||^2: the input, then N q^l
+    d2 = [20 * v for v in ms] + [3.0]  # ||delta_l||^2, the output's readout last
+    np.testing.assert_allclose(p["weight_per_example"], 0.5 * np.log(np.multiply(h2, d2)))
+
+
 def test_layer_variances_follow_each_layers_fans():
     v = M.layer_variances("xavier", (3, 10, 10, 2))
     assert v[0] == pytest.approx((2 * 3 / 13, 0.0))
@@ -355,20 +374,21 @@ def test_summary_slopes_are_polyfits_of_the_arrays(results):
 def test_phase_members_are_mean_field_networks_of_their_cell(results):
     cfg = X.SMOKE
     data = X.make_inputs(cfg)
-    i, j, s = 2, 1, 1  # sigma_w^2 = 4, sigma_b^2 = 0.1, second seed
+    i, j = 2, 1  # sigma_w^2 = 4, sigma_b^2 = 0.1
     sw, sb = cfg.phase_sigma_w2[i], cfg.phase_sigma_b2[j]
-    model = EnsembleMLP(
-        cfg.n_in,
-        [cfg.phase_width] * cfg.phase_depth,
-        cfg.n_out,
-        "tanh",
-        [X.init_seed(cfg, s)],
-        init="mean_field",
-        sigma_w2=sw,
-        sigma_b2=sb,
-    )
-    want = M.backward_profile(model, data["x"], data["readout"][s : s + 1])["delta"][0]
-    np.testing.assert_allclose(results.arrays["phase_delta"][i, j, s], want, atol=1e-4)
+    for s in range(cfg.phase_seeds):
+        model = EnsembleMLP(
+            cfg.n_in,
+            [cfg.phase_width] * cfg.phase_depth,
+            cfg.n_out,
+            "tanh",
+            [X.init_seed(cfg, s)],
+            init="mean_field",
+            sigma_w2=sw,
+            sigma_b2=sb,
+        )
+        want = M.backward_profile(model, data["x"], data["readout"][s : s + 1])["delta"][0]
+        np.testing.assert_allclose(results.arrays["phase_delta"][i, j, s], want, atol=1e-4)
 
 
 def test_training_records_the_autograd_gradient_at_the_first_step(results):
@@ -383,6 +403,18 @@ def test_training_records_the_autograd_gradient_at_the_first_step(results):
             norms = [m.weight.grad.norm().log().item() for m in net if isinstance(m, nn.Linear)]
             got = results.arrays["train_grad"][a, s, 0]
             np.testing.assert_allclose(got, norms, atol=1e-4)
+
+
+def test_training_counts_members_at_the_constant_prediction(results):
+    cfg = X.SMOKE
+    var = float(X.make_inputs(cfg)["y_train"].double().var(unbiased=False))
+    tr = results.summary["training"]
+    assert tr["constant_loss"] == pytest.approx(var, rel=1e-9)
+    for a, row in enumerate(tr["rows"]):
+        final = results.arrays["train_loss"][a, :, -1]
+        assert row["at_constant"] == int((np.abs(final / var - 1) <= tr["constant_tol"]).sum())
+    # hand-set: one member at the constant, one not
+    assert abs(0.5 / 0.5 - 1) <= X.CONSTANT < abs(0.3 / 0.5 - 1)
 
 
 def test_same_seed_same_weights_across_activations():
@@ -413,7 +445,9 @@ def test_report_ends_with_the_exercises(results):
             assert callable(getattr(solutions, name))
 
 
-@pytest.mark.parametrize("chi1,factor", [(1 / 6, 1e-6), (1 / 3, 1e-3), (0.9, 0.5), (0.02, 1e-6)])
+@pytest.mark.parametrize(
+    "chi1,factor", [(1 / 6, 1e-6), (1 / 3, 1e-3), (0.9, 0.5), (0.02, 1e-6), (0.25, 0.25)]
+)
 def test_layers_to_fall_against_a_loop(chi1, factor):
     k, norm = 0, 1.0
     while norm >= factor:
