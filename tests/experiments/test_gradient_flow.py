@@ -325,6 +325,7 @@ def test_finite_width_sentence_multiplies_by_the_width():
     text = R.finite_width_sentences(rows)[0]
     assert "at N = 64 (times N: -1.28)" in text and "at N = 256 (times N: -1.28)" in text
     assert "-0.5" not in text  # the deepest depth only
+    assert "differ by a factor of 1" in text
     assert R.finite_width_sentences(rows[:1]) == []  # one width: nothing to compare
 
 

@@ -203,8 +203,8 @@ def plot_depth(results: Results, ax: Axes | None = None) -> Axes:
         pred = np.array([r["pred_log10_ratio_delta"] for r in mine])
         ax.plot(d, pred, color="black", lw=0.8, ls=(0, (4, 2)), zorder=3)
         ax.errorbar(d, m, yerr=[m - lo, hi - m], fmt="o", color=color_of(act), ms=5, capsize=2)
-        # a curve within 0.1 decade of one drawn before is hidden under it: say so
-        under = [k for k, v in drawn.items() if v.shape == m.shape and np.nanmax(abs(v - m)) < 0.1]
+        # a curve within 0.25 decade of one drawn before is hidden under it: say so
+        under = [k for k, v in drawn.items() if v.shape == m.shape and np.nanmax(abs(v - m)) < 0.25]
         label = f"{act} (under {under[0]})" if under else act
         drawn[act] = m
         ax.plot(d, m, color=color_of(act), lw=1.2, alpha=0.6, label=label)

@@ -200,11 +200,20 @@ def finite_width_sentences(rows: list[dict]) -> list[str]:
         f"{num(r['slope_delta']['mean'] * r['width'])})"
         for r in at
     )
+    products = [r["slope_delta"]["mean"] * r["width"] for r in at]
+    sizes = [abs(p) for p in products]
+    spread = max(sizes) / min(sizes) if all(p < 0 for p in products) else math.nan
+    tail = (
+        f" Here the products differ by a factor of {num(spread)}, so 1/N accounts for the "
+        "order of magnitude, not for every digit."
+        if math.isfinite(spread)
+        else ""
+    )
     return [
         f"ReLU with He initialisation sits at the edge of chaos, where the prediction is 0; at "
         f"D = {d} the measured slope is {items}. A mean of logs (a geometric mean) falls "
         "short of the log of the mean by a variance term that shrinks like 1/N: if that is "
-        "all, the slope times N is the same at every width.",
+        f"all, the slope times N is the same at every width.{tail}",
         "",
     ]
 
@@ -397,7 +406,7 @@ def report(results: Results) -> str:
     hl_ok = [r for r in hl if r["agree_delta_chi1"]["verdict"] == "agrees"]
     others = [r for r in hl if r["agree_delta_chi1"]["verdict"] != "agrees"]
     text = (
-        f"Across every shape the run measured, {', '.join(h['activations'])} with the "
+        f"Across every shape the run measured, {' and '.join(h['activations'])} with the "
         f"{INIT_SHORT.get(h['init'], h['init'])} initialisation agree with "
         rf"$\frac{{1}}{{2}}\log\chi_1$ in {len(hl_ok)} of {len(hl)} cases"
     )
@@ -455,7 +464,8 @@ def report(results: Results) -> str:
     fb_off = sum(r["agree_full_batch"]["verdict"] == "differs" for r in rows)
     out += [
         f"At this shape the full-batch slope differs from the per-example prediction by more "
-        f"than {_pct(tol)} (whole interval) in {fb_off} of {len(rows)} cases: examples' "
+        f"than {_band_text(tol, floor)} (whole interval) in {fb_off} of {len(rows)} cases: "
+        "examples' "
         "gradients add with the correlations between the examples, which the per-example "
         "theory does not see.",
         "",
