@@ -420,3 +420,16 @@ def test_off_story_three_ways():
     assert "raises" in up and "bias alone" not in up
     same = rp.off_story("regression", rows(0.2, 0.4, False), app, "torch", 1 / 3, 10)
     assert "within noise" in same and "gelu" in same
+
+
+def test_constancy_counts_the_fixed_input_too():
+    """Probes all on the off side of a unit that the fixed input turns on: not constant."""
+    w = torch.tensor([[[1.0, 1.0]]], dtype=torch.float64)  # (E=1, N=1, in=2)
+    probes = torch.tensor([[-1.0, -1.0], [-0.5, -0.5]], dtype=torch.float64)
+    x0 = torch.tensor(ex.BD_FIXED_INPUT, dtype=torch.float64)
+    got = ex.bd_events("relu", [w], probes, x0, (1,))
+    assert got["constant"].tolist() == [0] and got["fixed"].tolist() == [0]
+    got = ex.bd_events("relu", [-w], probes, x0, (1,))  # now x0 is off: not constant either
+    assert got["constant"].tolist() == [0] and got["fixed"].tolist() == [1]
+    got = ex.bd_events("relu", [-w], x0.expand(2, 2), x0, (1,))  # every input is x0, off
+    assert got["constant"].tolist() == [1]
