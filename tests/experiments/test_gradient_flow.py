@@ -392,6 +392,16 @@ def test_phase_members_are_mean_field_networks_of_their_cell(results):
         np.testing.assert_allclose(results.arrays["phase_delta"][i, j, s], want, atol=1e-4)
 
 
+def test_splitting_into_smaller_ensembles_changes_nothing(results, monkeypatch):
+    cfg = X.SMOKE
+    monkeypatch.setattr(X, "MAX_FLOATS", 1)  # one cell / one activation per ensemble
+    assert len(X.phase_groups(cfg)) == len(X.phase_cells(cfg))
+    assert X.activation_groups(cfg, 8, 16) == [(a,) for a in cfg.activations]
+    split = X.run(cfg)
+    for name in ("phase_delta", "delta_D8_N16", "weight_full_batch_D4_N16"):
+        np.testing.assert_allclose(split.arrays[name], results.arrays[name], rtol=1e-5, atol=1e-5)
+
+
 def test_training_records_the_autograd_gradient_at_the_first_step(results):
     cfg = X.SMOKE
     data = X.make_inputs(cfg)

@@ -190,13 +190,31 @@ def shapes(cfg: Config) -> list[tuple[int, int]]:
     return [(d, w) for d in cfg.depths for w in cfg.widths]
 
 
+def _per_member(cfg: Config, depth: int, width: int) -> int:
+    """Parameters of one member of depth ``depth`` and width ``width``."""
+    return cfg.n_in * width + (depth - 1) * width * width + width * cfg.n_out + depth * width
+
+
 def activation_groups(cfg: Config, depth: int, width: int) -> list[tuple[str, ...]]:
     """The activations split into consecutive groups whose ensembles hold at most
     :data:`MAX_FLOATS` parameters each."""
-    per_member = cfg.n_in * width + (depth - 1) * width * width + width * cfg.n_out + depth * width
-    k = max(1, MAX_FLOATS // (per_member * cfg.seeds))
+    k = max(1, MAX_FLOATS // (_per_member(cfg, depth, width) * cfg.seeds))
     acts = list(cfg.activations)
     return [tuple(acts[i : i + k]) for i in range(0, len(acts), k)]
+
+
+def phase_cells(cfg: Config) -> list[tuple[float, float]]:
+    """Every (sigma_w^2, sigma_b^2) of the phase diagram, sigma_w^2 outermost."""
+    return [(sw, sb) for sw in cfg.phase_sigma_w2 for sb in cfg.phase_sigma_b2]
+
+
+def phase_groups(cfg: Config) -> list[tuple[int, int]]:
+    """``(start, stop)`` of consecutive cells whose ensembles hold at most :data:`MAX_FLOATS`
+    parameters each."""
+    per = _per_member(cfg, cfg.phase_depth, cfg.phase_width) * cfg.phase_seeds
+    k = max(1, MAX_FLOATS // per)
+    n = len(phase_cells(cfg))
+    return [(i, min(i + k, n)) for i in range(0, n, k)]
 
 
 def _shape_chunk(cfg, data, depth, width, init, acts) -> dict[str, np.ndarray]:
@@ -215,9 +233,12 @@ def _shape_chunk(cfg, data, depth, width, init, acts) -> dict[str, np.ndarray]:
     return {k: v.reshape(len(acts), cfg.seeds, -1) for k, v in prof.items()}
 
 
-def _phase_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """tanh at every (sigma_w^2, sigma_b^2, seed): unit-variance normal draws rescaled."""
-    cells = [(sw, sb) for sw in cfg.phase_sigma_w2 for sb in cfg.phase_sigma_b2]
+def _phase_chunk(
+    cfg: Config, data: dict[str, torch.Tensor], start: int, stop: int
+) -> dict[str, np.ndarray]:
+    """tanh at the cells ``start:stop`` of :func:`phase_cells`, every seed: unit-variance
+    normal draws rescaled to each cell's variances; arrays ``(cell, seed, layer)``."""
+    cells = phase_cells(cfg)[start:stop]
     seeds = [init_seed(cfg, s) for s in range(cfg.phase_seeds)]
     model = EnsembleMLP(
         cfg.n_in,
@@ -237,8 +258,7 @@ def _phase_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, np.nda
             model.bias(layer).mul_(scale_b[:, None])
     readout = data["readout"][: cfg.phase_seeds].repeat(len(cells), 1)
     prof = M.backward_profile(model, data["x"], readout)
-    shape = (len(cfg.phase_sigma_w2), len(cfg.phase_sigma_b2), cfg.phase_seeds, -1)
-    return {k: v.reshape(shape) for k, v in prof.items()}
+    return {k: v.reshape(len(cells), cfg.phase_seeds, -1) for k, v in prof.items()}
 
 
 def _train_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -287,13 +307,19 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         for init in cfg.inits
         for group in activation_groups(cfg, d, w)
     ]
-    progress.expect(len(jobs) + 1 + cfg.train_steps)
+    groups = phase_groups(cfg)
+    progress.expect(len(jobs) + len(groups) + cfg.train_steps)
     parts: dict[tuple[int, int, str], list[dict[str, np.ndarray]]] = {}
     for d, w, init, group in jobs:
         key = f"init-D{d}-N{w}-{init}-{'+'.join(group)}"
         part = chunks(key, lambda d=d, w=w, i=init, g=group: _shape_chunk(cfg, data, d, w, i, g), 1)
         parts.setdefault((d, w, init), []).append(part)
-    phase = chunks("phase", lambda: _phase_chunk(cfg, data), 1)
+    pieces = [
+        chunks(f"phase-{a}-{b}", lambda a=a, b=b: _phase_chunk(cfg, data, a, b), 1)
+        for a, b in groups
+    ]
+    shape = (len(cfg.phase_sigma_w2), len(cfg.phase_sigma_b2), cfg.phase_seeds, -1)
+    phase = {k: np.concatenate([p[k] for p in pieces]).reshape(shape) for k in pieces[0]}
     trained = chunks("train", lambda: _train_chunk(cfg, data), cfg.train_steps)
 
     arrays: dict[str, np.ndarray] = {}

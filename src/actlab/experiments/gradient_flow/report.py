@@ -262,7 +262,8 @@ def report(results: Results) -> str:
         + ", ".join(INIT_TEXT.get(i, i) for i in s["inits"])
         + f"; {s['seeds']} initialisations ([seeds](#term-seed)) per case, and every "
         "activation of a seed starts from the same weights. Each shape and initialisation is "
-        "one [ensemble](#term-ensemble) pass. The gradients are measured on "
+        "one [ensemble](#term-ensemble) pass (split by activation where one pass would hold "
+        "more than $2^{27}$ parameters). The gradients are measured on "
         f"{s['n_examples']} random inputs $x \\sim \\mathcal{{N}}(0, I)$ under a fixed random "
         "readout: the loss is a fixed random linear function of the output, the same one for "
         "every example (so the backward signal at the output is the same random vector for "
@@ -275,7 +276,8 @@ def report(results: Results) -> str:
         r"$\partial L/\partial W_l = \delta_l h_{l-1}^{\top}$, which is "
         r"$\|\delta_l\|\,\|h_{l-1}\|$, root mean square over the examples;",
         "3. the *full-batch weight gradient*: the norm of the mean of those matrices over the "
-        "examples (what an optimiser sees, and what the deep-MLP chapter plots).",
+        "examples (what an optimiser sees; the deep-MLP chapter plots its mean absolute "
+        "entry).",
         "",
         "Every curve is a [geometric mean](#term-geometric-mean) over initialisations with its "
         "[95% interval](#term-t-interval).",
@@ -576,7 +578,8 @@ def report(results: Results) -> str:
         "initialisations, one scale for all panels.*",
         "",
         "Slope per layer towards the input of the log weight gradient (hidden layers), at the "
-        "first and at the last step:",
+        "first and at the last step, compared over initialisations with "
+        "[Welch's test](#term-welch):",
         "",
     ]
     for r in tr["rows"]:
