@@ -564,7 +564,8 @@ def report(results: Results) -> str:
     out += ["## During training", ""]
     out += [
         f"The same activations, D = {tr['depth']} and N = {tr['width']}, each trained from "
-        f"the same {tr['seeds']} initial weights ({INIT_TEXT.get(tr['init'], tr['init'])}) "
+        f"the same {tr['seeds']} sets of initial weights "
+        f"({INIT_TEXT.get(tr['init'], tr['init'])}) "
         f"with full-batch Adam ($\\eta$ = {num(tr['lr'])}) for {tr['steps']} steps on "
         f"{tr['n_train']} points of a single-index teacher, the target being the sine of "
         "twice the input's projection on a random unit vector (mean squared error). Shown: "
@@ -590,15 +591,20 @@ def report(results: Results) -> str:
     out += [constant_sentence(tr), ""]
 
     # ------------------------------------------------------------------ preset
+    n_w = len({c["sigma_w2"] for c in ph["cells"]})
+    n_b = len({c["sigma_b2"] for c in ph["cells"]})
     out += [
         "## What this run covers",
         "",
         f"This [preset](#term-preset) measures depths {', '.join(map(str, s['depths']))}, "
-        f"widths {', '.join(map(str, s['widths']))} and {s['seeds']} initialisations per case; "
-        f"the `full` preset measures depths {', '.join(map(str, FULL.depths))} with "
-        f"{FULL.seeds} initialisations per case, a {len(FULL.phase_sigma_w2)} by "
-        f"{len(FULL.phase_sigma_b2)} phase grid at width {FULL.phase_width} and "
-        f"{FULL.train_steps} training steps.",
+        f"widths {', '.join(map(str, s['widths']))} and {s['seeds']} initialisations per case, "
+        f"a {n_w} by {n_b} phase grid at width {ph['width']} with {ph['seeds']} "
+        f"initialisations per cell, and {tr['steps']} training steps from {tr['seeds']} "
+        "initialisations per activation; the `full` preset measures depths "
+        f"{', '.join(map(str, FULL.depths))} with {FULL.seeds} initialisations per case, a "
+        f"{len(FULL.phase_sigma_w2)} by {len(FULL.phase_sigma_b2)} phase grid at width "
+        f"{FULL.phase_width} with {FULL.phase_seeds} per cell, and {FULL.train_steps} training "
+        f"steps from {FULL.train_seeds} initialisations.",
         "",
     ]
     out.append(exercises_markdown(EXERCISES))
