@@ -49,6 +49,19 @@ def test_one_tutorial_holds_every_experiment(runs, tmp_path):
     positions = [text.index(f">{s.title}</h2>") for s in specs]
     assert positions == sorted(positions)  # sections in the order of the specs
     assert "math-error" not in text.split("<main>")[1]
+    ids = set(re.findall(r'\bid="([^"]+)"', text))  # every in-page link lands (#term-... too)
+    assert set(re.findall(r'href="#([^"]+)"', text)) <= ids
+
+
+@pytest.mark.parametrize("name", list_experiments())
+def test_every_symbol_keeps_its_one_meaning(runs, name):
+    """Each symbol in the report's math is in the tutorial's notation table and, where the table
+    limits it to some chapters, used in one of them (a bare $v$ in an Adam formula is flagged:
+    $v$ is the single neuron's output weight)."""
+    from actlab.report.notation import misplaced_symbols
+
+    report = (runs[name] / "report.md").read_text(encoding="utf-8")
+    assert misplaced_symbols(report, name) == []
 
 
 @pytest.mark.parametrize("name", list_experiments())
@@ -93,5 +106,7 @@ def test_the_tutorial_follows_a_learners_order():
         "tiny-classifier",
         "deep-mlp",
         "activation-swap",
+        "gradient-flow",
+        "unit-states",
         "gallery",
     ]

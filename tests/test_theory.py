@@ -93,6 +93,17 @@ def test_the_length_map_approaches_its_fixed_point_at_the_rate_of_xi_q():
     assert ratio == pytest.approx(math.exp(-1 / xi_q), rel=1e-3)
 
 
+def test_fixed_points_on_the_edge_where_the_approach_is_algebraic():
+    # tanh at (1, 0): Q(q) = q - 2q^2 + ..., so q_l ~ 1/(2l) after l layers and q* = 0 is reached
+    # only by the root search from below (it once ran out of Brent iterations here)
+    assert T.fixed_point("tanh", 1.0, 0.0) == pytest.approx(0.0, abs=1e-12)
+    assert T.chi1("tanh", 1.0, 0.0) == pytest.approx(1.0, abs=1e-9)  # tanh'(0)^2 = 1
+    q = 1.0
+    for _ in range(2000):
+        q = float(T.length_map("tanh", q, 1.0, 0.0))
+    assert q == pytest.approx(1 / (2 * 2000), rel=0.05)  # the slow approach the search skips
+
+
 def test_edge_of_chaos_of_tanh_and_relu():
     # sigma_b = 0: q* = (1 - 1/sw)/2 + ..., chi1 = 1 + O((sw - 1)^2): the root is ill-conditioned,
     # a 1e-14 error in chi1 moves it by ~1e-7.

@@ -174,7 +174,9 @@ def _root_from(p: Phi, q: float, sw: float, sb: float) -> float:
     if g == 0.0:
         return q
     if g < 0:  # moving down: Q(0) - 0 = Q(0) >= 0 brackets a root in [0, q]
-        return optimize.brentq(gap, 0.0, q, xtol=1e-300, rtol=4 * np.finfo(float).eps)
+        # absolute tolerance relative to q: with sigma_b^2 = 0 and phi(0) = 0 the root is 0 and
+        # gap ~ -x^2 near it (tanh at sigma_w^2 = 1), which an absolute 1e-300 never reaches
+        return optimize.brentq(gap, 0.0, q, xtol=1e-15 * q, rtol=4 * np.finfo(float).eps)
     hi = 2.0 * q
     while gap(hi) > 0:
         if hi > Q_BIG:

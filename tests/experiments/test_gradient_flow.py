@@ -165,13 +165,6 @@ def test_layer_variances_follow_each_layers_fans():
     assert M.layer_variances("torch", (3, 10, 1))[0] == pytest.approx((1 / 3, 1 / 9))
 
 
-def test_chi1_star_where_the_fixed_point_search_fails():
-    # theory.fixed_point's Brent step does not converge for tanh at (1, 0); q* = 0 there and
-    # chi_1 = 1 (tanh'(0) = 1).
-    assert M.chi1_star("tanh", 1.0, 0.0) == pytest.approx(1.0, abs=2e-3)
-    assert M.chi1_star("relu", 1.0, 0.0) == pytest.approx(0.5)
-
-
 # ---------------------------------------------------------------------- verdicts
 @pytest.mark.parametrize(
     "lo,hi,verdict",

@@ -17,6 +17,7 @@ from actlab.experiments import tiny_classifier  # noqa: E402, F401  isort: skip
 from actlab.experiments import activation_swap  # noqa: E402, F401  isort: skip
 from actlab.experiments import deep_mlp  # noqa: E402, F401  isort: skip
 from actlab.experiments import single_neuron  # noqa: E402, F401  isort: skip
+from actlab.experiments import gradient_flow  # noqa: E402, F401  isort: skip
 from actlab.experiments import unit_states  # noqa: E402, F401  isort: skip
 
 __all__ = [

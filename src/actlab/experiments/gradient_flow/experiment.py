@@ -389,7 +389,7 @@ def _shape_rows(cfg, arrays, d, w, sizes) -> list[dict[str, Any]]:
     for i, init in enumerate(cfg.inits):
         sw, sb = M.layer_variances(init, sizes)[1]
         for a, act in enumerate(cfg.activations):
-            chi = M.chi1_star(act, sw, sb)
+            chi = float(theory.chi1(act, sw, sb))
             half = 0.5 * math.log(chi) if chi > 0 else -math.inf
             row: dict[str, Any] = {
                 "depth": d,
@@ -467,7 +467,10 @@ def _phase(cfg, phase, arrays, axes, coords) -> dict[str, Any]:
     arrays["phase_delta"] = phase["delta"]
     axes["phase_delta"] = ("sigma_w2", "sigma_b2", "seed", "layer")
     chi = np.array(
-        [[M.chi1_star("tanh", sw, sb) for sb in cfg.phase_sigma_b2] for sw in cfg.phase_sigma_w2]
+        [
+            [float(theory.chi1("tanh", sw, sb)) for sb in cfg.phase_sigma_b2]
+            for sw in cfg.phase_sigma_w2
+        ]
     )
     arrays["phase_chi1"] = chi
     axes["phase_chi1"] = ("sigma_w2", "sigma_b2")
@@ -512,7 +515,7 @@ def _phase(cfg, phase, arrays, axes, coords) -> dict[str, Any]:
 
 def _edge(sigma_b2: np.ndarray, sw_hi: float) -> np.ndarray:
     """tanh's edge of chaos (``theory.edge_of_chaos``) at each ``sigma_b^2``; NaN where it
-    fails (see :func:`measure.chi1_star`)."""
+    fails (no sign change of chi_1 - 1 in the searched range)."""
     out = []
     for sb in sigma_b2:
         try:

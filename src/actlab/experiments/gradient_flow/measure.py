@@ -49,7 +49,6 @@ __all__ = [
     "backward_slopes",
     "slope_stat",
     "theory_verdict",
-    "chi1_star",
     "layer_variances",
     "predicted_profile",
     "phase_verdict",
@@ -154,18 +153,6 @@ def slopes(logs: np.ndarray, layers: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         out = ((y - y.mean(axis=-1, keepdims=True)) * xc).sum(-1) / (xc**2).sum()
     return np.where(np.isfinite(y).all(axis=-1), out, np.nan)
-
-
-def chi1_star(activation: str, sigma_w2: float, sigma_b2: float) -> float:
-    """``theory.chi1`` at the fixed point ``q*``. Where ``theory.fixed_point`` fails (its Brent
-    step does not converge for tanh at the edge of chaos, ``sigma_w^2 = 1, sigma_b^2 = 0``, where
-    ``q* = 0`` is reached only algebraically), ``chi_1`` at ``q^l`` after 3000 layers of the
-    length map from ``q = 1``."""
-    try:
-        return float(theory.chi1(activation, sigma_w2, sigma_b2))
-    except RuntimeError:
-        q = theory.forward_q(activation, 1.0, 3000, sigma_w2, sigma_b2)[-1]
-        return float(theory.chi1(activation, sigma_w2, sigma_b2, q=q))
 
 
 def layer_variances(init: str, sizes: tuple[int, ...]) -> list[tuple[float, float]]:
