@@ -46,13 +46,14 @@ def ci(stat: dict[str, Any], digits: int = 3) -> str:
 
 
 def ratio(log10: float, digits: int = 2) -> str:
-    """``10**log10`` as a readable factor: ``1/250`` below 1, ``40`` above, ``$10^{-6.8}$``
-    beyond four decades."""
+    """``10**log10`` as a readable factor: ``1/250`` below 1/2, ``0.83`` between 1/2 and 1
+    (``1/1.2`` would hide how close to 1 it is, and ``0.996`` would round to ``1/1``), ``40``
+    above 1, ``$10^{-6.8}$`` beyond four decades."""
     if log10 is None or (isinstance(log10, float) and math.isnan(log10)):
         return "n/a"
     if abs(log10) >= 4:
         return rf"$10^{{{log10:.1f}}}$"
     value = 10.0**log10
-    if value >= 1:
+    if value > 0.5:
         return num(value, digits)
     return f"1/{num(1 / value, digits)}"

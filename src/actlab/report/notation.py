@@ -63,6 +63,7 @@ NOTATION: dict[str, str] = {
     r"\chi_1": "the factor by which the mean squared backward signal changes per layer",
     r"\xi_q": "the depth over which $q^l$ settles to $q^*$",
     r"\xi_c": "the depth over which two inputs' correlation settles",
+    r"\tau": "the threshold of $\\tau$-dormancy, a fraction of the layer's mean $|h|$ (ReDo)",
     # functions and constants
     r"\sigma": "the sigmoid, $\\sigma(z) = 1/(1+e^{-z})$",
     r"\Phi": "the standard normal CDF; $\\Phi'$ its density",
