@@ -512,6 +512,8 @@ def test_training_goes_on_with_the_optimizer_state_kept(batch_size):
         train(fresh(), x, y, cfg, optimizer=first.optimizer)
     with pytest.raises(ValueError, match="optimizer's own"):
         train(split, x, y, cfg, lr=[1e-3] * 3, optimizer=first.optimizer)
+    with pytest.raises(ValueError, match="optimizer's own"):  # a config.lr would be ignored
+        train(split, x, y, TrainConfig(epochs=1, lr=0.5), optimizer=first.optimizer)
 
 
 def test_a_callback_can_stop_members():

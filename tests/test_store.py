@@ -157,6 +157,9 @@ def test_chunk_keys_become_distinct_plain_file_names(tmp_path):
     assert chunk_filename("seed-3") == "seed-3.pt"
     names = {chunk_filename(k) for k in ("act-a(x=1, y=2)", "act-a(x=1,_y=2)", "a/b", "a b")}
     assert len(names) == 4 and all("/" not in n and " " not in n for n in names)
+    # distinct also where the file system ignores case (macOS, Windows)
+    keys = ("D5_N64", "d5_n64", "Seed-3", "seed-3", "a/b", "A/B")
+    assert len({chunk_filename(k).lower() for k in keys}) == len(keys)
     chunks = RunStore(tmp_path).chunk_runner()
     assert chunks("act-a(x=1, y=2)", lambda: {"v": 1}) == {"v": 1}
     assert chunks("act-a(x=1, y=2)", lambda: {"v": 2}) == {"v": 1}  # restored, not recomputed

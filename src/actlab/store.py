@@ -64,12 +64,36 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
 
 
-def _umask() -> int:
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once at import: os.umask can only be read by setting it, which races with threads that
+# create files meanwhile.
+_UMASK = _read_umask()
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -90,9 +114,10 @@ def _finite_or_null(obj: Any) -> Any:
 
 def chunk_filename(key: str) -> str:
     """A file name for a chunk key: the key itself when it is plain, else a cleaned-up key
-    with a short hash (so that distinct keys never share a file)."""
+    with a short hash (so that distinct keys never share a file, also where the file system
+    ignores case)."""
     clean = _UNSAFE.sub("_", key)
-    if clean == key:
+    if clean == key and key == key.lower():  # "A" and "a" are one file on macOS and Windows
         return f"{key}.pt"
     return f"{clean[:80]}-{hashlib.sha1(key.encode()).hexdigest()[:8]}.pt"
 

@@ -185,7 +185,8 @@ def train(
         callbacks: Probes run at their scheduled steps.
         optimizer: Go on with this optimiser (``TrainResult.optimizer`` of an earlier call on
             the same ``model.flat``): its moments, step count, rates and frozen members are kept
-            (``config.optimizer`` and ``lr`` must then be left unset). Default: a fresh one.
+            (``config.optimizer``, ``config.lr`` and ``lr`` must then be left at their defaults:
+            a value there would be silently ignored). Default: a fresh one.
         first_epoch: Number of the first epoch of this call: it sets the minibatch order
             (:func:`batch_order`) and ``StepState.epoch``, so that a run continued with
             ``optimizer=`` and ``first_epoch=`` epochs already done draws the batches the
@@ -207,7 +208,8 @@ def train(
     if optimizer is not None:
         if optimizer.param is not model.flat:
             raise ValueError("optimizer belongs to another parameter buffer than model.flat")
-        if lr is not None or config.optimizer != OptimizerConfig():
+        default_lr = TrainConfig.__dataclass_fields__["lr"].default
+        if lr is not None or config.lr != default_lr or config.optimizer != OptimizerConfig():
             raise ValueError("with optimizer=, the rates and settings are the optimizer's own")
         opt = optimizer
     else:
