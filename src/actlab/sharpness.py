@@ -44,6 +44,7 @@ __all__ = [
     "hvp",
     "hessian_operator",
     "top_eigenvalue",
+    "batched_top_eigenvalue",
     "top_eigenvalue_lanczos",
     "adam_preconditioner",
     "preconditioned_sharpness",
@@ -286,18 +287,23 @@ def _power(
     return mu, rho, v, iters, conv
 
 
-def _top_algebraic(
+def batched_top_eigenvalue(
     op: Callable[[Tensor], Tensor],
     E: int,
     P: int,
-    live: Tensor,
-    dtype: torch.dtype,
-    device: torch.device,
-    max_iter: int,
-    tol: float,
-    seed: int,
+    *,
+    live: Tensor | None = None,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+    max_iter: int = 200,
+    tol: float = 1e-5,
+    seed: int = 0,
 ) -> Eigen:
-    """Largest algebraic eigenvalue of the symmetric ``op`` ``(E, P) -> (E, P)`` per row.
+    """Largest algebraic eigenvalue of each block of a block-diagonal symmetric operator.
+
+    ``op`` maps ``(E, P) -> (E, P)``, row m only through block ``A_m`` (``P x P``,
+    symmetric). Power iteration on every row at once, each row normalised on its own and
+    stopped on its own (see :func:`_power`).
 
     Phase 1: power iteration on A gives ``rho = |A v|`` (an estimate of the spectral radius,
     ``max |lambda|``) and the Rayleigh quotient ``r = v . A v``. If ``r >= (1 - tol) rho``, v is
@@ -309,7 +315,22 @@ def _top_algebraic(
     eigenvalue is ``lambda_max + s``; it returns ``mu - s``. Phase 2's tolerance is relative
     to ``mu = lambda_max + s``, so a ``lambda_max`` much smaller than ``|lambda_min|`` has a
     larger relative error.
+
+    Args:
+        op: The operator on ``(E, P)``.
+        E, P: Number of blocks and their size.
+        live: Bool ``(E,)`` rows to compute (default all); the others are NaN.
+        dtype, device: Of the start vectors (those of ``op``).
+        max_iter: Most iterations per phase.
+        tol: Relative tolerance on the change of the Rayleigh quotient.
+        seed: Seed of the start vectors: rows ``N(0, I)`` from a private ``torch.Generator``
+            (phase 2 draws fresh ones from the same generator).
     """
+    live = (
+        torch.ones(E, dtype=torch.bool, device=device)
+        if live is None
+        else torch.as_tensor(live, dtype=torch.bool).to(device)
+    )
     gen = torch.Generator(device="cpu").manual_seed(seed)
     start = torch.randn(E, P, generator=gen, dtype=torch.float64).to(dtype).to(device)
     zero = torch.zeros(E, dtype=dtype, device=device)
@@ -350,7 +371,7 @@ def top_eigenvalue(
     each member's vector is normalised separately and converges separately (relative change
     of the Rayleigh quotient at most ``tol``, at most ``max_iter`` iterations per phase). The
     result is the largest *algebraic* eigenvalue, also when the most negative one is larger in
-    magnitude (a shifted second phase, see :func:`_top_algebraic`).
+    magnitude (a shifted second phase, see :func:`batched_top_eigenvalue`).
 
     Args:
         model, x, y, loss: As :func:`ensemble_loss`.
@@ -371,8 +392,16 @@ def top_eigenvalue(
     live, safe = _usable(model, layout, flat, members)
     H = hessian_operator(model, x, y, loss, flat=safe, method=method, weight_decay=weight_decay)
     op = lambda rows: layout.gather(H(layout.scatter(rows)))  # noqa: E731
-    return _top_algebraic(
-        op, layout.E, layout.P, live, flat.dtype, flat.device, max_iter, tol, seed
+    return batched_top_eigenvalue(
+        op,
+        layout.E,
+        layout.P,
+        live=live,
+        dtype=flat.dtype,
+        device=flat.device,
+        max_iter=max_iter,
+        tol=tol,
+        seed=seed,
     )
 
 
@@ -506,8 +535,16 @@ def preconditioned_sharpness(
         model, x, y, loss, flat=safe, method=method, weight_decay=opt.config.weight_decay
     )
     op = lambda rows: scale * layout.gather(H(layout.scatter(scale * rows)))  # noqa: E731
-    return _top_algebraic(
-        op, layout.E, layout.P, live, flat.dtype, flat.device, max_iter, tol, seed
+    return batched_top_eigenvalue(
+        op,
+        layout.E,
+        layout.P,
+        live=live,
+        dtype=flat.dtype,
+        device=flat.device,
+        max_iter=max_iter,
+        tol=tol,
+        seed=seed,
     )
 
 
