@@ -177,6 +177,16 @@ def _refine(bp: Tensor, roots: Tensor, tol: float) -> Tensor:
     return torch.where(v > 1.0, torch.ones_like(v), v)
 
 
+def _compact(values: Tensor, keep: Tensor) -> Tensor:
+    """The kept entries of each row of ``values`` ``(E, N)``, left-aligned and padded with 2.0:
+    ``(E, most kept in a row)``. (Sorting only these is what makes the count fast: most roots
+    fall outside their interval.)"""
+    n = int(keep.sum(dim=1).max())
+    pos = torch.where(keep, keep.cumsum(dim=1) - 1, n)  # the dropped all go to column n
+    out = values.new_full((values.shape[0], n + 1), 2.0)
+    return out.scatter_(1, pos, values)[:, :n]
+
+
 def _propagate(model: EnsembleMLP, x0: Tensor, x1: Tensor, tol: float):
     """Yield ``(layer, bp, n, za, zb)`` for every affine layer: the breakpoints ``bp``
     ``(E, P + 1)`` (padded with 1.0), the number of intervals ``n`` ``(E,)``, and the layer's
@@ -198,8 +208,7 @@ def _propagate(model: EnsembleMLP, x0: Tensor, x1: Tensor, tol: float):
         lo, hi = bp[:, :-1, None, None], bp[:, 1:, None, None]
         roots = (kinks[:, None, None, :] - za[..., None]) / zb[..., None]  # (E, P, out, K)
         inside = (roots > lo + tol) & (roots < hi - tol)  # NaN and +-inf are never inside
-        roots = torch.where(inside, roots, torch.full_like(roots, 2.0)).reshape(E, -1)
-        new = _refine(bp, roots, tol)
+        new = _refine(bp, _compact(roots.reshape(E, -1), inside.reshape(E, -1)), tol)
         mid = (new[:, :-1] + new[:, 1:]) / 2  # (E, P')
         parent = torch.searchsorted(bp.contiguous(), mid.contiguous(), right=True) - 1
         parent = parent.clamp_(0, bp.shape[1] - 2)[..., None].expand(-1, -1, za.shape[2])
