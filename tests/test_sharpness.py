@@ -258,13 +258,14 @@ def test_diverged_member_is_nan_and_poisons_no_other(bad):
 
 
 # ------------------------------------------------------------------------ Adam
-def run_both_adams(model, x, y, lr, betas, eps, steps, reset_at=None):
+def run_both_adams(model, x, y, lr, betas, eps, steps, reset_at=None, weight_decay=0.0):
     """Adam on the ensemble (EnsembleOptimizer) and torch.optim.Adam on each exported member,
     from the same start. With ``reset_at=(k, m)`` member m's state is reset after step k on
     the ensemble and its plain twin gets a fresh torch.optim.Adam then (its own t)."""
     seqs = [model.member(m) for m in range(model.E)]
-    torch_opts = [torch.optim.Adam(s.parameters(), lr=lr, betas=betas, eps=eps) for s in seqs]
-    cfg = OptimizerConfig("adam", betas=betas, eps=eps)
+    kw = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    torch_opts = [torch.optim.Adam(s.parameters(), **kw) for s in seqs]
+    cfg = OptimizerConfig("adam", betas=betas, eps=eps, weight_decay=weight_decay)
     opt = EnsembleOptimizer(model.flat, [lr] * model.E, model.param_blocks(), cfg)
     grad = torch.zeros_like(model.flat)
     for k in range(steps):
@@ -275,7 +276,7 @@ def run_both_adams(model, x, y, lr, betas, eps, steps, reset_at=None):
             F.mse_loss(seq(x), y).backward()
             o.step()
             if reset_at == (k, m):
-                torch_opts[m] = torch.optim.Adam(seq.parameters(), lr=lr, betas=betas, eps=eps)
+                torch_opts[m] = torch.optim.Adam(seq.parameters(), **kw)
         if reset_at is not None and reset_at[0] == k:
             mask = torch.zeros(model.E, dtype=torch.bool)
             mask[reset_at[1]] = True
@@ -295,25 +296,28 @@ def torch_adam_preconditioner(seq, o, betas, eps) -> Tensor:
     return torch.cat(pieces)
 
 
-@pytest.mark.parametrize("eps", [1e-8, 1e-3])
-def test_preconditioned_sharpness_matches_torch_adam(eps):
+@pytest.mark.parametrize(("eps", "weight_decay"), [(1e-8, 0.0), (1e-3, 0.0), (1e-8, 0.5)])
+def test_preconditioned_sharpness_matches_torch_adam(eps, weight_decay):
     betas, lr = (0.9, 0.999), 0.02
     model = EnsembleMLP(2, [6], 1, ["tanh", "tanh", "relu"], dtype=D)
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(25, 2, generator=gen, dtype=D)
     y = torch.sin(x.sum(1, keepdim=True))
     # member 1 is reset after step 4 of 7: its own t = 3, the others' t = 7
-    opt, seqs, torch_opts = run_both_adams(model, x, y, lr, betas, eps, 7, reset_at=(3, 1))
+    opt, seqs, torch_opts = run_both_adams(
+        model, x, y, lr, betas, eps, 7, reset_at=(3, 1), weight_decay=weight_decay
+    )
     assert opt.steps.tolist() == [7, 3, 7]
     P = adam_preconditioner(opt)
     eig = preconditioned_sharpness(model, x, y, opt, tol=1e-12, max_iter=5000)
-    lz = top_eigenvalue_lanczos(model, x, y, preconditioner=P)
+    lz = top_eigenvalue_lanczos(model, x, y, preconditioner=P, weight_decay=weight_decay)
     for m, (seq, o) in enumerate(zip(seqs, torch_opts, strict=True)):
         d = torch_adam_preconditioner(seq, o, betas, eps)
         own_P = torch.cat([p.reshape(-1) for p in member_entries(model, P, m)])
         torch.testing.assert_close(own_P, d, rtol=1e-10, atol=0)
         # the plain member's Hessian at its own (torch.optim-trained) parameters
-        H = reference_hessian_of(seq, x, y)
+        # the objective Adam descends with coupled weight decay: loss + wd/2 |theta|^2
+        H = reference_hessian_of(seq, x, y) + weight_decay * torch.eye(len(d), dtype=D)
         s = d.rsqrt()
         expected = np.linalg.eigvalsh((s[:, None] * H * s[None, :]).numpy())[-1]
         assert eig.value[m] == pytest.approx(expected, rel=1e-5)
@@ -334,15 +338,20 @@ def reference_hessian_of(seq, x, y) -> Tensor:
     return torch.autograd.functional.hessian(loss_of, torch.cat([p.reshape(-1) for p in params]))
 
 
-def test_adam_member_without_a_step_is_nan():
+def test_adam_member_without_a_step_or_diverged_is_nan():
     model, x, y = problem(["tanh"] * 3, "mse")
     opt = EnsembleOptimizer(model.flat, [0.01] * 3, model.param_blocks(), OptimizerConfig())
     grad = torch.zeros_like(model.flat)
     model.loss_and_grad(x, y, "mse", grad)
     opt.step(grad)
     opt.reset(torch.tensor([False, True, False]))
-    eig = preconditioned_sharpness(model, x, y, opt, tol=1e-6)
+    eig = preconditioned_sharpness(model, x, y, opt, tol=1e-10, max_iter=3000)
     assert math.isnan(eig.value[1]) and torch.isfinite(eig.value[[0, 2]]).all()
+    with torch.no_grad():
+        model.bias(1)[2, 0] = math.nan
+    diverged = preconditioned_sharpness(model, x, y, opt, tol=1e-10, max_iter=3000)
+    assert torch.isnan(diverged.value[1:]).all()
+    torch.testing.assert_close(diverged.value[0], eig.value[0], rtol=1e-12, atol=0)
     with pytest.raises(ValueError, match="not 'adam'"):
         sgd = EnsembleOptimizer(model.flat, [0.1] * 3, model.param_blocks(), OptimizerConfig("sgd"))
         adam_preconditioner(sgd)
