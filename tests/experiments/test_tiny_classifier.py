@@ -362,24 +362,34 @@ def _initial_log_ratio(cfg, depth, task, act, seed) -> float:
 
 
 def test_depth_trace_is_the_initial_gradient_ratio_by_autograd(results):
-    """The lesson's claim across depth, per activation pooled over tasks and seeds: the ratio
-    at initialisation recomputed by autograd on plain networks (equal to float rounding: 1e-4
-    in log10), and the shallowest vs the deepest network compared by Welch."""
+    """The lesson's claim across depth, per activation: the ratio at initialisation recomputed
+    by autograd on plain networks (equal to float rounding: 1e-4 in log10), per seed the mean
+    over tasks (a seed's tasks share its initial weights, so they are not independent), the
+    interval over the seeds, and the shallowest vs the deepest network compared by Welch on
+    those per-seed values."""
     cfg = SMOKE
     assert [t["activation"] for t in results.summary["depth_trace"]] == list(cfg.activations)
     for trace in results.summary["depth_trace"]:
         act = trace["activation"]
         deep = [d for d in cfg.depths if d >= 2]  # at one hidden layer kappa is 1
         assert trace["depths"] == deep
-        ratios = {
-            d: [_initial_log_ratio(cfg, d, t, act, s) for t in cfg.tasks for s in range(cfg.seeds)]
+        ratios = {  # (seeds,): per seed, the mean over tasks
+            d: np.array(
+                [
+                    np.mean([_initial_log_ratio(cfg, d, t, act, s) for t in cfg.tasks])
+                    for s in range(cfg.seeds)
+                ]
+            )
             for d in deep
         }
         for d, ci in zip(deep, trace["kappa_init"], strict=True):
-            assert ci["n"] == len(ratios[d]) == len(cfg.tasks) * cfg.seeds
-            assert ci["mean"] == pytest.approx(np.mean(ratios[d]), abs=1e-4)
+            assert ci["n"] == cfg.seeds  # not tasks * seeds
+            assert ci["mean"] == pytest.approx(ratios[d].mean(), abs=1e-4)
+            assert ci["sd"] == pytest.approx(ratios[d].std(ddof=1), abs=1e-3)
+            half = st.t.ppf(0.975, cfg.seeds - 1) * ratios[d].std(ddof=1) / math.sqrt(cfg.seeds)
+            assert ci["hi"] - ci["mean"] == pytest.approx(half, abs=1e-3)
         for d, ci in zip(deep, trace["kappa_per_layer"], strict=True):
-            assert ci["mean"] == pytest.approx(np.mean(ratios[d]) / (d - 1), abs=1e-4)
+            assert ci["mean"] == pytest.approx(ratios[d].mean() / (d - 1), abs=1e-4)
         if len(deep) > 1:
             assert trace["differs"] == _welch(ratios[deep[0]], ratios[deep[-1]])
         else:
@@ -606,7 +616,8 @@ def test_report_numbers_equal_the_summary(results):
         tie = f"On **{v['task']}** the activations tie"
         assert (tie in text) == (not v["differs_from_best"])
         if v["differs_from_best"]:
-            assert f"On **{v['task']}**, {v['best']} is best" in text
+            assert f"On **{v['task']}**, {v['best']} has the highest mean" in text
+            assert " is best" not in text  # a mean within noise of others is not "best"
     assert "figures/loss_curves.png" in text and "figures/grad_trace.png" in text
     assert text.rstrip().endswith(exercises_markdown(stubs.EXERCISES).rstrip())
 
@@ -970,3 +981,154 @@ def test_prediction_sentence_follows_the_measured_factors(results):
         for r in s["depth_trace"]
     ]
     assert "So the shrinking" not in SPEC.report(dataclasses.replace(results, summary=s))
+
+
+def test_parameter_counts_against_nn_sequential(results):
+    """The counts the depth comparison names: 42 for 2 -> 8 -> 2, 546 with 8 hidden layers of 8
+    (exercise 1), from plain nn.Linear layers."""
+    for depth, expected in ((1, 42), (8, 546), (3, None)):
+        layers, sizes = [], [2] + [8] * depth + [2]
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            layers.append(nn.Linear(a, b))
+        count = sum(p.numel() for p in nn.Sequential(*layers).parameters())
+        assert tc.n_parameters(8, depth) == count
+        if expected is not None:
+            assert count == expected
+    sizes = [[2] + [SMOKE.width] * d + [2] for d in SMOKE.depths]
+    counts = [sum(a * b + b for a, b in zip(z[:-1], z[1:], strict=True)) for z in sizes]
+    assert results.summary["n_params"] == counts
+
+
+def test_depth_comparison_names_its_confounds_and_whether_the_deep_net_fitted(results):
+    """The depth sentence names the parameter counts, the shared rate and budget, and per
+    significant fall whether the deep network fits its own training data worse than the
+    shallow one classifies held-out points (under-trained) or not (unseen points only)."""
+    s = dict(results.summary)
+    s["n_params"] = [42, 546]
+
+    def with_falls(train_acc: float):
+        s["depth_changes"] = [
+            {
+                **c,
+                "differs": (c["activation"], c["task"]) == ("sigmoid", "xor"),
+                "shallow": {**c["shallow"], "mean": 0.93},
+                "deep": {**c["deep"], "mean": 0.63},
+                "deep_train_acc": {"mean": train_acc, "lo": None, "hi": None},
+            }
+            for c in s["depth_changes"]
+        ]
+        return SPEC.report(dataclasses.replace(results, summary=s))
+
+    text = with_falls(0.68)
+    assert "has 546 parameters against 42 (exercise 1)" in text
+    assert f"the same {SMOKE.epochs} epochs at the shared rate {SMOKE.lr:g}" in text
+    assert "sigmoid on xor (training accuracy 68.0%)" in text
+    assert "under-trained in this budget, not over-fitted" in text
+    assert "unseen points only" not in text
+    text = with_falls(1.0)
+    assert "under-trained" not in text
+    assert "sigmoid on xor (training accuracy 100.0%) fits the training data" in text
+    assert "unseen points only" in text
+    # the summary's training accuracy of the deep network is the arrays' mean over seeds
+    deep = SMOKE.depths[-1]
+    for c in results.summary["depth_changes"]:
+        idx = _members_of(deep, c["task"], c["activation"], SMOKE.lr)
+        assert c["deep_train_acc"]["n"] == SMOKE.seeds
+        assert c["deep_train_acc"]["mean"] == pytest.approx(
+            results.arrays["train_acc"][idx].mean(), rel=1e-12
+        )
+
+
+def test_end_state_needs_the_whole_interval():
+    """A change whose interval holds both a flat end and a fall is neither flat nor falling."""
+    from actlab.experiments.tiny_classifier.report import end_state
+
+    thr = 0.05
+    assert end_state({"mean": -0.2, "lo": -0.3, "hi": -0.1}, thr) == "still falling"
+    assert end_state({"mean": -0.06, "lo": -0.15, "hi": 0.03}, thr) == "unsettled"
+    assert end_state({"mean": -0.01, "lo": -0.03, "hi": 0.01}, thr) == "flat"
+    assert end_state({"mean": -0.03, "lo": -0.10, "hi": 0.04}, thr) == "unsettled"
+    assert end_state({"mean": 0.2, "lo": 0.1, "hi": 0.3}, thr) == "rising"
+    assert end_state({"mean": 0.2, "lo": None, "hi": None}, thr) == "unsettled"
+    assert end_state({"mean": None, "lo": None, "hi": None}, thr) == "unknown"
+
+
+def test_training_loss_change_and_budget_sentence(results):
+    """The summary's end-of-training change is L(end) / L(end - w) - 1 of the training loss per
+    seed (w: 10% of the epochs); the report's budget sentence follows hand-set values."""
+    cfg = SMOKE
+    w = max(1, round(0.1 * cfg.epochs))
+    assert results.summary["tail_epochs"] == w
+    for row in _shared_rows(results, 1):
+        idx = _members_of(1, row["task"], row["activation"], row["lr"])
+        loss = results.arrays["train_loss"][idx]
+        change = loss[:, cfg.epochs] / loss[:, cfg.epochs - w] - 1
+        assert row["train_loss_change"]["mean"] == pytest.approx(change.mean(), rel=1e-9)
+        acc = results.arrays["train_acc"][idx]
+        assert row["train_acc"]["mean"] == pytest.approx(acc.mean(), rel=1e-12)
+    s = dict(results.summary)
+
+    def report_with(change: dict, acc: float = 0.88) -> str:
+        s["table"] = [
+            {**r, "train_loss_change": dict(change), "train_acc": {**r["train_acc"], "mean": acc}}
+            for r in results.summary["table"]
+        ]
+        return SPEC.report(dataclasses.replace(results, summary=s))
+
+    n = len(cfg.tasks) * len(cfg.activations)
+    text = report_with({"mean": -0.12, "lo": -0.15, "hi": -0.09})
+    assert f"still falling for {n} of {n} (activation, task) pairs (by 12% to 12%" in text
+    assert "a longer run could change them" in text and "plateau" not in text
+    text = report_with({"mean": -0.01, "lo": -0.02, "hi": 0.0})
+    assert "still falling for" not in text
+    assert "flat for sigmoid on linear (training accuracy 88.0%)" in text
+    assert "sits on a plateau" in text and "a longer run could change them" not in text
+    text = report_with({"mean": -0.03, "lo": -0.10, "hi": 0.04})
+    assert "not settled by the seeds for sigmoid on linear" in text
+
+
+def test_saturation_sentence_says_no_unit_when_none(results):
+    """'no unit on every input' where no unit is saturated on every input (it said 'at most 0%
+    of the units'); 'at most X%' where some are."""
+    import copy
+
+    s = copy.deepcopy(results.summary)
+    deep = SMOKE.depths[-1]
+    for r in s["table"]:
+        if r["depth"] == deep and r["activation"] == "tanh" and r["protocol"] == "shared":
+            r["units"]["act/saturated_fraction"][0]["mean"] = 0.0
+            r["units"]["act/saturated_pair_fraction"][0]["mean"] = 0.002
+    text = SPEC.report(dataclasses.replace(results, summary=s))
+    assert "tanh: no unit on every input, and 0.2% of the (unit, input) pairs" in text
+    assert "at most 0%" not in text
+    for r in s["table"]:
+        if r["depth"] == deep and r["activation"] == "tanh" and r["task"] == "xor":
+            r["units"]["act/saturated_fraction"][0]["mean"] = 0.25
+    text = SPEC.report(dataclasses.replace(results, summary=s))
+    assert "tanh: at most 25% of the units on every input" in text
+
+
+def test_pooled_initial_quantities_are_per_seed_means_over_tasks(results):
+    """The spread, backward signal and dead share at initialisation in the deepest network:
+    per seed the mean over tasks, the interval over the seeds (n = seeds)."""
+    cfg, deep = SMOKE, SMOKE.depths[-1]
+    for entry in results.summary["init_trace"]:
+        act = entry["activation"]
+        spread = np.array(
+            [
+                [
+                    results.arrays["spread_init"][_global_member(cfg, deep, t, act, seed)]
+                    for t in cfg.tasks
+                ]
+                for seed in range(cfg.seeds)
+            ]
+        )  # (seed, task, layer)
+        per_layer = (np.log10(spread[..., deep - 1]) - np.log10(spread[..., 0])) / (deep - 1)
+        assert entry["spread_per_layer"]["n"] == cfg.seeds
+        assert entry["spread_per_layer"]["mean"] == pytest.approx(per_layer.mean(), rel=1e-9)
+        assert entry["spread_per_layer"]["sd"] == pytest.approx(
+            per_layer.mean(axis=1).std(ddof=1), rel=1e-6
+        )
+        assert entry["delta_per_layer"]["n"] == cfg.seeds
+        if entry["off_deepest_init"] is not None:
+            assert entry["off_deepest_init"]["n"] == cfg.seeds

@@ -69,6 +69,8 @@ __all__ = [
     "LR_FACTOR",
     "init_weight_var",
     "predicted_spread_factor",
+    "n_parameters",
+    "tail_epochs",
 ]
 
 UNIT_METRICS = (
@@ -85,6 +87,13 @@ input) pairs in that band; ReDo 0.025-dormant for all. NaN where a notion does n
 
 LR_FACTOR = 3.0
 """Step of a grid extension: one more rate this factor beyond the edge of the grid."""
+TAIL_FRACTION = 0.1
+"""The end-of-training check compares the training loss at the last epoch with the loss this
+fraction of the epochs earlier."""
+FLAT_THRESHOLD = 0.05
+"""A training loss is *still falling* at the end when it fell by more than this fraction over
+the last :func:`tail_epochs` epochs (mean over seeds, the whole interval below 0), *flat* when the
+whole interval of the change lies within this fraction of 0 (the report's ``end_state``)."""
 
 
 @dataclass(frozen=True)
@@ -622,6 +631,37 @@ def _per_layer(first: np.ndarray, last: np.ndarray, gap: int) -> np.ndarray:
     return (_log10(last) - _log10(first)) / gap
 
 
+def _seed_means(by_task: list[np.ndarray]) -> np.ndarray:
+    """Per seed, the mean over tasks of ``by_task`` (one ``(seeds,)`` array per task, in seed
+    order; NaN left out). A seed gives every task the same initial weights, so a seed's tasks
+    are not independent draws: intervals and Welch's test over "tasks and seeds" take these
+    ``seeds`` values, not ``tasks * seeds``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a seed with no finite value: NaN
+        return np.nanmean(np.stack(by_task), axis=0)
+
+
+def n_parameters(width: int, depth: int, n_in: int = 2, n_out: int = 2) -> int:
+    """Trainable parameters of an MLP ``n_in -> width x depth -> n_out`` (weights and biases):
+    42 for the lesson's 2 -> 8 -> 2 network, 546 with 8 hidden layers of 8."""
+    sizes = [n_in] + [width] * depth + [n_out]
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+
+def tail_epochs(epochs: int) -> int:
+    """Epochs over which the end-of-training check looks back: :data:`TAIL_FRACTION` of the run,
+    at least 1."""
+    return max(1, round(TAIL_FRACTION * epochs))
+
+
+def _relative_change(loss: np.ndarray, back: int) -> np.ndarray:
+    """Per member, ``L(end) / L(end - back) - 1`` of a loss curve ``(members, epochs + 1)``
+    (negative: still falling); NaN where the earlier loss is not positive."""
+    then, end = loss[:, -1 - back], loss[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(then > 0, end / np.where(then > 0, then, 1.0) - 1.0, np.nan)
+
+
 def _summary(
     cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict[tuple[str, str], GridDecision]
 ) -> dict[str, Any]:
@@ -654,6 +694,11 @@ def _summary(
                         "test_loss": mean_ci(arrays["test_loss"][idx, -1], bounds=(0.0, math.inf)),
                         "train_loss": mean_ci(
                             arrays["train_loss"][idx, -1], bounds=(0.0, math.inf)
+                        ),
+                        "train_acc": mean_ci(arrays["train_acc"][idx], bounds=(0.0, 1.0)),
+                        # the training loss's relative change over the last epochs (per seed)
+                        "train_loss_change": mean_ci(
+                            _relative_change(arrays["train_loss"][idx], tail_epochs(cfg.epochs))
                         ),
                         "diverged": int((arrays["diverged_step"][idx] >= 0).sum()),
                         "grad_first_init": mean_ci(_log10(arrays["grad_first"][idx, 0])),
@@ -709,8 +754,9 @@ def _summary(
     depth_trace, depth_changes, init_trace = [], [], []
     shallow, deep = cfg.depths[0], cfg.depths[-1]
     for act in cfg.activations:
+        # per seed, the mean over tasks: a seed's tasks share its initial weights
         kappa = {
-            d: np.concatenate([samples(d, t, act, cfg.lr, "kappa") for t in cfg.tasks])
+            d: _seed_means([samples(d, t, act, cfg.lr, "kappa") for t in cfg.tasks])
             for d in deep_depths
         }
         depth_trace.append(
@@ -729,6 +775,7 @@ def _summary(
                 samples(shallow, task, act, cfg.lr, "acc"),
                 samples(deep, task, act, cfg.lr, "acc"),
             )
+            deep_idx = _group(table, deep, task, act, cfg.lr)
             depth_changes.append(
                 {
                     "activation": act,
@@ -736,26 +783,31 @@ def _summary(
                     "shallow": mean_ci(a1),
                     "deep": mean_ci(a2),
                     "differs": welch_differs(a1, a2),
+                    # did the deep network fit its own training data within the budget?
+                    "deep_train_acc": mean_ci(arrays["train_acc"][deep_idx], bounds=(0.0, 1.0)),
                 }
             )
         if deep >= 2:
-            idx = np.concatenate([_group(table, deep, t, act, cfg.lr) for t in cfg.tasks])
-            spread, delta = arrays["spread_init"][idx], arrays["delta_init"][idx]
+            groups = [_group(table, deep, t, act, cfg.lr) for t in cfg.tasks]  # seed order
+            spread = [arrays["spread_init"][i] for i in groups]
+            delta = [arrays["delta_init"][i] for i in groups]
             entry = {
                 "activation": act,
                 "predicted": predicted_spread_factor(cfg.init, cfg.width, act),
                 "predicted_he": predicted_spread_factor("he", cfg.width, act),
                 "spread_per_layer": mean_ci(
-                    _per_layer(spread[:, 0], spread[:, deep - 1], deep - 1)
+                    _seed_means([_per_layer(v[:, 0], v[:, deep - 1], deep - 1) for v in spread])
                 ),
-                "delta_per_layer": mean_ci(_per_layer(delta[:, deep - 1], delta[:, 0], deep - 1)),
+                "delta_per_layer": mean_ci(
+                    _seed_means([_per_layer(v[:, deep - 1], v[:, 0], deep - 1) for v in delta])
+                ),
                 "off_deepest_init": None,
             }
             if probe0 is not None:
                 k = UNIT_METRICS.index("act/off_fraction")
-                off = arrays["units"][idx, probe0, deep - 1, k]
-                if np.isfinite(off).any():
-                    entry["off_deepest_init"] = mean_ci(off)
+                off = [arrays["units"][i, probe0, deep - 1, k] for i in groups]
+                if np.isfinite(np.stack(off)).any():
+                    entry["off_deepest_init"] = mean_ci(_seed_means(off), bounds=(0.0, 1.0))
             init_trace.append(entry)
     return {
         "table": rows,
@@ -778,6 +830,9 @@ def _summary(
         "lr_factor": LR_FACTOR,
         "lr_extend": cfg.lr_extend,
         "depths": list(cfg.depths),
+        "n_params": [n_parameters(cfg.width, d) for d in cfg.depths],
+        "tail_epochs": tail_epochs(cfg.epochs),
+        "flat_threshold": FLAT_THRESHOLD,
         "width": cfg.width,
         "n_train": cfg.n_train,
         "n_val": cfg.n_val,

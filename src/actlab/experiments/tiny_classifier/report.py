@@ -17,7 +17,7 @@ from actlab.experiments.base import Results
 from actlab.probes import dead_kind
 from actlab.report.format import num, ratio
 
-__all__ = ["report"]
+__all__ = ["report", "end_state"]
 
 
 def report(results: Results) -> str:
@@ -37,6 +37,26 @@ _TASK_TEXT = {
     "moons": "two interleaved half circles with Gaussian noise (sd 0.1)",
     "circles": "two concentric circles of radii 1 and 0.5 with Gaussian noise (sd 0.08)",
 }
+
+
+def end_state(change: dict, threshold: float) -> str:
+    """The end of training in words, from the relative change of the training loss over the
+    last epochs (a :func:`actlab.stats.mean_ci` dict over seeds): "still falling" when the mean
+    fell by more than ``threshold`` and the whole interval lies below 0; "rising" the other way
+    round; "flat" when the whole interval lies within ``threshold`` of 0; otherwise "unsettled"
+    (the seeds do not tell a flat end from a moving one)."""
+    mean, lo, hi = (_f(change.get(k)) for k in ("mean", "lo", "hi"))
+    if math.isnan(mean):
+        return "unknown"
+    if math.isnan(lo) or math.isnan(hi):
+        return "unsettled"
+    if mean < -threshold and hi < 0:
+        return "still falling"
+    if mean > threshold and lo > 0:
+        return "rising"
+    if -threshold <= lo and hi <= threshold:
+        return "flat"
+    return "unsettled"
 
 
 def _f(x: Any) -> float:
@@ -72,6 +92,13 @@ def _ci(ci: dict) -> str:
     if math.isnan(lo):
         return _num(mean)
     return f"{_num(mean)} [{_num(lo)}, {_num(hi)}]"
+
+
+_POOLED = (
+    "[geometric mean](#term-geometric-mean) [95% interval]: per seed the mean of "
+    "$\\log_{10}$ over the tasks, then the interval over the seeds, since a seed's tasks share "
+    "its initial weights and are not independent draws"
+)
 
 
 def _edge_sentence(s: dict) -> str:
@@ -156,7 +183,13 @@ def _intro(s: dict) -> list[str]:
             else ""
         )
         + f".{tuning} Intervals are "
-        "[95% intervals](#term-t-interval) over seeds; two activations are said to *differ* "
+        "[95% intervals](#term-t-interval) over seeds"
+        + (
+            " (a seed fixes both the initial weights and the data draw, so they cover both)"
+            if s["resample_data"]
+            else " (a seed fixes the initial weights; the data draw is the same for all)"
+        )
+        + "; two activations are said to *differ* "
         "only when [Welch's test](#term-welch) separates them at the 5% level, and are "
         "otherwise *within noise*.",
         "",
@@ -187,7 +220,7 @@ def _verdict_sentence(v: dict, rows: dict) -> str:
             f"On **{task}** the activations tie: every difference is within noise (means from "
             f"{100 * lo:.1f}% to {100 * hi:.1f}%)."
         )
-    text = f"On **{task}**, {best} is best ({acc[best]})"
+    text = f"On **{task}**, {best} has the highest mean ({acc[best]})"
     if v["tied_with_best"]:
         verb = "is" if len(v["tied_with_best"]) == 1 else "are"
         text += f"; {_and(v['tied_with_best'])} {verb} within noise of it"
@@ -217,6 +250,7 @@ def _accuracy_section(s: dict) -> list[str]:
     summary = [f"the activations differ on {_and(differ)}"] if differ else []
     summary += [f"they tie on {_and(tie)}"] if tie else []
     out += [f"In short, with one shared learning rate {' and '.join(summary)}.", ""]
+    out += _budget_sentence(s)
 
     tuned = [v for v in s["verdicts"] if v["depth"] == 1 and v["protocol"] == "tuned"]
     if tuned:
@@ -281,6 +315,65 @@ def _accuracy_section(s: dict) -> list[str]:
         "",
     ]
     return out
+
+
+def _budget_sentence(s: dict) -> list[str]:
+    """Whether the lesson's networks (1 hidden layer, shared rate) had stopped learning at the
+    end: the training loss's relative change over the last epochs, per (activation, task)."""
+    rows, thr, w = _by_task(s), s.get("flat_threshold"), s.get("tail_epochs")
+    if thr is None or w is None:  # a run saved before the check existed
+        return []
+    pairs = [(t, a) for t in s["tasks"] for a in s["activations"]]
+    state = {p: end_state(rows[p].get("train_loss_change", {}), thr) for p in pairs}
+    change = {p: _f(rows[p].get("train_loss_change", {}).get("mean")) for p in pairs}
+
+    def names(which: list) -> str:
+        return _and([f"{a} on {t}" for t, a in which])
+
+    falling = [p for p in pairs if state[p] == "still falling"]
+    flat = [p for p in pairs if state[p] == "flat"]
+    other = [p for p in pairs if p not in falling and p not in flat]
+    start = s["epochs"] - w
+    text = (
+        f"**Converged, or out of budget?** The training loss at epoch {s['epochs']} against "
+        f"epoch {start} (per seed, its relative change; the verdict needs the whole 95% interval "
+        f"below 0 for *still falling* and within ±{100 * thr:.0f}% for *flat*): "
+    )
+    if falling:
+        lo = min(change[p] for p in falling)
+        hi = max(change[p] for p in falling)
+        text += (
+            f"still falling for {len(falling)} of {len(pairs)} (activation, task) pairs (by "
+            f"{100 * -hi:.0f}% to {100 * -lo:.0f}% over the last {w} epochs)"
+        )
+        if len(falling) <= len(pairs) // 2:
+            text += f": {names(falling)}"
+    if flat:
+        text += (
+            ("; " if falling else "")
+            + "flat for "
+            + _and(
+                [
+                    f"{a} on {t} (training accuracy {_pct(rows[t, a]['train_acc'], False)})"
+                    for t, a in flat
+                ]
+            )
+        )
+    if other:
+        text += ("; " if falling or flat else "") + f"not settled by the seeds for {names(other)}"
+    text += "."
+    if falling:
+        text += (
+            f" The comparisons above are taken where the budget of {s['epochs']} epochs ran "
+            "out, while those networks were still learning: they rank how far each activation "
+            "got at this rate, and a longer run could change them."
+        )
+    if flat:
+        text += (
+            " A flat loss is not a solved task: a training accuracy well below 100% means the "
+            "network sits on a plateau."
+        )
+    return [text, ""]
 
 
 def _kappa_sentence(s: dict) -> str:
@@ -357,9 +450,14 @@ def _saturation_sentence(s: dict) -> list[str]:
         if pairs[top] == 0 and max(every.values()) == 0:
             parts.append(f"{a}: no unit on every input, and no (unit, input) pair on any task")
             continue
+        top_every = max(every.values())
+        units = (
+            "no unit on every input"
+            if top_every == 0
+            else f"at most {_num(100 * top_every)}% of the units on every input"
+        )
         parts.append(
-            f"{a}: at most {_num(100 * max(every.values()))}% of the units on every input, and "
-            f"{_num(100 * pairs[top])}% of the (unit, input) pairs (on {top})"
+            f"{a}: {units}, and {_num(100 * pairs[top])}% of the (unit, input) pairs (on {top})"
         )
     if not parts:
         return []
@@ -397,8 +495,7 @@ def _init_section(s: dict) -> list[str]:
         "by $\\rho = \\sqrt{\\text{fan-in} \\cdot \\mathrm{Var}(w) \\cdot "
         "E[\\varphi'(z)^2]}$ with $z$ near 0 ($E[\\varphi'(z)^2]$ is 1/2 for ReLU, "
         "$\\varphi'(0)^2$ for a smooth activation). Predicted beside measured, per layer at "
-        f"{_layers(deep)} (geometric mean over tasks and seeds [95% interval], from layer 1 to "
-        f"layer {deep}, at initialisation):",
+        f"{_layers(deep)}, from layer 1 to layer {deep}, at initialisation ({_POOLED}):",
         "",
         "| activation | predicted $\\rho$ | measured: spread of $z$ | measured: $\\delta$ | "
         "$\\kappa$ per layer |",
@@ -439,7 +536,8 @@ def _init_section(s: dict) -> list[str]:
             " Once the spread has shrunk, a deep unit's $z$ is nearly its bias, the same for "
             "every input: a unit with a negative bias is [dead](#term-dead) (ReLU) or "
             "[inactive](#term-inactive) (leaky ReLU) on every input, and the biases are "
-            f"symmetric about 0. At initialisation, in layer {deep}: "
+            f"symmetric about 0. At initialisation, in layer {deep} (mean over the tasks per "
+            "seed, interval over the seeds): "
             + "; ".join(f"{r['activation']} {_pct(r['off_deepest_init'])}" for r in relu)
             + "."
         )
@@ -466,6 +564,50 @@ def _init_section(s: dict) -> list[str]:
         )
     out += [text, ""]
     return out
+
+
+def _depth_confounds(s: dict, down: list[dict]) -> str:
+    """What else changes with the depth (parameters, a rate and budget chosen for one hidden
+    layer, the initialisation), and, per significant fall, whether the deep network fitted its
+    own training data (under-trained) or only does worse on held-out points."""
+    depths, n_params = s["depths"], s.get("n_params")
+    shallow, deep = depths[0], depths[-1]
+    text = " This comparison changes more than the depth: "
+    if n_params:
+        text += (
+            f"with {_layers(deep)} the network has {n_params[-1]} parameters against "
+            f"{n_params[0]} (exercise 1), "
+        )
+    text += (
+        f"it starts from the same `{s['init']}` initialisation, under which the spread of the "
+        "signal changes by $\\rho$ per layer (above), and it trains for the same "
+        f"{s['epochs']} epochs at the shared rate {s['lr']:g}, which was never tuned for it"
+        + (f" (rates were tuned at {_layers(shallow)} only)" if s["tuned_lr"] else "")
+        + "."
+    )
+    under, worse = [], []
+    for c in down:
+        if c.get("deep_train_acc") is None:
+            continue
+        fit = _f(c["deep_train_acc"]["mean"])
+        name = f"{c['activation']} on {c['task']} (training accuracy {100 * fit:.1f}%)"
+        (under if fit < _f(c["shallow"]["mean"]) else worse).append(name)
+    if under:
+        one = len(under) == 1
+        text += (
+            f" Where it falls, the deep network fits even its own training data worse than the "
+            f"{_layers(shallow)} network classifies held-out points: {_and(under)}. "
+            f"{'It is' if one else 'They are'} under-trained in this budget, not over-fitted: "
+            f"the fall measures this initialisation, rate and number of epochs, not what "
+            f"{_layers(deep)} can reach."
+        )
+    if worse:
+        text += (
+            f" {_and(worse)} {'fits' if len(worse) == 1 else 'fit'} the training data at "
+            f"least as well as the {_layers(shallow)} network does held-out points: "
+            "there the loss is on unseen points only."
+        )
+    return text
 
 
 def _gradient_section(s: dict) -> list[str]:
@@ -505,7 +647,7 @@ def _gradient_section(s: dict) -> list[str]:
         "$\\kappa$ is the first layer's mean $|\\partial L/\\partial W_1|$ divided by that of "
         "the last hidden layer's weights $W_D$ (with $D$ hidden layers; the output layer is "
         "not the reference), at initialisation. With one hidden layer $\\kappa = 1$ by "
-        "definition. Geometric mean over tasks and seeds [95% interval]:",
+        f"definition. In the table, the {_POOLED}:",
         "",
         "| activation | " + " | ".join(_layers(d) for d in deep_depths) + " |",
         "|---|" + "---|" * len(deep_depths),
@@ -567,7 +709,7 @@ def _gradient_section(s: dict) -> list[str]:
         bits = [f"falls significantly for {listing(down)}"] if down else []
         bits += [f"rises significantly for {listing(up)}"] if up else []
         text += "; it ".join(bits) + "; every other change is within noise."
-    out += [text, "", _kappa_sentence(s), ""]
+    out += [text + _depth_confounds(s, down), "", _kappa_sentence(s), ""]
     out += _saturation_sentence(s)
     return out
 
@@ -625,14 +767,18 @@ def _units_section(s: dict) -> list[str]:
                         if key.endswith("pair_fraction")
                         else f"of the units {name.replace(' (every input)', ' on every input')}"
                     )
+                    top_ci = cells[tasks.index(top)][-1]
                     sentences.append(
-                        f"{a} with {_layers(d)}: up to {100 * final[top]:.1f}% {what} (on {top})"
+                        f"{a} with {_layers(d)}: up to {_pct(top_ci)} {what} (on {top})"
                     )
             if zero:
                 never.append(f"{a} ({_layers(d)})")
         out.append("")
     if sentences:
-        out += ["After training: " + "; ".join(sentences) + ".", ""]
+        out += [
+            "After training (mean [95% interval] over seeds): " + "; ".join(sentences) + ".",
+            "",
+        ]
     if never:
         out += [
             f"No unit is dead, inactive or saturated after training for {_and(never)} (for a "
