@@ -578,31 +578,66 @@ def test_stop_counts_recounted_from_the_arrays(results):
             )
 
 
-def _stop_summary(counts):
-    """A summary with hand-set stop counts: ``{activation: (gradient, plateau, cap)}``."""
-    return {
+def _stop_summary(counts, per_draw=None):
+    """A summary with hand-set stop counts: ``{activation: (gradient, plateau, cap)}``, and
+    optionally ``{activation: ([early count per draw], members per draw)}``."""
+    out = {
         "stopped": {
             a: {"gradient": g, "plateau": p, "cap": c, "diverged": 0, "members": g + p + c}
             for a, (g, p, c) in counts.items()
         }
     }
+    for a, (early, n) in (per_draw or {}).items():
+        out["stopped"][a].update({"early_per_draw": early, "members_per_draw": n})
+    return out
+
+
+def _t_share(per_draw, n):
+    """The mean of the per-draw shares and their 95% Student-t interval, clipped to [0, 1]
+    (SciPy's t quantile: the independent reference of ``draw_share``)."""
+    x = np.asarray(per_draw, float) / n
+    half = st.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    return x.mean(), max(x.mean() - half, 0.0), min(x.mean() + half, 1.0)
+
+
+def test_draw_share_is_the_t_interval_over_draws():
+    """A count summed over draws gets the t-interval of its per-draw shares (the draws are the
+    independent repeats), not a Wilson interval over the pooled, dependent members; equal
+    shares in every draw say so instead of a zero-width interval."""
+    p = snr._pct
+    m, lo, hi = _t_share([3, 5, 4, 6, 2], 20)
+    assert snr.draw_share([3, 5, 4, 6, 2], 20) == f"{p(m)} [{p(lo)}, {p(hi)}]"
+    assert snr.over_draws([3, 5, 4, 6, 2], 20) == f"20 of 100 ({p(m)} [{p(lo)}, {p(hi)}])"
+    wilson = st.binomtest(20, 100).proportion_ci(method="wilson")
+    assert p(wilson.low) not in snr.draw_share([3, 5, 4, 6, 2], 20)
+    m, lo, hi = _t_share([0, 1, 0], 5)  # clipped at 0
+    assert lo == 0.0 and snr.draw_share([0, 1, 0], 5) == f"{p(m)} [0%, {p(hi)}]"
+    assert snr.draw_share([4, 4, 4], 4) == "100%, in every draw"
+    assert snr.over_draws([0, 0], 25) == "0 of 50 (0%, in every draw)"
+    assert snr.draw_share([3], 4) == "75%"  # one draw: no interval
 
 
 def test_protocol_sentence_follows_the_stop_counts(results):
     """ "Converged" is claimed of all restarts only when every one stopped on a test; otherwise
-    the sentence gives the counts and the range over activations."""
+    the sentence gives the counts, with the interval over draws, and the range over
+    activations."""
     all_early = snr.stop_sentence(_stop_summary({"a": (3, 1, 0), "b": (2, 2, 0)}))
     assert all_early.startswith("All 8 restarts stopped before the cap, 5 on the gradient")
-    some = snr.stop_sentence(_stop_summary({"a": (3, 1, 0), "b": (1, 0, 3)}))
-    w = {k: st.binomtest(k, 8).proportion_ci(method="wilson") for k in (5, 3)}
+    per_draw = {"a": ([2, 2], 2), "b": ([0, 1], 2)}
+    some = snr.stop_sentence(_stop_summary({"a": (3, 1, 0), "b": (1, 0, 3)}, per_draw))
     p = snr._pct
+    m, lo, hi = _t_share([2, 3], 4)  # a and b added draw by draw
     assert (
-        f"Not every restart stopped on a test: 5 of 8 (62.5% [{p(w[5].low)}, {p(w[5].high)}])"
-        in some
+        f"Not every restart stopped on a test: 5 of 8 ({p(m)} [{p(lo)}, {p(hi)}]) stopped" in some
     )
-    assert f"3 of 8 (37.5% [{p(w[3].low)}, {p(w[3].high)}]) ran to the cap" in some
-    b, a = (st.binomtest(k, 4).proportion_ci(method="wilson") for k in (1, 4))
-    assert f"from 25% [{p(b.low)}, {p(b.high)}] (b) to 100% [{p(a.low)}, 100%] (a)" in some
+    m, lo, hi = _t_share([2, 1], 4)
+    assert f"3 of 8 ({p(m)} [{p(lo)}, {p(hi)}]) ran to the cap" in some
+    assert "not independent trials" in some and "per-draw values" in some
+    b = _t_share([0, 1], 2)
+    assert f"from {p(b[0])} [{p(b[1])}, {p(b[2])}] (b) to 100%, in every draw (a)" in some
+    # A summary saved before the per-draw counts existed: shares alone, no made-up interval.
+    old = snr.stop_sentence(_stop_summary({"a": (3, 1, 0), "b": (1, 0, 3)}))
+    assert "5 of 8 (62.5%) stopped" in old and "[" not in old
     # The real run: no "to convergence", and the sentence's numbers are the run's counts.
     text = SPEC.report(results)
     intro = text.split("## Results at a glance")[0]
@@ -616,6 +651,27 @@ def test_protocol_sentence_follows_the_stop_counts(results):
     # The convergence table's rows are those counts.
     for act, v in st_.items():
         assert f"| {act} | {v['gradient']} | {v['plateau']} | {v['cap']} |" in text
+
+
+def test_per_draw_stop_counts_recounted_from_the_arrays(results):
+    """The per-draw counts behind the intervals: restarts that stopped on a test and scored
+    fits at the cap, per draw over targets (and restarts), recounted from ``stop_reason`` and
+    the train MSE with plain loops."""
+    s, cfg = results.summary, SMOKE
+    reason, train = results.arrays["stop_reason"], results.arrays["train_mse"]
+    T, R = len(cfg.targets), cfg.restarts
+    for a, act in enumerate(cfg.activations):
+        got = s["stopped"][act]
+        assert got["members_per_draw"] == T * R and got["best_members_per_draw"] == T
+        for k in range(cfg.seeds):
+            early = sum(
+                reason[t, a, k, r] in (1, 2) for t in range(T) for r in range(R)
+            )  # STOP_REASONS: cap, gradient, plateau, diverged
+            assert got["early_per_draw"][k] == early
+            capped = sum(reason[t, a, k, int(np.argmin(train[t, a, k]))] == 0 for t in range(T))
+            assert got["best_cap_per_draw"][k] == capped
+        assert sum(got["early_per_draw"]) == got["gradient"] + got["plateau"]
+        assert sum(got["best_cap_per_draw"]) == got["best"]["cap"]
 
 
 def test_ranking_caveat_when_the_scored_restarts_ran_to_the_cap():
@@ -646,11 +702,17 @@ def test_ranking_caveat_when_the_scored_restarts_ran_to_the_cap():
 
 def test_overview_caveat_counts_every_capped_scored_fit():
     """The overview counts the capped scored fits of every activation (not only of a winner or
-    runner-up), each with its Wilson interval (against scipy.stats.binomtest)."""
+    runner-up), each with the t-interval of its per-draw shares (the targets share each draw's
+    data and initial points, so the 25 fits are not 25 independent trials)."""
+    per_draw = {"tanh": [4, 4, 3, 4, 4], "sigmoid": [4, 4, 4, 4, 4], "relu": [0, 0, 0, 0, 0]}
     stopped = {
-        "tanh": {"best": {"cap": 19}, "best_members": 25},
-        "sigmoid": {"best": {"cap": 20}, "best_members": 25},
-        "relu": {"best": {"cap": 0}, "best_members": 25},
+        a: {
+            "best": {"cap": sum(k)},
+            "best_members": 25,
+            "best_cap_per_draw": k,
+            "best_members_per_draw": 5,
+        }
+        for a, k in per_draw.items()
     }
     hand = {
         "stopped": stopped,
@@ -667,11 +729,13 @@ def test_overview_caveat_counts_every_capped_scored_fit():
     }
     text = snr.capped_overview(hand)
     p = snr._pct
-    for name, k in (("tanh", 19), ("sigmoid", 20)):
-        w = st.binomtest(k, 25).proportion_ci(method="wilson")
-        assert f"{name} {k} of 25 ({p(k / 25)} [{p(w.low)}, {p(w.high)}])" in text
-    w = st.binomtest(39, 75).proportion_ci(method="wilson")
-    assert f"in 39 of the 75 scored fits ({p(39 / 75)} [{p(w.low)}, {p(w.high)}])" in text
+    m, lo, hi = _t_share(per_draw["tanh"], 5)
+    assert f"tanh 19 of 25 ({p(m)} [{p(lo)}, {p(hi)}])" in text
+    assert "sigmoid 20 of 25 (80%, in every draw)" in text
+    m, lo, hi = _t_share([8, 8, 7, 8, 8], 15)
+    assert f"in 39 of the 75 scored fits ({p(m)} [{p(lo)}, {p(hi)}]; " in text
+    wilson = st.binomtest(19, 25).proportion_ci(method="wilson")
+    assert p(wilson.low) not in text
     assert "none for relu" in text and "a winner or runner-up" not in text
     none = {**hand, "stopped": {a: {**v, "best": {"cap": 0}} for a, v in stopped.items()}}
     assert snr.capped_overview(none) == ""
@@ -820,13 +884,83 @@ def test_report_uses_the_tutorial_notation_and_links_its_terms(results):
 
 
 def test_relu_dead_counts_carry_wilson_intervals(results):
-    """Restarts started and ended dead, a count of independent restarts, come with their Wilson
-    interval (scipy.stats.binomtest)."""
-    r, text = results.summary["relu"], SPEC.report(results)
-    k, n = r["all_dead_at_start"], r["all_members"]
+    """Started dead is counted once per initial point (the targets share the initial points
+    and the inputs, so the same points are dead on every target), recounted from the initial
+    weights and each draw's input range, with the Wilson interval of those independent draws
+    (scipy.stats.binomtest); ended dead is counted per draw."""
+    r, text, cfg = results.summary["relu"], SPEC.report(results), SMOKE
+    a = cfg.activations.index("relu")
+    p0 = results.arrays["params_init"][:, a]  # (T, S, R, 4)
+    x = results.arrays["x_train"]  # (S, n)
+    z = p0[..., 0, None] * x[None, :, None, :] + p0[..., 1, None]  # (T, S, R, n)
+    dead0 = (z <= 0).all(-1)
+    assert (dead0 == dead0[:1]).all() and r["dead_start_same_for_all_targets"]
+    k, n = int(dead0[0].sum()), cfg.seeds * cfg.restarts
+    assert (r["dead_start_points"], r["start_points"]) == (k, n)
+    assert r["all_dead_at_start"] == len(cfg.targets) * k
     w = st.binomtest(k, n).proportion_ci(method="wilson")
     lo = "0%" if k == 0 else snr._pct(w.low)
-    assert f"{k} of {n} ({snr._pct(k / n)} [{lo}, {snr._pct(w.high)}]) ReLU restarts" in text
+    assert f"Of the {n} initial points" in text
+    assert f"{k} ({snr._pct(k / n)} [{lo}, {snr._pct(w.high)}], Wilson interval)" in text
+    # Ended dead, per draw, from the hidden output: 0 on every training input at the end.
+    ended = results.arrays["dead"][:, a].astype(bool)  # (T, S, R)
+    assert r["dead_end_per_draw"] == ended.sum(axis=(0, 2)).tolist()
+    assert snr.over_draws(r["dead_end_per_draw"], r["members_per_draw"]) in text
+
+
+def test_dead_sentence_follows_the_counts():
+    """Hand-set counts: the start is counted per initial point and multiplied out over the
+    targets only when the same points are dead on every target; "more than started dead" only
+    when training killed some."""
+    r = {
+        "dead_start_points": 3,
+        "start_points": 20,
+        "dead_start_same_for_all_targets": True,
+        "all_dead_at_start": 15,
+        "all_dead_at_end": 40,
+        "all_members": 100,
+        "dead_end_per_draw": [10, 6, 9, 8, 7],
+        "members_per_draw": 20,
+    }
+    text = snr.dead_sentence(r)
+    w = st.binomtest(3, 20).proportion_ci(method="wilson")
+    assert "Of the 20 initial points" in text
+    assert f"3 (15% [{snr._pct(w.low)}, {snr._pct(w.high)}], Wilson interval) start dead" in text
+    assert "the same ones on each of the 5 targets" in text and "15 of the 100 ReLU" in text
+    m, lo, hi = _t_share([10, 6, 9, 8, 7], 20)
+    assert f"At the end 40 of 100 ({snr._pct(m)} [{snr._pct(lo)}, {snr._pct(hi)}])" in text
+    assert "25 more than started dead" in text
+    none = snr.dead_sentence({**r, "dead_end_per_draw": [3, 3, 3, 3, 3]})
+    assert "training killed none" in none and "more than started" not in none
+    differ = snr.dead_sentence({**r, "dead_start_same_for_all_targets": False})
+    assert "the same ones" not in differ and "15 of the 100 ReLU restarts did" in differ
+    one = snr.dead_sentence({**r, "dead_start_points": 1})
+    assert "Wilson interval) starts dead" in one
+
+
+def test_activations_beyond_the_first_chapter_are_defined(results):
+    """The gallery closes the tutorial, so this chapter defines the activations the first
+    chapter does not (sine, identity) in its own words, and only those."""
+    text = snr.activation_words(["tanh", "relu", "sine", "identity"])
+    assert "sine is $\\varphi(z) = \\sin(z)$" in text
+    assert "identity is $\\varphi(z) = z$" in text
+    assert "tanh and relu are defined in the first chapter" in text
+    assert snr.activation_words(["tanh", "relu", "sigmoid", "leaky_relu"]) == ""
+    report = SPEC.report(results)
+    assert snr.activation_words(list(SMOKE.activations)) in report
+    assert "gallery" not in report.lower()  # read before the gallery: it does not rely on it
+
+
+def test_heldout_figure_is_readable_at_page_width(results):
+    """At most 3 target panels a row (five in a row were unreadable at ~800 px); an empty
+    slot holds the legend, and every target has its panel."""
+    fig = SPEC.figures(results)["heldout"]
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == len(SMOKE.targets)
+    rows = {round(ax.get_position().y0, 3) for ax in panels}
+    assert max(sum(round(ax.get_position().y0, 3) == y for ax in panels) for y in rows) <= 3
+    assert fig.get_size_inches()[0] <= 9.0
+    fig.clear()
 
 
 def test_initialisation_and_target_shapes_follow_the_config(results):

@@ -313,19 +313,30 @@ def plot_heldout(results: Results, target: str, ax: Axes | None = None) -> Axes:
 def heldout_figure(results: Results) -> Figure:
     """:func:`plot_heldout` for every target, side by side."""
     targets = list(_s(results)["targets"])
+    # At most 3 panels a row: five in one row are unreadable at the page's ~800 px.
+    ncols = min(3, len(targets))
+    nrows = -(-len(targets) // ncols)
     with style():
-        fig = new_figure(figsize=(2.45 * len(targets) + 0.4, 3.0))
-        axes = fig.subplots(1, len(targets), squeeze=False, sharey=True)[0]
-        for ax, target in zip(axes, targets, strict=True):
+        fig = new_figure(figsize=(2.75 * ncols + 0.5, 2.55 * nrows + 0.5))
+        grid = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+        axes = list(grid.reshape(-1))
+        for ax, target in zip(axes, targets, strict=False):
             plot_heldout(results, target, ax)
-        axes[0].set_ylabel("held-out MSE (log)")
+        for row in grid:
+            row[0].set_ylabel("held-out MSE (log)")
         handles = [
             Line2D([], [], color="#555555", ls="--", lw=0.9, label="noise floor (these draws)"),
             Line2D([], [], color="#555555", ls=":", lw=0.9, label="least-squares line"),
-            Line2D([], [], color="#777777", marker="o", ls="", label="mean ± 95% CI over seeds"),
+            Line2D([], [], color="#777777", marker="o", ls="", label="mean ± 95% CI over draws"),
             Line2D([], [], color="#777777", lw=1.0, alpha=0.5, label="10–90% of all restarts"),
         ]
-        fig.legend(handles=handles, loc="outside lower center", ncols=4)
+        spare = axes[len(targets) :]
+        if spare:  # the legend in the first empty panel, the others switched off
+            for ax in spare:
+                ax.set_axis_off()
+            spare[0].legend(handles=handles, loc="center", frameon=False, fontsize=8)
+        else:
+            fig.legend(handles=handles, loc="outside lower center", ncols=2)
         return fig
 
 

@@ -188,13 +188,23 @@ def relu_section(cfg: Any, data: dict, arrays: dict) -> dict[str, Any]:
     # start (initial weights) and at the end.
     lo, hi = data["x_train"].min(-1)[:, None], data["x_train"].max(-1)[:, None]  # (S, 1)
 
-    def n_dead(p: np.ndarray) -> int:  # p: (T, S, R, 4)
+    def dead(p: np.ndarray) -> np.ndarray:  # p: (T, S, R, 4) -> (T, S, R) bool
         w, b = p[..., 0], p[..., 1]
-        return int(((w * lo + b <= 0) & (w * hi + b <= 0)).sum())
+        return (w * lo + b <= 0) & (w * hi + b <= 0)
 
-    summary["all_dead_at_start"] = n_dead(arrays["params_init"][:, a])
-    summary["all_dead_at_end"] = n_dead(arrays["params"][:, a])
+    summary["all_dead_at_start"] = int(dead(arrays["params_init"][:, a]).sum())
+    summary["all_dead_at_end"] = int(dead(arrays["params"][:, a]).sum())
     summary["all_members"] = int(arrays["params"][:, a, ..., 0].size)
+    # The initial points: a member's initial weights depend on (draw, restart) only, and the
+    # targets share a draw's inputs, so every target starts from the same S x R points, and
+    # the same ones are dead: count them once (independent draws of the initial weights).
+    start = dead(arrays["params_init"][:, a])  # (T, S, R), equal along T
+    summary["dead_start_points"] = int(start[0].sum())
+    summary["start_points"] = int(start[0].size)
+    summary["dead_start_same_for_all_targets"] = bool((start == start[:1]).all())
+    # Ended dead, per draw over targets and restarts (the draws are the independent repeats).
+    summary["dead_end_per_draw"] = dead(arrays["params"][:, a]).sum(axis=(0, 2)).tolist()
+    summary["members_per_draw"] = int(start.shape[0] * start.shape[2])
     # The profile is constant along rays: relu(a z) = a relu(z) for a > 0, and v absorbs a.
     # Measured on the (odd, symmetric) grid: (w, b) against (2w, 2b) where both are on it.
     mid, k = len(grid) // 2, len(grid) // 4

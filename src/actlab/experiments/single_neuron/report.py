@@ -5,13 +5,16 @@ conclusion of the text comes from there.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
+from actlab.activations import get_activation
 from actlab.experiments.base import Results
 from actlab.experiments.single_neuron.exercises import EXERCISES
 from actlab.report.exercises import exercises_markdown
 from actlab.report.format import ci, num, pct
-from actlab.stats import proportion_ci
+from actlab.stats import mean_ci, proportion_ci
 
 __all__ = ["report"]
 
@@ -39,6 +42,42 @@ def share(k: int, n: int) -> str:
     """A count of independent trials (restarts, scored fits) as ``k of n (p [lo, hi])``, with
     the Wilson interval of :func:`actlab.stats.proportion_ci`."""
     return f"{k} of {n} ({wilson(k, n)})"
+
+
+def draw_share(per_draw: list[int], n: int) -> str:
+    """The share of ``sum(per_draw)`` in ``n * len(per_draw)`` as ``p [lo, hi]``, where
+    ``[lo, hi]`` is the 95% t-interval of the per-draw shares ``per_draw[i] / n``
+    (:func:`actlab.stats.mean_ci`, clipped to [0, 1]); ``p, in every draw`` when the per-draw
+    shares are all equal (the t-interval would have zero width), ``p`` alone for one draw.
+
+    The draws are the independent repeats of the whole protocol. The members within a draw
+    share its inputs, noise and initial points, so a Wilson interval over all of them would
+    treat dependent trials as independent."""
+    shares = np.asarray(per_draw, float) / n
+    stat = mean_ci(shares, bounds=(0.0, 1.0))
+    if shares.size >= 2 and np.all(shares == shares[0]):
+        return f"{_pct(stat['mean'])}, in every draw"
+    if not np.isfinite(stat["lo"]):
+        return _pct(stat["mean"])
+    return f"{_pct(stat['mean'])} [{_pct(stat['lo'])}, {_pct(stat['hi'])}]"
+
+
+def over_draws(per_draw: list[int], n: int) -> str:
+    """A count summed over draws with :func:`draw_share`: ``k of N (p [lo, hi])``."""
+    return f"{int(sum(per_draw))} of {n * len(per_draw)} ({draw_share(per_draw, n)})"
+
+
+def count_share(k: int, n: int, per_draw: list[int] | None, n_draw: int | None) -> str:
+    """``k of n (share ...)``: with :func:`over_draws` when the per-draw counts are known (a
+    summary from an older run has none: then the share alone, without an interval)."""
+    if per_draw is not None and n_draw:
+        return over_draws(per_draw, n_draw)
+    return f"{k} of {n} ({_pct(k / n)})" if n else f"{k} of {n}"
+
+
+def _sum_draws(per_draw: list[list[int]]) -> list[int]:
+    """Per-draw counts of several activations added draw by draw."""
+    return [int(v) for v in np.sum(np.asarray(per_draw, int), axis=0)]
 
 
 def floor(s: dict) -> float:
@@ -84,18 +123,44 @@ def stop_sentence(s: dict) -> str:
     lo = min(frac, key=lambda a: (frac[a], a))
     hi = max(frac, key=lambda a: (frac[a], a))
     div = f", {diverged} diverged" if diverged else ""
+    per_draw = "early_per_draw" in next(iter(st.values()))
+    if per_draw:
+        n_draw = sum(v["members_per_draw"] for v in st.values())
+        early_draw = _sum_draws([v["early_per_draw"] for v in st.values()])
+        stopped_early = over_draws(early_draw, n_draw)
+        # Capped: neither stopped early nor diverged; per draw from the totals (no divergence
+        # per draw is kept, so the cap share is given without an interval when any diverged).
+        capped = (
+            over_draws([n_draw - k for k in early_draw], n_draw)
+            if not diverged
+            else f"{cap} of {total} ({_pct(cap / total)})"
+        )
+        how = (
+            "the restarts are not independent trials: the targets and activations share each "
+            "draw's inputs, noise and initial points, so a share of restarts comes with the "
+            f"95% t-interval of its {len(early_draw)} per-draw values, the draws being the "
+            "independent repeats"
+        )
+
+        def early_of(a: str) -> str:
+            return draw_share(st[a]["early_per_draw"], st[a]["members_per_draw"])
+
+    else:  # an older summary without per-draw counts: the shares alone
+        stopped_early = f"{n_early} of {total} ({_pct(n_early / total)})"
+        capped = f"{cap} of {total} ({_pct(cap / total)})"
+        how = "shares of all restarts"
+
+        def early_of(a: str) -> str:
+            return _pct(frac[a])
+
     line = (
-        f"Not every restart stopped on a test: {share(n_early, total)} stopped before the cap "
+        f"Not every restart stopped on a test: {stopped_early} stopped before the cap "
         f"({grad} on the gradient test, {plateau} on the plateau test){div}, "
-        f"and {share(cap, total)} ran to the cap with neither test fired (a share of restarts "
-        "is given with its [Wilson interval](#term-wilson-interval))"
+        f"and {capped} ran to the cap with neither test fired ({how})"
     )
     if lo != hi:
-        line += (
-            f"; the share that stopped early ranges from "
-            f"{wilson(early[lo], st[lo]['members'])} ({lo}) to "
-            f"{wilson(early[hi], st[hi]['members'])} ({hi})"
-        )
+        line += f"; the share that stopped early ranges from {early_of(lo)} ({lo}) to "
+        line += f"{early_of(hi)} ({hi})"
     return line + ". A capped restart is scored at the fit it reached at the cap."
 
 
@@ -111,6 +176,26 @@ def init_words(init: str) -> str:
     return f"[{init} initialisation](#term-{key})" if key else f"{init} initialisation"
 
 
+FIRST_CHAPTER = ("relu", "leaky_relu", "sigmoid", "tanh")
+"""The activations the tutorial's first chapter (NumPy from scratch) defines and plots."""
+
+
+def activation_words(activations: list[str]) -> str:
+    """One sentence that defines the run's activations which the first chapter does not (the
+    gallery, where every one is drawn, closes the tutorial: a learner reads this chapter
+    before it); empty when there are none."""
+    new = [a for a in activations if get_activation(a).name not in FIRST_CHAPTER]
+    if not new:
+        return ""
+    parts = []
+    for a in new:
+        latex = re.sub(r"(?<![A-Za-z\\])x(?![A-Za-z])", "z", get_activation(a).latex)
+        parts.append(f"{a} is $\\varphi(z) = {latex}$")
+    known = [a for a in activations if a not in new]
+    tail = f"; {_join(known)} are defined in the first chapter" if known else ""
+    return f" Here {_join(parts)}{tail}."
+
+
 def _intro(s: dict) -> list[str]:
     n_members = len(s["cases"]) * s["seeds"] * s["restarts"]
     lo, hi = _num(s["x_min"]), _num(s["x_max"])
@@ -121,7 +206,8 @@ def _intro(s: dict) -> list[str]:
         f"({_join(s['activations'])}) and ranks them: every case (a target with an activation) "
         f"is trained from {s['restarts']} random restarts (fresh initial weights) on each of "
         f"{s['seeds']} independent data draws (one [seed](#term-seed) each), for at most "
-        f"{s['epochs']} steps, and scored on [held-out](#term-held-out) points.",
+        f"{s['epochs']} steps, and scored on [held-out](#term-held-out) points."
+        + activation_words(s["activations"]),
         "",
         f"**Protocol.** Inputs on $[{lo}, {hi}]$: {s['n_train']} training points per draw "
         f"(one uniform point in each of {s['n_train']} equal cells) and {s['n_test']} separate "
@@ -170,7 +256,8 @@ def _intro(s: dict) -> list[str]:
 
 _SHAPES = {
     "quadratic": "the U-quadratic has one minimum",
-    "cubic": "the S-cubic rises through one S-bend",
+    "cubic": "the S-cubic rises steeply at both ends and flattens in the middle (the "
+    "opposite of tanh's S, which is steepest in the middle)",
     "quartic": "the W-quartic has two minima ($-1$ at $x = \\pm\\sqrt 2$) and a local maximum "
     "0 at $x = 0$",
 }
@@ -228,14 +315,34 @@ def capped_overview(s: dict) -> str:
     n = sum(m for _, m in counts.values())
     if k == 0:
         return ""
-    per = _join([f"{a} {share(c, m)}" for a, (c, m) in counts.items() if c])
+
+    def counted(a: str) -> str:
+        v = st[a]
+        return count_share(
+            v["best"]["cap"],
+            v["best_members"],
+            v.get("best_cap_per_draw"),
+            v.get("best_members_per_draw"),
+        )
+
+    per = _join([f"{a} {counted(a)}" for a, (c, _) in counts.items() if c])
     none = [a for a, (c, _) in counts.items() if not c]
     if none:
         per += f"; none for {_join(none)}"
+    if all("best_cap_per_draw" in st[a] for a in counts):
+        draws = _sum_draws([st[a]["best_cap_per_draw"] for a in counts])
+        n_draw = sum(st[a]["best_members_per_draw"] for a in counts)
+        total = (
+            f"{k} of the {n} scored fits ({draw_share(draws, n_draw)}; shares here come with "
+            f"the 95% t-interval of their {len(draws)} per-draw values, since the targets "
+            "share each draw's data and initial points)"
+        )
+    else:
+        total = f"{k} of the {n} scored fits ({_pct(k / n)})"
     line = (
         "Not every score is that of a converged fit. The scored restart (a case's best on one "
-        f"draw) ran to the {s['epochs']}-step cap, neither test fired, in {k} of the {n} "
-        f"scored fits ({wilson(k, n)}): {per}. A capped score is that of the fit reached at "
+        f"draw) ran to the {s['epochs']}-step cap, neither test fired, in {total}: "
+        f"{per}. A capped score is that of the fit reached at "
         "the cap, and a longer run could lower it: the ranking is that of "
         f"{s['epochs']}-step training. The "
         "last column of each target's table counts the capped scored fits of every activation"
@@ -344,7 +451,9 @@ def _target_section(s: dict, target: str) -> list[str]:
     info = s["target_info"][target]
     r = s["ranking"][target]
     cases = _cases(s)
-    dead = "[dead](#term-dead)" if target == s["targets"][0] else "dead"
+    first = target == s["targets"][0]
+    dead = "[dead](#term-dead)" if first else "dead"
+    wil = "[Wilson interval](#term-wilson-interval)" if first else "Wilson interval"
     out = [
         f"## {info['label'][0].upper() + info['label'][1:]} target: $y = {info['latex']}$",
         "",
@@ -391,7 +500,9 @@ def _target_section(s: dict, target: str) -> list[str]:
         f"*Held-out and train MSE of each draw's best restart, mean over {s['seeds']} draws; "
         "one restart: the 10th-90th percentile of the held-out MSE over all "
         f"{s['seeds'] * s['restarts']} restarts; reaching the best: restarts whose train MSE "
-        f"is within {_pct(s['reach_tol'])} of their draw's best (Wilson interval); "
+        f"is within {_pct(s['reach_tol'])} of their draw's best, with the {wil} of the "
+        f"{s['seeds'] * s['restarts']} restarts (independent initial points, on these "
+        f"{s['seeds']} draws); "
         f"{dead}: restarts whose unit outputs exactly 0 on every training input at "
         "the end; scored fits at the cap: draws whose best restart ran to the "
         f"{s['epochs']}-step cap.*",
@@ -462,7 +573,9 @@ def _convergence_section(s: dict) -> list[str]:
         f"Per activation, over all targets, draws and restarts: stopped on the gradient test, "
         f"stopped on the plateau test, or ran to the cap of {s['epochs']} steps. The "
         "last column counts only the restarts that are scored (each draw's best on the "
-        "training set); shares with their Wilson intervals.",
+        "training set). A share comes with the 95% t-interval of its per-draw values (the "
+        "targets share a draw's data and initial points, so the draws, not the restarts, are "
+        "the independent repeats).",
         "",
         "| activation | gradient | plateau | cap | diverged | stopped before the cap | scored "
         "restarts at the cap |",
@@ -473,9 +586,13 @@ def _convergence_section(s: dict) -> list[str]:
         n = st["members"]
         early = st["gradient"] + st["plateau"]
         bc, bn = st["best"]["cap"], st["best_members"]
+        early_txt = count_share(early, n, st.get("early_per_draw"), st.get("members_per_draw"))
+        capped_txt = count_share(
+            bc, bn, st.get("best_cap_per_draw"), st.get("best_members_per_draw")
+        )
         out.append(
             f"| {a} | {st['gradient']} | {st['plateau']} | {st['cap']} | {st['diverged']} | "
-            f"{share(early, n)} | {share(bc, bn)} |"
+            f"{early_txt} | {capped_txt} |"
         )
     capped = sorted(
         (c for c in s["cases"] if c["stopped"]["cap"] > c["members"] / 2),
@@ -518,12 +635,48 @@ def _convergence_section(s: dict) -> list[str]:
     return out
 
 
+def dead_sentence(r: dict) -> str:
+    """How many ReLU restarts started and ended dead. The initial points are shared by every
+    target (they depend on the draw and the restart only, and so do the inputs), so the start
+    is counted once per initial point, with the Wilson interval of those independent draws; the
+    end differs by target and is counted over all restarts with the interval over draws."""
+    if "dead_start_points" not in r:  # an older summary: the counts alone
+        return (
+            f"Over all targets and draws, {r['all_dead_at_start']} of {r['all_members']} ReLU "
+            f"restarts started dead and {r['all_dead_at_end']} ended dead."
+        )
+    k, n = r["dead_start_points"], r["start_points"]
+    n_targets = r["all_members"] // n if n else 0
+    start = (
+        f"Of the {n} initial points (independent draws of $w, b, v, c$), {k} "
+        f"({wilson(k, n)}, Wilson interval) {'starts' if k == 1 else 'start'} dead"
+    )
+    if r.get("dead_start_same_for_all_targets", False) and n_targets > 1:
+        start += (
+            f", the same ones on each of the {n_targets} targets (the targets share the inputs "
+            f"and the initial points), so {r['all_dead_at_start']} of the {r['all_members']} "
+            "ReLU restarts started dead"
+        )
+    else:
+        start += f"; {r['all_dead_at_start']} of the {r['all_members']} ReLU restarts did"
+    end_k = int(sum(r["dead_end_per_draw"]))
+    end = over_draws(r["dead_end_per_draw"], r["members_per_draw"])
+    more = end_k - r["all_dead_at_start"]
+    tail = (
+        f": {more} more than started dead, so the training steps themselves pushed $wx + b$ "
+        "below 0 on every input."
+        if more > 0
+        else ": training killed none."
+    )
+    return (
+        f"{start}. At the end {end} were dead (95% t-interval over the draws, since the targets "
+        f"share a draw's data){tail}"
+    )
+
+
 def _relu_section(s: dict) -> list[str]:
     r = s["relu"]
     info = s["target_info"][r["target"]]
-    relu_cases = [c for c in s["cases"] if c["activation"] == "relu"]
-    dead = sum(c["dead"] for c in relu_cases)
-    total = sum(c["members"] for c in relu_cases)
     out = [
         "## ReLU in depth",
         "",
@@ -535,11 +688,8 @@ def _relu_section(s: dict) -> list[str]:
         "and $v$ are exactly "
         "zero and only $c$ still learns: the unit is *dead* (its output is exactly 0 on every "
         "training input), and no gradient will revive it. "
-        f"Over all targets and draws, {share(r['all_dead_at_start'], r['all_members'])} ReLU "
-        f"restarts started dead and {share(dead, total)} ended dead: "
-        f"{dead - r['all_dead_at_start']} more than started dead, so the training steps "
-        "themselves pushed $wx + b$ below 0 on every "
-        f"input. On the {info['label']} target, draw 0: {r['dead_at_start']} of "
+        + dead_sentence(r)
+        + f" On the {info['label']} target, draw 0: {r['dead_at_start']} of "
         f"{r['restarts']} restarts started dead and {r['dead_at_end']} ended dead.",
         "",
         f"![w, b, v, c over training for every ReLU restart on the {info['label']} target]"

@@ -180,14 +180,22 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
     fn0 = TARGETS[cfg.targets[0]].fn
     truth_heldout = ((data["y_test"][0] - fn0(data["x_test"])) ** 2).mean(-1)  # (S,)
     stopped = {}
+    early_codes = [STOP_REASONS.index("gradient"), STOP_REASONS.index("plateau")]
     for a, aname in enumerate(cfg.activations):
-        reasons = arrays["stop_reason"][:, a].reshape(-1)
-        scored = np.take_along_axis(arrays["stop_reason"][:, a], best[:, a, :, None], axis=2)
+        by_draw = arrays["stop_reason"][:, a]  # (T, S, R)
+        reasons = by_draw.reshape(-1)
+        scored = np.take_along_axis(by_draw, best[:, a, :, None], axis=2)  # (T, S, 1)
         stopped[aname] = {
             **{r: int((reasons == i).sum()) for i, r in enumerate(STOP_REASONS)},
             "members": int(reasons.size),
             "best": {r: int((scored == i).sum()) for i, r in enumerate(STOP_REASONS)},
             "best_members": int(scored.size),
+            # Per draw (the independent repeats: targets share a draw's inputs, noise and
+            # initial points): restarts that stopped on a test, and scored fits at the cap.
+            "early_per_draw": np.isin(by_draw, early_codes).sum(axis=(0, 2)).tolist(),
+            "members_per_draw": int(by_draw.shape[0] * by_draw.shape[2]),
+            "best_cap_per_draw": (scored[..., 0] == 0).sum(axis=0).tolist(),
+            "best_members_per_draw": int(scored.shape[0]),
         }
     return {
         "mirror": mirror,
