@@ -135,6 +135,25 @@ def test_a_jump_with_equal_slopes_is_a_new_piece():
     assert p.regions.tolist() == [2] and p.pieces.tolist() == [2]
 
 
+def test_units_crossing_at_the_same_point_make_one_breakpoint():
+    # Both units have their kink at x = 1/2 (exactly, and within TOL): one pattern change.
+    for w2, b2 in [(2.0, -1.0), (1.0, -0.5 - 1e-14)]:
+        layers = [(t64([1.0], [w2]), t64(-0.5, b2)), (t64([1.0, 1.0]), t64(0.0))]
+        p = count_pieces(ensemble_from_layers([layers], "relu"), [0.0], [1.0])
+        assert p.regions.tolist() == [2] and p.pieces.tolist() == [2]
+        assert torch.allclose(p.breakpoints[0], t64(0.5), atol=1e-13)
+
+
+def test_a_kink_at_the_end_of_the_segment_is_no_breakpoint():
+    # Member 0's unit z = 1 - x reaches its kink exactly at t = 1 (x1 = 1); member 1 has more
+    # regions, so member 0's partition is padded: the padding must not add a piece.
+    member0 = [(t64([-1.0]), t64(1.0)), (t64([1.0]), t64(0.0))]
+    member1 = [(t64([1.0]), t64(-0.5)), (t64([1.0]), t64(0.0))]
+    p = count_pieces(ensemble_from_layers([member0, member1], "relu"), [0.0], [1.0])
+    assert p.regions.tolist() == [1, 2] and p.pieces.tolist() == [1, 2]
+    assert p.piece_breakpoints[0].numel() == 0
+
+
 def test_identity_network_is_one_piece():
     model = random_ensemble(["identity"] * 3, sizes=(3, 8, 8, 2))
     p = count_pieces(model, [-5.0, 1.0, 2.0], [4.0, -3.0, 0.5])
