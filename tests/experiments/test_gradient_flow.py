@@ -261,6 +261,8 @@ def test_full_batch_sentence_three_ways():
 def test_level_sentences_both_ways():
     level = R.level_sentences([_row(_ci(0, 0, 0))], tol=0.05)
     assert len(level) == 2 and "stays level" in level[0]
+    said = R.level_sentences([_row(_ci(0, 0, 0))], tol=0.047, factor=10.0, steps=49)[0]
+    assert "within ±0.047 per layer, less than a factor of 10 over the 49 steps" in said
     tilted = _row(_ci(0, 0, 0), slope_weight_per_example=_ci(-0.3, -0.35, -0.25))
     assert "does not stay level" in R.level_sentences([tilted], tol=0.05)[0]
     # rows with biases or other activations say nothing
@@ -309,24 +311,154 @@ def test_training_sentence_both_ways():
     assert R.training_sentence(row).endswith("(within noise).")
 
 
-def test_finite_width_sentence_multiplies_by_the_width():
-    rows = [
-        _row(None, depth=50, width=64, slope_delta=_ci(-0.02, -0.03, -0.01)),
-        _row(None, depth=50, width=256, slope_delta=_ci(-0.005, -0.006, -0.004)),
-        _row(None, depth=20, width=256, slope_delta=_ci(-0.5, -0.6, -0.4)),
-    ]
-    text = R.finite_width_sentences(rows)[0]
-    assert "at N = 64 (times N: -1.28)" in text and "at N = 256 (times N: -1.28)" in text
-    assert "-0.5" not in text  # the deepest depth only
-    assert "differ by a factor of 1" in text
-    assert R.finite_width_sentences(rows[:1]) == []  # one width: nothing to compare
+def _fw(where64, where256, differs, depth=50):
+    def item(w, where, slope):
+        return {
+            "width": w,
+            "slope": _ci(slope, slope - 0.005, slope + 0.005),
+            "times_width": _ci(slope * w, (slope - 0.005) * w, (slope + 0.005) * w),
+            "bound": -5 / (4 * w),
+            "where": where,
+        }
+
+    return {
+        "depth": depth,
+        "widths": [item(64, where64, -0.02), item(256, where256, -0.004)],
+        "welch_differs": differs,
+    }
+
+
+def test_finite_width_sentence_both_ways():
+    text = R.finite_width_sentences(_fw("inside", "overlaps", False))[0]
+    assert "N = 64: -0.02 [-0.025, -0.015] against [-0.0195, 0], the whole interval lies in" in text
+    assert "N = 256: -0.004 [-0.009, 0.001] against [-0.00488, 0], the interval overlaps" in text
+    assert "-1.28 [-1.6, -0.96] at N = 64" in text and "-1.02 [-2.3, 0.256] at N = 256" in text
+    assert "within noise of each other (Welch's test)" in text and "separates" not in text
+    text = R.finite_width_sentences(_fw("outside", "inside", True))[0]
+    assert "lies outside it: finite width does not explain this slope" in text
+    assert "Welch's test separates them" in text and "within noise" not in text
+    assert R.finite_width_sentences({"widths": []}) == []  # no ReLU under He: nothing to say
+
+
+@pytest.mark.parametrize(
+    "lo,hi,where",
+    [
+        (-0.01, -0.005, "inside"),
+        (-0.03, -0.01, "overlaps"),
+        (-0.05, -0.03, "outside"),
+        (0.001, 0.01, "outside"),
+        (-0.03, 0.01, "overlaps"),
+        (math.nan, 0.0, "unresolved"),
+    ],
+)
+def test_within_range_three_ways(lo, hi, where):
+    assert M.within_range({"lo": lo, "hi": hi}, -0.0195, 0.0) == where
+
+
+def _relu_he_backward_slopes(width, depth, n_examples, members, seed=0):
+    """Per member the slope towards the input of log RMS of the backward signal of plain
+    ReLU networks under He initialisation (float64, zero biases), by explicit matrix products."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_examples, 16, dtype=torch.float64, generator=gen)
+    h, fan, ws, masks = x.expand(members, -1, -1), 16, [], []
+    for _ in range(depth):
+        w = torch.randn(members, width, fan, dtype=torch.float64, generator=gen)
+        w *= math.sqrt(2.0 / fan)
+        z = h @ w.transpose(1, 2)
+        ws.append(w)
+        masks.append((z > 0).double())
+        h, fan = torch.relu(z), width
+    r = torch.randn(members, 1, width, dtype=torch.float64, generator=gen)
+    d = r.expand(-1, n_examples, -1) * masks[-1]
+    logs = [d.square().mean(dim=(1, 2)).sqrt().log()]
+    for layer in range(depth - 1, 0, -1):
+        d = (d @ ws[layer]) * masks[layer - 1]
+        logs.append(d.square().mean(dim=(1, 2)).sqrt().log())
+    logs = torch.stack(logs[::-1], dim=1).numpy()  # layer 1..D
+    layers = np.arange(1, depth + 1)
+    return np.array([-np.polyfit(layers, row, 1)[0] for row in logs])
+
+
+def test_relu_he_finite_width_drift_against_plain_networks():
+    # the factor's variance: 2^2 E[relu(g)^4] - 1 = 4 * 3/2 - 1 (E[g^4] = 3, half of it)
+    assert X.RELU_FACTOR_VARIANCE == pytest.approx(4 * 3 / 2 - 1)
+    width = 48
+    bound = M.finite_width_bound(width, X.RELU_FACTOR_VARIANCE)
+    assert bound == pytest.approx(-5 / (4 * width))
+    one = _relu_he_backward_slopes(width, 30, 1, 400)
+    se = one.std(ddof=1) / math.sqrt(one.size)
+    assert abs(one.mean() - bound) < 4 * se + 0.1 * abs(bound)  # one example: the bound
+    many = _relu_he_backward_slopes(width, 30, 16, 400, seed=1)
+    se = many.std(ddof=1) / math.sqrt(many.size)
+    assert bound - 4 * se < many.mean() < -4 * se  # averaged over examples: between it and 0
+
+
+def test_finite_width_summary_from_the_arrays(results):
+    cfg = X.SMOKE
+    fw = results.summary["finite_width"]
+    d = max(cfg.depths)
+    i, a = cfg.inits.index("he"), cfg.activations.index("relu")
+    assert fw["depth"] == d and [it["width"] for it in fw["widths"]] == sorted(cfg.widths)
+    for it in fw["widths"]:
+        w = it["width"]
+        logs = results.arrays[f"delta_D{d}_N{w}"][i, a]
+        per_seed = [-np.polyfit(np.arange(1, d + 1), row, 1)[0] for row in logs]
+        assert it["times_width"]["mean"] == pytest.approx(w * np.mean(per_seed), rel=1e-9)
+        assert it["slope"]["mean"] == pytest.approx(np.mean(per_seed), rel=1e-9)
+        assert it["bound"] == pytest.approx(-5 / (4 * w))
+        assert it["where"] == M.within_range(it["slope"], it["bound"], 0.0)
+
+
+@pytest.mark.parametrize(
+    "act,sw,sb,q,want",
+    [("relu", 2.0, 0.0, 0.7, 1.0), ("relu", 1.0, 0.3, 2.0, 0.5), ("identity", 1.5, 0.1, 0.4, 1.5)],
+)
+def test_length_map_slope_against_closed_forms(act, sw, sb, q, want):
+    # ReLU: q' = sigma_w^2 q / 2 + sigma_b^2; identity: q' = sigma_w^2 q + sigma_b^2
+    assert M.length_map_slope(act, q, sw, sb) == pytest.approx(want, rel=1e-6)
+
+
+def _q_row(gap, slope):
+    return {
+        "activation": "gelu",
+        "init": "he",
+        "q_max_rel_gap": gap,
+        "q_gap_layer": 48,
+        "q_seed_spread": 7.2,
+        "q_map_slope_first": slope,
+    }
+
+
+def test_q_gap_sentence_both_ways():
+    text = R.q_gap_sentence([_q_row(158.55, 1.0), _q_row(0.02, 0.5)])
+    assert "2% in the best case and a factor of 160 in the worst (gelu, He" in text
+    assert "its slope at the first layer's $q^l$ is 1" in text and "random walk" in text
+    text = R.q_gap_sentence([_q_row(0.5, 0.6), _q_row(0.02, 1.0)])
+    assert "50% in the worst" in text and "random walk" not in text  # the worst one decides
+    assert "each layer of finite width adds its own random factor" in text
+
+
+def _wilson(k, n, z=1.959963984540054):
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
 
 
 def test_constant_sentence_every_some_none():
-    rows = [{"activation": "gelu", "at_constant": 3}, {"activation": "relu", "at_constant": 1}]
+    def share(k, n):
+        lo, hi = _wilson(k, n)
+        return {"mean": k / n, "lo": lo, "hi": hi, "k": k, "n": n}
+
+    rows = [
+        {"activation": "gelu", "at_constant": 3, "at_constant_ci": share(3, 3)},
+        {"activation": "relu", "at_constant": 1, "at_constant_ci": share(1, 3)},
+    ]
     tr = {"rows": rows, "seeds": 3, "steps": 200, "constant_loss": 0.5, "constant_tol": 0.01}
     text = R.constant_sentence(tr)
-    assert "Every initialisation of gelu ends within 1%" in text and "relu (1 of 3)" in text
+    assert "Every initialisation of gelu (3 of 3 each; [Wilson interval]" in text
+    assert "44% to 100%) ends within 1%" in text
+    assert "relu (1 of 3; 33% [6%, 79%])" in text
     tr["rows"] = [{"activation": "relu", "at_constant": 0}]
     text = R.constant_sentence(tr)
     assert "No initialisation ends within 1%" in text and "Every" not in text
@@ -417,6 +549,9 @@ def test_training_counts_members_at_the_constant_prediction(results):
     for a, row in enumerate(tr["rows"]):
         final = results.arrays["train_loss"][a, :, -1]
         assert row["at_constant"] == int((np.abs(final / var - 1) <= tr["constant_tol"]).sum())
+        lo, hi = _wilson(row["at_constant"], cfg.train_seeds)
+        assert row["at_constant_ci"]["lo"] == pytest.approx(lo, abs=1e-12)
+        assert row["at_constant_ci"]["hi"] == pytest.approx(hi, abs=1e-12)
     # hand-set: one member at the constant, one not
     assert abs(0.5 / 0.5 - 1) <= X.CONSTANT < abs(0.3 / 0.5 - 1)
 
@@ -466,3 +601,63 @@ def test_tanh_edge_of_chaos_against_theory(sigma_b2):
     got = solutions.tanh_edge_of_chaos(sigma_b2)
     assert got == pytest.approx(float(theory.edge_of_chaos("tanh", sigma_b2)), rel=1e-7)
     assert float(theory.chi1("tanh", got, sigma_b2)) == pytest.approx(1.0, abs=1e-8)
+
+
+@pytest.mark.parametrize("chi1,factor", [(1.0, 1e-6), (2.0, 1e-6), (0.0, 1e-6), (0.5, 1.0)])
+def test_layers_to_fall_refuses_a_signal_that_never_falls(chi1, factor):
+    with pytest.raises(ValueError):
+        solutions.layers_to_fall(chi1, factor)
+
+
+def test_tanh_edge_of_chaos_without_biases():
+    # sigma_b^2 = 0: q* = 0 at sigma_w^2 = 1, where tanh'(0)^2 = 1 gives chi_1 = sigma_w^2 = 1
+    assert solutions.tanh_edge_of_chaos(0.0) == 1.0
+    assert float(theory.chi1("tanh", 1.0, 0.0)) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_the_exercises_numbers_are_the_solutions():
+    text = exercises_markdown(stubs.EXERCISES)
+    edge = solutions.tanh_edge_of_chaos(0.05)
+    assert rf"$\sigma_w^2 \approx {edge:.2f}$" in text
+    bound = 2 * math.log(1e6) / math.log(6)
+    assert f"= {bound:.1f}$: {solutions.layers_to_fall(1 / 6, 1e-6)} layers" in text
+    assert f"2 \\cdot {math.log(1e6):.1f} / {math.log(6):.2f}" in text
+
+
+def test_near_zero_predictions_are_written_as_zero():
+    assert R.num0(-7.1e-15) == R.num0(0.0) == "0"
+    assert R.num0(-0.0123) == "-0.0123"
+
+
+def test_slopes_figure_plots_measured_minus_predicted(results):
+    from actlab.experiments.gradient_flow import figures as F
+
+    res = F.slope_residuals(results)
+    s = results.summary
+    h = s["headline"]
+    rows = [r for r in s["table"] if r["depth"] == h["depth"] and r["width"] == h["width"]]
+    for q, pred_key in F.SLOPE_PANELS:
+        pts = res[q]
+        assert len(pts) == len(rows) and len({p["x"] for p in pts}) == len(pts)
+        for p in pts:
+            r = next(
+                r for r in rows if r["init"] == p["init"] and r["activation"] == p["activation"]
+            )
+            assert p["y"] == pytest.approx(r[f"slope_{q}"]["mean"] - r[pred_key], abs=1e-12)
+            assert p["band"] == pytest.approx(0.1 * abs(r[pred_key]) + 0.01)
+
+
+def test_profile_lines_are_not_the_colour_of_the_prediction(results):
+    import matplotlib.colors as mc
+
+    from actlab.experiments.gradient_flow import figures as F
+
+    ax = F.plot_profile(results, "relu", "delta")
+    measured = [ln for ln in ax.lines if ln.get_linestyle() == "-"]
+    dashed = [ln for ln in ax.lines if ln.get_linestyle() != "-"]
+    assert measured and dashed
+    for m in measured:
+        for d in dashed:  # a measured line hidden under its black prediction is invisible
+            assert (
+                np.abs(np.subtract(mc.to_rgb(m.get_color()), mc.to_rgb(d.get_color()))).max() > 0.3
+            )

@@ -21,6 +21,10 @@ def layers_to_fall(chi1: float, factor: float = 1e-6) -> int:
 
     Returns:
         The smallest integer ``k`` with ``chi1 ** (k / 2) < factor``.
+
+    Raises:
+        ValueError: unless ``0 < chi1 < 1`` and ``0 < factor < 1`` (otherwise the signal never
+            falls, or has already fallen).
     """
     raise NotImplementedError("exercise: solve chi1^(k/2) < factor for the smallest integer k")
 
@@ -30,7 +34,8 @@ def tanh_edge_of_chaos(sigma_b2: float) -> float:
 
     Use ``actlab.theory.chi1("tanh", sigma_w2, sigma_b2)`` (which finds ``q*`` itself) and a
     bracketing root finder (bisection, or ``scipy.optimize.brentq``) on ``sigma_w^2`` in
-    ``[1, 10]``, for ``sigma_b2 > 0`` (at ``sigma_b2 = 0`` the edge is ``sigma_w^2 = 1``).
+    ``[1, 10]``, for ``sigma_b2 > 0``; at ``sigma_b2 = 0`` the edge is ``sigma_w^2 = 1`` (there
+    ``q* = 0`` and ``chi_1 = sigma_w^2``), return that without a search.
     """
     raise NotImplementedError("exercise: bisect chi_1(sigma_w^2) - 1 on [1, 10]")
 
@@ -82,10 +87,10 @@ EXERCISES: list[Exercise] = [
     Exercise(
         "conceptual",
         "Why the full-batch gradient does not follow the line",
-        "In the profiles figure the full-batch weight gradient falls faster towards the input "
-        "than the per-example one, although every example's gradient follows the "
-        r"$\frac{1}{2}\log\chi_1$ line. Explain with the squared norm of an average of "
-        r"examples' gradients $\delta_l h_{l-1}^{\top}$.",
+        "In the profiles figure the full-batch weight gradient can fall faster towards the "
+        "input than the per-example one (look at ReLU under Xavier and He initialisation), "
+        "although each example's gradient follows its own mean-field prediction. Explain with "
+        r"the squared norm of an average of examples' gradients $\delta_l h_{l-1}^{\top}$.",
         r"The full-batch gradient is the mean over the examples $i$ of $\delta_l^{(i)} "
         r"h_{l-1}^{(i)\top}$; its squared norm is the mean over pairs $(i, j)$ of "
         r"$(\delta_l^{(i)} \cdot \delta_l^{(j)})(h_{l-1}^{(i)} \cdot h_{l-1}^{(j)})$. The "

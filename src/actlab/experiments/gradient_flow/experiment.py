@@ -40,7 +40,7 @@ from actlab.experiments.base import (
 from actlab.experiments.gradient_flow import measure as M
 from actlab.models import PLAIN_INITS, EnsembleMLP
 from actlab.seeding import derive_seed
-from actlab.stats import mean_ci, welch_differs
+from actlab.stats import mean_ci, proportion_ci, welch_differs
 from actlab.train import Callback, TrainConfig, train
 
 __all__ = ["Config", "presets", "run", "HEADLINE_ACTIVATIONS", "HEADLINE_INIT", "MAX_FLOATS"]
@@ -63,6 +63,12 @@ loss of the best constant prediction) has learned nothing but the mean."""
 STABLE_FACTOR = 10.0
 """A slope is 'stable' if it changes the gradient by less than this factor over the network's
 depth (:func:`measure.tolerance`)."""
+RELU_FACTOR_VARIANCE = 5.0
+"""Width times the variance of the factor by which one example's squared backward signal changes
+per layer in a ReLU network under He initialisation: each of the N units passes with probability
+1/2 and carries a squared Gaussian times 2/N, so the factor's variance is
+``(4/N) (E[g^4]/2 - 1/4) = (4/N)(3/2 - 1/4) = 5/N``. Its log then loses about ``5/(2N)`` per
+layer, and the log of the norm ``5/(4N)`` (:func:`measure.finite_width_bound`)."""
 
 
 @dataclass(frozen=True)
@@ -360,6 +366,7 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     summary: dict[str, Any] = {
         "table": rows,
         "headline": _headline(cfg, rows),
+        "finite_width": _finite_width(cfg, arrays, rows),
         "phase": phase_summary,
         "training": train_summary,
         "activations": list(cfg.activations),
@@ -426,6 +433,11 @@ def _shape_rows(cfg, arrays, d, w, sizes) -> list[dict[str, Any]]:
                 gap = np.abs(q_meas / q_pred - 1.0)
             row["q_max_rel_gap"] = float(np.nanmax(gap)) if np.isfinite(gap).any() else math.nan
             row["q_gap_layer"] = int(np.nanargmax(gap)) + 1 if np.isfinite(gap).any() else 0
+            # the length map's slope at the first layer's q: near 1, a random kick of finite
+            # width is not pulled back, and the initialisations drift apart
+            row["q_map_slope_first"] = M.length_map_slope(
+                act, float(q_pred[0]), *M.layer_variances(init, sizes)[1]
+            )
             at = arrays[f"q_{tag}"][i, a][:, max(row["q_gap_layer"] - 1, 0)]
             row["q_seed_spread"] = (
                 float(np.log10(at.max() / at.min())) if at.min() > 0 else math.nan
@@ -453,6 +465,43 @@ def _headline(cfg: Config, rows: list[dict[str, Any]]) -> dict[str, Any]:
         if r["depth"] == d and r["width"] == w and r["init"] == init and r["activation"] in acts
     ]
     return {"init": init, "depth": d, "width": w, "activations": acts, "rows": picked}
+
+
+def _finite_width(cfg: Config, arrays, rows) -> dict[str, Any]:
+    """ReLU under He initialisation at the deepest depth, per width: the measured slope of the
+    backward signal, that slope times N (over initialisations), the finite-width bound
+    ``-5/(4N)`` (:func:`measure.finite_width_bound`) and where the interval lies against
+    ``[-5/(4N), 0]``; Welch's test of slope times N between the narrowest and widest width."""
+    if "relu" not in cfg.activations or "he" not in cfg.inits:
+        return {"widths": []}
+    d = max(cfg.depths)
+    i, a = cfg.inits.index("he"), cfg.activations.index("relu")
+    layers = np.arange(1, d + 1)
+    items, scaled = [], {}
+    for w in sorted(cfg.widths):
+        per_seed = M.backward_slopes(arrays[f"delta_D{d}_N{w}"][i, a][:, :d], layers)
+        scaled[w] = per_seed * w
+        row = next(
+            r
+            for r in rows
+            if r["depth"] == d
+            and r["width"] == w
+            and r["init"] == "he"
+            and r["activation"] == "relu"
+        )
+        bound = M.finite_width_bound(w, RELU_FACTOR_VARIANCE)
+        items.append(
+            {
+                "width": w,
+                "slope": row["slope_delta"],
+                "times_width": mean_ci(scaled[w]),
+                "bound": bound,
+                "where": M.within_range(row["slope_delta"], bound, 0.0),
+            }
+        )
+    ws = sorted(cfg.widths)
+    differs = bool(welch_differs(scaled[ws[0]], scaled[ws[-1]])) if len(ws) > 1 else False
+    return {"depth": d, "widths": items, "welch_differs": differs}
 
 
 def _phase(cfg, phase, arrays, axes, coords) -> dict[str, Any]:
@@ -553,6 +602,9 @@ def _training(cfg, trained, arrays, axes, coords) -> dict[str, Any]:
                 "loss_end": mean_ci(trained["loss"][a, :, -1], bounds=(0.0, math.inf)),
                 "diverged": int((trained["diverged"][a] >= 0).sum()),
                 "at_constant": int((np.abs(final / const - 1.0) <= CONSTANT).sum()),
+                "at_constant_ci": proportion_ci(
+                    int((np.abs(final / const - 1.0) <= CONSTANT).sum()), cfg.train_seeds
+                ),
             }
         )
     return {

@@ -33,8 +33,11 @@ __all__ = [
 ]
 
 LN10 = math.log(10.0)
-INIT_COLORS = {"torch": "#222222", "xavier": "#1b9e77", "he": "#7570b3"}
+INIT_COLORS = {"torch": "#e7298a", "xavier": "#1b9e77", "he": "#7570b3"}
+"""Colours of the schemes in the profiles: none of them black, the colour of the predictions
+drawn over them, nor an activation's colour."""
 INIT_LABELS = {"torch": "PyTorch default", "xavier": "Xavier", "he": "He"}
+INIT_SHORT = {"torch": "default", "xavier": "Xavier", "he": "He"}
 INIT_MARKERS = {"torch": "o", "xavier": "s", "he": "^"}
 VERDICT_COLORS = {
     "vanishing": "#4575b4",
@@ -127,60 +130,101 @@ def plot_profiles(results: Results) -> Figure:
     return fig
 
 
-def plot_slopes(results: Results) -> Figure:
-    """Measured slope per layer (towards the input) against the predicted one, every
-    (activation, scheme) at the headline shape; one panel per quantity."""
+SLOPE_PANELS = (
+    ("delta", "pred_slope_delta"),
+    ("weight_per_example", "pred_slope_weight_per_example"),
+    ("weight_full_batch", "pred_slope_weight_per_example"),
+)
+"""The slopes figure's panels: measured quantity, and the prediction it is set against."""
+
+
+def slope_residuals(results: Results) -> dict[str, list[dict[str, Any]]]:
+    """Per panel of the slopes figure (quantity): one point per (scheme, activation) at the
+    headline shape, schemes in the run's order and activations within each: ``x`` its position
+    (a gap of one between schemes), ``y``/``lo``/``hi`` measured minus predicted slope with the
+    95% interval, ``band`` the half-width of the band of agreement."""
+    s = _s(results)
     _, depth, width = _tag(results)
-    rows = [r for r in _s(results)["table"] if r["depth"] == depth and r["width"] == width]
-    fig = new_figure(figsize=(11, 4.0))
-    axes = fig.subplots(1, 3)
-    panels = (
-        ("delta", "pred_slope_delta"),
-        ("weight_per_example", "pred_slope_weight_per_example"),
-        ("weight_full_batch", "pred_slope_weight_per_example"),
-    )
-    for ax, (q, pred_key) in zip(axes, panels, strict=True):
-        xs = []
-        for r in rows:
-            s = r[f"slope_{q}"]
-            x = r[pred_key]
-            xs += [x, s["mean"]]
-            err = [[s["mean"] - s["lo"]], [s["hi"] - s["mean"]]]
+    rows = [r for r in s["table"] if r["depth"] == depth and r["width"] == width]
+    inits = list(dict.fromkeys(r["init"] for r in rows))
+    acts = list(dict.fromkeys(r["activation"] for r in rows))
+    tol, floor = s["agree_tol"], s["agree_floor"]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for q, pred_key in SLOPE_PANELS:
+        pts = []
+        for i, init in enumerate(inits):
+            for a, act in enumerate(acts):
+                r = next(r for r in rows if r["init"] == init and r["activation"] == act)
+                stat, pred = r[f"slope_{q}"], r[pred_key]
+                pts.append(
+                    {
+                        "init": init,
+                        "activation": act,
+                        "x": i * (len(acts) + 1) + a,
+                        "y": stat["mean"] - pred,
+                        "lo": stat["lo"] - pred,
+                        "hi": stat["hi"] - pred,
+                        "band": tol * abs(pred) + floor,
+                    }
+                )
+        out[q] = pts
+    return out
+
+
+def plot_slopes(results: Results) -> Figure:
+    """Measured minus predicted slope per layer (towards the input) with its 95% interval, every
+    (scheme, activation) at the headline shape, the band of agreement behind each point; one
+    panel per quantity, one y-scale for all."""
+    _, depth, width = _tag(results)
+    s = _s(results)
+    res = slope_residuals(results)
+    fig = new_figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 3, sharey=True)
+    reach = 0.0
+    for ax, (q, _) in zip(axes, SLOPE_PANELS, strict=True):
+        pts = res[q]
+        for p in pts:
+            ax.bar(
+                p["x"], 2 * p["band"], bottom=-p["band"], width=0.8, color="#e6e6e6", lw=0, zorder=0
+            )
             ax.errorbar(
-                x,
-                s["mean"],
-                yerr=err,
-                fmt=INIT_MARKERS[r["init"]],
-                color=color_of(r["activation"]),
-                ms=6,
-                mfc="none" if r["init"] == "xavier" else color_of(r["activation"]),
+                p["x"],
+                p["y"],
+                yerr=[[p["y"] - p["lo"]], [p["hi"] - p["y"]]],
+                fmt="o",
+                color=color_of(p["activation"]),
+                ms=5,
                 capsize=2,
             )
-        finite = [v for v in xs if np.isfinite(v)]
-        lo, hi = min(finite + [0.0]) - 0.1, max(finite + [0.0]) + 0.1
-        ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, ls=(0, (4, 2)), zorder=0)
-        ax.axhline(0, color="#cccccc", lw=0.6, zorder=0)
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(lo, hi)
-        ax.set_aspect("equal")
-        ax.set_xlabel("predicted slope (mean field)")
+            if np.isfinite(p["lo"]) and np.isfinite(p["hi"]):
+                reach = max(reach, abs(p["lo"]), abs(p["hi"]))
+        ax.axhline(0, color="black", lw=0.8, ls=(0, (4, 2)), zorder=1.5)
+        inits = list(dict.fromkeys(p["init"] for p in pts))
+        centres = [np.mean([p["x"] for p in pts if p["init"] == i]) for i in inits]
+        ax.set_xticks(centres, [INIT_SHORT[i] for i in inits], fontsize=8)
+        ax.grid(False, axis="x")
         ax.set_title(QUANTITY_TITLES[q], fontsize=9)
-    axes[0].set_ylabel("measured slope per layer towards the input")
-    axes[2].set_xlabel("per-example prediction")
-    acts = list(dict.fromkeys(r["activation"] for r in rows))
-    inits = list(dict.fromkeys(r["init"] for r in rows))
-    handles = [Patch(color=color_of(a), label=a) for a in acts]
-    handles += [
-        Line2D([], [], color="#555555", marker=INIT_MARKERS[i], ls="none", label=INIT_LABELS[i])
-        for i in inits
-    ]
-    handles.append(
-        Line2D([], [], color="black", lw=0.8, ls=(0, (4, 2)), label="measured = predicted")
+    lim = 1.15 * max(reach, s["agree_floor"])
+    axes[0].set_ylim(-lim, lim)
+    axes[0].set_ylabel("measured − predicted slope per layer")
+    for ax in axes:
+        ax.set_xlabel("initialisation")
+    axes[2].set_title(
+        QUANTITY_TITLES["weight_full_batch"] + "\nminus the per-example prediction", fontsize=9
     )
+    acts = list(dict.fromkeys(p["activation"] for p in res["delta"]))
+    handles = [Patch(color=color_of(a), label=a) for a in acts]
+    handles.append(
+        Patch(
+            color="#e6e6e6",
+            label=f"agreement band (±{100 * s['agree_tol']:.0f}% + {s['agree_floor']:g}/layer)",
+        )
+    )
+    handles.append(Line2D([], [], color="black", lw=0.8, ls=(0, (4, 2)), label="= prediction"))
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
     fig.suptitle(
-        f"Slope of the log-gradient per layer, D = {depth}, N = {width} "
-        "(mean and 95% interval over initialisations; output layer not in the fit)",
+        f"Slope of the log-gradient per layer towards the input, measured minus predicted, "
+        f"D = {depth}, N = {width} (95% interval over initialisations)",
         fontsize=10,
     )
     return fig

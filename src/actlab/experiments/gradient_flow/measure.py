@@ -54,6 +54,9 @@ __all__ = [
     "phase_verdict",
     "agreement",
     "tolerance",
+    "finite_width_bound",
+    "within_range",
+    "length_map_slope",
 ]
 
 QUANTITIES = ("delta", "weight_per_example", "weight_full_batch")
@@ -279,3 +282,41 @@ def slope_stat(logs: np.ndarray, layers: np.ndarray) -> dict[str, float]:
     """:func:`backward_slopes` of every member's row, as a mean with its 95% interval over
     members."""
     return mean_ci(backward_slopes(logs, layers))
+
+
+def finite_width_bound(width: int, variance_times_width: float = 5.0) -> float:
+    """The finite-width drift of one example's log backward-signal norm per layer towards the
+    input at the edge of chaos, ``-variance_times_width / (4 N)``.
+
+    Each layer multiplies the squared norm by a random factor with mean 1 and variance
+    ``v / N`` (``v = 5`` for ReLU under He initialisation); ``E[log factor] = -v/(2N) + O(N^-2)``
+    (second-order Taylor expansion of the log at 1), and the norm is the square root. Averaging
+    the squared signal over several examples before the log can only shrink the variance (the
+    variance of a weighted mean is at most the largest variance), so the chapter's signal drifts
+    by a slope between this bound and 0."""
+    return -variance_times_width / (4.0 * width)
+
+
+def within_range(stat: dict[str, float], low: float, high: float) -> str:
+    """Where a measured interval lies against the range ``[low, high]``: ``inside`` (the whole
+    interval), ``overlaps`` (part of it), ``outside`` (none of it); ``unresolved`` for a
+    non-finite interval."""
+    lo, hi = stat["lo"], stat["hi"]
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "unresolved"
+    if low <= lo and hi <= high:
+        return "inside"
+    if hi < low or lo > high:
+        return "outside"
+    return "overlaps"
+
+
+def length_map_slope(activation: str, q: float, sigma_w2: float, sigma_b2: float) -> float:
+    """``dq^{l+1}/dq^l`` of the length map at ``q`` (central difference, relative step 1e-4):
+    below 1 the map pulls a perturbed ``q`` back towards its path; near 1 it does not."""
+    if not (math.isfinite(q) and q > 0):
+        return math.nan
+    e = 1e-4 * q
+    up = float(theory.length_map(activation, q + e, sigma_w2, sigma_b2))
+    down = float(theory.length_map(activation, q - e, sigma_w2, sigma_b2))
+    return (up - down) / (2.0 * e)

@@ -31,6 +31,12 @@ def _pct(x: float) -> str:
     return "n/a" if not math.isfinite(x) else f"{100 * x:.0f}%"
 
 
+def num0(x: float) -> str:
+    """:func:`num`, with a value within 1e-9 of 0 written as 0: a slope of ``-7e-15`` is a
+    prediction of exactly 0 up to rounding in the quadrature."""
+    return num(0.0) if math.isfinite(x) and abs(x) < 1e-9 else num(x)
+
+
 def _band_text(tol: float, floor: float) -> str:
     return f"{_pct(tol)} (plus {num(floor)} per layer)"
 
@@ -42,11 +48,11 @@ def agreement_sentence(label: str, predicted: float, agree: dict, tol: float, fl
     has_ratio = math.isfinite(agree["ratio"])
     if has_ratio:
         head = (
-            f"against {label} {num(predicted)} the ratio is {num(agree['ratio'])} "
+            f"against {label} {num0(predicted)} the ratio is {num(agree['ratio'])} "
             f"[{num(agree['ratio_lo'])}, {num(agree['ratio_hi'])}]"
         )
     else:
-        head = f"against {label} {num(predicted)} the difference is {num(agree['off'])} per layer"
+        head = f"against {label} {num0(predicted)} the difference is {num(agree['off'])} per layer"
     if agree["verdict"] == "agrees":
         return f"{head}: it agrees to within {_band_text(tol, floor)}, the whole interval"
     if agree["verdict"] == "differs":
@@ -129,18 +135,26 @@ def hidden_variances(rows: list[dict]) -> str:
     return rf"$\sigma_w^2$ = {num(r['sigma_w2'])} and $\sigma_b^2$ = {num(r['sigma_b2'])}"
 
 
-def level_sentences(rows: list[dict], tol: float) -> list[str]:
+def level_sentences(
+    rows: list[dict], tol: float, factor: float | None = None, steps: int | None = None
+) -> list[str]:
     """For each row without biases (``sigma_b^2 = 0``) whose activation is ReLU: whether one
     example's weight gradient stays level (whole interval of its slope within ``+-tol``) while
-    the backward signal follows ``chi_1``."""
+    the backward signal follows ``chi_1``; with ``factor`` and ``steps``, what ``tol`` means (a
+    change by less than ``factor`` over ``steps`` layers)."""
     out = []
+    meaning = (
+        f", less than a factor of {num(factor)} over the {steps} steps from layer D to layer 1"
+        if factor is not None and steps is not None
+        else ""
+    )
     for r in rows:
         if r["activation"] != "relu" or r["sigma_b2"] != 0:
             continue
         w = r["slope_weight_per_example"]
         level = -tol <= w["lo"] and w["hi"] <= tol
         verdict = (
-            f"stays level (its whole interval lies within ±{num(tol)} per layer)"
+            f"stays level (its whole interval lies within ±{num(tol)} per layer{meaning})"
             if level
             else f"does not stay level to within ±{num(tol)} per layer"
         )
@@ -148,7 +162,7 @@ def level_sentences(rows: list[dict], tol: float) -> list[str]:
             f"ReLU with {INIT_SHORT.get(r['init'], r['init'])} init "
             rf"($\sigma_w^2$ = {num(r['sigma_w2'])}, $\sigma_b^2 = 0$): the backward signal "
             f"changes by {ci(r['slope_delta'])} per layer "
-            rf"($\frac{{1}}{{2}}\log\chi_1$ = {num(r['half_log_chi1'])}), while one example's "
+            rf"($\frac{{1}}{{2}}\log\chi_1$ = {num0(r['half_log_chi1'])}), while one example's "
             f"weight gradient {verdict}: {ci(w)}.",
             "",
         ]
@@ -160,17 +174,34 @@ def constant_sentence(tr: dict) -> str:
     some or none of their initialisations)."""
     stuck = [r for r in tr["rows"] if r["at_constant"] == tr["seeds"]]
     some = [r for r in tr["rows"] if 0 < r["at_constant"] < tr["seeds"]]
+
+    def share(r: dict) -> str:
+        p = r.get("at_constant_ci")
+        if p is None:
+            return ""
+        return f"; {_pct(p['mean'])} [{_pct(p['lo'])}, {_pct(p['hi'])}]"
+
+    p_all = stuck[0].get("at_constant_ci") if stuck else None
+    wilson = (
+        f"; [Wilson interval](#term-wilson-interval) {_pct(p_all['lo'])} to {_pct(p_all['hi'])}"
+        if p_all
+        else ""
+    )
+
     text = f"The best constant prediction (the targets' mean) has loss {num(tr['constant_loss'])}. "
     if stuck:
         text += (
-            f"Every initialisation of {', '.join(r['activation'] for r in stuck)} ends within "
-            f"{_pct(tr['constant_tol'])} of it: after {tr['steps']} steps these networks "
-            "predict little more than the mean. "
+            f"Every initialisation of {', '.join(r['activation'] for r in stuck)} "
+            f"({tr['seeds']} of {tr['seeds']} each{wilson}) ends within "
+            f"{_pct(tr['constant_tol'])} of it"
+            + f": after {tr['steps']} steps these networks predict little more than the mean. "
         )
     if some:
         text += (
             "Some initialisations end there: "
-            + ", ".join(f"{r['activation']} ({r['at_constant']} of {tr['seeds']})" for r in some)
+            + ", ".join(
+                f"{r['activation']} ({r['at_constant']} of {tr['seeds']}{share(r)})" for r in some
+            )
             + ". "
         )
     if not stuck and not some:
@@ -186,36 +217,92 @@ def constant_sentence(tr: dict) -> str:
     return text.rstrip()
 
 
-def finite_width_sentences(rows: list[dict]) -> list[str]:
-    """At the edge of chaos (ReLU with He init) the predicted slope is 0; the measured one is a
-    mean of logs, which falls short of the log of the mean by a term that shrinks like 1/N.
-    Measured slope times N per width, at the deepest depth."""
-    mine = [r for r in rows if r["activation"] == "relu" and r["init"] == "he"]
-    if len({r["width"] for r in mine}) < 2:
+WHERE_TEXT = {
+    "inside": "the whole interval lies in it",
+    "overlaps": "the interval overlaps it",
+    "outside": "the interval lies outside it: finite width does not explain this slope",
+    "unresolved": "no interval",
+}
+
+
+def finite_width_sentences(fw: dict) -> list[str]:
+    """At the edge of chaos (ReLU with He init) the mean-field slope is 0; at finite width one
+    example's log-norm drifts by about ``-5/(4N)`` per layer and the chapter's signal (squares
+    averaged over examples) by a slope between that and 0 (``summary["finite_width"]``):
+    where each width's interval lies against that range, and whether slope times N is the same
+    at every width (Welch)."""
+    items = fw.get("widths", [])
+    if not items:
         return []
-    d = max(r["depth"] for r in mine)
-    at = sorted((r for r in mine if r["depth"] == d), key=lambda r: r["width"])
-    items = " and ".join(
-        f"{ci(r['slope_delta'])} at N = {r['width']} (times N: "
-        f"{num(r['slope_delta']['mean'] * r['width'])})"
-        for r in at
+    per_width = "; ".join(
+        f"N = {it['width']}: {ci(it['slope'])} against [{num(it['bound'])}, 0], "
+        f"{WHERE_TEXT[it['where']]}"
+        for it in items
     )
-    products = [r["slope_delta"]["mean"] * r["width"] for r in at]
-    sizes = [abs(p) for p in products]
-    spread = max(sizes) / min(sizes) if all(p < 0 for p in products) else math.nan
-    tail = (
-        f" Here the products differ by a factor of {num(spread)}, so 1/N accounts for the "
-        "order of magnitude, not for every digit."
-        if math.isfinite(spread)
-        else ""
+    text = (
+        "ReLU with He initialisation sits at the edge of chaos, where the mean-field slope is "
+        "0. At finite width each layer multiplies one example's squared backward signal by a "
+        "random factor with mean 1 and variance $5/N$ (about half the units pass, each "
+        "carrying a squared Gaussian), and a mean of logs falls short of the log of the mean "
+        "by about half the variance: one example's log-norm loses about $5/(4N)$ per layer "
+        "towards the input. The chapter's signal averages the squares over the examples "
+        "before the log, which can only shrink that variance, so its slope should lie between "
+        f"$-5/(4N)$ and 0. At D = {fw['depth']}: {per_width}."
     )
-    return [
-        f"ReLU with He initialisation sits at the edge of chaos, where the prediction is 0; at "
-        f"D = {d} the measured slope is {items}. A mean of logs (a geometric mean) falls "
-        "short of the log of the mean by a variance term that shrinks like 1/N: if that is "
-        f"all, the slope times N is the same at every width.{tail}",
-        "",
-    ]
+    if len(items) > 1:
+        scaled = " and ".join(
+            f"{ci(it['times_width'])} at N = {it['width']}" for it in (items[0], items[-1])
+        )
+        text += f" Slope times N: {scaled}; " + (
+            "Welch's test separates them, so the drift does not shrink like 1/N alone."
+            if fw["welch_differs"]
+            else "within noise of each other (Welch's test), as a drift proportional to "
+            "1/N predicts."
+        )
+    return [text, ""]
+
+
+def _gap_text(gap: float) -> str:
+    """A relative gap ``|measured/predicted - 1|`` as a percentage, or as a factor beyond 100%."""
+    if math.isfinite(gap) and gap > 1.0:
+        return f"a factor of {num(1.0 + gap)}"
+    return _pct(gap)
+
+
+NEUTRAL = 0.9
+"""A length map whose slope at the first layer's ``q`` is at least this is 'nearly neutral'."""
+
+
+def q_gap_sentence(rows: list[dict]) -> str:
+    """The smallest and the largest relative gap of the measured ``q^l`` (geometric mean) to the
+    length map, over the cases ``rows``; for the worst one why it drifts: a nearly neutral length
+    map (slope >= :data:`NEUTRAL` at the first layer) does not pull finite-width kicks back."""
+    best = min(r["q_max_rel_gap"] for r in rows)
+    w = max(rows, key=lambda r: r["q_max_rel_gap"])
+    init = INIT_SHORT.get(w["init"], w["init"])
+    text = (
+        r"The largest relative gap between the measured $q^l$ (geometric mean over "
+        "initialisations) and the length map, over the layers of one case, is "
+        f"{_gap_text(best)} in the best case and {_gap_text(w['q_max_rel_gap'])} in the worst "
+        f"({w['activation']}, {init} initialisation, layer {w['q_gap_layer']}, where the "
+        "initialisations' own $q^l$ span a factor of "
+        f"$10^{{{w['q_seed_spread']:.1f}}}$)."
+    )
+    slope = w.get("q_map_slope_first", math.nan)
+    if math.isfinite(slope) and slope >= NEUTRAL:
+        text += (
+            f" There the length map starts nearly neutral: its slope at the first layer's $q^l$ "
+            f"is {num(slope)}, so a random kick from a layer of finite width is hardly pulled "
+            "back, and the initialisations' $q^l$ wander apart like a random walk (for as many "
+            "layers as the map stays nearly neutral), and the length map, a single path, "
+            "follows none of them exactly."
+        )
+    else:
+        text += (
+            " Such gaps grow where $q^l$ drifts over many layers without settling: each layer "
+            "of finite width adds its own random factor, and the factors accumulate."
+        )
+    return text
 
 
 def disagreements(rows: list[dict]) -> list[dict]:
@@ -233,8 +320,8 @@ def _table(rows: list[dict]) -> list[str]:
     for r in rows:
         out.append(
             f"| {r['activation']} | {INIT_SHORT.get(r['init'], r['init'])} | {num(r['chi1'])} | "
-            f"{num(r['half_log_chi1'])} | {num(r['pred_slope_delta'])} | "
-            f"{ci(r['slope_delta'])} | {num(r['pred_slope_weight_per_example'])} | "
+            f"{num0(r['half_log_chi1'])} | {num0(r['pred_slope_delta'])} | "
+            f"{ci(r['slope_delta'])} | {num0(r['pred_slope_weight_per_example'])} | "
             f"{ci(r['slope_weight_per_example'])} | {ci(r['slope_weight_full_batch'])} |"
         )
     return out
@@ -369,10 +456,13 @@ def report(results: Results) -> str:
         "",
         "![Measured against predicted slopes](figures/slopes.png)",
         "",
-        "*One point per activation (colour) and initialisation (marker): the measured slope "
-        "with its 95% interval against the predicted one; on the dashed diagonal they are "
-        "equal. The right panel sets the full-batch measurement against the per-example "
-        "prediction, which it is not expected to follow.*",
+        "*The measured slope minus the predicted one, with its 95% interval over "
+        "initialisations: one point per activation (colour), grouped by initialisation; on "
+        "the dashed line they are equal, and the grey bar behind each point is its band of "
+        f"agreement, {_pct(tol)} of the prediction plus {num(floor)} per layer. The right "
+        "panel sets the full-batch "
+        "measurement against the per-example prediction, which it is not expected to follow. "
+        "One scale for all three panels.*",
         "",
     ]
     all_rows = s["table"]
@@ -389,7 +479,7 @@ def report(results: Results) -> str:
         items = "; ".join(
             f"{r['activation']}, {INIT_SHORT.get(r['init'], r['init'])}, D = {r['depth']}, "
             f"N = {r['width']}: measured {ci(r['slope_delta'])} against "
-            f"{num(r['pred_slope_delta'])}"
+            f"{num0(r['pred_slope_delta'])}"
             for r in worst
         )
         by_width = "; ".join(
@@ -399,11 +489,11 @@ def report(results: Results) -> str:
         )
         out += [
             f" The largest disagreements: {items}. Disagreements by width ({by_width}): the "
-            r"theory is exact as N grows; at finite N, $q^l$ and $\chi_1$ fluctuate from "
-            "layer to layer and from one initialisation to the next.",
+            "mean-field theory is the limit of infinite width; at finite N, $q^l$ and "
+            r"$\chi_1$ fluctuate from layer to layer and from one initialisation to the next.",
         ]
     out += [""]
-    out += finite_width_sentences(all_rows)
+    out += finite_width_sentences(s.get("finite_width", {}))
     hl = [r for r in all_rows if r["init"] == h["init"] and r["activation"] in h["activations"]]
     hl_ok = [r for r in hl if r["agree_delta_chi1"]["verdict"] == "agrees"]
     others = [r for r in hl if r["agree_delta_chi1"]["verdict"] != "agrees"]
@@ -416,8 +506,8 @@ def report(results: Results) -> str:
         text += "; not in " + "; ".join(
             f"{r['activation']} at D = {r['depth']}, N = {r['width']} "
             f"({r['agree_delta_chi1']['verdict']}: measured {ci(r['slope_delta'])} against "
-            f"{num(r['half_log_chi1'])}; the layer-by-layer prediction "
-            f"{num(r['pred_slope_delta'])}: {r['agree_delta']['verdict']})"
+            f"{num0(r['half_log_chi1'])}; the layer-by-layer prediction "
+            f"{num0(r['pred_slope_delta'])}: {r['agree_delta']['verdict']})"
             for r in others
         )
     out += [text + ".", ""]
@@ -432,7 +522,7 @@ def report(results: Results) -> str:
     if apart:
         items = "; ".join(
             f"{r['activation']} ({INIT_SHORT.get(r['init'], r['init'])}): "
-            f"{num(r['half_log_chi1'])} at $q^*$ against {num(r['pred_slope_delta'])} layer by "
+            f"{num0(r['half_log_chi1'])} at $q^*$ against {num0(r['pred_slope_delta'])} layer by "
             f"layer, measured {ci(r['slope_delta'])}"
             for r in apart
         )
@@ -458,11 +548,11 @@ def report(results: Results) -> str:
                     f"* {act}, {INIT_SHORT.get(r['init'], r['init'])} init: the backward signal "
                     f"changes by {ci(r['slope_delta'])} per layer towards the input, one "
                     f"example's weight gradient by {ci(r['slope_weight_per_example'])} "
-                    f"(predicted {num(r['pred_slope_weight_per_example'])}). "
+                    f"(predicted {num0(r['pred_slope_weight_per_example'])}). "
                     + full_batch_sentence(r)
                 ]
     out += [""]
-    out += level_sentences(rows, s["stable_tol"])
+    out += level_sentences(rows, s["stable_tol"], s["stable_factor"], D - 1)
     fb_off = sum(r["agree_full_batch"]["verdict"] == "differs" for r in rows)
     out += [
         f"At this shape the full-batch slope differs from the per-example prediction by more "
@@ -510,19 +600,7 @@ def report(results: Results) -> str:
         (r for r in rows if math.isfinite(r["q_max_rel_gap"])), key=lambda r: -r["q_max_rel_gap"]
     )
     if worst_q:
-        best = min(r["q_max_rel_gap"] for r in worst_q)
-        w = worst_q[0]
-        out += [
-            r"The largest relative gap between the measured $q^l$ (geometric mean over "
-            "initialisations) and the length map, over the layers of one case, is "
-            f"{_pct(best)} in the best case and {_pct(w['q_max_rel_gap'])} in the worst "
-            f"({w['activation']}, {INIT_SHORT.get(w['init'], w['init'])} initialisation, "
-            f"layer {w['q_gap_layer']}, where the initialisations' own $q^l$ span a factor of "
-            f"$10^{{{w['q_seed_spread']:.1f}}}$). Such gaps grow where $q^l$ drifts over many "
-            r"layers without settling (towards $q^* = 0$ here): each layer of finite width adds "
-            "its own random factor, and the factors accumulate.",
-            "",
-        ]
+        out += [q_gap_sentence(worst_q), ""]
 
     # ------------------------------------------------------------------ phase
     ph = s["phase"]
