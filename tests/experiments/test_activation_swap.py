@@ -361,10 +361,18 @@ def _with_convergence(results, means: dict) -> str:
 def test_convergence_verdicts_follow_hand_set_values(results):
     thr = results.summary["convergence"]["threshold"]
     assert thr == 0.05
-    assert convergence_verdict({"mean": -0.2}, thr) == "still improving"
-    assert convergence_verdict({"mean": -0.04}, thr) == "flat at the end"
-    assert convergence_verdict({"mean": 0.04}, thr) == "flat at the end"
-    assert convergence_verdict({"mean": 0.3}, thr) == "rising"
+    assert convergence_verdict({"mean": -0.2, "lo": -0.3, "hi": -0.1}, thr) == "still improving"
+    assert convergence_verdict({"mean": -0.04, "lo": -0.05, "hi": -0.03}, thr) == "flat at the end"
+    assert convergence_verdict({"mean": 0.04, "lo": 0.03, "hi": 0.05}, thr) == "flat at the end"
+    assert convergence_verdict({"mean": 0.3, "lo": 0.2, "hi": 0.4}, thr) == "rising"
+    # The whole interval counts: a mean inside the band with an interval reaching beyond it
+    # (relu throughout in the default run: -3.2% [-10%, 3.7%]) is not "flat", and a mean beyond
+    # it with an interval reaching 0 is not "still improving".
+    unsettled = "not settled by the seeds"
+    assert convergence_verdict({"mean": -0.032, "lo": -0.10, "hi": 0.037}, thr) == unsettled
+    assert convergence_verdict({"mean": -0.08, "lo": -0.17, "hi": 0.01}, thr) == unsettled
+    assert convergence_verdict({"mean": 0.08, "lo": -0.01, "hi": 0.17}, thr) == unsettled
+    assert convergence_verdict({"mean": -0.2, "lo": None, "hi": None}, thr) == unsettled
     flat = dict.fromkeys(sw.ARMS, -0.01)
     text = _with_convergence(results, flat)
     assert "Every arm is flat at the end" in text and "budget ran out" not in text
@@ -374,6 +382,13 @@ def test_convergence_verdicts_follow_hand_set_values(results):
     assert f"Rising at the end: *{L['after']}* " in text
     assert "Every arm is flat" not in text
     assert f"| {L['fresh_after']} | -20% [-21%, -19%] |" in text
+    s = copy.deepcopy(results.summary)
+    for arm in sw.ARMS:
+        s["convergence"][arm]["test"] = {"mean": -0.01, "lo": -0.02, "hi": 0.0}
+    s["convergence"]["after"]["test"] = {"mean": -0.032, "lo": -0.10, "hi": 0.037}
+    text = build_report(s)
+    assert "Every arm is flat" not in text
+    assert f"Not settled by the {CFG.seeds} seeds: *{L['after']}* (-3.2% [-10%, 3.7%]" in text
 
 
 def _with_comparisons(results, outcomes: dict) -> str:
@@ -453,7 +468,7 @@ def test_summary_and_report_numbers_equal_the_results(results):
         b = last[last.arm == c["b"]].value.to_numpy()
         differs = st.ttest_ind(a, b, equal_var=False).pvalue < 0.05
         assert c["differs"] == differs
-        words = verdict(c, s["labels"])
+        words = verdict(c, s["labels"], s["final"])
         assert words in text and (("within noise" in words) == (not differs))
     # Recovery: the first point after the swap at or below the pre-swap held-out loss.
     loss, t = results.arrays["loss"], np.asarray(results.coords["loss/point"])
@@ -621,9 +636,17 @@ def test_dead_unit_summary_follows_the_table_and_the_masks(results):
             assert d["units"] == CFG.seeds * CFG.width
             # The report gives the pooled count, never a t-interval cut at 0 for it.
             word = "dead"
+            # Those that became dead later, out of those not dead right after the swap.
+            alive = sum(
+                1
+                for seed in range(CFG.seeds)
+                for u in range(CFG.width)
+                if masks[a, seed, 0, layer - 1][u] == 0
+            )
+            assert d["alive_after_swap_units"] == alive
             assert (
-                f"{d['newly_off_units']} of the {d['units']} units (all seeds together) became "
-                f"{word} later"
+                f"{d['newly_off_units']} of the {alive} units not {word} right after the swap "
+                f"became {word} later"
             ) in SPEC.report(results) or arm not in ("swap_kept", "swap_reset")
             if per_seed:
                 assert d["revived"]["mean"] == pytest.approx(np.mean(per_seed), abs=1e-15)
@@ -1010,3 +1033,92 @@ def test_loss_panels_share_one_scale_with_the_noise_floor_in_view(results):
     lo, hi = test.get_ylim()
     assert lo < results.summary["noise_floor"] < hi
     plt.close(fig)
+
+
+def test_significant_difference_with_overlapping_intervals_says_so(results):
+    """A Welch-significant difference whose two 95% intervals overlap is flagged (and why,
+    once); one whose intervals are apart is plainly "significant"; a tie names both means."""
+    s = copy.deepcopy(results.summary)
+    L = s["labels"]
+    c = next(c for c in s["comparisons"] if (c["a"], c["b"]) == ("before", "after"))
+    c.update(differs=True, lower=1, diff=0.0042)
+    s["final"]["after"]["test"] = {"mean": 0.0164, "lo": 0.0141, "hi": 0.0187}
+    s["final"]["before"]["test"] = {"mean": 0.0206, "lo": 0.0185, "hi": 0.0224}
+    text = build_report(s)
+    assert (
+        f"*{L['after']}* lower than *{L['before']}* by 0.0042 (significant by Welch's test, "
+        "though the two 95% intervals overlap)"
+    ) in text
+    assert "each mean's interval is wider than the interval of their difference" in text
+    s["final"]["before"]["test"] = {"mean": 0.0206, "lo": 0.0190, "hi": 0.0224}
+    text = build_report(s)
+    assert f"*{L['after']}* lower than *{L['before']}* by 0.0042 (significant);" in text
+    c.update(differs=False, lower=None)
+    text = build_report(s)
+    assert f"*{L['before']}* vs *{L['after']}*: within noise (0.0206 against 0.0164)" in text
+    # one epoch after the swap: the same rule
+    r = s["recovery"]
+    r["one_epoch_later"].update(differs=True, lower=0)
+    r["swap_kept"]["one_epoch_later"] = {"mean": 0.273, "lo": 0.224, "hi": 0.322}
+    r["swap_reset"]["one_epoch_later"] = {"mean": 0.346, "lo": 0.305, "hi": 0.388}
+    text = build_report(s)
+    assert "lower with the state kept (significant by Welch's test, though the two" in text
+    r["swap_reset"]["one_epoch_later"] = {"mean": 0.346, "lo": 0.33, "hi": 0.388}
+    assert "lower with the state kept (significant)." in build_report(s)
+
+
+def test_error_to_the_truth_from_the_final_fits(results):
+    """Per arm, the mean over the grid of (final fit - (sin 3x + x/2))^2, per seed, with its
+    t-interval over seeds; the sentence compares it with the noise variance both ways."""
+    x = np.linspace(-2.0, 2.0, CFG.n_grid)
+    truth = np.sin(3 * x) + 0.5 * x
+    end = results.coords["fit/when"].index("end")
+    for a, arm in enumerate(sw.ARMS):
+        per_seed = ((results.arrays["fit"][a, :, end].astype(np.float64) - truth) ** 2).mean(-1)
+        d = results.summary["truth"][arm]
+        assert d["mean"] == pytest.approx(per_seed.mean(), rel=1e-5)
+        half = st.t.ppf(0.975, CFG.seeds - 1) * per_seed.std(ddof=1) / math.sqrt(CFG.seeds)
+        assert d["hi"] - d["mean"] == pytest.approx(half, rel=1e-4)
+        assert num(d["mean"]) in SPEC.report(results)
+    s = copy.deepcopy(results.summary)
+    L = s["labels"]
+    for arm in sw.ARMS:
+        s["truth"][arm]["mean"] = 0.02
+    assert "still above the noise variance $s^2 = 0.01$: no arm" in build_report(s)
+    for arm in sw.ARMS:
+        s["truth"][arm]["mean"] = 0.005
+    assert "Every arm's error to the truth is below the noise variance" in build_report(s)
+    s["truth"]["before"]["mean"] = 0.02
+    text = build_report(s)
+    assert f"above the noise variance $s^2 = 0.01$ for *{L['before']}*, below it for" in text
+
+
+def test_control_check_against_relu_throughout_after_as_many_epochs(results):
+    """The fresh control after its epochs - swap_epoch epochs against relu throughout after as
+    many (the same training on other minibatches), from the table and by Welch; the report's
+    sentence both ways, and the caveat where the compared arms were still improving."""
+    c, n2 = results.summary["control_check"], CFG.epochs - CFG.swap_epoch
+    fresh = _table_values(results, "fresh_after", "test/mse", CFG.epochs)
+    after = _table_values(results, "after", "test/mse", n2, phase=1)
+    assert c["epochs"] == n2
+    assert c["fresh_end"]["mean"] == pytest.approx(fresh.mean(), rel=1e-12)
+    assert c["after_same_epochs"]["mean"] == pytest.approx(after.mean(), rel=1e-12)
+    assert c["differs"] == _welch(fresh, after)
+    s = copy.deepcopy(results.summary)
+    L = s["labels"]
+    s["control_check"].update(differs=False, lower=None)
+    text = build_report(s)
+    assert f"*{L['after']}* after its first {n2} epochs had " in text
+    assert "as it should be: the control is the same training" in text
+    s["control_check"].update(differs=True, lower=1)
+    text = build_report(s)
+    assert "the minibatch order alone moves this MSE beyond the noise" in text
+    for arm in sw.ARMS:
+        s["convergence"][arm]["test"] = {"mean": -0.01, "lo": -0.02, "hi": 0.0}
+    assert "where the budget of" not in build_report(s)
+    s["convergence"]["fresh_after"]["test"] = {"mean": -0.16, "lo": -0.2, "hi": -0.11}
+    text = build_report(s)
+    assert (
+        f"*{L['fresh_after']}* was still improving or not settled at the end (next section): "
+        f"this compares it where the budget of {CFG.epochs} epochs ran out"
+    ) in text

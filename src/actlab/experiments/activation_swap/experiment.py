@@ -670,6 +670,24 @@ def _summary(
         for a, b in PAIRS
     ]
     fresh = A["fresh_after"]
+    # The control's own check: the fresh network after its n2 = epochs - swap_epoch epochs of
+    # relu from the initial weights against relu throughout after as many epochs (the same
+    # training from the same weights, other minibatches): they should agree within noise.
+    n2 = cfg.epochs - cfg.swap_epoch
+    same = int(np.nonzero(steps == n2 * spe)[0][0])  # relu throughout after n2 epochs
+    control_check = {
+        "epochs": n2,
+        "fresh_end": mean_ci(loss[fresh, :, test_i, -1]),
+        "after_same_epochs": mean_ci(loss[A["after"], :, test_i, same]),
+        **_compare(loss[fresh, :, test_i, -1], loss[A["after"], :, test_i, same]),
+    }
+    # Error to the truth: the final fit on the grid against the true function (the held-out
+    # MSE holds the noise on top of it).
+    end = coords["fit/when"].index("end")
+    truth = {
+        arm: mean_ci(((arrays["fit"][A[arm], :, end] - arrays["y_grid"]) ** 2).mean(-1))
+        for arm in ARMS
+    }
     start = {  # right after the swap: the swapped network against an untrained one
         "swapped": mean_ci(loss[kept, :, test_i, post]),
         "fresh": mean_ci(loss[fresh, :, test_i, post]),
@@ -699,6 +717,8 @@ def _summary(
         "recovery": recovery,
         "final": final,
         "comparisons": comparisons,
+        "control_check": control_check,
+        "truth": truth,
         "start": start,
         "convergence": _convergence(cfg, loss, steps, spe),
         "saturation": (
@@ -794,6 +814,8 @@ def _dead_summary(cfg: Config, arrays: dict[str, np.ndarray]) -> list[dict]:
                 # The same as a count over all seeds (units of one network are not independent
                 # trials, so no interval is put on the pooled share).
                 "newly_off_units": int(((dead_then == 0) & (dead_end == 1)).sum()),
+                # the units that could become dead: those not dead right after the swap
+                "alive_after_swap_units": int((dead_then == 0).sum()),
                 "units": int(dead_then.size),
                 "end_values": units[A[arm], :, off, -1, layer].tolist(),
             }

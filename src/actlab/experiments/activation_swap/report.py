@@ -44,27 +44,64 @@ def _epochs(n: int) -> str:
     return "epoch" if n == 1 else f"{n} epochs"
 
 
-def verdict(c: dict, labels: dict[str, str]) -> str:
-    """One comparison of final held-out MSE in words."""
+def overlap(x: dict, y: dict) -> bool:
+    """Whether two :func:`actlab.stats.mean_ci` intervals overlap (False if either is
+    undefined)."""
+    lo_x, hi_x, lo_y, hi_y = (d.get(k) for d in (x, y) for k in ("lo", "hi"))
+    if any(v is None or not math.isfinite(v) for v in (lo_x, hi_x, lo_y, hi_y)):
+        return False
+    return lo_x <= hi_y and lo_y <= hi_x
+
+
+OVERLAP_NOTE = "significant by Welch's test, though the two 95% intervals overlap"
+OVERLAP_WHY = (
+    "Two 95% intervals may overlap while Welch's test separates the means: each mean's "
+    "interval is wider than the interval of their difference."
+)
+
+
+def _significant(x: dict | None, y: dict | None) -> str:
+    """ "significant", with the overlap note where the two arms' intervals overlap."""
+    return OVERLAP_NOTE if x is not None and y is not None and overlap(x, y) else "significant"
+
+
+def verdict(c: dict, labels: dict[str, str], final: dict | None = None) -> str:
+    """One comparison of final held-out MSE in words; with ``final`` (the summary's per-arm
+    ``final`` dict) the two means are named and overlapping intervals of a significant
+    difference are pointed out."""
     a, b = labels[c["a"]], labels[c["b"]]
+    x = final[c["a"]]["test"] if final else None
+    y = final[c["b"]]["test"] if final else None
     if not c["differs"]:
+        if x is not None:
+            return f"*{a}* vs *{b}*: within noise ({num(x['mean'])} against {num(y['mean'])})"
         return f"*{a}* vs *{b}*: within noise (difference {num(c['diff'], 2)})"
     low, high = (a, b) if c["lower"] == 0 else (b, a)
-    return f"*{low}* lower than *{high}* by {num(abs(c['diff']), 2)} (significant)"
+    return f"*{low}* lower than *{high}* by {num(abs(c['diff']), 2)} ({_significant(x, y)})"
+
+
+NOT_SETTLED = "not settled by the seeds"
 
 
 def convergence_verdict(change: dict, threshold: float) -> str:
-    """An arm's end of training in words, from the mean relative change of its held-out MSE
-    over the last epochs (``change``: a :func:`actlab.stats.mean_ci` dict): "still improving"
-    below ``-threshold``, "rising" above ``threshold``, "flat at the end" between."""
-    mean = change.get("mean")
+    """An arm's end of training in words, from the relative change of its held-out MSE over
+    the last epochs (``change``: a :func:`actlab.stats.mean_ci` dict over seeds): "still
+    improving" when the mean fell by more than ``threshold`` and the whole interval lies below
+    0, "rising" the other way round, "flat at the end" when the whole interval lies within
+    ``threshold`` of 0, and :data:`NOT_SETTLED` otherwise (the interval holds both a flat end
+    and a larger change)."""
+    mean, lo, hi = (change.get(k) for k in ("mean", "lo", "hi"))
     if mean is None or not math.isfinite(mean):
         return "unknown (no finite change)"
-    if mean < -threshold:
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return NOT_SETTLED
+    if mean < -threshold and hi < 0:
         return "still improving"
-    if mean > threshold:
+    if mean > threshold and lo > 0:
         return "rising"
-    return "flat at the end"
+    if -threshold <= lo and hi <= threshold:
+        return "flat at the end"
+    return NOT_SETTLED
 
 
 def _find(s: dict, a: str, b: str) -> dict:
@@ -253,7 +290,8 @@ def _recovery(s: dict) -> list[str]:
     one = r["one_epoch_later"]
     if one["differs"]:
         lower = "kept" if one["lower"] == 0 else "reset"
-        early = f"lower with the state {lower} (significant)"
+        note = _significant(r["swap_kept"]["one_epoch_later"], r["swap_reset"]["one_epoch_later"])
+        early = f"lower with the state {lower} ({note})"
     else:
         early = "within noise of each other"
     return [
@@ -263,7 +301,8 @@ def _recovery(s: dict) -> list[str]:
         + "; ".join(parts)
         + f" ({verdict}). One epoch after the swap the held-out MSE is "
         f"{ci(r['swap_kept']['one_epoch_later'])} with Adam's state kept and "
-        f"{ci(r['swap_reset']['one_epoch_later'])} with it reset: {early}.",
+        f"{ci(r['swap_reset']['one_epoch_later'])} with it reset: {early}."
+        + (f" {OVERLAP_WHY}" if OVERLAP_NOTE in early else ""),
         "",
     ]
 
@@ -277,19 +316,32 @@ def _final(s: dict) -> list[str]:
         "(figures/final.png)",
         "",
         f"| arm | held-out MSE at epoch {s['swap_epoch']} (before any swap) | final held-out MSE "
-        "| final training MSE | seeds diverged (Wilson interval) |",
-        "|---|---|---|---|---|",
+        "| final training MSE | final MSE to the true function | seeds diverged (Wilson "
+        "interval) |",
+        "|---|---|---|---|---|---|",
     ]
+    truth = s.get("truth") or {}
     for arm in s["arms"]:
         d = f[arm]
         at_swap = "not trained yet" if arm == "fresh_after" else ci(d["at_swap"])
+        to_truth = ci(truth[arm]) if arm in truth else "n/a"
         out.append(
-            f"| {L[arm]} | {at_swap} | {ci(d['test'])} | {ci(d['train'])} | "
+            f"| {L[arm]} | {at_swap} | {ci(d['test'])} | {ci(d['train'])} | {to_truth} | "
             f"{share(d['diverged'], s['seeds'])} |"
         )
+    if truth:
+        out += [
+            "",
+            "The MSE to the true function is the final fit's squared distance from "
+            "$\\sin 3x + x/2$ on the plotting grid (evenly spread over $[-2, 2]$, like the "
+            "inputs): the held-out MSE is about this plus the noise floor "
+            f"({num(s['noise_floor_draw'])} on this draw)." + _truth_sentence(s),
+        ]
     out += ["", "Final held-out MSE, arm against arm:", ""]
-    out += [f"* {verdict(c, L)};" for c in s["comparisons"]]
+    out += [f"* {verdict(c, L, f)};" for c in s["comparisons"]]
     out[-1] = out[-1][:-1] + "."
+    if any(OVERLAP_NOTE in line for line in out):
+        out += ["", OVERLAP_WHY]
     kept_b, kept_a = _find(s, "swap_kept", "before"), _find(s, "swap_kept", "after")
     reset_b, reset_a = _find(s, "swap_reset", "before"), _find(s, "swap_reset", "after")
     kr = _find(s, "swap_kept", "swap_reset")
@@ -314,6 +366,29 @@ def _final(s: dict) -> list[str]:
         "",
     ]
     return out + _control(s)
+
+
+def _truth_sentence(s: dict) -> str:
+    """Which arms' error to the truth is still above the noise variance itself."""
+    truth, L, floor = s["truth"], s["labels"], s["noise_floor"]
+    shown = [arm for arm in s["arms"] if arm in truth]
+    above = [arm for arm in shown if truth[arm]["mean"] > floor]
+    if not above:
+        return f" Every arm's error to the truth is below the noise variance $s^2 = {num(floor)}$."
+    if len(above) == len(shown):
+        return (
+            f" Every arm's error to the truth is still above the noise variance "
+            f"$s^2 = {num(floor)}$: no arm has learnt the function to the precision of the "
+            "noise."
+        )
+    below = [arm for arm in shown if arm not in above]
+    return (
+        f" The error to the truth is still above the noise variance $s^2 = {num(floor)}$ for "
+        + _and([f"*{L[arm]}*" for arm in above])
+        + ", below it for "
+        + _and([f"*{L[arm]}*" for arm in below])
+        + "."
+    )
 
 
 def _warm_start(c: dict) -> str:
@@ -354,13 +429,59 @@ def _control(s: dict) -> list[str]:
     return [
         f"**Against the control.** *{L['fresh_after']}* had the swapped arms' {n2} of {a} "
         f"training, from the initial weights instead of the {b} network's. Its final held-out "
-        f"MSE is {ci(s['final']['fresh_after']['test'])}. Against it, the swapped network ended "
+        f"MSE is {ci(s['final']['fresh_after']['test'])}"
+        + _control_check(s)
+        + ". Against it, the swapped network ended "
         f"{_standing(kf, 'it')} with Adam's state kept and {_standing(rf, 'it')} with it reset: "
         f"compared with no {b} phase at all, the {_epochs(k)} of {b} before the swap "
         f"{effect}. *{L['after']}* against the control ({n} against {n2} of the same "
-        f"training): {extra}.",
+        f"training): {extra}." + _unconverged_caveat(s, ("swap_kept", "swap_reset", "fresh_after")),
         "",
     ]
+
+
+def _control_check(s: dict) -> str:
+    """The fresh control against relu throughout after as many epochs: the same training from
+    the same initial weights on other minibatches, which should end within noise."""
+    c = s.get("control_check")
+    if not c:
+        return ""
+    L, n2 = s["labels"], _epochs(c["epochs"])
+    if not c["differs"]:
+        how = (
+            "within noise of it, as it should be: the control is the same training, only on "
+            "other minibatches"
+        )
+    else:
+        how = (
+            f"{'lower' if c['lower'] == 0 else 'higher'} than that "
+            f"({_significant(c['fresh_end'], c['after_same_epochs'])}): "
+            "the same training on other minibatches ended elsewhere, so the minibatch order "
+            "alone moves this MSE beyond the noise of the seeds"
+        )
+    return f"; *{L['after']}* after its first {n2} had {ci(c['after_same_epochs'])}, {how}"
+
+
+def _unconverged_caveat(s: dict, arms: tuple[str, ...]) -> str:
+    """A caveat where some of ``arms`` were still improving (or not settled) at the end."""
+    c, L = s["convergence"], s["labels"]
+    moving = [
+        f"*{L[arm]}*"
+        for arm in arms
+        if convergence_verdict(c[arm]["test"], c["threshold"]) in ("still improving", NOT_SETTLED)
+    ]
+    if not moving:
+        return ""
+    one = len(moving) == 1
+    return (
+        f" {_and(moving)} {'was' if one else 'were'} still improving or not settled at the end "
+        f"(next section): this compares {'it' if one else 'them'} where the budget of "
+        f"{_epochs(s['epochs'])} ran out, not where {'it' if one else 'they'} would settle."
+    )
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _convergence_section(s: dict) -> list[str]:
@@ -375,8 +496,9 @@ def _convergence_section(s: dict) -> list[str]:
         f"{_epochs(w)} (the last 10% of the run), $L_{{{s['epochs']}}} / L_{{{start}}} - 1$ "
         "(negative: still falling), with its mean and 95% interval over seeds. An arm is called "
         f"*still improving* when its held-out MSE fell by more than {pct(thr)} over that span "
-        f"(mean over seeds), *rising* when it grew by more than {pct(thr)}, and *flat at the "
-        "end* otherwise.",
+        f"(mean over seeds) and the whole 95% interval lies below 0, *rising* when it grew by "
+        f"more than {pct(thr)} and the interval lies above 0, *flat at the end* when the whole "
+        f"interval lies within ±{pct(thr)}, and *{NOT_SETTLED}* otherwise.",
         "",
         f"| arm | held-out MSE change, epochs {start}→{s['epochs']} | training MSE change | "
         "verdict |",
@@ -389,11 +511,13 @@ def _convergence_section(s: dict) -> list[str]:
         out.append(f"| {L[arm]} | {_pct(d['test'])} | {_pct(d['train'])} | {verdicts[arm]} |")
     improving = [f"*{L[arm]}*" for arm in s["arms"] if verdicts[arm] == "still improving"]
     rising = [f"*{L[arm]}*" for arm in s["arms"] if verdicts[arm] == "rising"]
-    if not improving and not rising:
+    unsettled = [arm for arm in s["arms"] if verdicts[arm] == NOT_SETTLED]
+    flat = [f"*{L[arm]}*" for arm in s["arms"] if verdicts[arm] == "flat at the end"]
+    if not improving and not rising and not unsettled:
         text = (
             f"Every arm is flat at the end (held-out MSE within ±{pct(thr)} over the last "
-            f"{_epochs(w)}): the final comparisons are between runs that had converged, not "
-            "cut short by the budget."
+            f"{_epochs(w)}): by this check the final comparisons are between runs that had "
+            "stopped improving, not cut short by the budget."
         )
     else:
         text = ""
@@ -408,6 +532,18 @@ def _convergence_section(s: dict) -> list[str]:
                 f"Rising at the end: {', '.join(rising)} (the held-out MSE went up over the "
                 "last epochs: over-fitting or instability). "
             )
+        if unsettled:
+            text += (
+                f"Not settled by the {s['seeds']} seeds: "
+                + ", ".join(
+                    f"*{L[arm]}* ({_pct(c[arm]['test'])}: the interval holds both a flat end "
+                    f"and a change beyond ±{pct(thr)})"
+                    for arm in unsettled
+                )
+                + ". "
+            )
+        if flat:
+            text += f"Flat at the end: {', '.join(flat)}. "
         text = text.rstrip()
     return out + ["", text, ""]
 
@@ -503,6 +639,11 @@ def _units_section(s: dict) -> list[str]:
 def _later(d: dict, word: str) -> str:
     """Units that became dead (inactive) after the swap: a count over all seeds, like the
     revived ones (a saved run without the count gives the mean fraction over seeds)."""
+    if "alive_after_swap_units" in d:
+        return (
+            f"{d['newly_off_units']} of the {d['alive_after_swap_units']} units not {word} right "
+            f"after the swap became {word} later"
+        )
     if "newly_off_units" in d:
         return (
             f"{d['newly_off_units']} of the {d['units']} units (all seeds together) became "
