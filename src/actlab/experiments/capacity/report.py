@@ -1,0 +1,427 @@
+"""The capacity report: Markdown whose every number and verdict comes from the run's results.
+
+Errors are test MSE relative to the target's variance, as geometric means over seeds with 95%
+intervals (the summary's :func:`actlab.stats.mean_ci` of ``log10``); "within noise" wherever
+Welch's test on the per-seed ``log10`` errors does not separate two results.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from actlab.experiments.base import Results
+from actlab.report.format import num, pct, ratio
+
+__all__ = [
+    "report",
+    "err_text",
+    "best_text",
+    "pairs_text",
+    "depth1_text",
+    "per_neuron_text",
+    "trained_text",
+    "lr_text",
+    "sawtooth_text",
+]
+
+INITS = {
+    "torch": "[default initialisation](#term-default-init)",
+    "xavier": "[Xavier initialisation](#term-xavier-init)",
+    "he": "[He initialisation](#term-he-init)",
+}
+
+
+OUTCOMES = {
+    "deeper": "deeper better",
+    "shallower": "shallower better",
+    "within noise": "within noise",
+}
+
+
+def _finite(x: Any) -> bool:
+    return x is not None and isinstance(x, float | int) and math.isfinite(x)
+
+
+def err_text(stat: dict[str, float]) -> str:
+    """A geometric-mean error from the mean and interval of its ``log10``: ``0.012 [0.008,
+    0.02]``; ``n/a`` when no seed gave a finite error."""
+    if not _finite(stat.get("mean")):
+        return "n/a"
+    mid = num(10 ** stat["mean"], 2)
+    if not (_finite(stat.get("lo")) and _finite(stat.get("hi"))):
+        return mid
+    return f"{mid} [{num(10 ** stat['lo'], 2)}, {num(10 ** stat['hi'], 2)}]"
+
+
+def _list(names: list[str]) -> str:
+    names = list(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def best_text(verdict: dict[str, Any], errors: dict[str, dict]) -> str:
+    """The verdict of one (target, shape): the best activation and its error, those within noise
+    of it, and those worse. ``errors``: activation -> its ``log10_error`` stat."""
+    best = verdict["best"]
+    tied, worse = verdict["tied_with_best"], verdict["differs_from_best"]
+    if not _finite(verdict["means"][best]):
+        return "no activation gave a finite error"
+    out = f"**{best}** has the lowest error ({err_text(errors[best])})"
+    if tied and not worse:
+        return out + f", but every other activation is within noise of it ({_list(tied)})"
+    if tied:
+        out += f"; {_list(tied)} {'is' if len(tied) == 1 else 'are'} within noise of it"
+    else:
+        out += " and differs from every other activation"
+    if worse and tied:
+        out += f"; {_list(worse)} {'is' if len(worse) == 1 else 'are'} worse"
+    return out
+
+
+def pairs_text(pair_verdicts: list[dict]) -> str:
+    """How the deeper shape of each matched pair compares with the shallower, counted over
+    every (target, activation, pair)."""
+    n = len(pair_verdicts)
+    if not n:
+        return "no two shapes of the grid have matched parameter counts, so no pair is compared"
+    deeper = sum(p["outcome"] == "deeper" for p in pair_verdicts)
+    shallower = sum(p["outcome"] == "shallower" for p in pair_verdicts)
+    tied = n - deeper - shallower
+    parts = [f"the deeper network has the lower error in {deeper} of {n} comparisons"]
+    parts.append(f"the shallower in {shallower}")
+    parts.append(f"and {tied} are within noise")
+    verdict = (
+        "depth helped more often than it hurt"
+        if deeper > shallower
+        else ("depth hurt more often than it helped" if shallower > deeper else "neither won more")
+    )
+    return ", ".join(parts) + f": at a matched parameter count {verdict}"
+
+
+def depth1_text(depth1: list[dict]) -> str:
+    """Measured regions of one-hidden-layer nets against the exact expectation, per width:
+    where the expectation lies inside the 95% interval, and the largest ratio."""
+    if not depth1:
+        return ""
+    inside = [
+        r["width"]
+        for r in depth1
+        if _finite(r["measured"]["lo"])
+        and r["measured"]["lo"] <= r["expected"] <= r["measured"]["hi"]
+    ]
+    worst = max(depth1, key=lambda r: abs(math.log(r["measured"]["mean"] / r["expected"])))
+    widths = [r["width"] for r in depth1]
+    if len(inside) == len(depth1):
+        head = (
+            f"at every width ({_list([str(w) for w in widths])}) the exact expectation lies "
+            "inside the measured 95% interval"
+        )
+    else:
+        out = [str(w) for w in widths if w not in inside]
+        head = f"the exact expectation lies outside the measured 95% interval at width {_list(out)}"
+    return (
+        f"{head}; the largest gap is at N = {worst['width']}: measured "
+        f"{num(worst['measured']['mean'])} against {num(worst['expected'])} expected "
+        f"(ratio {num(worst['measured']['mean'] / worst['expected'], 2)})"
+    )
+
+
+def per_neuron_text(reg: dict) -> str:
+    """Breakpoints per hidden unit at the shallowest and the deepest depth of the sweep, and
+    whether they differ (Welch)."""
+    lo, hi = reg["rate_depths"]
+    a, b = reg["rate"][str(lo)], reg["rate"][str(hi)]
+    if lo == hi:
+        return f"{num(a['mean'])} breakpoints per hidden unit at D = {lo}"
+    body = (
+        f"breakpoints per hidden unit: {num(a['mean'])} [{num(a['lo'])}, {num(a['hi'])}] at "
+        f"D = {lo}, {num(b['mean'])} [{num(b['lo'])}, {num(b['hi'])}] at D = {hi}"
+    )
+    if not reg["rate_differs"]:
+        return body + " (within noise)"
+    direction = "fewer" if b["mean"] < a["mean"] else "more"
+    return (
+        body + f": the deeper nets have {direction} per unit, by a factor "
+        f"{num(b['mean'] / a['mean'], 2)}"
+    )
+
+
+def trained_text(trained: list[dict]) -> str:
+    """How training changed the ReLU nets' linear pieces, pooled over shapes and targets."""
+    n = sum(r["n"] for r in trained)
+    if not n:
+        return "no ReLU network of a 1-D target finished training"
+    more = sum(r["more"] for r in trained)
+    ratios = [r["log10_ratio"]["mean"] for r in trained if _finite(r["log10_ratio"]["mean"])]
+    lo, hi = (min(ratios), max(ratios)) if ratios else (math.nan, math.nan)
+    from actlab.stats import proportion_ci
+
+    share = proportion_ci(more, n)
+    return (
+        f"training added linear pieces in {more} of {n} trained ReLU networks "
+        f"({pct(share['mean'])}, [Wilson interval](#term-wilson-interval) "
+        f"[{pct(share['lo'])}, {pct(share['hi'])}]); the mean factor per (shape, target) "
+        f"ranges from {ratio(lo)} to {ratio(hi)}"
+    )
+
+
+def sawtooth_text(s: dict) -> str:
+    """What the trained ReLU networks reach on the sawtooth target, beside the exact
+    construction: their error and pieces at the shape with the most units ('' when the run has
+    no sawtooth target or no ReLU)."""
+    if "sawtooth" not in s["targets"] or "relu" not in s["activations"]:
+        return ""
+    shape = (max(s["depths"]), max(s["widths"]))
+    cell = next(
+        c
+        for c in s["cells"]
+        if c["target"] == "sawtooth"
+        and c["activation"] == "relu"
+        and (c["depth"], c["width"]) == shape
+    )
+    row = next(
+        (
+            r
+            for r in s["regions"]["trained"]
+            if r["target"] == "sawtooth" and (r["depth"], r["width"]) == shape
+        ),
+        None,
+    )
+    pieces = f" and {num(row['pieces_end']['mean'])} linear pieces" if row else ""
+    return (
+        f"; trained ReLU networks of $D = {shape[0]}$, $N = {shape[1]}$ "
+        f"({shape[0] * shape[1]} units) end at error {err_text(cell['log10_error'])}{pieces}"
+    )
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell (a bare | would end the cell)."""
+    return text.replace("|", "\\|")
+
+
+def lr_text(summary: dict) -> str:
+    """Where the tuned rates sit in their grid."""
+    edges, total = summary["lr_edges"], summary["lr_cells"]
+    grid = ", ".join(f"{v:g}" for v in summary["lr_grid"])
+    if edges == 0:
+        return f"every pick is interior to the grid ({grid})"
+    return (
+        f"{edges} of {total} (activation, target, shape) picks sit at an edge of the grid "
+        f"({grid}): there a rate outside the grid might do better, and the error shown may "
+        "overstate what that activation can reach"
+    )
+
+
+def _errors(s: dict, target: str, shape: tuple[int, int]) -> dict[str, dict]:
+    return {
+        c["activation"]: c["log10_error"]
+        for c in s["cells"]
+        if c["target"] == target and (c["depth"], c["width"]) == shape
+    }
+
+
+def _verdict(s: dict, target: str, shape: tuple[int, int]) -> dict:
+    return next(
+        v for v in s["verdicts"] if v["target"] == target and (v["depth"], v["width"]) == shape
+    )
+
+
+def report(results: Results) -> str:
+    """The chapter's Markdown, ending with its exercises."""
+    from actlab.experiments.capacity.exercises import EXERCISES
+    from actlab.report.exercises import exercises_markdown
+
+    s = results.summary
+    acts, targets, labels = s["activations"], s["targets"], s["target_labels"]
+    shapes = [(d, w) for d in s["depths"] for w in s["widths"]]
+    big = (max(s["depths"]), max(s["widths"]))
+    tune = tuple(s["tune_shape"])
+    reg = s["regions"]
+    out = ["# Capacity: which functions can each activation represent?", ""]
+    out += [
+        "Every earlier chapter asked whether a network *trains*. This one asks what it can "
+        "*represent*: given a depth $D$ and a width $N$, how closely can a network with each "
+        "activation $\\varphi$ fit a function? The answer mixes two things that are hard to "
+        "separate: what the architecture can express at all, and what the optimiser finds in "
+        "a fixed budget. A hand-built network shows the first; trained networks show the "
+        "second.",
+        "",
+        f"Targets, each on inputs drawn uniformly from $[-1, 1]$ (the checkerboard from "
+        f"$[-1, 1]^2$), without noise: {', '.join(labels[t] for t in targets)}. Networks of "
+        f"depth $D \\in \\{{{', '.join(map(str, s['depths']))}\\}}$ and width "
+        f"$N \\in \\{{{', '.join(map(str, s['widths']))}\\}}$ with each of {', '.join(acts)}, "
+        f"trained with full-batch Adam for {s['steps']} steps on {s['n_train']} points "
+        f"({s['n_train_2d']} for the 2-D target), {s['seeds']} [seeds](#term-seed) each "
+        f"(every seed draws its own data). Within a seed and a shape every activation, "
+        f"target and rate starts from the same weights ({INITS[s['init']]}); all "
+        f"{s['members']} networks train side by side, one [ensemble](#term-ensemble) per "
+        "shape and input dimension.",
+        "",
+        "**The error.** Test MSE divided by the target's variance $\\mathrm{Var}(f)$ (1 is "
+        "what the best constant achieves, 0.01 means 99% of the variance is fitted), on "
+        f"{s['n_test']} [held-out](#term-held-out) points per seed, summarised as a "
+        "[geometric mean](#term-geometric-mean) over seeds with its "
+        "[95% interval](#term-t-interval). Two activations are *within noise* of each other "
+        "when [Welch's test](#term-welch) on the per-seed $\\log_{10}$ errors does not "
+        "separate them at 5%.",
+        "",
+        "**A fair learning rate.** A shared $\\eta$ would favour whichever activation it "
+        "happens to suit, so each (activation, target) gets its own: every rate of the grid "
+        f"({', '.join(f'{v:g}' for v in s['lr_grid'])}) is trained, the one with the lowest "
+        f"mean $\\log_{{10}}$ validation MSE over seeds ({s['n_val']} validation points, "
+        "drawn apart from the test points) is kept, and only then is the test error read. "
+        + (
+            "Rates are tuned at every shape."
+            if s["tune_all_shapes"]
+            else f"Rates are tuned at $D = {tune[0]}$, $N = {tune[1]}$ and used at every shape "
+            "(the `full` [preset](#term-preset) tunes each shape)."
+        )
+        + f" Where the picks sit: {lr_text(s)}.",
+        "",
+        "## What theory says",
+        "",
+        "* **Width suffices, in principle.** A network with one hidden layer and any "
+        "non-polynomial $\\varphi$ can approximate any continuous function on a bounded set as "
+        "closely as wished, given enough units (the universal approximation theorem: Cybenko "
+        "1989, Hornik 1991, Leshno et al. 1993). The identity is the exception: a stack of "
+        "affine layers is one affine map, so its best fit is a straight line (a plane) whatever "
+        "$D$ and $N$.",
+        "* **Depth buys efficiency for compositional functions.** Telgarsky (2016): composing "
+        "the tent map $D$ times gives a sawtooth with $2^D$ linear pieces from a ReLU network "
+        "of width 2 and depth $D$, while a one-hidden-layer ReLU network of $N$ units has at "
+        "most $N + 1$ pieces on a line, so it needs about $2^D$ units for the same function. "
+        "The sawtooth target here is that function for $D = 3$ (8 pieces).",
+        "* **But random and trained networks do not use that capacity.** Hanin & Rolnick "
+        "(2019) show that at initialisation the average number of linear regions a line "
+        "crosses grows about linearly in the total number of units $D N$, not exponentially "
+        "in depth (only their abstract could be checked here, so none of their constants is "
+        "used). The exact first-layer expectation (a closed form, "
+        "`actlab.regions.expected_first_layer_breakpoints`) is drawn beside the measurement.",
+        "",
+    ]
+    # ------------------------------------------------------------------ errors
+    out += ["## Which activation fits which function", ""]
+    out += [
+        "Each heatmap is one target: rows are activations, columns shapes ($D$ hidden layers "
+        "of $N$ units), the colour the geometric-mean error, each cell's number the mean and "
+        "its interval. A black frame marks the lowest error of a column; grey frames mark the "
+        "activations within noise of it.",
+        "",
+    ]
+    for tgt in targets:
+        v = _verdict(s, tgt, big)
+        out += [
+            f"![{labels[tgt]}](figures/errors_{tgt}.png)",
+            "",
+            f"**{labels[tgt]}** at $D = {big[0]}$, $N = {big[1]}$: "
+            f"{best_text(v, _errors(s, tgt, big))}.",
+            "",
+        ]
+    rows = ["| target | " + " | ".join(f"D={d}, N={w}" for d, w in shapes) + " |"]
+    rows.append("|---|" + "---|" * len(shapes))
+    for tgt in targets:
+        cells = []
+        for shape in shapes:
+            v = _verdict(s, tgt, shape)
+            mark = "" if v["differs_from_best"] else " (all within noise)"
+            tie = (
+                f" ≈ {', '.join(v['tied_with_best'])}"
+                if v["tied_with_best"] and v["differs_from_best"]
+                else ""
+            )
+            cells.append(f"{v['best']}{tie}{mark}")
+        rows.append(f"| {_cell(labels[tgt])} | " + " | ".join(cells) + " |")
+    out += [
+        "The best activation per target and shape (≈: within noise of the best):",
+        "",
+        *rows,
+        "",
+        "What the fits look like, at the largest shape:",
+        "",
+        "![fits](figures/fits.png)",
+        "",
+    ]
+    # ------------------------------------------------------------------ matched params
+    pairs = "; ".join(
+        f"{'input dimension ' + k + ': ' if len(s['pairs']) > 1 else ''}"
+        + ", ".join(f"D={a[0]}×N={a[1]} with D={b[0]}×N={b[1]}" for a, b in v)
+        for k, v in s["pairs"].items()
+        if v
+    )
+    out += [
+        "## Depth or width at a matched parameter count",
+        "",
+        "A deeper network of the same width has more parameters $|\\theta|$, so the heatmaps "
+        "confound depth with size. Two views correct for it. The figure plots the error "
+        "against $|\\theta|$ (one colour per activation, one marker per depth): where a deeper "
+        "curve lies below a shallower one at the same $|\\theta|$, depth bought something. "
+        "And pairs of shapes whose $|\\theta|$ differ by at most a factor 1.5 are compared "
+        f"directly ({pairs or 'none in this grid'}): {pairs_text(s['pair_verdicts'])}.",
+        "",
+        "![error against parameters](figures/params.png)",
+        "",
+    ]
+    if s["pair_verdicts"]:
+        rows = ["| target | activation | shallower: error | deeper: error | verdict |"]
+        rows.append("|---|---|---|---|---|")
+        for p in s["pair_verdicts"]:
+            a, b = p["shallow"], p["deep"]
+            rows.append(
+                f"| {_cell(labels[p['target']])} | {p['activation']} | D={a[0]}, N={a[1]} "
+                f"({p['params'][0]} parameters): {err_text(p['shallow_error'])} | "
+                f"D={b[0]}, N={b[1]} ({p['params'][1]} parameters): "
+                f"{err_text(p['deep_error'])} | "
+                f"{OUTCOMES[p['outcome']]} |"
+            )
+        out += ["<details><summary>Every matched pair</summary>", "", *rows, "", "</details>", ""]
+    # ------------------------------------------------------------------ regions
+    saw = reg["sawtooth"]
+    out += [
+        "## Linear regions: what depth can buy, and what it gets",
+        "",
+        "A ReLU network computes a piecewise-linear function. Along a line through input "
+        "space it is linear between the points where some unit's pre-activation $z$ crosses "
+        "0, and those points can be found exactly: on each interval every layer's input is "
+        "affine in the position, so each unit's $z$ is too, and its root splits the interval "
+        "(`actlab.regions.count_pieces`). Here the line is the whole input range $[-1, 1]$.",
+        "",
+        f"Left: {reg['init'] and s['region_nets']} ReLU networks per shape at a Gaussian "
+        f"initialisation ($\\sigma_w^2 = {num(s['region_sigma_w2'])}$, "
+        f"$\\sigma_b^2 = {num(s['region_sigma_b2'])}$; with $\\sigma_b^2 = 0$ every first-layer "
+        "unit would break at $x = 0$). One hidden layer: "
+        f"{depth1_text(reg['depth1'])}. Deeper: {per_neuron_text(reg)}. The blue line "
+        "extends the first layer's rate to every unit ('linear in $D N$'); the red line is "
+        "the sawtooth, whose count doubles with every layer: "
+        f"{', '.join(map(str, saw['pieces']))} pieces at $D$ = "
+        f"{', '.join(map(str, saw['depth']))}, from only $2D$ units each.",
+        "",
+        f"Right: the trained ReLU networks of the 1-D targets (tuned rate, {s['seeds']} seeds "
+        f"per shape), whose linear pieces were counted before and after training: "
+        f"{trained_text(reg['trained'])}.",
+        "",
+        "![regions](figures/regions.png)",
+        "",
+    ]
+    # ------------------------------------------------------------------ confounds
+    out += [
+        "## What this does and does not show",
+        "",
+        "* **Optimisation against representation.** A trained network's error mixes what the "
+        "shape can represent with what Adam finds in "
+        f"{s['steps']} steps from one initialisation. The sawtooth network represents the "
+        "8-piece sawtooth target exactly with 6 ReLU units (error 0)"
+        + sawtooth_text(s)
+        + ". A trained error is therefore an upper bound on what the shape can represent, "
+        "not a measurement of it.",
+        "* **Parameter count.** Shapes of one grid differ in $|\\theta|$; compare across depth "
+        "only at matched $|\\theta|$ (the pairs above) or along the $|\\theta|$ axis.",
+        "* **Tuning.** Each activation's rate is the best of a small grid, at one shape unless "
+        "stated; a pick at the edge of the grid may understate what the activation can reach.",
+        "* **Data.** Few training points for a high-frequency target also limit what a "
+        "network can learn from them: the test error includes interpolation between points.",
+        "",
+    ]
+    out += [exercises_markdown(EXERCISES)]
+    return "\n".join(out)

@@ -1,0 +1,476 @@
+"""The capacity experiment against independent references: plain nn.Sequential models trained
+alone with torch.optim.Adam, NumPy target formulas and quadrature, a brute-force piece count on
+dense samples, parameter counts of nn.Linear stacks; verdict sentences from hand-set summaries;
+the exercises' solutions."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib.figure import Figure
+from reference import plain_sequential
+from torch import nn
+
+from actlab.experiments.capacity import SPEC, solutions
+from actlab.experiments.capacity import exercises as stubs
+from actlab.experiments.capacity import experiment as cap
+from actlab.experiments.capacity import report as rep
+from actlab.seeding import derive_seed
+from actlab.stats import mean_ci
+
+TINY = cap.Config(
+    activations=("identity", "tanh", "relu"),
+    targets=("sin1", "abs", "checkerboard"),
+    depths=(1, 2),
+    widths=(3, 5),
+    seeds=2,
+    steps=15,
+    lr_grid=(0.01, 0.05),
+    tune_depth=1,
+    tune_width=3,
+    n_train=12,
+    n_train_2d=16,
+    n_val=20,
+    n_test=20,
+    curve_points=11,
+    region_depths=(1, 2),
+    region_widths=(3, 6),
+    region_nets=3,
+)
+
+TORCH_ACT = {"identity": nn.Identity, "tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return cap.run(TINY)
+
+
+# ------------------------------------------------------------------------- independent refs
+def _inputs(cfg, dim, seed, part):
+    """The inputs drawn again with plain torch from the documented stream."""
+    n = {"train": cfg.n_train if dim == 1 else cfg.n_train_2d, "val": cfg.n_val, "test": cfg.n_test}
+    gen = torch.Generator().manual_seed(derive_seed(cfg.data_seed, "capacity", dim, seed, part))
+    return torch.rand(n[part], dim, generator=gen, dtype=torch.float64) * 2 - 1
+
+
+def _truth(name, x):
+    """The targets from their formulas, in NumPy."""
+    x = np.asarray(x, dtype=np.float64)
+    if name.startswith("sin"):
+        return np.sin(int(name[3:]) * np.pi * x[:, 0])
+    if name == "abs":
+        return np.abs(x[:, 0])
+    if name == "step":
+        return (x[:, 0] > 0).astype(float)
+    if (
+        name == "sawtooth"
+    ):  # 4 teeth of height 1 on [-1, 1]: distance to the nearest multiple of 1/4
+        u = (x[:, 0] + 1) * 4  # period 2 in u
+        return 1 - np.abs((u % 2) - 1)
+    if name == "checkerboard":
+        i = np.clip(np.floor((x[:, 0] + 1) * 2), 0, 3)
+        j = np.clip(np.floor((x[:, 1] + 1) * 2), 0, 3)
+        return ((i + j) % 2 == 0).astype(float)
+    raise KeyError(name)
+
+
+def _members(results):
+    m = results.metrics
+    cols = ["member", "depth", "width", "activation", "target", "lr", "seed"]
+    return m[m.metric == "train/mse"][cols].set_index("member").sort_index()
+
+
+def _train_alone(cfg, row):
+    """One member trained alone: plain nn.Sequential from the same seed, torch.optim.Adam."""
+    dim = cap.TARGETS[row.target].dim
+    sizes = [dim] + [row.width] * row.depth + [1]
+    net = plain_sequential(sizes, int(row.seed), TORCH_ACT[row.activation])
+    data = {}
+    for part in ("train", "val", "test"):
+        x = _inputs(cfg, dim, int(row.seed), part)
+        y = torch.tensor(_truth(row.target, x.numpy()))[:, None]
+        data[part] = (x.float(), y.float())
+    opt = torch.optim.Adam(net.parameters(), lr=float(row.lr))
+    for _ in range(cfg.steps):
+        opt.zero_grad()
+        loss = (net(data["train"][0]) - data["train"][1]).square().mean()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return {p: float((net(x) - y).double().square().mean()) for p, (x, y) in data.items()}
+
+
+# ------------------------------------------------------------------------- targets
+@pytest.mark.parametrize("name", list(cap.TARGETS))
+def test_targets_match_their_formulas_and_variances(name):
+    t = cap.TARGETS[name]
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(500, t.dim, generator=gen, dtype=torch.float64) * 2 - 1
+    np.testing.assert_allclose(
+        cap.target_values(name, x)[:, 0].numpy(), _truth(name, x), atol=1e-12
+    )
+    # variance by midpoint quadrature on a fine grid
+    n = 200_000 if t.dim == 1 else 1000
+    g = (np.arange(n) + 0.5) / n * 2 - 1
+    pts = g[:, None] if t.dim == 1 else np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    assert abs(_truth(name, pts).var() - t.variance) < 1e-3
+
+
+def test_sawtooth_target_has_its_stated_pieces():
+    f = lambda x: _truth("sawtooth", x[:, None])  # noqa: E731
+    assert solutions.pieces_by_sampling(f, -1, 1) == cap.TARGETS["sawtooth"].pieces == 8
+    assert solutions.pieces_by_sampling(lambda x: np.abs(x), -1, 1) == cap.TARGETS["abs"].pieces
+
+
+# ------------------------------------------------------------------------- protocol
+def test_every_member_equals_a_plain_model_trained_alone(tiny):
+    table = _members(tiny)
+    a = tiny.arrays
+    for m, row in table.iterrows():
+        ref = _train_alone(TINY, row)
+        for part in ("train", "val", "test"):
+            assert a[f"{part}_mse"][m] == pytest.approx(ref[part], rel=2e-4, abs=1e-7), (m, part)
+        var = cap.TARGETS[row.target].variance
+        assert a["rel_error"][m] == pytest.approx(a["test_mse"][m] / var, rel=1e-12)
+
+
+def test_identical_initial_weights_across_activations_targets_and_rates(tiny):
+    """Members of one shape and seed start from one draw: their ReLU counts at init agree."""
+    table = _members(tiny)
+    a = tiny.arrays
+    relu = table[(table.activation == "relu") & table.target.isin(["sin1", "abs"])]
+    for (_d, _w, _s), grp in relu.groupby(["depth", "width", "seed"]):
+        vals = a["pieces_init"][grp.index.to_numpy()]
+        assert np.all(vals == vals[0])
+
+
+def test_rates_are_picked_on_validation_and_scored_on_test(tiny):
+    table = _members(tiny)
+    a, s = tiny.arrays, tiny.summary
+    tune = table[(table.depth == TINY.tune_depth) & (table.width == TINY.tune_width)]
+    for (act, tgt), grp in tune.groupby(["activation", "target"]):
+        scores = {
+            lr: np.log10(a["val_mse"][g.index.to_numpy()]).mean() for lr, g in grp.groupby("lr")
+        }
+        best = min(scores, key=lambda r: (scores[r], r))
+        assert s["tuned_lr"][f"{act}|{tgt}"] == pytest.approx(best)
+        for shape in TINY.shapes:
+            sel = table[
+                (table.depth == shape[0])
+                & (table.width == shape[1])
+                & (table.activation == act)
+                & (table.target == tgt)
+                & np.isclose(table.lr, best)
+            ]
+            cell = next(
+                c
+                for c in s["cells"]
+                if (c["activation"], c["target"], c["depth"], c["width"]) == (act, tgt, *shape)
+            )
+            expect = mean_ci(np.log10(a["rel_error"][sel.index.to_numpy()]))
+            assert cell["log10_error"]["mean"] == pytest.approx(expect["mean"], rel=1e-12)
+            assert cell["lr"] == pytest.approx(best)
+    # rates other than the pick exist only at the tuning shape
+    other = table[(table.depth != TINY.tune_depth)]
+    assert other.groupby(["activation", "target"]).lr.nunique().max() == 1
+
+
+def test_pick_rates_hand_made_validation_against_test():
+    """Validation favours 0.01 and test favours 0.1: the pick is 0.01, whatever test says."""
+    table = pd.DataFrame(
+        {
+            "activation": ["tanh"] * 6,
+            "target": ["abs"] * 6,
+            "lr": [0.01, 0.01, 0.03, 0.03, 0.1, 0.1],
+            "seed": [0, 1] * 3,
+        }
+    )
+    val = np.array([0.01, 0.02, 0.05, 0.04, 0.2, 0.3])
+    d = cap.pick_rates(table, val)[("tanh", "abs")]
+    assert d.pick == 0.01 and d.status == "edge" and d.side == "low"
+    val2 = np.array([0.05, 0.04, 0.01, 0.02, 0.2, 0.3])
+    assert cap.pick_rates(table, val2)[("tanh", "abs")].status == "interior"
+    # a rate where one seed diverged (NaN) is never picked, even with a better mean
+    val3 = np.array([0.05, 0.04, 0.001, np.nan, 0.2, 0.3])
+    assert cap.pick_rates(table, val3)[("tanh", "abs")].pick == 0.01
+
+
+def test_n_params_and_matched_pairs():
+    for dim, depth, width in [(1, 1, 8), (2, 3, 5), (1, 4, 32)]:
+        sizes = [dim] + [width] * depth + [1]
+        net = plain_sequential(sizes, 0, nn.ReLU)
+        assert cap.n_params(dim, depth, width) == sum(p.numel() for p in net.parameters())
+    shapes = [(1, 8), (1, 16), (1, 32), (2, 8), (2, 16), (4, 8)]
+    # |theta|: 25, 49, 97, 97, 321, 241 -> (1,32)~(2,8) exact; (2,16)~(4,8) ratio 1.33
+    assert cap.matched_pairs(shapes, 1) == [((1, 32), (2, 8)), ((2, 16), (4, 8))]
+    assert cap.matched_pairs(shapes, 1, tol=1.2) == [((1, 32), (2, 8))]
+    # same depth is never a pair; each shape at most once, closest first
+    assert cap.matched_pairs([(1, 8), (1, 9)], 1) == []
+    assert cap.matched_pairs([(1, 32), (2, 8), (1, 33)], 1) == [((1, 32), (2, 8))]
+
+
+def test_verdict_within_noise_and_differs():
+    rng = np.random.default_rng(0)
+    v = cap.verdict(
+        {
+            "a": -2 + 0.01 * rng.standard_normal(6),
+            "b": -2.005 + 0.01 * rng.standard_normal(6),
+            "c": -1 + 0.01 * rng.standard_normal(6),
+        }
+    )
+    assert v["best"] in ("a", "b") and v["tied_with_best"] == [x for x in "ab" if x != v["best"]]
+    assert v["differs_from_best"] == ["c"]
+    v = cap.verdict({"a": np.array([np.nan, np.nan]), "b": np.array([-1.0, -1.1])})
+    assert v["best"] == "b" and v["differs_from_best"] == ["a"]
+
+
+def test_pair_outcomes_follow_the_arrays(tiny):
+    table = _members(tiny)
+    a, s = tiny.arrays, tiny.summary
+    assert s["pair_verdicts"], "the tiny grid has matched pairs"
+    for p in s["pair_verdicts"]:
+        errs = []
+        for shape in (p["shallow"], p["deep"]):
+            lr = s["tuned_lr"][f"{p['activation']}|{p['target']}"]
+            sel = table[
+                (table.depth == shape[0])
+                & (table.width == shape[1])
+                & (table.activation == p["activation"])
+                & (table.target == p["target"])
+                & np.isclose(table.lr, lr)
+            ]
+            errs.append(np.log10(a["rel_error"][sel.index.to_numpy()]))
+        from scipy import stats as st
+
+        differs = st.ttest_ind(errs[0], errs[1], equal_var=False).pvalue < 0.05
+        want = (
+            "within noise"
+            if not differs
+            else ("deeper" if errs[1].mean() < errs[0].mean() else "shallower")
+        )
+        assert p["outcome"] == want
+
+
+# ------------------------------------------------------------------------- regions
+def _pieces_dense(net: nn.Sequential, n=400_001) -> int:
+    """Linear pieces on [-1, 1] by dense sampling (float64): slope changes, runs merged."""
+    net = net.double()
+    x = torch.linspace(-1, 1, n, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        y = net(x)[:, 0].numpy()
+    slope = np.diff(y) / np.diff(x[:, 0].numpy())
+    change = np.abs(np.diff(slope)) > 1e-7 * max(np.abs(slope).max(), 1e-12)
+    return int((change & ~np.concatenate([[False], change[:-1]])).sum()) + 1
+
+
+def test_relu_pieces_at_init_against_dense_sampling(tiny):
+    table = _members(tiny)
+    a = tiny.arrays
+    relu = table[(table.activation == "relu") & (table.target == "sin1")]
+    assert len(relu)
+    for m, row in relu.iterrows():
+        net = plain_sequential([1] + [row.width] * row.depth + [1], int(row.seed), nn.ReLU)
+        assert a["pieces_init"][m] == _pieces_dense(net), m
+    # only ReLU members of 1-D targets are counted
+    others = table[(table.activation != "relu") | (table.target == "checkerboard")].index
+    assert np.isnan(a["pieces_init"][others]).all() and np.isnan(a["pieces_end"][others]).all()
+
+
+def test_region_sweep_and_sawtooth(tiny):
+    a, s = tiny.arrays, tiny.summary
+    np.testing.assert_array_equal(a["sawtooth_pieces"], 2.0 ** a["sawtooth_depth"])
+    counts = a["region_counts"]
+    for i, depth in enumerate(TINY.region_depths):
+        for j, width in enumerate(TINY.region_widths):
+            for k in range(TINY.region_nets):
+                seed = derive_seed(TINY.data_seed, "capacity-regions", depth, width, k)
+                gen = torch.Generator().manual_seed(seed)
+                layers, sizes = [], [1] + [width] * depth + [1]
+                for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+                    lin = nn.Linear(fan_in, fan_out, dtype=torch.float64)
+                    with torch.no_grad():
+                        lin.weight.normal_(0, math.sqrt(2.0 / fan_in), generator=gen)
+                        lin.bias.normal_(0, math.sqrt(TINY.region_sigma_b2), generator=gen)
+                    layers += [lin, nn.ReLU()]
+                net = nn.Sequential(*layers[:-1])
+                # regions >= pieces; both from the exact count; pieces by dense sampling
+                assert a["region_pieces"][i, j, k] == _pieces_dense(net)
+                assert counts[i, j, k] >= a["region_pieces"][i, j, k]
+    row = s["regions"]["init"][0]
+    assert row["regions"]["mean"] == pytest.approx(counts[0, 0].mean())
+    assert row["per_neuron"]["mean"] == pytest.approx(((counts[0, 0] - 1) / 3).mean())
+
+
+# ------------------------------------------------------------------------- report sentences
+def _stat(mean, lo=None, hi=None):
+    lo = mean - 0.1 if lo is None else lo
+    hi = mean + 0.1 if hi is None else hi
+    return {"mean": mean, "lo": lo, "hi": hi, "sd": 0.1, "n": 5}
+
+
+def test_best_text_both_ways():
+    errors = {"relu": _stat(-2.0), "tanh": _stat(-1.9), "identity": _stat(-0.1)}
+    v = {"best": "relu", "tied_with_best": ["tanh"], "differs_from_best": ["identity"],
+         "means": {"relu": -2.0, "tanh": -1.9, "identity": -0.1}}  # fmt: skip
+    t = rep.best_text(v, errors)
+    assert t.startswith("**relu** has the lowest error (0.01 [")
+    assert "tanh is within noise of it" in t and "identity is worse" in t
+    v2 = {**v, "tied_with_best": ["tanh", "identity"], "differs_from_best": []}
+    assert "every other activation is within noise of it (tanh and identity)" in rep.best_text(
+        v2, errors
+    )
+    v3 = {**v, "tied_with_best": [], "differs_from_best": ["tanh", "identity"]}
+    t3 = rep.best_text(v3, errors)
+    assert "differs from every other activation" in t3 and "within noise" not in t3
+    v4 = {**v, "means": {"relu": math.inf}}
+    assert rep.best_text(v4, errors) == "no activation gave a finite error"
+
+
+def test_pairs_text_both_ways():
+    mk = lambda o: {"outcome": o}  # noqa: E731
+    t = rep.pairs_text([mk("deeper"), mk("deeper"), mk("within noise"), mk("shallower")])
+    assert "lower error in 2 of 4" in t and "shallower in 1" in t and "1 are within noise" in t
+    assert t.endswith("depth helped more often than it hurt")
+    t = rep.pairs_text([mk("shallower"), mk("within noise")])
+    assert t.endswith("depth hurt more often than it helped")
+    assert rep.pairs_text([mk("within noise")]).endswith("neither won more")
+    assert rep.pairs_text([]).startswith("no two shapes")
+
+
+def test_region_sentences_both_ways():
+    d1 = [
+        {"width": 8, "measured": _stat(5.0, 4.0, 6.0), "expected": 5.5},
+        {"width": 16, "measured": _stat(10.0, 9.0, 11.0), "expected": 10.2},
+    ]
+    t = rep.depth1_text(d1)
+    assert t.startswith("at every width (8 and 16) the exact expectation lies inside")
+    assert "N = 8: measured 5 against 5.5 expected (ratio 0.91)" in t
+    d1[1]["expected"] = 12.0
+    t = rep.depth1_text(d1)
+    assert "outside the measured 95% interval at width 16" in t and "N = 16" in t
+    reg = {
+        "rate_depths": [1, 8],
+        "rate": {"1": _stat(0.6, 0.5, 0.7), "8": _stat(0.3, 0.25, 0.35)},
+        "rate_differs": True,
+    }
+    t = rep.per_neuron_text(reg)
+    assert "the deeper nets have fewer per unit, by a factor 0.5" in t
+    reg["rate_differs"] = False
+    assert rep.per_neuron_text(reg).endswith("(within noise)")
+    trained = [
+        {"n": 5, "more": 1, "log10_ratio": _stat(-0.3)},
+        {"n": 5, "more": 4, "log10_ratio": _stat(0.3)},
+    ]
+    t = rep.trained_text(trained)
+    assert t.startswith("training added linear pieces in 5 of 10 trained ReLU networks (50%")
+    assert "from 0.5 to 2" in t
+    assert rep.trained_text([]).startswith("no ReLU network")
+
+
+def test_lr_text_both_ways():
+    s = {"lr_edges": 0, "lr_cells": 12, "lr_grid": [0.01, 0.03, 0.1]}
+    assert rep.lr_text(s) == "every pick is interior to the grid (0.01, 0.03, 0.1)"
+    s["lr_edges"] = 3
+    assert rep.lr_text(s).startswith("3 of 12 (activation, target, shape) picks sit at an edge")
+
+
+def test_sawtooth_text_reads_the_largest_shape():
+    s = {
+        "targets": ["sawtooth"],
+        "activations": ["relu"],
+        "depths": [1, 4],
+        "widths": [8, 32],
+        "cells": [
+            {
+                "target": "sawtooth",
+                "activation": "relu",
+                "depth": 4,
+                "width": 32,
+                "log10_error": _stat(-1.0),
+            },
+            {
+                "target": "sawtooth",
+                "activation": "relu",
+                "depth": 1,
+                "width": 8,
+                "log10_error": _stat(-3.0),
+            },
+        ],  # fmt: skip
+        "regions": {
+            "trained": [{"target": "sawtooth", "depth": 4, "width": 32, "pieces_end": _stat(23.0)}]
+        },  # fmt: skip
+    }
+    t = rep.sawtooth_text(s)
+    assert "$D = 4$, $N = 32$ (128 units) end at error 0.1 [" in t and "23 linear pieces" in t
+    assert rep.sawtooth_text({**s, "activations": ["tanh"]}) == ""
+
+
+# ------------------------------------------------------------------------- run, figures, report
+def test_smoke_figures_and_report(tiny):
+    figs = SPEC.figures(tiny)
+    want = {f"errors_{t}" for t in TINY.targets} | {"params", "fits", "regions"}
+    assert set(figs) == want and all(isinstance(f, Figure) for f in figs.values())
+    text = SPEC.report(tiny)
+    assert "nan" not in text.lower().replace("nan ", "")
+    for name in want:
+        assert f"figures/{name}.png" in text
+    from actlab.report.notation import misplaced_symbols
+
+    assert misplaced_symbols(text, "capacity") == []
+
+
+def test_metrics_table_holds_the_arrays(tiny):
+    m = tiny.metrics
+    rel = m[m.metric == "test/rel_error"].sort_values("member")
+    np.testing.assert_array_equal(rel.value.to_numpy(), tiny.arrays["rel_error"])
+    assert set(m[m.metric == "regions/pieces"].activation) == {"relu"}
+
+
+def test_config_refuses_bad_values_naming_the_field():
+    for field, value in [
+        ("targets", ("nosuch",)),
+        ("depths", (0,)),
+        ("widths", (2, 2)),
+        ("lr_grid", (-1.0,)),
+        ("tune_depth", 3),
+        ("tune_width", 7),
+        ("seeds", 1),
+        ("region_sigma_b2", 0.0),
+        ("init", "nosuch"),
+    ]:
+        with pytest.raises(ValueError, match=field):
+            dataclasses.replace(TINY, **{field: value})
+
+
+# ------------------------------------------------------------------------- exercises
+def test_solutions_against_references():
+    def tent(depth):
+        def f(x):
+            t = x.copy()
+            for _ in range(depth):
+                t = 2 * np.minimum(t, 1 - t)
+            return t
+
+        return f
+
+    for depth in range(1, 11):
+        assert solutions.pieces_by_sampling(tent(depth), 0.0, 1.0) == 2**depth
+    assert solutions.pieces_by_sampling(lambda x: 3 * x + 1, -1, 1) == 1
+    for depth, width, dim in [(4, 32, 1), (2, 8, 1), (3, 5, 2), (1, 7, 1)]:
+        target = cap.n_params(dim, depth, width)
+        best = min(range(1, 5000), key=lambda m: (abs(cap.n_params(dim, 1, m) - target), m))
+        assert solutions.matched_width(depth, width, dim) == best
+    assert solutions.matched_width(4, 32) == 1088  # the number the exercise's answer quotes
+
+
+def test_stubs_raise_until_filled_in():
+    with pytest.raises(NotImplementedError):
+        stubs.pieces_by_sampling(np.abs, -1, 1)
+    with pytest.raises(NotImplementedError):
+        stubs.matched_width(2, 8)
