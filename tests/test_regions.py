@@ -144,6 +144,20 @@ def test_units_crossing_at_the_same_point_make_one_breakpoint():
         assert torch.allclose(p.breakpoints[0], t64(0.5), atol=1e-13)
 
 
+def test_a_deeper_kink_at_an_existing_breakpoint_up_to_rounding_counts_once():
+    # Layer 1: relu(x - 1/7) and relu(x) (= x on [0, 1]); layer 2: relu(0.3 x - 0.3/7) has its
+    # kink at x = 1/7 too, which float64 puts 1 ulp off layer 1's breakpoint.
+    layers = [
+        (t64([1.0], [1.0]), t64(-1 / 7, 0.0)),
+        (t64([0.0, 0.3]), t64(-0.3 / 7)),
+        (t64([1.0]), t64(0.0)),
+    ]
+    model = ensemble_from_layers([layers], "relu")
+    assert count_pieces(model, [0.0], [1.0], tol=0.0).regions.item() == 3  # the rounding
+    p = count_pieces(model, [0.0], [1.0])
+    assert p.regions.tolist() == [2] and p.regions_by_layer.tolist() == [[2, 2]]
+
+
 def test_a_kink_at_the_end_of_the_segment_is_no_breakpoint():
     # Member 0's unit z = 1 - x reaches its kink exactly at t = 1 (x1 = 1); member 1 has more
     # regions, so member 0's partition is padded: the padding must not add a piece.
