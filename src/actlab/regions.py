@@ -134,8 +134,8 @@ def _check_piecewise_linear(model: EnsembleMLP) -> None:
     smooth = sorted({a.name for a in model.activations if not a.piecewise_linear})
     if smooth:
         raise ValueError(
-            f"count_pieces needs piecewise-linear activations; {', '.join(smooth)} "
-            f"{'is' if len(smooth) == 1 else 'are'} not (its linear pieces are not finitely many). "
+            f"count_pieces needs piecewise-linear activations (linear between their kinks); "
+            f"not piecewise linear: {', '.join(smooth)}. "
             f"Piecewise-linear ones: {', '.join(piecewise_linear_activations())}"
         )
 
