@@ -14,9 +14,10 @@ at E = 1, 20, 100 members. For each E, in one process, interleaved repetitions o
   variant. Reported: one product after building, and the total of building plus 20 products
   (a typical power iteration).
 
-Prints ratios ``forward_over_reverse / double_backward`` of median times (> 1: double backward
-is faster), never an absolute time as a result: the machine is shared and noisy, ratios measured
-in the same run are what to compare. Run with one thread to match the tests' setting::
+Prints ratios of median times, ``forward_over_reverse / double_backward`` (and ``linearize /
+double_backward``; > 1: double backward is faster), never an absolute time as a result: the
+machine is shared and noisy, ratios measured in the same run are what to compare. Run with one
+thread to match the tests' setting::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_hvp.py
 """
@@ -109,8 +110,8 @@ def main() -> None:
         f"threads {torch.get_num_threads()}"
     )
     print(
-        "ratios forward_over_reverse / double_backward of median times (> 1: double "
-        "backward faster)"
+        "ratios of median times to double_backward's (> 1: double backward faster): "
+        "forward_over_reverse one-off and as an operator (op), torch.func.linearize (lin)"
     )
     cols = ("one-off", "op product", "op build+20", "lin product", "lin build+20")
     print(f"{'E':>5}" + "".join(f"{c:>14}" for c in cols) + f"{'max rel diff':>14}")

@@ -114,6 +114,25 @@ def test_hvp_is_every_members_own_hessian_times_its_vector(acts, loss, method):
         torch.testing.assert_close(hv_m, H @ v_m, rtol=1e-9, atol=1e-12)
 
 
+def test_hvp_at_other_parameters_and_per_member_batches():
+    model, _, _ = problem(["tanh", "relu"], "mse")
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 11, 3, generator=gen, dtype=D)  # (E, B, in): one batch per member
+    y = torch.randn(2, 11, 2, generator=gen, dtype=D)
+    other = model.flat.detach() + 0.3 * torch.randn(model.flat.shape, generator=gen, dtype=D)
+    v = torch.randn(model.flat.numel(), generator=gen, dtype=D)
+    hv = hvp(model, x, y, v, flat=other)
+    before = model.flat.detach().clone()
+    with torch.no_grad():
+        model.flat.copy_(other)
+    for m in range(model.E):
+        H = reference_hessian(model, x[m], y[m], "mse", m)
+        v_m = torch.cat([p.reshape(-1) for p in member_entries(model, v, m)])
+        hv_m = torch.cat([p.reshape(-1) for p in member_entries(model, hv, m)])
+        torch.testing.assert_close(hv_m, H @ v_m, rtol=1e-9, atol=1e-12)
+    assert not torch.equal(before, other)
+
+
 def test_weight_decay_adds_its_identity():
     model, x, y = problem(["tanh"] * 2, "mse")
     v = torch.randn(model.flat.numel(), generator=torch.Generator().manual_seed(1), dtype=D)
