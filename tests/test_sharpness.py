@@ -36,6 +36,7 @@ from actlab.sharpness import (
     top_eigenvalue,
     top_eigenvalue_lanczos,
 )
+from actlab.train import Callback, TrainConfig, train
 
 D = torch.float64
 ACTIVATION_SETS = {
@@ -254,6 +255,36 @@ def test_max_iter_reports_non_convergence():
     eig = top_eigenvalue(model, x, y, tol=1e-15, max_iter=2)
     assert not eig.converged.any()
     assert (eig.iterations <= 4).all()  # at most max_iter per phase, two phases
+
+
+@pytest.mark.parametrize("method", HVP_METHODS)
+def test_as_a_training_callback_and_under_no_grad(method):
+    model, x, y = problem(["tanh", "relu"], "mse")
+    before = top_eigenvalue(model, x, y, tol=1e-10, max_iter=3000, method=method).value
+
+    def probe(state):
+        eig = top_eigenvalue(
+            state.model,
+            state.x,
+            state.y,
+            members=state.active,
+            tol=1e-10,
+            max_iter=3000,
+            method=method,
+        )
+        return {"sharpness": eig.value}
+
+    result = train(
+        model,
+        x,
+        y,
+        TrainConfig(epochs=3, lr=0.05, optimizer=OptimizerConfig("sgd")),
+        callbacks=[Callback(probe, at=[0])],
+    )
+    torch.testing.assert_close(result.records["sharpness"][1][0], before, rtol=1e-12, atol=0)
+    with torch.no_grad():
+        after = top_eigenvalue(model, x, y, tol=1e-10, max_iter=3000, method=method).value
+    assert torch.isfinite(after).all() and not torch.equal(after, before)
 
 
 # ------------------------------------------------------------------------ diverged members
