@@ -1132,3 +1132,20 @@ def test_pooled_initial_quantities_are_per_seed_means_over_tasks(results):
         assert entry["delta_per_layer"]["n"] == cfg.seeds
         if entry["off_deepest_init"] is not None:
             assert entry["off_deepest_init"]["n"] == cfg.seeds
+
+
+def test_figures_fit_the_page_width(results):
+    """The page shows a figure about 800 px wide: no figure is wider than 9.5 inches (the
+    accuracy and per-layer panels in two columns, the curves one row per task), so that its
+    text keeps at least ~80% of its size; the training and held-out loss of a task share one
+    y-scale."""
+    figs = SPEC.figures(results)
+    for name, fig in figs.items():
+        assert fig.get_size_inches()[0] <= 9.5, name
+    loss = figs["loss_curves"].axes
+    assert len(loss) == 2 * len(SMOKE.tasks)
+    for row in range(len(SMOKE.tasks)):
+        train, test = loss[2 * row], loss[2 * row + 1]
+        assert train.get_ylim() == pytest.approx(test.get_ylim())
+    labels = [t.get_text() for t in loss[0].yaxis.get_ticklabels(which="both") if t.get_text()]
+    assert labels and not any("times" in t or "^" in t for t in labels)

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from actlab.experiments.base import Results
 from actlab.plotting.style import color_of, new_figure, style
@@ -264,39 +265,57 @@ def plot_units(
     return ax
 
 
+def _plain_log_ticks(ax: Axes) -> None:
+    """Ticks of a log axis at 1, 2 and 5 times a power of 10, labelled as plain numbers (0.02,
+    0.05, 0.1) instead of the crowded ``6 x 10^-1`` that a span of about a decade shows."""
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_locator(LogLocator(base=10.0))
+    ax.yaxis.set_minor_locator(LogLocator(base=10.0, subs=(2.0, 5.0)))  # labelled: 0.2, 0.5
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+
+
 def _grid_figure(rows: int, cols: int, size: tuple[float, float], **kwargs: Any):
     fig = new_figure(figsize=(size[0] * cols, size[1] * rows))
     return fig, np.atleast_2d(fig.subplots(rows, cols, squeeze=False, **kwargs))
 
 
 def figures(results: Results) -> dict[str, Figure]:
-    """``loss_curves``, ``accuracy``, ``boundaries``, ``grad_trace`` (rows: depth),
+    """``loss_curves``, ``accuracy``, ``boundaries``, ``grad_trace`` (rows: task, columns: depth),
     ``grad_layers`` and ``units``."""
     s = results.summary
     tasks, acts, depths = s["tasks"], s["activations"], s["depths"]
     figs: dict[str, Figure] = {}
     with style():
-        fig, axs = _grid_figure(2, len(tasks), (3.1, 2.6), sharex=True)
+        # One row per task (training and held-out side by side, on one y-scale), so that the
+        # figure stays readable at the ~800 px the page shows it.
+        fig, axs = _grid_figure(len(tasks), 2, (4.2, 2.0), sharex=True, sharey="row")
         for i, task in enumerate(tasks):
-            for r, split in enumerate(("train", "test")):
-                plot_loss_curves(results, task, split, ax=axs[r, i])
-                if i:
-                    axs[r, i].set_ylabel("")
-                if r == 0:
-                    axs[r, i].set_xlabel("")
-            axs[0, i].set_title(task)
+            for c, split in enumerate(("train", "test")):
+                ax = axs[i, c]
+                plot_loss_curves(results, task, split, ax=ax)
+                _plain_log_ticks(ax)
+                ax.set_ylabel(f"{task}\ncross-entropy" if c == 0 else "")
+                if i < len(tasks) - 1:
+                    ax.set_xlabel("")
+                if i == 0:
+                    ax.set_title("training" if split == "train" else "held-out")
         _legend(fig, acts)
         fig.suptitle(f"Cross-entropy, 2-{s['width']}-2 networks, {s['seeds']} seeds (95% bands)")
         figs["loss_curves"] = fig
 
         panels = [(1, "shared")] + ([(1, "tuned")] if len(s["learning_rates"]) > 1 else [])
         panels += [(d, "shared") for d in depths if d != 1]
-        fig, axs = _grid_figure(1, len(panels), (3.3, 3.0), sharey=True)
-        for ax, (depth, protocol) in zip(axs[0], panels, strict=True):
+        cols = min(2, len(panels))
+        rows = -(-len(panels) // cols)
+        fig, axs = _grid_figure(rows, cols, (4.2, 2.8), sharey=True)
+        for k in range(len(panels), rows * cols):  # an odd number of panels: one cell empty
+            axs.flat[k].set_visible(False)
+        for ax, (depth, protocol) in zip(axs.flat, panels, strict=False):
             plot_accuracy(results, depth, protocol, ax=ax)
             rate = f"lr {s['lr']:g}" if protocol == "shared" else "lr tuned per activation"
             ax.set_title(f"{depth} hidden layer{'s' * (depth > 1)}, {rate}")
-            if ax is not axs[0, 0]:
+            if ax not in axs[:, 0]:
                 ax.set_ylabel("")
         lows = [_percent(r["test_acc"])[1] for r in s["table"]]
         low = min([v for v in lows if np.isfinite(v)], default=50.0)
@@ -328,31 +347,35 @@ def figures(results: Results) -> dict[str, Figure]:
         )
         figs["boundaries"] = fig
 
-        fig, axs = _grid_figure(len(depths), len(tasks), (3.0, 2.4), sharex=True, sharey=True)
-        for r, depth in enumerate(depths):
-            for i, task in enumerate(tasks):
-                ax = axs[r, i]
+        # rows: tasks, columns: depth (three or so columns stay readable at ~800 px)
+        fig, axs = _grid_figure(len(tasks), len(depths), (3.0, 2.0), sharex=True, sharey=True)
+        for r, task in enumerate(tasks):
+            for c, depth in enumerate(depths):
+                ax = axs[r, c]
                 plot_grad_trace(results, task, depth, ax=ax)
-                ax.set_ylabel(
-                    f"{depth} hidden layer{'s' * (depth > 1)}\n" + ax.get_ylabel() if i == 0 else ""
-                )
-                ax.set_title(task if r == 0 else "")
-                if r < len(depths) - 1:
+                ax.set_ylabel(f"{task}\n" + ax.get_ylabel() if c == 0 else "")
+                ax.set_title(f"{depth} hidden layer{'s' * (depth > 1)}" if r == 0 else "")
+                if r < len(tasks) - 1:
                     ax.set_xlabel("")
         _legend(fig, acts)
-        fig.suptitle("First-layer gradient per epoch, by depth (geometric mean, 95% bands)")
+        fig.suptitle("First-layer gradient per epoch, by depth\n(geometric mean, 95% bands)")
         figs["grad_trace"] = fig
 
         deep = max(depths)
-        fig, axs = _grid_figure(1, len(tasks), (3.0, 2.8), sharey=True)
-        for i, task in enumerate(tasks):
-            plot_grad_layers(results, task, deep, ax=axs[0, i])
-            axs[0, i].set_title(task)
-            if i:
-                axs[0, i].set_ylabel("")
+        cols = min(2, len(tasks))
+        rows = -(-len(tasks) // cols)
+        fig, axs = _grid_figure(rows, cols, (4.2, 2.6), sharey=True)
+        for k in range(len(tasks), rows * cols):
+            axs.flat[k].set_visible(False)
+        for k, task in enumerate(tasks):
+            ax = axs.flat[k]
+            plot_grad_layers(results, task, deep, ax=ax)
+            ax.set_title(task)
+            if k % cols:
+                ax.set_ylabel("")
         _legend(fig, acts)
         fig.suptitle(
-            f"Gradient per layer at initialisation, {deep} hidden layers of {s['width']}; "
+            f"Gradient per layer at initialisation, {deep} hidden layers of {s['width']};\n"
             r"$\kappa$ = layer 1 over layer " + f"{deep} (dotted)"
         )
         figs["grad_layers"] = fig

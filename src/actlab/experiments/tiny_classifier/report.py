@@ -620,7 +620,7 @@ def _gradient_section(s: dict) -> list[str]:
         "activation ([geometric mean over seeds](#term-geometric-mean), 95% band), at each "
         "depth:",
         "",
-        "![First-layer gradient per epoch, rows: depth, columns: task](figures/grad_trace.png)",
+        "![First-layer gradient per epoch, rows: task, columns: depth](figures/grad_trace.png)",
         "",
         "Averaged over training (the mean of $\\log_{10}$ per seed), the smallest and the "
         "largest first-layer gradient, and their ratio:",
