@@ -282,6 +282,26 @@ def test_relu_pieces_at_init_against_dense_sampling(tiny):
     assert np.isnan(a["pieces_init"][others]).all() and np.isnan(a["pieces_end"][others]).all()
 
 
+def test_deep_narrow_text():
+    reg = {
+        "deep_narrow": {"depth": 8, "width": 8, "regions": _stat(40.0, 35.0, 45.0)},
+        "sawtooth": {"depth": [1, 2, 8], "pieces": [2, 4, 256]},
+    }
+    t = rep.deep_narrow_text(reg)
+    assert "($D = 8$, $N = 8$: 64 units) cross 40 [35, 45] regions" in t
+    assert t.endswith("the sawtooth of the same depth has 256 pieces from 16 units")
+    reg["sawtooth"] = {"depth": [1], "pieces": [2]}
+    assert "sawtooth" not in rep.deep_narrow_text(reg)
+
+
+def test_sawtooth_construction_fits_the_target_exactly(tiny):
+    con = tiny.summary["regions"]["construction"]
+    assert con["pieces"] == 8 and con["units"] == 6 and con["max_error"] < 1e-12
+    dn = tiny.summary["regions"]["deep_narrow"]
+    assert (dn["depth"], dn["width"]) == (max(TINY.region_depths), min(TINY.region_widths))
+    assert dn["regions"]["mean"] == pytest.approx(tiny.arrays["region_counts"][-1, 0].mean())
+
+
 def test_region_sweep_and_sawtooth(tiny):
     a, s = tiny.arrays, tiny.summary
     np.testing.assert_array_equal(a["sawtooth_pieces"], 2.0 ** a["sawtooth_depth"])
@@ -374,10 +394,72 @@ def test_region_sentences_both_ways():
 
 
 def test_lr_text_both_ways():
-    s = {"lr_edges": 0, "lr_cells": 12, "lr_grid": [0.01, 0.03, 0.1]}
-    assert rep.lr_text(s) == "every pick is interior to the grid (0.01, 0.03, 0.1)"
-    s["lr_edges"] = 3
-    assert rep.lr_text(s).startswith("3 of 12 (activation, target, shape) picks sit at an edge")
+    d = {"activation": "tanh", "target": "abs", "depth": 2, "width": 16, "status": "interior",
+         "status_text": "interior"}  # fmt: skip
+    s = {
+        "lr_edges": 0,
+        "lr_cells": 2,
+        "lr_tried": [0.01, 0.03, 0.1],
+        "tune_all_shapes": False,
+        "lr_decisions": [d, {**d, "activation": "relu"}],
+        "target_labels": {"abs": "|x|"},
+    }
+    assert rep.lr_text(s) == (
+        "every (activation, target) pick is interior to the rates tried (0.01, 0.03, 0.1)"
+    )
+    edge = {**d, "activation": "relu", "status": "edge", "status_text": "the largest rate tried"}
+    s |= {"lr_edges": 1, "lr_decisions": [d, edge]}
+    t = rep.lr_text(s)
+    assert t.startswith("1 of 2 (activation, target) picks are interior")
+    assert "(relu on |x|: the largest rate tried)" in t and "tanh" not in t
+    s["tune_all_shapes"] = True
+    assert "relu on |x| at D=2, N=16" in rep.lr_text(s)
+
+
+def test_grid_is_widened_where_the_pick_is_at_an_edge(tiny):
+    """Every pick of the tiny run is interior, at a bound, or at an edge with the extension
+    budget spent; the rates tried beyond the grid are a factor LR_FACTOR apart."""
+    s = tiny.summary
+    table = _members(tiny)
+    tune = table[(table.depth == TINY.tune_depth) & (table.width == TINY.tune_width)]
+    for d in s["lr_decisions"]:
+        tried = sorted(
+            set(tune.lr[(tune.activation == d["activation"]) & (tune.target == d["target"])])
+        )
+        assert tried == pytest.approx(d["tried"])
+        assert set(TINY.lr_grid) <= set(tried) and len(tried) <= len(TINY.lr_grid) + TINY.lr_extend
+        extra = [r for r in tried if r not in TINY.lr_grid]
+        for r in extra:
+            assert any(
+                math.isclose(r, q * f, rel_tol=1e-9)
+                for q in tried
+                for f in (cap.LR_FACTOR, 1 / cap.LR_FACTOR)
+            )
+        if d["status"] == "edge":
+            assert len(tried) == len(TINY.lr_grid) + TINY.lr_extend
+        if d["status"] == "interior":
+            assert min(tried) < d["pick"] < max(tried)
+    assert s["lr_edges"] == sum(d["status"] != "interior" for d in s["lr_decisions"])
+
+
+def test_extension_changes_the_pick_only_through_validation():
+    """A hand-made arm whose best validation rate is the grid's largest: one round later the
+    extended rate is scored and picked only if its validation error is lower."""
+    table = pd.DataFrame(
+        {
+            "activation": ["relu"] * 4,
+            "target": ["abs"] * 4,
+            "lr": [0.01, 0.01, 0.03, 0.03],
+            "seed": [0, 1, 0, 1],
+        }  # fmt: skip
+    )
+    d = cap.pick_rates(table, np.array([0.5, 0.4, 0.1, 0.2]))[("relu", "abs")]
+    assert d.pick == 0.03 and d.status == "edge" and d.next_rate == pytest.approx(0.09)
+    more = pd.concat([table, table.iloc[:2].assign(lr=d.next_rate)], ignore_index=True)
+    worse = cap.pick_rates(more, np.array([0.5, 0.4, 0.1, 0.2, 0.3, 0.3]))[("relu", "abs")]
+    assert worse.pick == 0.03 and worse.status == "interior"
+    better = cap.pick_rates(more, np.array([0.5, 0.4, 0.1, 0.2, 0.01, 0.02]))[("relu", "abs")]
+    assert better.pick == pytest.approx(0.09) and better.status == "edge"
 
 
 def test_sawtooth_text_reads_the_largest_shape():
@@ -441,6 +523,7 @@ def test_config_refuses_bad_values_naming_the_field():
         ("tune_depth", 3),
         ("tune_width", 7),
         ("seeds", 1),
+        ("lr_extend", -1),
         ("region_sigma_b2", 0.0),
         ("init", "nosuch"),
     ]:

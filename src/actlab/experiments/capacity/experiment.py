@@ -79,6 +79,7 @@ __all__ = [
     "verdict",
     "LR_MIN",
     "LR_MAX",
+    "LR_FACTOR",
     "MATCH_TOL",
     "REGION_SIGMA_W2",
 ]
@@ -112,6 +113,9 @@ sawtooth ``T^3((x + 1)/2)``: the tent map ``T`` carries the uniform law to itsel
 LR_MIN, LR_MAX = 1e-5, 1.0
 """The allowed range of rates: a pick at a bound of ``lr_grid`` is at the *edge* of the tried
 grid (flagged in the report) unless the grid reaches these bounds."""
+
+LR_FACTOR = 3.0
+"""Step of a grid extension: one more rate this factor beyond the edge of the grid."""
 
 MATCH_TOL = 1.5
 """Two shapes have a matched parameter count when their ``|theta|`` differ by at most this
@@ -173,6 +177,9 @@ class Config:
     """Width of the shape at which rates are tuned (one of widths)."""
     tune_all_shapes: bool = False
     """Tune the rate at every shape (costs len(lr_grid) times more) instead of at one."""
+    lr_extend: int = 2
+    """Extension rounds: while an (activation, target)'s pick is at an edge of its grid, one
+    more rate a factor LR_FACTOR beyond that edge is tried, at most this many times (0: never)."""
     n_train: int = 64
     """Training points of a 1-D target, per seed."""
     n_train_2d: int = 256
@@ -230,7 +237,7 @@ class Config:
             object.__setattr__(self, key, tuple(sorted(value)))
         check_ints(self, {"seeds": 2, "steps": 1, "n_train": 1, "n_train_2d": 1})
         check_ints(self, {"n_val": 1, "n_test": 1, "curve_points": 2, "region_nets": 1})
-        check_ints(self, {"data_seed": 0, "tune_depth": 1, "tune_width": 1})
+        check_ints(self, {"data_seed": 0, "tune_depth": 1, "tune_width": 1, "lr_extend": 0})
         if not self.lr_grid or not all(
             isinstance(v, float | int) and not isinstance(v, bool) and LR_MIN <= v <= LR_MAX
             for v in self.lr_grid
@@ -298,17 +305,22 @@ def draw_inputs(cfg: Config, dim: int, seed: int, part: str) -> torch.Tensor:
     return torch.rand(n, dim, generator=gen, dtype=torch.float64) * 2 - 1
 
 
-def members(cfg: Config, shape: tuple[int, int], rates: dict[tuple[str, str], float] | None):
+def members(
+    cfg: Config,
+    shape: tuple[int, int],
+    rates: dict[tuple[str, str], tuple[float, ...]] | None,
+) -> pd.DataFrame:
     """Rows ``depth, width, activation, target, lr, seed`` of one shape: every rate of
-    ``lr_grid`` when ``rates`` is None, else each (activation, target)'s rate. Targets of
-    dimension 1 first, then 2; within a dimension activation outermost (one engine slice each)."""
+    ``lr_grid`` for every (activation, target) when ``rates`` is None, else the rates
+    ``rates[activation, target]`` of the arms it lists. Targets of dimension 1 first, then 2;
+    within a dimension activation outermost (one engine slice each)."""
     rows = [
         (*shape, act, tgt, lr, seed)
         for dim in (1, 2)
         for act in cfg.activations
         for tgt in cfg.targets
-        if TARGETS[tgt].dim == dim
-        for lr in (cfg.lr_grid if rates is None else (rates[act, tgt],))
+        if TARGETS[tgt].dim == dim and (rates is None or (act, tgt) in rates)
+        for lr in (cfg.lr_grid if rates is None else rates[act, tgt])
         for seed in range(cfg.seeds)
     ]
     return pd.DataFrame(rows, columns=["depth", "width", "activation", "target", "lr", "seed"])
@@ -399,7 +411,7 @@ def pick_rates(
         for lr, rows in grp.groupby("lr"):
             v = logv[rows.index.to_numpy()]
             arm[float(lr)] = float(v.mean()) if np.isfinite(v).all() else math.nan
-    return grid_step(scores, lr_min=LR_MIN, lr_max=LR_MAX)
+    return grid_step(scores, factor=LR_FACTOR, lr_min=LR_MIN, lr_max=LR_MAX)
 
 
 def _region_sweep(cfg: Config) -> dict[str, np.ndarray]:
@@ -447,32 +459,71 @@ def _region_sweep(cfg: Config) -> dict[str, np.ndarray]:
     }
 
 
+def _work(cfg: Config, table: pd.DataFrame) -> int:
+    """Trainer steps of one chunk: ``steps`` per input dimension present."""
+    return cfg.steps * len({TARGETS[t].dim for t in table.target})
+
+
+def _cat(parts: list[dict]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _tune(cfg: Config, shape: tuple[int, int], chunks: ChunkRunner):
+    """Train every rate of the grid at ``shape``, then widen each (activation, target)'s grid
+    where its pick is at an edge (:func:`actlab.tuning.grid_step`, up to ``lr_extend`` rounds,
+    one chunk per new rate with only the arms that need it). Returns the members, their arrays
+    and the decisions."""
+    key = f"shape-d{shape[0]}-w{shape[1]}"
+    table = members(cfg, shape, None)
+    parts = [chunks(key, lambda: _train_shape(cfg, table), work=_work(cfg, table))]
+    decisions = pick_rates(table, parts[0]["val_mse"])
+    for round_ in range(1, cfg.lr_extend + 1):
+        wanted: dict[float, list[tuple[str, str]]] = {}
+        for arm, d in decisions.items():
+            if d.next_rate is not None:
+                wanted.setdefault(d.next_rate, []).append(arm)
+        if not wanted:
+            break
+        for rate, arms in sorted(wanted.items()):
+            sub = members(cfg, shape, {arm: (rate,) for arm in arms})
+            progress.expect(_work(cfg, sub))  # more work, announced before it starts
+            parts.append(
+                chunks(
+                    f"{key}-extend{round_}-lr{rate:.6g}",
+                    lambda sub=sub: _train_shape(cfg, sub),
+                    work=_work(cfg, sub),
+                )
+            )
+            table = pd.concat([table, sub], ignore_index=True)
+        decisions = pick_rates(table, _cat(parts)["val_mse"])
+    return table, _cat(parts), decisions
+
+
 def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
-    """Train every shape's members (one chunk per shape; the tuning shape first when rates are
-    tuned at one shape), pick each (activation, target)'s rate on validation, count ReLU regions;
-    no file I/O."""
+    """Train every shape's members (one chunk per shape, plus one per extra rate where a grid is
+    widened; the tuning shape first when rates are tuned at one shape), pick each (activation,
+    target)'s rate on validation, count ReLU regions; no file I/O."""
     dims = {TARGETS[t].dim for t in cfg.targets}
-    per_shape = cfg.steps * len(dims)  # one trainer step per ensemble and step
-    progress.expect(per_shape * len(cfg.shapes) + 1)
+    progress.expect(cfg.steps * len(dims) * len(cfg.shapes) + 1)
     order = cfg.shapes
     if not cfg.tune_all_shapes:
         order = [cfg.tune_shape] + [s for s in cfg.shapes if s != cfg.tune_shape]
-    tables, parts = {}, {}
-    shared: dict[tuple[str, str], GridDecision] | None = None
+    tables, parts, picked = {}, {}, {}
     for shape in order:
         if cfg.tune_all_shapes or shape == cfg.tune_shape:
-            table = members(cfg, shape, None)
-        else:
-            rates = {k: d.pick if d.pick is not None else cfg.lr_grid[0] for k, d in shared.items()}
-            table = members(cfg, shape, rates)
-        tables[shape] = table
+            tables[shape], parts[shape], picked[shape] = _tune(cfg, shape, chunks)
+            continue
+        shared = picked[cfg.tune_shape]
+        rates = {
+            k: (d.pick if d.pick is not None else min(cfg.lr_grid),) for k, d in shared.items()
+        }
+        table = members(cfg, shape, rates)
+        tables[shape], picked[shape] = table, shared
         parts[shape] = chunks(
             f"shape-d{shape[0]}-w{shape[1]}",
             lambda table=table: _train_shape(cfg, table),
-            work=per_shape,
+            work=_work(cfg, table),
         )
-        if shape == cfg.tune_shape:
-            shared = pick_rates(table, parts[shape]["val_mse"])
     sweep = chunks("regions-init", lambda: _region_sweep(cfg), work=1)
 
     table = pd.concat([tables[s] for s in order], ignore_index=True)
@@ -483,14 +534,7 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     var = table.target.map(lambda t: TARGETS[t].variance).to_numpy()
     arrays["rel_error"] = arrays["test_mse"] / var
     arrays |= sweep
-    decisions: dict[tuple, GridDecision] = {}
-    for shape in cfg.shapes:
-        if cfg.tune_all_shapes:
-            sel = (table.depth == shape[0]) & (table.width == shape[1])
-            picked = pick_rates(table[sel], arrays["val_mse"])
-        else:
-            picked = shared
-        decisions |= {(*shape, a, t): d for (a, t), d in picked.items()}
+    decisions = {(*shape, a, t): d for shape in cfg.shapes for (a, t), d in picked[shape].items()}
     axes = {k: ("member",) for k in keys if k != "curve"} | {"rel_error": ("member",)}
     axes |= {"curve": ("member", "point")}
     axes |= {k: ("depth", "width", "net") for k in ("region_counts", "region_pieces")}
@@ -623,7 +667,26 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict) ->
                     }
                 )
     regions = _regions_summary(cfg, table, arrays, group)
-    edges = [c for c in cells if c["lr_status"] != "interior"]
+    tuned_shapes = cfg.shapes if cfg.tune_all_shapes else [cfg.tune_shape]
+    lr_decisions = []
+    for shape in tuned_shapes:
+        for act in cfg.activations:
+            for tgt in cfg.targets:
+                d = decisions[(*shape, act, tgt)]
+                sel = (table.depth == shape[0]) & (table.width == shape[1])
+                sel &= (table.activation == act) & (table.target == tgt)
+                lr_decisions.append(
+                    {
+                        "activation": act,
+                        "target": tgt,
+                        "depth": shape[0],
+                        "width": shape[1],
+                        "pick": d.pick,
+                        "status": d.status,
+                        "status_text": status_text(d),
+                        "tried": sorted(float(v) for v in set(table.lr[sel])),
+                    }
+                )
     tuned = {
         f"{a}|{t}": decisions[(*cfg.tune_shape, a, t)].pick
         for a in cfg.activations
@@ -636,8 +699,12 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict) ->
         "pair_verdicts": pair_verdicts,
         "regions": regions,
         "tuned_lr": tuned,
-        "lr_edges": len({(c["activation"], c["target"], c["depth"], c["width"]) for c in edges}),
-        "lr_cells": len(cells),
+        "lr_decisions": lr_decisions,
+        "lr_edges": sum(d["status"] != "interior" for d in lr_decisions),
+        "lr_cells": len(lr_decisions),
+        "lr_tried": sorted({float(v) for v in table.lr}),
+        "lr_extend": cfg.lr_extend,
+        "lr_factor": LR_FACTOR,
         "activations": list(cfg.activations),
         "targets": list(cfg.targets),
         "target_labels": {t: TARGETS[t].label for t in cfg.targets},
@@ -724,7 +791,27 @@ def _regions_summary(cfg: Config, table: pd.DataFrame, arrays: dict, group) -> d
                         "more_share": proportion_ci(int((end > init).sum()), int(ok.sum())),
                     }
                 )
+    # Telgarsky's construction for 3 layers, its input mapped from [-1, 1] to [0, 1]: the
+    # sawtooth target exactly, from 6 ReLU units.
+    layers = sawtooth_network(3)
+    (w0, b0), rest = layers[0], layers[1:]
+    net = ensemble_from_layers([[(w0 / 2, b0 + w0[:, 0] / 2), *rest]], "relu")
+    x = torch.linspace(-1, 1, 4001, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        gap = (net(x)[0] - target_values("sawtooth", x)).abs().max().item()
+    construction = {
+        "units": 6,
+        "pieces": int(count_pieces(net, [-1.0], [1.0]).pieces[0]),
+        "max_error": gap,
+    }
+    deep, narrow = cfg.region_depths[-1], cfg.region_widths[0]
     return {
+        "construction": construction,
+        "deep_narrow": {
+            "depth": deep,
+            "width": narrow,
+            "regions": mean_ci(counts[-1, 0], bounds=(1.0, math.inf)),
+        },
         "init": rows,
         "depth1": depth1,
         "rate": {str(d): v for d, v in rate.items()},

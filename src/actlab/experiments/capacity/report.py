@@ -23,6 +23,7 @@ __all__ = [
     "trained_text",
     "lr_text",
     "sawtooth_text",
+    "deep_narrow_text",
 ]
 
 INITS = {
@@ -148,6 +149,21 @@ def per_neuron_text(reg: dict) -> str:
     )
 
 
+def deep_narrow_text(reg: dict) -> str:
+    """The deepest, narrowest random network of the sweep against the sawtooth of its depth."""
+    dn, saw = reg["deep_narrow"], reg["sawtooth"]
+    depth, width = dn["depth"], dn["width"]
+    pieces = dict(zip(saw["depth"], saw["pieces"], strict=True)).get(depth)
+    head = (
+        f"The deepest, narrowest random networks ($D = {depth}$, $N = {width}$: "
+        f"{depth * width} units) cross {num(dn['regions']['mean'])} "
+        f"[{num(dn['regions']['lo'])}, {num(dn['regions']['hi'])}] regions"
+    )
+    if pieces is None:
+        return head
+    return head + f"; the sawtooth of the same depth has {pieces} pieces from {2 * depth} units"
+
+
 def trained_text(trained: list[dict]) -> str:
     """How training changed the ReLU nets' linear pieces, pooled over shapes and targets."""
     n = sum(r["n"] for r in trained)
@@ -202,15 +218,23 @@ def _cell(text: str) -> str:
 
 
 def lr_text(summary: dict) -> str:
-    """Where the tuned rates sit in their grid."""
+    """Where the tuned rates sit in their (possibly widened) grid."""
     edges, total = summary["lr_edges"], summary["lr_cells"]
-    grid = ", ".join(f"{v:g}" for v in summary["lr_grid"])
+    tried = ", ".join(f"{v:.3g}" for v in summary["lr_tried"])
+    arms = "(activation, target" + (", shape)" if summary["tune_all_shapes"] else ")")
     if edges == 0:
-        return f"every pick is interior to the grid ({grid})"
+        return f"every {arms} pick is interior to the rates tried ({tried})"
+    worst = [d for d in summary["lr_decisions"] if d["status"] != "interior"]
+    named = "; ".join(
+        f"{d['activation']} on {summary['target_labels'][d['target']]}"
+        + (f" at D={d['depth']}, N={d['width']}" if summary["tune_all_shapes"] else "")
+        + f": {d['status_text']}"
+        for d in worst[:6]
+    )
+    more = f"; and {len(worst) - 6} more" if len(worst) > 6 else ""
     return (
-        f"{edges} of {total} (activation, target, shape) picks sit at an edge of the grid "
-        f"({grid}): there a rate outside the grid might do better, and the error shown may "
-        "overstate what that activation can reach"
+        f"{total - edges} of {total} {arms} picks are interior to the rates tried ({tried}); "
+        f"the others ({named}{more}) may understate what that activation can reach"
     )
 
 
@@ -239,6 +263,7 @@ def report(results: Results) -> str:
     big = (max(s["depths"]), max(s["widths"]))
     tune = tuple(s["tune_shape"])
     reg = s["regions"]
+    con = reg["construction"]
     out = ["# Capacity: which functions can each activation represent?", ""]
     out += [
         "Every earlier chapter asked whether a network *trains*. This one asks what it can "
@@ -269,7 +294,9 @@ def report(results: Results) -> str:
         "",
         "**A fair learning rate.** A shared $\\eta$ would favour whichever activation it "
         "happens to suit, so each (activation, target) gets its own: every rate of the grid "
-        f"({', '.join(f'{v:g}' for v in s['lr_grid'])}) is trained, the one with the lowest "
+        f"({', '.join(f'{v:g}' for v in s['lr_grid'])}) is trained, and where the best sits at "
+        f"an edge of the grid, one more rate a factor {num(s['lr_factor'])} beyond that edge "
+        f"is tried (at most {s['lr_extend']} times); the rate with the lowest "
         f"mean $\\log_{{10}}$ validation MSE over seeds ({s['n_val']} validation points, "
         "drawn apart from the test points) is kept, and only then is the test error read. "
         + (
@@ -395,7 +422,9 @@ def report(results: Results) -> str:
         "extends the first layer's rate to every unit ('linear in $D N$'); the red line is "
         "the sawtooth, whose count doubles with every layer: "
         f"{', '.join(map(str, saw['pieces']))} pieces at $D$ = "
-        f"{', '.join(map(str, saw['depth']))}, from only $2D$ units each.",
+        f"{', '.join(map(str, saw['depth']))}, from only $2D$ units each. "
+        + deep_narrow_text(reg)
+        + ".",
         "",
         f"Right: the trained ReLU networks of the 1-D targets (tuned rate, {s['seeds']} seeds "
         f"per shape), whose linear pieces were counted before and after training: "
@@ -410,8 +439,10 @@ def report(results: Results) -> str:
         "",
         "* **Optimisation against representation.** A trained network's error mixes what the "
         "shape can represent with what Adam finds in "
-        f"{s['steps']} steps from one initialisation. The sawtooth network represents the "
-        "8-piece sawtooth target exactly with 6 ReLU units (error 0)"
+        f"{s['steps']} steps from one initialisation. Telgarsky's network (its input mapped "
+        f"to $[-1, 1]$) represents the sawtooth target with {con['units']} ReLU units and "
+        f"{con['pieces']} linear pieces, to a largest error of {num(con['max_error'])} on a "
+        "grid of 4001 points"
         + sawtooth_text(s)
         + ". A trained error is therefore an upper bound on what the shape can represent, "
         "not a measurement of it.",
