@@ -26,6 +26,7 @@ from actlab.experiments.numpy_basics import exercises as stubs
 from actlab.experiments.numpy_basics import experiment as nb
 from actlab.experiments.numpy_basics import solutions as sol
 from actlab.report.exercises import KINDS, exercises_markdown
+from actlab.report.format import num
 from actlab.seeding import derive_seed
 from actlab.store import RunStore
 
@@ -805,3 +806,125 @@ def test_rl_heads_figure_keeps_coinciding_fits_visible(smoke):
     assert any("continue and wait fits coincide" in t.get_text() for t in ax.texts)
     linear = figs["rl_heads"].axes[heads.index("identity")]
     assert not any("coincide" in t.get_text() for t in linear.texts)
+
+
+# --------------------------------------------------------------------------------------------
+# Review of issue #12: the bounded heads' in-range targets, tiny errors, exact agreement
+
+
+def test_inside_targets_recounted_from_the_predictions(smoke):
+    """Per bounded head: the targets strictly inside its range, the one missed most (mean
+    prediction over seeds), the part of the MSE they make, and the head's slope there against
+    the closed forms tanh' = 1 - tanh^2 and sigmoid' = sigmoid (1 - sigmoid) of its output."""
+    q = smoke.arrays["q_targets"]
+    for i, f in enumerate(smoke.summary["heads"]["fits"]):
+        if not f["bounded"]:
+            assert f["inside"] == q.size and "inside_miss" not in f
+            continue
+        lo, hi = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}[f["head"]]
+        pred = smoke.arrays["q_pred"][i]  # (seed, state, action)
+        inside = (q > lo) & (q < hi)
+        assert (f["inside"], f["n_targets"]) == (int(inside.sum()), q.size)
+        miss = np.abs(pred.mean(0) - q)[inside]
+        assert f["inside_miss"] == pytest.approx(miss.max(), rel=1e-12)
+        assert f["inside_target"] == q[inside][np.argmax(miss)]
+        excess = np.mean([((p - q)[inside] ** 2).sum() / q.size for p in pred])
+        assert f["inside_excess"] == pytest.approx(excess, rel=1e-9)
+        k, a = f["inside_state"] - 1, parts.ACTIONS.index(f["inside_action"])
+        y = pred[:, k, a]
+        slope = (1 - y**2) if f["head"] == "tanh" else y * (1 - y)
+        assert f["inside_slope"] == pytest.approx(slope.mean(), rel=0.02, abs=1e-7)
+        band = abs(y.mean()) > 0.99 if f["head"] == "tanh" else not 0.01 <= y.mean() <= 0.99
+        assert f["inside_saturated"] == band
+
+
+def _head(**kw):
+    base = {
+        "inside": 1, "n_targets": 30, "inside_miss": 0.1, "inside_action": "wait",
+        "inside_state": 1, "inside_target": 0.9, "inside_pred": 0.99995,
+        "inside_slope": 9e-5, "inside_saturated": True, "inside_excess": 3.3e-4,
+    }  # fmt: skip
+    return {**base, **kw}
+
+
+def test_inside_sentence_says_fitted_only_when_the_head_fits_them():
+    """The old text said every bounded head "fits the targets inside its range"; the default
+    run's tanh head outputs 0.99995 for the one target inside (0.9). The sentence follows the
+    numbers both ways, and says saturated (linked once) only when the output is in the band."""
+    from actlab.experiments.numpy_basics import report as nbr
+
+    missed = nbr.inside_sentence(_head(), 3.6e-4)
+    assert "only 1 of the 30 targets lies inside its range, and it does not fit it" in missed
+    assert "*wait* in state 1 (target 0.9), it outputs 0.99995" in missed
+    assert "[saturated](#term-saturated)" in missed and "3.3 \\times 10^{-4}$ of the" in missed
+    assert "it fits the" not in missed
+    unlinked = nbr.inside_sentence(_head(), 3.6e-4, link=False)
+    assert "is saturated" in unlinked and "#term-saturated" not in unlinked
+    not_band = nbr.inside_sentence(_head(inside_saturated=False), 3.6e-4)
+    assert "saturated" not in not_band and "slope is only" in not_band
+    fitted = nbr.inside_sentence(_head(inside=2, inside_miss=0.004), 3.6e-4)
+    assert fitted.startswith("it fits the 2 of the 30 targets that lie inside its range")
+    assert "does not fit" not in fitted
+    assert nbr.inside_sentence(_head(inside_miss=nbr.FIT_TOL), 1e-4).startswith("it fits")
+    none = nbr.inside_sentence(_head(inside=0), 1e-4)
+    assert none.startswith("none of the 30 targets lies inside its range")
+    several = nbr.inside_sentence(_head(inside=3), 1e-4)
+    assert "3 of the 30 targets lie inside" in several and "the one it misses most" in several
+
+
+def test_report_heads_sentence_is_the_runs(smoke):
+    """The report's sentence for each bounded head is the one its numbers give; *saturated* is
+    linked at most once."""
+    from actlab.experiments.numpy_basics import report as nbr
+
+    text = SPEC.report(smoke)
+    for f in smoke.summary["heads"]["fits"][1:]:
+        gap = f["final_mse"]["mean"] - f["floor"]
+        assert nbr.inside_sentence(f, gap, link=False).split("saturated")[-1] in text
+        assert ("does not fit" in nbr.inside_sentence(f, gap)) == (f["inside_miss"] > 0.01)
+    assert text.count("](#term-saturated)") <= 1
+    assert "it fits the targets inside its range and stays" not in text
+    linear = smoke.summary["heads"]["fits"][0]["final_mse"]
+    assert linear["lo"] >= 0.0  # an MSE's interval stays at or above 0
+
+
+def test_tiny_errors_are_shown_below_a_threshold_and_explained(smoke):
+    """A non-zero error far below one epsilon (2.2e-44 in the default run: a one-ulp difference
+    at sigmoid(-100)) is shown as '< 0.01' and explained relative to the value (max_rel_diff
+    over epsilon); a comparison with disagreeing inf/NaN is not counted as exact."""
+    from actlab.experiments.numpy_basics import report as nbr
+
+    assert nbr.err_cell(2.2e-44) == "< 0.01" and nbr.err_cell(0.0) == "0"
+    assert nbr.err_cell(0.25) == "0.25" and nbr.err_cell(0.01) == "0.01"
+    checks = [
+        {"max_err_eps": 0.0, "nonfinite_mismatches": 0},
+        {"max_err_eps": 0.0, "nonfinite_mismatches": 2},
+        {"max_err_eps": 1e-40, "nonfinite_mismatches": 0},
+    ]
+    assert nbr.exact_count(checks) == 1
+    s = smoke.summary
+    text = SPEC.report(smoke)
+    table = text.split("| function | implementation vs reference |")[1].split("\n\n")[0]
+    assert "10^{-4" not in table and "10^{-2" not in table  # no subnormal-looking cells
+    tiny = [c for c in s["checks"] if 0 < c["max_err_eps"] < 0.01]
+    assert tiny, "the smoke run has tiny differences (sigmoid at -100)"
+    sentence = nbr.tiny_sentence(s)
+    assert sentence in text
+    for c in tiny:
+        rel = c["max_rel_diff"] / np.finfo(c["dtype"]).eps
+        assert f"{num(rel, 2)} $\\varepsilon_{{\\mathrm{{mach}}}}$ of the value" in sentence
+    for dtype in ("float64", "float32"):
+        ours = [c for c in s["checks"] if c["implementation"] == "numpy" and c["dtype"] == dtype]
+        exact = sum(c["max_err_eps"] == 0 and c["nonfinite_mismatches"] == 0 for c in ours)
+        assert f"infinities and NaNs included, in {exact} of {len(ours)} comparisons" in text
+    assert nbr.tiny_sentence({"checks": [c for c in s["checks"] if c not in tiny]}) == ""
+
+
+def test_check_figure_marks_tiny_differences(smoke):
+    """The error figure marks a non-zero error too small for a bar (a triangle), apart from
+    exact agreement (an open circle)."""
+    fig = SPEC.figures(smoke)["formulas"]
+    markers = [line.get_marker() for ax in fig.axes for line in ax.get_lines()]
+    n_tiny = sum(0 < c["max_err_eps"] < 0.01 for c in smoke.summary["checks"])
+    assert markers.count("^") == n_tiny
+    fig.clear()

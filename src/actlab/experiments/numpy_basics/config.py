@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from actlab.activations import get_activation
 from actlab.experiments.base import check_activations, check_config, check_ints
 
-__all__ = ["Config", "presets"]
+__all__ = ["Config", "presets", "TINY_EPS"]
+
+TINY_EPS = 0.01
+"""An error below this many machine epsilons (relative to max(|reference|, 1)) but not 0 is
+shown as ``< 0.01``: it sits at a value far below 1, where floats are much finer than
+epsilon, and its size in epsilons (e.g. 2e-44) means nothing to a reader; the report gives it
+relative to the value itself instead."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from actlab.experiments.base import Results
+from actlab.experiments.numpy_basics.config import TINY_EPS
 from actlab.plotting.style import color_of, new_figure, style
 
 __all__ = [
@@ -108,8 +109,10 @@ def plot_check_errors(results: Results, ax: Axes | None = None) -> Axes:
     for i, by in enumerate(groups.values()):
         for j, s in enumerate(sets):
             c, x = by[s], i + (j - 1.5) * width
-            if c["max_err_eps"] > 0:
+            if c["max_err_eps"] >= TINY_EPS:
                 ax.bar(x, c["max_err_eps"], width, color=colours[j], edgecolor="none")
+            elif c["max_err_eps"] > 0:  # not the same number, but no bar would show it
+                ax.plot(x, 0, marker="^", ms=5, color=colours[j], clip_on=False)
             else:
                 ax.plot(x, 0, marker="o", ms=4, mfc="white", mec=colours[j], clip_on=False)
             if c["nonfinite_mismatches"]:
@@ -133,8 +136,13 @@ def plot_check_errors(results: Results, ax: Axes | None = None) -> Axes:
     ax.set_ylabel(r"max error / $\varepsilon_{\mathrm{mach}}$")
     handles = [Line2D([], [], color=c, lw=6) for c in colours]
     handles.append(Line2D([], [], marker="o", mfc="white", mec="#555555", ls="none"))
+    handles.append(Line2D([], [], marker="^", color="#555555", ls="none"))
     handles.append(Line2D([], [], marker="$3$", color="#d62728", ls="none"))
-    names = [f"{a} {b}" for a, b in sets] + ["exactly equal", "entries whose inf/NaN disagree"]
+    names = [f"{a} {b}" for a, b in sets] + [
+        "finite entries exactly equal",
+        f"not equal, but < {TINY_EPS:g} (at tiny values)",
+        "entries whose inf/NaN disagree",
+    ]
     ax.legend(handles, names, loc="upper left", ncols=3, fontsize=8.5)
     ax.set_title(
         r"Largest error against the library, in units of the dtype's machine epsilon "

@@ -592,11 +592,56 @@ def fit_heads(cfg: Config) -> dict[str, np.ndarray]:
         progress.advance()
     with torch.no_grad():
         pred = predict()
+        pre = model(x)  # the head's input (its pre-activation), for its slope at the end
     return {
         "loss": loss.T.reshape(n_heads, S, -1).numpy().astype(np.float64),
         "pred": pred.reshape(n_heads, S, cfg.n_states, 3).numpy().astype(np.float64),
+        "pre": pre.reshape(n_heads, S, cfg.n_states, 3).numpy().astype(np.float64),
         "targets": q,
     }
+
+
+def inside_targets(
+    name: str, q: np.ndarray, pred: np.ndarray, pre: np.ndarray | None
+) -> dict[str, Any]:
+    """What a head does with the targets strictly inside its range, the only ones it could fit.
+
+    ``q`` ``(state, action)``; ``pred`` and ``pre`` ``(seed, state, action)``: the head's output
+    and its input. Returns ``inside`` (how many targets lie inside), ``n_targets``, and for the
+    one the head misses most (its prediction averaged over seeds): ``inside_target``,
+    ``inside_pred``, ``inside_miss`` (absolute), ``inside_slope`` (the head's derivative there,
+    mean over seeds: how much gradient still reaches it), ``inside_state`` (1-based) and
+    ``inside_action``; and ``inside_excess``, the part of the mean MSE above the floor that the
+    inside targets make (mean over seeds of their squared errors summed, over ``q.size``).
+    """
+    lo, hi = head_range(name)
+    mask = (q > lo) & (q < hi)
+    out: dict[str, Any] = {"inside": int(mask.sum()), "n_targets": int(q.size)}
+    if not mask.any() or not (math.isfinite(lo) or math.isfinite(hi)):
+        return out
+    mean_pred = pred.mean(axis=0)
+    miss = np.where(mask, np.abs(mean_pred - q), -1.0)
+    k, a = np.unravel_index(int(np.argmax(miss)), q.shape)
+    sq = np.where(mask, (pred - q) ** 2, 0.0).sum(axis=(1, 2)) / q.size  # (seed,)
+    out.update(
+        {
+            "inside_target": float(q[k, a]),
+            "inside_pred": float(mean_pred[k, a]),
+            "inside_miss": float(miss[k, a]),
+            "inside_state": int(k) + 1,
+            "inside_action": ACTIONS[a],
+            "inside_excess": float(sq.mean()),
+        }
+    )
+    if pre is not None:
+        z = torch.as_tensor(pre[:, k, a], dtype=torch.float64)
+        out["inside_slope"] = float(get_activation(name).deriv(z).mean())
+    # In the tutorial's saturated band there (glossary: |tanh| > 0.99, sigmoid outside
+    # [0.01, 0.99]); None for a head the glossary gives no band.
+    y = float(mean_pred[k, a])
+    band = {"tanh": abs(y) > 0.99, "sigmoid": not 0.01 <= y <= 0.99}
+    out["inside_saturated"] = band.get(get_activation(name).name)
+    return out
 
 
 def rl_heads(cfg: Config, chunks: ChunkRunner) -> dict[str, Any]:
@@ -610,19 +655,22 @@ def rl_heads(cfg: Config, chunks: ChunkRunner) -> dict[str, Any]:
         lo, hi = head_range(name)
         floor = float(np.mean(np.maximum(np.maximum(lo - q, q - hi), 0.0) ** 2))
         final = fit["loss"][i, :, -1]
+        pre = fit["pre"][i] if "pre" in fit else None  # absent from chunks of older runs
+        inside = inside_targets(name, q, fit["pred"][i], pre)
         heads.append(
             {
                 "head": name,
                 "range": [lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None],
                 "bounded": bool(math.isfinite(lo) or math.isfinite(hi)),
                 "floor": floor,
-                "final_mse": mean_ci(final),
+                "final_mse": mean_ci(final, bounds=(0.0, math.inf)),  # an MSE is >= 0
                 "final_mse_values": final.tolist(),
                 "initial_mse": mean_ci(fit["loss"][i, :, 0]),
                 "max_output": float(fit["pred"][i].max()),
                 "min_output": float(fit["pred"][i].min()),
                 "differs_from_linear": welch_differs(final, fit["loss"][0, :, -1]) if i else False,
                 "above_floor": bool(np.all(final >= floor)),
+                **inside,
             }
         )
     return {"q": q, "policy": policy, "v_pi": v_pi, "fit": fit, "heads": heads}

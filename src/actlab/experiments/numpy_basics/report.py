@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from actlab.experiments.base import Results
+from actlab.experiments.numpy_basics.config import TINY_EPS
 from actlab.experiments.numpy_basics.experiment import BIG_VARIANTS, GAP_VARIANTS
 from actlab.experiments.numpy_basics.parts import vec
 from actlab.report.format import ci, num
@@ -89,6 +90,48 @@ def report(results: Results) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def err_cell(err: float) -> str:
+    """A table cell of the error in epsilons: ``< 0.01`` for a non-zero error below
+    :data:`TINY_EPS` (a difference at a tiny value, explained under the table), else the
+    number."""
+    return f"< {TINY_EPS:g}" if 0.0 < err < TINY_EPS else num(err, 2)
+
+
+def exact_count(checks: list[dict[str, Any]]) -> int:
+    """Comparisons that agree exactly: no finite difference and no disagreeing inf/NaN."""
+    return sum(c["max_err_eps"] == 0.0 and not c["nonfinite_mismatches"] for c in checks)
+
+
+def tiny_sentence(s: dict[str, Any]) -> str:
+    """What the table's ``< 0.01`` cells are: each one's difference relative to the value
+    itself, in epsilons, and where; empty when the table has none."""
+    tiny = [c for c in s["checks"] if 0.0 < c["max_err_eps"] < TINY_EPS]
+    if not tiny:
+        return ""
+    parts = [
+        f"{_NAMES[c['function']]}, {_WHO[c['implementation']]} vs {_WHO[c['reference']]} "
+        f"({c['inputs']}, {c['dtype']}): {num(c['max_rel_diff'] / s['eps'][c['dtype']], 2)} "
+        f"$\\varepsilon_{{\\mathrm{{mach}}}}$ of the value, at `{c['max_rel_at']}`"
+        for c in tiny
+    ]
+    small = all(c["max_rel_diff"] <= 4 * s["eps"][c["dtype"]] for c in tiny)
+    return (
+        f"A cell *< {TINY_EPS:g}* is not the same number, but a difference far below one "
+        "rounding step near 1: it sits at an output far below 1, where floats are much finer "
+        "than $\\varepsilon_{\\mathrm{mach}}$, so the table's measure, absolute below 1, "
+        "makes it look like nothing. Measured relative to the value itself instead, at the "
+        "input where that is largest: "
+        + "; ".join(parts)
+        + (
+            ". Up to a few $\\varepsilon_{\\mathrm{mach}}$ of the value is a rounding step or two "
+            "of that value."
+            if small
+            else ". Up to a few $\\varepsilon_{\\mathrm{mach}}$ of the value is rounding; "
+            "more is a real loss of precision (see the textbook formulas below)."
+        )
+    )
+
+
 def _report_checks(s: dict[str, Any]) -> list[str]:
     cfg = s["config"]
     out = [
@@ -134,7 +177,7 @@ def _report_checks(s: dict[str, Any]) -> list[str]:
             ("edge", "float32"),
         ):
             c = by[key]
-            t = num(c["max_err_eps"], 2)
+            t = err_cell(c["max_err_eps"])
             if c["nonfinite_mismatches"]:
                 t += f" (+{c['nonfinite_mismatches']} non-finite)"
             texts.append(t)
@@ -142,17 +185,21 @@ def _report_checks(s: dict[str, Any]) -> list[str]:
             f"| {_NAMES[fn]} | {_WHO[impl]} vs {_WHO[refname]} | " + " | ".join(texts) + " |"
         )
     out.append("")
+    tiny = tiny_sentence(s)
+    if tiny:
+        out += [tiny, ""]
     for dtype in ("float64", "float32"):
         ours = [c for c in s["checks"] if c["implementation"] == "numpy" and c["dtype"] == dtype]
         worst = max(ours, key=lambda c: c["max_err_eps"])
-        exact = sum(c["max_err_eps"] == 0.0 for c in ours)
+        exact = exact_count(ours)
         out.append(
             f"In {dtype} ($\\varepsilon_{{\\mathrm{{mach}}}} = "
             f"{num(s['eps'][dtype], 3).strip('$')}$) the largest error of the NumPy formulas "
             f"in the table is {num(worst['max_err_eps'], 2)} "
             r"$\varepsilon_{\mathrm{mach}}$ ("
             f"{_NAMES[worst['function']]} vs {_WHO[worst['reference']]}, {worst['inputs']} "
-            f"inputs), and they agree exactly in {exact} of {len(ours)} comparisons"
+            f"inputs), and they agree exactly, infinities and NaNs included, in {exact} of "
+            f"{len(ours)} comparisons"
             + (
                 ": the same numbers up to a few units of rounding."
                 if worst["max_err_eps"] <= 4
@@ -579,6 +626,50 @@ def _report_dead(s: dict[str, Any]) -> list[str]:
     return out
 
 
+FIT_TOL = 0.01
+"""A bounded head *fits* a target inside its range when its prediction (mean over seeds) is
+within this of the target (the Q-values are of order 1 to 10)."""
+
+
+def inside_sentence(f: dict[str, Any], gap: float, link: bool = True) -> str:
+    """What a bounded head did with the targets strictly inside its range, from the fit's
+    summary (``inside``, ``n_targets`` and the worst inside target's numbers): it fits them,
+    or misses them (with the head's slope there and the share of the gap above the floor that
+    the miss makes), or there are none. ``gap``: the mean final MSE minus the floor; ``link``:
+    link the glossary's *saturated* (its first use in the chapter)."""
+    k, n = f.get("inside"), f.get("n_targets")
+    edge = "where no amount of training can take it"
+    if k is None:  # a summary saved before these numbers existed
+        return f"the targets outside its range are out of its reach, {edge}."
+    if k == 0:
+        return f"none of the {n} targets lies inside its range; it stays at the edge, {edge}."
+    lie = "lies" if k == 1 else "lie"
+    if f["inside_miss"] <= FIT_TOL:
+        return (
+            f"it fits the {k} of the {n} targets that {lie} inside its range (largest miss "
+            f"{num(f['inside_miss'], 2)}) and stays at the edge for the rest, {edge}."
+        )
+    which = "that one" if k == 1 else "the one it misses most"
+    line = (
+        f"only {k} of the {n} targets {lie} inside its range, and it does not fit "
+        f"{'it' if k == 1 else 'them'}: for {which}, *{f['inside_action']}* in state "
+        f"{f['inside_state']} (target {num(f['inside_target'])}), it outputs "
+        f"{num(f['inside_pred'], 5)} (mean over seeds)"
+    )
+    if "inside_slope" in f:
+        line += f", where its slope is only {num(f['inside_slope'], 2)}"
+        if f.get("inside_saturated"):
+            word = "[saturated](#term-saturated)" if link else "saturated"
+            line += f": the output is {word}"
+        line += ", and almost no gradient reaches the weights that would pull it back"
+    if gap > 0:
+        line += (
+            f". The targets inside the range make {num(f['inside_excess'], 2)} of the "
+            f"{num(gap, 2)} by which the mean sits above the floor"
+        )
+    return line + f"; for every other target it stays at the edge, {edge}."
+
+
 def _report_heads(s: dict[str, Any]) -> list[str]:
     h, cfg = s["heads"], s["config"]
     fits = h["fits"]
@@ -635,6 +726,7 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
             f"{num(f['max_output'], 4)} |"
         )
     out.append("")
+    first_saturated = next((f for f in bounded if f.get("inside_saturated")), None)
     for f in bounded:
         verdict = (
             f"higher than the linear head's ({ci(linear['final_mse'])}; Welch's test, p < 0.05)"
@@ -647,8 +739,7 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
             f"sits {num(gap, 2)} above its floor"
             + (" (and no seed ends below the floor)" if f["above_floor"] else "")
             + f", and its largest output is {num(f['max_output'], 8)} against the largest "
-            f"target {num(h['q_max'])}: it fits the targets inside its range and stays at the "
-            "edge for the rest, where no amount of training can take it."
+            f"target {num(h['q_max'])}: " + inside_sentence(f, gap, link=f is first_saturated)
         )
         out.append("")
     out += [
