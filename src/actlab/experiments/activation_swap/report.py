@@ -334,8 +334,9 @@ def _final(s: dict) -> list[str]:
             "",
             "The MSE to the true function is the final fit's squared distance from "
             "$\\sin 3x + x/2$ on the plotting grid (evenly spread over $[-2, 2]$, like the "
-            "inputs): the held-out MSE is about this plus the noise floor "
-            f"({num(s['noise_floor_draw'])} on this draw)." + _truth_sentence(s),
+            "inputs); on new points the expected MSE is this plus the noise variance, and the "
+            "held-out draw's own floor is "
+            f"{num(s['noise_floor_draw'])}." + _truth_sentence(s),
         ]
     out += ["", "Final held-out MSE, arm against arm:", ""]
     out += [f"* {verdict(c, L, f)};" for c in s["comparisons"]]
@@ -369,24 +370,40 @@ def _final(s: dict) -> list[str]:
 
 
 def _truth_sentence(s: dict) -> str:
-    """Which arms' error to the truth is still above the noise variance itself."""
+    """Each arm's error to the truth against the noise variance: above or below it where the
+    whole interval is, within noise of it otherwise."""
     truth, L, floor = s["truth"], s["labels"], s["noise_floor"]
     shown = [arm for arm in s["arms"] if arm in truth]
-    above = [arm for arm in shown if truth[arm]["mean"] > floor]
-    if not above:
-        return f" Every arm's error to the truth is below the noise variance $s^2 = {num(floor)}$."
-    if len(above) == len(shown):
+
+    def side(d: dict) -> str:
+        lo, hi = d.get("lo"), d.get("hi")
+        if lo is not None and math.isfinite(lo) and lo > floor:
+            return "above"
+        if hi is not None and math.isfinite(hi) and hi < floor:
+            return "below"
+        return "level"
+
+    where = {arm: side(truth[arm]) for arm in shown}
+    words = {
+        "above": "above the noise variance (the whole interval)",
+        "level": "within noise of it (the interval holds it)",
+        "below": "below it (the whole interval)",
+    }
+    if len(set(where.values())) == 1:
+        (only,) = set(where.values())
         return (
-            f" Every arm's error to the truth is still above the noise variance "
-            f"$s^2 = {num(floor)}$: no arm has learnt the function to the precision of the "
-            "noise."
+            f" Against the noise variance $s^2 = {num(floor)}$, every arm's error to the truth is "
+            + words[only].replace("the noise variance", "it")
+            + "."
         )
-    below = [arm for arm in shown if arm not in above]
+    parts = [
+        words[k] + " for " + _and([f"*{L[arm]}*" for arm in shown if where[arm] == k])
+        for k in ("above", "level", "below")
+        if k in where.values()
+    ]
     return (
-        f" The error to the truth is still above the noise variance $s^2 = {num(floor)}$ for "
-        + _and([f"*{L[arm]}*" for arm in above])
-        + ", below it for "
-        + _and([f"*{L[arm]}*" for arm in below])
+        f" Against the noise variance $s^2 = {num(floor)}$, the error to the truth is "
+        + "; ".join(parts)
         + "."
     )
 
@@ -465,18 +482,24 @@ def _control_check(s: dict) -> str:
 def _unconverged_caveat(s: dict, arms: tuple[str, ...]) -> str:
     """A caveat where some of ``arms`` were still improving (or not settled) at the end."""
     c, L = s["convergence"], s["labels"]
-    moving = [
-        f"*{L[arm]}*"
-        for arm in arms
-        if convergence_verdict(c[arm]["test"], c["threshold"]) in ("still improving", NOT_SETTLED)
+    state = {arm: convergence_verdict(c[arm]["test"], c["threshold"]) for arm in arms}
+    groups = [
+        (k, [f"*{L[arm]}*" for arm in arms if state[arm] == k])
+        for k in ("still improving", NOT_SETTLED)
     ]
-    if not moving:
+    groups = [(k, names) for k, names in groups if names]
+    if not groups:
         return ""
-    one = len(moving) == 1
+    n = sum(len(names) for _, names in groups)
+    said = "; ".join(
+        f"{_and(names)} {'was' if len(names) == 1 else 'were'} "
+        + ("still improving" if k == "still improving" else "not settled by the seeds")
+        for k, names in groups
+    )
     return (
-        f" {_and(moving)} {'was' if one else 'were'} still improving or not settled at the end "
-        f"(next section): this compares {'it' if one else 'them'} where the budget of "
-        f"{_epochs(s['epochs'])} ran out, not where {'it' if one else 'they'} would settle."
+        f" {said} at the end (next section): this compares {'it' if n == 1 else 'them'} where "
+        f"the budget of {_epochs(s['epochs'])} ran out, not where {'it' if n == 1 else 'they'} "
+        "would settle."
     )
 
 

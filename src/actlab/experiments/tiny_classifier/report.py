@@ -596,7 +596,7 @@ def _depth_confounds(s: dict, down: list[dict]) -> str:
         one = len(under) == 1
         text += (
             f" Where it falls, the deep network fits even its own training data worse than the "
-            f"{_layers(shallow)} network classifies held-out points: {_and(under)}. "
+            f"network with {_layers(shallow)} classifies held-out points: {_and(under)}. "
             f"{'It is' if one else 'They are'} under-trained in this budget, not over-fitted: "
             f"the fall measures this initialisation, rate and number of epochs, not what "
             f"{_layers(deep)} can reach."
@@ -604,7 +604,7 @@ def _depth_confounds(s: dict, down: list[dict]) -> str:
     if worse:
         text += (
             f" {_and(worse)} {'fits' if len(worse) == 1 else 'fit'} the training data at "
-            f"least as well as the {_layers(shallow)} network does held-out points: "
+            f"least as well as the network with {_layers(shallow)} does held-out points: "
             "there the loss is on unseen points only."
         )
     return text
