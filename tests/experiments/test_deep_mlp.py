@@ -413,7 +413,7 @@ def test_spread_and_unit_summaries_recomputed_from_the_arrays(results):
 
 # ---------------------------------------------------------------------------- report
 from actlab.experiments.deep_mlp import report as rep  # noqa: E402
-from actlab.report.format import ci, ratio  # noqa: E402
+from actlab.report.format import num, ratio  # noqa: E402
 from actlab.stats import mean_ci  # noqa: E402
 
 
@@ -423,17 +423,33 @@ def _row(report: str, activation: str, after: str) -> str:
     return next(line for line in section.splitlines() if line.startswith(f"| {activation} |"))
 
 
+def _mse_cell(values) -> str:
+    """mean [t-interval] of an MSE from SciPy's t quantile, the lower bound cut at 0 (0†)."""
+    values = np.asarray(values, dtype=np.float64)
+    mean, n = values.mean(), len(values)
+    half = st.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n)
+    lo = "0†" if mean - half < 0 else num(mean - half)
+    return f"{num(mean)} [{lo}, {num(mean + half)}]"
+
+
 def test_report_numbers_equal_the_metrics_table(results):
-    """Every table cell is recomputed here from the tidy metrics, not from the summary."""
+    """Every table cell is recomputed here from the tidy metrics, not from the summary; an
+    MSE's interval that the t formula extends below 0 is shown cut at 0 and explained."""
     cfg, m = SMOKE, results.metrics
     report = SPEC.report(results)
     final = m[m.step == cfg.epochs]
+    cut = False
     for act in cfg.activations:
         row = _row(report, act, "## How well each activation fits")
         for metric in ("train/mse", "test/mse", "truth/mse"):
             values = final[(final.activation == act) & (final.lr == cfg.lr)]
             values = values[values.metric == metric].sort_values("seed").value
-            assert f" {ci(mean_ci(values))} " in row, (metric, row)
+            assert f" {_mse_cell(values)} " in row, (metric, row)
+            cut = cut or "0†" in _mse_cell(values)
+    fit = report[report.index("## How well") : report.index("## Converged")]
+    assert (rep.CUT_NOTE in fit) == cut
+    assert "[-" not in _row(report, "relu", "## How well").split("|")[2]
+    for act in cfg.activations:
         # The gradient ratio at the first step: layer 1 over layer `depth`, geometric mean.
         g = m[(m.metric == "grad/weight_mean_abs") & (m.step == 0) & (m.activation == act)]
         g = g[g.lr == cfg.lr]
@@ -640,9 +656,23 @@ def test_vanishing_sentence_follows_the_summary(results):
         mean = verdicts[row["activation"]]
         row["log10_grad_ratio_0"] = {"mean": mean, "lo": mean - 0.3, "hi": mean + 0.3}
     text = SPEC.report(dataclasses.replace(results, summary=summary))
-    assert "weaker than at layer 3 (the whole 95% interval below 1/10) for identity;" in text
-    assert "it is less than 10× weaker (the whole interval above 1/10) for tanh." in text
-    assert "For relu the interval straddles 1/10" in text
+    assert (
+        "At the first step, layer 1's full-batch weight gradient is more than 10× smaller than "
+        "layer 3's (the whole 95% interval below 1/10) for identity;" in text
+    )
+    assert "it is less than 10× smaller (the whole interval above 1/10) for tanh." in text
+    assert "For relu the interval of $\\kappa$ straddles 1/10" in text
+    # The same for the per-example backward signal, set the other way round.
+    for row in summary["table"]:
+        mean = {"identity": -0.2, "tanh": -1.0, "relu": -3.0}[row["activation"]]
+        row["log10_delta_ratio"] = {"mean": mean, "lo": mean - 0.3, "hi": mean + 0.3}
+    text = SPEC.report(dataclasses.replace(results, summary=summary))
+    assert (
+        "At initialisation, the per-example backward signal at layer 1 is more than 10× weaker "
+        "than at layer 3 (the whole 95% interval below 1/10) for relu; it is less than 10× "
+        "weaker (the whole interval above 1/10) for identity." in text
+    )
+    assert "For tanh the interval of $\\delta_1/\\delta_{3}$ straddles 1/10" in text
 
 
 def test_figures_survive_nan_from_a_diverged_member(results):
@@ -996,3 +1026,220 @@ def test_a_tuned_fit_hidden_under_the_shared_one_says_so(results):
     moved = dataclasses.replace(results, arrays={**results.arrays, "fits_best_lr": tuned})
     labels = [t.get_text() for t in plots.plot_learned_functions(moved).axes[a].get_legend().texts]
     assert not any("under the solid line" in t for t in labels), labels
+
+
+# ---------------------------------------------------------------------------- review fixes
+from reference import torch_default_draw  # noqa: E402
+
+
+def _float64_net(cfg, act, seed) -> nn.Sequential:
+    """Seed ``seed``'s initial network in float64, from the reference draw."""
+    layers: list[nn.Module] = []
+    draw = torch_default_draw([1] + [cfg.width] * cfg.depth + [1], seed)
+    for i, (w, b) in enumerate(draw):
+        lin = nn.Linear(w.shape[1], w.shape[0], dtype=torch.float64)
+        with torch.no_grad():
+            lin.weight.copy_(w)
+            lin.bias.copy_(b)
+        layers += [lin, TORCH_ACT[act]()] if i < len(draw) - 1 else [lin]
+    return nn.Sequential(*layers).double()
+
+
+def test_backward_signal_at_init_against_autograd_on_plain_networks(results):
+    """Per member and hidden layer: the root mean square over units and training inputs of
+    d y_hat_i / d z_l, recomputed with autograd on plain float64 nn.Sequential networks (the
+    pre-activations captured by forward hooks on the Linear layers); the summary's
+    log10 ratio of layer 1 to layer ``depth`` is its mean over seeds."""
+    cfg = SMOKE
+    x = _data(cfg)["x_train"].double()
+    got = results.arrays["backward_signal_init"]  # member, layer
+    assert got.shape == (len(cfg.activations) * cfg.seeds, cfg.depth)
+    rows = {r["activation"]: r for r in results.summary["table"]}
+    for a, act in enumerate(cfg.activations):
+        logs = []
+        for seed in range(cfg.seeds):
+            net = _float64_net(cfg, act, seed)
+            zs = []
+            hooks = [
+                m.register_forward_hook(lambda _m, _i, out, zs=zs: zs.append(out))
+                for m in list(net)[:-1]
+                if isinstance(m, nn.Linear)
+            ]
+            out = net(x)
+            for h in hooks:
+                h.remove()
+            grads = torch.autograd.grad(out.sum(), zs)
+            rms = np.array([g.pow(2).mean().sqrt().item() for g in grads])
+            np.testing.assert_allclose(got[a * cfg.seeds + seed], rms, rtol=1e-6)
+            logs.append(math.log10(rms[0] / rms[-1]))
+        assert rows[act]["log10_delta_ratio"]["mean"] == pytest.approx(np.mean(logs), rel=1e-6)
+
+
+def test_best_line_error_against_least_squares_and_its_closed_form():
+    """The best straight line through sin on a grid (NumPy's polyfit) and, on a fine grid,
+    the continuum value 1/2 - 3/pi^2 (the slope is 3/pi^2, the intercept 0)."""
+    x = np.linspace(-math.pi, math.pi, 200)
+    fit = np.polyval(np.polyfit(x, np.sin(x), 1), x)
+    assert d.best_line_error(x) == pytest.approx(np.mean((fit - np.sin(x)) ** 2), rel=1e-10)
+    fine = np.linspace(-math.pi, math.pi, 200_001)
+    assert d.best_line_error(fine) == pytest.approx(0.5 - 3 / math.pi**2, rel=1e-4)
+
+
+def _with(results, **rows_by_act):
+    """A copy of ``results`` whose summary rows get the given entries, per activation."""
+    import copy
+
+    summary = copy.deepcopy(results.summary)
+    for row in summary["table"]:
+        row.update(copy.deepcopy(rows_by_act.get(row["activation"], {})))
+    return dataclasses.replace(results, summary=summary)
+
+
+def _stat(mean, half=None):
+    half = abs(mean) * 0.05 if half is None else half
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": 5}
+
+
+def test_identity_is_compared_with_the_best_straight_line(results):
+    """Identity's error to the truth near the best line's: 'the limit of the model'; twice it:
+    the factor and 'not yet reached'."""
+    line = results.summary["best_line_truth"]
+    text = SPEC.report(_with(results, identity={"fixed_truth": _stat(1.02 * line)}))
+    assert "is that of the best straight line" in text
+    assert "this is the limit of the model, not a failure of training" in text
+    assert "#stacked-linear-layers-collapse" in text
+    text = SPEC.report(_with(results, identity={"fixed_truth": _stat(2.0 * line)}))
+    assert "is 2× that of the best straight line" in text
+    assert "has not yet reached the best" in text
+
+
+def _last_drop_loop(metrics, act, lr, epochs, w, flat):
+    """The latest epoch e, over the seeds, with MSE(e) / MSE(e - w) - 1 < -flat; plain loops."""
+    best = None
+    rows = metrics[(metrics.metric == "test/mse") & (metrics.activation == act)]
+    rows = rows[np.isclose(rows.lr, lr)]
+    for _seed, part in rows.groupby("seed"):
+        value = dict(zip(part.step, part.value, strict=True))
+        for e in range(w, epochs + 1):
+            if value[e] / value[e - w] - 1 < -flat and (best is None or e > best):
+                best = e
+    return best
+
+
+def test_last_drop_against_a_loop(results):
+    cfg = SMOKE
+    w = d.tail_epochs(cfg)
+    for row in results.summary["table"]:
+        act = row["activation"]
+        expected = _last_drop_loop(results.metrics, act, cfg.lr, cfg.epochs, w, d.FLAT)
+        assert row["converge_fixed"]["last_drop"] == expected
+    # A hand-made series: one seed falls 10% between epochs 3 and 5, then stays flat.
+    import pandas as pd
+
+    vals = [1.0, 1.0, 1.0, 1.0, 0.95, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
+    frame = pd.DataFrame(
+        {"metric": "test/mse", "activation": "tanh", "lr": 1e-3, "seed": 0,
+         "step": np.arange(11), "value": vals}
+    )  # fmt: skip
+    small = dataclasses.replace(SMOKE, epochs=10, snapshot_epochs=(0,), grad_epochs=(0,))
+    assert d.last_drop(small, frame, "tanh", 1e-3) == 5  # w = 1: 0.95 -> 0.9 is -5.3%
+    frame["value"] = 1.0
+    assert d.last_drop(small, frame, "tanh", 1e-3) is None
+
+
+def test_a_converged_but_underfitting_activation_is_called_a_plateau(results):
+    """Converged (flat) and underfitting: the plateau sentence with the last drop's epoch;
+    at the floor: none; identity at the best straight line: none (it is the model's limit)."""
+    s2 = results.summary["noise_floor"]
+    flat = {"test": _stat(0.0, 0.01), "train": _stat(0.0, 0.01), "last_drop": 17}
+    under = {"fixed_truth": _stat(5 * s2), "fixed_excess": _stat(5 * s2), "converge_fixed": flat}
+    text = SPEC.report(_with(results, tanh=under))
+    assert "tanh is flat over the last 2 epochs but misses the truth by 5× $s^2$" in text
+    assert "as late as epoch 17 (latest over the seeds)" in text
+    never = dict(under, converge_fixed=dict(flat, last_drop=None))
+    assert "never fell by more than 5%" in SPEC.report(_with(results, tanh=never))
+    good = dict(under, fixed_truth=_stat(0.01 * s2), fixed_excess=_stat(0.01 * s2))
+    assert "sits on a plateau" not in SPEC.report(_with(results, tanh=good))
+    line = results.summary["best_line_truth"]
+    ident = dict(under, fixed_truth=_stat(line, 0.01 * line))
+    text = SPEC.report(_with(results, identity=ident))
+    assert "identity is flat" not in text
+
+
+def test_tuning_effect_follows_welch_on_the_truth_errors(results):
+    """Tuned-rate truth errors set far below the shared-rate ones: 'lowered ... significantly';
+    set equal to them: 'by no more than noise'; checked against SciPy's Welch test."""
+    cfg, m = SMOKE, results.metrics.copy()
+    rows = {r["activation"]: r for r in results.summary["table"]}
+    moved = [a for a in cfg.activations if not math.isclose(rows[a]["best_lr"], cfg.lr)]
+    assert moved
+    act = moved[0]
+    truth = (m.metric == "truth/mse") & (m.activation == act)
+    shared_mask = truth & np.isclose(m.lr, cfg.lr)
+    tuned_mask = truth & np.isclose(m.lr, rows[act]["best_lr"])
+    shared, tuned = np.array([0.5, 0.51]), np.array([0.001, 0.0011])
+    m.loc[shared_mask, "value"] = shared[m.loc[shared_mask, "seed"].to_numpy()]
+    m.loc[tuned_mask, "value"] = tuned[m.loc[tuned_mask, "seed"].to_numpy()]
+    assert st.ttest_ind(shared, tuned, equal_var=False).pvalue < 0.05
+    text = SPEC.report(dataclasses.replace(results, metrics=m))
+    assert f"tuning lowered the error to the truth significantly for {act}" in text
+    m.loc[tuned_mask, "value"] = tuned[::-1][m.loc[tuned_mask, "seed"].to_numpy()] * 500
+    assert st.ttest_ind(shared, tuned[::-1] * 500, equal_var=False).pvalue > 0.05
+    text = SPEC.report(dataclasses.replace(results, metrics=m))
+    assert f"changed the error to the truth by no more than noise for {rep._names(moved)}" in text
+
+
+def test_mse_interval_is_cut_at_zero_only_below_zero():
+    assert rep.mse_ci({"mean": 0.5, "lo": -0.1, "hi": 1.1}) == "0.5 [0†, 1.1]"
+    assert rep.mse_ci({"mean": 0.5, "lo": 0.1, "hi": 0.9}) == "0.5 [0.1, 0.9]"
+    assert rep.mse_ci({"mean": 0.5, "lo": math.nan, "hi": math.nan}) == "0.5"
+    assert rep._cut_note(["| a | 0.5 [0†, 1.1] |"]) == [rep.CUT_NOTE, ""]
+    assert rep._cut_note(["| a | 0.5 [0.1, 0.9] |"]) == []
+
+
+def test_dead_units_of_the_worst_layer_as_a_count_with_its_wilson_interval(results):
+    """k of n units (n = width x seeds) with the Wilson interval written out here."""
+    worst = {"layer": 2, "fraction": 0.5625}  # 9 of 16
+    text = SPEC.report(_with(results, relu={"off_fraction_start_worst_layer": worst}))
+    n = SMOKE.width * SMOKE.seeds
+    k, z = 9, st.norm.ppf(0.975)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    expected = f"{k} of {n} over the 2 seeds, [Wilson interval](#term-wilson-interval) "
+    expected += f"{rep.pct(centre - half)} to {rep.pct(centre + half)}"
+    assert expected in text
+
+
+def test_gradient_section_says_what_kappa_is_and_links_the_gradient_flow_chapter(results):
+    """The full batch named, the per-example backward signal beside it, the forward link to
+    the gradient-flow chapter's anchor (its title's slug), and the identity prediction
+    rho^(depth - 1) said inside or outside the measured interval."""
+    from markdown.extensions.toc import slugify
+
+    from actlab.experiments.gradient_flow import SPEC as FLOW
+
+    text = SPEC.report(results)
+    grad = text[text.index("## Gradient flow") : text.index("## Inside")]
+    assert "*full-batch* gradient" in grad and "per-example backward signal" in grad
+    assert f"(#{slugify(FLOW.title, '-')})" in grad
+    assert "a collapsed forward one" not in grad  # the old, wrong-way explanation
+    assert "that makes $\\kappa$ *larger*" in grad
+    s = results.summary
+    predicted = (s["depth"] - 1) * math.log10(s["init_spread_factor"])
+    inside = _with(results, identity={"log10_delta_ratio": _stat(predicted, 0.1)})
+    assert "the prediction inside the measured interval" in SPEC.report(inside)
+    outside = _with(results, identity={"log10_delta_ratio": _stat(predicted + 1.0, 0.1)})
+    assert "the prediction below the measured interval" in SPEC.report(outside)
+    # The last column is the summary's delta ratio of each activation.
+    for row in s["table"]:
+        cell = rep._ratio_ci(row["log10_delta_ratio"])
+        assert _row(text, row["activation"], "## Gradient flow").endswith(f"| {cell} |")
+
+
+def test_intro_names_what_is_shared_instead_of_claiming_the_activation_alone(results):
+    text = SPEC.report(results)
+    assert "differences come from the activation alone" not in text
+    assert "same number of parameters" in text
+    factor = rep.num(results.summary["init_spread_factor"], 3)
+    assert f"$\\rho = {factor}$ per layer in a network of identity units" in text

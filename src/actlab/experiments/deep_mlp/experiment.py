@@ -322,6 +322,11 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     axes["x_train"] = axes["y_train"] = ("point",)
     summary = _summary(cfg, parts, finals, best_lr)
     summary.update(_floors(data))
+    summary["best_line_truth"] = best_line_error(arrays["x_grid"])
+    delta = backward_signal_at_init(cfg, data["x_train"])  # (layer, member)
+    arrays["backward_signal_init"] = delta.T  # member, layer
+    axes["backward_signal_init"] = ("member", "layer")
+    coords["backward_signal_init/layer"] = list(range(1, cfg.depth + 1))
     for row in summary["table"]:
         act = row["activation"]
         for tag, rate in (("fixed", cfg.lr), ("tuned", best_lr[act])):
@@ -331,6 +336,11 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         row["lr_status"] = d.status
         row["lr_status_text"] = status_text(d)
         row["lr_tried"] = sorted(finals[act])
+    for a, row in enumerate(summary["table"]):
+        ratio = np.log10(delta[0, a * cfg.seeds : (a + 1) * cfg.seeds]) - np.log10(
+            delta[-1, a * cfg.seeds : (a + 1) * cfg.seeds]
+        )
+        row["log10_delta_ratio"] = mean_ci(ratio)
     summary.update(convergence(cfg, metrics, best_lr, summary["table"]))
     summary.update(init_spread_factor(cfg))
     summary.update(
@@ -415,6 +425,38 @@ def _extend_grid(cfg, data, chunks, finals, start: int):
     return decisions, extra
 
 
+def backward_signal_at_init(cfg: Config, x: torch.Tensor) -> np.ndarray:
+    """The per-example backward signal at initialisation, per hidden layer and member of the
+    shared-rate ensemble (member ``m = activation * seeds + seed``), ``(depth, members)``.
+
+    For every input ``x_i`` the signal is ``d y_hat_i / d z_l`` (the output's gradient at layer
+    ``l``'s pre-activations for that input alone: the loss's own factor, the residual, left
+    out), its root mean square over the layer's units, then the root mean square over the
+    inputs. This is the quantity mean-field theory predicts (the gradient-flow chapter); the
+    weight gradient multiplies it by the layer's input, and the full-batch gradient averages
+    those over the inputs. Float64, from the same initial weights as the trained members.
+    """
+    acts = [a for a in cfg.activations for _ in range(cfg.seeds)]
+    seeds = [s for _ in cfg.activations for s in range(cfg.seeds)]
+    model = EnsembleMLP(
+        1, [cfg.width] * cfg.depth, 1, acts, seeds, init=cfg.init, dtype=torch.float64
+    )
+    out, layers = model(x.double(), return_hidden=True)
+    grads = torch.autograd.grad(out.sum(), [z for z, _ in layers])  # each (E, B, width)
+    rms = [g.square().mean(dim=(1, 2)).sqrt() for g in grads]  # per member
+    return torch.stack(rms).detach().numpy()
+
+
+def best_line_error(x: np.ndarray) -> float:
+    """The error to the truth of the best straight line: the least-squares line through
+    ``sin`` on the dense grid ``x``, its MSE there. A network of identity units is one linear
+    map, so no training can bring its error to the truth below this."""
+    x = np.asarray(x, dtype=np.float64)
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    coef, *_ = np.linalg.lstsq(design, np.sin(x), rcond=None)
+    return float(np.mean((design @ coef - np.sin(x)) ** 2))
+
+
 def tail_epochs(cfg: Config) -> int:
     """Epochs the convergence check looks back over: :data:`TAIL_FRACTION` of the run, at least
     one."""
@@ -444,8 +486,30 @@ def convergence(
                 with np.errstate(invalid="ignore", divide="ignore"):
                     change = at[cfg.epochs].to_numpy() / at[start].to_numpy() - 1.0
                 out[split] = mean_ci(change)
+            if tag == "fixed":
+                out["last_drop"] = last_drop(cfg, metrics, act, rate)
             row[f"converge_{tag}"] = out
     return {"tail_epochs": w, "converge_from": start, "flat": FLAT}
+
+
+def last_drop(cfg: Config, metrics: pd.DataFrame, activation: str, rate: float) -> int | None:
+    """The latest epoch, over the seeds, at which the held-out MSE of ``activation`` at
+    ``rate`` had fallen by more than :data:`FLAT` over the :func:`tail_epochs` epochs before it
+    (``MSE(e) / MSE(e - w) - 1 < -FLAT``); None if it never did. A late drop after a long flat
+    stretch is the mark of a plateau that training left."""
+    w = tail_epochs(cfg)
+    rows = metrics[
+        (metrics.metric == "test/mse")
+        & (metrics.activation == activation)
+        & np.isclose(metrics.lr, rate)
+    ]
+    series = rows.pivot(index="step", columns="seed", values="value").sort_index().to_numpy()
+    if series.shape[0] <= w:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fell = series[w:] / series[:-w] - 1.0 < -FLAT  # (epoch - w, seed)
+    epochs = np.nonzero(fell.any(axis=1))[0]
+    return int(epochs.max() + w) if epochs.size else None
 
 
 def _floors(data: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from actlab.experiments.base import Results
 from actlab.experiments.deep_mlp.experiment import ANIMATION_FRAMES
@@ -206,9 +207,12 @@ def plot_gradient_flow(results: Results) -> Figure:
         _layer_ticks(ax, len(layers))
         ax.set_xlabel("layer (1 = nearest the input)")
         ax.set_title("first step" if epoch == 0 else f"epoch {epoch}")
-    axes[0].set_ylabel(r"mean $|\partial L / \partial W|$ of the layer")
+    axes[0].set_ylabel(r"mean $|\partial L / \partial W|$ of the layer (full batch)")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
-    fig.suptitle("Gradient magnitude per layer (under Adam not the size of the step)")
+    fig.suptitle(
+        "Full-batch weight gradient per layer, as Adam receives it "
+        "(not the per-example backward signal of the theory; under Adam not the step size)"
+    )
     return fig
 
 
@@ -456,7 +460,9 @@ def training_animation(
     def build() -> None:
         with style():
             fig = new_figure(figsize=(2.15 * len(names), 4.6), layout=None)
-            fig.subplots_adjust(left=0.06, right=0.99, top=0.84, bottom=0.11, hspace=0.35)
+            fig.subplots_adjust(
+                left=0.07, right=0.99, top=0.84, bottom=0.12, hspace=0.4, wspace=0.4
+            )
             axes = fig.subplots(2, len(names), squeeze=False)
             fit_lines, unit_lines = [], []
             for a, name in enumerate(names):
@@ -467,19 +473,20 @@ def training_animation(
                 top.plot(x, np.sin(x), color=_TRUTH, ls=(0, (4, 2)), lw=1)
                 fit_lines.append(top.plot(x, fits[a * seeds, 0], color=color_of(name), lw=1.6)[0])
                 top.set_ylim(-1.7, 1.7)
-                top.set_title(name, color=color_of(name), fontsize=11)
+                top.set_title(name, color=color_of(name), fontsize=13)
                 unit_lines.append(bottom.plot(x, last[a, 0], color=color_of(name), lw=0.7))
                 finite = last[a][np.isfinite(last[a])]
                 lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1, 1)
                 pad = 0.05 * max(hi - lo, 1e-3)
                 bottom.set_ylim(lo - pad, hi + pad)
                 for ax in (top, bottom):
-                    ax.tick_params(labelsize=8)
+                    ax.tick_params(labelsize=10)
                     ax.set_xticks([-3, 0, 3])
-                bottom.set_xlabel("$x$", fontsize=9)
-            axes[0, 0].set_ylabel("fit", fontsize=10)
-            axes[1, 0].set_ylabel(f"layer {depth} units", fontsize=10)
-            title = fig.suptitle("", fontsize=12)
+                    ax.yaxis.set_major_locator(MaxNLocator(4))
+                bottom.set_xlabel("$x$", fontsize=11)
+            axes[0, 0].set_ylabel("fit", fontsize=12)
+            axes[1, 0].set_ylabel(f"layer {depth} units", fontsize=12)
+            title = fig.suptitle("", fontsize=14)
         moving = [title, *fit_lines, *(line for lines in unit_lines for line in lines)]
         state.update(
             fig=fig,

@@ -79,6 +79,30 @@ def fit_verdict(truth: dict[str, float], excess: dict[str, float], noise_var: fl
     return "undecided (interval straddles the limit)"
 
 
+CUT = "†"
+"""Marks a lower bound cut at 0."""
+CUT_NOTE = (
+    f"{CUT} The Student-t interval over the seeds reaches below 0 here, a value no MSE can "
+    "take (with few seeds and a wide spread the formula allows it); the lower bound shown is "
+    "0."
+)
+
+
+def mse_ci(stat: dict[str, float]) -> str:
+    """:func:`~actlab.report.format.ci` of a quantity that cannot be negative (an MSE): a
+    lower bound below 0 is shown as 0 with the mark :data:`CUT` (explained by
+    :data:`CUT_NOTE` wherever it appears)."""
+    lo, hi = stat.get("lo"), stat.get("hi")
+    if lo is not None and math.isfinite(lo) and lo < 0:
+        return f"{num(stat['mean'])} [0{CUT}, {num(hi)}]"
+    return ci(stat)
+
+
+def _cut_note(lines: list[str]) -> list[str]:
+    """:data:`CUT_NOTE` (and a blank line) if any of ``lines`` shows a cut bound."""
+    return [CUT_NOTE, ""] if any(CUT in line for line in lines) else []
+
+
 def diverged_text(k: int, n: int) -> str:
     """``k`` of ``n`` seeds diverged, with the Wilson 95% interval of the proportion."""
     p = proportion_ci(int(k), int(n))
@@ -186,8 +210,14 @@ def report(results: Results) -> str:
         f"model per activation, {s['seeds']} [seeds](#term-seed) each, all trained side by "
         f"side as one [ensemble](#term-ensemble) with Adam for {s['epochs']} epochs of one "
         f"full-batch step each. The weights start from {init_link}. Within a seed every "
-        "activation starts from the same weights, so differences come from the activation "
-        "alone. Two more noisy draws on the midpoints of the training grid serve as "
+        "activation starts from the same weights, sees the same data, trains for the same "
+        "number of steps and has the same number of parameters (the activations have none of "
+        "their own), so none of these differs between activations. What is shared can still "
+        "favour some of them: one learning rate (the fair-comparison section tunes it per "
+        "activation) and one initialisation, which multiplies the spread of the signal by "
+        rf"$\rho = {num(s.get('init_spread_factor', math.nan), 3)}$ per layer in a network of "
+        "identity units (*Inside the hidden layers*) and may suit some activations better than "
+        "others. Two more noisy draws on the midpoints of the training grid serve as "
         "validation (to pick a learning rate) and as the [held-out](#term-held-out) test set; "
         "a dense noiseless grid measures "
         "the *error to the true function* (the MSE between the fit and $\\sin x$).",
@@ -221,7 +251,9 @@ def report(results: Results) -> str:
         "the data: a new noise draw would move every number, and a near-zero width (as for a "
         "network that always reaches the same fit) does not mean the error is known that "
         "precisely. *Above the floor* is the held-out MSE minus the test draw's floor "
-        f"({num(s['test_floor'])}).",
+        f"({num(s['test_floor'])}): an estimate of the error to the truth at the test inputs, "
+        "which can come out below 0 (a fit can by chance sit closer to this draw's labels "
+        r"than $\sin x$ does).",
         "",
         "| activation | training MSE | held-out MSE | above the floor | error to the truth "
         "| verdict |",
@@ -233,10 +265,11 @@ def report(results: Results) -> str:
         if r["fixed_diverged"]:
             verdict += f" ({diverged_text(r['fixed_diverged'], s['seeds'])})"
         out.append(
-            f"| {a} | {ci(r['fixed_train'])} | {ci(r['fixed_test'])} | {ci(r['fixed_excess'])} "
-            f"| {ci(r['fixed_truth'])} | {verdict} |"
+            f"| {a} | {mse_ci(r['fixed_train'])} | {mse_ci(r['fixed_test'])} "
+            f"| {ci(r['fixed_excess'])} | {mse_ci(r['fixed_truth'])} | {verdict} |"
         )
     out.append("")
+    out += _cut_note(out[-len(names) - 1 :])
     out += [
         f"Verdicts, in this order: *underfits* when the whole interval of the error to the "
         f"truth lies above $s^2$; *at the floor* when the held-out MSE exceeds the draw's floor "
@@ -260,6 +293,9 @@ def report(results: Results) -> str:
             f" {_names(under)} {'misses' if len(under) == 1 else 'miss'} the true function by "
             f"more than the noise variance after {s['epochs']} epochs."
         )
+    line = best_line_sentence(rows, s)
+    if line:
+        out[-1] += " " + line
     out += ["", "![Loss curves with the noise floor](figures/loss_curves.png)", ""]
     out += _convergence_section(rows, names, s)
 
@@ -278,7 +314,9 @@ def report(results: Results) -> str:
         "",
         f"One task, one draw of its data, one width ({s['width']}), one initialisation "
         f"({s['init']}), {len(s['learning_rates'])} base learning rates and {s['seeds']} seeds "
-        "(the intervals over seeds do not include the variability of the data). An "
+        "(the intervals over seeds do not include the variability of the data); the "
+        "per-example backward signal that theory predicts is measured at initialisation only, "
+        "the full-batch gradient during training. An "
         "activation that "
         "suffers here may do well with an initialisation matched to it (He for ReLU, "
         "Xavier for tanh), or with normalisation or residual connections, none of which "
@@ -325,8 +363,40 @@ def _animation_section(results: Results, s: dict[str, Any]) -> list[str]:
     ]
 
 
+LINE_CLOSE = 0.05
+"""An identity network whose error to the truth is within this fraction of the best straight
+line's is 'at the best line'."""
+
+
+def best_line_sentence(rows: dict, s: dict[str, Any]) -> str:
+    """Identity's error to the truth at the shared rate against that of the best straight line
+    (a stack of identity layers is one linear map); empty without identity or the number."""
+    line = s.get("best_line_truth", math.nan)
+    if "identity" not in rows or not math.isfinite(line) or line <= 0:
+        return ""
+    mine = rows["identity"]["fixed_truth"]["mean"]
+    if not math.isfinite(mine):
+        return ""
+    head = (
+        f"identity's error to the truth, {num(mine)}, "
+        + (
+            "is that of the best straight line"
+            if abs(mine / line - 1) <= LINE_CLOSE
+            else f"is {num(mine / line, 3)}× that of the best straight line"
+        )
+        + rf" through $\sin x$ ({num(line)} on the dense grid): "
+    )
+    collapse = (
+        "a stack of linear layers is one linear map ([stacked linear layers "
+        "collapse](#stacked-linear-layers-collapse)), "
+    )
+    if abs(mine / line - 1) <= LINE_CLOSE:
+        return head + collapse + "so this is the limit of the model, not a failure of training."
+    return head + collapse + "and this one has not yet reached the best that such a map can do."
+
+
 def _ranking_sentence(prefix: str, best: str, ties: list[str], stat: dict) -> str:
-    text = f"{prefix}, the lowest error to the true function is {best}'s ({ci(stat)})"
+    text = f"{prefix}, the lowest error to the true function is {best}'s ({mse_ci(stat)})"
     if ties:
         return text + (
             f"; {_names(ties)} {'is' if len(ties) == 1 else 'are'} within noise of it "
@@ -390,10 +460,12 @@ def _convergence_section(rows: dict, names: list[str], s: dict[str, Any]) -> lis
         text.append(
             f"At the shared rate {_names(groups['converged'])} "
             f"{'has' if len(groups['converged']) == 1 else 'have'} converged in this sense: "
-            f"their final numbers are not a snapshot of a loss still falling at the end. Flat "
+            f"{'its' if len(groups['converged']) == 1 else 'their'} final numbers are not a "
+            "snapshot of a loss still falling at the end. Flat "
             f"over the last {w} epochs does not rule out a plateau that a longer run would "
             "leave: a loss can stay flat for many epochs and then drop."
         )
+    text += plateau_sentences(rows, groups["converged"], s)
     if groups["still improving"]:
         one = len(groups["still improving"]) == 1
         text.append(
@@ -414,6 +486,46 @@ def _convergence_section(rows: dict, names: list[str], s: dict[str, Any]) -> lis
             "this run cannot say whether training had settled."
         )
     out += [" ".join(text), ""]
+    return out
+
+
+def _at_best_line(rows: dict, s: dict[str, Any]) -> bool:
+    """Whether identity's error to the truth is that of the best straight line."""
+    line = s.get("best_line_truth", math.nan)
+    if "identity" not in rows or not (math.isfinite(line) and line > 0):
+        return False
+    return abs(rows["identity"]["fixed_truth"]["mean"] / line - 1) <= LINE_CLOSE
+
+
+def plateau_sentences(rows: dict, converged: list[str], s: dict[str, Any]) -> list[str]:
+    """For each activation 'converged' at the shared rate whose fit still underfits (and that
+    is not a linear network already at the best straight line): flat, but on a plateau, with
+    the latest epoch at which its held-out MSE had last fallen by more than the flat band."""
+    w, flat, noise_var = s["tail_epochs"], s["flat"], s["noise_floor"]
+    out = []
+    for a in converged:
+        r = rows[a]
+        if not fit_verdict(r["fixed_truth"], r["fixed_excess"], noise_var).startswith("underfits"):
+            continue
+        if a == "identity" and _at_best_line(rows, s):
+            continue
+        drop = r["converge_fixed"].get("last_drop")
+        text = (
+            f"{a} is flat over the last {w} epochs but misses the truth by "
+            f"{num(r['fixed_truth']['mean'] / noise_var, 2)}× $s^2$: it sits on a plateau, "
+        )
+        if isinstance(drop, int | float) and math.isfinite(drop):
+            text += (
+                f"and its held-out MSE last fell by more than {pct(flat)} within {w} epochs "
+                f"as late as epoch {int(drop)} (latest over the seeds): it has left plateaus "
+                "before, and a longer run may leave this one."
+            )
+        else:
+            text += (
+                f"and its held-out MSE never fell by more than {pct(flat)} within {w} epochs: "
+                "this run cannot say whether more epochs would help."
+            )
+        out.append(text)
     return out
 
 
@@ -442,11 +554,12 @@ def _tuned_section(results: Results, rows: dict, names: list[str]) -> list[str]:
         tried = ", ".join(num(v) for v in r.get("lr_tried", s["learning_rates"]))
         where = r.get("lr_status_text", "")
         out.append(
-            f"| {a} | {tried} | {num(r['best_lr'])} | {where} | {ci(r['tuned_train'])} "
-            f"| {ci(r['tuned_test'])} | {ci(r['tuned_truth'])} |"
+            f"| {a} | {tried} | {num(r['best_lr'])} | {where} | {mse_ci(r['tuned_train'])} "
+            f"| {mse_ci(r['tuned_test'])} | {mse_ci(r['tuned_truth'])} |"
         )
     flagged = [a for a in names if rows[a].get("lr_status", "interior") != "interior"]
     out.append("")
+    out += _cut_note(out[-len(names) - 1 :])
     if flagged:
         out.append(
             f"The pick of {_names(flagged)} is not interior (see the table): "
@@ -463,6 +576,7 @@ def _tuned_section(results: Results, rows: dict, names: list[str]) -> list[str]:
     moved = [a for a in names if not math.isclose(rows[a]["best_lr"], s["lr"])]
     if moved:
         out[-1] += f" The tuned rate differs from the shared one for {_names(moved)}."
+        out[-1] += " " + tuning_effect_sentence(results, moved)
     else:
         out[-1] += f" Every activation's tuned rate is the shared one ({num(s['lr'])})."
     if best != best_fixed:
@@ -481,64 +595,112 @@ def _tuned_section(results: Results, rows: dict, names: list[str]) -> list[str]:
     return out
 
 
+def tuning_effect_sentence(results: Results, moved: list[str]) -> str:
+    """Whether tuning changed the error to the truth of each activation in ``moved`` (its
+    per-seed values at the tuned against the shared rate, Welch's test at 5%)."""
+    s = results.summary
+    rows = {r["activation"]: r for r in s["table"]}
+    better, worse, same = [], [], []
+    for a in moved:
+        shared = final_values(results, "truth/mse", a, s["lr"])
+        tuned = final_values(results, "truth/mse", a, rows[a]["best_lr"])
+        if welch_differs(shared, tuned):
+            (better if np.nanmean(tuned) < np.nanmean(shared) else worse).append(a)
+        else:
+            same.append(a)
+    parts = [
+        f"{verb} {{it}} {how} for {_names(acts)}"
+        for verb, how, acts in (
+            ("lowered", "significantly", better),
+            ("raised", "significantly", worse),
+            ("changed", "by no more than noise", same),
+        )
+        if acts
+    ]
+    text = "; ".join(parts).replace("{it}", "the error to the truth", 1).replace("{it}", "it")
+    return (
+        f"Against the shared rate, tuning {text} (Welch's test on the per-seed errors to the "
+        "truth, 5%; a rate picked on the validation draw need not lower the error to the truth)."
+    )
+
+
+def _ratio_ci(st: dict[str, float]) -> str:
+    """A log10 ratio's mean [95% interval] as factors."""
+    if not math.isfinite(st.get("lo", math.nan)):
+        return ratio(st["mean"])
+    return f"{ratio(st['mean'])} [{ratio(st['lo'])}, {ratio(st['hi'])}]"
+
+
 def _gradient_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str]:
     depth, epochs = s["depth"], s["grad_epochs"]
+    has_delta = all(isinstance(rows[a].get("log10_delta_ratio"), dict) for a in names)
     out = ["## Gradient flow through depth", ""]
     out += [
         "![Mean gradient magnitude per layer](figures/gradient_flow.png)",
         "",
-        rf"For each layer $l$ the mean $|\partial L/\partial W_l|$ over its weights (layers "
-        f"numbered from the input: 1 is the first, {depth + 1} the output layer), and the ratio "
-        rf"$\kappa$ of layer 1's to layer {depth}'s: its "
-        "[geometric mean over seeds](#term-geometric-mean) [95% interval]. A weight "
-        r"gradient is the product of a backward and a forward signal, "
-        r"$\partial L/\partial W_l = \delta_l h_{l-1}^\top$ ($\delta_l$ the gradient at the "
-        r"pre-activations $z_l$, $h_{l-1}$ the layer's input), so a small $\kappa$ can come from "
-        "a vanishing backward signal or from a collapsed forward one. Nor is $\\kappa$ the ratio "
-        "of the learning steps: Adam divides each weight's step by the running root mean square "
-        "of its own gradient, so a layer whose gradient is 100× smaller still moves by steps of "
-        "about the learning rate, as long as its gradient is not drowned by Adam's $\\epsilon$ "
-        "(exercise 2).",
+        rf"For each layer $l$ the mean $|\partial L/\partial W_l|$ over its weights of the "
+        "*full-batch* gradient, the one Adam receives at each step (layers numbered from the "
+        f"input: 1 is the first, {depth + 1} the output layer), and the ratio $\\kappa$ of layer "
+        f"1's to layer {depth}'s: its [geometric mean over seeds](#term-geometric-mean) "
+        "[95% interval].",
+        "",
+        "$\\kappa$ is not the quantity that mean-field theory predicts. The theory (chapter "
+        "[How gradients flow](#how-gradients-flow), later in this tutorial) predicts the "
+        r"*per-example backward signal* $\delta_l$, the gradient at the pre-activations $z_l$ "
+        "for one input, whose size changes by about the same factor from layer to layer at "
+        "initialisation. One example's weight gradient multiplies it by the layer's input, "
+        r"$\partial L/\partial W_l = \delta_l h_{l-1}^\top$, and the full batch averages these "
+        "over the examples, whose signs can cancel. So $\\kappa$ mixes three things: the "
+        f"backward signal's ratio, the ratio of the two layers' input sizes (layer 1's input is "
+        f"$x$ itself, layer {depth}'s is the output of layer {depth - 1}, which this "
+        "initialisation shrinks layer by layer: that makes $\\kappa$ *larger*), and how much "
+        "the examples cancel in each layer's average."
+        + (
+            f" The last column is the backward signal alone at initialisation, "
+            f"$\\delta_1/\\delta_{{{depth}}}$: the root mean square over units and training "
+            r"inputs of $\partial \hat y/\partial z_l$ (the per-example $\delta_l$ with the "
+            "loss's own factor, the residual, set to 1), geometric mean over seeds [95% interval]."
+            if has_delta
+            else ""
+        ),
+        "",
+        "Nor is $\\kappa$ the ratio of the learning steps: Adam divides each weight's step by "
+        "the running root mean square of its own gradient, so a layer whose gradient is 100× "
+        "smaller still moves by steps of about the learning rate, as long as its gradient is "
+        "not drowned by Adam's $\\epsilon$ (exercise 2).",
         "",
         "| activation | "
         + " | ".join(r"$\kappa$, " + ("first step" if e == 0 else f"epoch {e}") for e in epochs)
+        + (f" | $\\delta_1/\\delta_{{{depth}}}$, initialisation" if has_delta else "")
         + " |",
-        "|---|" + "---|" * len(epochs),
+        "|---|" + "---|" * (len(epochs) + has_delta),
     ]
     for a in names:
-        cells = []
-        for e in epochs:
-            st = rows[a][f"log10_grad_ratio_{e}"]
-            cells.append(f"{ratio(st['mean'])} [{ratio(st['lo'])}, {ratio(st['hi'])}]")
+        cells = [_ratio_ci(rows[a][f"log10_grad_ratio_{e}"]) for e in epochs]
+        if has_delta:
+            cells.append(_ratio_ci(rows[a]["log10_delta_ratio"]))
         out.append(f"| {a} | " + " | ".join(cells) + " |")
     out.append("")
     first = epochs[0]
-    verdicts = {a: gradient_verdict(rows[a][f"log10_grad_ratio_{first}"]) for a in names}
-    groups = {
-        v: [a for a in names if verdicts[a] == v]
-        for v in ("vanishes", "does not vanish", "undecided")
-    }
     when = "At the first step" if first == 0 else f"At epoch {first}"
-    parts = []
-    if groups["vanishes"]:
-        parts.append(
-            f"the gradient reaching layer 1 is more than {num(VANISH)}× weaker than at layer "
-            f"{depth} (the whole 95% interval below 1/{num(VANISH)}) for "
-            f"{_names(groups['vanishes'])}"
+    subject = f"layer 1's full-batch weight gradient is {{}} than layer {depth}'s"
+    text = vanishing_sentence(
+        {a: rows[a][f"log10_grad_ratio_{first}"] for a in names},
+        when,
+        subject,
+        "smaller",
+        "$\\kappa$",
+    )
+    out.append(text)
+    if has_delta:
+        out[-1] += " " + vanishing_sentence(
+            {a: rows[a]["log10_delta_ratio"] for a in names},
+            "At initialisation",
+            f"the per-example backward signal at layer 1 is {{}} than at layer {depth}",
+            "weaker",
+            f"$\\delta_1/\\delta_{{{depth}}}$",
         )
-    if groups["does not vanish"]:
-        subject = "it" if parts else "the gradient reaching layer 1"
-        parts.append(
-            f"{subject} is less than {num(VANISH)}× weaker "
-            f"(the whole interval above 1/{num(VANISH)}) for {_names(groups['does not vanish'])}"
-        )
-    text = f"{when}, " + "; ".join(parts) + "." if parts else ""
-    if groups["undecided"]:
-        text += (
-            f" For {_names(groups['undecided'])} the interval straddles 1/{num(VANISH)}: "
-            "this run cannot say whether the gradient vanishes by that much."
-        )
-    out.append(text.strip())
+        out[-1] += " " + delta_sentence(rows, names, s, first)
     if len(epochs) > 1:
         changes = []
         for a in names:
@@ -548,9 +710,81 @@ def _gradient_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[s
                 for e in epochs[1:]
             )
             changes.append(f"{a} {ratio(start)} → {steps}")
-        out[-1] += " During training the ratio moves: " + "; ".join(changes) + "."
+        out[-1] += " During training $\\kappa$ moves: " + "; ".join(changes) + "."
     out.append("")
     return out
+
+
+def vanishing_sentence(
+    stats: dict[str, dict], when: str, subject: str, word: str, noun: str
+) -> str:
+    """The :func:`gradient_verdict` of each activation's log10 ratio ``stats``, grouped, in one
+    or two sentences; ``subject`` holds ``{}`` where "more than 10× ``word``" goes, ``noun``
+    names the ratio for the undecided ones."""
+    verdicts = {a: gradient_verdict(st) for a, st in stats.items()}
+    groups = {
+        v: [a for a in stats if verdicts[a] == v]
+        for v in ("vanishes", "does not vanish", "undecided")
+    }
+    limit = f"1/{num(VANISH)}"
+    parts = []
+    if groups["vanishes"]:
+        parts.append(
+            subject.format(f"more than {num(VANISH)}× {word}")
+            + f" (the whole 95% interval below {limit}) for {_names(groups['vanishes'])}"
+        )
+    if groups["does not vanish"]:
+        less = f"less than {num(VANISH)}× {word}"
+        parts.append(
+            (f"it is {less}" if parts else subject.format(less))
+            + f" (the whole interval above {limit}) for {_names(groups['does not vanish'])}"
+        )
+    text = f"{when}, " + "; ".join(parts) + "." if parts else ""
+    if groups["undecided"]:
+        text += (
+            f" For {_names(groups['undecided'])} the interval of {noun} straddles {limit}: "
+            "this run cannot say whether it falls by that much."
+        )
+    return text.strip()
+
+
+def delta_sentence(rows: dict, names: list[str], s: dict[str, Any], first: int) -> str:
+    """How the backward signal alone compares with κ, and identity's backward signal against
+    the initialisation's prediction ``rho ** (depth - 1)``."""
+    depth = s["depth"]
+    below = [
+        a
+        for a in names
+        if rows[a]["log10_delta_ratio"]["mean"] < rows[a][f"log10_grad_ratio_{first}"]["mean"]
+    ]
+    text = ""
+    if below:
+        text = (
+            "On the seed means, the backward signal alone falls by more than $\\kappa$ says "
+            f"for {_names(below)}: the inputs' sizes and the batch average hide part of its "
+            "fall."
+        )
+    factor = s.get("init_spread_factor", math.nan)
+    if "identity" in names and math.isfinite(factor) and factor > 0 and depth > 1:
+        st = rows["identity"]["log10_delta_ratio"]
+        predicted = (depth - 1) * math.log10(factor)
+        lo, hi = _lo(st), _hi(st)
+        where = (
+            "inside the measured interval"
+            if lo <= predicted <= hi
+            else ("below" if predicted < lo else "above") + " the measured interval"
+        )
+        text += (
+            f" For identity units the backward pass multiplies $\\delta$ by $W^\\top$ at each "
+            f"layer, which changes its size by the same $\\rho = {num(factor, 3)}$ as the "
+            f"forward spread (*Inside the hidden layers*): predicted "
+            f"$\\rho^{{{depth - 1}}}$ = {ratio(predicted)}, measured "
+            f"{_ratio_ci(st)}, the prediction {where}; its $\\kappa$ at the first step is "
+            f"{ratio(rows['identity'][f'log10_grad_ratio_{first}']['mean'])}. Both numbers "
+            "belong to this initialisation: the gradient-flow chapter compares it with "
+            "[Xavier's](#term-xavier-init) and [He's](#term-he-init)."
+        )
+    return text.strip()
 
 
 def _hidden_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str]:
@@ -600,7 +834,13 @@ def _hidden_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str
             "much (the bias is the same for every input and adds nothing). This run's "
             f"{s['init']} initialisation has "
             rf"$\mathrm{{Var}}(w) = {num(s['init_weight_var'], 3)}$ on the hidden-to-hidden "
-            rf"layers of width {s['width']}, which predicts $\rho = {num(factor, 3)}$ per "
+            rf"layers of width {s['width']} (seed 0's weights"
+            + (
+                r"; in expectation $1/(3\cdot\text{width})$, so $\rho = \sqrt{1/3} = 0.577$"
+                if s["init"] == "torch"
+                else ""
+            )
+            + rf"), which predicts $\rho = {num(factor, 3)}$ per "
             f"layer for identity, {num(factor**gap, 2)} over the {gap} layers from "
             f"{shallow} to {deep}. Measured $\\rho$ per layer (geometric mean over the {gap} "
             f"layers, from the spreads above): {per_layer}."
@@ -615,9 +855,14 @@ def _hidden_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str
             )
             worst = rows["relu"].get("off_fraction_start_worst_layer")
             if isinstance(worst, dict) and math.isfinite(worst.get("fraction", math.nan)):
+                n = int(s["width"]) * int(s["seeds"])
+                k = int(round(worst["fraction"] * n))
+                p = proportion_ci(k, n)
                 text += (
                     f" (measured: {pct(worst['fraction'])} of layer {worst['layer']}'s ReLU "
-                    "units at initialisation, seed mean)"
+                    f"units at initialisation, {k} of {n} over the {s['seeds']} seeds, "
+                    f"[Wilson interval](#term-wilson-interval) {pct(p['lo'])} to {pct(p['hi'])}; "
+                    f"the layer with the most of the {s['depth']})"
                 )
             text += (
                 ": dead units at initialisation are in good part a property of this "
