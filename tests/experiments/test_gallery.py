@@ -448,8 +448,12 @@ def test_init_scales_agree_with_torch_initialisers():
 
     text = SPEC.report(g.run(NOTATION))
     found = dict(re.findall(r"\[(He|Xavier|default) initialisation\]\(#term-[a-z-]+\)"
-                            r"(?: gives)? \$s_z = ([0-9.]+)\$", text))  # fmt: skip
+                            r"(?: \(\$\\sigma_w\^2 = [0-9./]+\$\))?(?: gives)? "
+                            r"\$s_z = ([0-9.]+)\$", text))  # fmt: skip
     assert set(found) == {"He", "Xavier", "default"}, found
+    # The weight variance times fan-in is the notation's sigma_w^2 (lambda is a scale factor).
+    para = next(line for line in text.splitlines() if line.startswith("Which $s_z$"))
+    assert "\\lambda" not in para and "$\\sigma_w^2/\\text{fan-in}$" in para
     gen = torch.Generator().manual_seed(0)
     fan = 1000
     he, xavier = torch.empty(fan, fan), torch.empty(fan, fan)

@@ -231,11 +231,13 @@ def _init_scales() -> str:
     he, default, xavier = math.sqrt(2.0), math.sqrt(1.0 / 3.0), 1.0
     return (
         "Which $s_z$ does a unit see? For inputs of mean square 1, a weight variance of "
-        "$\\lambda/\\text{fan-in}$ gives pre-activations of variance $\\lambda$ (the bias "
-        f"aside): [He initialisation](#term-he-init) gives $s_z = {num(he)}$, "
+        "$\\sigma_w^2/\\text{fan-in}$ gives pre-activations of variance $\\sigma_w^2$ (the "
+        f"bias aside), so $s_z = \\sigma_w$: [He initialisation](#term-he-init) "
+        f"($\\sigma_w^2 = {num(he**2)}$) gives $s_z = {num(he)}$, "
         f"[Xavier initialisation](#term-xavier-init) $s_z = {num(xavier)}$ (when fan-in and "
         f"fan-out are equal) and PyTorch's [default initialisation](#term-default-init) "
-        f"$s_z = {num(default)}$. The columns well above 1 are what larger weights, "
+        f"($\\sigma_w^2 = 1/3$) $s_z = {num(default)}$. The columns well above 1 are what "
+        "larger weights, "
         "unscaled inputs or a spread that grows from layer to layer produce."
     )
 

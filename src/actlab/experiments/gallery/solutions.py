@@ -63,7 +63,7 @@ EXERCISES: list[Exercise] = [
         "The flat share of tanh, exactly",
         "Write `tanh_flat_probability(s_z, threshold)`: the share of inputs "
         "$z \\sim \\mathcal{N}(0, s_z^2)$ on which $|\\tanh'(z)| < $ `threshold`, the number "
-        "the gallery's table gives for tanh. Hint: for the threshold 0.01, solve "
+        "the table of this chapter gives for tanh. Hint: for the threshold 0.01, solve "
         "$1 - \\tanh^2 z < 0.01$ for $|z|$ first; any other threshold goes the same way.",
         "$1 - \\tanh^2 z < 0.01$ means $|\\tanh z| > \\sqrt{0.99}$, so the flat set is two "
         f"tails, $|z| > \\operatorname{{artanh}}\\sqrt{{0.99}} \\approx {FLAT_EDGE:.3g}$ (for "
