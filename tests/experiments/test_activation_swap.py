@@ -1129,3 +1129,20 @@ def test_control_check_against_relu_throughout_after_as_many_epochs(results):
         f"*{L['fresh_after']}* was still improving at the end (next section): "
         f"this compares it where the budget of {CFG.epochs} epochs ran out"
     ) in text
+
+
+def test_figures_fit_the_page_width(results):
+    """The page shows a figure about 800 px wide: none is wider than 9.5 inches (the loss
+    panels above the zoom, the hidden units one row per moment), so that text keeps ~80% of its
+    size; the hidden-unit figure has a row per moment and a column for the fit and each layer."""
+    import matplotlib.pyplot as plt
+
+    figs = SPEC.figures(results)
+    for name, fig in figs.items():
+        assert fig.get_size_inches()[0] <= 9.5, name
+    hidden = figs["hidden_units"].axes
+    assert len(hidden) == 5 * (CFG.depth + 1)
+    titles = [ax.get_title() for ax in hidden[: CFG.depth + 1]]
+    assert titles[0].startswith("fit") and titles[1].startswith("layer 1")
+    for fig in figs.values():
+        plt.close(fig)

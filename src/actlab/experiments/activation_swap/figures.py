@@ -337,9 +337,13 @@ def plot_recovery(results: Results, ax: Axes | None = None) -> Axes:
 
 def plot_loss_curves(results: Results) -> Figure:
     """Training and held-out loss of every arm, and the held-out loss around the swap."""
-    fig = new_figure(figsize=(13.0, 3.9))
-    axes = fig.subplots(1, 3)
-    axes[1].sharey(axes[0])  # training and held-out loss are read against each other
+    # Two panels side by side and the zoom below them, so that the figure stays readable at
+    # the ~800 px the page shows it.
+    fig = new_figure(figsize=(9.2, 6.8))
+    grid = fig.add_gridspec(2, 2)
+    first = fig.add_subplot(grid[0, 0])
+    # training and held-out loss are read against each other: one y-scale
+    axes = [first, fig.add_subplot(grid[0, 1], sharey=first), fig.add_subplot(grid[1, :])]
     plot_loss(results, "train", axes[0])
     plot_loss(results, "test", axes[1])
     plot_loss_zoom(results, axes[2])
@@ -347,11 +351,11 @@ def plot_loss_curves(results: Results) -> Figure:
     floor = results.summary["noise_floor"]
     axes[0].set_ylim(min(lo, 0.8 * floor), hi)  # the held-out panel's noise floor stays in view
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+    fig.legend(handles, labels, loc="outside lower center", ncols=3)
     s = results.summary
     fig.suptitle(
         f"Loss over {s['seeds']} seeds (mean, 95% CI), {s['before']} swapped for {s['after']} "
-        f"at epoch {s['swap_epoch']} (until then the swap arms are {s['labels']['before']})"
+        f"at epoch {s['swap_epoch']}\n(until then the swap arms are {s['labels']['before']})"
     )
     return fig
 
@@ -414,8 +418,10 @@ def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
         ),
     ]
     layers = list(results.coords["units/layer"])
-    fig = new_figure(figsize=(15.0, 2.3 * (len(layers) + 1) + 0.6))
-    axes = fig.subplots(len(layers) + 1, len(columns), sharex=True, sharey="row")
+    # One row per moment, one column for the fit and one per layer: narrow enough for the
+    # ~800 px the page shows it at (five moments side by side were 15 inches wide).
+    fig = new_figure(figsize=(3.0 * (len(layers) + 1), 2.0 * len(columns) + 0.9))
+    axes = fig.subplots(len(columns), len(layers) + 1, sharex=True, sharey="col").T
     x = results.arrays["x_grid"]
     off_when = list(results.coords["off_units/when"])
     pre, post = s["swap_points"]
@@ -426,7 +432,8 @@ def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
         ax.scatter(results.arrays["x_train"], results.arrays["y_train"], s=3, color="#bbbbbb", lw=0)
         ax.plot(x, results.arrays["y_grid"], color="#777777", lw=1.0, ls="--")
         ax.plot(x, results.arrays["fit"][a, 0, w], color=color, lw=1.6)
-        ax.set_title(title)
+        row_label = title.replace(" (", "\n(") if "(" in title else title.replace(", ", ",\n", 1)
+        ax.set_ylabel(row_label, fontsize=8)
         ax.set_ylim(*_padded(results.arrays["y_train"]))
         point = {"before_swap": pre, "after_swap": post, "end": -1}[moment]
         mse = results.arrays["loss"][a, 0, split, point]
@@ -461,13 +468,14 @@ def plot_hidden_units(results: Results, seed_label: int = 0) -> Figure:
                 color="#444444",
             )
             if c == 0:
-                ax.set_ylabel(f"layer {layer} units $h(x)$")
-    axes[0, 0].set_ylabel("fit $\\hat y(x)$")
-    for ax in axes[-1]:
+                ax.set_title(f"layer {layer} units $h(x)$")
+    axes[0, 0].set_title("fit $\\hat y(x)$")
+    for ax in axes[:, -1]:
         ax.set_xlabel("$x$")
     fig.suptitle(
-        f"Seed {seed_label}: the fit (top; grey: data and the true function) and every hidden "
-        "unit through the swap (dashed grey: dead on every training input after the swap)"
+        f"Seed {seed_label} through the swap, top to bottom: the fit (grey: data and the true "
+        "function)\nand every hidden unit (dashed grey: dead on every training input after the "
+        "swap)"
     )
     return fig
 
@@ -485,8 +493,8 @@ def figures(results: Results) -> dict[str, Figure]:
         loss = plot_loss_curves(results)
         dead = plot_dead_units(results)
         hidden = plot_hidden_units(results)
-        final = new_figure(figsize=(11.5, 3.9))
-        left, right = final.subplots(1, 2, width_ratios=[2.5, 1.1])
+        final = new_figure(figsize=(9.4, 3.9))
+        left, right = final.subplots(1, 2, width_ratios=[2.5, 1.0])
         plot_final(results, left)
         plot_recovery(results, right)
     return {"loss_curves": loss, "dead_units": dead, "hidden_units": hidden, "final": final}
