@@ -55,8 +55,8 @@ _SYMBOL = {
     "silu": r"\mathrm{SiLU}",
     "softplus": r"\mathrm{softplus}",
 }
-NCOLS = 3
-"""Fit panels per row."""
+NCOLS = 2
+"""Fit panels per row (two: with three the boxes of w, b, v, c were unreadable at ~800 px)."""
 
 
 def formula(activation: str) -> str:
