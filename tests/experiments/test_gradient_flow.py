@@ -661,3 +661,23 @@ def test_profile_lines_are_not_the_colour_of_the_prediction(results):
             assert (
                 np.abs(np.subtract(mc.to_rgb(m.get_color()), mc.to_rgb(d.get_color()))).max() > 0.3
             )
+
+
+def test_phase_grid_positions_are_linear_between_grid_values():
+    from actlab.experiments.gradient_flow import figures as F
+
+    grid = [0.0, 0.05, 0.1, 0.2, 0.4]
+    got = F.grid_position(np.array([0.0, 0.025, 0.3, 0.4, 0.5, -0.1]), grid)
+    np.testing.assert_allclose(got[:4], [0.0, 0.5, 3.5, 4.0])
+    assert np.isnan(got[4:]).all()  # outside the grid: not drawn
+
+
+def test_edge_of_chaos_curve_starts_at_one_and_reaches_every_column(results):
+    sb, sw = results.arrays["edge_sigma_b2"], results.arrays["edge_sigma_w2"]
+    assert sb[0] == 0.0 and sw[0] == pytest.approx(
+        1.0, abs=1e-6
+    )  # tanh: chi_1 = sigma_w^2 at q* = 0
+    for b in X.SMOKE.phase_sigma_b2:
+        k = int(np.flatnonzero(sb == b)[0])
+        assert np.isfinite(sw[k])
+        assert float(theory.chi1("tanh", sw[k], b)) == pytest.approx(1.0, abs=1e-6)

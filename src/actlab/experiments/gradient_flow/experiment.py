@@ -527,7 +527,11 @@ def _phase(cfg, phase, arrays, axes, coords) -> dict[str, Any]:
         coords[f"{name}/sigma_w2"] = list(cfg.phase_sigma_w2)
         coords[f"{name}/sigma_b2"] = list(cfg.phase_sigma_b2)
     hi_b = max(max(cfg.phase_sigma_b2), 0.05)
-    sb_line = np.concatenate([[0.0], np.geomspace(1e-5, hi_b * 1.05, 40)])
+    # sampled geometrically near 0 (the curve is steep there) and at every grid value, so that
+    # the figure's curve reaches the grid's last column
+    sb_line = np.unique(
+        np.concatenate([[0.0], np.geomspace(1e-5, hi_b * 1.05, 40), cfg.phase_sigma_b2])
+    )
     sw_hi = max(cfg.phase_sigma_w2) * 1.5 + 1.0
     arrays["edge_sigma_b2"] = sb_line
     arrays["edge_sigma_w2"] = _edge(sb_line, sw_hi)

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from actlab.experiments.base import Results
 from actlab.experiments.gradient_flow.measure import nan_for_none as _nan_for_none
@@ -267,49 +267,63 @@ def plot_depth(results: Results, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def grid_position(values: np.ndarray, grid: list[float]) -> np.ndarray:
+    """Positions of ``values`` on an axis that spaces the sorted ``grid`` evenly (grid value k
+    at position k, linear in between); NaN outside the grid."""
+    values = np.asarray(values, np.float64)
+    pos = np.interp(values, grid, np.arange(len(grid), dtype=np.float64))
+    inside = (values >= grid[0]) & (values <= grid[-1]) & np.isfinite(values)
+    return np.where(inside, pos, np.nan)
+
+
 def plot_phase(results: Results, ax: Axes | None = None) -> Axes:
-    """tanh's (sigma_b^2, sigma_w^2) plane: each cell coloured by the measured verdict, the
-    measured slope written in it, the edge of chaos (chi_1 = 1) drawn over it."""
+    """tanh's (sigma_b^2, sigma_w^2) grid, its values evenly spaced (a fine grid near 0 stays
+    readable): each cell coloured by the measured verdict, the measured slope written in it,
+    the edge of chaos (chi_1 = 1) drawn over it, placed linearly between grid values."""
     if ax is None:
         ax = new_figure(figsize=(6.5, 4.6)).subplots()
     ph = _s(results)["phase"]
+    bs = sorted({c["sigma_b2"] for c in ph["cells"]})
+    ws = sorted({c["sigma_w2"] for c in ph["cells"]})
+    size = 9 if max(len(bs), len(ws)) <= 6 else 7.5 if max(len(bs), len(ws)) <= 8 else 6.5
     for c in ph["cells"]:
-        ax.scatter(
-            c["sigma_b2"],
-            c["sigma_w2"],
-            s=620,
-            marker="s",
-            color=VERDICT_COLORS[c["verdict"]],
-            edgecolor="white",
-            zorder=2,
+        x, y = bs.index(c["sigma_b2"]), ws.index(c["sigma_w2"])
+        ax.add_patch(
+            Rectangle(
+                (x - 0.47, y - 0.47),
+                0.94,
+                0.94,
+                color=VERDICT_COLORS[c["verdict"]],
+                lw=0,
+                zorder=2,
+            )
         )
         ax.text(
-            c["sigma_b2"],
-            c["sigma_w2"],
+            x,
+            y,
             f"{c['slope']['mean']:+.2f}",
             ha="center",
             va="center",
-            fontsize=6.5,
-            zorder=3,
+            fontsize=size,
+            zorder=5,
         )
-    sb = results.arrays["edge_sigma_b2"]
-    sw = results.arrays["edge_sigma_w2"]
-    ax.plot(sb, sw, color="black", lw=1.6, zorder=4, label=r"edge of chaos $\chi_1 = 1$ (theory)")
-    bs = sorted({c["sigma_b2"] for c in ph["cells"]})
-    ws = sorted({c["sigma_w2"] for c in ph["cells"]})
-    pad_b = 0.08 * (max(bs) - min(bs) or 1)
-    pad_w = 0.08 * (max(ws) - min(ws) or 1)
-    ax.set_xlim(min(bs) - pad_b, max(bs) + pad_b)
-    ax.set_ylim(min(ws) - pad_w, max(ws) + pad_w)
-    ax.set_xlabel(r"$\sigma_b^2$")
-    ax.set_ylabel(r"$\sigma_w^2$")
+    sb = grid_position(results.arrays["edge_sigma_b2"], bs)
+    sw = grid_position(results.arrays["edge_sigma_w2"], ws)
+    ax.plot(sb, sw, color="black", lw=1.8, zorder=4)
+    ax.set_xticks(range(len(bs)), [f"{v:g}" for v in bs])
+    ax.set_yticks(range(len(ws)), [f"{v:g}" for v in ws])
+    ax.set_xlim(-0.5, len(bs) - 0.5)
+    ax.set_ylim(-0.5, len(ws) - 0.5)
+    ax.grid(False)
+    ax.set_xlabel(r"$\sigma_b^2$ (grid values, evenly spaced)")
+    ax.set_ylabel(r"$\sigma_w^2$ (grid values, evenly spaced)")
     handles = [Patch(color=VERDICT_COLORS[v], label=f"measured: {v}") for v in VERDICT_COLORS]
-    handles.append(Line2D([], [], color="black", lw=1.6, label=r"edge of chaos, $\chi_1 = 1$"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
+    handles.append(Line2D([], [], color="black", lw=1.8, label=r"edge of chaos, $\chi_1 = 1$"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
     ax.set_title(
         f"tanh, D = {ph['depth']}, N = {ph['width']}: measured slope of log δ per layer "
         f"towards the input ({ph['seeds']} initialisations)",
-        fontsize=8,
+        fontsize=9,
     )
     return ax
 

@@ -555,11 +555,10 @@ def report(results: Results) -> str:
     out += level_sentences(rows, s["stable_tol"], s["stable_factor"], D - 1)
     fb_off = sum(r["agree_full_batch"]["verdict"] == "differs" for r in rows)
     out += [
-        f"At this shape the full-batch slope differs from the per-example prediction by more "
-        f"than {_band_text(tol, floor)} (whole interval) in {fb_off} of {len(rows)} cases: "
-        "examples' "
-        "gradients add with the correlations between the examples, which the per-example "
-        "theory does not see.",
+        "At this shape the full-batch slope lies outside the band of agreement with the "
+        f"per-example prediction ({_pct(tol)} plus {num(floor)} per layer; whole interval) in "
+        f"{fb_off} of {len(rows)} cases: examples' gradients add with the correlations between "
+        "the examples, which the per-example theory does not see.",
         "",
     ]
 
@@ -580,7 +579,8 @@ def report(results: Results) -> str:
         if mine:
             items = ", ".join(
                 f"D = {r['depth']}: $10^{{{r['log10_ratio_delta']['mean']:.1f}}}$ "
-                f"(predicted $10^{{{r['pred_log10_ratio_delta']:.1f}}}$)"
+                f"(exponent {ci(r['log10_ratio_delta'])}; predicted "
+                f"$10^{{{r['pred_log10_ratio_delta']:.1f}}}$)"
                 for r in mine
             )
             out += [f"* {act}: {items}."]
@@ -620,7 +620,8 @@ def report(results: Results) -> str:
         r"*Each cell coloured by its measured verdict, with its measured slope (mean over "
         r"initialisations) written in it; black: the edge of chaos, where theory puts "
         r"$\chi_1 = 1$ (`theory.edge_of_chaos`). Above the line the gradient grows towards the "
-        "input, below it it vanishes.*",
+        "input, below it it vanishes. The axes space the grid's values evenly (the curve is "
+        "drawn linearly between them).*",
         "",
         phase_sentence(ph),
         "",
