@@ -1146,3 +1146,30 @@ def test_figures_fit_the_page_width(results):
     assert titles[0].startswith("fit") and titles[1].startswith("layer 1")
     for fig in figs.values():
         plt.close(fig)
+
+
+def test_kept_against_reset_paired_by_seed(results):
+    """Kept minus reset per seed (from the table), as an interval over seeds; the sentence says
+    when the paired interval and Welch's test disagree, either way."""
+    kept = _table_values(results, "swap_kept", "test/mse", CFG.epochs)
+    reset = _table_values(results, "swap_reset", "test/mse", CFG.epochs)
+    d = results.summary["kept_minus_reset"]
+    diff = kept - reset
+    assert d["mean"] == pytest.approx(diff.mean(), rel=1e-9, abs=1e-15)
+    half = st.t.ppf(0.975, CFG.seeds - 1) * diff.std(ddof=1) / math.sqrt(CFG.seeds)
+    assert d["hi"] == pytest.approx(diff.mean() + half, rel=1e-9, abs=1e-15)
+    s = copy.deepcopy(results.summary)
+    kr = next(c for c in s["comparisons"] if (c["a"], c["b"]) == ("swap_kept", "swap_reset"))
+    kr.update(differs=False, lower=None)
+    s["kept_minus_reset"] = {"mean": 0.014, "lo": 0.002, "hi": 0.026}
+    text = build_report(s)
+    assert "kept minus reset is 0.014 [0.002, 0.026]: this interval excludes 0" in text
+    assert "with the pairing taken into account resetting the state ended lower" in text
+    s["kept_minus_reset"] = {"mean": -0.014, "lo": -0.026, "hi": -0.002}
+    text = build_report(s)
+    assert "with the pairing taken into account keeping the state ended lower" in text
+    s["kept_minus_reset"] = {"mean": 0.014, "lo": -0.002, "hi": 0.03}
+    text = build_report(s)
+    assert "kept minus reset is 0.014 [-0.002, 0.03], in agreement with Welch's test." in text
+    kr.update(differs=True, lower=1)
+    assert "this interval holds 0, although Welch's test separates" in build_report(s)

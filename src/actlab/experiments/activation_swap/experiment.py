@@ -718,6 +718,11 @@ def _summary(
         "final": final,
         "comparisons": comparisons,
         "control_check": control_check,
+        # kept minus reset per seed: the pairing (same weights and minibatches) that Welch's
+        # test ignores
+        "kept_minus_reset": mean_ci(
+            loss[A["swap_kept"], :, test_i, -1] - loss[A["swap_reset"], :, test_i, -1]
+        ),
         "truth": truth,
         "start": start,
         "convergence": _convergence(cfg, loss, steps, spe),

@@ -357,6 +357,7 @@ def _final(s: dict) -> list[str]:
             else f"Resetting the state ended {'worse' if kr['lower'] == 0 else 'better'} than "
             "keeping it."
         )
+        + _paired_sentence(s, kr)
         + (
             f" Ending behind *{L['after']}* is not yet a verdict on the swap: that arm had "
             f"{_epochs(s['epochs'])} of {s['after']} training against the swapped arms' "
@@ -406,6 +407,29 @@ def _truth_sentence(s: dict) -> str:
         + "; ".join(parts)
         + "."
     )
+
+
+def _paired_sentence(s: dict, kr: dict) -> str:
+    """Kept against reset, paired by seed: the interval of the per-seed differences beside
+    Welch's verdict (which ignores the pairing)."""
+    d = s.get("kept_minus_reset")
+    if not d or d.get("lo") is None or not math.isfinite(d["lo"]):
+        return ""
+    text = (
+        " Paired by seed (a seed gives both arms the same weights and minibatches up to the "
+        f"swap and the same minibatches after it), kept minus reset is {ci(d)}"
+    )
+    excludes = d["lo"] > 0 or d["hi"] < 0
+    if excludes and not kr["differs"]:
+        lower = "resetting" if d["mean"] > 0 else "keeping"
+        return text + (
+            f": this interval excludes 0, so with the pairing taken into account {lower} the "
+            "state ended lower; Welch's test, which ignores the pairing and which the verdicts "
+            "here use, does not separate the two."
+        )
+    if not excludes and kr["differs"]:
+        return text + ": this interval holds 0, although Welch's test separates the two."
+    return text + ", in agreement with Welch's test."
 
 
 def _warm_start(c: dict) -> str:
