@@ -1154,7 +1154,10 @@ def test_a_converged_but_underfitting_activation_is_called_a_plateau(results):
     flat = {"test": _stat(0.0, 0.01), "train": _stat(0.0, 0.01), "last_drop": 17}
     under = {"fixed_truth": _stat(5 * s2), "fixed_excess": _stat(5 * s2), "converge_fixed": flat}
     text = SPEC.report(_with(results, tanh=under))
-    assert "tanh is flat over the last 2 epochs but misses the truth by 5× $s^2$" in text
+    assert (
+        "The held-out MSE of tanh is flat over the last 2 epochs, but its fit misses the truth "
+        "by 5× $s^2$" in text
+    )
     assert "as late as epoch 17 (latest over the seeds)" in text
     never = dict(under, converge_fixed=dict(flat, last_drop=None))
     assert "never fell by more than 5%" in SPEC.report(_with(results, tanh=never))
@@ -1163,7 +1166,7 @@ def test_a_converged_but_underfitting_activation_is_called_a_plateau(results):
     line = results.summary["best_line_truth"]
     ident = dict(under, fixed_truth=_stat(line, 0.01 * line))
     text = SPEC.report(_with(results, identity=ident))
-    assert "identity is flat" not in text
+    assert "The held-out MSE of identity is flat" not in text
 
 
 def test_tuning_effect_follows_welch_on_the_truth_errors(results):
@@ -1231,6 +1234,8 @@ def test_gradient_section_says_what_kappa_is_and_links_the_gradient_flow_chapter
     assert "the prediction inside the measured interval" in SPEC.report(inside)
     outside = _with(results, identity={"log10_delta_ratio": _stat(predicted + 1.0, 0.1)})
     assert "the prediction below the measured interval" in SPEC.report(outside)
+    outside = _with(results, identity={"log10_delta_ratio": _stat(predicted - 1.0, 0.1)})
+    assert "the prediction above the measured interval" in SPEC.report(outside)
     # The last column is the summary's delta ratio of each activation.
     for row in s["table"]:
         cell = rep._ratio_ci(row["log10_delta_ratio"])

@@ -378,13 +378,13 @@ def best_line_sentence(rows: dict, s: dict[str, Any]) -> str:
     if not math.isfinite(mine):
         return ""
     head = (
-        f"identity's error to the truth, {num(mine)}, "
+        f"The error to the truth of identity, {num(mine, 4)}, "
         + (
             "is that of the best straight line"
             if abs(mine / line - 1) <= LINE_CLOSE
             else f"is {num(mine / line, 3)}× that of the best straight line"
         )
-        + rf" through $\sin x$ ({num(line)} on the dense grid): "
+        + rf" through $\sin x$ ({num(line, 4)} on the dense grid): "
     )
     collapse = (
         "a stack of linear layers is one linear map ([stacked linear layers "
@@ -511,18 +511,19 @@ def plateau_sentences(rows: dict, converged: list[str], s: dict[str, Any]) -> li
             continue
         drop = r["converge_fixed"].get("last_drop")
         text = (
-            f"{a} is flat over the last {w} epochs but misses the truth by "
-            f"{num(r['fixed_truth']['mean'] / noise_var, 2)}× $s^2$: it sits on a plateau, "
+            f"The held-out MSE of {a} is flat over the last {w} epochs, but its fit misses the "
+            f"truth by {num(r['fixed_truth']['mean'] / noise_var, 2)}× $s^2$: it sits on a "
+            "plateau, "
         )
         if isinstance(drop, int | float) and math.isfinite(drop):
             text += (
-                f"and its held-out MSE last fell by more than {pct(flat)} within {w} epochs "
+                f"and it last fell by more than {pct(flat)} within {w} epochs "
                 f"as late as epoch {int(drop)} (latest over the seeds): it has left plateaus "
                 "before, and a longer run may leave this one."
             )
         else:
             text += (
-                f"and its held-out MSE never fell by more than {pct(flat)} within {w} epochs: "
+                f"and it never fell by more than {pct(flat)} within {w} epochs: "
                 "this run cannot say whether more epochs would help."
             )
         out.append(text)
@@ -862,7 +863,7 @@ def _hidden_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str
                     f" (measured: {pct(worst['fraction'])} of layer {worst['layer']}'s ReLU "
                     f"units at initialisation, {k} of {n} over the {s['seeds']} seeds, "
                     f"[Wilson interval](#term-wilson-interval) {pct(p['lo'])} to {pct(p['hi'])}; "
-                    f"the layer with the most of the {s['depth']})"
+                    f"of the {s['depth']} hidden layers, the one with the most)"
                 )
             text += (
                 ": dead units at initialisation are in good part a property of this "
