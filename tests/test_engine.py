@@ -219,6 +219,26 @@ def test_exported_members_carry_their_trained_parameters():
         assert torch.equal(model(x).detach()[m], out[m])
 
 
+def test_an_ensemble_moves_between_dtypes_and_devices_like_any_module():
+    """``.to``, ``.double``, ``.float`` and ``.cpu`` work (a method named ``_apply`` once shadowed
+    ``nn.Module._apply`` and made every one of them raise) and keep the numbers."""
+    x = torch.linspace(-1, 1, 9)[:, None]
+    model = EnsembleMLP(1, [6, 6], 1, ["tanh", "relu"], [0, 1])
+    out = model(x).detach()
+    grad = torch.empty_like(model.flat)
+    loss = model.loss_and_grad(x, torch.sin(x), "mse", grad)  # fills the work buffers
+    wide = model.double()
+    grad64 = torch.empty_like(model.flat)  # the buffers follow the new dtype
+    loss64 = model.loss_and_grad(x.double(), torch.sin(x).double(), "mse", grad64)
+    torch.testing.assert_close(loss64.float(), loss, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(grad64.float(), grad, rtol=1e-4, atol=1e-6)
+    assert wide.flat.dtype == torch.float64 and wide is model
+    torch.testing.assert_close(model(x.double()).detach().float(), out, rtol=1e-6, atol=1e-6)
+    model.to(torch.float32).cpu()
+    assert model.flat.dtype == torch.float32
+    torch.testing.assert_close(model(x).detach(), out, rtol=0, atol=0)
+
+
 def test_member_weights_independent_of_ensemble_size():
     one = EnsembleMLP(3, [32, 32], 2, "tanh", seeds=[7])
     many = EnsembleMLP(3, [32, 32], 2, "tanh", seeds=list(range(50, 73)) + [7] + list(range(26)))

@@ -277,16 +277,16 @@ class EnsembleMLP(nn.Module):
         """Apply each member's activation to ``z`` ``(E, B, D)`` of hidden layer ``layer``."""
         params = self.act_params(layer, flat)
         if len(self.runs) == 1:
-            return self._apply(self.runs[0], z, params)
+            return self._apply_run(self.runs[0], z, params)
         return torch.cat(
             [
-                self._apply(run, z[run.start : run.stop], params[run.start : run.stop])
+                self._apply_run(run, z[run.start : run.stop], params[run.start : run.stop])
                 for run in self.runs
             ]
         )
 
     @staticmethod
-    def _apply(run: ActivationRun, z: Tensor, params: Tensor) -> Tensor:
+    def _apply_run(run: ActivationRun, z: Tensor, params: Tensor) -> Tensor:
         theta = [params[:, k, None, None] for k in range(len(run.activation.params))]
         return run.activation.fn(z, *theta)
 
@@ -361,12 +361,13 @@ class EnsembleMLP(nn.Module):
         """Buffers for the pre-activations of every layer and the backward signal of every
         hidden layer at this batch size (the last two batch sizes are kept)."""
         cache = self.__dict__.setdefault("_workspaces", {})
-        if batch not in cache:
+        key = (batch, self.flat.dtype, self.flat.device)  # .to() may have moved the parameters
+        if key not in cache:
             if len(cache) >= 2:
                 cache.pop(next(iter(cache)))
             new = lambda width: self.flat.new_empty(self.E, batch, width)  # noqa: E731
-            cache[batch] = ([new(w) for w in self.sizes[1:]], [new(w) for w in self.sizes[1:-1]])
-        return cache[batch]
+            cache[key] = ([new(w) for w in self.sizes[1:]], [new(w) for w in self.sizes[1:-1]])
+        return cache[key]
 
     def _backward_activation(
         self, dh: Tensor, z: Tensor, h: Tensor, layer: int, flat: Tensor, grad: Tensor
