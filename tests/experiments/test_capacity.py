@@ -122,6 +122,50 @@ def test_targets_match_their_formulas_and_variances(name):
     assert abs(_truth(name, pts).var() - t.variance) < 1e-3
 
 
+def test_affine_floor_against_closed_forms():
+    """Best affine fit to sin(k pi x) on U[-1, 1]: slope E[x f]/E[x^2] with
+    E[x sin(k pi x)] = (-1)^(k+1)/(k pi), so the unexplained share is 1 - 6/(k pi)^2; the step:
+    1/4; |x|, the sawtooth and the checkerboard are even: nothing affine explains them."""
+    for k in (1, 2, 4, 8):
+        assert cap.affine_floor(f"sin{k}") == pytest.approx(1 - 6 / (k * math.pi) ** 2, abs=1e-6)
+    assert cap.affine_floor("step") == pytest.approx(0.25, abs=1e-6)
+    for name in ("abs", "sawtooth", "checkerboard"):
+        assert cap.affine_floor(name) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_identity_text_both_ways():
+    s = {
+        "activations": ["identity"],
+        "depths": [1, 4],
+        "widths": [8],
+        "targets": ["sin1", "abs"],
+        "target_labels": {"sin1": "sin(πx)", "abs": "|x|"},
+        "affine_floor": {"sin1": 0.392, "abs": 1.0},
+        "cells": [
+            {
+                "activation": "identity",
+                "target": "sin1",
+                "depth": 4,
+                "width": 8,
+                "log10_error": _stat(math.log10(0.4), math.log10(0.35), math.log10(0.45)),
+            },
+            {
+                "activation": "identity",
+                "target": "abs",
+                "depth": 4,
+                "width": 8,
+                "log10_error": _stat(math.log10(2.0), math.log10(1.8), math.log10(2.2)),
+            },
+        ],  # fmt: skip
+    }
+    t = rep.identity_text(s)
+    assert "inside the measured interval for sin(πx)" in t
+    assert "outside it for |x|: measured 2 [1.8, 2.2] against 1 (ratio 2)" in t
+    s["affine_floor"]["sin1"] = 0.5
+    assert "outside it for sin(πx): measured 0.4" in rep.identity_text(s)
+    assert rep.identity_text({**s, "activations": ["relu"]}) == ""
+
+
 def test_sawtooth_target_has_its_stated_pieces():
     f = lambda x: _truth("sawtooth", x[:, None])  # noqa: E731
     assert solutions.pieces_by_sampling(f, -1, 1) == cap.TARGETS["sawtooth"].pieces == 8
@@ -557,3 +601,20 @@ def test_stubs_raise_until_filled_in():
         stubs.pieces_by_sampling(np.abs, -1, 1)
     with pytest.raises(NotImplementedError):
         stubs.matched_width(2, 8)
+
+
+def test_pick_table_marks_picks_not_interior():
+    d = {"activation": "relu", "target": "abs", "depth": 2, "width": 16, "pick": 0.09,
+         "status": "interior"}  # fmt: skip
+    s = {
+        "tune_all_shapes": False,
+        "tune_shape": [2, 16],
+        "targets": ["abs", "step"],
+        "activations": ["relu"],
+        "target_labels": {"abs": "|x|", "step": "step"},
+        "lr_decisions": [d, {**d, "target": "step", "pick": 0.27, "status": "edge"}],
+    }
+    rows = rep.pick_table(s)
+    assert "| activation | \\|x\\| | step |" in rows
+    assert "| relu | 0.09 | 0.27* |" in rows
+    assert rep.pick_table({**s, "tune_all_shapes": True}) == []

@@ -74,6 +74,7 @@ __all__ = [
     "target_values",
     "draw_inputs",
     "n_params",
+    "affine_floor",
     "matched_pairs",
     "pick_rates",
     "verdict",
@@ -143,6 +144,22 @@ def target_values(name: str, x: torch.Tensor) -> torch.Tensor:
         cells = torch.floor(2 * (x + 1)).clamp(0, 3)  # 4 cells per side
         return ((cells[:, 0] + cells[:, 1]) % 2 == 0).to(x.dtype)[:, None]
     raise ValueError(f"unknown target {name!r}; known: {', '.join(TARGETS)}")
+
+
+def affine_floor(name: str) -> float:
+    """The error (relative to ``Var f``) of the best affine fit ``a + w . x`` to target
+    ``name`` under the uniform input law: what any network with the identity activation can
+    reach at best, whatever its depth and width. Least squares on a midpoint grid (20001 points;
+    201 x 201 in 2-D), in float64."""
+    t = TARGETS[name]
+    n = 20001 if t.dim == 1 else 201
+    g = (torch.arange(n, dtype=torch.float64) + 0.5) / n * 2 - 1
+    x = g[:, None] if t.dim == 1 else torch.cartesian_prod(g, g)
+    y = target_values(name, x)
+    design = torch.cat([torch.ones(len(x), 1, dtype=torch.float64), x], 1)
+    coef = torch.linalg.lstsq(design, y).solution
+    resid = (y - design @ coef).square().mean().item()
+    return resid / y.var(correction=0).item()
 
 
 @dataclass(frozen=True)
@@ -710,6 +727,7 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict) ->
         "target_labels": {t: TARGETS[t].label for t in cfg.targets},
         "target_pieces": {t: TARGETS[t].pieces for t in cfg.targets},
         "target_dims": {t: TARGETS[t].dim for t in cfg.targets},
+        "affine_floor": {t: affine_floor(t) for t in cfg.targets},
         "depths": list(cfg.depths),
         "widths": list(cfg.widths),
         "seeds": cfg.seeds,

@@ -131,6 +131,8 @@ def plot_params(results: Results, target: str, ax: Axes | None = None) -> Axes:
                 capsize=1.5,
                 alpha=0.85,
             )
+    floor = s["affine_floor"][target]
+    ax.axhline(floor, color="k", ls="--", lw=1.2, zorder=5)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
@@ -314,6 +316,7 @@ def figures(results: Results) -> dict[str, Figure]:
             Line2D([], [], color="0.3", marker=MARKERS[k % len(MARKERS)], ls="none", label=f"D={d}")
             for k, d in enumerate(s["depths"])
         ]
+        handles.append(Line2D([], [], color="k", ls="--", label="best affine fit (theory)"))
         fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 11))
         fig.suptitle(
             "Test error against the number of parameters (each activation at its tuned rate)"

@@ -24,6 +24,8 @@ __all__ = [
     "lr_text",
     "sawtooth_text",
     "deep_narrow_text",
+    "identity_text",
+    "pick_table",
 ]
 
 INITS = {
@@ -79,6 +81,39 @@ def best_text(verdict: dict[str, Any], errors: dict[str, dict]) -> str:
     if worse and tied:
         out += f"; {_list(worse)} {'is' if len(worse) == 1 else 'are'} worse"
     return out
+
+
+def identity_text(s: dict) -> str:
+    """The identity networks at the largest shape against the best affine fit (the error any
+    stack of affine layers can reach at best), per target: inside the 95% interval or not, and
+    by what factor they differ. '' when identity is not in the run."""
+    if "identity" not in s["activations"]:
+        return ""
+    shape = (max(s["depths"]), max(s["widths"]))
+    errs = _errors(s, "identity", shape, by="target")
+    inside, outside = [], []
+    for tgt in s["targets"]:
+        e, floor = errs[tgt], s["affine_floor"][tgt]
+        label = s["target_labels"][tgt]
+        if not _finite(e["mean"]):
+            outside.append(f"{label}: no finite error")
+        elif _finite(e["lo"]) and 10 ** e["lo"] <= floor <= 10 ** e["hi"]:
+            inside.append(label)
+        else:
+            outside.append(
+                f"{label}: measured {err_text(e)} against {num(floor, 2)} "
+                f"(ratio {num(10 ** e['mean'] / floor, 2)})"
+            )
+    head = (
+        f"The identity networks ($D = {shape[0]}$, $N = {shape[1]}$) against the best affine "
+        "fit, the least any stack of affine layers can reach: "
+    )
+    parts = []
+    if inside:
+        parts.append(f"the theory lies inside the measured interval for {_list(inside)}")
+    if outside:
+        parts.append(f"outside it for {'; '.join(outside)}")
+    return head + "; ".join(parts)
 
 
 def pairs_text(pair_verdicts: list[dict]) -> str:
@@ -238,11 +273,47 @@ def lr_text(summary: dict) -> str:
     )
 
 
-def _errors(s: dict, target: str, shape: tuple[int, int]) -> dict[str, dict]:
+def pick_table(s: dict) -> list[str]:
+    """The tuned rate per activation (rows) and target (columns) at the tuning shape, folded;
+    an asterisk marks a pick that is not interior."""
+    if s["tune_all_shapes"]:
+        return []
+    tune = tuple(s["tune_shape"])
+    picks = {
+        (d["activation"], d["target"]): d
+        for d in s["lr_decisions"]
+        if (d["depth"], d["width"]) == tune
+    }
+    rows = [
+        "| activation | " + " | ".join(_cell(s["target_labels"][t]) for t in s["targets"]) + " |"
+    ]
+    rows.append("|---|" + "---|" * len(s["targets"]))
+    for act in s["activations"]:
+        cells = []
+        for tgt in s["targets"]:
+            d = picks[act, tgt]
+            mark = "" if d["status"] == "interior" else "*"
+            cells.append("n/a" if d["pick"] is None else f"{d['pick']:.3g}{mark}")
+        rows.append(f"| {act} | " + " | ".join(cells) + " |")
+    return [
+        "<details><summary>The rate picked for each activation and target</summary>",
+        "",
+        *rows,
+        "",
+        "(*: not interior to the rates tried.)",
+        "",
+        "</details>",
+    ]
+
+
+def _errors(s: dict, key: str, shape: tuple[int, int], by: str = "activation") -> dict:
+    """``log10_error`` stats at ``shape``: per activation for target ``key`` (``by`` =
+    "activation"), or per target for activation ``key`` (``by`` = "target")."""
+    other = "target" if by == "activation" else "activation"
     return {
-        c["activation"]: c["log10_error"]
+        c[by]: c["log10_error"]
         for c in s["cells"]
-        if c["target"] == target and (c["depth"], c["width"]) == shape
+        if c[other] == key and (c["depth"], c["width"]) == shape
     }
 
 
@@ -307,6 +378,8 @@ def report(results: Results) -> str:
         )
         + f" Where the picks sit: {lr_text(s)}.",
         "",
+        *pick_table(s),
+        "",
         "## What theory says",
         "",
         "* **Width suffices, in principle.** A network with one hidden layer and any "
@@ -314,13 +387,14 @@ def report(results: Results) -> str:
         "closely as wished, given enough units (the universal approximation theorem: Cybenko "
         "1989, Hornik 1991, Leshno et al. 1993). The identity is the exception: a stack of "
         "affine layers is one affine map, so its best fit is a straight line (a plane) whatever "
-        "$D$ and $N$.",
+        "$D$ and $N$; its error is computed exactly (least squares on a fine grid) and drawn "
+        "as a dashed line in the figure of errors against parameters.",
         "* **Depth buys efficiency for compositional functions.** Telgarsky (2016): composing "
         "the tent map $D$ times gives a sawtooth with $2^D$ linear pieces from a ReLU network "
         "of width 2 and depth $D$, while a one-hidden-layer ReLU network of $N$ units has at "
         "most $N + 1$ pieces on a line, so it needs about $2^D$ units for the same function. "
         "The sawtooth target here is that function for $D = 3$ (8 pieces).",
-        "* **But random and trained networks do not use that capacity.** Hanin & Rolnick "
+        "* **Random networks do not use that capacity.** Hanin & Rolnick "
         "(2019) show that at initialisation the average number of linear regions a line "
         "crosses grows about linearly in the total number of units $D N$, not exponentially "
         "in depth (only their abstract could be checked here, so none of their constants is "
@@ -364,6 +438,8 @@ def report(results: Results) -> str:
         "The best activation per target and shape (≈: within noise of the best):",
         "",
         *rows,
+        "",
+        identity_text(s) + ".",
         "",
         "What the fits look like, at the largest shape:",
         "",
