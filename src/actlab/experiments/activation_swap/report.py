@@ -352,7 +352,7 @@ def _final(s: dict) -> list[str]:
         f"{_standing(kept_b, L['before'])} and {_standing(kept_a, L['after'])}; with it "
         f"reset, {_standing(reset_b, L['before'])} and {_standing(reset_a, L['after'])}. "
         + (
-            "Keeping or resetting the state made no difference beyond the noise at the end."
+            "Welch's test does not separate keeping from resetting the state at the end."
             if not kr["differs"]
             else f"Resetting the state ended {'worse' if kr['lower'] == 0 else 'better'} than "
             "keeping it."
@@ -424,8 +424,8 @@ def _paired_sentence(s: dict, kr: dict) -> str:
         lower = "resetting" if d["mean"] > 0 else "keeping"
         return text + (
             f": this interval excludes 0, so with the pairing taken into account {lower} the "
-            "state ended lower; Welch's test, which ignores the pairing and which the verdicts "
-            "here use, does not separate the two."
+            "state ended lower, by a little (the verdicts here use Welch's test, which ignores "
+            "the pairing)."
         )
     if not excludes and kr["differs"]:
         return text + ": this interval holds 0, although Welch's test separates the two."
