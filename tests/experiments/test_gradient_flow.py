@@ -433,7 +433,7 @@ def test_q_gap_sentence_both_ways():
     text = R.q_gap_sentence([_q_row(158.55, 1.0), _q_row(0.02, 0.5)])
     assert "2% in the best case and a factor of 160 in the worst (gelu, He" in text
     assert "its slope at the first layer's $q^l$ is 1" in text and "random walk" in text
-    text = R.q_gap_sentence([_q_row(0.5, 0.6), _q_row(0.02, 1.0)])
+    text = R.q_gap_sentence([_q_row(0.02, 1.0), _q_row(0.5, 0.6)])
     assert "50% in the worst" in text and "random walk" not in text  # the worst one decides
     assert "each layer of finite width adds its own random factor" in text
 
@@ -554,6 +554,29 @@ def test_training_counts_members_at_the_constant_prediction(results):
         assert row["at_constant_ci"]["hi"] == pytest.approx(hi, abs=1e-12)
     # hand-set: one member at the constant, one not
     assert abs(0.5 / 0.5 - 1) <= X.CONSTANT < abs(0.3 / 0.5 - 1)
+
+
+def test_training_counts_and_wilson_intervals_from_hand_set_losses():
+    import dataclasses
+
+    cfg = dataclasses.replace(
+        X.SMOKE, activations=("tanh", "relu", "gelu"), train_seeds=2, train_depth=4
+    )
+    y = np.array([-1.0, 1.0, -1.0, 1.0])  # variance 1: the constant prediction's loss
+    final = np.array([[1.0, 1.005], [1.0, 0.1], [0.1, 0.2]])  # 2, 1 and 0 of 2 at the constant
+    steps, n_layers = 3, cfg.train_depth + 1
+    trained = {
+        "grad": np.zeros((3, 2, steps, n_layers)) + np.arange(n_layers),
+        "loss": np.concatenate([np.ones((3, 2, steps - 1)), final[..., None]], axis=-1),
+        "diverged": -np.ones((3, 2), dtype=int),
+        "y": y,
+    }
+    tr = X._training(cfg, trained, {}, {}, {})
+    for row, k in zip(tr["rows"], (2, 1, 0), strict=True):
+        assert row["at_constant"] == k
+        lo, hi = _wilson(k, 2)
+        assert row["at_constant_ci"]["lo"] == pytest.approx(lo, abs=1e-12)
+        assert row["at_constant_ci"]["hi"] == pytest.approx(hi, abs=1e-12)
 
 
 def test_same_seed_same_weights_across_activations():
