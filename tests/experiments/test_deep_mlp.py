@@ -1248,3 +1248,47 @@ def test_intro_names_what_is_shared_instead_of_claiming_the_activation_alone(res
     assert "same number of parameters" in text
     factor = rep.num(results.summary["init_spread_factor"], 3)
     assert f"$\\rho = {factor}$ per layer in a network of identity units" in text
+
+
+def test_draw_sd_against_monte_carlo():
+    """A fixed fit's excess over new test draws (NumPy, 20000 draws): its sd is
+    2 s sqrt(mean(e^2) / n) and its mean is mean(e^2)."""
+    rng = np.random.default_rng(0)
+    n, s = 199, 0.1
+    x = np.linspace(-math.pi, math.pi, n)
+    fit = np.sin(x) + 0.03 * np.cos(3 * x)
+    err = np.mean((fit - np.sin(x)) ** 2)
+    noise = s * rng.standard_normal((20000, n))
+    y = np.sin(x) + noise
+    excess = np.mean((fit - y) ** 2, axis=1) - np.mean((np.sin(x) - y) ** 2, axis=1)
+    assert excess.mean() == pytest.approx(err, rel=0.02)
+    assert rep.draw_sd(err, s, n) == pytest.approx(excess.std(), rel=0.03)
+
+
+def test_draw_sentence_follows_the_gap_to_the_limit(results):
+    """An 'at the floor' fit far below the limit: the verdict is firm; one just below it:
+    another draw could change it; underfitting fits are not listed."""
+    s2, n = results.summary["noise_floor"], SMOKE.n_train - 1
+    truth = _stat(0.002 * s2, 0.0001 * s2)
+    sd = 2 * SMOKE.noise * math.sqrt(truth["mean"] / n)
+    far = {"fixed_truth": truth, "fixed_excess": _stat(0.01 * s2, 0.001 * s2)}
+    near = {"fixed_truth": truth, "fixed_excess": _stat(0.1 * s2 - sd, 0.001 * s2)}
+    under = {"fixed_truth": _stat(5 * s2), "fixed_excess": _stat(5 * s2)}
+    text = SPEC.report(_with(results, tanh=far, relu=near, identity=under))
+    assert f"for tanh ({rep.num(sd, 2)}) the seed-mean excess lies more than two" in text
+    assert f"for relu ({rep.num(sd, 2)}) it lies within two, so another draw could" in text
+    assert "identity (" not in text[text.index("do not include the test draw") :][:600]
+
+
+def test_parameter_count_and_the_training_floor_sentence(results):
+    """|theta| against a plain nn.Sequential's parameters; the lowest training MSE's distance
+    to the training draw's floor recomputed from the metrics."""
+    net = _initial_sequential(SMOKE, "tanh", 0)
+    assert results.summary["n_params"] == sum(p.numel() for p in net.parameters())
+    m = results.metrics
+    final = m[(m.metric == "train/mse") & (m.step == SMOKE.epochs) & np.isclose(m.lr, SMOKE.lr)]
+    lowest = final.groupby("activation").value.mean().min() / results.summary["train_floor"] - 1
+    word = "below" if lowest < 0 else "above"
+    text = SPEC.report(results)
+    assert f"$|\\theta|$ = {results.summary['n_params']} parameters" in text
+    assert f"is {rep.pct(abs(lowest))} {word} this draw's floor" in text

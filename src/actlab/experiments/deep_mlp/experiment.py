@@ -323,6 +323,8 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     summary = _summary(cfg, parts, finals, best_lr)
     summary.update(_floors(data))
     summary["best_line_truth"] = best_line_error(arrays["x_grid"])
+    sizes = [1] + [cfg.width] * cfg.depth + [1]
+    summary["n_params"] = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:], strict=True))
     delta = backward_signal_at_init(cfg, data["x_train"])  # (layer, member)
     arrays["backward_signal_init"] = delta.T  # member, layer
     axes["backward_signal_init"] = ("member", "layer")

@@ -211,7 +211,7 @@ def plot_gradient_flow(results: Results) -> Figure:
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center")
     fig.suptitle(
         "Full-batch weight gradient per layer, as Adam receives it "
-        "(not the per-example backward signal of the theory; under Adam not the step size)"
+        "(not the theory's per-example signal, nor the step size)"
     )
     return fig
 

@@ -103,6 +103,51 @@ def _cut_note(lines: list[str]) -> list[str]:
     return [CUT_NOTE, ""] if any(CUT in line for line in lines) else []
 
 
+def draw_sd(truth: float, noise: float, n: int) -> float:
+    """The standard deviation, over new test draws, of a fixed fit's excess over the draw's
+    floor: with ``e = fit - f`` and labels ``f + xi``, the excess is
+    ``mean(e^2) - 2 mean(e xi)``, whose sd over the noise is ``2 s sqrt(mean(e^2) / n)``
+    (``mean(e^2)`` taken as the error to the truth)."""
+    if not (math.isfinite(truth) and truth >= 0 and n > 0):
+        return math.nan
+    return 2.0 * noise * math.sqrt(truth / n)
+
+
+def draw_sentence(rows: dict, names: list[str], s: dict[str, Any]) -> str:
+    """How far a new test draw could move each 'at the floor' or 'above the floor' verdict:
+    whether the excess lies more than two :func:`draw_sd` from the limit ``CLOSE * s^2``."""
+    noise_var, n = s["noise_floor"], int(s["n_train"]) - 1
+    limit = CLOSE * noise_var
+    firm, loose = [], []
+    for a in names:
+        r = rows[a]
+        verdict = fit_verdict(r["fixed_truth"], r["fixed_excess"], noise_var)
+        if not verdict.startswith(("at the floor", "above the floor")):
+            continue
+        sd = draw_sd(r["fixed_truth"]["mean"], s["noise"], n)
+        gap = abs(r["fixed_excess"]["mean"] - limit)
+        (firm if gap > 2 * sd else loose).append(f"{a} ({num(sd, 2)})")
+    if not firm and not loose:
+        return ""
+    text = (
+        "The intervals above do not include the test draw. For a fixed fit the excess is the "
+        "error to the truth at the test inputs minus twice the mean of (fit − truth) × noise, "
+        "and that term's standard deviation over new draws is "
+        r"$2s\sqrt{\text{error to the truth}/n}$ with $n$ = "
+        f"{n} test points: "
+    )
+    if firm:
+        text += (
+            f"for {_names(firm)} the seed-mean excess lies more than two such deviations from "
+            f"the limit {num(limit)}, so another draw would most likely give the same verdict"
+        )
+    if loose:
+        text += ("; for " if firm else "for ") + (
+            f"{_names(loose)} it lies within two, so another draw could change the verdict"
+        )
+    return text + "."
+
+
 def diverged_text(k: int, n: int) -> str:
     """``k`` of ``n`` seeds diverged, with the Wilson 95% interval of the proportion."""
     p = proportion_ci(int(k), int(n))
@@ -230,7 +275,8 @@ def report(results: Results) -> str:
         r"model with $|\theta|$ parameters that contains the true function, fitted to $n$ "
         r"points, scores $s^2(1 - |\theta|/n)$ on average: exercise 3), so a training MSE "
         "under the floor is not by itself overfitting. "
-        "The verdicts below use the error to the true function and the held-out MSE minus the "
+        + _params_sentence(s)
+        + "The verdicts below use the error to the true function and the held-out MSE minus the "
         "test draw's floor.",
         "",
         "![Truth, data and each activation's fit](figures/learned_functions.png)",
@@ -279,6 +325,8 @@ def report(results: Results) -> str:
         "support is called within noise.",
         "",
     ]
+    draw = draw_sentence(rows, names, s)
+    out += [draw, ""] if draw else []
     best, ties = _ranking(results, "truth/mse", {a: lr for a in names})
     out += [_ranking_sentence("At the shared rate", best, ties, rows[best]["fixed_truth"])]
     under = [
@@ -393,6 +441,27 @@ def best_line_sentence(rows: dict, s: dict[str, Any]) -> str:
     if abs(mine / line - 1) <= LINE_CLOSE:
         return head + collapse + "so this is the limit of the model, not a failure of training."
     return head + collapse + "and this one has not yet reached the best that such a map can do."
+
+
+def _params_sentence(s: dict[str, Any]) -> str:
+    """The networks' parameter count against the training points, and how far below the
+    training draw's floor their training MSEs got (the linear formula does not carry over)."""
+    n_params, floor = s.get("n_params"), s.get("train_floor", math.nan)
+    if not isinstance(n_params, int | float) or not math.isfinite(floor) or floor <= 0:
+        return ""
+    means = [r["fixed_train"]["mean"] for r in s["table"]]
+    means = [m for m in means if isinstance(m, float | int) and math.isfinite(m)]
+    if not means:
+        return ""
+    lowest = min(means) / floor - 1
+    where = f"{pct(-lowest)} below" if lowest < 0 else f"{pct(lowest)} above"
+    return (
+        rf"The networks here have $|\theta|$ = {int(n_params)} parameters, "
+        f"{'more' if n_params > s['n_train'] else 'fewer'} than the {s['n_train']} training "
+        "points, and the formula (for a linear model fitted to convergence, "
+        r"$|\theta| < n$) does not carry over to them: the lowest training MSE of any "
+        f"activation at the shared rate is {where} this draw's floor. "
+    )
 
 
 def _ranking_sentence(prefix: str, best: str, ties: list[str], stat: dict) -> str:
