@@ -274,6 +274,13 @@ def test_verdict_within_noise_and_differs():
     assert v["best"] == "b" and v["differs_from_best"] == ["a"]
 
 
+def test_pair_outcome_both_ways():
+    low, high = np.array([-3.0, -3.1, -2.9, -3.05]), np.array([-1.0, -1.1, -0.9, -1.05])
+    assert cap.pair_outcome(high, low) == "deeper"
+    assert cap.pair_outcome(low, high) == "shallower"
+    assert cap.pair_outcome(low, low + 0.01 * np.array([1, -1, 1, -1])) == "within noise"
+
+
 def test_pair_outcomes_follow_the_arrays(tiny):
     table = _members(tiny)
     a, s = tiny.arrays, tiny.summary

@@ -78,6 +78,7 @@ __all__ = [
     "matched_pairs",
     "pick_rates",
     "verdict",
+    "pair_outcome",
     "LR_MIN",
     "LR_MAX",
     "LR_FACTOR",
@@ -615,6 +616,14 @@ def verdict(samples: dict[str, np.ndarray]) -> dict[str, Any]:
     }
 
 
+def pair_outcome(shallow: np.ndarray, deep: np.ndarray) -> str:
+    """``"deeper"`` or ``"shallower"``: which of a matched pair has the lower mean per-seed
+    ``log10`` error, where Welch's test separates them at 5%; else ``"within noise"``."""
+    if not welch_differs(shallow, deep):
+        return "within noise"
+    return "deeper" if np.nanmean(deep) < np.nanmean(shallow) else "shallower"
+
+
 def _log_err(arrays: dict, idx: np.ndarray) -> np.ndarray:
     v = arrays["rel_error"][idx]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -666,7 +675,6 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict) ->
         for lo, hi in pairs[dim]:
             for act in cfg.activations:
                 a, b = _log_err(arrays, group(lo, act, tgt)), _log_err(arrays, group(hi, act, tgt))
-                differs = welch_differs(a, b)
                 pair_verdicts.append(
                     {
                         "target": tgt,
@@ -676,11 +684,7 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict) ->
                         "params": [n_params(dim, *lo), n_params(dim, *hi)],
                         "shallow_error": mean_ci(a),
                         "deep_error": mean_ci(b),
-                        "outcome": (
-                            "within noise"
-                            if not differs
-                            else ("deeper" if np.nanmean(b) < np.nanmean(a) else "shallower")
-                        ),
+                        "outcome": pair_outcome(a, b),
                     }
                 )
     regions = _regions_summary(cfg, table, arrays, group)
