@@ -625,3 +625,42 @@ def test_pick_table_marks_picks_not_interior():
     assert "| activation | \\|x\\| | step |" in rows
     assert "| relu | 0.09 | 0.27* |" in rows
     assert rep.pick_table({**s, "tune_all_shapes": True}) == []
+
+
+def test_transfer_text_both_ways():
+    s = {
+        "tune_all_shapes": False,
+        "tune_shape": [2, 16],
+        "depths": [1, 2, 4],
+        "widths": [8, 16, 32],
+        "worse_at_largest": [["tanh", "abs"], ["gelu", "step"]],
+        "target_labels": {"abs": "|x|", "step": "step"},
+    }
+    t = rep.transfer_text(s)
+    assert "2 (activation, target) pairs have a significantly higher error" in t
+    assert "(tanh on |x| and gelu on step)" in t
+    assert "no (activation, target)" in rep.transfer_text({**s, "worse_at_largest": []})
+    assert rep.transfer_text({**s, "tune_shape": [4, 32]}).startswith("The rates are tuned at the")
+    assert rep.transfer_text({**s, "tune_all_shapes": True}) == "Every shape has its own rate."
+
+
+def test_worse_at_largest_follows_the_arrays(tiny):
+    table = _members(tiny)
+    a, s = tiny.arrays, tiny.summary
+    big = (max(TINY.depths), max(TINY.widths))
+    want = []
+    for tgt in TINY.targets:
+        for act in TINY.activations:
+            errs = []
+            for shape in (TINY.tune_shape, big):
+                sel = table[
+                    (table.depth == shape[0])
+                    & (table.width == shape[1])
+                    & (table.activation == act)
+                    & (table.target == tgt)
+                    & np.isclose(table.lr, s["tuned_lr"][f"{act}|{tgt}"])
+                ]
+                errs.append(np.log10(a["rel_error"][sel.index.to_numpy()]))
+            if cap.pair_outcome(errs[0], errs[1]) == "shallower":
+                want.append([act, tgt])
+    assert s["worse_at_largest"] == want

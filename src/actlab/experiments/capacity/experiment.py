@@ -688,6 +688,17 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict) ->
                     }
                 )
     regions = _regions_summary(cfg, table, arrays, group)
+    # A rate tuned at one shape, used at the largest: where is the error there significantly
+    # higher than at the tuning shape, although the larger network could represent more?
+    big = (max(cfg.depths), max(cfg.widths))
+    worse_at_big = []
+    if not cfg.tune_all_shapes and big != cfg.tune_shape:
+        for tgt in cfg.targets:
+            for act in cfg.activations:
+                at_tune = _log_err(arrays, group(cfg.tune_shape, act, tgt))
+                at_big = _log_err(arrays, group(big, act, tgt))
+                if pair_outcome(at_tune, at_big) == "shallower":
+                    worse_at_big.append([act, tgt])
     tuned_shapes = cfg.shapes if cfg.tune_all_shapes else [cfg.tune_shape]
     lr_decisions = []
     for shape in tuned_shapes:
@@ -721,6 +732,7 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict) ->
         "regions": regions,
         "tuned_lr": tuned,
         "lr_decisions": lr_decisions,
+        "worse_at_largest": worse_at_big,
         "lr_edges": sum(d["status"] != "interior" for d in lr_decisions),
         "lr_cells": len(lr_decisions),
         "lr_tried": sorted({float(v) for v in table.lr}),

@@ -26,6 +26,7 @@ __all__ = [
     "deep_narrow_text",
     "identity_text",
     "pick_table",
+    "transfer_text",
 ]
 
 INITS = {
@@ -270,6 +271,30 @@ def lr_text(summary: dict) -> str:
     return (
         f"{total - edges} of {total} {arms} picks are interior to the rates tried ({tried}); "
         f"the others ({named}{more}) may understate what that activation can reach"
+    )
+
+
+def transfer_text(s: dict) -> str:
+    """Where the rate tuned at one shape does worse at the largest shape than at the tuning
+    shape (Welch), although the larger network can represent at least as much."""
+    if s["tune_all_shapes"]:
+        return "Every shape has its own rate."
+    tune, big = tuple(s["tune_shape"]), (max(s["depths"]), max(s["widths"]))
+    if tune == big:
+        return "The rates are tuned at the largest shape."
+    worse = s["worse_at_largest"]
+    head = (
+        f"A rate tuned at $D = {tune[0]}$, $N = {tune[1]}$ need not suit $D = {big[0]}$, "
+        f"$N = {big[1]}$"
+    )
+    if not worse:
+        return head + ": no (activation, target) has a higher error there than at the tuning shape."
+    named = _list([f"{a} on {s['target_labels'][t]}" for a, t in worse])
+    return (
+        head + f": {len(worse)} (activation, target) pairs have a significantly higher error "
+        f"there than at the tuning shape ({named}), which a larger network can only owe to "
+        "optimisation, so their errors at the largest shapes overstate what those shapes can "
+        "represent."
     )
 
 
@@ -525,7 +550,8 @@ def report(results: Results) -> str:
         "* **Parameter count.** Shapes of one grid differ in $|\\theta|$; compare across depth "
         "only at matched $|\\theta|$ (the pairs above) or along the $|\\theta|$ axis.",
         "* **Tuning.** Each activation's rate is the best of a small grid, at one shape unless "
-        "stated; a pick at the edge of the grid may understate what the activation can reach.",
+        "stated; a pick at the edge of the grid may understate what the activation can reach. "
+        + transfer_text(s),
         "* **Data.** Few training points for a high-frequency target also limit what a "
         "network can learn from them: the test error includes interpolation between points.",
         "",
