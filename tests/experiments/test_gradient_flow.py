@@ -256,6 +256,9 @@ def test_full_batch_sentence_three_ways():
     assert "less per layer" in slower
     same = R.full_batch_sentence(_row(_ci(0.0, -0.02, 0.02)))
     assert "within noise" in same and "more" not in same
+    short = R.full_batch_sentence(_row(_ci(-0.1, -0.12, -0.08)), short=True)
+    assert short.startswith("the full-batch weight gradient by -0.1 [-0.12, -0.08]: the full")
+    assert "per-example one" not in short
 
 
 def test_level_sentences_both_ways():

@@ -64,15 +64,18 @@ def agreement_sentence(label: str, predicted: float, agree: dict, tol: float, fl
     )
 
 
-def full_batch_sentence(row: dict) -> str:
+def full_batch_sentence(row: dict, short: bool = False) -> str:
     """The full-batch weight gradient's slope against the per-example one (paired over the same
-    initialisations)."""
+    initialisations); ``short``: only the full-batch slope and the verdict, for a sentence that
+    has already given the per-example one."""
     diff = row["full_minus_per_example"]
     act, init = row["activation"], INIT_SHORT.get(row["init"], row["init"])
     base = (
         f"For {act} ({init} init) the full-batch weight gradient changes by "
         f"{ci(row['slope_weight_full_batch'])} per layer towards the input and the per-example "
         f"one by {ci(row['slope_weight_per_example'])}"
+        if not short
+        else f"the full-batch weight gradient by {ci(row['slope_weight_full_batch'])}"
     )
     if not (math.isfinite(diff["lo"]) and math.isfinite(diff["hi"])):
         return base + "."
@@ -545,11 +548,11 @@ def report(results: Results) -> str:
         for r in rows:
             if r["activation"] == act:
                 out += [
-                    f"* {act}, {INIT_SHORT.get(r['init'], r['init'])} init: the backward signal "
-                    f"changes by {ci(r['slope_delta'])} per layer towards the input, one "
+                    f"* {act}, {INIT_SHORT.get(r['init'], r['init'])} init: per layer towards "
+                    f"the input the backward signal changes by {ci(r['slope_delta'])}, one "
                     f"example's weight gradient by {ci(r['slope_weight_per_example'])} "
-                    f"(predicted {num0(r['pred_slope_weight_per_example'])}). "
-                    + full_batch_sentence(r)
+                    f"(predicted {num0(r['pred_slope_weight_per_example'])}), "
+                    + full_batch_sentence(r, short=True)
                 ]
     out += [""]
     out += level_sentences(rows, s["stable_tol"], s["stable_factor"], D - 1)
@@ -578,12 +581,11 @@ def report(results: Results) -> str:
         mine = sorted((r for r in hw if r["activation"] == act), key=lambda r: r["depth"])
         if mine:
             items = ", ".join(
-                f"D = {r['depth']}: $10^{{{r['log10_ratio_delta']['mean']:.1f}}}$ "
-                f"(exponent {ci(r['log10_ratio_delta'])}; predicted "
-                f"$10^{{{r['pred_log10_ratio_delta']:.1f}}}$)"
+                f"D = {r['depth']}: {ci(r['log10_ratio_delta'])} "
+                f"(predicted {num(r['pred_log10_ratio_delta'])})"
                 for r in mine
             )
-            out += [f"* {act}: {items}."]
+            out += [rf"* {act}, $\log_{{10}}$ of the ratio: {items}."]
     out += [""]
 
     # ------------------------------------------------------------------ forward q
