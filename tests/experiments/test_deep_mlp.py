@@ -1278,6 +1278,9 @@ def test_draw_sentence_follows_the_gap_to_the_limit(results):
     assert f"for tanh ({rep.num(sd, 2)}) the seed-mean excess lies more than two" in text
     assert f"for relu ({rep.num(sd, 2)}) it lies within two, so another draw could" in text
     assert "identity (" not in text[text.index("do not include the test draw") :][:600]
+    assert "test points (exercise 4)" in text  # the exercise that derives the formula
+    assert stubs.EXERCISES[3].title == "How much one test draw can move a verdict"
+    assert r"$2s\sqrt{\text{error to the truth}/n}$" in stubs.EXERCISES[3].prompt
 
 
 def test_parameter_count_and_the_training_floor_sentence(results):

@@ -111,5 +111,26 @@ EXERCISES: list[Exercise] = [
         r"the test draw's own floor (the MSE of $\sin x$ itself on those labels, which for "
         r"one finite draw is not exactly $s^2$).",
     ),
+    Exercise(
+        "conceptual",
+        "How much one test draw can move a verdict",
+        r"A fit $\hat y$ is fixed; write $\hat y_i = \hat y(x_i)$ and $f_i = f(x_i)$ at the "
+        r"$n$ test inputs, whose labels are $y_i = f_i + \xi_i$ with "
+        r"$\xi_i \sim \mathcal{N}(0, s^2)$ independent. The lesson's *excess* is the test MSE "
+        r"of $\hat y$ minus that of $f$ on the same labels. Show that its mean over new draws "
+        r"is the fit's error to the truth at those inputs, "
+        r"$\frac{1}{n}\sum_i (\hat y_i - f_i)^2$, and its standard deviation "
+        r"$2s\sqrt{\text{error to the truth}/n}$. Why do the intervals over seeds not "
+        "contain this spread?",
+        r"$(\hat y_i - y_i)^2 - (f_i - y_i)^2 = (\hat y_i - f_i - \xi_i)^2 - \xi_i^2 = "
+        r"(\hat y_i - f_i)^2 - 2(\hat y_i - f_i)\,\xi_i$: the noise's own square cancels, "
+        "which makes the excess a much sharper estimate than the test MSE itself. Averaged "
+        r"over $i$, the second term has mean 0 and variance "
+        r"$\frac{4 s^2}{n^2}\sum_i (\hat y_i - f_i)^2 = \frac{4 s^2}{n}"
+        r"\cdot\text{error to the truth}$, hence the standard deviation. The seeds change "
+        "the initial weights and so the fit, but every seed is scored on the same test draw: "
+        "that draw's second term is in every seed's number, and the spread over seeds cannot "
+        "show it. The tests check the formula by Monte Carlo.",
+    ),
 ]
 """The lesson's exercises, in the order the tutorial shows them."""

@@ -134,7 +134,7 @@ def draw_sentence(rows: dict, names: list[str], s: dict[str, Any]) -> str:
         "error to the truth at the test inputs minus twice the mean of (fit − truth) × noise, "
         "and that term's standard deviation over new draws is "
         r"$2s\sqrt{\text{error to the truth}/n}$ with $n$ = "
-        f"{n} test points: "
+        f"{n} test points (exercise 4): "
     )
     if firm:
         text += (
