@@ -1295,3 +1295,17 @@ def test_parameter_count_and_the_training_floor_sentence(results):
     text = SPEC.report(results)
     assert f"$|\\theta|$ = {results.summary['n_params']} parameters" in text
     assert f"is {rep.pct(abs(lowest))} {word} this draw's floor" in text
+
+
+def test_intro_parameter_clause_follows_the_activations_own_parameters(results):
+    """No activation with learnable parameters: 'the same number of parameters'; one with
+    (set by hand, as PReLU's slope would): named, and the claim of equal counts dropped."""
+    from actlab.activations import get_activation
+
+    for row in results.summary["table"]:
+        assert row["act_params"] == len(get_activation(row["activation"]).params) * SMOKE.depth
+    text = SPEC.report(results)
+    assert "has the same number of parameters" in text
+    text = SPEC.report(_with(results, relu={"act_params": SMOKE.depth}))
+    assert "has the same number of parameters" not in text
+    assert "(relu also learns parameters of the activation itself)" in text

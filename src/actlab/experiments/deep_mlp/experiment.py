@@ -624,6 +624,8 @@ def _summary(
         sl = slice(a * S, (a + 1) * S)
         kind = dead_kind(get_activation(act))  # which notion act/off_fraction counts
         row: dict[str, Any] = {"activation": act, "best_lr": best_lr[act], "off_kind": kind}
+        # Learnable parameters of the activation itself, per hidden layer (PReLU's slope, ...).
+        row["act_params"] = len(get_activation(act).params) * cfg.depth
         for tag, lr in (("fixed", cfg.lr), ("tuned", best_lr[act])):
             f = finals[act][lr]
             for split in ("train", "test", "truth"):

@@ -256,8 +256,8 @@ def report(results: Results) -> str:
         f"side as one [ensemble](#term-ensemble) with Adam for {s['epochs']} epochs of one "
         f"full-batch step each. The weights start from {init_link}. Within a seed every "
         "activation starts from the same weights, sees the same data, trains for the same "
-        "number of steps and has the same number of parameters (the activations have none of "
-        "their own), so none of these differs between activations. What is shared can still "
+        f"number of steps and {_same_params(s)}, so none of these differs between activations. "
+        "What is shared can still "
         "favour some of them: one learning rate (the fair-comparison section tunes it per "
         "activation) and one initialisation, which multiplies the spread of the signal by "
         rf"$\rho = {num(s.get('init_spread_factor', math.nan), 3)}$ per layer in a network of "
@@ -441,6 +441,22 @@ def best_line_sentence(rows: dict, s: dict[str, Any]) -> str:
     if abs(mine / line - 1) <= LINE_CLOSE:
         return head + collapse + "so this is the limit of the model, not a failure of training."
     return head + collapse + "and this one has not yet reached the best that such a map can do."
+
+
+def _same_params(s: dict[str, Any]) -> str:
+    """The parameter-count clause of the introduction: equal unless an activation has
+    learnable parameters of its own (read from the summary)."""
+    own = [r["activation"] for r in s["table"] if r.get("act_params", 0)]
+    if not own:
+        return (
+            "has the same number of parameters (these activations have no learnable "
+            "parameters of their own)"
+        )
+    return (
+        f"has the same weights and biases ({_names(own)} also "
+        f"{'learns parameters' if len(own) == 1 else 'learn parameters'} of the activation "
+        "itself)"
+    )
 
 
 def _params_sentence(s: dict[str, Any]) -> str:
@@ -717,8 +733,9 @@ def _gradient_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[s
         "$\\kappa$ is not the quantity that mean-field theory predicts. The theory (chapter "
         "[How gradients flow](#how-gradients-flow), later in this tutorial) predicts the "
         r"*per-example backward signal* $\delta_l$, the gradient at the pre-activations $z_l$ "
-        "for one input, whose size changes by about the same factor from layer to layer at "
-        "initialisation. One example's weight gradient multiplies it by the layer's input, "
+        "for one input, whose size at initialisation changes from layer to layer by a factor "
+        "that the theory computes from the activation and the initialisation. One example's "
+        "weight gradient multiplies it by the layer's input, "
         r"$\partial L/\partial W_l = \delta_l h_{l-1}^\top$, and the full batch averages these "
         "over the examples, whose signs can cancel. So $\\kappa$ mixes three things: the "
         f"backward signal's ratio, the ratio of the two layers' input sizes (layer 1's input is "
