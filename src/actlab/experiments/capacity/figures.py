@@ -199,7 +199,7 @@ def plot_regions_init(results: Results, ax: Axes | None = None) -> Axes:
             ls="none",
             ms=5,
             capsize=2,
-            label=f"measured, D={depth}",
+            label=f"measured, D={depth} (mean, 95% interval)",
         )
     per_unit = a["first_layer_breakpoints"] / widths  # expected breakpoints per first-layer unit
     neurons = np.geomspace(widths.min(), max(s["region_depths"]) * widths.max(), 50)
@@ -229,7 +229,7 @@ def plot_regions_init(results: Results, ax: Axes | None = None) -> Axes:
         color="tab:red",
         marker=".",
         lw=1.6,
-        label="sawtooth: 2^D (width 2)",
+        label="sawtooth: 2^D pieces from 2D units",
         zorder=3,
     )
     ax.set_xscale("log", base=2)

@@ -292,9 +292,9 @@ def transfer_text(s: dict) -> str:
     named = _list([f"{a} on {s['target_labels'][t]}" for a, t in worse])
     return (
         head + f": {len(worse)} (activation, target) pairs have a significantly higher error "
-        f"there than at the tuning shape ({named}), which a larger network can only owe to "
-        "optimisation, so their errors at the largest shapes overstate what those shapes can "
-        "represent."
+        f"there than at the tuning shape ({named}). A larger network can approximate what the "
+        "smaller one computes, so these are most likely failures of optimisation, and their "
+        "errors at the largest shape overstate what that shape can represent."
     )
 
 
