@@ -102,7 +102,7 @@ def plot_learned_functions(results: Results) -> Figure:
             ax.plot(x, other, color=color, ls=":", lw=1.4, label=label)
         ax.set_title(name, color=color)
         ax.set_ylim(-1.7, 1.7)
-        ax.legend(loc="lower right", fontsize=7.5, handlelength=1.8, frameon=True,
+        ax.legend(loc="lower right", fontsize=9, handlelength=1.8, frameon=True,
                   framealpha=0.85, facecolor="white", edgecolor="none")  # fmt: skip
     for ax in axes[len(names) :]:
         ax.set_visible(False)
@@ -322,7 +322,7 @@ _KIND_TEXT = {
     "dead": "dead (output exactly 0)",
     "inactive": "inactive (pre-activation $z < 0$)",
 }
-_NOTE = {"fontsize": 8, "color": "#333"}
+_NOTE = {"fontsize": 9, "color": "#333"}
 _BOX = {"facecolor": "white", "alpha": 0.85, "lw": 0, "pad": 1.5}
 
 
@@ -363,7 +363,7 @@ def plot_unit_health(results: Results) -> Figure:
     epochs = list(results.coords["units/epoch"])
     kinds = _off_kinds(results, names)
     panels = [p for p in _PANELS if p[0] in metrics]
-    fig = new_figure(figsize=(3.6 * len(panels), 3.5))
+    fig = new_figure(figsize=(3.8 * len(panels), 4.2))
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (metric, title, also) in zip(axes, panels, strict=True):
         k = metrics.index(metric)
@@ -405,7 +405,7 @@ def plot_unit_health(results: Results) -> Figure:
         axes[0].plot([], [], color="#555", ls=":", label="initialisation")[0],
         axes[0].plot([], [], color="#555", ls="-", label=f"epoch {epochs[-1]}")[0],
     ]
-    fig.legend(handles=handles, loc="outside right center")
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
     fig.suptitle("Unit health per layer (seed mean)")
     return fig
 
