@@ -410,7 +410,10 @@ def test_pairs_text_both_ways():
     assert t.endswith("depth helped more often than it hurt")
     t = rep.pairs_text([mk("shallower"), mk("within noise")])
     assert t.endswith("depth hurt more often than it helped")
-    assert rep.pairs_text([mk("within noise")]).endswith("neither won more")
+    assert rep.pairs_text([mk("within noise")]).endswith("most comparisons are within noise")
+    assert rep.pairs_text([mk("deeper"), mk("shallower")]).endswith("neither won more")
+    t = rep.pairs_text([mk("deeper"), mk("within noise"), mk("within noise")])
+    assert t.endswith("most comparisons are within noise") and "helped" not in t
     assert rep.pairs_text([]).startswith("no two shapes")
 
 

@@ -129,6 +129,8 @@ def pairs_text(pair_verdicts: list[dict]) -> str:
     parts = [f"the deeper network has the lower error in {deeper} of {n} comparisons"]
     parts.append(f"the shallower in {shallower}")
     parts.append(f"and {tied} are within noise")
+    if 2 * tied > n:
+        return ", ".join(parts) + ": at a matched parameter count most comparisons are within noise"
     verdict = (
         "depth helped more often than it hurt"
         if deeper > shallower
