@@ -108,5 +108,6 @@ def test_the_tutorial_follows_a_learners_order():
         "activation-swap",
         "gradient-flow",
         "unit-states",
+        "capacity",
         "gallery",
     ]
