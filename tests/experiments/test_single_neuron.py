@@ -989,3 +989,17 @@ def test_initialisation_and_target_shapes_follow_the_config(results):
     assert ("the S-cubic rises" in text) == ("cubic" in SMOKE.targets)
     assert ("the W-quartic has two minima" in text) == ("quartic" in SMOKE.targets)
     assert snr._shapes({"targets": ["linear"]}) == ""  # noqa: SLF001
+
+
+def test_fit_figure_has_two_panels_a_row(results):
+    """The fit figure (and the GIF built on the same grid) puts at most two activations in a
+    row, so that the w, b, v, c boxes stay readable at ~800 px; every activation has a panel."""
+    from actlab.experiments.single_neuron import figures as snf
+
+    fig = snf.fit_figure(results, SMOKE.targets[0])
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == len(SMOKE.activations)
+    rows = [round(ax.get_position().y0, 3) for ax in panels]
+    assert max(rows.count(y) for y in rows) <= 2
+    assert fig.get_size_inches()[0] <= 9.0
+    fig.clear()
