@@ -297,8 +297,8 @@ def q_gap_sentence(rows: list[dict]) -> str:
             f" There the length map starts nearly neutral: its slope at the first layer's $q^l$ "
             f"is {num(slope)}, so a random kick from a layer of finite width is hardly pulled "
             "back, and the initialisations' $q^l$ wander apart like a random walk (for as many "
-            "layers as the map stays nearly neutral), and the length map, a single path, "
-            "follows none of them exactly."
+            "layers as the map stays nearly neutral); the length map, a single path, follows "
+            "none of them exactly."
         )
     else:
         text += (
