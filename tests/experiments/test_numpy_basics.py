@@ -928,3 +928,30 @@ def test_check_figure_marks_tiny_differences(smoke):
     n_tiny = sum(0 < c["max_err_eps"] < 0.01 for c in smoke.summary["checks"])
     assert markers.count("^") == n_tiny
     fig.clear()
+
+
+def test_coarse_grid_note_explains_equal_first_points(smoke):
+    """float32's 'wrong from 87.5, NaN from 87.5' looked like a contradiction of float64's
+    wrong-then-NaN: the note says the grid's step is wider than the thresholds' gap, and only
+    then (hand-set values both ways; the gap is log of the sum over the largest term, NumPy)."""
+    from actlab.experiments.numpy_basics import report as nbr
+
+    x = np.array([0.0, 1.0, 2.0])
+    big = np.log(np.finfo(np.float32).max)
+    pred = {"sum": big - np.log(np.exp(x).sum()), "max": big - x.max()}
+    note = nbr.coarse_grid_note(87.5, 87.5, pred, 2.5)
+    gap = np.log(np.exp(x).sum()) - x.max()
+    assert (
+        note == f": the same grid point, since the step 2.5 is wider than the {num(gap, 2)} "
+        "between the two thresholds"
+    )
+    assert nbr.coarse_grid_note(85.0, 87.5, pred, 2.5) == ""  # the grid told them apart
+    assert nbr.coarse_grid_note(87.5, 87.5, pred, 0.1) == ""  # a fine grid: no excuse
+    assert nbr.coarse_grid_note(None, 87.5, pred, 2.5) == ""
+    sm = smoke.summary["softmax"]
+    text = SPEC.report(smoke)
+    expected = nbr.coarse_grid_note(
+        sm["first_wrong_offset"]["float32"], sm["first_nan_offset"]["float32"],
+        sm["predicted_offset"]["float32"], sm["offset_step"],
+    )  # fmt: skip
+    assert expected + ". The stable formula" in text

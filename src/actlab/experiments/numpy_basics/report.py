@@ -346,6 +346,21 @@ def _report_collapse(s: dict[str, Any]) -> list[str]:
     return out
 
 
+def coarse_grid_note(
+    wrong: float | None, nan: float | None, pred: dict[str, float], step: float
+) -> str:
+    """Why 'wrong' and 'NaN' start at the same shift: the grid's step is wider than the gap
+    between the two predicted thresholds (empty when they start apart, or the grid resolves
+    them)."""
+    gap = pred["max"] - pred["sum"]
+    if wrong is None or nan is None or wrong != nan or not step > gap:
+        return ""
+    return (
+        f": the same grid point, since the step {num(step)} is wider than the "
+        f"{num(gap, 2)} between the two thresholds"
+    )
+
+
 def _report_softmax(s: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[str]:
     sm = s["softmax"]
     big = arrays["softmax_big"]
@@ -415,8 +430,9 @@ def _report_softmax(s: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[st
         f"{num(pred['float64']['sum'], 5)}$, the largest term once it exceeds "
         f"${num(pred['float64']['max'], 5)}$. In float32: wrong from "
         f"{when(wrong, 'float32')}, NaN from {when(nan, 'float32')} (predicted "
-        f"${num(pred['float32']['sum'], 4)}$ and ${num(pred['float32']['max'], 4)}$). The "
-        "stable formula gives the same probabilities at every shift.",
+        f"${num(pred['float32']['sum'], 4)}$ and ${num(pred['float32']['max'], 4)}$)"
+        + coarse_grid_note(wrong["float32"], nan["float32"], pred["float32"], sm["offset_step"])
+        + ". The stable formula gives the same probabilities at every shift.",
         "",
     ]
     gap = arrays["softmax_gap"]
