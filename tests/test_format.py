@@ -37,3 +37,37 @@ def test_ratio_num_pct_and_ci_edge_cases():
     assert pct(0.5) == "50%" and pct(0.0) == "0%"
     assert ci({"mean": 1.0, "lo": float("nan"), "hi": float("nan")}) == "1"
     assert ci({"mean": 1.0, "lo": 0.5, "hi": 1.5}) == "1 [0.5, 1.5]"
+
+
+def _read_ci(text: str) -> list[float]:
+    """mean, lo, hi as a reader takes them from ``ci``'s text."""
+    if m := re.fullmatch(r"\$\((\S+)\\;\[(\S+),\\, (\S+)\]\) \\times 10\^\{(-?\d+)\}\$", text):
+        return [float(v) * 10.0 ** int(m.group(4)) for v in m.groups()[:3]]
+    m = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", text)
+    assert m, text
+    return [float(v) for v in m.groups()]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [(0.0014, 2e-4, 0.00261), (1e-5, -3e-5, 4e-5), (0.5, 0.2, 0.8), (2e5, 1e5, 3e5), (5.0, 0.0, 9)],
+)
+def test_an_interval_reads_back_in_one_style(values):
+    text = ci(dict(zip(("mean", "lo", "hi"), values, strict=True)))
+    assert text.count("10^") <= 1  # one power of ten for all three, or none
+    np.testing.assert_allclose(_read_ci(text), values, rtol=5e-3, atol=0)
+
+
+@pytest.mark.parametrize(
+    "values", [(0.5, 1 / 2.1, 0.53), (0.7, 0.6, 0.996), (0.3, 0.1, 0.996), (3, 0.3, 9), (2, 1, 4)]
+)
+def test_a_factor_interval_reads_back_in_one_style(values):
+    from actlab.report.format import ratio_ci
+
+    text = ratio_ci(dict(zip(("mean", "lo", "hi"), map(math.log10, values), strict=True)))
+    parts = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", text).groups()
+    below = [p for p, v in zip(parts, values, strict=True) if v < 1]
+    assert len({p.startswith("1/") for p in below}) <= 1, text  # one style below 1
+    assert "1/1" not in parts and "1/1]" not in text, text
+    back = [_read_back(p) for p in parts]
+    np.testing.assert_allclose(back, values, rtol=0.05)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["num", "pct", "ci", "ratio"]
+__all__ = ["num", "pct", "ci", "ratio", "ratio_ci"]
 
 
 def num(x: float | None, digits: int = 3) -> str:
@@ -36,13 +36,49 @@ def pct(p: float) -> str:
     return f"{num(100 * p, 2)}%"
 
 
+def _scientific(x: float) -> bool:
+    """Whether :func:`num` writes ``x`` as ``a x 10^b``."""
+    return x != 0 and math.isfinite(x) and not (1e-3 <= abs(x) < 1e5)
+
+
 def ci(stat: dict[str, Any], digits: int = 3) -> str:
     """``mean [lo, hi]`` from a :func:`actlab.stats.mean_ci` dict (the mean alone when the
-    interval is undefined)."""
+    interval is undefined). Where one of the three would be written ``a x 10^b``, all three
+    share one power of ten, ``(1.4 [0.2, 2.61]) x 10^{-3}``, so that they read side by side."""
     mean, lo, hi = stat.get("mean"), stat.get("lo"), stat.get("hi")
     if lo is None or hi is None or (isinstance(lo, float) and math.isnan(lo)):
         return num(mean, digits)
-    return f"{num(mean, digits)} [{num(lo, digits)}, {num(hi, digits)}]"
+    values = [float(mean), float(lo), float(hi)]
+    if not any(_scientific(v) for v in values) or not all(math.isfinite(v) for v in values):
+        return f"{num(mean, digits)} [{num(lo, digits)}, {num(hi, digits)}]"
+    exponent = math.floor(math.log10(max(abs(v) for v in values)))
+    m, a, b = (f"{v / 10.0**exponent + 0.0:.{digits}g}" for v in values)
+    return rf"$({m}\;[{a},\, {b}]) \times 10^{{{exponent}}}$"
+
+
+def ratio_ci(stat: dict[str, Any], digits: int = 2) -> str:
+    """``mean [lo, hi]`` of a log10 factor (a :func:`actlab.stats.mean_ci` dict over
+    ``log10`` values) with one style for all three: all as ``1/x`` when one of them is below
+    1/2, else all as decimals (:func:`ratio` alone would mix ``0.5 [1/2.1, 0.53]``)."""
+    mean, lo, hi = stat.get("mean"), stat.get("lo"), stat.get("hi")
+    if lo is None or hi is None or (isinstance(lo, float) and math.isnan(lo)):
+        return ratio(mean, digits)
+    logs = [float(mean), float(lo), float(hi)]
+    if any(abs(v) >= 4 for v in logs) or min(logs) > math.log10(0.5):
+        return f"{ratio(mean, digits)} [{ratio(lo, digits)}, {ratio(hi, digits)}]"
+
+    def one(log10: float) -> str:
+        if log10 >= 0:
+            return num(10.0**log10, digits)
+        inverse = 10.0**-log10
+        text = num(inverse, digits)
+        for more in range(digits + 1, 8):  # enough digits that no factor below 1 reads "1/1"
+            if text != "1":
+                break
+            text = num(inverse, more)
+        return f"1/{text}"
+
+    return f"{one(mean)} [{one(lo)}, {one(hi)}]"
 
 
 def ratio(log10: float, digits: int = 2) -> str:

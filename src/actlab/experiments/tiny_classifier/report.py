@@ -15,7 +15,7 @@ import numpy as np
 from actlab.activations import get_activation
 from actlab.experiments.base import Results
 from actlab.probes import dead_kind
-from actlab.report.format import num, ratio
+from actlab.report.format import num, ratio, ratio_ci
 
 __all__ = ["report", "end_state"]
 
@@ -80,10 +80,7 @@ def _pct(ci: dict, bounds: bool = True) -> str:
 
 def _pow(ci: dict) -> str:
     """A factor ``10^mean [10^lo, 10^hi]`` from a log10 mean and CI (``1/250``, ``$10^{-7}$``)."""
-    mean, lo, hi = (_f(ci[k]) for k in ("mean", "lo", "hi"))
-    if math.isnan(lo):
-        return ratio(mean)
-    return f"{ratio(mean)} [{ratio(lo)}, {ratio(hi)}]"
+    return ratio_ci({k: _f(ci[k]) for k in ("mean", "lo", "hi")})
 
 
 def _ci(ci: dict) -> str:
