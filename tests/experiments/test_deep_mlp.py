@@ -1227,7 +1227,7 @@ def test_gradient_section_says_what_kappa_is_and_links_the_gradient_flow_chapter
     assert "*full-batch* gradient" in grad and "per-example backward signal" in grad
     assert f"(#{slugify(FLOW.title, '-')})" in grad
     assert "a collapsed forward one" not in grad  # the old, wrong-way explanation
-    assert "that makes $\\kappa$ *larger*" in grad
+    assert "this factor makes $\\kappa$ *larger*" in grad
     s = results.summary
     predicted = (s["depth"] - 1) * math.log10(s["init_spread_factor"])
     inside = _with(results, identity={"log10_delta_ratio": _stat(predicted, 0.1)})
@@ -1309,3 +1309,29 @@ def test_intro_parameter_clause_follows_the_activations_own_parameters(results):
     text = SPEC.report(_with(results, relu={"act_params": SMOKE.depth}))
     assert "has the same number of parameters" not in text
     assert "(relu also learns parameters of the activation itself)" in text
+
+
+def test_input_size_at_init_against_plain_networks(results):
+    """Layer 1's input is x, layer l's the output of layer l - 1: root mean square over units
+    and inputs, from plain float64 nn.Sequential networks; the summary's log10 ratio of layer
+    1's to the last hidden layer's is its mean over seeds, and the sentence follows its sign."""
+    cfg = SMOKE
+    x = _data(cfg)["x_train"].double()
+    got = results.arrays["input_size_init"]  # member, layer
+    rows = {r["activation"]: r for r in results.summary["table"]}
+    for a, act in enumerate(cfg.activations):
+        logs = []
+        for seed in range(cfg.seeds):
+            net, h, sizes = _float64_net(cfg, act, seed), x, [x.pow(2).mean().sqrt().item()]
+            with torch.no_grad():
+                for m in list(net)[:-1]:
+                    h = m(h)
+                    if not isinstance(m, nn.Linear):
+                        sizes.append(h.pow(2).mean().sqrt().item())
+            sizes = sizes[: cfg.depth]  # the inputs of hidden layers 1 .. depth
+            np.testing.assert_allclose(got[a * cfg.seeds + seed], sizes, rtol=1e-6)
+            logs.append(math.log10(sizes[0] / sizes[-1]))
+        assert rows[act]["log10_input_ratio"]["mean"] == pytest.approx(np.mean(logs), rel=1e-6)
+    text = SPEC.report(_with(results, relu={"log10_input_ratio": _stat(-0.5, 0.1)}))
+    assert "for identity and tanh this factor makes $\\kappa$ *larger*" in text
+    assert "for relu it makes $\\kappa$ smaller" in text

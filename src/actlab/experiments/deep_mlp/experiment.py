@@ -338,11 +338,14 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         row["lr_status"] = d.status
         row["lr_status_text"] = status_text(d)
         row["lr_tried"] = sorted(finals[act])
+    inputs = input_size_at_init(cfg, data["x_train"])  # (layer, member)
+    arrays["input_size_init"] = inputs.T  # member, layer
+    axes["input_size_init"] = ("member", "layer")
+    coords["input_size_init/layer"] = list(range(1, cfg.depth + 1))
     for a, row in enumerate(summary["table"]):
-        ratio = np.log10(delta[0, a * cfg.seeds : (a + 1) * cfg.seeds]) - np.log10(
-            delta[-1, a * cfg.seeds : (a + 1) * cfg.seeds]
-        )
-        row["log10_delta_ratio"] = mean_ci(ratio)
+        sl = slice(a * cfg.seeds, (a + 1) * cfg.seeds)
+        row["log10_delta_ratio"] = mean_ci(np.log10(delta[0, sl]) - np.log10(delta[-1, sl]))
+        row["log10_input_ratio"] = mean_ci(np.log10(inputs[0, sl]) - np.log10(inputs[-1, sl]))
     summary.update(convergence(cfg, metrics, best_lr, summary["table"]))
     summary.update(init_spread_factor(cfg))
     summary.update(
@@ -447,6 +450,25 @@ def backward_signal_at_init(cfg: Config, x: torch.Tensor) -> np.ndarray:
     grads = torch.autograd.grad(out.sum(), [z for z, _ in layers])  # each (E, B, width)
     rms = [g.square().mean(dim=(1, 2)).sqrt() for g in grads]  # per member
     return torch.stack(rms).detach().numpy()
+
+
+def input_size_at_init(cfg: Config, x: torch.Tensor) -> np.ndarray:
+    """The size of each hidden layer's input at initialisation, ``(depth, members)`` (member
+    ``m = activation * seeds + seed``): for layer 1 the inputs ``x``, for layer ``l > 1`` the
+    outputs ``h`` of layer ``l - 1``, as the root mean square over units and inputs. A weight
+    gradient is the backward signal times this input, so its ratio between two layers enters
+    kappa as a factor. Float64, from the same initial weights as the trained members.
+    """
+    acts = [a for a in cfg.activations for _ in range(cfg.seeds)]
+    seeds = [s for _ in cfg.activations for s in range(cfg.seeds)]
+    model = EnsembleMLP(
+        1, [cfg.width] * cfg.depth, 1, acts, seeds, init=cfg.init, dtype=torch.float64
+    )
+    with torch.no_grad():
+        _, layers = model(x.double(), return_hidden=True)
+    first = x.double().square().mean().sqrt().expand(len(acts))
+    rest = [h.square().mean(dim=(1, 2)).sqrt() for _, h in layers[:-1]]
+    return torch.stack([first, *rest]).numpy()
 
 
 def best_line_error(x: np.ndarray) -> float:

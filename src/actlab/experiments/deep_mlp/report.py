@@ -717,6 +717,32 @@ def _ratio_ci(st: dict[str, float]) -> str:
     return f"{ratio(st['mean'])} [{ratio(st['lo'])}, {ratio(st['hi'])}]"
 
 
+def _input_sentence(rows: dict, names: list[str], depth: int) -> str:
+    """The measured ratio of layer 1's input size to layer ``depth``'s, per activation, and
+    which way it pushes κ (empty without the measurement)."""
+    stats = {a: rows[a].get("log10_input_ratio") for a in names}
+    if not all(
+        isinstance(v, dict) and math.isfinite(v.get("mean", math.nan)) for v in stats.values()
+    ):
+        return ""
+    up = [a for a in names if stats[a]["mean"] > 0]
+    down = [a for a in names if stats[a]["mean"] <= 0]
+    text = (
+        f" At initialisation the size of layer 1's input over that of layer {depth}'s (root "
+        "mean square over units and inputs, geometric mean over seeds) is "
+        + "; ".join(f"{a} {ratio(stats[a]['mean'])}" for a in names)
+        + ": "
+    )
+    parts = []
+    if up:
+        who = "every activation" if not down else _names(up)
+        parts.append(f"for {who} this factor makes $\\kappa$ *larger* than the backward "
+                     "signal's ratio")  # fmt: skip
+    if down:
+        parts.append(f"for {_names(down)} it makes $\\kappa$ smaller")
+    return text + "; ".join(parts) + "."
+
+
 def _gradient_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[str]:
     depth, epochs = s["depth"], s["grad_epochs"]
     has_delta = all(isinstance(rows[a].get("log10_delta_ratio"), dict) for a in names)
@@ -739,9 +765,9 @@ def _gradient_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[s
         r"$\partial L/\partial W_l = \delta_l h_{l-1}^\top$, and the full batch averages these "
         "over the examples, whose signs can cancel. So $\\kappa$ mixes three things: the "
         f"backward signal's ratio, the ratio of the two layers' input sizes (layer 1's input is "
-        f"$x$ itself, layer {depth}'s is the output of layer {depth - 1}, which this "
-        "initialisation shrinks layer by layer: that makes $\\kappa$ *larger*), and how much "
-        "the examples cancel in each layer's average."
+        f"$x$ itself, layer {depth}'s the output of layer {depth - 1}), and how much the "
+        "examples cancel in each layer's average."
+        + _input_sentence(rows, names, depth)
         + (
             f" The last column is the backward signal alone at initialisation, "
             f"$\\delta_1/\\delta_{{{depth}}}$: the root mean square over units and training "
