@@ -268,7 +268,7 @@ def test_domain_sentence_three_ways():
     assert "not one network" in rp.domain_sentence(never, "gelu")
     below = [_cell("relu", 50, 20, 0.5), _cell("relu", 50, 45, 0.5, d=5)]
     text = rp.domain_sentence(below, "relu")
-    assert "at or below" in text and "D = 3" in text  # loosest where the gap is largest
+    assert "at or below the bound up to noise" in text and "D = 3" in text  # loosest gap
     above = [_cell("relu", 50, 90, 0.5)]
     assert "above the bound" in rp.domain_sentence(above, "relu")
 
@@ -433,3 +433,232 @@ def test_constancy_counts_the_fixed_input_too():
     assert got["constant"].tolist() == [0] and got["fixed"].tolist() == [1]
     got = ex.bd_events("relu", [-w], x0.expand(2, 2), x0, (1,))  # every input is x0, off
     assert got["constant"].tolist() == [1]
+
+
+# ------------------------------------------------------------------ review of issue 13's chapter
+def test_uniform_sum_cdf_against_closed_forms_and_monte_carlo():
+    t = np.linspace(-2.5, 2.5, 41)
+    # one uniform U(-1.5, 1.5): a straight line
+    np.testing.assert_allclose(ex.uniform_sum_cdf(t, [1.5]), np.clip((t + 1.5) / 3, 0, 1))
+    # two uniforms U(-a, a) + U(-b, b), a >= b: the trapezoid, written out
+    a, b = 1.2, 0.5
+
+    def trapezoid(v):
+        v = abs(v)
+        if v >= a + b:
+            tail = 0.0
+        elif v >= a - b:
+            tail = (a + b - v) ** 2 / (8 * a * b)
+        else:
+            tail = (a - v) / (2 * a)
+        return tail
+
+    upper = np.array([trapezoid(v) for v in t])  # P(X > |t|)
+    want = np.where(t >= 0, 1 - upper, upper)
+    np.testing.assert_allclose(ex.uniform_sum_cdf(t, [a, b]), want, atol=1e-12)
+    # three: Monte Carlo
+    rng = np.random.default_rng(3)
+    c = np.array([0.3, 1.0, 0.7])
+    u = sum(rng.uniform(-ci, ci, 1_000_000) for ci in c)
+    for v in (-1.5, -0.2, 0.4, 1.7):
+        assert ex.uniform_sum_cdf(np.array(v), c) == pytest.approx((u <= v).mean(), abs=2e-3)
+
+
+def test_first_layer_share_equals_plain_nn_linear_draws():
+    """The exact first-layer share for PyTorch's default initialisation against many plain
+    nn.Linear layers: tanh on the regression grid, sigmoid (whose band lies beyond pi + 1, so 0)
+    and tanh on two inputs."""
+    probe = torch.linspace(-math.pi, math.pi, 64)[:, None]
+    torch.manual_seed(0)
+    shares = {"tanh": [], "sigmoid": []}
+    with torch.no_grad():
+        for _ in range(400):
+            z = nn.Linear(1, 64)(probe)
+            shares["tanh"].append((torch.tanh(z).abs() > 0.99).double().mean())
+            s = torch.sigmoid(z)
+            shares["sigmoid"].append(((s < 0.01) | (s > 0.99)).double().mean())
+    got = ex.first_layer_share("tanh", "torch", probe, 64)
+    assert got == pytest.approx(float(torch.stack(shares["tanh"]).mean()), abs=1.5e-3)
+    # the Gaussian formula would be far off: 2 (1 - Phi(artanh(.99) / sqrt(q1)))
+    q1 = (probe.double().numpy()[:, 0] ** 2 + 1) / 3
+    gauss = np.mean([math.erfc(math.atanh(0.99) / math.sqrt(v) / math.sqrt(2)) for v in q1])
+    assert gauss - got > 0.005
+    assert ex.first_layer_share("sigmoid", "torch", probe, 64) == 0.0
+    assert float(torch.stack(shares["sigmoid"]).max()) == 0.0
+    x2 = 3 * torch.randn(50, 2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        mc = np.mean([float((torch.tanh(nn.Linear(2, 64)(x2)).abs() > 0.99).double().mean())
+                      for _ in range(400)])  # fmt: skip
+    assert ex.first_layer_share("tanh", "torch", x2, 64) == pytest.approx(mc, abs=2e-3)
+    assert ex.first_layer_share("tanh", "he", x2, 64) is None  # Gaussian: the formula is exact
+
+
+def test_underflow_z_where_float32_outputs_round_to_zero():
+    z = ex.underflow_z("gelu")
+    assert -7 < z < -4
+    assert float(nn.functional.gelu(torch.tensor(z))) == 0.0
+    assert float(nn.functional.gelu(torch.tensor(0.9 * z))) != 0.0
+    assert float(nn.functional.silu(torch.tensor(ex.underflow_z("silu")))) == 0.0
+    assert ex.underflow_z("tanh") is None and ex.underflow_z("leaky_relu") is None
+
+
+def _row(**values):
+    def entry(mx, start=0.1, end=0.1):
+        return {"start": {"mean": start, "lo": start, "hi": start},
+                "end": {"mean": end, "lo": end, "hi": end}, "changed": False,
+                "worst_end": None, "max": mx}  # fmt: skip
+
+    keys = ("sparsity", "dead", "inactive", "saturated", "saturated_share")
+    return {k: entry(values.get(k, 0.0)) for k in keys} | {"dormant_0.025": entry(0.0)}
+
+
+def test_float32_zeros_are_reported_where_measured():
+    app = {"gelu": ex.applicable("gelu"), "tanh": ex.applicable("tanh")}
+    under = {"gelu": -5.5, "tanh": None}
+    rows = {"gelu": _row(sparsity=0.3), "tanh": _row(sparsity=0.0)}
+    text = rp.training_table(["gelu", "tanh"], app, rows, 200, under)
+    assert "| gelu | sparsity |" in text and "| gelu | [dead]" not in text
+    quiet = rp.training_table(["gelu"], app, {"gelu": _row()}, 200, under)
+    assert "sparsity" not in quiet
+    table = rp.construction_table(app, under)
+    assert "float32 rounds the output to 0 for z < -5.5" in table
+    assert "float32" not in rp.construction_table(app)
+    s = rp.underflow_sentence("gelu", -5.5, {"max": 0.321}, {"max": 0.0})
+    assert "32.1%" in s and "no unit is [dead]" in s
+    s = rp.underflow_sentence("gelu", -5.5, {"max": 0.321}, {"max": 0.05})
+    assert "5% of one layer's units are [dead]" in s
+
+
+def test_untrained_sentence_both_ways():
+    def r(start, end):
+        return {"loss_start": {"mean": start}, "loss_end": {"mean": end}}
+
+    rows = {"relu": r(0.5, 0.01), "sigmoid": r(0.593, 0.426)}
+    text = rp.untrained_sentence(rows, 200)
+    assert "sigmoid (0.593 → 0.426)" in text and "relu" not in text
+    assert rp.untrained_sentence({"relu": r(0.5, 0.01)}, 200) == ""
+
+
+def test_init_theory_sentence_names_the_exact_first_layer():
+    row = {"first_theory": 0.033, "first_gauss": 0.0409,
+           "first_measured": {"mean": 0.03, "lo": 0.022, "hi": 0.036}}  # fmt: skip
+    text = rp.init_theory_sentence("tanh", 0.011, 0.033, row, 1)
+    assert "exact share there is 3.3%" in text and "4.09%" in text and "sum of 2 uniform" in text
+    same = {**row, "first_gauss": 0.033}
+    assert "exact" not in rp.init_theory_sentence("tanh", 0.011, 0.033, same, 1)
+
+
+def test_saturation_sentence_sets_apart_layers_where_every_network_measured_zero():
+    row = {"activation": "tanh", "sigma_w2": 2.0, "max_gap": 0.001, "gap_layer": 5,
+           "measured_at": 0.0, "theory_at": 0.001, "layers_outside": [],
+           "layers_zero": [5, 6], "zero_expected_pairs": 12.5}  # fmt: skip
+    text = rp.saturation_sentence(row)
+    assert "every network measured 0 at layers 5, 6" in text and "at most 12 saturated" in text
+    assert "inside the measured 95% interval at every other layer" in text
+    assert "every network" not in rp.saturation_sentence({**row, "layers_zero": []})
+
+
+def test_saturation_summary_keeps_zero_width_intervals_out_of_the_verdict(smoke):
+    meas = smoke.arrays["sat_measured"]
+    for row in smoke.summary["saturation"]:
+        i = smoke.coords["sat_measured/activation"].index(row["activation"])
+        j = smoke.coords["sat_measured/sigma_w2"].index(row["sigma_w2"])
+        zero = [l + 1 for l in range(meas.shape[-1]) if (meas[i, j, :, l] == 0).all()]
+        assert row["layers_zero"] == zero
+        assert not set(zero) & set(row["layers_outside"])
+    assert meas.shape[2] == ex.presets["smoke"].sat_seeds
+
+
+def test_born_dead_ring_counts_equal_numpy():
+    """Constancy on grid + fixed input + ring directions (and on half the ring) against NumPy
+    loops over every member, without the code's shortcut of checking grid-constant ones only;
+    a coarse grid misses live directions, so the ring must lower some count."""
+    weights = ex.draw_bd_weights("relu", 2, 6, 400, seed=2)
+    probes, ring = ex.bd_probes(3), ex.bd_ring(64)
+    x0 = torch.tensor(ex.BD_FIXED_INPUT, dtype=torch.float64)
+    depths = (1, 3, 6)
+    got = ex.bd_events("relu", weights, probes, x0, depths, ring, chunk=37)
+    pts = np.vstack([probes.numpy(), x0.numpy()[None], ring.numpy()])
+    half = np.r_[np.arange(len(probes) + 1), len(probes) + 1 + np.arange(0, 64, 2)]
+    want = {"constant": np.zeros(3, int), "constant_half": np.zeros(3, int),
+            "constant_grid": np.zeros(3, int)}  # fmt: skip
+    grid = np.arange(len(probes) + 1)
+    for m in range(400):
+        h = pts
+        for layer, w in enumerate(weights, start=1):
+            h = np.maximum(h @ w[m].numpy().T, 0)
+            if layer in depths:
+                i = depths.index(layer)
+                for key, rows in (("constant", slice(None)), ("constant_half", half),
+                                  ("constant_grid", grid)):  # fmt: skip
+                    part = h[rows]
+                    want[key][i] += bool((part == part[0]).all())
+    for key, value in want.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)
+    assert (got["constant_grid"] > got["constant"]).any()
+
+
+def test_resolution_sentence_both_ways():
+    def cell(k, grid, half, d=3):
+        return {"width": 2, "depth": d, "constant": _p(k), "constant_grid": grid,
+                "constant_half": half}  # fmt: skip
+
+    dense = [cell(20, 25, 20), cell(40, 40, 40, d=5)]
+    text = rp.resolution_sentence(dense, 2048)
+    assert "5 more networks constant, in 1 of 2 cells" in text and "not one count changes" in text
+    sparse = [cell(20, 25, 23), cell(40, 40, 41, d=5)]
+    text = rp.resolution_sentence(sparse, 2048)
+    assert "(1024) 4 more, in 2 cells" in text and "at most 3 of 100" in text
+    assert "denser set could lower" in text
+
+
+def test_kill_sentences_say_what_the_step_does_to_the_loss():
+    def k(lr, killed, change, differs=True, loss=1.0):
+        e = _k(lr, killed, differs)
+        return e | {"loss_change": change, "loss_after": {"mean": loss, "lo": loss, "hi": loss}}
+
+    before = {"mean": 0.5, "lo": 0.49, "hi": 0.51}
+    kill = [k(0.01, 0.0, "within noise", False), k(0.3, 0.002, "lower"),
+            k(3, 0.01, "higher"), k(100, 0.09, "higher", loss=198.0)]  # fmt: skip
+    text = rp.kill_loss_sentence(kill, before)
+    assert "lowers it at η = 0.3" in text and "raises it at η = 3, 100" in text
+    assert "η = 0.3, kills 0.2%" in text and "η = 100: MSE 198" in text
+    calm = rp.kill_loss_sentence([k(0.01, 0.0, "lower"), k(0.1, 0.0, "lower")], before)
+    assert "raises" not in calm and "overshoot" not in calm
+    # "from η on" only when every larger rate is separated too
+    gappy = [_k(0.1, 0.0, False), _k(1, 0.01, True), _k(10, 0.0, False), _k(100, 0.5, True)]
+    text = rp.kill_sentence(gappy)
+    assert "from η = 1 on" not in text and "at η = 1 (the smallest" in text
+    assert "1 of the 2 larger" in text
+
+
+def test_one_step_kill_losses_equal_plain_torch():
+    cfg = dataclasses.replace(
+        ex.presets["smoke"], depth=3, width=6, kill_lrs=(0.5, 20.0), kill_seeds=2
+    )
+    got = ex.one_step_kill(cfg)
+    data = ex.make_task(cfg, "regression")
+    for i, lr in enumerate(cfg.kill_lrs):
+        for seed in range(cfg.kill_seeds):
+            net = plain_sequential((1, 6, 6, 6, 1), seed, nn.ReLU)
+            loss = nn.functional.mse_loss(net(data["x"]), data["y"])
+            assert got["loss_before"][seed] == pytest.approx(loss.item(), rel=1e-5)
+            opt = torch.optim.SGD(net.parameters(), lr=lr)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                after = float(nn.functional.mse_loss(net(data["x"]), data["y"]))
+            assert got["loss_after"][i, seed] == pytest.approx(after, rel=1e-4)
+
+
+def test_exercise_1_width_for_depth_50():
+    """The solution says N >= 13 brings depth 50 below 1%: the smallest such width."""
+    n = next(w for w in range(1, 40) if solutions.born_dead(w, 50) < 0.01)
+    assert n == 13 and 1 - (1 - 2.0**-12) ** 50 > 0.01
+
+
+def test_sweep_verdict_counts_only_layers_with_an_interval():
+    rows = [{"depth": 10, "layers_zero": [2, 3], "layers_outside": [5]},
+            {"depth": 10, "layers_zero": [], "layers_outside": []}]  # fmt: skip
+    text = rp.sweep_verdict(rows, 64, 50)
+    assert "outside the measured 95% interval at 1 of the 18" in text and "50 networks" in text

@@ -68,6 +68,11 @@ __all__ = [
     "draw_bd_weights",
     "one_step_kill",
     "saturation_theory",
+    "first_layer_share",
+    "uniform_sum_cdf",
+    "band_in_z",
+    "underflow_z",
+    "bd_ring",
     "FRACTIONS",
 ]
 
@@ -124,6 +129,9 @@ class Config:
     sat_sigma_w2: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0)
     """Values of sigma_w^2 (zero biases) at which saturation at initialisation is compared
     with theory (each > 0)."""
+    sat_seeds: int = 50
+    """Networks per (activation, sigma_w^2) of the saturation sweep (>= 2); the share of a
+    tail is skewed over networks, so more than the training's seeds are needed to pin it."""
     bd_widths: tuple[int, ...] = (2, 3, 4, 6, 8)
     """Widths N of the born-dead networks."""
     bd_depths: tuple[int, ...] = (1, 2, 5, 10, 20, 50)
@@ -135,6 +143,10 @@ class Config:
     asymmetric initialisation is added."""
     bd_grid: int = 12
     """Probe inputs of the born-dead part: a bd_grid x bd_grid grid on [-1, 1]^2."""
+    bd_ring: int = 2048
+    """Directions on the unit circle added to the born-dead probes of every network that the
+    grid finds constant (>= 4): without biases a ReLU network is positively homogeneous, so
+    constancy on the square is constancy on every direction."""
     kill_lrs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
     """Learning rates of the one SGD step (each > 0)."""
     kill_seeds: int = 20
@@ -160,7 +172,7 @@ class Config:
         check_ints(self, {"data_seed": 0})
         positive = ("seeds", "depth", "width", "steps", "n_train", "n_probe", "bd_trials")
         check_ints(self, dict.fromkeys(positive, 1))
-        check_ints(self, {"bd_grid": 2, "kill_seeds": 2})
+        check_ints(self, {"bd_grid": 2, "kill_seeds": 2, "sat_seeds": 2, "bd_ring": 4})
         for key in ("activations", "bd_activations"):
             if not getattr(self, key):
                 raise ValueError(f"{key} must name at least one activation")
@@ -277,6 +289,20 @@ def applicable(activation: str | Activation) -> dict[str, bool]:
     }
 
 
+def underflow_z(activation: str | Activation) -> float | None:
+    """The largest ``z < 0`` at which the activation's float32 output is exactly 0 (its output
+    rounds to 0 at and below it), searched on ``-10^k`` for ``k`` in ``[-3, 3]`` (6001 points);
+    None if there is none there. ReLU-like zero regions give the grid's largest point; PyTorch's
+    GELU gives about -5.6 (``1 + erf(z/sqrt 2)`` rounds to 0); SiLU and sigmoid about -89; tanh
+    and leaky ReLU None."""
+    act = get_activation(activation)
+    params = [torch.tensor(float(v)) for v in act.params.values()]
+    z = -torch.logspace(-3, 3, 6001, dtype=torch.float32)
+    with torch.no_grad():
+        zero = z[act.fn(z, *params) == 0]
+    return float(zero.max()) if len(zero) else None
+
+
 def saturation_theory(
     activation: str, probe: torch.Tensor, depth: int, first: tuple, hidden: tuple
 ) -> np.ndarray:
@@ -297,6 +323,64 @@ def saturation_theory(
 def first_and_hidden_variances(init: str, in_features: int, width: int):
     """``(sigma_w^2, sigma_b^2)`` of the first layer and of the hidden-to-hidden layers."""
     return theory.init_variances(init, in_features, width), theory.init_variances(init, width)
+
+
+def uniform_sum_cdf(t: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """CDF at ``t`` of ``U_1 + ... + U_n`` with independent ``U_i ~ U(-c_i, c_i)``, ``c_i > 0``:
+    ``(1 / (n! prod 2 c_i)) sum_S (-1)^|S| (t + sum_i c_i - 2 sum_{i in S} c_i)_+^n`` over the
+    subsets ``S`` (the piecewise polynomial of a box spline; n = 1 is a uniform, n = 2 a
+    trapezoid). Exact up to float rounding for the few terms of a first layer."""
+    c = np.asarray(c, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    n, total = len(c), float(c.sum())
+    acc = np.zeros_like(t)
+    for mask in range(2**n):
+        chosen = [(mask >> i) & 1 for i in range(n)]
+        shift = total - 2.0 * sum(ci for ci, on in zip(c, chosen, strict=True) if on)
+        acc += (-1.0) ** sum(chosen) * np.clip(t + shift, 0.0, None) ** n
+    cdf = acc / (math.factorial(n) * float(np.prod(2.0 * c)))
+    return np.where(t >= total, 1.0, np.where(t <= -total, 0.0, np.clip(cdf, 0.0, 1.0)))
+
+
+def band_in_z(activation: str | Activation) -> tuple[float, float] | None:
+    """The pre-activations ``(z_lo, z_hi)`` at which a bounded monotone activation leaves its
+    non-saturated band (``phi(z_lo) = low``, ``phi(z_hi) = high``), or None without a band."""
+    from scipy.optimize import brentq
+
+    act = get_activation(activation)
+    band = Fm.saturation_band(act)
+    if band is None:
+        return None
+
+    def phi(v: float) -> float:
+        return float(act.fn(torch.tensor(v, dtype=torch.float64)))
+
+    lo, hi = (brentq(lambda v, b=b: phi(v) - b, -60.0, 60.0, xtol=1e-13) for b in band)
+    return lo, hi
+
+
+def first_layer_share(activation: str, init: str, probe: torch.Tensor, width: int) -> float | None:
+    """The exact expected saturated share of the first hidden layer over the probe inputs for an
+    initialisation with *uniform* weights (``torch``: weights and bias ``U(-B, B)``,
+    ``B = 1/sqrt(fan_in)``; ``xavier``: ``U(-B, B)``, ``B = sqrt(6/(fan_in + width))``, no bias):
+    ``z = w . x + b`` of one input is a sum of a few uniform numbers, not Gaussian, so the
+    mean-field formula is only an approximation there. None for Gaussian initialisations
+    (the formula is exact at layer 1) or an activation without a saturation band."""
+    zb = band_in_z(activation)
+    if zb is None or init not in ("torch", "xavier"):
+        return None
+    x = probe.double().numpy()
+    fan_in = x.shape[1]
+    bound = 1 / math.sqrt(fan_in) if init == "torch" else math.sqrt(6 / (fan_in + width))
+    shares = []
+    for row in x:
+        c = [bound * abs(v) for v in row if v != 0] + ([bound] if init == "torch" else [])
+        if not c:  # z = 0 exactly
+            shares.append(float(not zb[0] < 0.0 < zb[1]))
+            continue
+        lo, hi = uniform_sum_cdf(np.array([zb[0], zb[1]]), np.array(c))
+        shares.append(float(lo + 1.0 - hi))
+    return float(np.mean(shares))
 
 
 # ------------------------------------------------------------------------------ training
@@ -358,29 +442,29 @@ def _train_task(cfg: Config, task: str) -> dict[str, np.ndarray]:
 
 def _saturation_sweep(cfg: Config) -> dict[str, np.ndarray]:
     """Saturated share per layer at initialisation with ``N(0, sigma_w^2/fan_in)`` weights and
-    zero biases, for each bounded activation of the config, sigma_w^2 and seed (one ensemble;
-    seed s draws the same standard weights for every activation and sigma_w^2)."""
+    zero biases, for each bounded activation of the config, sigma_w^2 and each of ``sat_seeds``
+    networks (one ensemble per activation and sigma_w^2, so memory stays small; seed s draws the
+    same standard weights for every activation and sigma_w^2, rescaled)."""
     acts = [a for a in cfg.activations if applicable(a)["saturated"]]
     data = make_task(cfg, "classification")
-    if not acts:
-        return {"measured": np.zeros((0, len(cfg.sat_sigma_w2), cfg.seeds, cfg.depth))}
-    rows = [(a, sw, s) for a in acts for sw in cfg.sat_sigma_w2 for s in range(cfg.seeds)]
-    model = EnsembleMLP(
-        2,
-        [cfg.width] * cfg.depth,
-        2,
-        [r[0] for r in rows],
-        [r[2] for r in rows],
-        init="mean_field",
-        sigma_w2=1.0,
-        sigma_b2=0.0,
-    )
-    scale = torch.tensor([math.sqrt(r[1]) for r in rows], dtype=model.flat.dtype)
-    with torch.no_grad():
-        for layer in range(model.n_layers):
-            model.weight(layer).mul_(scale[:, None, None])
-    share = unit_fractions(model, data["probe"], ())["saturated_share"].numpy()  # (E, depth)
-    return {"measured": share.reshape(len(acts), len(cfg.sat_sigma_w2), cfg.seeds, cfg.depth)}
+    out = np.zeros((len(acts), len(cfg.sat_sigma_w2), cfg.sat_seeds, cfg.depth))
+    for i, act in enumerate(acts):
+        for j, sw in enumerate(cfg.sat_sigma_w2):
+            model = EnsembleMLP(
+                2,
+                [cfg.width] * cfg.depth,
+                2,
+                act,
+                list(range(cfg.sat_seeds)),
+                init="mean_field",
+                sigma_w2=1.0,
+                sigma_b2=0.0,
+            )
+            with torch.no_grad():
+                for layer in range(model.n_layers):
+                    model.weight(layer).mul_(math.sqrt(sw))
+            out[i, j] = unit_fractions(model, data["probe"], ())["saturated_share"].numpy()
+    return {"measured": out}
 
 
 # ------------------------------------------------------------------------------ born dead
@@ -436,20 +520,61 @@ def draw_bd_weights(
     return weights
 
 
+def bd_ring(n: int) -> torch.Tensor:
+    """``n`` directions evenly spaced on the unit circle, ``(n, 2)`` float64."""
+    angle = 2.0 * math.pi * torch.arange(n, dtype=torch.float64) / n
+    return torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+
+
+def _first_constant(act: Activation, params: list, weights: list[torch.Tensor], x: torch.Tensor,
+                    subsets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Per member, the first hidden layer (1-based; ``len(weights) + 1`` if none) whose output
+    is the same on every row of ``x`` restricted to each index set of ``subsets``. Zero-bias
+    layers keep a constant input constant, so a member constant on every row of ``x`` is done
+    and dropped (it stays constant deeper)."""
+    E, depth = weights[0].shape[0], len(weights)
+    first = {k: torch.full((E,), depth + 1, dtype=torch.long) for k in subsets}
+    alive = torch.arange(E)
+    h = x.expand(E, *x.shape)
+    for layer, w in enumerate(weights, start=1):
+        h = act.fn(torch.bmm(h, w[alive].transpose(1, 2)), *params)  # (alive, P, N)
+        equal = (h == h[:, :1]).all(dim=2)  # (alive, P): row p equals row 0
+        for key, idx in subsets.items():
+            same = equal[:, idx].all(dim=1)
+            new = same & (first[key][alive] > depth)
+            first[key][alive[new]] = layer
+        done = equal.all(dim=1)
+        alive, h = alive[~done], h[~done]
+        if not len(alive):
+            break
+    return first
+
+
 def bd_events(
     activation: str,
     weights: list[torch.Tensor],
     probes: torch.Tensor,
     fixed_input: torch.Tensor,
     depths: tuple[int, ...],
+    ring: torch.Tensor | None = None,
+    chunk: int = 256,
 ) -> dict[str, np.ndarray]:
     """Counts over the members of zero-bias networks with ``weights`` (``(E, out, in)`` each)
-    at each depth ``D`` of ``depths``: ``fixed``, some hidden layer ``<= D`` has ``z <= 0`` on
-    every unit at ``fixed_input`` ``(in,)``; ``constant``, hidden layer ``D``'s output is the
-    same on every row of ``probes`` ``(P, in)`` and at the fixed input (then the network's output
-    is constant; with random output weights the converse holds with probability 1). For ReLU a
-    network constant on a grid that holds two inputs ``x`` and ``3x`` is zero there (it is
-    positively homogeneous without biases), so ``constant`` implies ``fixed`` member by
+    at each depth ``D`` of ``depths``.
+
+    * ``fixed``: some hidden layer ``<= D`` has ``z <= 0`` on every unit at ``fixed_input``
+      ``(in,)``.
+    * ``constant_grid``: hidden layer ``D``'s output is the same on every row of ``probes``
+      ``(P, in)`` and at the fixed input (then the network's output is constant; with random
+      output weights the converse holds with probability 1).
+    * ``constant``: the same on the probes, the fixed input and every row of ``ring`` ``(R, in)``
+      (``constant_grid`` when ``ring`` is None); ``constant_half``: with every second row of
+      ``ring`` only, a check of the probes' resolution. The ring is evaluated only for members
+      constant on the grid at the deepest depth (a member that is not, is not constant at any
+      depth: constancy at one layer persists deeper without biases), ``chunk`` members at a time.
+
+    For ReLU a network constant on a grid that holds two inputs ``x`` and ``3x`` is zero there
+    (it is positively homogeneous without biases), so ``constant`` implies ``fixed`` member by
     member."""
     act = get_activation(activation)
     params = [torch.tensor(float(v), dtype=torch.float64) for v in act.params.values()]
@@ -465,19 +590,45 @@ def bd_events(
         if layer in depths:
             fixed.append(int(fixed_off.sum()))
             constant.append(int((h == h[:, :1, :]).all(dim=(1, 2)).sum()))
-    return {"fixed": np.asarray(fixed), "constant": np.asarray(constant)}
+    out = {"fixed": np.asarray(fixed), "constant_grid": np.asarray(constant)}
+    if ring is None:
+        out["constant"] = out["constant_half"] = out["constant_grid"].copy()
+        return out
+    candidates = torch.nonzero((h == h[:, :1, :]).all(dim=(1, 2))).flatten()
+    x_all = torch.cat([x, ring.double()])
+    P, R = len(x), len(ring)
+    subsets = {
+        "constant": torch.arange(P + R),
+        "constant_half": torch.cat([torch.arange(P), P + torch.arange(0, R, 2)]),
+    }
+    first: dict[str, list[torch.Tensor]] = {k: [] for k in subsets}
+    for start in range(0, len(candidates), chunk):
+        idx = candidates[start : start + chunk]
+        got = _first_constant(act, params, [w[idx] for w in weights], x_all, subsets)
+        for key in subsets:
+            first[key].append(got[key])
+    for key, parts in first.items():
+        f = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+        out[key] = np.asarray([int((f <= d).sum()) for d in depths])
+    return out
 
 
 def born_dead_counts(
-    variant: str, width: int, depths: tuple[int, ...], trials: int, grid: int, seed: int
+    variant: str,
+    width: int,
+    depths: tuple[int, ...],
+    trials: int,
+    grid: int,
+    seed: int,
+    ring: int = 0,
 ) -> dict[str, np.ndarray]:
     """:func:`bd_events` of ``variant`` (an activation name with He weights, or
-    ``"relu_rai"``) on :func:`draw_bd_weights`, probes :func:`bd_probes` and the fixed input
-    :data:`BD_FIXED_INPUT`."""
+    ``"relu_rai"``) on :func:`draw_bd_weights`, probes :func:`bd_probes`, the fixed input
+    :data:`BD_FIXED_INPUT` and, if ``ring`` > 0, ``ring`` directions :func:`bd_ring`."""
     act = "relu" if variant == "relu_rai" else variant
     weights = draw_bd_weights(variant, width, max(depths), trials, seed)
     x0 = torch.tensor(BD_FIXED_INPUT, dtype=torch.float64)
-    return bd_events(act, weights, bd_probes(grid), x0, depths)
+    return bd_events(act, weights, bd_probes(grid), x0, depths, bd_ring(ring) if ring else None)
 
 
 def bd_variants(cfg: Config) -> tuple[str, ...]:
@@ -494,16 +645,24 @@ def _dead_units(model: EnsembleMLP, x: torch.Tensor) -> torch.Tensor:
     return torch.stack([(h == 0).all(dim=1) for _, h in hidden], dim=1)
 
 
+@torch.no_grad()
+def _mse(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """Training MSE per member ``(E,)`` float64."""
+    return (model(x) - y).double().square().mean(dim=(1, 2)).numpy()
+
+
 def one_step_kill(cfg: Config) -> dict[str, np.ndarray]:
     """One full-batch SGD step of a ReLU network per (learning rate, seed) from the same
     initial weights per seed; returns per member the fraction of hidden units dead on the probe
     inputs after the step that were not before, overall ``killed`` ``(lr, seed)`` and per
     layer ``killed_layer`` ``(lr, seed, depth)``, and the dead fraction before ``dead_before``
-    ``(seed,)``."""
+    ``(seed,)``; the training MSE before the step ``loss_before`` ``(seed,)`` and after it
+    ``loss_after`` ``(lr, seed)``."""
     data = make_task(cfg, "regression")
     rows = [(lr, s) for lr in cfg.kill_lrs for s in range(cfg.kill_seeds)]
     model = EnsembleMLP(1, [cfg.width] * cfg.depth, 1, "relu", [r[1] for r in rows], init=cfg.init)
     before = _dead_units(model, data["probe"])
+    loss_before = _mse(model, data["x"], data["y"])
     train(
         model,
         data["x"],
@@ -512,10 +671,13 @@ def one_step_kill(cfg: Config) -> dict[str, np.ndarray]:
         lr=[r[0] for r in rows],
     )
     after = _dead_units(model, data["probe"])
+    loss_after = _mse(model, data["x"], data["y"])
     killed = (after & ~before).double()  # (E, depth, width)
     L, S = len(cfg.kill_lrs), cfg.kill_seeds
     return {
         "killed": killed.mean(dim=(1, 2)).numpy().reshape(L, S),
+        "loss_before": loss_before.reshape(L, S)[0],
+        "loss_after": loss_after.reshape(L, S),
         "killed_layer": killed.mean(dim=2).numpy().reshape(L, S, cfg.depth),
         "dead_before": before.double().mean(dim=(1, 2)).numpy().reshape(L, S)[0],
     }
@@ -537,7 +699,7 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         (v, n): chunks(
             f"born-dead-{v}-N{n}",
             lambda v=v, n=n: born_dead_counts(
-                v, n, cfg.bd_depths, cfg.bd_trials, cfg.bd_grid, cfg.data_seed
+                v, n, cfg.bd_depths, cfg.bd_trials, cfg.bd_grid, cfg.data_seed, cfg.bd_ring
             ),
             work=1,
         )
@@ -581,8 +743,15 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         theory_init[task] = np.stack(
             [saturation_theory(a, data["probe"], cfg.depth, first, hidden) for a in cfg.activations]
         )
+        gauss_first = theory_init[task][:, 0].copy()
+        for a, act in enumerate(cfg.activations):
+            exact = first_layer_share(act, cfg.init, data["probe"], cfg.width)
+            if exact is not None:
+                theory_init[task][a, 0] = exact
         arrays[f"theory_share_{task}"] = theory_init[task]
         axes[f"theory_share_{task}"] = ("activation", "layer")
+        arrays[f"theory_first_gauss_{task}"] = gauss_first
+        axes[f"theory_first_gauss_{task}"] = ("activation",)
 
     sat_acts = [a for a in cfg.activations if applicable(a)["saturated"]]
     probe = make_task(cfg, "classification")["probe"]
@@ -602,7 +771,7 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
         coords[f"{name}/activation"] = sat_acts
         coords[f"{name}/sigma_w2"] = list(cfg.sat_sigma_w2)
 
-    for what in ("fixed", "constant"):
+    for what in ("fixed", "constant", "constant_grid", "constant_half"):
         arrays[f"bd_{what}"] = np.asarray(
             [[bd[(v, n)][what] for n in cfg.bd_widths] for v in variants]
         )
@@ -622,6 +791,11 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     coords["kill/lr"] = coords["kill_layer/lr"] = list(cfg.kill_lrs)
     arrays["dead_before"] = kill["dead_before"]
     axes["dead_before"] = ("seed",)
+    arrays["kill_loss_before"] = kill["loss_before"]
+    axes["kill_loss_before"] = ("seed",)
+    arrays["kill_loss_after"] = kill["loss_after"]
+    axes["kill_loss_after"] = ("lr", "seed")
+    coords["kill_loss_after/lr"] = list(cfg.kill_lrs)
 
     summary = summarise(cfg, arrays, trained)
     return Results(metrics, arrays, axes, coords, summary)
@@ -656,6 +830,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
         "n_probe": cfg.n_probe,
         "noise": NOISE,
         "applicable": {a: applicable(a) for a in cfg.activations},
+        "underflow": {a: underflow_z(a) for a in cfg.activations},
         "init_variances": list(theory.init_variances(cfg.init, cfg.width)),
     }
     # --- training: layer-mean of each fraction at init and at the last snapshot, per activation
@@ -669,11 +844,14 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
             for k, key in enumerate(keys):
                 start = fr[k, 0, a].mean(axis=-1)  # per seed
                 end = fr[k, -1, a].mean(axis=-1)
+                values = fr[k, :, a]
+                finite = values[np.isfinite(values)]
                 row[key] = {
                     "start": mean_ci(start, bounds=(0, 1)),
                     "end": mean_ci(end, bounds=(0, 1)),
                     "changed": _welch(start, end),
                     "worst_end": _worst(fr[k, -1, a]),
+                    "max": float(finite.max()) if finite.size else math.nan,
                 }
             off = "dead" if applicable(act)["dead"] else "inactive"
             per_layer = fr[keys.index(off), 0, a].mean(axis=0)  # mean over seeds, per layer
@@ -684,6 +862,9 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
                 mean_layer = share0.mean(axis=0)
                 row["theory_gap"] = float(np.max(np.abs(mean_layer - theo[a])))
                 row["theory_max"] = float(np.max(theo[a]))
+                row["first_theory"] = float(theo[a][0])
+                row["first_gauss"] = float(arrays[f"theory_first_gauss_{task}"][a])
+                row["first_measured"] = mean_ci(share0[:, 0], bounds=(0, 1))
             loss = trained[task]["loss"]
             sl = slice(a * cfg.seeds, (a + 1) * cfg.seeds)
             row["loss_start"] = mean_ci(loss[0, sl], bounds=(0, math.inf))
@@ -703,9 +884,13 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
             t = theo[i, j]
             gap = np.abs(mean - t)
             k = int(np.argmax(gap))
+            zero = [int(l + 1) for l in range(cfg.depth) if (m[:, l] == 0).all()]
             outside = [
-                int(l + 1) for l in range(cfg.depth) if not lo[l] - 1e-12 <= t[l] <= hi[l] + 1e-12
+                int(l + 1)
+                for l in range(cfg.depth)
+                if l + 1 not in zero and not lo[l] - 1e-12 <= t[l] <= hi[l] + 1e-12
             ]
+            pairs = cfg.n_probe * cfg.width  # (input, unit) pairs of one layer of one network
             sat.append(
                 {
                     "activation": act,
@@ -717,10 +902,14 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
                     "theory_last": float(t[-1]),
                     "measured_last": float(mean[-1]),
                     "layers_outside": outside,
+                    "layers_zero": zero,
+                    "depth": cfg.depth,
+                    "zero_expected_pairs": float(max((t[l - 1] * pairs for l in zero), default=0)),
                 }
             )
     out["saturation"] = sat
     out["sat_sigma_w2"] = list(cfg.sat_sigma_w2)
+    out["sat_seeds"] = cfg.sat_seeds
     # --- born dead
     variants = bd_variants(cfg)
     formula = arrays["bd_formula"]
@@ -730,6 +919,10 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
             for j, d in enumerate(cfg.bd_depths):
                 kf = int(arrays["bd_fixed"][v, i, j])
                 kc = int(arrays["bd_constant"][v, i, j])
+                extra = {
+                    what: int(arrays[f"bd_{what}"][v, i, j])
+                    for what in ("constant_grid", "constant_half")
+                }
                 cells.append(
                     {
                         "variant": var,
@@ -738,11 +931,13 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
                         "formula": float(formula[i, j]),
                         "fixed": proportion_ci(kf, cfg.bd_trials),
                         "constant": proportion_ci(kc, cfg.bd_trials),
+                        **extra,
                     }
                 )
     out["born_dead"] = cells
     out["bd_trials"] = cfg.bd_trials
     out["bd_grid"] = cfg.bd_grid
+    out["bd_ring"] = cfg.bd_ring
     out["bd_fixed_input"] = list(BD_FIXED_INPUT)
     out["bd_widths"] = list(cfg.bd_widths)
     out["bd_depths"] = list(cfg.bd_depths)
@@ -750,14 +945,19 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
     out["rai_vs_relu"] = rai_comparison(cells, cfg.bd_trials)
     # --- one step
     kill = arrays["kill"]
+    log_before = np.log10(arrays["kill_loss_before"])
+    log_after = np.log10(arrays["kill_loss_after"])
     out["kill"] = [
         {
             "lr": lr,
             "killed": mean_ci(kill[i], bounds=(0, 1)),
             "differs_from_smallest": bool(i > 0 and _welch(kill[i], kill[0])),
+            "loss_after": _geometric(log_after[i]),
+            "loss_change": _loss_change(log_before, log_after[i]),
         }
         for i, lr in enumerate(cfg.kill_lrs)
     ]
+    out["kill_loss_before"] = _geometric(log_before)
     out["kill_seeds"] = cfg.kill_seeds
     per_layer = arrays["kill_layer"][-1].mean(axis=0)  # the largest rate, mean over seeds
     out["kill_worst_layer"] = {
@@ -791,6 +991,21 @@ def rai_comparison(cells: list[dict], trials: int) -> list[dict]:
     return out
 
 
+def _geometric(log10_values: np.ndarray) -> dict[str, float]:
+    """Geometric mean and its 95% interval (taken on the log10 scale) of positive values given
+    as their log10."""
+    stat = mean_ci(log10_values)
+    return {k: 10.0 ** stat[k] for k in ("mean", "lo", "hi")} | {"n": stat["n"]}
+
+
+def _loss_change(log_before: np.ndarray, log_after: np.ndarray) -> str:
+    """``lower`` or ``higher`` where Welch's test on log10 losses separates the loss after the
+    step from the one before it, else ``within noise``."""
+    if not _welch(log_before, log_after):
+        return "within noise"
+    return "lower" if log_after.mean() < log_before.mean() else "higher"
+
+
 def _band(values: np.ndarray):
     """Mean and 95% interval over axis 0 (seeds), per column."""
     stats = [mean_ci(values[:, j], bounds=(0, 1)) for j in range(values.shape[1])]
@@ -820,11 +1035,13 @@ SMOKE = Config(
     n_train=32,
     n_probe=24,
     sat_sigma_w2=(1.0, 8.0),
+    sat_seeds=3,
     bd_widths=(2, 3),
     bd_depths=(1, 3, 6),
     bd_trials=200,
     bd_activations=("relu", "gelu"),
     bd_grid=5,
+    bd_ring=16,
     kill_lrs=(0.1, 10.0),
     kill_seeds=3,
 )
@@ -834,10 +1051,12 @@ FULL = Config(
     steps=1000,
     snapshot_steps=(0, 10, 30, 100, 300, 1000),
     sat_sigma_w2=(0.5, 1.0, 2.0, 3.0, 4.0, 8.0, 16.0, 32.0),
+    sat_seeds=100,
     bd_widths=(2, 3, 4, 5, 6, 8, 10),
     bd_depths=(1, 2, 5, 10, 20, 50, 100),
     bd_trials=10000,
     bd_grid=20,
+    bd_ring=4096,
     kill_lrs=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0),
     kill_seeds=50,
 )

@@ -27,6 +27,7 @@ __all__ = [
     "plot_saturation_at_init",
     "plot_born_dead",
     "plot_one_step_kill",
+    "plot_kill_loss",
     "figures",
     "applies",
     "PANELS",
@@ -34,7 +35,7 @@ __all__ = [
 
 _THEORY = "#111111"
 PANELS = (
-    ("off", "off: dead (ReLU), inactive (leaky ReLU, GELU, SiLU)"),
+    ("off", "dead (ReLU) or inactive (leaky ReLU, GELU, SiLU)"),
     ("saturated", "saturated on every input"),
     ("saturated_share", "saturated share of (input, unit) pairs"),
     ("sparsity", "sparsity (outputs exactly 0)"),
@@ -42,11 +43,24 @@ PANELS = (
 """The fraction panels of the per-layer figure before the τ-dormant ones: key, title."""
 
 
-def applies(summary: dict[str, Any], activation: str, key: str) -> bool:
+def applies(
+    summary: dict[str, Any], activation: str, key: str, values: np.ndarray | None = None
+) -> bool:
     """Whether fraction ``key`` can be non-zero for ``activation`` (``"off"`` is dead for
     activations with an exact zero, inactive for the other ReLU-like ones; τ = 0 dormancy is
-    exactly zero output, so it applies where dead does)."""
+    exactly zero output, so it applies where dead does). Dead units, sparsity and τ = 0
+    dormancy also apply where the float32 output rounds to 0 (``summary["underflow"]``) and
+    the measured ``values`` are non-zero somewhere."""
     app = summary["applicable"][activation]
+    rounds = summary.get("underflow", {}).get(activation) is not None
+    if (
+        key in ("dead", "sparsity", "dormant_0")
+        and not app["dead"]
+        and rounds
+        and values is not None
+        and np.nanmax(np.r_[np.ravel(values), 0.0]) > 0
+    ):
+        return True
     if key == "off":
         return app["inactive"]
     if key.startswith("dormant_"):
@@ -102,9 +116,9 @@ def plot_fraction_by_layer(
     layers = np.arange(1, s["depth"] + 1)
     drawn, top = [], 0.0
     for act in s["activations"]:
-        if not applies(s, act, key):
-            continue
         v = _fraction(results, task, key, act)
+        if not applies(s, act, key, v):
+            continue
         color = color_of(act)
         m0 = _band(ax, layers, v[0], color, band=False, ls="--", lw=1.2)
         m1 = _band(ax, layers, v[-1], color, ls="-", label=act)
@@ -151,7 +165,12 @@ def _legend_panel(ax: Axes, results: Results, with_theory: bool = True) -> None:
     if with_theory:
         handles.append(
             matplotlib.lines.Line2D(
-                [], [], color=_THEORY, ls=":", marker="x", label="mean-field theory, at init"
+                [],
+                [],
+                color=_THEORY,
+                ls=":",
+                marker="x",
+                label="theory at init (layer 1 exact,\ndeeper: mean field)",
             )
         )
     ax.legend(handles=handles, loc="center", frameon=False, fontsize=8)
@@ -185,9 +204,10 @@ def plot_over_training(results: Results, task: str, key: str, ax: Axes | None = 
     s = results.summary
     steps = np.asarray(s["snapshot_steps"], dtype=float)
     for act in s["activations"]:
-        if not applies(s, act, key):
+        v = _fraction(results, task, key, act)
+        if not applies(s, act, key, v):
             continue
-        v = _fraction(results, task, key, act).mean(axis=-1)  # step, seed
+        v = v.mean(axis=-1)  # step, seed
         _band(ax, steps, v.T, color_of(act), marker="o", ms=3, label=act)
     ax.set_xscale("symlog", linthresh=max(1.0, steps[1] if len(steps) > 1 else 1.0))
     ax.set_xticks(steps)
@@ -201,7 +221,7 @@ def plot_over_training(results: Results, task: str, key: str, ax: Axes | None = 
 def _over_training_figure(results: Results) -> Figure:
     s = results.summary
     keys = [
-        ("off", "off (dead or inactive)"),
+        ("off", "dead or inactive"),
         ("saturated_share", "saturated share"),
         ("dormant_0.025" if 0.025 in s["taus"] else f"dormant_{s['taus'][-1]:g}", "τ-dormant"),
     ]
@@ -246,7 +266,8 @@ def plot_layer_by_step(results: Results, task: str, activation: str, ax: Axes | 
     s = results.summary
     key, label = primary_fraction(s, activation)
     v = _fraction(results, task, key, activation).mean(axis=1)  # step, layer
-    image = ax.imshow(v, aspect="auto", cmap="Greys", vmin=0, vmax=vmax, interpolation="nearest")
+    norm = matplotlib.colors.PowerNorm(0.5, vmin=0, vmax=vmax)
+    image = ax.imshow(v, aspect="auto", cmap="Greys", norm=norm, interpolation="nearest")
     steps = s["snapshot_steps"]
     ax.set_yticks(range(len(steps)))
     ax.set_yticklabels([str(t) for t in steps])
@@ -279,8 +300,8 @@ def _layer_by_step_figure(results: Results) -> Figure:
                 axes[r, c].set_ylabel(f"{task}\ntraining step")
             if r == len(tasks) - 1:
                 axes[r, c].set_xlabel("layer (in → out)")
-    fig.colorbar(image, ax=axes, shrink=0.85, label="fraction (mean over seeds)")
-    fig.suptitle("Where and when units turn off: each activation's own off-state, per layer "
+    fig.colorbar(image, ax=axes, shrink=0.85, label="fraction (mean over seeds; square-root scale)")
+    fig.suptitle("Where and when units go quiet: dead, inactive or saturated share, per layer "
                  "and step")  # fmt: skip
     return fig
 
@@ -388,7 +409,8 @@ def _born_dead_figure(results: Results) -> Figure:
     ]
     handles += [
         matplotlib.lines.Line2D([], [], color="#444444", lw=1.4,
-                                label="formula $1-(1-2^{-N})^D$ (fixed input)"),
+                                label="formula $1-(1-2^{-N})^D$: fixed input;\n"
+                                      "upper bound on constant (symmetric weights)"),
         matplotlib.lines.Line2D([], [], color="#444444", ls="", marker="o",
                                 label="measured: some layer all off at the fixed input"),
         matplotlib.lines.Line2D([], [], color="#444444", ls="", marker="s", mfc="white",
@@ -439,11 +461,34 @@ def plot_kill_by_layer(results: Results, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def plot_kill_loss(results: Results, ax: Axes | None = None) -> Axes:
+    """Training MSE after the one SGD step against the learning rate (geometric mean and 95%
+    interval over seeds), with the loss before the step."""
+    ax = ax or new_figure().add_subplot()
+    lrs = np.asarray(results.coords["kill_loss_after/lr"], dtype=float)
+    logs = np.log10(results.arrays["kill_loss_after"])  # lr, seed
+    mean, lo, hi = ci_band(logs, axis=1)
+    color = color_of("relu")
+    ax.plot(lrs, 10**mean, "o-", color=color, label="after the step")
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    ax.fill_between(lrs[ok], 10 ** lo[ok], 10 ** hi[ok], color=color, alpha=0.2)
+    before = 10 ** float(np.mean(np.log10(results.arrays["kill_loss_before"])))
+    ax.axhline(before, color="#555555", ls="--", lw=1.2, label="before the step")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("learning rate η of the one SGD step")
+    ax.set_ylabel("training MSE (geometric mean)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title("what the step does to the loss", fontsize=9)
+    return ax
+
+
 def _kill_figure(results: Results) -> Figure:
-    fig = new_figure(figsize=(10, 3.8))
-    a, b = fig.subplots(1, 2)
+    fig = new_figure(figsize=(13, 3.9))
+    a, b, c = fig.subplots(1, 3)
     plot_one_step_kill(results, ax=a)
     plot_kill_by_layer(results, ax=b)
+    plot_kill_loss(results, ax=c)
     s = results.summary
     fig.suptitle(
         f"ReLU units killed by one full-batch SGD step ({s['kill_seeds']} seeds, "

@@ -26,6 +26,10 @@ __all__ = [
     "kill_sentence",
     "saturation_sentence",
     "init_theory_sentence",
+    "underflow_sentence",
+    "untrained_sentence",
+    "resolution_sentence",
+    "kill_loss_sentence",
 ]
 
 NAMES = {
@@ -47,9 +51,14 @@ def _pct_ci(stat: dict[str, Any]) -> str:
     return f"{pct(mean)} [{pct(lo)}, {pct(hi)}]"
 
 
-def construction_table(applicable: dict[str, dict[str, bool]]) -> str:
+def construction_table(
+    applicable: dict[str, dict[str, bool]], underflow: dict[str, float | None] | None = None
+) -> str:
     """Markdown table: for each activation, which fractions can be non-zero ("measured") and
-    which are zero by construction, with the reason."""
+    which are zero by construction, with the reason. An activation whose float32 output rounds
+    to exactly 0 below some ``z`` (``underflow``) has dead units and sparsity only through that
+    rounding: "0 in exact arithmetic", and measured."""
+    underflow = underflow or {}
     why = {
         "dead": "no exact zero region",
         "sparsity": "output exactly 0 only at z = 0",
@@ -66,6 +75,12 @@ def construction_table(applicable: dict[str, dict[str, bool]]) -> str:
             cells.append("measured" if app[key] else f"0 by construction ({why[key]})")
         if act == "sigmoid" and not app["sparsity"]:
             cells[1] = "0 by construction (never 0)"
+        z = underflow.get(act)
+        if not app["dead"] and z is not None:
+            note = (
+                f"0 in exact arithmetic; float32 rounds the output to 0 for z < {num(z)}: measured"
+            )
+            cells[0] = cells[1] = note
         if not app["inactive"]:
             cells[2] = "not applicable (bounded: z < 0 is not off)"
         dormant = "measured (τ = 0: only where dead is)"
@@ -82,11 +97,17 @@ def change_verdict(entry: dict[str, Any]) -> str:
 
 
 def training_table(
-    acts: list[str], applicable: dict[str, dict[str, bool]], rows: dict[str, dict], steps: int
+    acts: list[str],
+    applicable: dict[str, dict[str, bool]],
+    rows: dict[str, dict],
+    steps: int,
+    underflow: dict[str, float | None] | None = None,
 ) -> str:
     """Markdown table: per activation and applicable fraction, the layer mean at initialisation
     and after training (95% intervals over seeds), the verdict, and the layer with the largest
-    fraction at the end."""
+    fraction at the end. Dead and sparsity rows also appear for an activation whose float32
+    output rounds to 0 (``underflow``) where they were non-zero at some measured step."""
+    underflow = underflow or {}
     out = [
         f"| activation | fraction (mean over layers) | at initialisation | after {steps} steps "
         "| change | largest at the end |",
@@ -99,6 +120,8 @@ def training_table(
             keys += ["dead", "sparsity"]
         elif app["inactive"]:
             keys += ["inactive"]
+        if not app["dead"] and underflow.get(act) is not None:
+            keys += [k for k in ("dead", "sparsity") if r[k].get("max", 0) > 0]
         if app["saturated"]:
             keys += ["saturated", "saturated_share"]
         keys += [k for k in r if k.startswith("dormant_") and (app["dead"] or k != "dormant_0")]
@@ -114,30 +137,99 @@ def training_table(
     return "\n".join(out)
 
 
-def init_theory_sentence(activation: str, gap: float, theory_max: float) -> str:
-    """Mean-field saturated share at init against the measurement for the trained networks."""
-    return (
+def init_theory_sentence(activation: str, gap: float, theory_max: float, row: dict | None = None,
+                         n_inputs: int = 1) -> str:  # fmt: skip
+    """Mean-field saturated share at init against the measurement for the trained networks; with
+    ``row`` holding ``first_theory`` (exact for uniform weights), ``first_gauss`` (the Gaussian
+    formula) and ``first_measured``, also the first layer, where they differ."""
+    text = (
         f"{activation}: theory predicts a saturated share of at most {pct(theory_max)} per layer "
         f"at initialisation; the measured layer means differ from it by at most "
         f"{num(100 * gap, 2)} percentage points"
+    )
+    if row and abs(row.get("first_gauss", 0.0) - row.get("first_theory", 0.0)) > 1e-12:
+        text += (
+            f". At layer 1 a unit's $z$ on one input is a sum of {n_inputs + 1} uniform numbers "
+            f"(weights times the input's entries, and the bias), not Gaussian: the exact share "
+            f"there is {pct(row['first_theory'])} (the "
+            f"cross), the Gaussian formula would say {pct(row['first_gauss'])}, measured "
+            f"{_pct_ci(row['first_measured'])}"
+        )
+    return text
+
+
+def underflow_sentence(activation: str, z: float, sparsity: dict, dead: dict) -> str:
+    """Where an activation's float32 output rounds to exactly 0: the largest sparsity and dead
+    fraction of one layer at any measured step (entries with ``max``)."""
+    text = (
+        f"In float32, {activation}'s output is exactly 0 for z below about {num(z)} (exact "
+        f"arithmetic gives 0 only at z = 0): up to {pct(sparsity['max'])} of one layer's (input, "
+        "unit) pairs are exactly 0 at some measured step"
+    )
+    if dead.get("max", 0) > 0:
+        return text + f", and up to {pct(dead['max'])} of one layer's units are [dead](#term-dead)"
+    return text + ", though no unit is [dead](#term-dead)"
+
+
+def untrained_sentence(rows: dict[str, dict], steps: int) -> str:
+    """The activations whose mean training loss fell by less than half: their unit states after
+    training say little about training. Empty if there are none."""
+    slow = [a for a, r in rows.items() if r["loss_end"]["mean"] > 0.5 * r["loss_start"]["mean"]]
+    if not slow:
+        return ""
+    which = ", ".join(
+        f"{a} ({num(rows[a]['loss_start']['mean'])} → {num(rows[a]['loss_end']['mean'])})"
+        for a in slow
+    )
+    return (
+        f"The training loss fell by less than half in {steps} steps for {which}: "
+        + (
+            "this network barely trained, so its"
+            if len(slow) == 1
+            else "these barely trained, so their"
+        )
+        + " unit states after training say little about what training does to units"
     )
 
 
 def saturation_sentence(row: dict[str, Any]) -> str:
     """One (activation, sigma_w^2) cell of the saturation sweep: the largest gap and the layers
     where theory falls outside the measured 95% interval."""
-    outside = row["layers_outside"]
+    outside, zero = row["layers_outside"], row.get("layers_zero", [])
+
+    def layers(values: list[int]) -> str:
+        return ("layers " if len(values) > 1 else "layer ") + ", ".join(map(str, values))
+
+    other = " other" if zero else ""
     where = (
-        "theory lies inside the measured 95% interval at every layer"
+        f"theory lies inside the measured 95% interval at every{other} layer"
         if not outside
-        else "theory lies outside the measured 95% interval at layer"
-        + ("s " if len(outside) > 1 else " ")
-        + ", ".join(str(v) for v in outside)
+        else f"theory lies outside the measured 95% interval at {layers(outside)}"
     )
+    if zero:
+        where = (
+            f"every network measured 0 at {layers(zero)} (an interval of zero width), where "
+            f"theory expects at most {num(row['zero_expected_pairs'], 2)} saturated pairs per "
+            f"network; {where}"
+        )
     return (
         f"{row['activation']} at $\\sigma_w^2 = {row['sigma_w2']:g}$: largest gap "
         f"{num(100 * row['max_gap'], 2)} percentage points (layer {row['gap_layer']}: measured "
         f"{pct(row['measured_at'])}, theory {pct(row['theory_at'])}); {where}"
+    )
+
+
+def sweep_verdict(rows: list[dict], width: int, networks: int) -> str:
+    """How often the theory misses the measured interval over the whole sweep, counting only
+    layers whose interval has non-zero width."""
+    checked = sum(r["depth"] - len(r["layers_zero"]) for r in rows)
+    outside = sum(len(r["layers_outside"]) for r in rows)
+    return (
+        f"The theory is the limit of infinite width; at $N = {width}$ the pre-activations of one "
+        "input are not exactly Gaussian and $q^l$ fluctuates from network to network. With "
+        f"{networks} networks per value, the theory lies outside the measured 95% interval at "
+        f"{outside} of the {checked} (activation, $\\sigma_w^2$, layer) points whose interval has "
+        "non-zero width (about 5% would by chance alone)."
     )
 
 
@@ -158,7 +250,8 @@ def fixed_input_sentence(cells: list[dict], variant: str) -> str:
     worst = max(bad, key=lambda c: abs(c["fixed"]["mean"] - c["formula"]))
     return (
         f"the formula lies outside the Wilson interval of the fixed-input frequency in "
-        f"{len(bad)} of {len(mine)} cells (about {pct(0.05)} of cells are expected to by chance); "
+        f"{len(bad)} of {len(mine)} cells (each cell alone misses with probability about "
+        f"{pct(0.05)}); "
         f"the largest gap is at N = {worst['width']}, D = {worst['depth']}: measured "
         f"{pct(worst['fixed']['mean'])}, formula {pct(worst['formula'])}"
     )
@@ -209,9 +302,35 @@ def domain_sentence(cells: list[dict], variant: str) -> str:
     gaps = [c["formula"] - c["constant"]["mean"] for c in mine]
     worst = mine[max(range(len(mine)), key=lambda i: gaps[i])]
     return (
-        "the whole-domain frequency stays at or below the bound in every cell; the bound is "
+        "the whole-domain frequency is at or below the bound up to noise in every cell (no "
+        "Wilson interval lies wholly above it); the bound is "
         f"loosest at N = {worst['width']}, D = {worst['depth']} (constant in "
         f"{pct(worst['constant']['mean'])} of networks, bound {pct(worst['formula'])})"
+    )
+
+
+def resolution_sentence(cells: list[dict], ring: int) -> str:
+    """How much the probes' density matters: networks constant on the grid but not on the
+    directions, and how many counts halving the directions would change."""
+    grid_extra = [c["constant_grid"] - c["constant"]["k"] for c in cells]
+    half_extra = [c["constant_half"] - c["constant"]["k"] for c in cells]
+    text = (
+        f"the grid alone would have counted {sum(grid_extra)} more networks constant, in "
+        f"{sum(e > 0 for e in grid_extra)} of {len(cells)} cells"
+    )
+    if not any(half_extra):
+        return text + (
+            f"; with half the directions ({ring // 2}) not one count changes, so the probes are "
+            "dense enough for these counts"
+        )
+    i = max(range(len(cells)), key=lambda j: half_extra[j])
+    c = cells[i]
+    half_width = (c["constant"]["hi"] - c["constant"]["lo"]) / 2
+    return text + (
+        f"; with half the directions ({ring // 2}) {sum(half_extra)} more, in "
+        f"{sum(e > 0 for e in half_extra)} cells (at most {half_extra[i]} of {c['constant']['n']} "
+        f"networks, at N = {c['width']}, D = {c['depth']}, against a Wilson half-width of "
+        f"{pct(half_width)} there), so a denser set could lower the counts a little further"
     )
 
 
@@ -257,11 +376,56 @@ def kill_sentence(kill: list[dict]) -> str:
         f"at η = {last['lr']:g} {_pct_ci(last['killed'])}"
     )
     if up:
+        larger = kill[kill.index(up[0]) + 1 :]
+        n_up = sum(k in up for k in larger)
+        if n_up == len(larger):
+            return text + (
+                f"; from η = {up[0]['lr']:g} on (the smallest rate where Welch's test separates "
+                f"it from η = {first['lr']:g}) more units die than at the smallest rate"
+            )
         return text + (
-            f"; from η = {up[0]['lr']:g} on (the smallest rate where Welch's test separates it "
-            f"from η = {first['lr']:g}) more units die than at the smallest rate"
+            f"; more units die than at the smallest rate at η = {up[0]['lr']:g} (the smallest "
+            f"rate where Welch's test separates it from η = {first['lr']:g}) and at {n_up} of "
+            f"the {len(larger)} larger rates"
         )
     return text + f"; every rate is within noise of η = {first['lr']:g}"
+
+
+def kill_loss_sentence(kill: list[dict], before: dict[str, float]) -> str:
+    """What the one step does to the training loss at each rate (geometric means; Welch's test
+    on log losses), and how many units the largest loss-lowering step kills."""
+
+    def rates(entries: list[dict]) -> str:
+        return ", ".join(f"{k['lr']:g}" for k in entries)
+
+    lower = [k for k in kill if k["loss_change"] == "lower"]
+    higher = [k for k in kill if k["loss_change"] == "higher"]
+    same = [k for k in kill if k["loss_change"] == "within noise"]
+    parts = [f"Before the step the training MSE is {ci(before)} ([geometric mean over seeds]"
+             "(#term-geometric-mean))"]  # fmt: skip
+    verdicts = []
+    if lower:
+        verdicts.append(f"lowers it at η = {rates(lower)}")
+    if same:
+        verdicts.append(f"leaves it within noise at η = {rates(same)}")
+    if higher:
+        verdicts.append(f"raises it at η = {rates(higher)}")
+    parts.append("one step " + "; ".join(verdicts))
+    text = "; ".join(parts) + "."
+    if lower:
+        best = lower[-1]
+        text += (
+            f" The largest rate that still lowers the loss, η = {best['lr']:g}, kills "
+            f"{_pct_ci(best['killed'])} of the units"
+        )
+        text += "." if not higher else ""
+    if higher:
+        worst = higher[-1]
+        text += (" The" if not lower else "; the") + (
+            f" large kills come with steps that raise the loss (η = {worst['lr']:g}: MSE "
+            f"{ci(worst['loss_after'])} after the step): the units die in steps that overshoot."
+        )
+    return text
 
 
 def off_story(task: str, rows: dict[str, dict], applicable: dict, init: str, sw2: float,
@@ -348,10 +512,13 @@ def report(results: Results) -> str:
     out = ["# How units turn on and off", ""]
     out += [
         "A unit that outputs the same thing for every input carries no information, and if its "
-        "slope there is zero it also passes no gradient back: it has turned *off*. This chapter "
-        "asks how easily that happens: at initialisation, during training, and in one careless "
-        "step. A ReLU unit is off where $z \\le 0$; a tanh or sigmoid unit is nearly off on its "
-        "flat tails; every unit can be much quieter than its neighbours.",
+        "slope there is zero it also passes no gradient back. This chapter asks how easily that "
+        "happens: at initialisation, during training, and in one careless step. A ReLU unit is "
+        "[off](#term-off) on an input where $z \\le 0$ (its output is exactly 0), and "
+        "[dead](#term-dead) when it is off on every probe input; a leaky ReLU, GELU or SiLU unit "
+        "with $z < 0$ on every input is [inactive](#term-inactive) but still passes a small "
+        "gradient; a tanh or sigmoid unit on its flat tails is [saturated](#term-saturated); and "
+        "any unit can be much quieter than its neighbours.",
         "",
         f"Networks of depth $D = {depth}$ and width $N = {width}$ with each of "
         f"{', '.join(acts)} are trained on two tasks, a regression (noisy $\\sin x$ on "
@@ -371,10 +538,14 @@ def report(results: Results) -> str:
         "units [saturated](#term-saturated) on every input, the *saturated share* of (input, "
         "unit) pairs (saturation input by input, which the every-input count misses), and of "
         f"[τ-dormant](#term-dormant) units for τ = {', '.join(f'{t:g}' for t in s['taus'])}. "
-        "Not every fraction can be non-zero for every activation; the figures leave out a "
-        "fraction where it is zero by construction:",
+        "The threshold τ is ReDo's (Sokar et al., 2023): a unit's score is its mean $|h|$ over "
+        "the probe inputs divided by the average of that over its layer, and the unit is "
+        "τ-dormant when the score is at most τ; τ = 0 counts exactly the units whose output is 0 "
+        "on every input, τ = 0.025 is ReDo's setting, τ = 0.1 a looser one. Each τ is named "
+        "wherever a τ-dormant fraction appears. Not every fraction can be non-zero for every "
+        "activation; the figures leave out a fraction where it is zero by construction:",
         "",
-        construction_table(s["applicable"]),
+        construction_table(s["applicable"], s.get("underflow")),
         "",
     ]
     # ---------------------------------------------------------------- theory
@@ -391,9 +562,12 @@ def report(results: Results) -> str:
         "",
         "$$P(\\text{some layer all off at } x) = 1 - (1 - 2^{-N})^D.$$",
         "",
-        "A network that is constant over a whole domain must be off at some layer for every "
-        "input, in particular at $x$: the formula is an upper bound on the probability of "
-        "being constant (Lu, Shin, Su and Karniadakis 2019 study that event).",
+        "Without biases a ReLU network is positively homogeneous: scaling the input by a factor "
+        "$\\lambda > 0$ scales every layer's output by $\\lambda$. So a network that is constant "
+        "over a domain holding $x$ and $3x$ is zero there, and its last hidden layer is all off "
+        "at $x$: being constant is a sub-event of the formula's event, and the formula is an "
+        "upper bound on the probability of being constant (Lu, Shin, Su and Karniadakis 2019 "
+        "study that event).",
         "",
         "**Saturation at initialisation.** In a wide network with weights of variance "
         "$\\sigma_w^2/\\text{fan-in}$ and biases of variance $\\sigma_b^2$, each pre-activation "
@@ -432,17 +606,29 @@ def report(results: Results) -> str:
             "*Each panel: one fraction per hidden layer, input left, output right; dashed at "
             f"initialisation, solid after {steps} steps with its 95% band over seeds; an "
             "activation is left out of a panel where that fraction is zero by construction. "
-            "Black crosses: the mean-field prediction of the saturated share at "
-            "initialisation. The ReLU-like activations start from the same weights, so their "
-            "dashed lines nearly coincide.*",
+            "Black crosses: the predicted saturated share at initialisation (layer 1 exact for "
+            "the initialisation's weights, deeper layers the mean field). The ReLU-like "
+            "activations start from the same weights, so their dashed lines nearly coincide.*",
             "",
         ]
-        out += [training_table(acts, s["applicable"], rows, steps), ""]
+        underflow = s.get("underflow", {})
+        out += [training_table(acts, s["applicable"], rows, steps, underflow), ""]
         story = off_story(task, rows, s["applicable"], s["init"], s["init_variances"][0], depth)
+        floats = [
+            underflow_sentence(a, underflow[a], rows[a]["sparsity"], rows[a]["dead"]) + "."
+            for a in acts
+            if not s["applicable"][a]["dead"]
+            and underflow.get(a) is not None
+            and rows[a]["sparsity"].get("max", 0) > 0
+        ]
+        story = " ".join([story, *floats]).strip()
         if story:
             out += [story, ""]
+        n_inputs = 1 if task == "regression" else 2
         theory_lines = [
-            init_theory_sentence(act, rows[act]["theory_gap"], rows[act]["theory_max"])
+            init_theory_sentence(
+                act, rows[act]["theory_gap"], rows[act]["theory_max"], rows[act], n_inputs
+            )
             for act in acts
             if "theory_gap" in rows[act]
         ]
@@ -458,6 +644,9 @@ def report(results: Results) -> str:
             + (f" {div} members diverged." if div else " No member diverged."),
             "",
         ]
+        slow = untrained_sentence(rows, steps)
+        if slow:
+            out += [slow + ".", ""]
     out += [
         "![Unit states over training](figures/over_training.png)",
         "",
@@ -469,7 +658,8 @@ def report(results: Results) -> str:
         "*Each activation's own way of turning off (dead for ReLU, inactive for the other "
         "ReLU-like ones, the saturated share for tanh and sigmoid), per layer (input left) and "
         "measured step (initialisation at the top), mean over seeds; one grey scale for every "
-        "panel, the largest cell of each panel in its title.*",
+        "panel, on a square-root scale so that small fractions still show, the largest cell of "
+        "each panel in its title.*",
         "",
     ]
     # ---------------------------------------------------------------- saturation sweep
@@ -479,9 +669,10 @@ def report(results: Results) -> str:
             "",
             f"Networks of the same shape at initialisation, weights "
             f"$\\mathcal{{N}}(0, \\sigma_w^2/\\text{{fan-in}})$ and zero biases, for "
-            f"$\\sigma_w^2$ in {', '.join(f'{v:g}' for v in s['sat_sigma_w2'])} ({seeds} seeds, "
-            "each seed the same standard draw rescaled), on the classification task's probe "
-            "inputs.",
+            f"$\\sigma_w^2$ in {', '.join(f'{v:g}' for v in s['sat_sigma_w2'])} "
+            f"({s.get('sat_seeds', seeds)} networks per value, each the same standard draw "
+            "rescaled), on the classification task's probe inputs. A saturated share far in the "
+            "tail varies a lot from network to network, so it takes many networks to pin down.",
             "",
             "![Saturation at initialisation](figures/saturation_init.png)",
             "",
@@ -499,10 +690,7 @@ def report(results: Results) -> str:
         ]
         out += [f"- {saturation_sentence(r)}." for r in s["saturation"]] + [""]
         out += [
-            f"The theory is the limit of infinite width; at $N = {width}$ the pre-activations "
-            "of one input are not exactly Gaussian and $q^l$ itself fluctuates from network to "
-            "network, so gaps of a few percentage points are expected where the share changes "
-            "fast with $q^l$.",
+            sweep_verdict(s["saturation"], width, s.get("sat_seeds", seeds)),
             "",
         ]
     # ---------------------------------------------------------------- born dead
@@ -515,16 +703,25 @@ def report(results: Results) -> str:
         "biases and weights $\\mathcal{N}(0, 2/\\text{fan-in})$ "
         "([He initialisation](#term-he-init); symmetric: the setting of the formula), two "
         "inputs, computed in one batch (the depth-$D$ network is the first $D$ "
-        "layers of the deepest one, so cells of one width share networks). Two frequencies, "
+        "layers of the deepest one, so cells of one width share networks, and the cells of one "
+        "curve are not independent). Two frequencies, "
         f"each with its [Wilson interval](#term-wilson-interval): (1) some hidden layer has "
         f"$z \\le 0$ on every unit at the fixed input ({s['bd_fixed_input'][0]:g}, "
-        f"{s['bd_fixed_input'][1]:g}), the event of the formula; (2) the network is constant "
-        f"on the probe inputs, a {s['bd_grid']} × {s['bd_grid']} grid covering "
-        f"$[-1, 1]^2$ plus the fixed input ({s['bd_grid'] ** 2 + 1} inputs): its last hidden "
-        "layer gives the same output on all of them (then so does the network; with random "
-        "output weights the converse holds with probability 1). What is measured is constancy "
-        "*on the probe inputs*; constancy on the whole square is a stronger claim that a grid "
-        "can only suggest. Because the fixed input is among the probes, a ReLU network counted "
+        f"{s['bd_fixed_input'][1]:g}), the event of the formula (for ReLU: that layer is all "
+        "[off](#term-off) there); (2) the network is constant on the probe inputs: its last "
+        "hidden layer gives the same output on all of them (then so does the network; with "
+        "random output weights the converse holds with probability 1). The probes are a "
+        f"{s['bd_grid']} × {s['bd_grid']} grid covering $[-1, 1]^2$ plus the fixed input and, "
+        f"for every network constant on those, {s.get('bd_ring', 0)} directions evenly spaced "
+        "on the unit circle: by the homogeneity above, a zero-bias ReLU network is constant on "
+        "the square exactly when it is zero in every direction, so directions are the only "
+        "thing the probes must cover densely. Two checks of that density: "
+        + (
+            resolution_sentence(_cells(cells, "relu"), s["bd_ring"])
+            if s.get("bd_ring")
+            else "none (no directions in this run)"
+        )
+        + " (ReLU cells). Because the fixed input is among the probes, a ReLU network counted "
         "constant is also counted in (1), network by network. ReLU, leaky ReLU and GELU share "
         "the same weights; RAI is Lu et al.'s "
         "randomized asymmetric initialisation.",
@@ -544,8 +741,8 @@ def report(results: Results) -> str:
         out += [f"- {label}: fixed input: {fixed}; whole domain: {domain}."]
     out += [""]
     out += [
-        "For leaky ReLU and GELU the fixed-input event (all pre-activations negative) is the same "
-        "event, with the same probability, as for ReLU: the formula's argument never used the "
+        "For leaky ReLU and GELU the fixed-input event (all pre-activations of a layer at most 0) "
+        "has the same probability as for ReLU: the formula's argument never used the "
         "shape of the negative side. What differs is what follows: a leaky ReLU or GELU layer "
         "that is entirely on its negative side still passes a small signal that varies with "
         "the input, so the network does not become constant.",
@@ -575,8 +772,9 @@ def report(results: Results) -> str:
         "",
         "![One-step kill](figures/one_step_kill.png)",
         "",
-        "*Left: killed fraction of all hidden units, mean and 95% band over seeds; right: per "
-        "layer, one line per rate.*",
+        "*Left: killed fraction of all hidden units, mean and 95% band over seeds; middle: per "
+        "layer, one line per rate; right: the training loss after the step (geometric mean and "
+        "95% band over seeds) against the loss before it.*",
         "",
         _upper_first(kill_sentence(kill)) + ". " + kill_layer_sentence(s["kill_worst_layer"]) + " "
         "A large step moves a unit's bias and incoming weights by a lot at once; if the move "
@@ -586,6 +784,8 @@ def report(results: Results) -> str:
         "Rates per step: "
         + ", ".join(f"η = {k['lr']:g}: {_pct_ci(k['killed'])}" for k in kill)
         + ".",
+        "",
+        kill_loss_sentence(kill, _nan(s["kill_loss_before"])),
         "",
     ]
     out += [exercises_markdown(EXERCISES)]
