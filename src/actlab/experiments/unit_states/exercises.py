@@ -76,16 +76,20 @@ EXERCISES: list[Exercise] = [
         "conceptual",
         "Why the whole domain is safer than one input",
         "In the chapter's born-dead figure, the frequency of networks constant on the probe "
-        "grid stays below the fixed-input formula, and with $D = 1$ it is 0. Explain why a "
+        "inputs stays below the fixed-input formula, and with $D = 1$ it is 0. Explain why a "
         "zero-bias ReLU network can never be constant on $[-1, 1]^2$ with one hidden layer, "
-        "and why leaky ReLU networks are never constant although their layers are 'all off' "
-        "exactly as often as ReLU's.",
-        "Without biases the first layer computes $z = W x$, and $z(-x) = -z(x)$: a unit that "
+        "and why leaky ReLU networks are never constant although a whole layer has $z \\le 0$ "
+        "at the fixed input exactly as often as for ReLU.",
+        "Without biases a ReLU network is positively homogeneous, so a constant one is zero "
+        "everywhere (its value at $2x$ is twice its value at $x$). The first layer computes "
+        "$z = W x$, and $z(-x) = -z(x)$: a unit that "
         "is off at $x$ is on at $-x$ unless $z(x) = 0$, which has probability 0 for continuous "
         "weights. So on a domain symmetric about 0 no first-layer unit is off everywhere, let "
-        "alone the whole layer. The formula counts a layer being off at *one* input, which "
-        "happens with probability $2^{-N}$ at every layer. For leaky ReLU an 'all off' layer "
-        "outputs $0.01\\,z$, still a non-zero function of the input, so the next layer starts "
+        "alone the whole layer, and the layer is not zero everywhere. The formula counts a "
+        "layer being off at *one* input, which "
+        "happens with probability $2^{-N}$ at every layer. For leaky ReLU a layer with $z < 0$ "
+        "on every unit outputs $0.01\\,z$, still a non-zero function of the input, so the next "
+        "layer starts "
         "afresh: being off is not absorbing, and nothing becomes constant. For ReLU the "
         "all-zero layer is absorbing, which is what makes depth dangerous.",
     ),

@@ -412,7 +412,8 @@ def _born_dead_figure(results: Results) -> Figure:
                                 label="formula $1-(1-2^{-N})^D$: fixed input;\n"
                                       "upper bound on constant (symmetric weights)"),
         matplotlib.lines.Line2D([], [], color="#444444", ls="", marker="o",
-                                label="measured: some layer all off at the fixed input"),
+                                label="measured: some layer has z ≤ 0 on every unit at the "
+                                      "fixed input"),
         matplotlib.lines.Line2D([], [], color="#444444", ls="", marker="s", mfc="white",
                                 label="measured: constant on every probe input"),
     ]  # fmt: skip

@@ -289,8 +289,8 @@ def domain_sentence(cells: list[dict], variant: str) -> str:
     if never:
         return (
             f"not one network was constant on the probe inputs (0 of {n} in every cell): a layer "
-            "can be entirely off at one input, but the next layer still sees a signal that "
-            "varies with the input"
+            "can have $z \\le 0$ on every unit at one input, but the next layer still sees a "
+            "signal that varies with the input"
         )
     if above:
         c = above[0]
@@ -653,9 +653,9 @@ def report(results: Results) -> str:
         "*The same fractions averaged over the hidden layers, at every measured step (a "
         "symmetric-log axis: linear near 0, logarithmic beyond).*",
         "",
-        "![Where and when units turn off](figures/layer_by_step.png)",
+        "![Where and when units go quiet](figures/layer_by_step.png)",
         "",
-        "*Each activation's own way of turning off (dead for ReLU, inactive for the other "
+        "*Each activation's own way of going quiet (dead for ReLU, inactive for the other "
         "ReLU-like ones, the saturated share for tanh and sigmoid), per layer (input left) and "
         "measured step (initialisation at the top), mean over seeds; one grey scale for every "
         "panel, on a square-root scale so that small fractions still show, the largest cell of "
@@ -676,8 +676,8 @@ def report(results: Results) -> str:
             "",
             "![Saturation at initialisation](figures/saturation_init.png)",
             "",
-            "*Dots: measured saturated share per layer with its 95% interval over seeds; lines: "
-            "the mean-field prediction (wide-network limit).*",
+            "*Dots: measured saturated share per layer with its 95% interval over networks; "
+            "lines: the mean-field prediction (wide-network limit).*",
             "",
         ]
         worst = max(s["saturation"], key=lambda r: r["max_gap"])
@@ -728,7 +728,8 @@ def report(results: Results) -> str:
         "",
         "![Born dead](figures/born_dead.png)",
         "",
-        "*Per width (colour): the formula (line), the fixed-input frequency (filled circles) "
+        "*Per width (colour): the formula (line; for symmetric weights also an upper bound on "
+        "the whole-domain frequency), the fixed-input frequency (filled circles) "
         "and the whole-domain frequency (open squares), with Wilson intervals; markers are "
         "shifted sideways a little so that both stay visible.*",
         "",
