@@ -413,7 +413,7 @@ def test_spread_and_unit_summaries_recomputed_from_the_arrays(results):
 
 # ---------------------------------------------------------------------------- report
 from actlab.experiments.deep_mlp import report as rep  # noqa: E402
-from actlab.report.format import num, ratio  # noqa: E402
+from actlab.report.format import ci, num, ratio  # noqa: E402
 from actlab.stats import mean_ci  # noqa: E402
 
 
@@ -428,8 +428,9 @@ def _mse_cell(values) -> str:
     values = np.asarray(values, dtype=np.float64)
     mean, n = values.mean(), len(values)
     half = st.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n)
-    lo = "0†" if mean - half < 0 else num(mean - half)
-    return f"{num(mean)} [{lo}, {num(mean + half)}]"
+    if mean - half < 0:
+        return f"{num(mean)} [0†, {num(mean + half)}]"
+    return ci({"mean": mean, "lo": mean - half, "hi": mean + half})  # the one number format
 
 
 def test_report_numbers_equal_the_metrics_table(results):

@@ -805,15 +805,6 @@ def _gradient_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[s
         "$\\kappa$",
     )
     out.append(text)
-    if has_delta:
-        out[-1] += " " + vanishing_sentence(
-            {a: rows[a]["log10_delta_ratio"] for a in names},
-            "At initialisation",
-            f"the per-example backward signal at layer 1 is {{}} than at layer {depth}",
-            "weaker",
-            f"$\\delta_1/\\delta_{{{depth}}}$",
-        )
-        out[-1] += " " + delta_sentence(rows, names, s, first)
     if len(epochs) > 1:
         changes = []
         for a in names:
@@ -825,6 +816,15 @@ def _gradient_section(rows: dict, names: list[str], s: dict[str, Any]) -> list[s
             changes.append(f"{a} {ratio(start)} → {steps}")
         out[-1] += " During training $\\kappa$ moves: " + "; ".join(changes) + "."
     out.append("")
+    if has_delta:
+        delta = vanishing_sentence(
+            {a: rows[a]["log10_delta_ratio"] for a in names},
+            "At initialisation",
+            f"the per-example backward signal at layer 1 is {{}} than at layer {depth}",
+            "weaker",
+            f"$\\delta_1/\\delta_{{{depth}}}$",
+        )
+        out += [delta + " " + delta_sentence(rows, names, s, first), ""]
     return out
 
 
