@@ -662,3 +662,47 @@ def test_sweep_verdict_counts_only_layers_with_an_interval():
             {"depth": 10, "layers_zero": [], "layers_outside": []}]  # fmt: skip
     text = rp.sweep_verdict(rows, 64, 50)
     assert "outside the measured 95% interval at 1 of the 18" in text and "50 networks" in text
+
+
+def test_saturation_sweep_equals_numpy_networks_drawn_at_each_sigma_w2():
+    """The sweep rescales one standard draw per seed; NumPy forward passes through networks drawn
+    directly with N(0, sigma_w^2/fan_in) weights (same seeds) give the same shares."""
+    cfg = dataclasses.replace(ex.presets["smoke"], sat_sigma_w2=(2.0, 9.0), sat_seeds=2)
+    got = ex._saturation_sweep(cfg)["measured"]  # act, sw, seed, layer
+    probe = ex.make_task(cfg, "classification")["probe"].double().numpy()
+    acts = [a for a in cfg.activations if ex.applicable(a)["saturated"]]
+    for i, act in enumerate(acts):
+        for j, sw in enumerate(cfg.sat_sigma_w2):
+            model = EnsembleMLP(2, [cfg.width] * cfg.depth, 2, act, list(range(cfg.sat_seeds)),
+                                init="mean_field", sigma_w2=sw, sigma_b2=0.0)  # fmt: skip
+            for seed in range(cfg.sat_seeds):
+                h, want = probe, []
+                for layer in range(cfg.depth):
+                    h = np_act(act, h @ model.weight(layer)[seed].detach().double().numpy().T)
+                    low, high = (-0.99, 0.99) if act == "tanh" else (0.01, 0.99)
+                    want.append(((h < low) | (h > high)).mean())
+                np.testing.assert_allclose(got[i, j, seed], want, atol=2 / (len(probe) * 8))
+    assert got[:, 1].mean() > got[:, 0].mean()  # larger sigma_w^2 saturates more
+
+
+def test_loss_change_both_ways():
+    before = np.log10([0.5, 0.52, 0.51, 0.49])
+    assert ex._loss_change(before, np.log10([5.0, 8.0, 6.0, 7.0])) == "higher"
+    assert ex._loss_change(before, np.log10([0.3, 0.31, 0.29, 0.3])) == "lower"
+    assert ex._loss_change(before, before[::-1]) == "within noise"
+
+
+def test_smoke_theory_at_layer_1_is_the_exact_uniform_share(smoke):
+    """Layer 1 of the drawn prediction is the exact share for PyTorch's uniform weights; the
+    Gaussian formula kept beside it is 2 (1 - Phi(artanh(0.99) / sqrt(q1))), q1 = (x^2 + 1)/3."""
+    cfg = ex.presets["smoke"]
+    probe = ex.make_task(cfg, "regression")["probe"]
+    a = cfg.activations.index("tanh")
+    theory = smoke.arrays["theory_share_regression"][a]
+    assert theory[0] == pytest.approx(ex.first_layer_share("tanh", "torch", probe, cfg.width))
+    q1 = (probe.double().numpy()[:, 0] ** 2 + 1) / 3
+    gauss = np.mean([math.erfc(math.atanh(0.99) / math.sqrt(v) / math.sqrt(2)) for v in q1])
+    assert smoke.arrays["theory_first_gauss_regression"][a] == pytest.approx(gauss, rel=1e-6)
+    assert theory[0] < gauss - 1e-3
+    row = next(r for r in smoke.summary["tasks"]["regression"] if r["activation"] == "tanh")
+    assert row["first_theory"] == pytest.approx(theory[0])
