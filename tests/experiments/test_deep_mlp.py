@@ -1162,6 +1162,10 @@ def test_a_converged_but_underfitting_activation_is_called_a_plateau(results):
     assert "as late as epoch 17 (latest over the seeds)" in text
     never = dict(under, converge_fixed=dict(flat, last_drop=None))
     assert "never fell by more than 5%" in SPEC.report(_with(results, tanh=never))
+    old = {k: v for k, v in flat.items() if k != "last_drop"}  # an older run folder
+    text = SPEC.report(_with(results, tanh=dict(under, converge_fixed=old)))
+    assert "sits on a plateau, which a longer run may leave." in text
+    assert "never fell" not in text
     good = dict(under, fixed_truth=_stat(0.01 * s2), fixed_excess=_stat(0.01 * s2))
     assert "sits on a plateau" not in SPEC.report(_with(results, tanh=good))
     line = results.summary["best_line_truth"]

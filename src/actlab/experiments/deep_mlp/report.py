@@ -606,11 +606,13 @@ def plateau_sentences(rows: dict, converged: list[str], s: dict[str, Any]) -> li
                 f"as late as epoch {int(drop)} (latest over the seeds): it has left plateaus "
                 "before, and a longer run may leave this one."
             )
-        else:
+        elif "last_drop" in r["converge_fixed"]:
             text += (
                 f"and it never fell by more than {pct(flat)} within {w} epochs: "
                 "this run cannot say whether more epochs would help."
             )
+        else:  # a run folder from before the drop was recorded
+            text = text.rstrip(", ") + ", which a longer run may leave."
         out.append(text)
     return out
 
