@@ -1172,6 +1172,10 @@ def test_a_converged_but_underfitting_activation_is_called_a_plateau(results):
     ident = dict(under, fixed_truth=_stat(line, 0.01 * line))
     text = SPEC.report(_with(results, identity=ident))
     assert "The held-out MSE of identity is flat" not in text
+    far = _with(results, identity=dict(under, fixed_truth=_stat(3 * line, 0.01 * line)))
+    assert "The held-out MSE of identity is flat" in SPEC.report(far)
+    del far.summary["best_line_truth"]  # an older run folder: identity's limit unknown
+    assert "The held-out MSE of identity is flat" not in SPEC.report(far)
 
 
 def test_tuning_effect_follows_welch_on_the_truth_errors(results):

@@ -592,8 +592,8 @@ def plateau_sentences(rows: dict, converged: list[str], s: dict[str, Any]) -> li
         r = rows[a]
         if not fit_verdict(r["fixed_truth"], r["fixed_excess"], noise_var).startswith("underfits"):
             continue
-        if a == "identity" and _at_best_line(rows, s):
-            continue
+        if a == "identity" and (_at_best_line(rows, s) or "best_line_truth" not in s):
+            continue  # at the limit of a linear map (or, in an older run folder, unknown)
         drop = r["converge_fixed"].get("last_drop")
         text = (
             f"The held-out MSE of {a} is flat over the last {w} epochs, but its fit misses the "
