@@ -413,7 +413,7 @@ def test_spread_and_unit_summaries_recomputed_from_the_arrays(results):
 
 # ---------------------------------------------------------------------------- report
 from actlab.experiments.deep_mlp import report as rep  # noqa: E402
-from actlab.report.format import ci, num, ratio  # noqa: E402
+from actlab.report.format import ci, num, ratio_ci  # noqa: E402
 from actlab.stats import mean_ci  # noqa: E402
 
 
@@ -457,7 +457,7 @@ def test_report_numbers_equal_the_metrics_table(results):
         first = g[g.layer == 1].sort_values("seed").value.to_numpy()
         last = g[g.layer == cfg.depth].sort_values("seed").value.to_numpy()
         stat = mean_ci(np.log10(first) - np.log10(last))
-        cell = f"{ratio(stat['mean'])} [{ratio(stat['lo'])}, {ratio(stat['hi'])}]"
+        cell = ratio_ci(stat)
         assert cell in _row(report, act, "## Gradient flow through depth")
 
 

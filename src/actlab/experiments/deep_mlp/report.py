@@ -14,7 +14,7 @@ import numpy as np
 
 from actlab.experiments.base import Results
 from actlab.experiments.deep_mlp.experiment import ANIMATION_FRAMES
-from actlab.report.format import ci, num, pct, ratio
+from actlab.report.format import ci, num, pct, ratio, ratio_ci
 from actlab.stats import proportion_ci, welch_differs
 
 __all__ = [
@@ -716,7 +716,7 @@ def _ratio_ci(st: dict[str, float]) -> str:
     """A log10 ratio's mean [95% interval] as factors."""
     if not math.isfinite(st.get("lo", math.nan)):
         return ratio(st["mean"])
-    return f"{ratio(st['mean'])} [{ratio(st['lo'])}, {ratio(st['hi'])}]"
+    return ratio_ci(st)
 
 
 def _input_sentence(rows: dict, names: list[str], depth: int) -> str:
