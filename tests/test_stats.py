@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from actlab.stats import ci_band, mean_ci, proportion_ci, welch_differs
+from actlab.stats import ci_band, mean_ci, paired_differs, proportion_ci, welch_differs
 
 
 def test_mean_ci_is_the_student_t_interval_of_the_finite_values():
@@ -110,3 +110,25 @@ def test_proportion_ci_refuses_impossible_counts_and_has_no_interval_for_no_tria
         with pytest.raises(ValueError, match="0 <= k <= n"):
             proportion_ci(k, n)
     assert math.isnan(proportion_ci(0, 0)["lo"])
+
+
+def test_paired_test_is_the_t_test_of_the_differences_by_hand():
+    rng = np.random.default_rng(3)
+    shared = rng.normal(0, 5, 6)  # what a seed gives both arms (data draw, initial weights)
+    a = shared + rng.normal(0, 0.1, 6)
+    b = shared + 0.3 + rng.normal(0, 0.1, 6)
+    d = a - b
+    t = d.mean() / (d.std(ddof=1) / math.sqrt(d.size))
+    p = 2 * st.t.sf(abs(t), d.size - 1)  # by hand, from the t distribution
+    assert p < 0.05 and paired_differs(a, b)
+    assert not welch_differs(a, b)  # the shared part hides it from an unpaired test
+    assert not paired_differs(a, a)  # identical: no difference
+    assert paired_differs([1.0, 2.0, 3.0], [0.0, 1.0, 2.0])  # a constant, non-zero difference
+    assert not paired_differs([1.0, np.nan, 3.0], [0.0, 1.0, np.nan])  # one finite pair
+    with pytest.raises(ValueError, match="one shape"):
+        paired_differs([1.0, 2.0], [1.0, 2.0, 3.0])
+    # the p-value threshold: a difference just above/below significance by construction
+    d = np.array([1.0, -0.2, 0.9, 0.4, 0.7])
+    p = 2 * st.t.sf(abs(d.mean() / (d.std(ddof=1) / math.sqrt(5))), 4)
+    assert paired_differs(d, np.zeros(5), alpha=p * 1.01)
+    assert not paired_differs(d, np.zeros(5), alpha=p * 0.99)

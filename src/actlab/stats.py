@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats as _st
 
-__all__ = ["mean_ci", "ci_band", "proportion_ci", "welch_differs"]
+__all__ = ["mean_ci", "ci_band", "paired_differs", "proportion_ci", "welch_differs"]
 
 
 def mean_ci(
@@ -83,6 +83,28 @@ def welch_differs(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -
     with warnings.catch_warnings():  # near-identical samples: SciPy warns, the answer stands
         warnings.simplefilter("ignore", RuntimeWarning)
         return bool(_st.ttest_ind(a, b, equal_var=False).pvalue < alpha)
+
+
+def paired_differs(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -> bool:
+    """Whether ``a`` and ``b``, paired entry by entry (e.g. two activations trained from the
+    same seed's weights and data), differ by the paired two-sided t-test at ``alpha``: the
+    one-sample t-test of ``d_i = a_i - b_i``, ``t = mean(d) / (sd(d)/sqrt(n))`` with ``n - 1``
+    degrees of freedom, over the pairs where both are finite. What two seeds share (the data
+    draw, the initial weights) cancels in ``d``, so it separates differences Welch's test calls
+    noise; :func:`mean_ci` of ``d`` is its interval."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples need one shape, got {a.shape} and {b.shape}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    d = a[keep] - b[keep]
+    if d.size < 2:
+        return False
+    if np.all(d == d[0]):  # no spread: differ exactly when the constant difference is not 0
+        return bool(d[0] != 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return bool(_st.ttest_1samp(d, 0.0).pvalue < alpha)
 
 
 def proportion_ci(k: int, n: int, level: float = 0.95) -> dict[str, float]:

@@ -220,6 +220,12 @@ TERMS: dict[str, tuple[str, str]] = {
         "settings differ only when it rejects equal means at the 5% level; otherwise the "
         "difference is within noise.",
     ),
+    "paired": (
+        "paired test",
+        "Where two settings were run from the same seeds (the same data draw and initial "
+        "weights), the t-test of the per-seed differences: what a seed gives both cancels, so "
+        "it can separate a small, consistent difference that Welch's test calls noise.",
+    ),
     "r-squared": (
         "R²",
         "$R^2 = 1 - \\text{(mean squared error)}/\\text{(variance of the target)}$: 1 for a "
