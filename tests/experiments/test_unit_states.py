@@ -415,9 +415,10 @@ def test_off_story_three_ways():
         }
 
     down = rp.off_story("regression", rows(0.4, 0.2, True), app, "torch", 1 / 3, 10)
-    assert "lowers" in down and "layer 10" in down and "bias alone" in down
+    assert "lowers" in down and "layer 10" in down and "for all inputs at once" in down
+    assert "$\\chi_1 = \\sigma_w^2/2$ is 0.167" in down
     up = rp.off_story("regression", rows(0.2, 0.4, True), app, "he", 2.0, 10)
-    assert "raises" in up and "bias alone" not in up
+    assert "raises" in up and "for all inputs at once" not in up
     same = rp.off_story("regression", rows(0.2, 0.4, False), app, "torch", 1 / 3, 10)
     assert "within noise" in same and "gelu" in same
 

@@ -143,7 +143,7 @@ class Config:
     asymmetric initialisation is added."""
     bd_grid: int = 12
     """Probe inputs of the born-dead part: a bd_grid x bd_grid grid on [-1, 1]^2."""
-    bd_ring: int = 2048
+    bd_ring: int = 1024
     """Directions on the unit circle added to the born-dead probes of every network that the
     grid finds constant (>= 4): without biases a ReLU network is positively homogeneous, so
     constancy on the square is constancy on every direction."""

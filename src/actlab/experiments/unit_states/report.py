@@ -444,9 +444,11 @@ def off_story(task: str, rows: dict[str, dict], applicable: dict, init: str, sw2
         if init == "torch" and r["off_init_last"] > r["off_init_first"]:
             start += (
                 f": the default weights have $\\sigma_w^2 = {num(sw2)}$, far below the 2 that "
-                "keeps a ReLU signal's size, so the part of $z$ that varies with the input "
-                "shrinks layer after layer while the bias does not, and deep units are switched "
-                "on or off by their bias alone"
+                "keeps a ReLU signal's size (ReLU's $\\chi_1 = \\sigma_w^2/2$ is "
+                f"{num(sw2 / 2)} per layer), so the part of $z$ that varies with the input "
+                "shrinks layer after layer while the part that is the same for every input (the "
+                "bias, and the weighted mean of the layer below) does not: deep units end up "
+                "switched on or off for all inputs at once"
             )
         parts.append(start + ".")
         v = change_verdict(r["dead"])
