@@ -328,7 +328,10 @@ def plot_saturation_at_init(results: Results, activation: str, ax: Axes | None =
     ax.set_ylabel("saturated share of (input, unit) pairs")
     ax.set_xticks(layers if len(layers) <= 12 else layers[:: max(1, len(layers) // 10)])
     top = max(0.01, float(np.nanmax(np.r_[results.arrays["sat_theory"][a].ravel(), 0.0])))
-    ax.set_ylim(-0.03 * top, None)
+    # symmetric-log: linear below 0.1%, logarithmic above, so small sigma_w^2 stay visible
+    ax.set_yscale("symlog", linthresh=1e-3, linscale=0.5)
+    ax.set_ylim(0, 1.3 * top)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{100 * v:g}%"))
     return ax
 
 

@@ -679,7 +679,8 @@ def report(results: Results) -> str:
             "![Saturation at initialisation](figures/saturation_init.png)",
             "",
             "*Dots: measured saturated share per layer with its 95% interval over networks; "
-            "lines: the mean-field prediction (wide-network limit).*",
+            "lines: the mean-field prediction (wide-network limit); a symmetric-log axis, linear "
+            "below 0.1%, so that the small shares of small $\\sigma_w^2$ stay visible.*",
             "",
         ]
         worst = max(s["saturation"], key=lambda r: r["max_gap"])
