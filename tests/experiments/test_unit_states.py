@@ -707,3 +707,12 @@ def test_smoke_theory_at_layer_1_is_the_exact_uniform_share(smoke):
     assert theory[0] < gauss - 1e-3
     row = next(r for r in smoke.summary["tasks"]["regression"] if r["activation"] == "tanh")
     assert row["first_theory"] == pytest.approx(theory[0])
+
+
+def test_init_theory_sentence_when_theory_and_measurement_are_both_nil():
+    row = {"first_theory": 0.0, "first_gauss": 0.0, "measured_init_max": 0.0}
+    text = rp.init_theory_sentence("sigmoid", 1e-41, 1e-41, row, 1)
+    assert "fewer than one saturated (input, unit) pair in a million" in text
+    assert "not one was measured" in text
+    seen = rp.init_theory_sentence("sigmoid", 1e-3, 1e-41, {**row, "measured_init_max": 1e-3}, 1)
+    assert "not one" not in seen and "differ from it by at most 0.1 percentage" in seen

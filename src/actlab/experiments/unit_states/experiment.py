@@ -862,6 +862,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
                 mean_layer = share0.mean(axis=0)
                 row["theory_gap"] = float(np.max(np.abs(mean_layer - theo[a])))
                 row["theory_max"] = float(np.max(theo[a]))
+                row["measured_init_max"] = float(np.max(mean_layer))
                 row["first_theory"] = float(theo[a][0])
                 row["first_gauss"] = float(arrays[f"theory_first_gauss_{task}"][a])
                 row["first_measured"] = mean_ci(share0[:, 0], bounds=(0, 1))

@@ -147,6 +147,11 @@ def init_theory_sentence(activation: str, gap: float, theory_max: float, row: di
         f"at initialisation; the measured layer means differ from it by at most "
         f"{num(100 * gap, 2)} percentage points"
     )
+    if row and theory_max < 1e-6 and row.get("measured_init_max", 1.0) == 0:
+        text = (
+            f"{activation}: theory predicts fewer than one saturated (input, unit) pair in a "
+            "million at initialisation, and not one was measured"
+        )
     if row and abs(row.get("first_gauss", 0.0) - row.get("first_theory", 0.0)) > 1e-12:
         text += (
             f". At layer 1 a unit's $z$ on one input is a sum of {n_inputs + 1} uniform numbers "
@@ -456,7 +461,8 @@ def off_story(task: str, rows: dict[str, dict], applicable: dict, init: str, sw2
             parts.append(
                 f"Training lowers {act}'s dead fraction from {_pct_ci(r['dead']['start'])} to "
                 f"{_pct_ci(r['dead']['end'])}: a dead unit's own weights get no gradient, but "
-                "the layers below it keep changing, and that can lift its input above 0 again."
+                "the layers below it keep changing, and that can lift its input above 0 again (so "
+                "can a training input between the probes on which the unit is not off)."
             )
         elif v == "up":
             parts.append(
