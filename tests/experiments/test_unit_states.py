@@ -716,3 +716,56 @@ def test_init_theory_sentence_when_theory_and_measurement_are_both_nil():
     assert "not one was measured" in text
     seen = rp.init_theory_sentence("sigmoid", 1e-3, 1e-41, {**row, "measured_init_max": 1e-3}, 1)
     assert "not one" not in seen and "differ from it by at most 0.1 percentage" in seen
+
+
+def test_verdicts_on_the_same_seeds_use_the_paired_test(smoke):
+    """Init vs end of training, each rate vs the smallest, loss before vs after: the same seeds'
+    networks, so the verdicts are the paired t-test's (recomputed here with SciPy)."""
+    from scipy import stats as st
+
+    def paired(a, b):
+        d = np.asarray(a, float) - np.asarray(b, float)
+        if np.all(d == d[0]):
+            return bool(d[0] != 0)
+        return bool(st.ttest_1samp(d, 0.0).pvalue < 0.05)
+
+    s, cfg = smoke.summary, ex.presets["smoke"]
+    fr = smoke.arrays["fractions_regression"]
+    keys = list(s["fractions"])
+    for a, row in enumerate(s["tasks"]["regression"]):
+        for key in ("inactive", "dormant_0.1"):
+            k = keys.index(key)
+            want = paired(fr[k, 0, a].mean(-1), fr[k, -1, a].mean(-1))
+            assert row[key]["changed"] == want
+    kill = smoke.arrays["kill"]
+    for i, entry in enumerate(s["kill"][1:], start=1):
+        assert entry["differs_from_smallest"] == paired(kill[i], kill[0])
+    before = np.log10(smoke.arrays["kill_loss_before"])
+    after = np.log10(smoke.arrays["kill_loss_after"])
+    for i, entry in enumerate(s["kill"]):
+        moved = paired(before, after[i])
+        assert (entry["loss_change"] != "within noise") == moved
+    assert len(s["kill"]) == len(cfg.kill_lrs)
+
+
+def test_a_small_consistent_change_on_the_same_seeds_is_not_called_noise(smoke):
+    """Hand-set arrays where every seed moves by the same small amount: Welch's test would call
+    it noise, the paired test (what the chapter uses for same-seed comparisons) does not."""
+    cfg = ex.presets["smoke"]
+    arrays = {k: np.array(v, copy=True) for k, v in smoke.arrays.items()}
+    E = len(cfg.activations) * cfg.seeds
+    trained = {t: {"loss": np.ones((2, E)), "diverged": -np.ones(E)} for t in ex.TASKS}
+    keys = list(smoke.summary["fractions"])
+    spread = np.linspace(0.1, 0.3, cfg.seeds)[:, None]  # seed-to-seed spread, per layer
+    fr = arrays["fractions_regression"]
+    fr[keys.index("dormant_0.1"), 0, 0] = spread
+    fr[keys.index("dormant_0.1"), -1, 0] = spread + 0.01
+    kill = np.linspace(0.1, 0.3, cfg.kill_seeds)
+    arrays["kill"][0], arrays["kill"][1] = kill, kill + 0.01
+    s = ex.summarise(cfg, arrays, trained)
+    entry = s["tasks"]["regression"][0]["dormant_0.1"]
+    assert entry["changed"] and rp.change_verdict(entry) == "up"
+    assert s["kill"][1]["differs_from_smallest"]
+    from actlab.stats import welch_differs
+
+    assert not welch_differs(kill, kill + 0.01)  # what Welch would have said

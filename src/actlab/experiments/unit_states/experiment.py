@@ -52,7 +52,7 @@ from actlab.models import PLAIN_INITS, EnsembleMLP
 from actlab.optim import OptimizerConfig
 from actlab.probes import functional as Fm
 from actlab.seeding import derive_seed
-from actlab.stats import mean_ci, proportion_ci, welch_differs
+from actlab.stats import mean_ci, paired_differs, proportion_ci, welch_differs
 from actlab.train import Callback, StepState, TrainConfig, train
 
 __all__ = [
@@ -804,6 +804,11 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
 # ------------------------------------------------------------------------------ summary
 
 
+def _paired(a: np.ndarray, b: np.ndarray) -> bool:
+    """The paired t-test, seed by seed: ``a`` and ``b`` come from the same seeds' networks."""
+    return paired_differs(np.asarray(a, float), np.asarray(b, float))
+
+
 def _welch(a: np.ndarray, b: np.ndarray) -> bool:
     return welch_differs(np.asarray(a, float), np.asarray(b, float))
 
@@ -849,7 +854,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
                 row[key] = {
                     "start": mean_ci(start, bounds=(0, 1)),
                     "end": mean_ci(end, bounds=(0, 1)),
-                    "changed": _welch(start, end),
+                    "changed": _paired(start, end),
                     "worst_end": _worst(fr[k, -1, a]),
                     "max": float(finite.max()) if finite.size else math.nan,
                 }
@@ -952,7 +957,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray], trained: dict) -> dict
         {
             "lr": lr,
             "killed": mean_ci(kill[i], bounds=(0, 1)),
-            "differs_from_smallest": bool(i > 0 and _welch(kill[i], kill[0])),
+            "differs_from_smallest": bool(i > 0 and _paired(kill[i], kill[0])),
             "loss_after": _geometric(log_after[i]),
             "loss_change": _loss_change(log_before, log_after[i]),
         }
@@ -1000,9 +1005,9 @@ def _geometric(log10_values: np.ndarray) -> dict[str, float]:
 
 
 def _loss_change(log_before: np.ndarray, log_after: np.ndarray) -> str:
-    """``lower`` or ``higher`` where Welch's test on log10 losses separates the loss after the
-    step from the one before it, else ``within noise``."""
-    if not _welch(log_before, log_after):
+    """``lower`` or ``higher`` where the paired test on log10 losses (seed by seed) separates the
+    loss after the step from the one before it, else ``within noise``."""
+    if not _paired(log_before, log_after):
         return "within noise"
     return "lower" if log_after.mean() < log_before.mean() else "higher"
 

@@ -90,7 +90,7 @@ def construction_table(
 
 def change_verdict(entry: dict[str, Any]) -> str:
     """Whether the layer-mean of one fraction moved from initialisation to the end of training
-    (Welch's test over seeds): ``up``, ``down`` or ``within noise``."""
+    (paired test over seeds): ``up``, ``down`` or ``within noise``."""
     if not entry["changed"]:
         return "within noise"
     return "up" if entry["end"]["mean"] > entry["start"]["mean"] else "down"
@@ -353,7 +353,8 @@ def rai_sentence(comparisons: list[dict]) -> str:
     if lower:
         best = max(lower, key=lambda c: c["relu"]["mean"] - c["rai"]["mean"])
         parts.append(
-            f"RAI lowers the frequency of constant networks in {len(lower)} of "
+            f"By [Welch's test](#term-welch) on the 0/1 outcomes of the two independent sets "
+            f"of networks, RAI lowers the frequency of constant networks in {len(lower)} of "
             f"{len(comparisons)} cells (most at N = {best['width']}, D = {best['depth']}: "
             f"{pct(best['rai']['mean'])} against {pct(best['relu']['mean'])})"
         )
@@ -369,7 +370,7 @@ def rai_sentence(comparisons: list[dict]) -> str:
 
 def kill_sentence(kill: list[dict]) -> str:
     """The killed fraction across the learning-rate grid, and the smallest rate at which it
-    exceeds the smallest rate's (Welch's test)."""
+    exceeds the smallest rate's (paired test, seed by seed)."""
     first, last = kill[0], kill[-1]
     up = [
         k
@@ -385,19 +386,21 @@ def kill_sentence(kill: list[dict]) -> str:
         n_up = sum(k in up for k in larger)
         if n_up == len(larger):
             return text + (
-                f"; from η = {up[0]['lr']:g} on (the smallest rate where Welch's test separates "
-                f"it from η = {first['lr']:g}) more units die than at the smallest rate"
+                f"; from η = {up[0]['lr']:g} on (the smallest rate where a paired test, seed by "
+                f"seed, separates it from η = {first['lr']:g}) more units die than at the "
+                "smallest rate"
             )
         return text + (
             f"; more units die than at the smallest rate at η = {up[0]['lr']:g} (the smallest "
-            f"rate where Welch's test separates it from η = {first['lr']:g}) and at {n_up} of "
+            f"rate where a paired test, seed by seed, separates it from η = {first['lr']:g}) "
+            f"and at {n_up} of "
             f"the {len(larger)} larger rates"
         )
     return text + f"; every rate is within noise of η = {first['lr']:g}"
 
 
 def kill_loss_sentence(kill: list[dict], before: dict[str, float]) -> str:
-    """What the one step does to the training loss at each rate (geometric means; Welch's test
+    """What the one step does to the training loss at each rate (geometric means; paired test
     on log losses), and how many units the largest loss-lowering step kills."""
 
     def rates(entries: list[dict]) -> str:
@@ -415,7 +418,10 @@ def kill_loss_sentence(kill: list[dict], before: dict[str, float]) -> str:
         verdicts.append(f"leaves it within noise at η = {rates(same)}")
     if higher:
         verdicts.append(f"raises it at η = {rates(higher)}")
-    parts.append("one step " + "; ".join(verdicts))
+    parts.append(
+        "by a [paired test](#term-paired) on the log losses, seed by seed, one step "
+        + "; ".join(verdicts)
+    )
     text = "; ".join(parts) + "."
     if lower:
         best = lower[-1]
@@ -598,8 +604,9 @@ def report(results: Results) -> str:
     out += [
         "## Unit states over training",
         "",
-        "In the tables, *change* is *up* or *down* where [Welch's test](#term-welch) over the "
-        "seeds separates the layer mean after training from the one at initialisation, and "
+        "In the tables, *change* is *up* or *down* where a [paired test](#term-paired) over the "
+        "seeds (the same networks at initialisation and after training) separates the layer "
+        "mean after training from the one at initialisation, and "
         "*within noise* where it does not; fractions that are zero by construction are left "
         "out.",
         "",
