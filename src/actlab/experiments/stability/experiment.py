@@ -1,0 +1,614 @@
+"""The stability experiment: how large a learning rate, and how deep a stack, each activation
+survives, with full-batch gradient descent (GD), GD with heavy-ball momentum and Adam.
+
+Data (from the run's own generator): the deep-MLP's noisy sine, ``x = linspace(-pi, pi,
+n_train)``, ``y = sin(x) + N(0, noise^2)``; a held-out draw on the midpoints of that grid.
+Training is full batch, so GD is exactly gradient descent and the quadratic thresholds apply.
+
+Members: one ensemble pass per (optimiser, depth) trains every (activation, learning rate,
+seed); members with the same seed and depth start from the same weights whatever their
+activation and rate. Layers are numbered from the input.
+
+Outcomes per member: final training and held-out MSE (NaN when it diverged) and the step at
+which the engine froze it as diverged (-1: never). Sharpness (the top eigenvalue of the loss
+Hessian, :func:`actlab.sharpness.top_eigenvalue`) is recorded every ``sharp_every`` steps at
+depth ``sharp_depth`` for GD, and Adam's preconditioned sharpness
+(:func:`actlab.sharpness.preconditioned_sharpness`) for Adam; the sharpness at initialisation
+of every (depth, activation, seed) gives the quadratic model's bound ``2 / lambda_max``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from actlab import progress
+from actlab.activations import get_activation
+from actlab.experiments.base import (
+    ChunkRunner,
+    Results,
+    check_activations,
+    check_choice,
+    check_config,
+    check_ints,
+    run_inline,
+)
+from actlab.models import PLAIN_INITS, EnsembleMLP
+from actlab.optim import EnsembleOptimizer, OptimizerConfig
+from actlab.seeding import derive_seed
+from actlab.sharpness import (
+    adam_threshold,
+    gd_threshold,
+    momentum_threshold,
+    preconditioned_sharpness,
+    top_eigenvalue,
+)
+from actlab.stats import mean_ci, welch_differs
+from actlab.train import Callback, StepState, TrainConfig, train
+
+__all__ = [
+    "Config",
+    "presets",
+    "run",
+    "OPTIMIZERS",
+    "MAX_LOSS",
+    "largest_stable",
+    "settle_ratio",
+    "summarise",
+]
+
+OPTIMIZERS = ("gd", "momentum", "adam")
+"""Full-batch gradient descent, heavy-ball momentum (torch.optim.SGD's form), Adam."""
+ENGINE = {"gd": "sgd", "momentum": "momentum", "adam": "adam"}
+MAX_LOSS = 1e4
+"""A member whose training MSE exceeds this (or is not finite) is frozen as diverged; the
+targets' variance is about 0.5, so this is 20000 times the loss of predicting 0."""
+FLAT_FIT = 0.9
+"""A final training MSE at least this share of the targets' variance (the MSE of the best
+constant) is a network that fits no better than a constant."""
+SHARP_TOL = 1e-3
+"""Relative tolerance of the power iteration on the sharpness during training."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the stability experiment."""
+
+    activations: tuple[str, ...] = (
+        "identity",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "gelu",
+        "selu",
+    )
+    """Activations compared (any registry name)."""
+    optimizers: tuple[str, ...] = OPTIMIZERS
+    """Optimisers: gd (full-batch gradient descent), momentum (heavy ball), adam."""
+    depths: tuple[int, ...] = (2, 4, 8)
+    """Numbers of hidden layers D."""
+    width: int = 32
+    """Units per hidden layer N."""
+    seeds: int = 5
+    """Seeds (initial weights) per activation, rate and depth."""
+    steps: int = 200
+    """Full-batch optimiser steps."""
+    gd_rates: tuple[float, ...] = tuple(2.0**k for k in range(-7, 1))
+    """Learning rates of gd (a geometric grid: the largest stable rate is known to its step)."""
+    momentum_rates: tuple[float, ...] = tuple(2.0**k for k in range(-8, 0))
+    """Learning rates of momentum."""
+    adam_rates: tuple[float, ...] = tuple(2.0**k for k in range(-8, 0))
+    """Learning rates of adam."""
+    momentum: float = 0.9
+    """Heavy-ball coefficient of momentum (in [0, 1))."""
+    n_train: int = 64
+    """Training points on [-pi, pi] (full batch)."""
+    noise: float = 0.1
+    """Standard deviation of the label noise."""
+    sharp_depth: int = 4
+    """Depth (one of depths) at which sharpness is tracked during training."""
+    sharp_every: int = 25
+    """Steps between two sharpness measurements."""
+    sharp_iters: int = 25
+    """Most power iterations per sharpness measurement during training."""
+    tail: float = 0.3
+    """Last fraction of training over which the sharpness / threshold ratio is summarised."""
+    init: str = "xavier"
+    """Weight initialisation scheme (torch, xavier, he)."""
+    data_seed: int = 0
+    """Seed of the data (noise draws)."""
+
+    def __post_init__(self) -> None:
+        check_config(self)
+        for key in ("activations", "optimizers", "depths", "gd_rates", "momentum_rates"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        object.__setattr__(self, "adam_rates", tuple(self.adam_rates))
+        check_activations(self, "activations")
+        if not self.activations:
+            raise ValueError("activations must name at least one activation")
+        if not self.optimizers or len(set(self.optimizers)) != len(self.optimizers):
+            raise ValueError(f"optimizers must name distinct optimisers, got {self.optimizers}")
+        for name in self.optimizers:
+            if name not in OPTIMIZERS:
+                raise ValueError(f"optimizers must be among {', '.join(OPTIMIZERS)}, got {name!r}")
+        check_choice(self, "init", PLAIN_INITS)
+        check_ints(self, {"data_seed": 0})
+        positive = ("width", "seeds", "steps", "sharp_every", "sharp_iters")
+        check_ints(self, dict.fromkeys(positive, 1))
+        check_ints(self, {"n_train": 4})
+        if not self.depths or any(
+            isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in self.depths
+        ):
+            raise ValueError(f"depths must be integers >= 1, got {self.depths}")
+        if list(self.depths) != sorted(set(self.depths)):
+            raise ValueError(f"depths must be increasing without repeats, got {self.depths}")
+        for key in ("gd_rates", "momentum_rates", "adam_rates"):
+            rates = getattr(self, key)
+            if not rates or any(
+                not isinstance(r, float | int) or not (0 < r < math.inf) for r in rates
+            ):
+                raise ValueError(f"{key} must be finite rates > 0, got {rates}")
+            if list(rates) != sorted(set(rates)):
+                raise ValueError(f"{key} must be increasing without repeats, got {rates}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
+        if self.noise < 0:
+            raise ValueError(f"noise must be >= 0, got {self.noise}")
+        if isinstance(self.sharp_depth, bool) or self.sharp_depth not in self.depths:
+            raise ValueError(
+                f"sharp_depth must be one of depths {self.depths}, got {self.sharp_depth}"
+            )
+        if not 0 < self.tail <= 1:
+            raise ValueError(f"tail must lie in (0, 1], got {self.tail}")
+
+    def rates(self, optimizer: str) -> tuple[float, ...]:
+        """The learning-rate grid of ``optimizer``."""
+        return tuple(float(r) for r in getattr(self, f"{optimizer}_rates"))
+
+
+presets = {
+    "smoke": Config(
+        activations=("tanh", "relu"),
+        depths=(2, 4),
+        width=8,
+        seeds=2,
+        steps=30,
+        gd_rates=(0.25, 1.0, 4.0),
+        momentum_rates=(0.0625, 0.25),
+        adam_rates=(0.004, 0.064),
+        n_train=16,
+        sharp_depth=2,
+        sharp_every=10,
+        sharp_iters=10,
+    ),
+    "default": Config(),
+    "full": Config(
+        activations=(
+            "identity",
+            "sigmoid",
+            "tanh",
+            "relu",
+            "leaky_relu",
+            "elu",
+            "gelu",
+            "silu",
+            "selu",
+        ),
+        depths=(1, 2, 4, 8, 16),
+        width=64,
+        seeds=10,
+        steps=3000,
+        gd_rates=tuple(2.0 ** (k / 2) for k in range(-12, 5)),
+        momentum_rates=tuple(2.0 ** (k / 2) for k in range(-18, 0)),
+        adam_rates=tuple(2.0 ** (k / 2) for k in range(-22, -4)),
+        n_train=256,
+        sharp_every=20,
+        sharp_iters=100,
+    ),
+}
+
+
+def make_data(cfg: Config) -> dict[str, torch.Tensor]:
+    """Training and held-out sets, each ``x`` ``(n, 1)`` and ``y`` ``(n, 1)``, float32."""
+    gen = torch.Generator().manual_seed(derive_seed(cfg.data_seed, "stability", "noise"))
+    x = torch.linspace(-math.pi, math.pi, cfg.n_train, dtype=torch.float64)[:, None]
+    mid = (x[1:] + x[:-1]) / 2
+
+    def noisy(grid: torch.Tensor) -> torch.Tensor:
+        return torch.sin(grid) + cfg.noise * torch.randn(
+            grid.shape, generator=gen, dtype=grid.dtype
+        )
+
+    data = {"x_train": x, "y_train": noisy(x), "x_test": mid, "y_test": noisy(mid)}
+    return {k: v.float() for k, v in data.items()}
+
+
+def members(cfg: Config, optimizer: str) -> pd.DataFrame:
+    """Every (activation, rate, seed) of one pass, in ensemble order."""
+    rows = [
+        {"activation": a, "lr": r, "seed": s}
+        for a in cfg.activations
+        for r in cfg.rates(optimizer)
+        for s in range(cfg.seeds)
+    ]
+    return pd.DataFrame(rows)
+
+
+def build_model(cfg: Config, depth: int, acts: list[str], seeds: list[int]) -> EnsembleMLP:
+    """The ensemble of one pass: member seeds are derived from (seed, depth), not from the
+    activation or the rate, so equal seeds give equal initial weights."""
+    member_seeds = [derive_seed(s, "stability", "depth", depth) for s in seeds]
+    return EnsembleMLP(1, [cfg.width] * depth, 1, acts, member_seeds, init=cfg.init)
+
+
+def train_config(cfg: Config, optimizer: str) -> TrainConfig:
+    """Full-batch training with ``optimizer``'s engine settings."""
+    return TrainConfig(
+        epochs=cfg.steps,
+        loss="mse",
+        max_loss=MAX_LOSS,
+        optimizer=optimizer_config(cfg, optimizer),
+    )
+
+
+def optimizer_config(cfg: Config, optimizer: str) -> OptimizerConfig:
+    return OptimizerConfig(name=ENGINE[optimizer], momentum=cfg.momentum)
+
+
+def _mse(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return (model(x) - y).square().mean(dim=(1, 2)).double()
+
+
+def sharpness_schedule(cfg: Config) -> list[int]:
+    """Steps at which the sharpness is measured: 0, sharp_every, ... below ``steps``, and the
+    last step."""
+    return sorted({*range(0, cfg.steps, cfg.sharp_every), cfg.steps - 1})
+
+
+def _train_pass(cfg: Config, data: dict[str, torch.Tensor], optimizer: str, depth: int) -> dict:
+    """Train one (optimiser, depth) pass; arrays in :func:`members` order."""
+    table = members(cfg, optimizer)
+    model = build_model(cfg, depth, list(table.activation), list(table.seed))
+    x, y = data["x_train"], data["y_train"]
+    init_loss = _mse(model, x, y)
+    tcfg = train_config(cfg, optimizer)
+    opt = EnsembleOptimizer(
+        model.flat, torch.tensor(table.lr.values), model.param_blocks(), tcfg.optimizer
+    )
+    callbacks = []
+    track = depth == cfg.sharp_depth and optimizer in ("gd", "adam")
+    if track:
+        schedule = sharpness_schedule(cfg)
+
+        def measure(state: StepState) -> dict[str, torch.Tensor]:
+            if optimizer == "gd":
+                eig = top_eigenvalue(
+                    state.model,
+                    state.x,
+                    state.y,
+                    "mse",
+                    members=state.active,
+                    max_iter=cfg.sharp_iters,
+                    tol=SHARP_TOL,
+                    seed=state.step,
+                )
+            else:
+                eig = preconditioned_sharpness(
+                    state.model,
+                    state.x,
+                    state.y,
+                    opt,
+                    "mse",
+                    members=state.active,
+                    max_iter=cfg.sharp_iters,
+                    tol=SHARP_TOL,
+                    seed=state.step,
+                )
+            return {"sharpness": eig.value, "converged": eig.converged.double()}
+
+        callbacks.append(Callback(measure, at=schedule))
+    result = train(
+        model, x, y, train_config_with_optimizer(tcfg), optimizer=opt, callbacks=callbacks
+    )
+    diverged = result.diverged_step.clone()
+    final_train = _mse(model, x, y)
+    final_test = _mse(model, data["x_test"], data["y_test"])
+    bad = diverged >= 0
+    final_train[bad] = math.nan
+    final_test[bad] = math.nan
+    out = {
+        "diverged_step": diverged.numpy(),
+        "init_loss": init_loss.numpy(),
+        "final_train": final_train.numpy(),
+        "final_test": final_test.numpy(),
+    }
+    if track:
+        steps, values = result.records["sharpness"]
+        out["sharpness"] = values.double().numpy()  # (n_records, E)
+        out["sharp_steps"] = np.asarray(steps)
+        out["converged"] = result.records["converged"][1].numpy()
+    return out
+
+
+def train_config_with_optimizer(tcfg: TrainConfig) -> TrainConfig:
+    """With ``optimizer=`` given, train() wants the rates and settings left at their
+    defaults (they are the optimiser's own)."""
+    return TrainConfig(epochs=tcfg.epochs, loss=tcfg.loss, max_loss=tcfg.max_loss)
+
+
+def _init_sharpness(cfg: Config, data: dict[str, torch.Tensor], depth: int) -> np.ndarray:
+    """``lambda_max`` of the Hessian at initialisation, ``(activation, seed)``."""
+    acts = [a for a in cfg.activations for _ in range(cfg.seeds)]
+    seeds = [s for _ in cfg.activations for s in range(cfg.seeds)]
+    model = build_model(cfg, depth, acts, seeds)
+    eig = top_eigenvalue(model, data["x_train"], data["y_train"], "mse", max_iter=300, tol=1e-5)
+    return eig.value.numpy().reshape(len(cfg.activations), cfg.seeds)
+
+
+# ---------------------------------------------------------------------------- summaries
+def largest_stable(
+    rates: np.ndarray, diverged_step: np.ndarray, final_train: np.ndarray, init_loss: np.ndarray
+) -> np.ndarray:
+    """The largest stable rate per seed: the largest rate of the grid (``rates`` increasing,
+    last axis of the other arrays' rate axis ``(..., rate, seed)``) at which the member did not
+    diverge and ended with a training MSE below its initial one; NaN when no rate was stable.
+
+    ``diverged_step``, ``final_train``: ``(..., rate, seed)``; ``init_loss``: ``(..., seed)``
+    or broadcastable. Returns ``(..., seed)``."""
+    rates = np.asarray(rates, dtype=np.float64)
+    stable = (np.asarray(diverged_step) < 0) & (
+        np.asarray(final_train) < np.asarray(init_loss)[..., None, :]
+    )
+    grid = np.broadcast_to(rates[:, None], stable.shape)
+    best = np.where(stable, grid, -np.inf).max(axis=-2)
+    return np.where(np.isfinite(best), best, np.nan)
+
+
+def settle_ratio(steps: np.ndarray, ratio: np.ndarray, total_steps: int, tail: float) -> np.ndarray:
+    """Median of ``ratio`` ``(n_records, ...)`` over the records at steps in the last ``tail``
+    of training (``step >= (1 - tail) * total_steps``); NaN where none is finite."""
+    steps = np.asarray(steps)
+    keep = steps >= (1 - tail) * total_steps
+    if not keep.any():
+        keep = steps == steps.max()
+    part = np.asarray(ratio, dtype=np.float64)[keep]
+    part = np.where(np.isfinite(part), part, np.nan)
+    out = np.full(part.shape[1:], np.nan)
+    some = np.isfinite(part).any(axis=0)
+    out[some] = np.nanmedian(part[:, some], axis=0)
+    return out
+
+
+def _log2_ci(values: np.ndarray) -> dict[str, float]:
+    """Geometric mean and 95% interval of positive values (t interval of log2)."""
+    v = np.asarray(values, dtype=np.float64)
+    stat = mean_ci(np.log2(v[np.isfinite(v) & (v > 0)]))
+    return {k: (2.0 ** stat[k] if k in ("mean", "lo", "hi") else stat[k]) for k in stat}
+
+
+def _group(acts: list[str]) -> dict[str, str]:
+    """``piecewise-linear``, ``smooth`` (smooth and not piecewise linear) or ``other``."""
+    out = {}
+    for a in acts:
+        act = get_activation(a)
+        out[a] = "piecewise-linear" if act.piecewise_linear else "smooth" if act.smooth else "other"
+    return out
+
+
+def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Every number the report states, from the arrays alone."""
+    acts = list(cfg.activations)
+    out: dict[str, Any] = {"groups": _group(acts), "stable": {}, "theory": {}, "sharp": {}}
+    lam = arrays["lam_init"]  # (depth, act, seed)
+    for opt in cfg.optimizers:
+        rates = np.asarray(cfg.rates(opt))
+        best = largest_stable(
+            rates, arrays[f"diverged_{opt}"], arrays[f"train_{opt}"], arrays[f"init_{opt}"][:, :, 0]
+        )  # (depth, act, seed)
+        out["stable"][opt] = {}
+        for di, depth in enumerate(cfg.depths):
+            for ai, act in enumerate(acts):
+                b = best[di, ai]
+                stat = _log2_ci(b)
+                top = float(np.nanmax(b)) if np.isfinite(b).any() else math.nan
+                entry = {
+                    **stat,
+                    "per_seed": [None if not math.isfinite(v) else float(v) for v in b],
+                    "none_stable": int(np.sum(~np.isfinite(b))),
+                    "at_top": int(np.sum(b == rates[-1])),
+                    "max": top,
+                }
+                div = arrays[f"diverged_{opt}"][di, ai]  # (rate, seed)
+                entry["diverged"] = [int(np.sum(div[r] >= 0)) for r in range(len(rates))]
+                out["stable"][opt][f"{depth}/{act}"] = entry
+                if opt in ("gd", "momentum"):
+                    thr = (
+                        gd_threshold(lam[di, ai])
+                        if opt == "gd"
+                        else momentum_threshold(lam[di, ai], cfg.momentum)
+                    )
+                    pred = _log2_ci(thr)
+                    # Seeds whose prediction lies in [best, next grid rate): agreement at the
+                    # grid's resolution; below best: the prediction is too cautious.
+                    nxt = np.array(
+                        [
+                            rates[np.searchsorted(rates, v) + 1]
+                            if math.isfinite(v) and v < rates[-1]
+                            else math.inf
+                            for v in b
+                        ]
+                    )
+                    ok = np.isfinite(b)
+                    inside = int(np.sum(ok & (thr >= b) & (thr < nxt)))
+                    below = int(np.sum(ok & (thr < b)))
+                    above = int(np.sum(ok & (thr >= nxt)))
+                    ratio = mean_ci(np.log10(b[ok] / thr[ok])) if ok.any() else mean_ci([])
+                    out["theory"][f"{opt}/{depth}/{act}"] = {
+                        "pred": pred,
+                        "inside": inside,
+                        "below": below,
+                        "above": above,
+                        "n": int(ok.sum()),
+                        "log10_ratio": ratio,
+                    }
+    # Sharpness against its threshold at the tracked depth.
+    for opt in ("gd", "adam"):
+        key = f"sharp_{opt}"
+        if key not in arrays:
+            continue
+        rates = np.asarray(cfg.rates(opt))
+        steps = arrays[f"sharp_steps_{opt}"]
+        values = arrays[key]  # (record, act, rate, seed)
+        thr = gd_threshold(rates) if opt == "gd" else adam_threshold(rates)
+        ratio = values / thr[None, None, :, None]
+        settled = settle_ratio(steps, ratio, cfg.steps, cfg.tail)  # (act, rate, seed)
+        di = cfg.depths.index(cfg.sharp_depth)
+        div = arrays[f"diverged_{opt}"][di]  # (act, rate, seed)
+        per_act: dict[str, Any] = {}
+        pooled: dict[str, list[float]] = {}
+        for ai, act in enumerate(acts):
+            # The rate shown: the largest at which every seed was stable (never diverged and
+            # ended below its initial loss).
+            ok = [
+                ri
+                for ri in range(len(rates))
+                if np.all(div[ai, ri] < 0)
+                and np.all(arrays[f"train_{opt}"][di, ai, ri] < arrays[f"init_{opt}"][di, ai, 0])
+            ]
+            if not ok:
+                per_act[act] = {"rate": None}
+                continue
+            ri = max(ok)
+            vals = settled[ai, ri]
+            final = arrays[f"train_{opt}"][di, ai, ri]  # (seed,)
+            flat = int(np.sum(final >= FLAT_FIT * float(arrays["target_var"][0])))
+            first = values[0, ai, ri] if opt == "gd" else values[1 if len(steps) > 1 else 0, ai, ri]
+            per_act[act] = {
+                "rate": float(rates[ri]),
+                "ratio": mean_ci(vals),
+                "per_seed": [float(v) for v in vals],
+                "flat_fit": flat,
+                "seeds": int(len(vals)),
+                "start_ratio": mean_ci(first / thr[ri]),
+                "start_per_seed": [float(v) for v in first / thr[ri]],
+                "all_ratios": [mean_ci(settled[ai, r]) for r in range(len(rates))],
+            }
+            pooled.setdefault(out["groups"][act], []).extend(float(v) for v in vals)
+        comp = None
+        a, b = pooled.get("smooth", []), pooled.get("piecewise-linear", [])
+        if len(a) >= 2 and len(b) >= 2:
+            comp = {
+                "smooth": mean_ci(a),
+                "piecewise-linear": mean_ci(b),
+                "differs": bool(welch_differs(a, b)),
+            }
+        live = np.isfinite(values)
+        conv = arrays[f"sharp_conv_{opt}"]
+        out["sharp"][opt] = {
+            "per_act": per_act,
+            "compare": comp,
+            "converged": int(np.sum((conv > 0) & live)),
+            "measured": int(np.sum(live)),
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------- run
+def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
+    """Train every pass, measure sharpness, and summarise."""
+    data = make_data(cfg)
+    passes = [(o, d) for o in cfg.optimizers for d in cfg.depths]
+    progress.expect(len(passes) * cfg.steps + len(cfg.depths))
+    arrays: dict[str, np.ndarray] = {}
+    axes: dict[str, tuple[str, ...]] = {}
+    coords: dict[str, list] = {}
+    A, S = len(cfg.activations), cfg.seeds
+    lam = [
+        chunks(f"init-sharpness-D{d}", lambda d=d: _init_sharpness(cfg, data, d), work=1)
+        for d in cfg.depths
+    ]
+    y = data["y_train"].double()
+    arrays["target_var"] = np.array([float((y - y.mean()).square().mean())])
+    axes["target_var"] = ("value",)
+    arrays["lam_init"] = np.stack(lam)
+    axes["lam_init"] = ("depth", "activation", "seed")
+    results = {
+        (o, d): chunks(
+            f"train-{o}-D{d}", lambda o=o, d=d: _train_pass(cfg, data, o, d), work=cfg.steps
+        )
+        for o, d in passes
+    }
+    rows = []
+    for o in cfg.optimizers:
+        R = len(cfg.rates(o))
+        shape = (len(cfg.depths), A, R, S)
+        for name, key in (
+            ("diverged", "diverged_step"),
+            ("train", "final_train"),
+            ("test", "final_test"),
+            ("init", "init_loss"),
+        ):
+            arrays[f"{name}_{o}"] = np.stack([results[(o, d)][key] for d in cfg.depths]).reshape(
+                shape
+            )
+            axes[f"{name}_{o}"] = ("depth", "activation", "rate", "seed")
+            coords[f"{name}_{o}/rate"] = list(cfg.rates(o))
+        tracked = results[(o, cfg.sharp_depth)]
+        if "sharpness" in tracked:
+            n = tracked["sharpness"].shape[0]
+            arrays[f"sharp_{o}"] = tracked["sharpness"].reshape(n, A, R, S)
+            axes[f"sharp_{o}"] = ("record", "activation", "rate", "seed")
+            arrays[f"sharp_conv_{o}"] = tracked["converged"].reshape(n, A, R, S)
+            axes[f"sharp_conv_{o}"] = ("record", "activation", "rate", "seed")
+            arrays[f"sharp_steps_{o}"] = tracked["sharp_steps"]
+            axes[f"sharp_steps_{o}"] = ("record",)
+        table = members(cfg, o)
+        for d in cfg.depths:
+            res = results[(o, d)]
+            for m, row in table.iterrows():
+                for metric, key in (
+                    ("final/test_mse", "final_test"),
+                    ("diverged_step", "diverged_step"),
+                ):
+                    rows.append(
+                        {
+                            "member": m,
+                            "step": cfg.steps,
+                            "metric": metric,
+                            "value": float(res[key][m]),
+                            "optimizer": o,
+                            "depth": d,
+                            "activation": row.activation,
+                            "lr": row.lr,
+                            "seed": int(row.seed),
+                        }
+                    )
+    summary = summarise(cfg, arrays)
+    summary["config"] = {
+        "activations": list(cfg.activations),
+        "optimizers": list(cfg.optimizers),
+        "depths": list(cfg.depths),
+        "rates": {o: list(cfg.rates(o)) for o in cfg.optimizers},
+        "seeds": S,
+        "steps": cfg.steps,
+        "width": cfg.width,
+        "n_train": cfg.n_train,
+        "noise": cfg.noise,
+        "momentum": cfg.momentum,
+        "sharp_depth": cfg.sharp_depth,
+        "sharp_every": cfg.sharp_every,
+        "tail": cfg.tail,
+        "init": cfg.init,
+        "members": {o: A * len(cfg.rates(o)) * S for o in cfg.optimizers},
+        "max_loss": MAX_LOSS,
+    }
+    return Results(
+        metrics=pd.DataFrame(rows), arrays=arrays, axes=axes, coords=coords, summary=summary
+    )

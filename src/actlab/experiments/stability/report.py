@@ -1,0 +1,473 @@
+"""The stability chapter's Markdown, every number read from the run's summary.
+
+The verdict helpers (:func:`settle_verdict`, :func:`depth_verdict`, :func:`theory_verdict`,
+:func:`compare_sentence`) take small dicts, so the tests check each sentence both ways with
+hand-set summaries.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from actlab.experiments.base import Results
+from actlab.report.format import ci, num, pct, ratio_ci
+from actlab.stats import proportion_ci, welch_differs
+
+__all__ = [
+    "report",
+    "settle_verdict",
+    "depth_verdict",
+    "theory_verdict",
+    "compare_sentence",
+    "rate_interval",
+    "NEAR",
+]
+
+NAMES = {"gd": "GD", "momentum": "heavy-ball momentum", "adam": "Adam"}
+INIT_TEXT = {
+    "xavier": "[Xavier initialisation](#term-xavier-init)",
+    "he": "[He initialisation](#term-he-init)",
+    "torch": "[default initialisation](#term-default-init)",
+}
+NEAR = 0.2
+"""A late sharpness whose whole 95% interval lies within +-NEAR of its threshold (as a ratio)
+'hovers at' the threshold."""
+
+
+def _f(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def settle_verdict(stat: dict[str, float]) -> str:
+    """Where the late sharpness / threshold (a :func:`mean_ci` dict over seeds) lies: "at"
+    (whole interval within +-NEAR of 1), "below" (whole interval below 1 - NEAR), "above"
+    (whole interval above 1 + NEAR), "unresolved" otherwise or without an interval."""
+    lo, hi = _f(stat.get("lo")), _f(stat.get("hi"))
+    if math.isnan(lo) or math.isnan(hi):
+        return "unresolved"
+    if lo >= 1 - NEAR and hi <= 1 + NEAR:
+        return "at"
+    if hi < 1 - NEAR:
+        return "below"
+    if lo > 1 + NEAR:
+        return "above"
+    return "unresolved"
+
+
+_SETTLE_TEXT = {
+    "at": "hovers at the threshold (within {near})",
+    "below": "stays below the threshold (by more than {near})",
+    "above": "sits above the threshold (by more than {near})",
+    "unresolved": "is not resolved by the seeds (its interval straddles the ±{near} band)",
+}
+
+
+def depth_verdict(shallow: list[float], deep: list[float]) -> str:
+    """How the largest stable rate moves from the shallowest to the deepest stack, by Welch's
+    test on log2 of the per-seed rates: "shrinks", "grows" or "within noise"."""
+    a = [math.log2(v) for v in shallow if v is not None and math.isfinite(v) and v > 0]
+    b = [math.log2(v) for v in deep if v is not None and math.isfinite(v) and v > 0]
+    if len(a) < 2 or len(b) < 2:
+        return "unknown"
+    if not welch_differs(a, b):
+        return "within noise"
+    return "shrinks" if sum(b) / len(b) < sum(a) / len(a) else "grows"
+
+
+def theory_verdict(entry: dict[str, Any]) -> str:
+    """How the quadratic bound compares with the measured largest stable rate, over seeds:
+    "agrees" when it falls in the measured grid interval [rate, next rate) for most seeds,
+    "cautious" when it lies below the measured rate for most seeds (the network trained at
+    rates the bound calls unstable), "optimistic" when above the interval for most, else
+    "mixed"."""
+    n = int(entry.get("n", 0))
+    if n == 0:
+        return "unknown"
+    for key, word in (("inside", "agrees"), ("below", "cautious"), ("above", "optimistic")):
+        if int(entry.get(key, 0)) > n / 2:
+            return word
+    return "mixed"
+
+
+def compare_sentence(comp: dict[str, Any] | None, threshold: str) -> str:
+    """Smooth against piecewise-linear activations' late sharpness / threshold."""
+    if comp is None:
+        return (
+            "This run lacks two seeds of both a smooth and a piecewise-linear activation, so "
+            "the two families are not compared."
+        )
+    s, p = comp["smooth"], comp["piecewise-linear"]
+    head = (
+        f"Pooled over activations and seeds, the smooth ones settle at {ci(s)} of {threshold} "
+        f"and the piecewise-linear ones at {ci(p)}"
+    )
+    if not comp["differs"]:
+        return head + ": the difference is within noise ([Welch's test](#term-welch))."
+    word = "closer to" if abs(s["mean"] - 1) < abs(p["mean"] - 1) else "farther from"
+    return head + (
+        f": they differ ([Welch's test](#term-welch)); the smooth ones settle {word} the threshold."
+    )
+
+
+def rate_interval(value: float | None, rates: list[float]) -> str:
+    """A per-seed largest stable rate as the grid interval it pins down: ``[r, next)``,
+    ``>= top`` at the top of the grid, ``< lowest`` when none was stable."""
+    if value is None or not math.isfinite(value):
+        return f"< {num(rates[0])}"
+    i = min(range(len(rates)), key=lambda k: abs(rates[k] - value))
+    if i == len(rates) - 1:
+        return f"≥ {num(rates[-1])}"
+    return f"[{num(rates[i])}, {num(rates[i + 1])})"
+
+
+def _rate_ci(entry: dict[str, Any]) -> str:
+    """The geometric mean over seeds with its interval (the mean alone when all seeds agree or
+    fewer than two are defined)."""
+    if entry.get("n", 0) == 0:
+        return "< grid"
+    if entry.get("at_top", 0) == entry["n"] and not entry.get("none_stable"):
+        return f"≥ {num(entry['mean'])} (top of grid)"
+    lo, hi = _f(entry.get("lo")), _f(entry.get("hi"))
+    if math.isnan(lo) or abs(hi - lo) < 1e-12 * max(abs(hi), 1):
+        return num(entry["mean"])
+    return f"{num(entry['mean'], 2)} [{num(lo, 2)}, {num(hi, 2)}]"
+
+
+def report(results: Results) -> str:
+    """The chapter, ending with its exercises."""
+    from actlab.experiments.stability.exercises import EXERCISES
+    from actlab.report.exercises import exercises_markdown
+
+    s = results.summary
+    out = _intro(s) + _theory(s) + _maps(s) + _depth(s) + _sharpness(s) + _confounds(s)
+    return "\n".join(out).rstrip() + "\n\n" + exercises_markdown(EXERCISES).rstrip() + "\n"
+
+
+def _intro(s: dict[str, Any]) -> list[str]:
+    c = s["config"]
+    opts = ", ".join(NAMES[o] for o in c["optimizers"])
+    depths = ", ".join(map(str, c["depths"]))
+    members = ", ".join(f"{c['members'][o]} members for {NAMES[o]}" for o in c["optimizers"])
+    grids = "; ".join(
+        f"{NAMES[o]}: {num(c['rates'][o][0])} to {num(c['rates'][o][-1])} "
+        f"({len(c['rates'][o])} rates)"
+        for o in c["optimizers"]
+    )
+    return [
+        "# Stability: big learning rates and deep stacks",
+        "",
+        "How large a learning rate $\\eta$ can a network take before training blows up, and "
+        "how does that change with the activation and with depth? This chapter trains the "
+        f"same small regression networks with {opts} at every rate of a grid and reads off "
+        "where each one diverges, then looks at *why* through the sharpness: the largest "
+        "eigenvalue of the Hessian of the loss L, written λ_max below.",
+        "",
+        f"**Setup.** The task is the noisy sine of the deep-MLP chapter: {c['n_train']} "
+        f"training points on [−π, π], label noise of standard deviation {num(c['noise'])}, "
+        "held-out points on the midpoints. Training is full batch, so GD is exact gradient "
+        f"descent, for {c['steps']} steps. Networks have D ∈ {{{depths}}} hidden layers of "
+        f"N = {c['width']} units, {INIT_TEXT.get(c['init'], c['init'])}, and {c['seeds']} "
+        f"[seeds](#term-seed) per activation, depth and rate; a seed gives every activation "
+        "and every rate the same initial weights. Each (optimiser, depth) is one "
+        f"[ensemble](#term-ensemble) pass with one rate per member ({members}). "
+        f"Rate grids, spaced by a factor of 2: {grids}.",
+        "",
+        "A member counts as **diverged** at the first step at which its training MSE is not "
+        f"finite or exceeds {num(c['max_loss'])}: the engine freezes it there, and the figures "
+        "draw it as *diverged*, never as a loss. Its **largest stable rate** (per seed) is the "
+        "largest rate on the grid at which it did not diverge *and* ended with a training MSE "
+        "below its initial one. The grid limits it: a seed with largest stable rate r is "
+        "known to lie in [r, 2r), so intervals below are in units of grid steps, and means "
+        "over seeds are [geometric means](#term-geometric-mean) with a [95% interval]"
+        "(#term-t-interval) on log2 of the rate.",
+        "",
+    ]
+
+
+def _theory(s: dict[str, Any]) -> list[str]:
+    c = s["config"]
+    mu = num(c["momentum"])
+    return [
+        "## The theory: a quadratic",
+        "",
+        "Near a minimum the loss is close to a quadratic. Along an eigenvector of the Hessian "
+        "with eigenvalue λ, one GD step maps the error e to (1 − ηλ) e, so:",
+        "",
+        "* **GD** diverges iff η > 2/λ, i.e. iff λ_max > 2/η.",
+        f"* **Heavy-ball momentum** μ = {mu} (torch.optim.SGD's form) is stable iff "
+        "λ_max < (2 + 2μ)/η: the recursion has characteristic polynomial "
+        "r² − (1 + μ − ηλ) r + μ, whose roots leave the unit circle at ηλ = 2 + 2μ.",
+        "* **Adam** with $\\beta_1$ = 0.9 holds a diagonal preconditioner "
+        "P = (1 − $\\beta_1$^step)(√($v_t$ /(1 − $\\beta_2$^step)) + $\\epsilon$), the divisor "
+        "of its update. With P frozen, Adam is heavy-ball momentum $\\beta_1$ with rate "
+        "η(1 − $\\beta_1$) on the preconditioned Hessian P^(−1/2) H P^(−1/2) (H the Hessian), "
+        "so it is stable iff the *preconditioned sharpness* stays below "
+        "(2 + 2$\\beta_1$)/((1 − $\\beta_1$) η) = 38/η.",
+        "",
+        "Two consequences are tested here. First, the quadratic model at initialisation "
+        "predicts the largest stable GD rate: 2/λ_max measured at the initial weights (and "
+        "(2 + 2μ)/λ_max for momentum). Second, a network is not a fixed quadratic: Cohen et al. "
+        "(2021) found that under GD the sharpness rises during training (*progressive "
+        "sharpening*) until it reaches 2/η and then hovers there while the loss keeps falling, "
+        "non-monotonically (the *edge of stability*); Cohen et al. (2022) found the same for "
+        "Adam's preconditioned sharpness and 38/η. Sharpness is measured by power iteration "
+        f"on Hessian-vector products every {c['sharp_every']} steps at depth "
+        f"D = {c['sharp_depth']}.",
+        "",
+    ]
+
+
+def _maps(s: dict[str, Any]) -> list[str]:
+    c = s["config"]
+    out = ["## Where training diverges", ""]
+    for opt in c["optimizers"]:
+        out += [
+            f"![{NAMES[opt]}: held-out MSE and divergence over activation and rate]"
+            f"(figures/divergence_{opt}.png)",
+            "",
+        ]
+    out += [
+        "Each cell is one activation at one rate and depth; its colour is the held-out MSE "
+        "(median over the seeds that did not diverge), grey cells diverged for every seed, "
+        "with the median step at which they did. Shares of diverged members:",
+        "",
+    ]
+    header = "| optimiser | " + " | ".join(f"D = {d}" for d in c["depths"]) + " |"
+    out += [header, "|---" * (len(c["depths"]) + 1) + "|"]
+    for opt in c["optimizers"]:
+        cells = []
+        for d in c["depths"]:
+            k = sum(sum(s["stable"][opt][f"{d}/{a}"]["diverged"]) for a in c["activations"])
+            n = len(c["activations"]) * len(c["rates"][opt]) * c["seeds"]
+            p = proportion_ci(k, n)
+            cells.append(f"{k}/{n} = {pct(p['mean'])} [{pct(p['lo'])}, {pct(p['hi'])}]")
+        out.append(f"| {NAMES[opt]} | " + " | ".join(cells) + " |")
+    out += [
+        "",
+        "(Shares of the grid with [Wilson intervals](#term-wilson-interval); they depend on "
+        "where the grid was put, so compare them across depths, not across optimisers.)",
+        "",
+    ]
+    return out
+
+
+def _depth(s: dict[str, Any]) -> list[str]:
+    c = s["config"]
+    depths, acts = c["depths"], c["activations"]
+    out = ["## The largest stable rate, and depth", ""]
+    out += [
+        "Geometric mean over seeds of the largest stable rate, with its 95% interval (a single "
+        "number when every seed agrees; ≥ the top of the grid or < its bottom where seeds ran "
+        "off it):",
+        "",
+    ]
+    header = "| activation | " + " | ".join(
+        f"{NAMES[o]}, D = {d}" for o in c["optimizers"] for d in depths
+    )
+    out += [header + " |", "|---" * (1 + len(c["optimizers"]) * len(depths)) + "|"]
+    for a in acts:
+        cells = []
+        for o in c["optimizers"]:
+            for d in depths:
+                e = s["stable"][o][f"{d}/{a}"]
+                text = _rate_ci(e)
+                if e["at_top"] and e["at_top"] < e["n"]:
+                    text += f" ({e['at_top']} at top)"
+                if e["none_stable"]:
+                    text += f" ({e['none_stable']} none stable)"
+                cells.append(text)
+        out.append(f"| {a} | " + " | ".join(cells) + " |")
+    out.append("")
+    # How it moves with depth.
+    if len(depths) >= 2:
+        d0, d1 = depths[0], depths[-1]
+        for o in c["optimizers"]:
+            groups: dict[str, list[str]] = {}
+            for a in acts:
+                v = depth_verdict(
+                    s["stable"][o][f"{d0}/{a}"]["per_seed"], s["stable"][o][f"{d1}/{a}"]["per_seed"]
+                )
+                e0, e1 = s["stable"][o][f"{d0}/{a}"], s["stable"][o][f"{d1}/{a}"]
+                factor = f"{num(e0['mean'])} → {num(e1['mean'])}" if e0["n"] and e1["n"] else "n/a"
+                groups.setdefault(v, []).append(f"{a} ({factor})")
+            parts = []
+            for v, text in (
+                ("shrinks", "shrinks"),
+                ("grows", "grows"),
+                ("within noise", "does not move beyond noise"),
+                ("unknown", "cannot be compared (fewer than two stable seeds)"),
+            ):
+                if v in groups:
+                    parts.append(f"{text} for {', '.join(groups[v])}")
+            out += [
+                f"**{NAMES[o]}, from D = {d0} to D = {d1}** ([Welch's test](#term-welch) on "
+                f"log2 of the per-seed rates): the largest stable rate {'; it '.join(parts)}.",
+                "",
+            ]
+    # Theory against measurement.
+    for o in ("gd", "momentum"):
+        if o not in c["optimizers"]:
+            continue
+        bound = "2/λ_max" if o == "gd" else "(2 + 2μ)/λ_max"
+        out += [
+            f"![{NAMES[o]}: largest stable rate against depth, with the bound {bound} at "
+            f"initialisation](figures/depth_{o}.png)",
+            "",
+        ]
+        counts = {"inside": 0, "below": 0, "above": 0, "n": 0}
+        rows = []
+        for d in depths:
+            for a in acts:
+                e = s["theory"][f"{o}/{d}/{a}"]
+                for k in counts:
+                    counts[k] += int(e[k])
+                verdict = theory_verdict(e)
+                rows.append((d, a, e, verdict))
+        n = counts["n"]
+        if n == 0:
+            out += [f"No seed had a stable {NAMES[o]} rate, so the bound is not tested.", ""]
+            continue
+        pin = proportion_ci(counts["inside"], n)
+        out += [
+            f"**The quadratic bound at initialisation, {NAMES[o]}.** Over all {n} "
+            f"(depth, activation, seed) cases with a stable rate, {bound} measured at the "
+            f"initial weights fell inside the measured grid interval [r, 2r) in "
+            f"{counts['inside']} ({pct(pin['mean'])} [{pct(pin['lo'])}, {pct(pin['hi'])}], "
+            f"Wilson), below it in {counts['below']} (the network trained stably at a rate "
+            f"the bound calls unstable) and above it in {counts['above']} (it diverged, or "
+            "failed to go below its initial loss, at a rate the bound allows).",
+            "",
+        ]
+        disagree = [r for r in rows if r[3] in ("cautious", "optimistic", "mixed")]
+        if disagree:
+            items = []
+            for d, a, e, verdict in disagree:
+                items.append(
+                    f"{a} at D = {d} ({verdict}: measured / predicted = "
+                    f"{ratio_ci(e['log10_ratio'])})"
+                )
+            out += [
+                "Where they disagree for most seeds (the factor is the geometric mean of "
+                "measured largest stable rate over predicted bound, with its 95% interval; the "
+                "grid alone allows a factor in (1/2, 1]): " + "; ".join(items) + ".",
+                "",
+            ]
+        else:
+            out += ["The bound and the measurement agree for most seeds in every cell.", ""]
+    if "adam" in c["optimizers"]:
+        out += [
+            "![Adam: largest stable rate against depth](figures/depth_adam.png)",
+            "",
+            "For Adam there is no bound at initialisation: its preconditioner does not exist "
+            "before the first step, and after it Adam's first steps have size about η per "
+            "parameter whatever the curvature.",
+            "",
+        ]
+    return out
+
+
+def _sharpness(s: dict[str, Any]) -> list[str]:
+    c = s["config"]
+    out = ["## Sharpness during training: the edge of stability", ""]
+    near = pct(NEAR)
+    for opt, thr in (("gd", "2/η"), ("adam", "38/η")):
+        if opt not in s["sharp"]:
+            continue
+        sh = s["sharp"][opt]
+        what = (
+            "the sharpness λ_max"
+            if opt == "gd"
+            else "the preconditioned sharpness (λ_max of P^(−1/2) H P^(−1/2))"
+        )
+        out += [
+            f"![{NAMES[opt]}: {what} over training against {thr}](figures/sharpness_{opt}.png)",
+            "",
+            f"**{NAMES[opt]}.** For each activation, at the largest rate at which every seed "
+            f"was stable, {what} over {thr}: at the start"
+            + (
+                " (after the first step, where Adam's preconditioner first exists)"
+                if opt == "adam"
+                else ""
+            )
+            + f" and its median over the last {pct(c['tail'])} of training (mean over seeds, "
+            "95% interval):",
+            "",
+        ]
+        for a in c["activations"]:
+            e = sh["per_act"][a]
+            if e.get("rate") is None:
+                out.append(f"* {a}: no rate was stable for every seed.")
+                continue
+            v = settle_verdict(e["ratio"])
+            grew = ""
+            start, end = e["start_ratio"], e["ratio"]
+            if math.isfinite(_f(start.get("mean"))) and math.isfinite(_f(end.get("mean"))):
+                if welch_differs(e["start_per_seed"], e["per_seed"]):
+                    grew = (
+                        "; it rose during training (progressive sharpening)"
+                        if end["mean"] > start["mean"]
+                        else "; it fell during training"
+                    )
+                else:
+                    grew = "; start and end within noise"
+            flat = ""
+            if e.get("flat_fit"):
+                flat = (
+                    f" At this rate {e['flat_fit']} of {e['seeds']} seeds fit no better than a "
+                    "constant (final MSE ≥ 90% of the targets' variance): a flat network, "
+                    "whose sharpness is the output bias's curvature of 2, is stable but has "
+                    "not learned."
+                )
+            out.append(
+                f"* {a} at η = {num(e['rate'])}: from {ci(start)} to {ci(end)}: it "
+                + _SETTLE_TEXT[v].format(near=near)
+                + grew
+                + "."
+                + flat
+            )
+        conv = proportion_ci(sh["converged"], sh["measured"])
+        out += [
+            "",
+            compare_sentence(sh["compare"], thr),
+            "",
+            f"(The power iteration met its tolerance in {sh['converged']} of {sh['measured']} "
+            f"measurements, {pct(conv['mean'])} [{pct(conv['lo'])}, {pct(conv['hi'])}]; an "
+            "unconverged one is a lower estimate of the sharpness.)",
+            "",
+        ]
+    if s["sharp"]:
+        out += [
+            "![Late sharpness over its threshold per activation](figures/settle.png)",
+            "",
+            "Caveat on the comparison: each activation is shown at its own largest "
+            "all-seeds-stable rate, so activations differ in η as well as in shape; and a run "
+            "that starts above the threshold (a start ratio above 1) is not at a quadratic's "
+            "minimum: the first steps move it to flatter ground (a *catapult*) instead of "
+            "diverging, which the quadratic model does not describe.",
+            "",
+        ]
+    return out
+
+
+def _confounds(s: dict[str, Any]) -> list[str]:
+    c = s["config"]
+    return [
+        "## What this run does not show",
+        "",
+        "* **The grid.** Rates are a factor of 2 apart: a largest stable rate is known to that "
+        "factor only, and an agreement with a bound is an agreement to within the grid step.",
+        f"* **Finite training.** {c['steps']} steps: a member that would diverge later, or "
+        "reach the edge of stability later, is counted as stable here.",
+        '* **The stability rule.** "Ended below its initial loss" counts a member that '
+        "oscillates at a high loss without blowing up as stable if it is below where it "
+        "started; the divergence cut-off is arbitrary too.",
+        f"* **One initialisation and one task.** `{c['init']}` initialisation and a 1-D "
+        "regression; sharpness at initialisation (and so the bound) depends on both, and a "
+        "deeper stack under another initialisation may be sharper or flatter.",
+        f"* **Sharpness at one depth only** (D = {c['sharp_depth']}), estimated by power "
+        "iteration to a relative tolerance of 10⁻³ with a capped number of iterations, in "
+        "float32.",
+        "* **Momentum is full batch**: heavy-ball on exact gradients, not stochastic SGD.",
+        "",
+    ]
