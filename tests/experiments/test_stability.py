@@ -111,6 +111,15 @@ def test_divergence_map_matches_members_trained_alone(opt_name):
     assert some_diverged or opt_name == "adam"  # the tiny grid reaches divergence for GD
 
 
+def test_a_member_over_the_cut_off_at_step_0_is_diverged_there(monkeypatch):
+    """Every member's initial MSE is above a tiny cut-off: all diverge at step 0, and no
+    loss is reported for them (NaN, drawn as diverged)."""
+    monkeypatch.setattr(ex, "MAX_LOSS", 1e-6)
+    out = ex._train_pass(TINY, ex.make_data(TINY), "gd", 2)
+    assert (out["diverged_step"] == 0).all()
+    assert np.isnan(out["final_train"]).all() and np.isnan(out["final_test"]).all()
+
+
 def test_equal_seeds_start_from_equal_weights_whatever_the_activation_and_rate():
     table = ex.members(TINY, "gd")
     model = ex.build_model(TINY, 2, list(table.activation), list(table.seed))
@@ -166,7 +175,7 @@ def test_sharpness_schedule_matches_direct_calls_at_those_steps(opt_name):
     data = ex.make_data(cfg)
     out = ex._train_pass(cfg, data, opt_name, 2)
     steps = [int(v) for v in out["sharp_steps"]]
-    assert steps == ex.sharpness_schedule(cfg) == [0, 4, 8, 11]
+    assert steps == ex.sharpness_schedule(cfg) == [0, 1, 4, 8, 11]
     table = ex.members(cfg, opt_name)
     x, y = data["x_train"], data["y_train"]
     for k, s in enumerate(steps):
@@ -253,6 +262,66 @@ def test_summary_counts_where_the_bound_falls():
     e = s["stable"]["gd"]["2/tanh"]
     assert e["mean"] == pytest.approx(0.2) and e["diverged"] == [0, 0, 3]
     assert rep.theory_verdict(t) == "mixed"
+
+
+def test_summary_of_sharpness_against_thresholds_on_hand_made_arrays():
+    """GD's sharpness at exactly 2/eta and Adam's at 19/eta (half of 38/eta) in the tail; the
+    momentum bound uses (2 + 2 mu)/lambda; the rate shown is the largest stable for every
+    seed; a seed that ends at the targets' variance is a flat fit."""
+    rates = (0.1, 0.2, 0.4)
+    cfg = dataclasses.replace(
+        TINY,
+        activations=("tanh", "relu"),
+        depths=(2,),
+        seeds=2,
+        steps=40,
+        gd_rates=rates,
+        momentum_rates=rates,
+        adam_rates=rates,
+        sharp_depth=2,
+        sharp_every=10,
+        tail=0.3,
+    )
+    A, R, S = 2, 3, 2
+    eta = np.array(rates)[None, None, :, None]
+    steps = np.array([0, 10, 20, 30, 39])
+    ramp = np.linspace(0.5, 1.0, len(steps))[:, None, None, None]
+    div = np.full((1, A, R, S), -1)
+    div[0, :, 2, :] = 5  # 0.4 diverges everywhere: the rate shown is 0.2
+    train_ = np.full((1, A, R, S), 0.1)
+    train_[0, 1, 1, 0] = 0.5  # relu, 0.2, seed 0: ends at the targets' variance (flat)
+    lam = np.full((1, A, S), 10.0)
+    arrays = {
+        "lam_init": lam,
+        "target_var": np.array([0.5]),
+        "sharp_steps_gd": steps,
+        "sharp_steps_adam": steps,
+        "sharp_gd": np.broadcast_to(ramp * 2 / eta, (5, A, R, S)).copy(),
+        "sharp_adam": np.broadcast_to(ramp * 19 / eta, (5, A, R, S)).copy(),
+        "sharp_conv_gd": np.ones((5, A, R, S)),
+        "sharp_conv_adam": np.ones((5, A, R, S)),
+    }
+    for o in ("gd", "momentum", "adam"):
+        arrays[f"diverged_{o}"] = div
+        arrays[f"train_{o}"] = train_
+        arrays[f"init_{o}"] = np.ones((1, A, R, S))
+    s = ex.summarise(cfg, arrays)
+    gd, adam = s["sharp"]["gd"]["per_act"], s["sharp"]["adam"]["per_act"]
+    tail = np.median(np.linspace(0.5, 1.0, 5)[-2:])  # records at steps 30 and 39
+    # relu at 0.2 is stable but flat for seed 0: the rate shown is 0.1, with 0.2 skipped.
+    assert gd["tanh"]["rate"] == 0.2 and gd["relu"]["rate"] == 0.1
+    assert gd["relu"]["skipped"] == [0.2] and gd["tanh"]["skipped"] == []
+    assert s["stable"]["gd"]["2/relu"]["flat"] == 1 and s["stable"]["gd"]["2/tanh"]["flat"] == 0
+    for a in ("tanh", "relu"):
+        assert gd[a]["ratio"]["mean"] == pytest.approx(tail)
+        assert adam[a]["ratio"]["mean"] == pytest.approx(tail / 2)
+        assert gd[a]["start_ratio"]["mean"] == pytest.approx(0.5)
+        assert adam[a]["start_ratio"]["mean"] == pytest.approx(0.625 / 2)  # record 1: step 10
+    mom = s["theory"]["momentum/2/tanh"]
+    assert mom["pred"]["mean"] == pytest.approx((2 + 2 * cfg.momentum) / 10.0)
+    assert s["theory"]["gd/2/tanh"]["pred"]["mean"] == pytest.approx(2 / 10.0)
+    assert s["groups"] == {"tanh": "smooth", "relu": "piecewise-linear"}
+    assert s["sharp"]["gd"]["compare"]["differs"] is False  # identical ratios
 
 
 # ---------------------------------------------------------------------- verdicts

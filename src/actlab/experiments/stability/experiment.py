@@ -101,9 +101,9 @@ class Config:
     """Full-batch optimiser steps."""
     gd_rates: tuple[float, ...] = tuple(2.0**k for k in range(-7, 1))
     """Learning rates of gd (a geometric grid: the largest stable rate is known to its step)."""
-    momentum_rates: tuple[float, ...] = tuple(2.0**k for k in range(-8, 0))
+    momentum_rates: tuple[float, ...] = tuple(2.0**k for k in range(-8, 1))
     """Learning rates of momentum."""
-    adam_rates: tuple[float, ...] = tuple(2.0**k for k in range(-8, 0))
+    adam_rates: tuple[float, ...] = tuple(2.0**k for k in range(-7, 1))
     """Learning rates of adam."""
     momentum: float = 0.9
     """Heavy-ball coefficient of momentum (in [0, 1))."""
@@ -267,9 +267,9 @@ def _mse(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def sharpness_schedule(cfg: Config) -> list[int]:
-    """Steps at which the sharpness is measured: 0, sharp_every, ... below ``steps``, and the
-    last step."""
-    return sorted({*range(0, cfg.steps, cfg.sharp_every), cfg.steps - 1})
+    """Steps at which the sharpness is measured: 0, 1 (the first at which Adam's preconditioner
+    exists), sharp_every, 2 sharp_every, ... below ``steps``, and the last step."""
+    return sorted({*range(0, cfg.steps, cfg.sharp_every), min(1, cfg.steps - 1), cfg.steps - 1})
 
 
 def _train_pass(cfg: Config, data: dict[str, torch.Tensor], optimizer: str, depth: int) -> dict:
@@ -407,6 +407,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     acts = list(cfg.activations)
     out: dict[str, Any] = {"groups": _group(acts), "stable": {}, "theory": {}, "sharp": {}}
     lam = arrays["lam_init"]  # (depth, act, seed)
+    overall: dict[str, list[float]] = {}
     for opt in cfg.optimizers:
         rates = np.asarray(cfg.rates(opt))
         best = largest_stable(
@@ -425,6 +426,17 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
                     "at_top": int(np.sum(b == rates[-1])),
                     "max": top,
                 }
+                # Seeds whose member at their largest stable rate fits no better than a
+                # constant (stable, but it has not learned).
+                fin = arrays[f"train_{opt}"][di, ai]  # (rate, seed)
+                var = float(arrays["target_var"][0])
+                entry["flat"] = int(
+                    sum(
+                        math.isfinite(v)
+                        and fin[int(np.argmin(np.abs(rates - v))), k] >= FLAT_FIT * var
+                        for k, v in enumerate(b)
+                    )
+                )
                 div = arrays[f"diverged_{opt}"][di, ai]  # (rate, seed)
                 entry["diverged"] = [int(np.sum(div[r] >= 0)) for r in range(len(rates))]
                 out["stable"][opt][f"{depth}/{act}"] = entry
@@ -450,6 +462,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
                     below = int(np.sum(ok & (thr < b)))
                     above = int(np.sum(ok & (thr >= nxt)))
                     ratio = mean_ci(np.log10(b[ok] / thr[ok])) if ok.any() else mean_ci([])
+                    overall.setdefault(opt, []).extend(np.log10(b[ok] / thr[ok]).tolist())
                     out["theory"][f"{opt}/{depth}/{act}"] = {
                         "pred": pred,
                         "inside": inside,
@@ -458,6 +471,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
                         "n": int(ok.sum()),
                         "log10_ratio": ratio,
                     }
+    out["theory_overall"] = {o: mean_ci(v) for o, v in overall.items()}
     # Sharpness against its threshold at the tracked depth.
     for opt in ("gd", "adam"):
         key = f"sharp_{opt}"
@@ -476,25 +490,35 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         for ai, act in enumerate(acts):
             # The rate shown: the largest at which every seed was stable (never diverged and
             # ended below its initial loss).
+            # The rate shown: the largest at which every seed was stable (never diverged, ended
+            # below its initial loss) and learned (ended below FLAT_FIT of the targets'
+            # variance): a flat network's sharpness is only its output bias's curvature.
+            var = float(arrays["target_var"][0])
             ok = [
                 ri
                 for ri in range(len(rates))
                 if np.all(div[ai, ri] < 0)
                 and np.all(arrays[f"train_{opt}"][di, ai, ri] < arrays[f"init_{opt}"][di, ai, 0])
+                and np.all(arrays[f"train_{opt}"][di, ai, ri] < FLAT_FIT * var)
+            ]
+            flat_rates = [
+                float(rates[ri])
+                for ri in range(len(rates))
+                if np.all(div[ai, ri] < 0)
+                and np.all(arrays[f"train_{opt}"][di, ai, ri] < arrays[f"init_{opt}"][di, ai, 0])
+                and ri > max(ok, default=-1)
             ]
             if not ok:
-                per_act[act] = {"rate": None}
+                per_act[act] = {"rate": None, "skipped": flat_rates}
                 continue
             ri = max(ok)
             vals = settled[ai, ri]
-            final = arrays[f"train_{opt}"][di, ai, ri]  # (seed,)
-            flat = int(np.sum(final >= FLAT_FIT * float(arrays["target_var"][0])))
-            first = values[0, ai, ri] if opt == "gd" else values[1 if len(steps) > 1 else 0, ai, ri]
+            first = values[0, ai, ri] if opt == "gd" else values[min(1, len(steps) - 1), ai, ri]
             per_act[act] = {
                 "rate": float(rates[ri]),
                 "ratio": mean_ci(vals),
                 "per_seed": [float(v) for v in vals],
-                "flat_fit": flat,
+                "skipped": flat_rates,
                 "seeds": int(len(vals)),
                 "start_ratio": mean_ci(first / thr[ri]),
                 "start_per_seed": [float(v) for v in first / thr[ri]],

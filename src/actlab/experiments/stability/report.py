@@ -259,7 +259,9 @@ def _depth(s: dict[str, Any]) -> list[str]:
     out += [
         "Geometric mean over seeds of the largest stable rate, with its 95% interval (a single "
         "number when every seed agrees; ≥ the top of the grid or < its bottom where seeds ran "
-        "off it):",
+        "off it; *k flat*: at its largest stable rate the member of k seeds fits no better "
+        "than a constant, ending at 90% or more of the targets' variance: stable, but it has "
+        "not learned):",
         "",
     ]
     header = "| activation | " + " | ".join(
@@ -274,6 +276,8 @@ def _depth(s: dict[str, Any]) -> list[str]:
                 text = _rate_ci(e)
                 if e["at_top"] and e["at_top"] < e["n"]:
                     text += f" ({e['at_top']} at top)"
+                if e.get("flat"):
+                    text += f" ({e['flat']} flat)"
                 if e["none_stable"]:
                     text += f" ({e['none_stable']} none stable)"
                 cells.append(text)
@@ -339,6 +343,24 @@ def _depth(s: dict[str, Any]) -> list[str]:
             "failed to go below its initial loss, at a rate the bound allows).",
             "",
         ]
+        allr = s["theory_overall"][o]
+        out += [
+            f"Over all cases, measured / predicted = {ratio_ci(allr)} (geometric mean, 95% "
+            "interval over cases): "
+            + (
+                "the network survives rates above the bound. The quadratic model assumes the "
+                "curvature stays put, but a step above 2/λ_max first throws the network out of "
+                "its sharp valley into a flatter one, where it goes on training (the catapult "
+                "phase of Lewkowycz et al. 2020)."
+                if allr["lo"] > 0
+                else "the bound overestimates what the network survives."
+                if allr["hi"] < math.log10(0.5)
+                else "the bound and the measurement agree to within the grid's factor of 2."
+                if allr["lo"] >= math.log10(0.5) and allr["hi"] <= 0
+                else "neither a consistent excess nor a consistent shortfall."
+            ),
+            "",
+        ]
         disagree = [r for r in rows if r[3] in ("cautious", "optimistic", "mixed")]
         if disagree:
             items = []
@@ -384,7 +406,9 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
             f"![{NAMES[opt]}: {what} over training against {thr}](figures/sharpness_{opt}.png)",
             "",
             f"**{NAMES[opt]}.** For each activation, at the largest rate at which every seed "
-            f"was stable, {what} over {thr}: at the start"
+            "was stable *and learned* (ended below 90% of the targets' variance, the MSE of the "
+            "best constant: a flat network's sharpness is only the curvature of its output "
+            f"bias), {what} over {thr}: at the start"
             + (
                 " (after the first step, where Adam's preconditioner first exists)"
                 if opt == "adam"
@@ -397,7 +421,7 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
         for a in c["activations"]:
             e = sh["per_act"][a]
             if e.get("rate") is None:
-                out.append(f"* {a}: no rate was stable for every seed.")
+                out.append(f"* {a}: no rate was stable, and learned, for every seed.")
                 continue
             v = settle_verdict(e["ratio"])
             grew = ""
@@ -412,12 +436,10 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
                 else:
                     grew = "; start and end within noise"
             flat = ""
-            if e.get("flat_fit"):
+            if e.get("skipped"):
                 flat = (
-                    f" At this rate {e['flat_fit']} of {e['seeds']} seeds fit no better than a "
-                    "constant (final MSE ≥ 90% of the targets' variance): a flat network, "
-                    "whose sharpness is the output bias's curvature of 2, is stable but has "
-                    "not learned."
+                    f" (Stable but flat at η = {', '.join(num(r) for r in e['skipped'])}: some "
+                    "seed fit no better than a constant there, so those rates are not shown.)"
                 )
             out.append(
                 f"* {a} at η = {num(e['rate'])}: from {ci(start)} to {ci(end)}: it "
