@@ -352,6 +352,15 @@ def test_theory_verdict_both_ways():
     assert rep.theory_verdict({"n": 0, "inside": 0, "below": 0, "above": 0}) == "unknown"
 
 
+def test_overall_verdict_both_ways():
+    lg = math.log10
+    assert rep.overall_verdict(_st(lg(2), lg(1.5), lg(2.5))) == "above"
+    assert rep.overall_verdict(_st(lg(0.3), lg(0.2), lg(0.4))) == "below"
+    assert rep.overall_verdict(_st(lg(0.75), lg(0.6), lg(0.9))) == "agrees"
+    assert rep.overall_verdict(_st(lg(0.9), lg(0.7), lg(1.2))) == "mixed"
+    assert rep.overall_verdict(_st(lg(0.9), math.nan, math.nan)) == "mixed"
+
+
 def test_compare_sentence_both_ways():
     s, p = _st(0.95, 0.9, 1.0), _st(0.6, 0.5, 0.7)
     text = rep.compare_sentence({"smooth": s, "piecewise-linear": p, "differs": True}, "2/η")

@@ -265,7 +265,9 @@ def plot_settle(results: Results) -> Figure:
         for ai, act in enumerate(acts):
             e = per[act]
             if e.get("rate") is None:
-                ax.text(ai, 1.0, "none\nstable", ha="center", va="center", fontsize=7)
+                ax.text(
+                    ai, 0.5, "no rate\nstable and\nlearned", ha="center", va="center", fontsize=7
+                )
                 continue
             r = e["ratio"]
             lo = r["lo"] if math.isfinite(r["lo"]) else r["mean"]

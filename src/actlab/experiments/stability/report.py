@@ -20,6 +20,7 @@ __all__ = [
     "depth_verdict",
     "theory_verdict",
     "compare_sentence",
+    "overall_verdict",
     "rate_interval",
     "NEAR",
 ]
@@ -88,6 +89,39 @@ def theory_verdict(entry: dict[str, Any]) -> str:
         if int(entry.get(key, 0)) > n / 2:
             return word
     return "mixed"
+
+
+def overall_verdict(stat: dict[str, float]) -> str:
+    """Measured largest stable rate over the bound, pooled over cases (a :func:`mean_ci` dict
+    of log10 factors): "above" (whole interval above 1: the network survives rates the bound
+    forbids), "below" (whole interval below 1/2: it fails at rates the bound allows, beyond
+    the grid's step), "agrees" (whole interval in [1/2, 1], what a bound inside the measured
+    grid interval gives), else "mixed"."""
+    lo, hi = _f(stat.get("lo")), _f(stat.get("hi"))
+    if math.isnan(lo) or math.isnan(hi):
+        return "mixed"
+    if lo > 0:
+        return "above"
+    if hi < math.log10(0.5):
+        return "below"
+    if lo >= math.log10(0.5) and hi <= 0:
+        return "agrees"
+    return "mixed"
+
+
+OVERALL_TEXT = {
+    "above": (
+        "the network survives rates above the bound. The quadratic model assumes the "
+        "curvature stays put; the GD sharpness figure below shows it falling in the first "
+        "steps at the large rates, consistent with the catapult phase of Lewkowycz et al. "
+        "(2020), where a step above 2/λ_max throws the network out of its sharp valley into a "
+        "flatter one and training goes on there. Flat fits (marked in the table) add to the "
+        "excess."
+    ),
+    "below": "the network fails at rates the bound allows, by more than the grid's step.",
+    "agrees": "the bound and the measurement agree to within the grid's factor of 2.",
+    "mixed": "neither a consistent excess nor a consistent shortfall beyond the grid's step.",
+}
 
 
 def compare_sentence(comp: dict[str, Any] | None, threshold: str) -> str:
@@ -346,19 +380,7 @@ def _depth(s: dict[str, Any]) -> list[str]:
         allr = s["theory_overall"][o]
         out += [
             f"Over all cases, measured / predicted = {ratio_ci(allr)} (geometric mean, 95% "
-            "interval over cases): "
-            + (
-                "the network survives rates above the bound. The quadratic model assumes the "
-                "curvature stays put, but a step above 2/λ_max first throws the network out of "
-                "its sharp valley into a flatter one, where it goes on training (the catapult "
-                "phase of Lewkowycz et al. 2020)."
-                if allr["lo"] > 0
-                else "the bound overestimates what the network survives."
-                if allr["hi"] < math.log10(0.5)
-                else "the bound and the measurement agree to within the grid's factor of 2."
-                if allr["lo"] >= math.log10(0.5) and allr["hi"] <= 0
-                else "neither a consistent excess nor a consistent shortfall."
-            ),
+            "interval over cases): " + OVERALL_TEXT[overall_verdict(allr)],
             "",
         ]
         disagree = [r for r in rows if r[3] in ("cautious", "optimistic", "mixed")]
@@ -482,8 +504,10 @@ def _confounds(s: dict[str, Any]) -> list[str]:
         f"* **Finite training.** {c['steps']} steps: a member that would diverge later, or "
         "reach the edge of stability later, is counted as stable here.",
         '* **The stability rule.** "Ended below its initial loss" counts a member that '
-        "oscillates at a high loss without blowing up as stable if it is below where it "
-        "started; the divergence cut-off is arbitrary too.",
+        "oscillates without blowing up, or one that collapsed to a constant output, as "
+        "stable (the table marks the latter *flat*: a largest stable rate that is flat for "
+        "most seeds says the network survives that rate, not that it learns at it); the "
+        "divergence cut-off is arbitrary too.",
         f"* **One initialisation and one task.** `{c['init']}` initialisation and a 1-D "
         "regression; sharpness at initialisation (and so the bound) depends on both, and a "
         "deeper stack under another initialisation may be sharper or flatter.",
