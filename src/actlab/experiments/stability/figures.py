@@ -83,9 +83,10 @@ def plot_divergence_map(results: Results, optimizer: str) -> Figure:
                         fontsize=6.5, color="white",
                     )  # fmt: skip
                 elif k:
+                    bright = (logm[di, ai, ri] - lo) / (hi - lo) > 0.6
                     ax.text(
                         ri, ai, f"{k}/{S}", ha="center", va="center", fontsize=6.5,
-                        color="white", fontweight="bold",
+                        color="black" if bright else "white", fontweight="bold",
                     )  # fmt: skip
         ax.set_xticks(range(len(rates)))
         ax.set_xticklabels([_rate_label(r) for r in rates], rotation=90, fontsize=7)
@@ -244,7 +245,7 @@ def plot_sharpness(results: Results, optimizer: str) -> Figure:
         else "λ_max of the Hessian"
     )
     fig.suptitle(
-        f"{NAMES[optimizer]} at depth D = {c['sharp_depth']}: {what} over training against {name}",
+        f"{NAMES[optimizer]} at depth D = {c['sharp_depth']}:\n{what} over training against {name}",
         fontsize=10,
     )
     return fig
