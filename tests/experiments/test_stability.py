@@ -322,6 +322,9 @@ def test_summary_of_sharpness_against_thresholds_on_hand_made_arrays():
     assert s["theory"]["gd/2/tanh"]["pred"]["mean"] == pytest.approx(2 / 10.0)
     assert s["groups"] == {"tanh": "smooth", "relu": "piecewise-linear"}
     assert s["sharp"]["gd"]["compare"]["differs"] is False  # identical ratios
+    # Sharpening at the smallest rate: late (median of 0.875, 1.0) over the first record.
+    assert 10 ** s["sharp"]["gd"]["sharpening"]["tanh"]["mean"] == pytest.approx(tail / 0.5)
+    assert 10 ** s["sharp"]["adam"]["sharpening"]["relu"]["mean"] == pytest.approx(tail / 0.625)
 
 
 # ---------------------------------------------------------------------- verdicts
@@ -359,6 +362,14 @@ def test_overall_verdict_both_ways():
     assert rep.overall_verdict(_st(lg(0.75), lg(0.6), lg(0.9))) == "agrees"
     assert rep.overall_verdict(_st(lg(0.9), lg(0.7), lg(1.2))) == "mixed"
     assert rep.overall_verdict(_st(lg(0.9), math.nan, math.nan)) == "mixed"
+
+
+def test_sharpening_verdict_both_ways():
+    lg = math.log10
+    assert rep.sharpening_verdict(_st(lg(3), lg(2), lg(4))) == "rises"
+    assert rep.sharpening_verdict(_st(lg(0.3), lg(0.2), lg(0.5))) == "falls"
+    assert rep.sharpening_verdict(_st(lg(1.1), lg(0.8), lg(1.5))) == "within noise"
+    assert rep.sharpening_verdict(_st(lg(3), math.nan, math.nan)) == "within noise"
 
 
 def test_compare_sentence_both_ways():

@@ -487,6 +487,13 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         div = arrays[f"diverged_{opt}"][di]  # (act, rate, seed)
         per_act: dict[str, Any] = {}
         pooled: dict[str, list[float]] = {}
+        k0 = 0 if opt == "gd" else min(1, len(steps) - 1)  # the first record with a value
+        with np.errstate(all="ignore"):
+            growth = np.log10(settled / (values[k0] / thr[None, :, None]))  # (act, rate, seed)
+        sharpening = {
+            act: mean_ci(growth[ai, 0][np.all(div[ai, 0] < 0)] if np.all(div[ai, 0] < 0) else [])
+            for ai, act in enumerate(acts)
+        }
         for ai, act in enumerate(acts):
             # The rate shown: the largest at which every seed was stable (never diverged and
             # ended below its initial loss).
@@ -536,6 +543,8 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         live = np.isfinite(values)
         conv = arrays[f"sharp_conv_{opt}"]
         out["sharp"][opt] = {
+            "sharpening": sharpening,
+            "smallest_rate": float(rates[0]),
             "per_act": per_act,
             "compare": comp,
             "converged": int(np.sum((conv > 0) & live)),

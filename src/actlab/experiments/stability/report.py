@@ -12,7 +12,7 @@ from typing import Any
 
 from actlab.experiments.base import Results
 from actlab.report.format import ci, num, pct, ratio_ci
-from actlab.stats import proportion_ci, welch_differs
+from actlab.stats import mean_ci, proportion_ci, welch_differs
 
 __all__ = [
     "report",
@@ -21,6 +21,7 @@ __all__ = [
     "theory_verdict",
     "compare_sentence",
     "overall_verdict",
+    "sharpening_verdict",
     "rate_interval",
     "NEAR",
 ]
@@ -91,6 +92,20 @@ def theory_verdict(entry: dict[str, Any]) -> str:
     return "mixed"
 
 
+def sharpening_verdict(stat: dict[str, float]) -> str:
+    """Late over early sharpness (a :func:`mean_ci` dict of log10 factors): "rises" (whole
+    interval above 1: progressive sharpening), "falls" (whole interval below 1), "within
+    noise"."""
+    lo, hi = _f(stat.get("lo")), _f(stat.get("hi"))
+    if math.isnan(lo) or math.isnan(hi):
+        return "within noise"
+    if lo > 0:
+        return "rises"
+    if hi < 0:
+        return "falls"
+    return "within noise"
+
+
 def overall_verdict(stat: dict[str, float]) -> str:
     """Measured largest stable rate over the bound, pooled over cases (a :func:`mean_ci` dict
     of log10 factors): "above" (whole interval above 1: the network survives rates the bound
@@ -153,6 +168,11 @@ def rate_interval(value: float | None, rates: list[float]) -> str:
     if i == len(rates) - 1:
         return f"≥ {num(rates[-1])}"
     return f"[{num(rates[i])}, {num(rates[i + 1])})"
+
+
+def _log10(values: list[float | None]) -> list[float]:
+    """log10 of the finite positive values."""
+    return [math.log10(v) for v in values if v is not None and math.isfinite(v) and v > 0]
 
 
 def _rate_ci(entry: dict[str, Any]) -> str:
@@ -436,8 +456,16 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
                 if opt == "adam"
                 else ""
             )
-            + f" and its median over the last {pct(c['tail'])} of training (mean over seeds, "
-            "95% interval):",
+            + f" ([geometric mean](#term-geometric-mean) over seeds: it spans decades) and its "
+            f"median over the last {pct(c['tail'])} of training (mean over seeds); both with "
+            "95% intervals, start and end compared by Welch's test on log10 of the ratio:"
+            + (
+                " At step 1, P = (1 − $\\beta_1$)(|gradient| + $\\epsilon$) entry by entry, tiny "
+                "where a gradient entry is near 0, so the preconditioned sharpness starts huge "
+                "while each of Adam's first steps is still about η per entry."
+                if opt == "adam"
+                else ""
+            ),
             "",
         ]
         for a in c["activations"]:
@@ -448,8 +476,10 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
             v = settle_verdict(e["ratio"])
             grew = ""
             start, end = e["start_ratio"], e["ratio"]
-            if math.isfinite(_f(start.get("mean"))) and math.isfinite(_f(end.get("mean"))):
-                if welch_differs(e["start_per_seed"], e["per_seed"]):
+            log_start = _log10(e["start_per_seed"])
+            log_end = _log10(e["per_seed"])
+            if log_start and log_end:
+                if welch_differs(log_start, log_end):
                     grew = (
                         "; it rose during training (progressive sharpening)"
                         if end["mean"] > start["mean"]
@@ -464,12 +494,27 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
                     "seed fit no better than a constant there, so those rates are not shown.)"
                 )
             out.append(
-                f"* {a} at η = {num(e['rate'])}: from {ci(start)} to {ci(end)}: it "
-                + _SETTLE_TEXT[v].format(near=near)
-                + grew
-                + "."
-                + flat
+                f"* {a} at η = {num(e['rate'])}: from {ratio_ci(mean_ci(log_start))} to "
+                f"{ci(end)}: it " + _SETTLE_TEXT[v].format(near=near) + grew + "." + flat
             )
+        grow = sh.get("sharpening", {})
+        if grow:
+            items = []
+            for a in c["activations"]:
+                g = grow[a]
+                if not g.get("n"):
+                    items.append(f"{a} n/a (a seed diverged)")
+                    continue
+                word = sharpening_verdict(g)
+                items.append(f"{a} {ratio_ci(g)} ({word})")
+            out += [
+                "",
+                f"At the smallest rate, η = {num(sh['smallest_rate'])}, far below the edge, the "
+                f"late {what} over its value at the start (geometric mean over seeds, 95% "
+                "interval; *rises* or *falls* where the interval excludes 1): "
+                + "; ".join(items)
+                + ".",
+            ]
         conv = proportion_ci(sh["converged"], sh["measured"])
         out += [
             "",
@@ -484,11 +529,11 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
         out += [
             "![Late sharpness over its threshold per activation](figures/settle.png)",
             "",
-            "Caveat on the comparison: each activation is shown at its own largest "
-            "all-seeds-stable rate, so activations differ in η as well as in shape; and a run "
-            "that starts above the threshold (a start ratio above 1) is not at a quadratic's "
-            "minimum: the first steps move it to flatter ground (a *catapult*) instead of "
-            "diverging, which the quadratic model does not describe.",
+            "Caveat on the comparison: each activation is shown at its own largest rate that "
+            "was stable and learned for every seed, so activations differ in η as well as in "
+            "shape; and a run that starts above the threshold (a start ratio above 1) is not "
+            "at a quadratic's minimum: the first steps move it to flatter ground (a "
+            "*catapult*) instead of diverging, which the quadratic model does not describe.",
             "",
         ]
     return out
