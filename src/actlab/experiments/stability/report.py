@@ -509,11 +509,11 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
                 items.append(f"{a} {ratio_ci(g)} ({word})")
             out += [
                 "",
-                f"At the smallest rate, η = {num(sh['smallest_rate'])}, far below the edge, the "
-                f"late {what} over its value at the start (geometric mean over seeds, 95% "
-                "interval; *rises* or *falls* where the interval excludes 1): "
-                + "; ".join(items)
-                + ".",
+                f"At the smallest rate, η = {num(sh['smallest_rate'])}, far below the edge: "
+                f"{what} late in training over its value at the start"
+                + (" (step 1, where it is inflated by the tiny P)" if opt == "adam" else "")
+                + " (geometric mean over seeds, 95% interval; *rises* or *falls* where the "
+                "interval excludes 1): " + "; ".join(items) + ".",
             ]
         conv = proportion_ci(sh["converged"], sh["measured"])
         out += [
