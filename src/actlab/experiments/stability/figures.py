@@ -140,6 +140,9 @@ def plot_stable_rate_vs_depth(results: Results, optimizer: str) -> Figure:
             depths, gm, yerr=[gm - lo, hi - gm], color=color, marker="o", ms=4, capsize=2,
             label="measured: largest stable η",
         )  # fmt: skip
+        top = [d for d in depths if stable[f"{d}/{act}"]["at_top"] == stable[f"{d}/{act}"]["n"] > 0]
+        if top:  # every seed stable at the top of the grid: the rate is a lower bound
+            ax.plot(top, [rates[-1]] * len(top), ls="", marker="^", ms=9, color=color, mfc="none")
         if optimizer in ("gd", "momentum"):
             thr = (
                 gd_threshold(lam[:, ai])
@@ -171,6 +174,9 @@ def plot_stable_rate_vs_depth(results: Results, optimizer: str) -> Figure:
             Line2D([], [], color=_THEORY, ls="--", label="predicted: (2+2·0.9)/λ_max at init"
                    if c["momentum"] == 0.9 else "predicted: (2+2μ)/λ_max at init")
         )  # fmt: skip
+    handles.append(
+        Line2D([], [], ls="", marker="^", mfc="none", color="#444444", label="≥: top of the grid")
+    )
     handles.append(Line2D([], [], color="#dddddd", label="rates on the grid"))
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(
