@@ -108,6 +108,7 @@ def test_the_tutorial_follows_a_learners_order():
         "activation-swap",
         "gradient-flow",
         "unit-states",
+        "stability",
         "capacity",
         "gallery",
     ]

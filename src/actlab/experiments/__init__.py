@@ -19,6 +19,7 @@ from actlab.experiments import deep_mlp  # noqa: E402, F401  isort: skip
 from actlab.experiments import single_neuron  # noqa: E402, F401  isort: skip
 from actlab.experiments import gradient_flow  # noqa: E402, F401  isort: skip
 from actlab.experiments import unit_states  # noqa: E402, F401  isort: skip
+from actlab.experiments import stability  # noqa: E402, F401  isort: skip
 from actlab.experiments import capacity  # noqa: E402, F401  isort: skip
 
 __all__ = [

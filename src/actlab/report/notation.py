@@ -243,7 +243,9 @@ TERMS: dict[str, tuple[str, str]] = {
     "dead": (
         "dead unit",
         "A unit that is off on every probe input: its output is exactly 0, so no gradient reaches "
-        "its incoming weights. Only activations with an exact zero region (ReLU, ReLU6) have them.",
+        "its incoming weights. Activations with an exact zero region (ReLU, ReLU6) have them; in "
+        "float32 so can GELU and SiLU, whose outputs round to exactly 0 far on the negative side "
+        "(GELU below about $z = -5.5$, SiLU below about $z = -100$).",
     ),
     "inactive": (
         "inactive unit",
