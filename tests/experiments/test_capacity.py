@@ -20,6 +20,7 @@ from actlab.experiments.capacity import SPEC, solutions
 from actlab.experiments.capacity import exercises as stubs
 from actlab.experiments.capacity import experiment as cap
 from actlab.experiments.capacity import report as rep
+from actlab.report.format import num
 from actlab.seeding import derive_seed
 from actlab.stats import mean_ci
 
@@ -295,11 +296,12 @@ def test_pair_outcomes_follow_the_arrays(tiny):
                 & (table.activation == p["activation"])
                 & (table.target == p["target"])
                 & np.isclose(table.lr, lr)
-            ]
+            ].sort_values("seed")
             errs.append(np.log10(a["rel_error"][sel.index.to_numpy()]))
         from scipy import stats as st
 
-        differs = st.ttest_ind(errs[0], errs[1], equal_var=False).pvalue < 0.05
+        # both shapes of a seed saw that seed's data: SciPy's paired t-test is the reference
+        differs = st.ttest_rel(errs[0], errs[1]).pvalue < 0.05
         want = (
             "within noise"
             if not differs
@@ -390,8 +392,9 @@ def test_best_text_both_ways():
     v = {"best": "relu", "tied_with_best": ["tanh"], "differs_from_best": ["identity"],
          "means": {"relu": -2.0, "tanh": -1.9, "identity": -0.1}}  # fmt: skip
     t = rep.best_text(v, errors)
-    assert t.startswith("**relu** has the lowest error (0.01 [")
-    assert "tanh is within noise of it" in t and "identity is worse" in t
+    assert t.startswith("**relu** has the lowest measured error (0.01 [")
+    assert "tanh is within noise of it" in t and "identity is worse (paired test at 5%" in t
+    assert "not corrected for their number" in t
     v2 = {**v, "tied_with_best": ["tanh", "identity"], "differs_from_best": []}
     assert "every other activation is within noise of it (tanh and identity)" in rep.best_text(
         v2, errors
@@ -399,6 +402,7 @@ def test_best_text_both_ways():
     v3 = {**v, "tied_with_best": [], "differs_from_best": ["tanh", "identity"]}
     t3 = rep.best_text(v3, errors)
     assert "differs from every other activation" in t3 and "within noise" not in t3
+    assert "not corrected" not in rep.best_text(v2, errors)
     v4 = {**v, "means": {"relu": math.inf}}
     assert rep.best_text(v4, errors) == "no activation gave a finite error"
 
@@ -407,14 +411,51 @@ def test_pairs_text_both_ways():
     mk = lambda o: {"outcome": o}  # noqa: E731
     t = rep.pairs_text([mk("deeper"), mk("deeper"), mk("within noise"), mk("shallower")])
     assert "lower error in 2 of 4" in t and "shallower in 1" in t and "1 are within noise" in t
-    assert t.endswith("depth helped more often than it hurt")
+    assert "depth helped more often than it hurt. With 4 tests" in t
     t = rep.pairs_text([mk("shallower"), mk("within noise")])
-    assert t.endswith("depth hurt more often than it helped")
-    assert rep.pairs_text([mk("within noise")]).endswith("most comparisons are within noise")
-    assert rep.pairs_text([mk("deeper"), mk("shallower")]).endswith("neither won more")
+    assert "depth hurt more often than it helped. " in t
+    assert "most comparisons are within noise. " in rep.pairs_text([mk("within noise")])
+    assert "neither won more. " in rep.pairs_text([mk("deeper"), mk("shallower")])
     t = rep.pairs_text([mk("deeper"), mk("within noise"), mk("within noise")])
-    assert t.endswith("most comparisons are within noise") and "helped" not in t
+    assert "most comparisons are within noise. " in t and "helped" not in t
     assert rep.pairs_text([]).startswith("no two shapes")
+
+
+def test_chance_text_against_the_binomial_tail():
+    """Multiple comparisons: with 126 tests at 5%, about 3.15 per direction come from chance;
+    the tail of each observed count is SciPy's binomial survival function (independent
+    reference: the sum of the pmf), and the verdict follows it both ways."""
+    from scipy import stats as st
+
+    t = rep.chance_text(11, 3, 126)
+    assert "about 3.2 'deeper better'" in t  # 126 x 0.025 = 3.15
+    p11 = sum(st.binom.pmf(k, 126, 0.025) for k in range(11, 127))
+    assert f"11 deeper (binomial tail p = {num(p11, 2)}: more than chance alone gives)" in t
+    p3 = sum(st.binom.pmf(k, 126, 0.025) for k in range(3, 127))
+    assert p3 > 0.05
+    assert f"3 shallower (binomial tail p = {num(p3, 2)}: within what chance alone gives)" in t
+    assert "not independent" in t
+    t0 = rep.chance_text(0, 0, 10)
+    assert "0 deeper (binomial tail p = 1: within what chance" in t0
+
+
+def test_paired_verdicts_see_a_consistent_per_seed_gap():
+    """Same-seed samples with a small consistent gap under a large seed-to-seed spread: the
+    paired test (SciPy's ttest_rel, independent reference) separates them where Welch's test
+    does not, and the capacity verdicts follow the paired one."""
+    from scipy import stats as st
+
+    base = np.array([-3.0, -2.0, -1.0, -2.5, -1.5])
+    gap = np.array([0.10, 0.12, 0.09, 0.11, 0.10])
+    worse = base + gap
+    assert st.ttest_rel(base, worse).pvalue < 0.05
+    assert st.ttest_ind(base, worse, equal_var=False).pvalue > 0.05
+    assert cap.pair_outcome(worse, base) == "deeper"
+    assert cap.pair_outcome(base, worse) == "shallower"
+    v = cap.verdict({"a": base, "b": worse})
+    assert v["best"] == "a" and v["differs_from_best"] == ["b"]
+    # pairing order matters: shuffled seeds break the pairing and the gap is noise again
+    assert cap.pair_outcome(base, worse[::-1]) == "within noise"
 
 
 def test_region_sentences_both_ways():
@@ -640,7 +681,9 @@ def test_transfer_text_both_ways():
         "target_labels": {"abs": "|x|", "step": "step"},
     }
     t = rep.transfer_text(s)
-    assert "2 (activation, target) pairs have a significantly higher error" in t
+    assert "2 (activation, target) pairs have a higher error there" in t
+    assert "paired test over seeds" in t and "most likely" not in t
+    assert "Why is not measured here" in t
     assert "(tanh on |x| and gelu on step)" in t
     assert "no (activation, target)" in rep.transfer_text({**s, "worse_at_largest": []})
     assert rep.transfer_text({**s, "tune_shape": [4, 32]}).startswith("The rates are tuned at the")
@@ -662,7 +705,7 @@ def test_worse_at_largest_follows_the_arrays(tiny):
                     & (table.activation == act)
                     & (table.target == tgt)
                     & np.isclose(table.lr, s["tuned_lr"][f"{act}|{tgt}"])
-                ]
+                ].sort_values("seed")
                 errs.append(np.log10(a["rel_error"][sel.index.to_numpy()]))
             if cap.pair_outcome(errs[0], errs[1]) == "shallower":
                 want.append([act, tgt])

@@ -60,7 +60,7 @@ from actlab.regions import (
     sawtooth_network,
 )
 from actlab.seeding import derive_seed
-from actlab.stats import mean_ci, proportion_ci, welch_differs
+from actlab.stats import mean_ci, paired_differs, proportion_ci, welch_differs
 from actlab.train import TrainConfig, train
 from actlab.tuning import GridDecision, grid_step, status_text
 
@@ -597,15 +597,18 @@ def _metrics(cfg: Config, table: pd.DataFrame, arrays: dict) -> pd.DataFrame:
 
 def verdict(samples: dict[str, np.ndarray]) -> dict[str, Any]:
     """Rank groups by the mean of their (``log10`` error) samples, lowest first; split the others
-    into those within noise of the best and those that differ from it (Welch, 5%). Groups with
-    no finite sample rank last and are neither."""
+    into those within noise of the best and those that differ from it (paired t-test, 5%: the
+    samples are aligned by seed, and within a seed every activation saw the same data and
+    started from the same weights). Groups with no finite sample rank last and are neither."""
     means = {
         a: float(np.nanmean(v)) if np.isfinite(v).any() else math.inf for a, v in samples.items()
     }
     order = sorted(samples, key=lambda a: means[a])
     best = order[0]
     tied = [
-        a for a in order[1:] if means[a] < math.inf and not welch_differs(samples[best], samples[a])
+        a
+        for a in order[1:]
+        if means[a] < math.inf and not paired_differs(samples[best], samples[a])
     ]
     return {
         "ranking": order,
@@ -617,11 +620,14 @@ def verdict(samples: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def pair_outcome(shallow: np.ndarray, deep: np.ndarray) -> str:
-    """``"deeper"`` or ``"shallower"``: which of a matched pair has the lower mean per-seed
-    ``log10`` error, where Welch's test separates them at 5%; else ``"within noise"``."""
-    if not welch_differs(shallow, deep):
+    """``"deeper"`` or ``"shallower"``: which of a matched pair has the lower mean ``log10``
+    error over the seeds where both are finite, where the paired t-test separates them at 5%
+    (the samples are aligned by seed: both shapes saw that seed's data draw); else
+    ``"within noise"``."""
+    if not paired_differs(shallow, deep):
         return "within noise"
-    return "deeper" if np.nanmean(deep) < np.nanmean(shallow) else "shallower"
+    keep = np.isfinite(shallow) & np.isfinite(deep)
+    return "deeper" if np.mean(deep[keep] - shallow[keep]) < 0 else "shallower"
 
 
 def _log_err(arrays: dict, idx: np.ndarray) -> np.ndarray:
@@ -636,7 +642,8 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict) ->
         lr = cfg.lr_grid[0] if lr is None else lr
         sel = (table.depth == shape[0]) & (table.width == shape[1])
         sel &= (table.activation == act) & (table.target == tgt) & np.isclose(table.lr, lr)
-        return table.member[sel].to_numpy()
+        # ordered by seed, so that paired tests compare the same seed's networks
+        return table[sel].sort_values("seed", kind="stable").member.to_numpy()
 
     cells = []
     for tgt in cfg.targets:

@@ -87,7 +87,11 @@ def plot_heatmap(results: Results, target: str, ax: Axes | None = None) -> Axes:
                 (j - 0.47, acts.index(v["best"]) - 0.47), 0.94, 0.94, fill=False, ec="k", lw=2.2
             )
         )
-    ax.set_xticks(range(len(shapes)), [f"D={d}\nN={w}" for d, w in shapes])
+    tuned = None if s["tune_all_shapes"] else tuple(s["tune_shape"])
+    ax.set_xticks(
+        range(len(shapes)),
+        [f"D={d}\nN={w}" + ("\n(tuned here)" if (d, w) == tuned else "") for d, w in shapes],
+    )
     ax.set_yticks(range(len(acts)), acts)
     for spine in ax.spines.values():
         spine.set_visible(False)
@@ -208,7 +212,7 @@ def plot_regions_init(results: Results, ax: Axes | None = None) -> Axes:
         1 + per_unit.mean() * neurons,
         color="tab:blue",
         lw=1.6,
-        label="linear in D·N: 1 + (first-layer rate) × D·N",
+        label="first-layer rate extended to all D·N units (extrapolation)",
         zorder=3,
     )
     ax.plot(
