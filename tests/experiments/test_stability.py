@@ -321,7 +321,10 @@ def test_summary_of_sharpness_against_thresholds_on_hand_made_arrays():
     assert mom["pred"]["mean"] == pytest.approx((2 + 2 * cfg.momentum) / 10.0)
     assert s["theory"]["gd/2/tanh"]["pred"]["mean"] == pytest.approx(2 / 10.0)
     assert s["groups"] == {"tanh": "smooth", "relu": "piecewise-linear"}
-    assert s["sharp"]["gd"]["compare"]["differs"] is False  # identical ratios
+    comp = s["sharp"]["gd"]["compare"]
+    assert comp["differs"] is False  # identical ratios
+    # tanh is stable and learned up to 0.2, relu only at 0.1: they are compared at 0.1.
+    assert comp["rate"] == 0.1 and comp["smooth_acts"] == ["tanh"] and comp["pl_acts"] == ["relu"]
     # Sharpening at the smallest rate: late (median of 0.875, 1.0) over the first record.
     assert 10 ** s["sharp"]["gd"]["sharpening"]["tanh"]["mean"] == pytest.approx(tail / 0.5)
     assert 10 ** s["sharp"]["adam"]["sharpening"]["relu"]["mean"] == pytest.approx(tail / 0.625)
@@ -374,13 +377,89 @@ def test_sharpening_verdict_both_ways():
 
 def test_compare_sentence_both_ways():
     s, p = _st(0.95, 0.9, 1.0), _st(0.6, 0.5, 0.7)
-    text = rep.compare_sentence({"smooth": s, "piecewise-linear": p, "differs": True}, "2/η")
+    base = {"rate": 0.125, "smooth_acts": ["tanh"], "pl_acts": ["relu"], "left_out": []}
+    base["difference"] = _st(0.35, 0.3, 0.4)
+    text = rep.compare_sentence(
+        {**base, "smooth": s, "piecewise-linear": p, "differs": True}, "2/η"
+    )
     assert "they differ" in text and "smooth ones settle closer to" in text
-    text = rep.compare_sentence({"smooth": p, "piecewise-linear": s, "differs": True}, "2/η")
+    assert "At η = 0.125" in text and "(tanh)" in text and "(relu)" in text
+    assert "#term-paired" in text and "Welch" not in text
+    text = rep.compare_sentence(
+        {**base, "smooth": p, "piecewise-linear": s, "differs": True}, "2/η"
+    )
     assert "farther from" in text
-    text = rep.compare_sentence({"smooth": s, "piecewise-linear": p, "differs": False}, "2/η")
-    assert "within noise" in text and "differ (" not in text
+    text = rep.compare_sentence(
+        {**base, "smooth": s, "piecewise-linear": p, "differs": False, "left_out": ["sigmoid"]},
+        "2/η",
+    )
+    assert "within noise" in text and "differ (" not in text and "sigmoid: no rate" in text
     assert "not compared" in rep.compare_sentence(None, "2/η")
+
+
+def test_groups_keep_the_linear_network_out_of_the_piecewise_linear_family():
+    """identity is piecewise linear without a kink (a linear network): its own group, not
+    pooled with relu; SELU (a jump in the derivative at 0) is neither family."""
+    g = ex._group(["identity", "relu", "leaky_relu", "tanh", "gelu", "selu", "sigmoid"])
+    assert g == {
+        "identity": "linear",
+        "relu": "piecewise-linear",
+        "leaky_relu": "piecewise-linear",
+        "tanh": "smooth",
+        "gelu": "smooth",
+        "selu": "other",
+        "sigmoid": "smooth",
+    }
+
+
+def test_family_comparison_is_at_one_common_rate_and_paired_over_seeds():
+    """Rates 0..2; tanh learned at {0, 1, 2}, gelu at {0, 1}, relu at {0, 1}, sigmoid at none,
+    identity at {0} (linear: never compared). The common rate is 1; per seed the smooth mean
+    is relu's plus a consistent 0.05 while seeds spread by 0.5: the paired test separates it
+    (a t-test of the differences by hand agrees), Welch's test on the two samples does not."""
+    from scipy import stats as st
+
+    acts = ["identity", "sigmoid", "tanh", "relu", "gelu"]
+    groups = ex._group(acts)
+    rates = np.array([0.1, 0.2, 0.4])
+    spread = np.array([0.5, 1.0, 1.5, 0.7, 1.2])  # (seed,)
+    noise = np.array([0.0, 0.01, -0.01, 0.005, -0.005])
+    settled = np.full((5, 3, 5), np.nan)
+    settled[3] = spread  # relu
+    settled[2] = spread + 0.05 + noise  # tanh
+    settled[4] = spread + 0.05 + noise[::-1] * 2  # gelu
+    settled[2, 2] = 9.0  # tanh's own largest rate: not the common one
+    settled[0] = 100.0  # identity, never pooled
+    ok = {"identity": [0], "sigmoid": [], "tanh": [0, 1, 2], "relu": [0, 1], "gelu": [0, 1]}
+    comp = ex.family_comparison(settled, ok, groups, rates)
+    assert comp["rate"] == 0.2
+    assert comp["smooth_acts"] == ["tanh", "gelu"] and comp["pl_acts"] == ["relu"]
+    assert comp["left_out"] == ["sigmoid"]
+    s = (settled[2, 1] + settled[4, 1]) / 2
+    assert comp["smooth"]["mean"] == pytest.approx(np.mean(s))
+    assert comp["piecewise-linear"]["mean"] == pytest.approx(np.mean(spread))
+    assert st.ttest_1samp(s - spread, 0.0).pvalue < 0.05
+    assert st.ttest_ind(s, spread, equal_var=False).pvalue > 0.05
+    assert comp["differs"] is True
+    # No rate in common, or an empty family: no comparison.
+    assert ex.family_comparison(settled, {**ok, "relu": [2], "gelu": [0]}, groups, rates) is None
+    assert ex.family_comparison(settled, {**ok, "relu": []}, groups, rates) is None
+
+
+def test_start_end_verdict_is_paired_over_seeds():
+    """The same seeds at the start and late in training: a consistent rise by a factor 1.2
+    across seeds that spread by a factor 10 is a rise (Welch calls it noise); both ways."""
+    from scipy import stats as st
+
+    start = [0.1, 0.3, 1.0, 0.5, 0.05]
+    end = [v * f for v, f in zip(start, [1.2, 1.25, 1.15, 1.2, 1.22], strict=True)]
+    lg = np.log10
+    assert st.ttest_ind(lg(start), lg(end), equal_var=False).pvalue > 0.05
+    assert rep.start_end_verdict(start, end) == "rose"
+    assert rep.start_end_verdict(end, start) == "fell"
+    mixed = [v * f for v, f in zip(start, [1.2, 0.8, 1.1, 0.9, 1.0], strict=True)]
+    assert rep.start_end_verdict(start, mixed) == "within noise"
+    assert rep.start_end_verdict([0.1, None], [0.2, 0.3]) == "within noise"  # one pair left
 
 
 def test_rate_interval():
@@ -436,6 +515,30 @@ def test_figures_have_no_nan_and_no_empty_axes(figures, results):
                 y = np.asarray(line.get_ydata(), dtype=float)
                 assert np.isfinite(y).any(), (name, ax.get_title())
         fig.canvas.draw() if hasattr(fig.canvas, "draw") else None
+
+
+def test_sharpness_figure_draws_flat_rates_dotted(results):
+    """A rate at which some seed ends as a flat fit is dotted (its sharpness is a constant
+    network's, not an edge of stability); learned rates stay solid."""
+    from actlab.experiments.stability.figures import plot_sharpness
+
+    c = results.summary["config"]
+    di = c["depths"].index(c["sharp_depth"])
+    arrays = {k: np.array(v, copy=True) for k, v in results.arrays.items()}
+    var = float(arrays["target_var"][0])
+    arrays["train_gd"][di] = 0.01 * var  # everything learned
+    div = arrays["diverged_gd"][di]
+    live = [ri for ri in range(div.shape[1]) if np.any(div[0, ri] < 0)]
+    ri = live[-1]  # drawn for the first activation
+    arrays["train_gd"][di, 0, ri, 0] = var  # one seed flat there
+    ares = dataclasses.replace(results, arrays=arrays)
+    ax = plot_sharpness(ares, "gd").axes[0]
+    solid = [ln for ln in ax.lines if ln.get_linestyle() == "-"]
+    dotted = [ln for ln in ax.lines if ln.get_linestyle() == ":"]
+    assert len(dotted) == 1 and len(solid) == len(live[-4:]) - 1
+    arrays["train_gd"][di, 0, ri, 0] = 0.01 * var
+    ax = plot_sharpness(dataclasses.replace(results, arrays=arrays), "gd").axes[0]
+    assert not [ln for ln in ax.lines if ln.get_linestyle() == ":"]
 
 
 def test_depth_figure_draws_the_bound_from_the_sharpness_at_init(figures, results):

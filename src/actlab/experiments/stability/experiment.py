@@ -48,7 +48,7 @@ from actlab.sharpness import (
     preconditioned_sharpness,
     top_eigenvalue,
 )
-from actlab.stats import mean_ci, welch_differs
+from actlab.stats import mean_ci, paired_differs
 from actlab.train import Callback, StepState, TrainConfig, train
 
 __all__ = [
@@ -394,12 +394,58 @@ def _log2_ci(values: np.ndarray) -> dict[str, float]:
 
 
 def _group(acts: list[str]) -> dict[str, str]:
-    """``piecewise-linear``, ``smooth`` (smooth and not piecewise linear) or ``other``."""
+    """``linear`` (piecewise linear without a kink: identity, a linear network),
+    ``piecewise-linear`` (with a kink), ``smooth`` (smooth and not piecewise linear) or
+    ``other`` (e.g. SELU, whose derivative jumps at 0)."""
     out = {}
     for a in acts:
         act = get_activation(a)
-        out[a] = "piecewise-linear" if act.piecewise_linear else "smooth" if act.smooth else "other"
+        if act.piecewise_linear:
+            out[a] = "piecewise-linear" if act.kinks else "linear"
+        else:
+            out[a] = "smooth" if act.smooth else "other"
     return out
+
+
+def family_comparison(
+    settled: np.ndarray, ok: dict[str, list[int]], groups: dict[str, str], rates: np.ndarray
+) -> dict[str, Any] | None:
+    """Smooth against piecewise-linear activations at one common rate.
+
+    ``settled``: late sharpness / threshold ``(act, rate, seed)`` in the order of ``ok``'s keys;
+    ``ok[act]``: the rate indices at which every seed of ``act`` was stable and learned. The
+    rate is the largest in every compared activation's ``ok`` (so the threshold is the same for
+    all); an activation of either family without such a rate is left out. Per seed, each
+    family's mean over its activations; the families are compared by the paired test over
+    seeds (a seed gives every activation the same initial weights and the same data). None
+    when a family is empty or no common rate exists."""
+    acts = list(ok)
+    cand = [a for a in acts if groups[a] in ("smooth", "piecewise-linear") and ok[a]]
+    smooth = [a for a in cand if groups[a] == "smooth"]
+    pl = [a for a in cand if groups[a] == "piecewise-linear"]
+    if not smooth or not pl:
+        return None
+    common = set.intersection(*(set(ok[a]) for a in cand))
+    if not common:
+        return None
+    ri = max(common)
+    with np.errstate(all="ignore"):
+        s = np.nanmean(settled[[acts.index(a) for a in smooth], ri], axis=0)  # (seed,)
+        p = np.nanmean(settled[[acts.index(a) for a in pl], ri], axis=0)
+    if np.sum(np.isfinite(s) & np.isfinite(p)) < 2:
+        return None
+    return {
+        "rate": float(rates[ri]),
+        "smooth_acts": smooth,
+        "pl_acts": pl,
+        "left_out": [
+            a for a in acts if groups[a] in ("smooth", "piecewise-linear") and a not in cand
+        ],
+        "smooth": mean_ci(s),
+        "piecewise-linear": mean_ci(p),
+        "difference": mean_ci(s - p),
+        "differs": bool(paired_differs(s, p)),
+    }
 
 
 def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -486,7 +532,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         di = cfg.depths.index(cfg.sharp_depth)
         div = arrays[f"diverged_{opt}"][di]  # (act, rate, seed)
         per_act: dict[str, Any] = {}
-        pooled: dict[str, list[float]] = {}
+        ok_rates: dict[str, list[int]] = {}
         k0 = 0 if opt == "gd" else min(1, len(steps) - 1)  # the first record with a value
         with np.errstate(all="ignore"):
             growth = np.log10(settled / (values[k0] / thr[None, :, None]))  # (act, rate, seed)
@@ -495,8 +541,6 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
             for ai, act in enumerate(acts)
         }
         for ai, act in enumerate(acts):
-            # The rate shown: the largest at which every seed was stable (never diverged and
-            # ended below its initial loss).
             # The rate shown: the largest at which every seed was stable (never diverged, ended
             # below its initial loss) and learned (ended below FLAT_FIT of the targets'
             # variance): a flat network's sharpness is only its output bias's curvature.
@@ -508,6 +552,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
                 and np.all(arrays[f"train_{opt}"][di, ai, ri] < arrays[f"init_{opt}"][di, ai, 0])
                 and np.all(arrays[f"train_{opt}"][di, ai, ri] < FLAT_FIT * var)
             ]
+            ok_rates[act] = ok
             flat_rates = [
                 float(rates[ri])
                 for ri in range(len(rates))
@@ -531,15 +576,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
                 "start_per_seed": [float(v) for v in first / thr[ri]],
                 "all_ratios": [mean_ci(settled[ai, r]) for r in range(len(rates))],
             }
-            pooled.setdefault(out["groups"][act], []).extend(float(v) for v in vals)
-        comp = None
-        a, b = pooled.get("smooth", []), pooled.get("piecewise-linear", [])
-        if len(a) >= 2 and len(b) >= 2:
-            comp = {
-                "smooth": mean_ci(a),
-                "piecewise-linear": mean_ci(b),
-                "differs": bool(welch_differs(a, b)),
-            }
+        comp = family_comparison(settled, ok_rates, out["groups"], rates)
         live = np.isfinite(values)
         conv = arrays[f"sharp_conv_{opt}"]
         out["sharp"][opt] = {

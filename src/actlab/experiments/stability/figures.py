@@ -192,16 +192,24 @@ def plot_sharpness(results: Results, optimizer: str) -> Figure:
     """One panel per activation: the sharpness (GD: lambda_max of the Hessian; Adam: of the
     preconditioned Hessian) over training, median over seeds still training, for up to four
     of the largest rates at which some seed ran to the end; the threshold (2/eta or 38/eta)
-    of each rate dashed in the same colour."""
+    of each rate dashed in the same colour. A rate at which some seed ended as a flat fit
+    (final MSE >= FLAT_FIT of the targets' variance) is drawn dotted and thin: its sharpness
+    is that of a near-constant network (the output bias's curvature, 2), not an edge of
+    stability, even where it lies on 2/eta."""
+    from actlab.experiments.stability.experiment import FLAT_FIT
+
     c = _cfg(results)
     acts, rates = c["activations"], c["rates"][optimizer]
     values = results.arrays[f"sharp_{optimizer}"]  # (record, act, rate, seed)
     steps = results.arrays[f"sharp_steps_{optimizer}"]
     di = c["depths"].index(c["sharp_depth"])
     div = results.arrays[f"diverged_{optimizer}"][di]  # (act, rate, seed)
+    final = results.arrays[f"train_{optimizer}"][di]  # (act, rate, seed)
+    var = float(results.arrays["target_var"][0])
     thr = (
         gd_threshold(np.asarray(rates)) if optimizer == "gd" else adam_threshold(np.asarray(rates))
     )
+    any_flat = False
     cmap = matplotlib.colormaps["plasma"]
     ncols = min(4, len(acts))
     nrows = math.ceil(len(acts) / ncols)
@@ -218,7 +226,9 @@ def plot_sharpness(results: Results, optimizer: str) -> Figure:
                 med = np.full(len(steps), np.nan)
                 med[ok] = np.nanmedian(v[ok], axis=1)
             color = cmap(ri / max(len(rates) - 1, 1) * 0.85)
-            ax.plot(steps, med, color=color, lw=1.5)
+            flat = bool(np.any((div[ai, ri] < 0) & (final[ai, ri] >= FLAT_FIT * var)))
+            any_flat |= flat
+            ax.plot(steps, med, color=color, lw=1.0 if flat else 1.5, ls=":" if flat else "-")
             ax.axhline(thr[ri], color=color, ls="--", lw=1.1)
             shown_rates.add(ri)
         ax.set_yscale("log")
@@ -244,6 +254,10 @@ def plot_sharpness(results: Results, optimizer: str) -> Figure:
         Line2D([], [], color="#444444", lw=1.5, label="measured (median over seeds)"),
         Line2D([], [], color="#444444", ls="--", label=f"predicted threshold {name}"),
     ]
+    if any_flat:
+        handles.append(
+            Line2D([], [], color="#444444", ls=":", lw=1.0, label="some seed flat (no fit)")
+        )
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8)
     what = (
         "λ_max of P^{-1/2} H P^{-1/2} (Adam's preconditioner P)"

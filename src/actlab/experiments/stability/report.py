@@ -12,7 +12,7 @@ from typing import Any
 
 from actlab.experiments.base import Results
 from actlab.report.format import ci, num, pct, ratio_ci
-from actlab.stats import mean_ci, proportion_ci, welch_differs
+from actlab.stats import mean_ci, paired_differs, proportion_ci, welch_differs
 
 __all__ = [
     "report",
@@ -20,6 +20,7 @@ __all__ = [
     "depth_verdict",
     "theory_verdict",
     "compare_sentence",
+    "start_end_verdict",
     "overall_verdict",
     "sharpening_verdict",
     "rate_interval",
@@ -139,23 +140,60 @@ OVERALL_TEXT = {
 }
 
 
+def start_end_verdict(start: list[float | None], end: list[float | None]) -> str:
+    """Start against late sharpness / threshold of the same seeds (entry by entry): "rose",
+    "fell" or "within noise" by the paired test on log10 (pairs with a value that is not a
+    finite positive number are dropped)."""
+
+    def lg(v: float | None) -> float:
+        return math.log10(v) if v is not None and math.isfinite(v) and v > 0 else math.nan
+
+    a = [lg(v) for v in start]
+    b = [lg(v) for v in end]
+    if len(a) != len(b):
+        raise ValueError("start and end need one value per seed each")
+    pairs = [(x, y) for x, y in zip(a, b, strict=True) if math.isfinite(x) and math.isfinite(y)]
+    if len(pairs) < 2 or not paired_differs(a, b):
+        return "within noise"
+    return "rose" if sum(y - x for x, y in pairs) > 0 else "fell"
+
+
+_START_END_TEXT = {
+    "rose": "; it rose during training (progressive sharpening)",
+    "fell": "; it fell during training",
+    "within noise": "; start and end within noise",
+}
+
+
 def compare_sentence(comp: dict[str, Any] | None, threshold: str) -> str:
-    """Smooth against piecewise-linear activations' late sharpness / threshold."""
+    """Smooth against piecewise-linear activations' late sharpness / threshold, at the common
+    rate of :func:`actlab.experiments.stability.experiment.family_comparison`."""
     if comp is None:
         return (
-            "This run lacks two seeds of both a smooth and a piecewise-linear activation, so "
-            "the two families are not compared."
+            "No rate was stable and learned for every seed of both a smooth and a "
+            "piecewise-linear activation, so the two families are not compared."
         )
     s, p = comp["smooth"], comp["piecewise-linear"]
+    left = ""
+    if comp.get("left_out"):
+        left = (
+            f" ({', '.join(comp['left_out'])}: no rate stable and learned for every seed, left out)"
+        )
     head = (
-        f"Pooled over activations and seeds, the smooth ones settle at {ci(s)} of {threshold} "
-        f"and the piecewise-linear ones at {ci(p)}"
+        f"**Smooth against piecewise-linear, at one rate.** At η = {num(comp['rate'])}, the "
+        "largest rate at which every seed of each compared activation was stable and learned "
+        f"(so the threshold {threshold} is the same for all), the smooth ones "
+        f"({', '.join(comp['smooth_acts'])}) settle at {ci(s)} of {threshold} and the "
+        f"piecewise-linear ones ({', '.join(comp['pl_acts'])}) at {ci(p)}{left}; each is the "
+        "mean over seeds of the family's mean, and the difference per seed is "
+        f"{ci(comp['difference'])}"
     )
     if not comp["differs"]:
-        return head + ": the difference is within noise ([Welch's test](#term-welch))."
+        return head + ": within noise ([paired test](#term-paired) over seeds)."
     word = "closer to" if abs(s["mean"] - 1) < abs(p["mean"] - 1) else "farther from"
     return head + (
-        f": they differ ([Welch's test](#term-welch)); the smooth ones settle {word} the threshold."
+        f": they differ ([paired test](#term-paired) over seeds); the smooth ones settle {word} "
+        "the threshold."
     )
 
 
@@ -222,8 +260,10 @@ def _intro(s: dict[str, Any]) -> list[str]:
         "held-out points on the midpoints. Training is full batch, so GD is exact gradient "
         f"descent, for {c['steps']} steps. Networks have D ∈ {{{depths}}} hidden layers of "
         f"N = {c['width']} units, {INIT_TEXT.get(c['init'], c['init'])}, and {c['seeds']} "
-        f"[seeds](#term-seed) per activation, depth and rate; a seed gives every activation "
-        "and every rate the same initial weights. Each (optimiser, depth) is one "
+        f"[seeds](#term-seed) per activation, depth and rate; at each depth a seed gives every "
+        "activation and every rate the same initial weights. The data are one draw, shared by "
+        "every seed: intervals over seeds are over initial weights, not over data draws. "
+        "Each (optimiser, depth) is one "
         f"[ensemble](#term-ensemble) pass with one rate per member ({members}). "
         f"Rate grids, spaced by a factor of 2: {grids}.",
         "",
@@ -360,7 +400,9 @@ def _depth(s: dict[str, Any]) -> list[str]:
                     parts.append(f"{text} for {', '.join(groups[v])}")
             out += [
                 f"**{NAMES[o]}, from D = {d0} to D = {d1}** ([Welch's test](#term-welch) on "
-                f"log2 of the per-seed rates): the largest stable rate {'; it '.join(parts)}.",
+                "log2 of the per-seed rates; a seed draws new weights at each depth, so the "
+                "two depths are independent samples): the largest stable rate "
+                f"{'; it '.join(parts)}.",
                 "",
             ]
     # Theory against measurement.
@@ -458,7 +500,8 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
             )
             + f" ([geometric mean](#term-geometric-mean) over seeds: it spans decades) and its "
             f"median over the last {pct(c['tail'])} of training (mean over seeds); both with "
-            "95% intervals, start and end compared by Welch's test on log10 of the ratio:"
+            "95% intervals, start and end of the same seeds compared by the "
+            "[paired test](#term-paired) on log10 of the ratio:"
             + (
                 " At step 1, P = (1 − $\\beta_1$)(|gradient| + $\\epsilon$) entry by entry, tiny "
                 "where a gradient entry is near 0, so the preconditioned sharpness starts huge "
@@ -474,19 +517,9 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
                 out.append(f"* {a}: no rate was stable, and learned, for every seed.")
                 continue
             v = settle_verdict(e["ratio"])
-            grew = ""
-            start, end = e["start_ratio"], e["ratio"]
+            end = e["ratio"]
             log_start = _log10(e["start_per_seed"])
-            log_end = _log10(e["per_seed"])
-            if log_start and log_end:
-                if welch_differs(log_start, log_end):
-                    grew = (
-                        "; it rose during training (progressive sharpening)"
-                        if end["mean"] > start["mean"]
-                        else "; it fell during training"
-                    )
-                else:
-                    grew = "; start and end within noise"
+            grew = _START_END_TEXT[start_end_verdict(e["start_per_seed"], e["per_seed"])]
             flat = ""
             if e.get("skipped"):
                 flat = (
@@ -529,9 +562,11 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
         out += [
             "![Late sharpness over its threshold per activation](figures/settle.png)",
             "",
-            "Caveat on the comparison: each activation is shown at its own largest rate that "
-            "was stable and learned for every seed, so activations differ in η as well as in "
-            "shape; and a run that starts above the threshold (a start ratio above 1) is not "
+            "Caveat on the per-activation numbers (and this figure): each activation is shown "
+            "at its own largest rate that was stable and learned for every seed, so "
+            "activations differ in η as well as in shape, which is why the families are "
+            "compared at one common rate above; and a run that starts above the threshold "
+            "(a start ratio above 1) is not "
             "at a quadratic's minimum: the first steps move it to flatter ground (a "
             "*catapult*) instead of diverging, which the quadratic model does not describe.",
             "",
