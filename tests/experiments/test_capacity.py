@@ -421,6 +421,40 @@ def test_pairs_text_both_ways():
     assert rep.pairs_text([]).startswith("no two shapes")
 
 
+def test_pairs_text_names_separated_pairs_that_differ_by_little():
+    """A consistent but tiny gap (identity nets both at the affine floor) is separated by the
+    paired test; the sentence says how many such pairs there are, both ways."""
+
+    def mk(o, f):
+        return {"outcome": o, "log10_factor": {"mean": math.log10(f), "lo": 0.0, "hi": 0.0}}
+
+    t = rep.pairs_text([mk("shallower", 1.003), mk("deeper", 0.5), mk("within noise", 1.0)])
+    assert "(1 of the 2 separated pairs differs by less than a factor 1.1 in error" in t
+    t = rep.pairs_text([mk("shallower", 1.2), mk("deeper", 0.5), mk("within noise", 1.05)])
+    assert "separated pairs" not in t
+    t = rep.pairs_text([mk("shallower", 1.05), mk("deeper", 1 / 1.05)])
+    assert "(2 of the 2 separated pairs differ by less than" in t
+
+
+def test_pair_factor_is_the_paired_mean_of_log_differences(tiny):
+    table = _members(tiny)
+    a, s = tiny.arrays, tiny.summary
+    for p in s["pair_verdicts"]:
+        errs = []
+        for shape in (p["shallow"], p["deep"]):
+            lr = s["tuned_lr"][f"{p['activation']}|{p['target']}"]
+            sel = table[
+                (table.depth == shape[0])
+                & (table.width == shape[1])
+                & (table.activation == p["activation"])
+                & (table.target == p["target"])
+                & np.isclose(table.lr, lr)
+            ].sort_values("seed")
+            errs.append(np.log10(a["rel_error"][sel.index.to_numpy()]))
+        d = errs[1] - errs[0]
+        assert p["log10_factor"]["mean"] == pytest.approx(d.mean(), abs=1e-12)
+
+
 def test_chance_text_against_the_binomial_tail():
     """Multiple comparisons: with 126 tests at 5%, about 3.15 per direction come from chance;
     the tail of each observed count is SciPy's binomial survival function (independent
@@ -639,6 +673,9 @@ def test_solutions_against_references():
 
     for depth in range(1, 11):
         assert solutions.pieces_by_sampling(tent(depth), 0.0, 1.0) == 2**depth
+    # the answer's threshold: right up to D = 15, wrong from D = 16 (2^-16 < 2 grid steps)
+    assert solutions.pieces_by_sampling(tent(15), 0.0, 1.0) == 2**15
+    assert solutions.pieces_by_sampling(tent(16), 0.0, 1.0) != 2**16
     assert solutions.pieces_by_sampling(lambda x: 3 * x + 1, -1, 1) == 1
     for depth, width, dim in [(4, 32, 1), (2, 8, 1), (3, 5, 2), (1, 7, 1)]:
         target = cap.n_params(dim, depth, width)
@@ -685,6 +722,12 @@ def test_transfer_text_both_ways():
     assert "paired test over seeds" in t and "most likely" not in t
     assert "Why is not measured here" in t
     assert "(tanh on |x| and gelu on step)" in t
+    cells = [
+        {"activation": "tanh", "target": "abs", "depth": d, "width": w, "log10_error": {"mean": m}}
+        for d, w, m in [(2, 16, -3.0), (4, 32, -1.0)]
+    ]
+    t = rep.transfer_text({**s, "cells": cells})
+    assert "(tanh on |x| (×100) and gelu on step)" in t  # 10^(-1 - -3), gelu has no cells
     assert "no (activation, target)" in rep.transfer_text({**s, "worse_at_largest": []})
     assert rep.transfer_text({**s, "tune_shape": [4, 32]}).startswith("The rates are tuned at the")
     assert rep.transfer_text({**s, "tune_all_shapes": True}) == "Every shape has its own rate."

@@ -692,6 +692,8 @@ def _summary(cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict) ->
                         "shallow_error": mean_ci(a),
                         "deep_error": mean_ci(b),
                         "outcome": pair_outcome(a, b),
+                        # deeper over shallower, per seed where both are finite (paired)
+                        "log10_factor": mean_ci((b - a)[np.isfinite(a) & np.isfinite(b)]),
                     }
                 )
     regions = _regions_summary(cfg, table, arrays, group)

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from actlab.experiments.base import Results
-from actlab.report.format import num, pct, ratio
+from actlab.report.format import num, pct, ratio, ratio_ci
 
 __all__ = [
     "report",
@@ -30,6 +30,12 @@ __all__ = [
     "pick_table",
     "transfer_text",
 ]
+
+# A separated matched pair whose errors differ by less than this factor is named as a small
+# difference: with the same seed's data both shapes can converge to nearly the same fit (the
+# identity networks, both at the best affine fit), and the paired test then separates a tiny,
+# consistent gap that says nothing about depth.
+SMALL_FACTOR = 1.1
 
 INITS = {
     "torch": "[default initialisation](#term-default-init)",
@@ -160,6 +166,19 @@ def pairs_text(pair_verdicts: list[dict]) -> str:
     parts = [f"the deeper network has the lower error in {deeper} of {n} comparisons"]
     parts.append(f"the shallower in {shallower}")
     parts.append(f"and {tied} are within noise")
+    small = sum(
+        p["outcome"] != "within noise"
+        and _finite(p.get("log10_factor", {}).get("mean"))
+        and abs(p["log10_factor"]["mean"]) < math.log10(SMALL_FACTOR)
+        for p in pair_verdicts
+    )
+    if small:
+        parts[-1] += (
+            f" ({small} of the {deeper + shallower} separated pairs "
+            f"{'differs' if small == 1 else 'differ'} by less than a "
+            f"factor {num(SMALL_FACTOR)} in error: consistent over seeds, but too small to "
+            "count for or against depth)"
+        )
     chance = ". " + chance_text(deeper, shallower, n)
     if 2 * tied > n:
         return (
@@ -329,7 +348,21 @@ def transfer_text(s: dict) -> str:
     )
     if not worse:
         return head + ": no (activation, target) has a higher error there than at the tuning shape."
-    named = _list([f"{a} on {s['target_labels'][t]}" for a, t in worse])
+
+    def factor(act: str, tgt: str) -> str:
+        """`` (×f)``: the geometric-mean error at the largest shape over the tuning shape."""
+        if "cells" not in s:
+            return ""
+        at = {
+            (c["depth"], c["width"]): c["log10_error"]["mean"]
+            for c in s["cells"]
+            if c["activation"] == act and c["target"] == tgt
+        }
+        if not (_finite(at.get(big)) and _finite(at.get(tune))):
+            return ""
+        return f" (×{ratio(at[big] - at[tune])})"
+
+    named = _list([f"{a} on {s['target_labels'][t]}{factor(a, t)}" for a, t in worse])
     return (
         head + f": {len(worse)} (activation, target) pairs have a higher error there than at "
         f"the tuning shape, separated by the paired test over seeds at 5% ({named}). The larger "
@@ -546,8 +579,11 @@ def report(results: Results) -> str:
         "",
     ]
     if s["pair_verdicts"]:
-        rows = ["| target | activation | shallower: error | deeper: error | verdict |"]
-        rows.append("|---|---|---|---|---|")
+        rows = [
+            "| target | activation | shallower: error | deeper: error | deeper / shallower "
+            "(paired over seeds) | verdict |"
+        ]
+        rows.append("|---|---|---|---|---|---|")
         for p in s["pair_verdicts"]:
             a, b = p["shallow"], p["deep"]
             rows.append(
@@ -555,6 +591,7 @@ def report(results: Results) -> str:
                 f"({p['params'][0]} parameters): {err_text(p['shallow_error'])} | "
                 f"D={b[0]}, N={b[1]} ({p['params'][1]} parameters): "
                 f"{err_text(p['deep_error'])} | "
+                f"{ratio_ci(p['log10_factor'], 3) if 'log10_factor' in p else 'n/a'} | "
                 f"{OUTCOMES[p['outcome']]} |"
             )
         out += ["<details><summary>Every matched pair</summary>", "", *rows, "", "</details>", ""]
