@@ -519,6 +519,11 @@ def test_region_sentences_both_ways():
     t = rep.trained_text(trained)
     assert t.startswith("training added linear pieces in 5 of 10 trained ReLU networks (50%")
     assert "from 0.5 to 2" in t
+    assert "not independent trials" not in t  # one target (unnamed): no shared weights
+    two = [{**trained[0], "target": "abs"}, {**trained[1], "target": "step"}]
+    assert "not independent trials and the interval is narrower" in rep.trained_text(two)
+    same = [{**trained[0], "target": "abs"}, {**trained[1], "target": "abs"}]
+    assert "not independent trials" not in rep.trained_text(same)
     assert rep.trained_text([]).startswith("no ReLU network")
 
 
