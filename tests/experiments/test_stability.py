@@ -262,6 +262,17 @@ def test_summary_counts_where_the_bound_falls():
     e = s["stable"]["gd"]["2/tanh"]
     assert e["mean"] == pytest.approx(0.2) and e["diverged"] == [0, 0, 3]
     assert rep.theory_verdict(t) == "mixed"
+    # Pooled factor: log10(0.2 / bound) over the seeds; without flat fits, seed 1 (ending at
+    # the targets' variance at its largest stable rate) is left out.
+    logs = np.log10(0.2 / np.array([0.3, 0.1, 0.5]))
+    assert s["theory_overall"]["gd"]["mean"] == pytest.approx(logs.mean())
+    arrays["train_gd"] = train_.copy()
+    arrays["train_gd"][0, 0, 1, 1] = 0.5
+    s = ex.summarise(cfg, arrays)
+    assert s["stable"]["gd"]["2/tanh"]["flat"] == 1
+    assert s["theory_overall"]["gd"]["mean"] == pytest.approx(logs.mean())
+    assert s["theory_overall_learned"]["gd"]["mean"] == pytest.approx(logs[[0, 2]].mean())
+    assert s["theory_overall_learned"]["gd"]["n"] == 2
 
 
 def test_summary_of_sharpness_against_thresholds_on_hand_made_arrays():
@@ -312,6 +323,15 @@ def test_summary_of_sharpness_against_thresholds_on_hand_made_arrays():
     assert gd["tanh"]["rate"] == 0.2 and gd["relu"]["rate"] == 0.1
     assert gd["relu"]["skipped"] == [0.2] and gd["tanh"]["skipped"] == []
     assert s["stable"]["gd"]["2/relu"]["flat"] == 1 and s["stable"]["gd"]["2/tanh"]["flat"] == 0
+    # The late ratio is a geometric mean over seeds, its interval positive.
+    arrays2 = {k: np.array(v, copy=True) for k, v in arrays.items()}
+    arrays2["sharp_adam"][:, 0, 1, 0] *= 0.1  # tanh at 0.2: seeds at 0.1x and 1x of 19/eta
+    tanh2 = ex.summarise(cfg, arrays2)["sharp"]["adam"]["per_act"]["tanh"]["ratio"]
+    late = np.array([tail / 20, tail / 2])
+    assert tanh2["mean"] == pytest.approx(np.exp(np.log(late).mean()))
+    half = 12.706 * np.std(np.log10(late), ddof=1) / np.sqrt(2)  # t_{0.975, 1}
+    assert tanh2["lo"] == pytest.approx(10 ** (np.log10(late).mean() - half), rel=1e-3)
+    assert tanh2["lo"] > 0
     for a in ("tanh", "relu"):
         assert gd[a]["ratio"]["mean"] == pytest.approx(tail)
         assert adam[a]["ratio"]["mean"] == pytest.approx(tail / 2)
@@ -365,6 +385,19 @@ def test_overall_verdict_both_ways():
     assert rep.overall_verdict(_st(lg(0.75), lg(0.6), lg(0.9))) == "agrees"
     assert rep.overall_verdict(_st(lg(0.9), lg(0.7), lg(1.2))) == "mixed"
     assert rep.overall_verdict(_st(lg(0.9), math.nan, math.nan)) == "mixed"
+
+
+def test_overall_sentence_sets_the_flat_fits_apart_both_ways():
+    lg = math.log10
+    allr = {**_st(lg(2), lg(1.5), lg(2.5)), "n": 10}
+    text = rep.overall_sentence(allr, {**_st(lg(1.5), lg(1.2), lg(1.9)), "n": 7})
+    assert "survives rates above the bound" in text and "too narrow" in text
+    assert "Without the 3 flat fits" in text and "over 7 cases: still above the bound" in text
+    text = rep.overall_sentence(allr, {**_st(lg(0.75), lg(0.6), lg(0.9)), "n": 7})
+    assert "within the grid's factor of 2 of the bound" in text
+    assert "No case is a flat fit" in rep.overall_sentence(allr, {**allr})
+    assert "cannot be set apart" in rep.overall_sentence(allr, {**_st(0, 0, 0), "n": 1})
+    assert "Without" not in rep.overall_sentence(allr, None)
 
 
 def test_sharpening_verdict_both_ways():

@@ -393,6 +393,14 @@ def _log2_ci(values: np.ndarray) -> dict[str, float]:
     return {k: (2.0 ** stat[k] if k in ("mean", "lo", "hi") else stat[k]) for k in stat}
 
 
+def _geo_ci(values: np.ndarray) -> dict[str, float]:
+    """Geometric mean and 95% interval of positive values (t interval of log10); NaN
+    entries are dropped."""
+    v = np.asarray(values, dtype=np.float64)
+    stat = mean_ci(np.log10(v[np.isfinite(v) & (v > 0)]))
+    return {k: (10.0 ** stat[k] if k in ("mean", "lo", "hi") else stat[k]) for k in stat}
+
+
 def _group(acts: list[str]) -> dict[str, str]:
     """``linear`` (piecewise linear without a kink: identity, a linear network),
     ``piecewise-linear`` (with a kink), ``smooth`` (smooth and not piecewise linear) or
@@ -454,6 +462,7 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     out: dict[str, Any] = {"groups": _group(acts), "stable": {}, "theory": {}, "sharp": {}}
     lam = arrays["lam_init"]  # (depth, act, seed)
     overall: dict[str, list[float]] = {}
+    overall_learned: dict[str, list[float]] = {}
     for opt in cfg.optimizers:
         rates = np.asarray(cfg.rates(opt))
         best = largest_stable(
@@ -476,13 +485,15 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
                 # constant (stable, but it has not learned).
                 fin = arrays[f"train_{opt}"][di, ai]  # (rate, seed)
                 var = float(arrays["target_var"][0])
-                entry["flat"] = int(
-                    sum(
+                flat_seed = np.array(
+                    [
                         math.isfinite(v)
                         and fin[int(np.argmin(np.abs(rates - v))), k] >= FLAT_FIT * var
                         for k, v in enumerate(b)
-                    )
+                    ],
+                    dtype=bool,
                 )
+                entry["flat"] = int(flat_seed.sum())
                 div = arrays[f"diverged_{opt}"][di, ai]  # (rate, seed)
                 entry["diverged"] = [int(np.sum(div[r] >= 0)) for r in range(len(rates))]
                 out["stable"][opt][f"{depth}/{act}"] = entry
@@ -509,6 +520,10 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
                     above = int(np.sum(ok & (thr >= nxt)))
                     ratio = mean_ci(np.log10(b[ok] / thr[ok])) if ok.any() else mean_ci([])
                     overall.setdefault(opt, []).extend(np.log10(b[ok] / thr[ok]).tolist())
+                    learned = ok & ~flat_seed
+                    overall_learned.setdefault(opt, []).extend(
+                        np.log10(b[learned] / thr[learned]).tolist()
+                    )
                     out["theory"][f"{opt}/{depth}/{act}"] = {
                         "pred": pred,
                         "inside": inside,
@@ -518,6 +533,8 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
                         "log10_ratio": ratio,
                     }
     out["theory_overall"] = {o: mean_ci(v) for o, v in overall.items()}
+    # The same without the cases whose member at its largest stable rate is a flat fit.
+    out["theory_overall_learned"] = {o: mean_ci(v) for o, v in overall_learned.items()}
     # Sharpness against its threshold at the tracked depth.
     for opt in ("gd", "adam"):
         key = f"sharp_{opt}"
@@ -568,7 +585,9 @@ def summarise(cfg: Config, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
             first = values[0, ai, ri] if opt == "gd" else values[min(1, len(steps) - 1), ai, ri]
             per_act[act] = {
                 "rate": float(rates[ri]),
-                "ratio": mean_ci(vals),
+                # Geometric mean over seeds with its interval: a positive ratio, and the
+                # interval of its log never crosses 0 (an arithmetic one did, for Adam).
+                "ratio": _geo_ci(vals),
                 "per_seed": [float(v) for v in vals],
                 "skipped": flat_rates,
                 "seeds": int(len(vals)),

@@ -20,6 +20,7 @@ __all__ = [
     "depth_verdict",
     "theory_verdict",
     "compare_sentence",
+    "overall_sentence",
     "start_end_verdict",
     "overall_verdict",
     "sharpening_verdict",
@@ -131,8 +132,7 @@ OVERALL_TEXT = {
         "curvature stays put; the GD sharpness figure below shows it falling in the first "
         "steps at the large rates, consistent with the catapult phase of Lewkowycz et al. "
         "(2020), where a step above 2/λ_max throws the network out of its sharp valley into a "
-        "flatter one and training goes on there. Flat fits (marked in the table) add to the "
-        "excess."
+        "flatter one and training goes on there."
     ),
     "below": "the network fails at rates the bound allows, by more than the grid's step.",
     "agrees": "the bound and the measurement agree to within the grid's factor of 2.",
@@ -163,6 +163,38 @@ _START_END_TEXT = {
     "fell": "; it fell during training",
     "within noise": "; start and end within noise",
 }
+
+
+def overall_sentence(allr: dict[str, float], learned: dict[str, float] | None) -> str:
+    """The pooled measured / predicted factor, its verdict, and the same without the flat
+    fits (``learned``, a :func:`mean_ci` dict of log10 factors, or None)."""
+    text = (
+        f"Over all cases, measured / predicted = {ratio_ci(allr)} (geometric mean, 95% "
+        "interval over cases, which treats them as independent although the same activation "
+        "recurs: it is too narrow): " + OVERALL_TEXT[overall_verdict(allr)]
+    )
+    if learned is None:
+        return text
+    n_all, n_learned = int(allr.get("n", 0)), int(learned.get("n", 0))
+    if n_learned == n_all:
+        return text + " No case is a flat fit."
+    if n_learned < 2:
+        return text + (
+            f" Only {n_learned} of the {n_all} cases learned at their largest stable rate, so "
+            "the flat fits cannot be set apart."
+        )
+    v = overall_verdict(learned)
+    word = {
+        "above": "still above the bound",
+        "below": "below the bound by more than the grid's step",
+        "agrees": "within the grid's factor of 2 of the bound",
+        "mixed": "neither consistently above nor below the bound",
+    }[v]
+    return text + (
+        f" Without the {n_all - n_learned} flat fits (cases whose member at its largest "
+        f"stable rate has not learned), measured / predicted = {ratio_ci(learned)} over "
+        f"{n_learned} cases: {word}."
+    )
 
 
 def compare_sentence(comp: dict[str, Any] | None, threshold: str) -> str:
@@ -340,7 +372,10 @@ def _maps(s: dict[str, Any]) -> list[str]:
     out += [
         "",
         "(Shares of the grid with [Wilson intervals](#term-wilson-interval); they depend on "
-        "where the grid was put, so compare them across depths, not across optimisers.)",
+        "where the grid was put, so compare them across depths, not across optimisers. The "
+        "members are not independent trials: one seed at neighbouring rates, or one "
+        "activation's seeds at one rate, mostly share their fate, so the intervals are too "
+        "narrow and only a rough guide.)",
         "",
     ]
     return out
@@ -369,7 +404,7 @@ def _depth(s: dict[str, Any]) -> list[str]:
                 e = s["stable"][o][f"{d}/{a}"]
                 text = _rate_ci(e)
                 if e["at_top"] and e["at_top"] < e["n"]:
-                    text += f" ({e['at_top']} at top)"
+                    text += f" ({e['at_top']} at top: a lower bound)"
                 if e.get("flat"):
                     text += f" ({e['flat']} flat)"
                 if e["none_stable"]:
@@ -440,11 +475,7 @@ def _depth(s: dict[str, Any]) -> list[str]:
             "",
         ]
         allr = s["theory_overall"][o]
-        out += [
-            f"Over all cases, measured / predicted = {ratio_ci(allr)} (geometric mean, 95% "
-            "interval over cases): " + OVERALL_TEXT[overall_verdict(allr)],
-            "",
-        ]
+        out += [overall_sentence(allr, s.get("theory_overall_learned", {}).get(o)), ""]
         disagree = [r for r in rows if r[3] in ("cautious", "optimistic", "mixed")]
         if disagree:
             items = []
@@ -499,7 +530,8 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
                 else ""
             )
             + f" ([geometric mean](#term-geometric-mean) over seeds: it spans decades) and its "
-            f"median over the last {pct(c['tail'])} of training (mean over seeds); both with "
+            f"median over the last {pct(c['tail'])} of training (geometric mean over seeds); "
+            "both with "
             "95% intervals, start and end of the same seeds compared by the "
             "[paired test](#term-paired) on log10 of the ratio:"
             + (
