@@ -73,7 +73,7 @@ def plot_heatmap(results: Results, target: str, ax: Axes | None = None) -> Axes:
     ax.grid(False)
     for (i, j), t in text.items():
         dark = np.isfinite(grid[i, j]) and grid[i, j] < vmin + 0.55 * (vmax - vmin)
-        ax.text(j, i, t, ha="center", va="center", fontsize=6.5, color="white" if dark else "k")
+        ax.text(j, i, t, ha="center", va="center", fontsize=7.5, color="white" if dark else "k")
     for j, shape in enumerate(shapes):
         v = _verdict(results, target, shape)
         for a in v["tied_with_best"]:
@@ -298,7 +298,7 @@ def figures(results: Results) -> dict[str, Figure]:
     figs: dict[str, Figure] = {}
     with style():
         for tgt in s["targets"]:
-            fig = new_figure(figsize=(10, 0.55 * len(s["activations"]) + 1.4))
+            fig = new_figure(figsize=(10, 0.7 * len(s["activations"]) + 1.4))
             plot_heatmap(results, tgt, ax=fig.subplots())
             fig.suptitle(
                 f"{s['target_labels'][tgt]}: test MSE / Var f, geometric mean over {s['seeds']} "
