@@ -63,7 +63,7 @@ EXERCISES: list[Exercise] = [
         "steps at η = 0.19 and at η = 0.21. What happens to |x|, and what is the factor per "
         "step in each case?",
         "Each step multiplies x by 1 − ηλ: at η = 0.19 by −0.9 (|x| shrinks by 10% a step, "
-        "flipping sign each time: the oscillation of the edge of stability), at η = 0.21 by "
+        "flipping sign each time: the period-2 oscillation seen just below 2/λ), at η = 0.21 by "
         "−1.1 (|x| grows by 10% a step, 117 after 50 steps). The threshold is sharp: "
         "|1 − ηλ| < 1 iff 0 < η < 2/λ.",
         function="stability:gd_on_quadratic",

@@ -273,8 +273,8 @@ def plot_sharpness(results: Results, optimizer: str) -> Figure:
 
 def plot_settle(results: Results) -> Figure:
     """Where the sharpness settles: the median of sharpness / threshold over the last part of
-    training per activation, at its largest rate stable for every seed (mean over seeds, 95%
-    interval; 1 = on the threshold)."""
+    training per activation, at its largest rate stable and learned for every seed (geometric
+    mean over seeds, 95% interval; 1 = on the threshold)."""
     c = _cfg(results)
     sharp = results.summary["sharp"]
     opts = [o for o in ("gd", "adam") if o in sharp]
@@ -312,7 +312,14 @@ def plot_settle(results: Results) -> Figure:
         ax.set_title(f"{NAMES[opt]}: late sharpness over {name}")
         ax.set_ylim(bottom=0, top=max(1.3, ax.get_ylim()[1]))
     handles = [
-        Line2D([], [], color="#444444", marker="o", ls="", label="measured (mean over seeds, 95%)"),
+        Line2D(
+            [],
+            [],
+            color="#444444",
+            marker="o",
+            ls="",
+            label="measured (geometric mean over seeds, 95%)",
+        ),
         Line2D([], [], color=_THEORY, ls="--", label="threshold (edge of stability)"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8)
