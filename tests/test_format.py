@@ -59,7 +59,16 @@ def test_an_interval_reads_back_in_one_style(values):
 
 
 @pytest.mark.parametrize(
-    "values", [(0.5, 1 / 2.1, 0.53), (0.7, 0.6, 0.996), (0.3, 0.1, 0.996), (3, 0.3, 9), (2, 1, 4)]
+    "values",
+    [
+        (0.5, 1 / 2.1, 0.53),
+        (0.7, 0.6, 0.996),
+        (0.3, 0.1, 0.996),
+        (3, 0.3, 9),
+        (2, 1, 4),
+        (1.003, 1.001, 1.005),
+        (0.997, 0.995, 0.999),
+    ],
 )
 def test_a_factor_interval_reads_back_in_one_style(values):
     from actlab.report.format import ratio_ci
@@ -69,5 +78,6 @@ def test_a_factor_interval_reads_back_in_one_style(values):
     below = [p for p, v in zip(parts, values, strict=True) if v < 1]
     assert len({p.startswith("1/") for p in below}) <= 1, text  # one style below 1
     assert "1/1" not in parts and "1/1]" not in text, text
+    assert len(set(parts)) == 3, text  # three different factors never read "1 [1, 1]"
     back = [_read_back(p) for p in parts]
     np.testing.assert_allclose(back, values, rtol=0.05)

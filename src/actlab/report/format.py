@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 __all__ = ["num", "pct", "ci", "ratio", "ratio_ci"]
@@ -64,6 +65,18 @@ def ratio_ci(stat: dict[str, Any], digits: int = 2) -> str:
     if lo is None or hi is None or (isinstance(lo, float) and math.isnan(lo)):
         return ratio(mean, digits)
     logs = [float(mean), float(lo), float(hi)]
+    # more digits where the interval would read "1 [1, 1]" (a factor 1.003 [1.001, 1.005])
+    for more in range(digits, digits + 4):
+        text = _ratio_triple(logs, more)
+        parts = re.findall(r"[^\s\[\],]+", text)
+        if len(set(parts)) == len({round(v, 12) for v in logs}):
+            break
+    return text
+
+
+def _ratio_triple(logs: list[float], digits: int) -> str:
+    """``mean [lo, hi]`` of three log10 factors in one style (see :func:`ratio_ci`)."""
+    mean, lo, hi = logs
     if any(abs(v) >= 4 for v in logs) or min(logs) > math.log10(0.5):
         return f"{ratio(mean, digits)} [{ratio(lo, digits)}, {ratio(hi, digits)}]"
 
