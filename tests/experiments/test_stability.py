@@ -479,6 +479,14 @@ def test_family_comparison_is_at_one_common_rate_and_paired_over_seeds():
     assert ex.family_comparison(settled, {**ok, "relu": []}, groups, rates) is None
 
 
+def test_edge_of_stability_is_named_only_where_the_sharpness_hovers_and_rose():
+    assert "the edge of stability" in rep.edge_note("at", "rose")
+    assert "from above" in rep.edge_note("at", "fell")
+    assert "no progressive sharpening" in rep.edge_note("at", "within noise")
+    for settle in ("below", "above", "unresolved"):
+        assert rep.edge_note(settle, "rose") == ""
+
+
 def test_start_end_verdict_is_paired_over_seeds():
     """The same seeds at the start and late in training: a consistent rise by a factor 1.2
     across seeds that spread by a factor 10 is a rise (Welch calls it noise); both ways."""
@@ -572,6 +580,22 @@ def test_sharpness_figure_draws_flat_rates_dotted(results):
     arrays["train_gd"][di, 0, ri, 0] = 0.01 * var
     ax = plot_sharpness(dataclasses.replace(results, arrays=arrays), "gd").axes[0]
     assert not [ln for ln in ax.lines if ln.get_linestyle() == ":"]
+
+
+def test_adam_sharpness_axis_stops_two_decades_above_the_thresholds(figures):
+    """Adam's step-1 sharpness (tiny P) would squash the thresholds: the shared axis ends 100x
+    above the highest 38/eta drawn, and the title says when a line runs off it."""
+    fig = figures["sharpness_adam"]
+    axs = [ax for ax in fig.axes if ax.get_visible()]
+    dashed = [ln.get_ydata()[0] for ax in axs for ln in ax.lines if ln.get_linestyle() == "--"]
+    assert axs[0].get_ylim()[1] == pytest.approx(100 * max(dashed))
+    highest = max(
+        np.nanmax(np.asarray(ln.get_ydata(), dtype=float))
+        for ax in axs
+        for ln in ax.lines
+        if ln.get_linestyle() != "--" and np.isfinite(np.asarray(ln.get_ydata(), float)).any()
+    )
+    assert ("run off the top" in fig._suptitle.get_text()) == (highest > 100 * max(dashed))
 
 
 def test_depth_figure_draws_the_bound_from_the_sharpness_at_init(figures, results):

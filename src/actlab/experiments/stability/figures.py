@@ -210,6 +210,7 @@ def plot_sharpness(results: Results, optimizer: str) -> Figure:
         gd_threshold(np.asarray(rates)) if optimizer == "gd" else adam_threshold(np.asarray(rates))
     )
     any_flat = False
+    highest = -math.inf
     cmap = matplotlib.colormaps["plasma"]
     ncols = min(4, len(acts))
     nrows = math.ceil(len(acts) / ncols)
@@ -229,6 +230,8 @@ def plot_sharpness(results: Results, optimizer: str) -> Figure:
             flat = bool(np.any((div[ai, ri] < 0) & (final[ai, ri] >= FLAT_FIT * var)))
             any_flat |= flat
             ax.plot(steps, med, color=color, lw=1.0 if flat else 1.5, ls=":" if flat else "-")
+            if np.isfinite(med).any():
+                highest = max(highest, float(np.nanmax(med)))
             ax.axhline(thr[ri], color=color, ls="--", lw=1.1)
             shown_rates.add(ri)
         ax.set_yscale("log")
@@ -264,8 +267,18 @@ def plot_sharpness(results: Results, optimizer: str) -> Figure:
         if optimizer == "adam"
         else "λ_max of the Hessian"
     )
+    clipped = ""
+    if optimizer == "adam" and shown_rates:
+        # Adam's step-1 values (P still tiny) reach 10^10 and squash the thresholds: the axis
+        # stops two decades above the highest threshold drawn, and the title says so.
+        top = 100.0 * max(thr[ri] for ri in shown_rates)
+        bottom = min(thr[ri] for ri in shown_rates) / 1e4
+        axs[0].set_ylim(bottom, top)  # shared by every panel
+        if highest > top:
+            clipped = f" (early values up to 10^{math.log10(highest):.0f} run off the top)"
     fig.suptitle(
-        f"{NAMES[optimizer]} at depth D = {c['sharp_depth']}:\n{what} over training against {name}",
+        f"{NAMES[optimizer]} at depth D = {c['sharp_depth']}:\n{what} over training against "
+        f"{name}{clipped}",
         fontsize=10,
     )
     return fig

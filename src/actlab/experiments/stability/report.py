@@ -22,6 +22,7 @@ __all__ = [
     "compare_sentence",
     "overall_sentence",
     "start_end_verdict",
+    "edge_note",
     "overall_verdict",
     "sharpening_verdict",
     "rate_interval",
@@ -195,6 +196,22 @@ def overall_sentence(allr: dict[str, float], learned: dict[str, float] | None) -
         f"stable rate has not learned), measured / predicted = {ratio_ci(learned)} over "
         f"{n_learned} cases: {word}."
     )
+
+
+def edge_note(settle: str, moved: str) -> str:
+    """What a late sharpness "at" the threshold shows: the edge of stability reached by
+    progressive sharpening when it rose, reached from above (a catapult) when it fell, and
+    no more than a start near the threshold when start and end are within noise."""
+    if settle != "at":
+        return ""
+    return {
+        "rose": ": it sharpened up to the threshold and stayed there (the edge of stability)",
+        "fell": ": it came down to the threshold from above and stayed there",
+        "within noise": (
+            ": it was near the threshold from the start, so this shows no progressive "
+            "sharpening into the edge, only that training stayed there"
+        ),
+    }[moved]
 
 
 def compare_sentence(comp: dict[str, Any] | None, threshold: str) -> str:
@@ -551,7 +568,8 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
             v = settle_verdict(e["ratio"])
             end = e["ratio"]
             log_start = _log10(e["start_per_seed"])
-            grew = _START_END_TEXT[start_end_verdict(e["start_per_seed"], e["per_seed"])]
+            moved = start_end_verdict(e["start_per_seed"], e["per_seed"])
+            grew = _START_END_TEXT[moved] + edge_note(v, moved)
             flat = ""
             if e.get("skipped"):
                 flat = (
