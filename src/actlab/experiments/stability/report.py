@@ -201,15 +201,15 @@ def overall_sentence(allr: dict[str, float], learned: dict[str, float] | None) -
 def edge_note(settle: str, moved: str) -> str:
     """What a late sharpness "at" the threshold shows: the edge of stability reached by
     progressive sharpening when it rose, reached from above (a catapult) when it fell, and
-    no more than a start near the threshold when start and end are within noise."""
+    no sharpening shown when start and end are within noise."""
     if settle != "at":
         return ""
     return {
         "rose": ": it sharpened up to the threshold and stayed there (the edge of stability)",
         "fell": ": it came down to the threshold from above and stayed there",
         "within noise": (
-            ": it was near the threshold from the start, so this shows no progressive "
-            "sharpening into the edge, only that training stayed there"
+            ": no rise from the start is resolved, so this shows no progressive "
+            "sharpening into the edge, only that training ended there"
         ),
     }[moved]
 
