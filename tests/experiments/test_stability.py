@@ -370,6 +370,16 @@ def test_depth_verdict_both_ways():
     assert rep.depth_verdict([0.5, None], [0.25, 0.25]) == "unknown"
 
 
+def test_depth_item_flags_mostly_flat_rates():
+    e0 = {"n": 5, "mean": 0.5, "flat": 3}
+    e1 = {"n": 5, "mean": 0.25, "flat": 0}
+    assert rep.depth_item("sigmoid", e0, e1) == "sigmoid (0.5 → 0.25, mostly flat fits)"
+    assert rep.depth_item("relu", {**e0, "flat": 2}, e1) == "relu (0.5 → 0.25)"
+    assert rep.depth_item("relu", {**e0, "n": 0}, e1) == "relu (n/a)"
+    text = rep.depth_item("tanh", {**e0, "flat": 0}, {**e1, "at_top": 3})
+    assert text == "tanh (0.5 → 0.25, mostly at the top of the grid (a lower bound))"
+
+
 def test_theory_verdict_both_ways():
     assert rep.theory_verdict({"n": 5, "inside": 3, "below": 1, "above": 1}) == "agrees"
     assert rep.theory_verdict({"n": 5, "inside": 1, "below": 4, "above": 0}) == "cautious"

@@ -19,6 +19,7 @@ __all__ = [
     "settle_verdict",
     "depth_verdict",
     "theory_verdict",
+    "depth_item",
     "compare_sentence",
     "overall_sentence",
     "start_end_verdict",
@@ -78,6 +79,19 @@ def depth_verdict(shallow: list[float], deep: list[float]) -> str:
     if not welch_differs(a, b):
         return "within noise"
     return "shrinks" if sum(b) / len(b) < sum(a) / len(a) else "grows"
+
+
+def depth_item(act: str, e0: dict[str, Any], e1: dict[str, Any]) -> str:
+    """``act (r0 → r1)``, flagged where most seeds at either depth are flat fits at their
+    largest stable rate (the rate then says what the network survives, not where it learns)
+    or sit at the top of the grid (the rate is then only a lower bound)."""
+    factor = f"{num(e0['mean'])} → {num(e1['mean'])}" if e0.get("n") and e1.get("n") else "n/a"
+    flat = any(e.get("n") and e.get("flat", 0) > e["n"] / 2 for e in (e0, e1))
+    top = any(e.get("n") and e.get("at_top", 0) > e["n"] / 2 for e in (e0, e1))
+    notes = (", mostly flat fits" if flat else "") + (
+        ", mostly at the top of the grid (a lower bound)" if top else ""
+    )
+    return f"{act} ({factor}{notes})"
 
 
 def theory_verdict(entry: dict[str, Any]) -> str:
@@ -439,8 +453,7 @@ def _depth(s: dict[str, Any]) -> list[str]:
                     s["stable"][o][f"{d0}/{a}"]["per_seed"], s["stable"][o][f"{d1}/{a}"]["per_seed"]
                 )
                 e0, e1 = s["stable"][o][f"{d0}/{a}"], s["stable"][o][f"{d1}/{a}"]
-                factor = f"{num(e0['mean'])} → {num(e1['mean'])}" if e0["n"] and e1["n"] else "n/a"
-                groups.setdefault(v, []).append(f"{a} ({factor})")
+                groups.setdefault(v, []).append(depth_item(a, e0, e1))
             parts = []
             for v, text in (
                 ("shrinks", "shrinks"),
