@@ -375,6 +375,7 @@ def test_depth_item_flags_mostly_flat_rates():
     e1 = {"n": 5, "mean": 0.25, "flat": 0}
     assert rep.depth_item("sigmoid", e0, e1) == "sigmoid (0.5 → 0.25, mostly flat fits)"
     assert rep.depth_item("relu", {**e0, "flat": 2}, e1) == "relu (0.5 → 0.25)"
+    assert rep.depth_item("gelu", e1, e0) == "gelu (0.25 → 0.5, mostly flat fits)"  # deep side
     assert rep.depth_item("relu", {**e0, "n": 0}, e1) == "relu (n/a)"
     text = rep.depth_item("tanh", {**e0, "flat": 0}, {**e1, "at_top": 3})
     assert text == "tanh (0.5 → 0.25, mostly at the top of the grid (a lower bound))"
