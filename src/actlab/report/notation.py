@@ -102,6 +102,14 @@ NOTATION: dict[str, str] = {
     r"\beta_1": "Adam's first-moment decay",
     r"\beta_2": "Adam's second-moment decay",
     r"\epsilon": "Adam's $\\epsilon$, added to the denominator",
+    r"\mu": "the heavy-ball momentum coefficient (torch.optim.SGD's `momentum`)",
+    r"\lambda_{\max}": (
+        "the sharpness: the largest eigenvalue of the training loss's Hessian $\\nabla^2 L$ "
+        "(for Adam, of $P_t^{-1/2} \\nabla^2 L \\, P_t^{-1/2}$)"
+    ),
+    r"\lambda_i": "an eigenvalue of the Hessian $\\nabla^2 L$",
+    "P_t": "Adam's diagonal preconditioner at step $t$, "
+    "$(1-\\beta_1^t)(\\sqrt{v_t/(1-\\beta_2^t)}+\\epsilon)$",
     # numbers in a computer
     r"\varepsilon_{\mathrm{mach}}": "machine epsilon, the spacing of floats just above 1",
     "m": "the number subtracted from every logit before exponentiating (usually their maximum)",
@@ -148,8 +156,12 @@ SCOPES: dict[str, frozenset[str]] = {
         r"\alpha": "gallery",
         "H": "deep-mlp",
         "q": "gradient-flow unit-states",
-        "t": "deep-mlp activation-swap",
-        "g": "deep-mlp activation-swap",
+        "t": "deep-mlp activation-swap stability",
+        r"\mu": "stability",
+        r"\lambda_{\max}": "stability",
+        r"\lambda_i": "stability",
+        "P_t": "stability",
+        "g": "deep-mlp activation-swap stability",
     }.items()
 }
 
