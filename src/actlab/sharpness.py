@@ -486,8 +486,8 @@ def adam_preconditioner(opt: EnsembleOptimizer) -> Tensor:
     ``theta -= lr * m_t / P`` with ``m_t`` the raw (not bias-corrected) first-moment EMA: the
     bias correction of both moments and eps are included, so that ``P`` is the matrix of the
     last update taken (step ``t``); the next update's ``P`` also holds that step's gradient, so
-    between steps (e.g. in a training callback) this is the preconditioner one step behind, as
-    in Cohen et al.'s measurements. Entries of a member with ``t = 0`` (no step yet) are NaN. With
+    between steps (e.g. in a training callback) this is the preconditioner one step behind.
+    Entries of a member with ``t = 0`` (no step yet) are NaN. With
     ``eps = 0`` an entry whose gradient was always 0 has ``P = 0``: that member's
     preconditioned sharpness is then NaN (``P^{-1/2}`` infinite).
     """
