@@ -424,21 +424,21 @@ def test_compare_sentence_both_ways():
     base = {"rate": 0.125, "smooth_acts": ["tanh"], "pl_acts": ["relu"], "left_out": []}
     base["difference"] = _st(0.35, 0.3, 0.4)
     text = rep.compare_sentence(
-        {**base, "smooth": s, "piecewise-linear": p, "differs": True}, "2/η"
+        {**base, "smooth": s, "piecewise-linear": p, "differs": True}, r"$2/\eta$"
     )
     assert "they differ" in text and "smooth ones settle closer to" in text
-    assert "At η = 0.125" in text and "(tanh)" in text and "(relu)" in text
+    assert r"At $\eta$ = 0.125" in text and "(tanh)" in text and "(relu)" in text
     assert "#term-paired" in text and "Welch" not in text
     text = rep.compare_sentence(
-        {**base, "smooth": p, "piecewise-linear": s, "differs": True}, "2/η"
+        {**base, "smooth": p, "piecewise-linear": s, "differs": True}, r"$2/\eta$"
     )
     assert "farther from" in text
     text = rep.compare_sentence(
         {**base, "smooth": s, "piecewise-linear": p, "differs": False, "left_out": ["sigmoid"]},
-        "2/η",
+        r"$2/\eta$",
     )
     assert "within noise" in text and "differ (" not in text and "sigmoid: no rate" in text
-    assert "not compared" in rep.compare_sentence(None, "2/η")
+    assert "not compared" in rep.compare_sentence(None, r"$2/\eta$")
 
 
 def test_groups_keep_the_linear_network_out_of_the_piecewise_linear_family():

@@ -59,27 +59,33 @@ EXERCISES: list[Exercise] = [
     Exercise(
         "coding",
         "Gradient descent on a parabola",
-        "Write `gd_on_quadratic` and run it with curvature 10 (so 2/λ = 0.2) from x = 1 for 50 "
-        "steps at η = 0.19 and at η = 0.21. What happens to |x|, and what is the factor per "
+        "Write `gd_on_quadratic` and run it with curvature 10 (the sharpness of this 1-D loss, "
+        "$\\lambda_{\\max} = 10$, so $2/\\lambda_{\\max} = 0.2$) from x = 1 for 50 steps at "
+        "$\\eta = 0.19$ and at $\\eta = 0.21$. What happens to |x|, and what is the factor per "
         "step in each case?",
-        "Each step multiplies x by 1 − ηλ: at η = 0.19 by −0.9 (|x| shrinks by 10% a step, "
-        "flipping sign each time: the period-2 oscillation seen just below 2/λ), at η = 0.21 by "
-        "−1.1 (|x| grows by 10% a step, 117 after 50 steps). The threshold is sharp: "
-        "|1 − ηλ| < 1 iff 0 < η < 2/λ.",
+        "Each step multiplies x by $1 - \\eta\\lambda_{\\max}$: at $\\eta = 0.19$ by −0.9 "
+        "(|x| shrinks by 10% a step, flipping sign each time: the period-2 oscillation seen "
+        "just below $2/\\lambda_{\\max}$), at $\\eta = 0.21$ by −1.1 (|x| grows by 10% a step, "
+        "117 after 50 steps). The threshold is sharp: $|1 - \\eta\\lambda_{\\max}| < 1$ iff "
+        "$0 < \\eta < 2/\\lambda_{\\max}$.",
         function="stability:gd_on_quadratic",
     ),
     Exercise(
         "coding",
         "Momentum moves the threshold",
-        "Write `heavy_ball_on_quadratic` and, with curvature 10 and momentum 0.9, compare "
-        "|x| after 200 steps from x = 1 at η = 0.375 and at η = 0.385. Plain GD diverges "
-        "from η = 0.2 on this curvature: where is momentum's threshold?",
-        "At η = 0.375 |x| falls to about 2 × 10⁻⁴; at η = 0.385 it grows past 10¹⁰. The "
-        "recursion x_{k+1} = (1 + μ − ηλ) x_k − μ x_{k−1} has characteristic polynomial "
-        "r² − (1 + μ − ηλ) r + μ; a root crosses the unit circle at r = −1 when "
-        "1 + (1 + μ − ηλ) + μ = 0, i.e. ηλ = 2 + 2μ: the threshold is (2 + 2·0.9)/λ = 0.38, "
-        "almost twice GD's 2/λ, although momentum's steps are up to 1/(1 − μ) = 10 times "
-        "larger once the buffer has built up.",
+        "Write `heavy_ball_on_quadratic` and, with curvature 10 and momentum $\\mu = 0.9$, "
+        "compare |x| after 200 steps from x = 1 at $\\eta = 0.375$ and at $\\eta = 0.385$. "
+        "Plain GD diverges from $\\eta = 0.2$ on this curvature: where is momentum's threshold?",
+        "At $\\eta = 0.375$ |x| falls to about 2 × 10⁻⁴; at $\\eta = 0.385$ it grows past "
+        "10¹⁰. Each step sets the new x to $1 + \\mu - \\eta\\lambda_{\\max}$ times the current "
+        "one minus $\\mu$ times the previous one, so x changes per step by a factor that is a "
+        "root of a quadratic with sum of roots $1 + \\mu - \\eta\\lambda_{\\max}$ and product "
+        "$\\mu$. A root crosses the unit circle at −1 when "
+        "$1 + (1 + \\mu - \\eta\\lambda_{\\max}) + \\mu = 0$, i.e. "
+        "$\\eta\\lambda_{\\max} = 2 + 2\\mu$: the threshold is "
+        "$(2 + 2 \\cdot 0.9)/\\lambda_{\\max} = 0.38$, almost twice GD's $2/\\lambda_{\\max}$, "
+        "although momentum's steps are up to $1/(1 - \\mu) = 10$ times larger once the buffer "
+        "has built up.",
         function="stability:heavy_ball_on_quadratic",
     ),
     Exercise(

@@ -92,7 +92,7 @@ def plot_divergence_map(results: Results, optimizer: str) -> Figure:
         ax.set_xticklabels([_rate_label(r) for r in rates], rotation=90, fontsize=7)
         ax.set_yticks(range(len(acts)))
         ax.set_yticklabels(acts)
-        ax.set_xlabel("learning rate η")
+        ax.set_xlabel("learning rate $\\eta$")
         ax.set_title(f"depth D = {depth}")
         ax.grid(False)
     cbar = fig.colorbar(image, ax=list(axs), shrink=0.9, pad=0.01)
@@ -117,7 +117,7 @@ def _rate_label(r: float) -> str:
 def plot_stable_rate_vs_depth(results: Results, optimizer: str) -> Figure:
     """One panel per activation: the largest stable rate (geometric mean over seeds, 95%
     interval) against depth; for GD and momentum the quadratic model's bound from the sharpness
-    at initialisation (2/lambda_max or (2+2 beta)/lambda_max, geometric mean, dashed)."""
+    at initialisation (2/lambda_max or (2+2 mu)/lambda_max, geometric mean, dashed)."""
     c = _cfg(results)
     acts, depths, rates = c["activations"], c["depths"], c["rates"][optimizer]
     stable = results.summary["stable"][optimizer]
@@ -138,7 +138,7 @@ def plot_stable_rate_vs_depth(results: Results, optimizer: str) -> Figure:
         color = color_of(act)
         ax.errorbar(
             depths, gm, yerr=[gm - lo, hi - gm], color=color, marker="o", ms=4, capsize=2,
-            label="measured: largest stable η",
+            label="measured: largest stable $\\eta$",
         )  # fmt: skip
         top = [d for d in depths if stable[f"{d}/{act}"]["at_top"] == stable[f"{d}/{act}"]["n"] > 0]
         if top:  # every seed stable at the top of the grid: the rate is a lower bound
@@ -158,22 +158,24 @@ def plot_stable_rate_vs_depth(results: Results, optimizer: str) -> Figure:
         ax.set_xticklabels([str(d) for d in depths])
         ax.set_title(act, color=color)
         if ai % ncols == 0:
-            ax.set_ylabel("learning rate η")
+            ax.set_ylabel("learning rate $\\eta$")
         if ai + ncols >= len(acts):
             ax.set_xlabel("depth D")
             ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axs[len(acts) :]:
         ax.set_visible(False)
     handles = [
-        Line2D([], [], color="#444444", marker="o", label="measured: largest stable η (grid)")
+        Line2D([], [], color="#444444", marker="o", label="measured: largest stable $\\eta$ (grid)")
     ]
     if optimizer == "gd":
-        handles.append(Line2D([], [], color=_THEORY, ls="--", label="predicted: 2/λ_max at init"))
+        bound = r"predicted: $2/\lambda_{\max}$ at init"
+        handles.append(Line2D([], [], color=_THEORY, ls="--", label=bound))
     elif optimizer == "momentum":
-        handles.append(
-            Line2D([], [], color=_THEORY, ls="--", label="predicted: (2+2·0.9)/λ_max at init"
-                   if c["momentum"] == 0.9 else "predicted: (2+2μ)/λ_max at init")
-        )  # fmt: skip
+        bound = (
+            r"predicted: $(2 + 2\mu)/\lambda_{\max}$, "
+            f"$\\mu = {c['momentum']:g}$, at init"
+        )
+        handles.append(Line2D([], [], color=_THEORY, ls="--", label=bound))
     handles.append(
         Line2D([], [], ls="", marker="^", mfc="none", color="#444444", label="≥: top of the grid")
     )
@@ -237,19 +239,20 @@ def plot_sharpness(results: Results, optimizer: str) -> Figure:
         ax.set_yscale("log")
         ax.set_title(act, color=color_of(act))
         if ai % ncols == 0:
-            ax.set_ylabel("preconditioned sharpness" if optimizer == "adam" else "sharpness λ_max")
+            sharp_name = r"sharpness $\lambda_{\max}$"
+            ax.set_ylabel("preconditioned sharpness" if optimizer == "adam" else sharp_name)
         if ai + ncols >= len(acts):
             ax.set_xlabel("step")
             ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axs[len(acts) :]:
         ax.set_visible(False)
-    name = "38/η" if optimizer == "adam" else "2/η"
+    name = r"$38/\eta$" if optimizer == "adam" else r"$2/\eta$"
     handles = [
         Line2D(
             [],
             [],
             color=cmap(ri / max(len(rates) - 1, 1) * 0.85),
-            label=f"η = {_rate_label(rates[ri])}",
+            label=rf"$\eta$ = {_rate_label(rates[ri])}",
         )  # fmt: skip
         for ri in sorted(shown_rates)
     ]
@@ -263,9 +266,9 @@ def plot_sharpness(results: Results, optimizer: str) -> Figure:
         )
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8)
     what = (
-        "λ_max of P^{-1/2} H P^{-1/2} (Adam's preconditioner P)"
+        r"$\lambda_{\max}$ of $P_t^{-1/2}\,\nabla^2 L\,P_t^{-1/2}$ (Adam's preconditioner $P_t$)"
         if optimizer == "adam"
-        else "λ_max of the Hessian"
+        else r"$\lambda_{\max}$ of the Hessian $\nabla^2 L$"
     )
     clipped = ""
     if optimizer == "adam" and shown_rates:
@@ -275,7 +278,7 @@ def plot_sharpness(results: Results, optimizer: str) -> Figure:
         bottom = min(thr[ri] for ri in shown_rates) / 1e4
         axs[0].set_ylim(bottom, top)  # shared by every panel
         if highest > top:
-            clipped = f" (early values up to 10^{math.log10(highest):.0f} run off the top)"
+            clipped = f" (early values up to $10^{{{math.log10(highest):.0f}}}$ run off the top)"
     fig.suptitle(
         f"{NAMES[optimizer]} at depth D = {c['sharp_depth']}:\n{what} over training against "
         f"{name}{clipped}",
@@ -315,12 +318,15 @@ def plot_settle(results: Results) -> Figure:
         ax.axhline(1.0, color=_THEORY, ls="--", lw=1.2)
         ax.set_xticks(range(len(acts)))
         ax.set_xticklabels(
-            [f"{a}\nη = {_rate_label(per[a]['rate'])}" if per[a].get("rate") else a for a in acts],
+            [
+                f"{a}\n$\\eta$ = {_rate_label(per[a]['rate'])}" if per[a].get("rate") else a
+                for a in acts
+            ],
             rotation=30,
             ha="right",
             fontsize=7.5,
         )
-        name = "38/η" if opt == "adam" else "2/η"
+        name = r"$38/\eta$" if opt == "adam" else r"$2/\eta$"
         ax.set_ylabel(f"sharpness / ({name})")
         ax.set_title(f"{NAMES[opt]}: late sharpness over {name}")
         ax.set_ylim(bottom=0, top=max(1.3, ax.get_ylim()[1]))

@@ -146,7 +146,8 @@ OVERALL_TEXT = {
         "the network survives rates above the bound. The quadratic model assumes the "
         "curvature stays put; the GD sharpness figure below shows it falling in the first "
         "steps at the large rates, consistent with the catapult phase of Lewkowycz et al. "
-        "(2020), where a step above 2/λ_max throws the network out of its sharp valley into a "
+        "(2020), where a rate above $2/\\lambda_{\\max}$ throws the network out of its sharp "
+        "valley into a "
         "flatter one and training goes on there."
     ),
     "below": "the network fails at rates the bound allows, by more than the grid's step.",
@@ -243,7 +244,7 @@ def compare_sentence(comp: dict[str, Any] | None, threshold: str) -> str:
             f" ({', '.join(comp['left_out'])}: no rate stable and learned for every seed, left out)"
         )
     head = (
-        f"**Smooth against piecewise-linear, at one rate.** At η = {num(comp['rate'])}, the "
+        f"**Smooth against piecewise-linear, at one rate.** At $\\eta$ = {num(comp['rate'])}, the "
         "largest rate at which every seed of each compared activation was stable and learned "
         f"(so the threshold {threshold} is the same for all), the smooth ones "
         f"({', '.join(comp['smooth_acts'])}) settle at {ci(s)} of {threshold} and the "
@@ -316,7 +317,8 @@ def _intro(s: dict[str, Any]) -> list[str]:
         "how does that change with the activation and with depth? This chapter trains the "
         f"same small regression networks with {opts} at every rate of a grid and reads off "
         "where each one diverges, then looks at *why* through the sharpness: the largest "
-        "eigenvalue of the Hessian of the loss L, written λ_max below.",
+        "eigenvalue of the Hessian $\\nabla^2 L$ of the loss $L$, written $\\lambda_{\\max}$ "
+        "below.",
         "",
         f"**Setup.** The task is the noisy sine of the deep-MLP chapter: {c['n_train']} "
         f"training points on [−π, π], label noise of standard deviation {num(c['noise'])}, "
@@ -349,26 +351,32 @@ def _theory(s: dict[str, Any]) -> list[str]:
         "## The theory: a quadratic",
         "",
         "Near a minimum the loss is close to a quadratic. Along an eigenvector of the Hessian "
-        "with eigenvalue λ, one GD step maps the error e to (1 − ηλ) e, so:",
+        "$\\nabla^2 L$ with eigenvalue $\\lambda_i$, one GD step multiplies the distance from "
+        "the minimum by $1 - \\eta\\lambda_i$, so:",
         "",
-        "* **GD** diverges iff η > 2/λ, i.e. iff λ_max > 2/η.",
-        f"* **Heavy-ball momentum** μ = {mu} (torch.optim.SGD's form) is stable iff "
-        "λ_max < (2 + 2μ)/η: the recursion has characteristic polynomial "
-        "r² − (1 + μ − ηλ) r + μ, whose roots leave the unit circle at ηλ = 2 + 2μ.",
-        "* **Adam** with $\\beta_1$ = 0.9 holds a diagonal preconditioner "
-        "P = (1 − $\\beta_1$^step)(√($v_t$ /(1 − $\\beta_2$^step)) + $\\epsilon$), the divisor "
-        "of its update. With P frozen, Adam is heavy-ball momentum $\\beta_1$ with rate "
-        "η(1 − $\\beta_1$) on the preconditioned Hessian P^(−1/2) H P^(−1/2) (H the Hessian), "
-        "so it is stable iff the *preconditioned sharpness* stays below "
-        "(2 + 2$\\beta_1$)/((1 − $\\beta_1$) η) = 38/η.",
+        "* **GD** diverges iff $\\eta > 2/\\lambda_i$ for some $i$, i.e. iff "
+        "$\\lambda_{\\max} > 2/\\eta$.",
+        f"* **Heavy-ball momentum** $\\mu = {mu}$ (torch.optim.SGD's form) is stable iff "
+        "$\\lambda_{\\max} < (2 + 2\\mu)/\\eta$: along each eigenvector the distance follows "
+        "a two-step recursion whose factors per step are the roots of a quadratic with sum "
+        "$1 + \\mu - \\eta\\lambda_i$ and product $\\mu$, and a root leaves the unit circle "
+        "(through −1) at $\\eta\\lambda_i = 2 + 2\\mu$.",
+        "* **Adam** with $\\beta_1 = 0.9$ holds a diagonal preconditioner "
+        "$P_t = (1 - \\beta_1^t)(\\sqrt{v_t/(1 - \\beta_2^t)} + \\epsilon)$ at step $t$, the "
+        "divisor of its update. With $P_t$ frozen, Adam is heavy-ball momentum with "
+        "$\\mu = \\beta_1$ and rate $\\eta(1 - \\beta_1)$ on the preconditioned Hessian "
+        "$P_t^{-1/2} \\nabla^2 L \\, P_t^{-1/2}$, so it is stable iff the *preconditioned "
+        "sharpness*, that matrix's $\\lambda_{\\max}$, stays below "
+        "$(2 + 2\\beta_1)/((1 - \\beta_1)\\eta) = 38/\\eta$.",
         "",
         "Two consequences are tested here. First, the quadratic model at initialisation "
-        "predicts the largest stable GD rate: 2/λ_max measured at the initial weights (and "
-        "(2 + 2μ)/λ_max for momentum). Second, a network is not a fixed quadratic: Cohen et al. "
-        "(2021) found that under GD the sharpness rises during training (*progressive "
-        "sharpening*) until it reaches 2/η and then hovers there while the loss keeps falling, "
-        "non-monotonically (the *edge of stability*); Cohen et al. (2022) found the same for "
-        "Adam's preconditioned sharpness and 38/η. Sharpness is measured by power iteration "
+        "predicts the largest stable GD rate: $2/\\lambda_{\\max}$ measured at the initial weights "
+        "(and $(2 + 2\\mu)/\\lambda_{\\max}$ for momentum). Second, a network is not a fixed "
+        "quadratic: Cohen et al. (2021) found that under GD the sharpness rises during training "
+        "(*progressive sharpening*) until it reaches $2/\\eta$ and then hovers there while the "
+        "loss keeps falling, non-monotonically (the *edge of stability*); Cohen et al. (2022) "
+        "found the same for Adam's preconditioned sharpness and $38/\\eta$. Sharpness is "
+        "measured by power iteration "
         f"on Hessian-vector products every {c['sharp_every']} steps at depth "
         f"D = {c['sharp_depth']}.",
         "",
@@ -474,9 +482,9 @@ def _depth(s: dict[str, Any]) -> list[str]:
     for o in ("gd", "momentum"):
         if o not in c["optimizers"]:
             continue
-        bound = "2/λ_max" if o == "gd" else "(2 + 2μ)/λ_max"
+        bound = "$2/\\lambda_{\\max}$" if o == "gd" else "$(2 + 2\\mu)/\\lambda_{\\max}$"
         out += [
-            f"![{NAMES[o]}: largest stable rate against depth, with the bound {bound} at "
+            f"![{NAMES[o]}: largest stable rate against depth, with the quadratic bound at "
             f"initialisation](figures/depth_{o}.png)",
             "",
         ]
@@ -527,7 +535,7 @@ def _depth(s: dict[str, Any]) -> list[str]:
             "![Adam: largest stable rate against depth](figures/depth_adam.png)",
             "",
             "For Adam there is no bound at initialisation: its preconditioner does not exist "
-            "before the first step, and after it Adam's first steps have size about η per "
+            "before the first step, and after it Adam's first steps have size about $\\eta$ per "
             "parameter whatever the curvature.",
             "",
         ]
@@ -538,17 +546,19 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
     c = s["config"]
     out = ["## Sharpness during training: the edge of stability", ""]
     near = pct(NEAR)
-    for opt, thr in (("gd", "2/η"), ("adam", "38/η")):
+    for opt, thr in (("gd", "$2/\\eta$"), ("adam", "$38/\\eta$")):
         if opt not in s["sharp"]:
             continue
         sh = s["sharp"][opt]
         what = (
-            "the sharpness λ_max"
+            "the sharpness $\\lambda_{\\max}$"
             if opt == "gd"
-            else "the preconditioned sharpness (λ_max of P^(−1/2) H P^(−1/2))"
+            else "the preconditioned sharpness ($\\lambda_{\\max}$ of "
+            "$P_t^{-1/2} \\nabla^2 L \\, P_t^{-1/2}$)"
         )
         out += [
-            f"![{NAMES[opt]}: {what} over training against {thr}](figures/sharpness_{opt}.png)",
+            f"![{NAMES[opt]}: sharpness over training against its threshold]"
+            f"(figures/sharpness_{opt}.png)",
             "",
             f"**{NAMES[opt]}.** For each activation, at the largest rate at which every seed "
             "was stable *and learned* (ended below 90% of the targets' variance, the MSE of the "
@@ -565,9 +575,10 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
             "95% intervals, start and end of the same seeds compared by the "
             "[paired test](#term-paired) on log10 of the ratio:"
             + (
-                " At step 1, P = (1 − $\\beta_1$)(|gradient| + $\\epsilon$) entry by entry, tiny "
+                " At step 1, $P_1 = (1 - \\beta_1)(|g| + \\epsilon)$ entry by entry ($g$ the "
+                "gradient), tiny "
                 "where a gradient entry is near 0, so the preconditioned sharpness starts huge "
-                "while each of Adam's first steps is still about η per entry."
+                "while each of Adam's first steps is still about $\\eta$ per entry."
                 if opt == "adam"
                 else ""
             ),
@@ -586,11 +597,12 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
             flat = ""
             if e.get("skipped"):
                 flat = (
-                    f" (Stable but flat at η = {', '.join(num(r) for r in e['skipped'])}: some "
+                    " (Stable but flat at $\\eta$ = "
+                    f"{', '.join(num(r) for r in e['skipped'])}: some "
                     "seed fit no better than a constant there, so those rates are not shown.)"
                 )
             out.append(
-                f"* {a} at η = {num(e['rate'])}: from {ratio_ci(mean_ci(log_start))} to "
+                f"* {a} at $\\eta$ = {num(e['rate'])}: from {ratio_ci(mean_ci(log_start))} to "
                 f"{ci(end)}: it " + _SETTLE_TEXT[v].format(near=near) + grew + "." + flat
             )
         grow = sh.get("sharpening", {})
@@ -605,9 +617,9 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
                 items.append(f"{a} {ratio_ci(g)} ({word})")
             out += [
                 "",
-                f"At the smallest rate, η = {num(sh['smallest_rate'])}, far below the edge: "
+                f"At the smallest rate, $\\eta$ = {num(sh['smallest_rate'])}, far below the edge: "
                 f"{what} late in training over its value at the start"
-                + (" (step 1, where it is inflated by the tiny P)" if opt == "adam" else "")
+                + (" (step 1, where it is inflated by the tiny $P_1$)" if opt == "adam" else "")
                 + " (geometric mean over seeds, 95% interval; *rises* or *falls* where the "
                 "interval excludes 1): " + "; ".join(items) + ".",
             ]
@@ -627,7 +639,7 @@ def _sharpness(s: dict[str, Any]) -> list[str]:
             "",
             "Caveat on the per-activation numbers (and this figure): each activation is shown "
             "at its own largest rate that was stable and learned for every seed, so "
-            "activations differ in η as well as in shape, which is why the families are "
+            "activations differ in $\\eta$ as well as in shape, which is why the families are "
             "compared at one common rate above; and a run that starts above the threshold "
             "(a start ratio above 1) is not "
             "at a quadratic's minimum: the first steps move it to flatter ground (a "
