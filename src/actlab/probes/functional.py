@@ -412,7 +412,10 @@ def dead_kind(activation: Activation) -> str | None:
     * ``None``: neither (tanh, sigmoid, sine, identity, gaussian, softsign, ...); saturation
       (:func:`saturation_band`) is the relevant failure for the bounded ones.
 
-    Learnable parameters are taken at their initial values.
+    Learnable parameters are taken at their initial values. The check is of the formula, not of
+    a dtype's rounding: in float32 GELU's output is exactly 0 for z below about -5.5 (SiLU's
+    below about -100), so :func:`dead_fraction` can count such units in a float32 network
+    although GELU's kind is ``"inactive"`` (the unit-states chapter reports both).
     """
     phi = activation(_GRID)
     if bool((phi == 0).any()):
