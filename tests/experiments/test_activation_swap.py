@@ -11,6 +11,7 @@ import warnings
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from reference import plain_sequential
@@ -392,7 +393,7 @@ def test_convergence_verdicts_follow_hand_set_values(results):
 
 
 def _with_comparisons(results, outcomes: dict) -> str:
-    """The report with hand-set Welch outcomes: ``{(a, b): (differs, lower)}``."""
+    """The report with hand-set paired-test outcomes: ``{(a, b): (differs, lower)}``."""
     s = copy.deepcopy(results.summary)
     for c in s["comparisons"]:
         if (c["a"], c["b"]) in outcomes:
@@ -415,7 +416,7 @@ def test_start_sentence_follows_hand_set_values(results):
     a = results.arrays["loss"][kept, :, 1, post]
     b = results.arrays["loss"][fresh, :, 1, post]
     assert st_["fresh"]["mean"] == pytest.approx(b.mean(), rel=1e-12)
-    assert st_["differs"] == _welch(a, b)
+    assert st_["differs"] == _paired(a, b)
 
 
 def test_control_verdicts_follow_hand_set_comparisons(results):
@@ -458,15 +459,16 @@ def test_summary_and_report_numbers_equal_the_results(results):
     assert s["jump"]["test"]["pre"]["mean"] == pytest.approx(pre.mean(), rel=1e-12)
     log_ratio = np.log10(post / pre).mean()
     assert s["jump"]["test"]["log10_ratio"]["mean"] == pytest.approx(log_ratio, rel=1e-12)
+    assert s["jump"]["test"]["differs"] == _paired(pre, post)  # the same seeds before and after
     text = SPEC.report(results)
     for value in (pre.mean(), post.mean(), s["final"]["after"]["test"]["mean"]):
         assert num(value) in text
     assert f"{ratio(log_ratio)} times higher" in text
-    # Each comparison's verdict is Welch's test, recomputed here.
+    # Each comparison's verdict is the paired test by seed, recomputed here.
     for c in s["comparisons"]:
-        a = last[last.arm == c["a"]].value.to_numpy()
-        b = last[last.arm == c["b"]].value.to_numpy()
-        differs = st.ttest_ind(a, b, equal_var=False).pvalue < 0.05
+        a = last[last.arm == c["a"]].sort_values("seed").value.to_numpy()
+        b = last[last.arm == c["b"]].sort_values("seed").value.to_numpy()
+        differs = _paired(a, b)
         assert c["differs"] == differs
         words = verdict(c, s["labels"], s["final"])
         assert words in text and (("within noise" in words) == (not differs))
@@ -567,6 +569,22 @@ def _table_values(results, arm, metric, epoch, phase=None, layer=None):
     return rows.value.to_numpy()
 
 
+def _paired(a, b) -> bool:
+    """SciPy's paired t-test over the seeds where both are finite (``a``, ``b`` in seed order);
+    a constant difference (no spread, no p-value) differs exactly when it is not 0."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if a.size < 2:
+        return False
+    d = a - b
+    if np.all(d == d[0]):
+        return bool(d[0] != 0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return bool(st.ttest_rel(a, b).pvalue < 0.05)
+
+
 def _welch(a, b) -> bool:
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -574,7 +592,7 @@ def _welch(a, b) -> bool:
 
 
 def test_recovery_one_epoch_later_compares_kept_with_reset(results):
-    """The held-out MSE one epoch after the swap, per arm, and kept vs reset by Welch."""
+    """The held-out MSE one epoch after the swap, per arm, and kept vs reset paired by seed."""
     s, k = results.summary, CFG.swap_epoch
     kept = _table_values(results, "swap_kept", "test/mse", k + 1)
     reset = _table_values(results, "swap_reset", "test/mse", k + 1)
@@ -582,7 +600,7 @@ def test_recovery_one_epoch_later_compares_kept_with_reset(results):
     assert s["recovery"]["swap_reset"]["one_epoch_later"]["mean"] == pytest.approx(reset.mean())
     later = s["recovery"]["one_epoch_later"]
     assert later["diff"] == pytest.approx(kept.mean() - reset.mean(), rel=1e-9)
-    assert later["differs"] == _welch(kept, reset)
+    assert later["differs"] == _paired(kept, reset)
 
 
 def test_comparisons_of_final_held_out_mse(results):
@@ -594,7 +612,7 @@ def test_comparisons_of_final_held_out_mse(results):
         a = _table_values(results, c["a"], "test/mse", CFG.epochs)
         b = _table_values(results, c["b"], "test/mse", CFG.epochs)
         assert c["diff"] == pytest.approx(a.mean() - b.mean(), rel=1e-9, abs=1e-15)
-        assert c["differs"] == _welch(a, b)
+        assert c["differs"] == _paired(a, b)
         assert c["lower"] == ((0 if a.mean() < b.mean() else 1) if c["differs"] else None)
 
 
@@ -650,9 +668,9 @@ def test_dead_unit_summary_follows_the_table_and_the_masks(results):
             ) in SPEC.report(results) or arm not in ("swap_kept", "swap_reset")
             if per_seed:
                 assert d["revived"]["mean"] == pytest.approx(np.mean(per_seed), abs=1e-15)
-        assert row["end_differs_kept_reset"] == _welch(ends["swap_kept"], ends["swap_reset"])
-        assert row["end_differs_kept_after"] == _welch(ends["swap_kept"], ends["after"])
-        assert row["end_differs_kept_fresh"] == _welch(ends["swap_kept"], ends["fresh_after"])
+        assert row["end_differs_kept_reset"] == _paired(ends["swap_kept"], ends["swap_reset"])
+        assert row["end_differs_kept_after"] == _paired(ends["swap_kept"], ends["after"])
+        assert row["end_differs_kept_fresh"] == _paired(ends["swap_kept"], ends["fresh_after"])
 
 
 def test_bands_are_mean_and_t_interval_over_seeds(results):
@@ -921,7 +939,7 @@ def test_saturation_in_the_run_and_the_report(results):
 def test_report_uses_the_tutorial_notation_and_links_its_terms(results):
     """Every symbol means what the tutorial's notation table says (Adam's moments $m_t$, $v_t$,
     $m_0$, $v_0$; no bare $m$ or $v$; noise $\\xi$ of sd $s$, no "seed $s$"); each glossary term
-    is linked once; the t-interval and Welch's test are not defined again here; "off" never
+    is linked once; the t-interval and the paired test are not defined again here; "off" never
     stands for dead."""
     from actlab.report.notation import misplaced_symbols
 
@@ -930,7 +948,7 @@ def test_report_uses_the_tutorial_notation_and_links_its_terms(results):
     assert "seed $s$" not in text and "+ \\xi$" in text
     assert "$\\lVert m_0\\rVert$" in text and "$\\lVert v_0\\rVert$" in text
     for key in (
-        "held-out", "noise-floor", "seed", "default-init", "t-interval", "welch",
+        "held-out", "noise-floor", "seed", "default-init", "t-interval", "paired",
         "wilson-interval", "geometric-mean", "saturated", "dead", "inactive",
     ):  # fmt: skip
         assert text.count(f"](#term-{key})") == 1, key
@@ -1036,7 +1054,7 @@ def test_loss_panels_share_one_scale_with_the_noise_floor_in_view(results):
 
 
 def test_significant_difference_with_overlapping_intervals_says_so(results):
-    """A Welch-significant difference whose two 95% intervals overlap is flagged (and why,
+    """A significant difference (paired test) whose two 95% intervals overlap is flagged (and why,
     once); one whose intervals are apart is plainly "significant"; a tie names both means."""
     s = copy.deepcopy(results.summary)
     L = s["labels"]
@@ -1046,10 +1064,10 @@ def test_significant_difference_with_overlapping_intervals_says_so(results):
     s["final"]["before"]["test"] = {"mean": 0.0206, "lo": 0.0185, "hi": 0.0224}
     text = build_report(s)
     assert (
-        f"*{L['after']}* lower than *{L['before']}* by 0.0042 (significant by Welch's test, "
+        f"*{L['after']}* lower than *{L['before']}* by 0.0042 (significant by the paired test, "
         "though the two 95% intervals overlap)"
     ) in text
-    assert "each mean's interval is wider than the interval of their difference" in text
+    assert "which cancels in the per-seed differences the test reads" in text
     s["final"]["before"]["test"] = {"mean": 0.0206, "lo": 0.0190, "hi": 0.0224}
     text = build_report(s)
     assert f"*{L['after']}* lower than *{L['before']}* by 0.0042 (significant);" in text
@@ -1062,7 +1080,7 @@ def test_significant_difference_with_overlapping_intervals_says_so(results):
     r["swap_kept"]["one_epoch_later"] = {"mean": 0.273, "lo": 0.224, "hi": 0.322}
     r["swap_reset"]["one_epoch_later"] = {"mean": 0.346, "lo": 0.305, "hi": 0.388}
     text = build_report(s)
-    assert "lower with the state kept (significant by Welch's test, though the two" in text
+    assert "lower with the state kept (significant by the paired test, though the two" in text
     r["swap_reset"]["one_epoch_later"] = {"mean": 0.346, "lo": 0.33, "hi": 0.388}
     assert "lower with the state kept (significant)." in build_report(s)
 
@@ -1102,7 +1120,7 @@ def test_error_to_the_truth_from_the_final_fits(results):
 
 def test_control_check_against_relu_throughout_after_as_many_epochs(results):
     """The fresh control after its epochs - swap_epoch epochs against relu throughout after as
-    many (the same training on other minibatches), from the table and by Welch; the report's
+    many (the same training on other minibatches), from the table and paired by seed; the report's
     sentence both ways, and the caveat where the compared arms were still improving."""
     c, n2 = results.summary["control_check"], CFG.epochs - CFG.swap_epoch
     fresh = _table_values(results, "fresh_after", "test/mse", CFG.epochs)
@@ -1110,7 +1128,7 @@ def test_control_check_against_relu_throughout_after_as_many_epochs(results):
     assert c["epochs"] == n2
     assert c["fresh_end"]["mean"] == pytest.approx(fresh.mean(), rel=1e-12)
     assert c["after_same_epochs"]["mean"] == pytest.approx(after.mean(), rel=1e-12)
-    assert c["differs"] == _welch(fresh, after)
+    assert c["differs"] == _paired(fresh, after)
     s = copy.deepcopy(results.summary)
     L = s["labels"]
     s["control_check"].update(differs=False, lower=None)
@@ -1149,8 +1167,9 @@ def test_figures_fit_the_page_width(results):
 
 
 def test_kept_against_reset_paired_by_seed(results):
-    """Kept minus reset per seed (from the table), as an interval over seeds; the sentence says
-    when the paired interval and Welch's test disagree, either way."""
+    """Kept minus reset per seed (from the table), as an interval over seeds; the sentence
+    reads it as the paired test's interval, which excludes 0 exactly when the test separates
+    the two arms."""
     kept = _table_values(results, "swap_kept", "test/mse", CFG.epochs)
     reset = _table_values(results, "swap_reset", "test/mse", CFG.epochs)
     d = results.summary["kept_minus_reset"]
@@ -1158,18 +1177,109 @@ def test_kept_against_reset_paired_by_seed(results):
     assert d["mean"] == pytest.approx(diff.mean(), rel=1e-9, abs=1e-15)
     half = st.t.ppf(0.975, CFG.seeds - 1) * diff.std(ddof=1) / math.sqrt(CFG.seeds)
     assert d["hi"] == pytest.approx(diff.mean() + half, rel=1e-9, abs=1e-15)
+    kr = next(
+        c for c in results.summary["comparisons"] if (c["a"], c["b"]) == ("swap_kept", "swap_reset")
+    )
+    assert kr["differs"] == (d["lo"] > 0 or d["hi"] < 0) == _paired(kept, reset)
     s = copy.deepcopy(results.summary)
     kr = next(c for c in s["comparisons"] if (c["a"], c["b"]) == ("swap_kept", "swap_reset"))
-    kr.update(differs=False, lower=None)
+    kr.update(differs=True, lower=1)
     s["kept_minus_reset"] = {"mean": 0.014, "lo": 0.002, "hi": 0.026}
     text = build_report(s)
-    assert "kept minus reset is 0.014 [0.002, 0.026]: this interval excludes 0" in text
-    assert "with the pairing taken into account resetting the state ended lower" in text
-    s["kept_minus_reset"] = {"mean": -0.014, "lo": -0.026, "hi": -0.002}
-    text = build_report(s)
-    assert "with the pairing taken into account keeping the state ended lower" in text
+    assert (
+        "kept minus reset is 0.014 [0.002, 0.026]: the interval the paired test reads, which "
+        "excludes 0." in text
+    )
+    assert "Resetting the state ended better than keeping it." in text
+    kr.update(differs=False, lower=None)
     s["kept_minus_reset"] = {"mean": 0.014, "lo": -0.002, "hi": 0.03}
     text = build_report(s)
-    assert "kept minus reset is 0.014 [-0.002, 0.03], in agreement with Welch's test." in text
-    kr.update(differs=True, lower=1)
-    assert "this interval holds 0, although Welch's test separates" in build_report(s)
+    assert (
+        "kept minus reset is 0.014 [-0.002, 0.03]: the interval the paired test reads, "
+        "which holds 0." in text
+    )
+    assert "The paired test does not separate keeping from resetting" in text
+    assert "Welch" not in text
+
+
+# ------------------------------------------------------------------ pairing by seed
+
+
+def _offset_case(n: int = 8, shift: float = 0.002) -> tuple[np.ndarray, np.ndarray]:
+    """Two arms of ``n`` seeds: a large shared per-seed offset (sd ~0.05, what one seed's weights
+    and minibatches give both arms) plus, in ``a``, a small consistent shift (±10% noise)."""
+    rng = np.random.default_rng(7)
+    offset = 0.1 + 0.05 * rng.standard_normal(n)
+    b = offset + 1e-4 * rng.standard_normal(n)
+    a = offset + shift * (1 + 0.1 * rng.standard_normal(n))
+    return a, b
+
+
+def test_small_consistent_difference_over_a_shared_offset_is_a_difference():
+    """The chapter's comparison calls a small per-seed difference on top of a large shared
+    offset a difference, as SciPy's paired t-test does; Welch's unpaired test calls it noise."""
+    a, b = _offset_case()
+    assert st.ttest_rel(a, b).pvalue < 0.05
+    assert st.ttest_ind(a, b, equal_var=False).pvalue > 0.5  # what Welch would have said
+    c = sw._compare(a, b)  # noqa: SLF001
+    assert c["differs"] and c["lower"] == 1 and c["pairs"] == a.size
+    assert c["diff"] == pytest.approx(np.mean(a - b), rel=1e-12)
+    labels = sw.arm_labels("tanh", "relu")
+    words = verdict({"a": "swap_kept", "b": "swap_reset", **c}, labels)
+    assert words.startswith(f"*{labels['swap_reset']}* lower than *{labels['swap_kept']}*")
+    # and against the arrays of a run: the end values of the final held-out MSE
+    ends = np.zeros((len(sw.ARMS), a.size))
+    ends[sw.ARMS.index("swap_kept")], ends[sw.ARMS.index("swap_reset")] = a, b
+    rows = [sw._compare(ends[sw.ARMS.index(x)], ends[sw.ARMS.index(y)]) for x, y in sw.PAIRS]
+    assert rows[sw.PAIRS.index(("swap_kept", "swap_reset"))]["differs"]
+    # a shift of 0 on the same offsets: no difference
+    a0, b0 = _offset_case(shift=0.0)
+    assert not sw._compare(a0, b0)["differs"] and not _paired(a0, b0)  # noqa: SLF001
+
+
+def test_final_comparisons_of_a_run_are_paired(results):
+    """Through the summary: the hand-made case written into the kept and reset arms' final
+    held-out MSE is a difference in the report's words."""
+    loss = results.arrays["loss"].copy()  # (arm, seed, split, point)
+    spe = sw.steps_per_epoch(CFG)
+    steps = np.rint(np.asarray(results.coords["loss/point"]) * spe).astype(int)
+    a, b = _offset_case(CFG.seeds, shift=0.01)
+    assert _paired(a, b) and not _welch(a, b)
+    test = sw.SPLITS.index("test")
+    loss[sw.ARMS.index("swap_kept"), :, test, -1] = a
+    loss[sw.ARMS.index("swap_reset"), :, test, -1] = b
+    summary = sw._summary(CFG, {**results.arrays, "loss": loss}, results.coords, steps, spe)  # noqa: SLF001
+    kr = next(c for c in summary["comparisons"] if (c["a"], c["b"]) == ("swap_kept", "swap_reset"))
+    assert kr["differs"] and kr["lower"] == 1
+    assert "Resetting the state ended better than keeping it." in build_report(
+        {**results.summary, **{k: summary[k] for k in ("comparisons", "final", "kept_minus_reset")}}
+    )
+
+
+def test_pairing_is_by_seed_not_by_position():
+    """Per-seed values given in shuffled seed order are lined up by seed: the verdict equals
+    the one in seed order, and differs from pairing by position; a seed on one side only (or
+    non-finite on one side) is dropped from both."""
+    a, b = _offset_case(10)
+    seeds = np.arange(10)
+    rng = np.random.default_rng(3)
+    pa, pb = rng.permutation(10), rng.permutation(10)
+    sa = pd.Series(a[pa], index=seeds[pa])
+    sb = pd.Series(b[pb], index=seeds[pb])
+    x, y = sw.paired_by_seed(sa, sb)
+    np.testing.assert_array_equal(x, a)
+    np.testing.assert_array_equal(y, b)
+    assert sw._compare(sa, sb)["differs"] == _paired(a, b) is True  # noqa: SLF001
+    assert not _paired(a[pa], b[pb])  # pairing by position would lose it
+    # seed 4 only in a, seed 7 NaN in b: both dropped from both sides
+    sa2 = sa.copy()
+    sb2 = sb.drop(4)
+    sb2.loc[7] = np.nan
+    x, y = sw.paired_by_seed(sa2, sb2)
+    keep = np.array([s not in (4, 7) for s in seeds])
+    np.testing.assert_array_equal(x, a[keep])
+    np.testing.assert_array_equal(y, b[keep])
+    c = sw._compare(sa2, sb2)  # noqa: SLF001
+    assert c["pairs"] == 8 and c["differs"] == _paired(a[keep], b[keep])
+    with pytest.raises(ValueError, match="twice"):
+        sw.paired_by_seed(pd.Series([1.0, 2.0], index=[0, 0]), pd.Series([1.0, 2.0], index=[0, 1]))

@@ -67,7 +67,7 @@ from actlab.models import PLAIN_INITS, EnsembleMLP
 from actlab.optim import EnsembleOptimizer
 from actlab.probes.functional import dead_kind
 from actlab.seeding import derive_seed
-from actlab.stats import ci_band, mean_ci, welch_differs
+from actlab.stats import ci_band, mean_ci, paired_differs
 from actlab.train import Callback, TrainConfig, train
 
 __all__ = [
@@ -429,10 +429,13 @@ def train_arms(
 
 
 def _by_arm(cfg: Config, out: dict[str, dict[str, np.ndarray]], key: str) -> np.ndarray:
-    """``out[ens][key]`` (member axis last) as ``(arm, seed, ...)``."""
+    """``out[ens][key]`` (member axis last) as ``(arm, seed, ...)``: index s of axis 1 is seed s
+    in every arm, which the paired comparisons of :func:`_summary` rely on."""
     parts = []
     for arm in ARMS:
         name, members = layout(cfg)["arms"][arm]
+        if layout(cfg)["seeds"][name][members] != list(range(cfg.seeds)):
+            raise AssertionError(f"{arm}'s members are not seeds 0..{cfg.seeds - 1} in order")
         parts.append(np.moveaxis(out[name][key][..., members], -1, 0))
     return np.stack(parts)
 
@@ -604,11 +607,37 @@ PAIRS = (
 """The comparisons of final held-out MSE that the report makes."""
 
 
-def _compare(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    """Welch's test between two arms' per-seed values, and which is lower."""
-    differs = welch_differs(a, b)
-    lower = (0 if np.nanmean(a) < np.nanmean(b) else 1) if differs else None
-    return {"differs": differs, "lower": lower, "diff": float(np.nanmean(a) - np.nanmean(b))}
+def by_seed(values: Any, seeds: Any = None) -> pd.Series:
+    """Per-seed values as a Series indexed by seed (``seeds``; by default 0, 1, ... in the
+    order of ``values``, which is how the arrays of :func:`run` hold them: axis 1 is the seed)."""
+    if isinstance(values, pd.Series):
+        return values.astype(np.float64)
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    index = np.arange(v.size) if seeds is None else np.asarray(seeds)
+    return pd.Series(v, index=pd.Index(index, name="seed"))
+
+
+def paired_by_seed(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Two arms' per-seed values (Series indexed by seed, or arrays in seed order) lined up
+    by seed: the seeds both hold, in increasing order; a seed missing (or non-finite) on one
+    side is dropped from both."""
+    a, b = by_seed(a), by_seed(b)
+    a, b = a[np.isfinite(a.to_numpy())], b[np.isfinite(b.to_numpy())]
+    if a.index.has_duplicates or b.index.has_duplicates:
+        raise ValueError("a seed appears twice in one arm's values")
+    common = a.index.intersection(b.index).sort_values()
+    return a.loc[common].to_numpy(), b.loc[common].to_numpy()
+
+
+def _compare(a: Any, b: Any) -> dict[str, Any]:
+    """Two arms' per-seed values compared by the paired t-test over the seeds both hold
+    (every arm is trained from the same seeds: same initial weights, same data draw), and
+    which is lower. ``diff`` is the mean per-seed difference a - b over those seeds."""
+    x, y = paired_by_seed(a, b)
+    differs = paired_differs(x, y)
+    diff = float(np.mean(x - y)) if x.size else math.nan
+    lower = (0 if diff < 0 else 1) if differs else None
+    return {"differs": differs, "lower": lower, "diff": diff, "pairs": int(x.size)}
 
 
 def swap_points(steps: np.ndarray, cfg: Config) -> tuple[int, int]:
@@ -633,7 +662,8 @@ def _summary(
             "pre": mean_ci(a),
             "post": mean_ci(b),
             "log10_ratio": mean_ci(np.log10(b / a)),
-            "differs": welch_differs(a, b),
+            # the same networks (seeds) right before and right after the swap: paired
+            "differs": _compare(a, b)["differs"],
         }
     recovery: dict[str, Any] = {}
     later = int(np.nonzero(steps == (cfg.swap_epoch + 1) * spe)[0][0])  # one epoch on
@@ -650,9 +680,11 @@ def _summary(
             "one_epoch_later": mean_ci(curve[:, later]),
         }
     kept_r, reset_r = recovery["swap_kept"], recovery["swap_reset"]
-    recovery["differs"] = welch_differs(
+    # Paired by seed over the seeds that got back in both arms.
+    kr_epochs = _compare(
         np.asarray(kept_r["per_seed"], dtype=float), np.asarray(reset_r["per_seed"], dtype=float)
     )
+    recovery["differs"], recovery["both_recovered"] = kr_epochs["differs"], kr_epochs["pairs"]
     recovery["one_epoch_later"] = _compare(
         loss[A["swap_kept"], :, test_i, later], loss[A["swap_reset"], :, test_i, later]
     )
@@ -673,6 +705,7 @@ def _summary(
     # The control's own check: the fresh network after its n2 = epochs - swap_epoch epochs of
     # relu from the initial weights against relu throughout after as many epochs (the same
     # training from the same weights, other minibatches): they should agree within noise.
+    # Paired by seed too: a seed gives both the same initial weights.
     n2 = cfg.epochs - cfg.swap_epoch
     same = int(np.nonzero(steps == n2 * spe)[0][0])  # relu throughout after n2 epochs
     control_check = {
@@ -718,8 +751,8 @@ def _summary(
         "final": final,
         "comparisons": comparisons,
         "control_check": control_check,
-        # kept minus reset per seed: the pairing (same weights and minibatches) that Welch's
-        # test ignores
+        # kept minus reset per seed (same weights and minibatches): the interval of the
+        # differences the paired test reads
         "kept_minus_reset": mean_ci(
             loss[A["swap_kept"], :, test_i, -1] - loss[A["swap_reset"], :, test_i, -1]
         ),
@@ -824,17 +857,23 @@ def _dead_summary(cfg: Config, arrays: dict[str, np.ndarray]) -> list[dict]:
                 "units": int(dead_then.size),
                 "end_values": units[A[arm], :, off, -1, layer].tolist(),
             }
-        row["end_differs_kept_reset"] = welch_differs(
+        # Paired by seed: end_values are in seed order in every arm.
+        row["end_differs_kept_reset"] = _paired_ends(
             row["swap_kept"]["end_values"], row["swap_reset"]["end_values"]
         )
-        row["end_differs_kept_fresh"] = welch_differs(
+        row["end_differs_kept_fresh"] = _paired_ends(
             row["swap_kept"]["end_values"], row["fresh_after"]["end_values"]
         )
-        row["end_differs_kept_after"] = welch_differs(
+        row["end_differs_kept_after"] = _paired_ends(
             row["swap_kept"]["end_values"], row["after"]["end_values"]
         )
         out.append(row)
     return out
+
+
+def _paired_ends(a: list, b: list) -> bool:
+    """Whether two arms' final off fractions (lists in seed order) differ, paired by seed."""
+    return _compare(np.asarray(a, dtype=float), np.asarray(b, dtype=float))["differs"]
 
 
 SMOKE = Config(

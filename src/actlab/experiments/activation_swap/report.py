@@ -2,8 +2,9 @@
 summary (:func:`actlab.experiments.activation_swap.run`).
 
 Intervals are the summary's (:func:`actlab.stats.mean_ci` over seeds); comparisons are the
-summary's Welch tests (:func:`actlab.stats.welch_differs`), and a difference they do not support
-is called "within noise". The summary may come from a saved run (NaN read back as None).
+summary's paired tests by seed (:func:`actlab.stats.paired_differs`: every arm is trained from
+the same seeds), and a difference they do not support is called "within noise". The summary may
+come from a saved run (NaN read back as None).
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ def overlap(x: dict, y: dict) -> bool:
     return lo_x <= hi_y and lo_y <= hi_x
 
 
-OVERLAP_NOTE = "significant by Welch's test, though the two 95% intervals overlap"
+OVERLAP_NOTE = "significant by the paired test, though the two 95% intervals overlap"
 OVERLAP_WHY = (
-    "Two 95% intervals may overlap while Welch's test separates the means: each mean's "
-    "interval is wider than the interval of their difference."
+    "Two 95% intervals may overlap while the paired test separates the arms: each arm's "
+    "interval holds the spread from seed to seed, which cancels in the per-seed differences "
+    "the test reads."
 )
 
 
@@ -159,9 +161,9 @@ def build_report(s: dict) -> str:
         "difference between arms comes from the activations, the swap and the training time "
         "alone. A number with an interval reads *mean [95% interval]* over seeds (a "
         "[Student-t interval](#term-t-interval)); two arms are said to differ only when "
-        "[Welch's test](#term-welch) says so at the 5% level (it ignores the pairing by seed, "
-        "so it is on the cautious side when a seed's values in two arms are positively "
-        "correlated, as shared initial weights tend to make them). A count of seeds comes with "
+        "the [paired test](#term-paired) says so at the 5% level: every comparison here is "
+        "between arms (or moments) of the same seeds, so it tests the per-seed differences, "
+        "in which what a seed gives both arms cancels. A count of seeds comes with "
         "its [Wilson interval](#term-wilson-interval).",
         "",
         "![Training and held-out loss of the five arms, and a zoom on the swap]"
@@ -283,10 +285,13 @@ def _recovery(s: dict) -> list[str]:
             continue
         tail = f"; {never} of {S} seeds never got back within the run" if never else ""
         parts.append(f"*{L[arm]}* {ci(d['epochs'])} epochs{tail}")
-    if min(r["swap_kept"]["recovered"], r["swap_reset"]["recovered"]) < 2:
-        verdict = "too few seeds got back to compare the two"
+    both = r.get("both_recovered", min(r["swap_kept"]["recovered"], r["swap_reset"]["recovered"]))
+    if both < 2:
+        verdict = "too few seeds got back in both arms to compare the two"
     else:
-        verdict = "a significant difference" if r["differs"] else "within noise of each other"
+        verdict = ("a significant difference" if r["differs"] else "within noise of each other") + (
+            f", paired over the {both} seeds that got back in both" if both < S else ""
+        )
     one = r["one_epoch_later"]
     if one["differs"]:
         lower = "kept" if one["lower"] == 0 else "reset"
@@ -352,7 +357,7 @@ def _final(s: dict) -> list[str]:
         f"{_standing(kept_b, L['before'])} and {_standing(kept_a, L['after'])}; with it "
         f"reset, {_standing(reset_b, L['before'])} and {_standing(reset_a, L['after'])}. "
         + (
-            "Welch's test does not separate keeping from resetting the state at the end."
+            "The paired test does not separate keeping from resetting the state at the end."
             if not kr["differs"]
             else f"Resetting the state ended {'worse' if kr['lower'] == 0 else 'better'} than "
             "keeping it."
@@ -410,26 +415,17 @@ def _truth_sentence(s: dict) -> str:
 
 
 def _paired_sentence(s: dict, kr: dict) -> str:
-    """Kept against reset, paired by seed: the interval of the per-seed differences beside
-    Welch's verdict (which ignores the pairing)."""
+    """Kept against reset, paired by seed: the interval of the per-seed differences, which
+    the paired test's verdict reads (it excludes 0 exactly when the test separates them)."""
     d = s.get("kept_minus_reset")
     if not d or d.get("lo") is None or not math.isfinite(d["lo"]):
         return ""
-    text = (
-        " Paired by seed (a seed gives both arms the same weights and minibatches up to the "
-        f"swap and the same minibatches after it), kept minus reset is {ci(d)}"
+    holds = "excludes" if kr["differs"] else "holds"
+    return (
+        " Per seed (a seed gives both arms the same weights and minibatches up to the "
+        f"swap and the same minibatches after it), kept minus reset is {ci(d)}: the interval "
+        f"the paired test reads, which {holds} 0."
     )
-    excludes = d["lo"] > 0 or d["hi"] < 0
-    if excludes and not kr["differs"]:
-        lower = "resetting" if d["mean"] > 0 else "keeping"
-        return text + (
-            f": this interval excludes 0, so with the pairing taken into account {lower} the "
-            "state ended lower, by a little (the verdicts here use Welch's test, which ignores "
-            "the pairing)."
-        )
-    if not excludes and kr["differs"]:
-        return text + ": this interval holds 0, although Welch's test separates the two."
-    return text + ", in agreement with Welch's test."
 
 
 def _warm_start(c: dict) -> str:
