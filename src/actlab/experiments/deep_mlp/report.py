@@ -1,8 +1,11 @@
 """The deep-MLP report: Markdown whose every number and verdict comes from the run's results.
 
-Confidence intervals are the summary's (:func:`actlab.stats.mean_ci` over seeds); comparisons
-between activations use the per-seed values of the metrics table and Welch's t-test
-(:func:`actlab.stats.welch_differs`), and a difference it does not support is called a tie.
+Confidence intervals are the summary's (:func:`actlab.stats.mean_ci` over seeds). Every
+comparison here is between members trained from the same seeds (seed s gives every activation at
+every rate the same initial weights, and every seed trains on the same data draw), so it uses the
+per-seed values of the metrics table lined up by seed (:func:`seed_values`,
+:func:`paired_values`) and the paired t-test (:func:`actlab.stats.paired_differs`); a difference
+it does not support is called a tie.
 """
 
 from __future__ import annotations
@@ -11,15 +14,18 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from actlab.experiments.base import Results
 from actlab.experiments.deep_mlp.experiment import ANIMATION_FRAMES
 from actlab.report.format import ci, num, pct, ratio, ratio_ci
-from actlab.stats import proportion_ci, welch_differs
+from actlab.stats import paired_differs, proportion_ci
 
 __all__ = [
     "report",
     "final_values",
+    "seed_values",
+    "paired_values",
     "fit_verdict",
     "gradient_verdict",
     "convergence_verdict",
@@ -44,6 +50,27 @@ def final_values(results: Results, metric: str, activation: str, lr: float) -> n
     last = m[(m.metric == metric) & (m.step == results.summary["epochs"])]
     rows = last[(last.activation == activation) & np.isclose(last.lr, lr)].sort_values("seed")
     return rows.value.to_numpy()
+
+
+def seed_values(results: Results, metric: str, activation: str, lr: float) -> pd.Series:
+    """Per-seed values of ``metric`` at the last epoch for ``activation`` at rate ``lr``,
+    indexed by seed (ascending)."""
+    m = results.metrics
+    last = m[(m.metric == metric) & (m.step == results.summary["epochs"])]
+    rows = last[(last.activation == activation) & np.isclose(last.lr, lr)]
+    return rows.set_index("seed").value.sort_index()
+
+
+def paired_values(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Two :func:`seed_values` series as arrays lined up seed by seed, over the seeds both
+    have (a seed missing on one side is dropped from both)."""
+    seeds = a.index.intersection(b.index).sort_values()
+    return a.loc[seeds].to_numpy(np.float64), b.loc[seeds].to_numpy(np.float64)
+
+
+def _paired_differs(a: pd.Series, b: pd.Series) -> bool:
+    """The paired t-test at 5% on two :func:`seed_values` series, pairs matched by seed."""
+    return paired_differs(*paired_values(a, b))
 
 
 CLOSE = 0.1
@@ -208,13 +235,14 @@ def gradient_verdict(log10_ratio: dict[str, float]) -> str:
 
 def _ranking(results: Results, metric: str, lrs: dict[str, float]) -> tuple[str, list[str]]:
     """The activation with the lowest seed-mean ``metric`` (each at its rate in ``lrs``) and
-    those whose per-seed values are not significantly different from it (ties)."""
-    values = {a: final_values(results, metric, a, lr) for a, lr in lrs.items()}
+    those whose per-seed values are not significantly different from it (ties): a paired test,
+    seed by seed, since seed s starts every activation at every rate from the same weights."""
+    values = {a: seed_values(results, metric, a, lr) for a, lr in lrs.items()}
     means = {
         a: float(np.nanmean(v)) if np.isfinite(v).any() else math.inf for a, v in values.items()
     }
     best = min(means, key=means.get)
-    ties = [a for a in values if a != best and not welch_differs(values[best], values[a])]
+    ties = [a for a in values if a != best and not _paired_differs(values[best], values[a])]
     return best, ties
 
 
@@ -320,9 +348,10 @@ def report(results: Results) -> str:
         f"Verdicts, in this order: *underfits* when the whole interval of the error to the "
         f"truth lies above $s^2$; *at the floor* when the held-out MSE exceeds the draw's floor "
         f"by less than {num(CLOSE)} $s^2$ (whole interval below); *above the floor* when by more "
-        "(whole interval above); *undecided* otherwise. Two activations are compared with "
-        "[Welch's test](#term-welch) on their per-seed values; a difference it does not "
-        "support is called within noise.",
+        "(whole interval above); *undecided* otherwise. Two activations are compared with a "
+        "[paired test](#term-paired) on their per-seed values: seed by seed, since a seed "
+        "starts every activation from the same weights on the same data, so what the seed "
+        "contributes cancels; a difference it does not support is called within noise.",
         "",
     ]
     draw = draw_sentence(rows, names, s)
@@ -485,9 +514,9 @@ def _ranking_sentence(prefix: str, best: str, ties: list[str], stat: dict) -> st
     if ties:
         return text + (
             f"; {_names(ties)} {'is' if len(ties) == 1 else 'are'} within noise of it "
-            "(Welch's test, 5%), so this run does not separate them."
+            "(paired test, 5%), so this run does not separate them."
         )
-    return text + ", significantly lower than every other activation (Welch's test, 5%)."
+    return text + ", significantly lower than every other activation (paired test, 5%)."
 
 
 def _change(stat: dict[str, float]) -> str:
@@ -685,15 +714,20 @@ def _tuned_section(results: Results, rows: dict, names: list[str]) -> list[str]:
 
 def tuning_effect_sentence(results: Results, moved: list[str]) -> str:
     """Whether tuning changed the error to the truth of each activation in ``moved`` (its
-    per-seed values at the tuned against the shared rate, Welch's test at 5%)."""
+    per-seed values at the tuned against the shared rate, lined up by seed: a paired test at
+    5%, since a seed starts both rates from the same weights)."""
     s = results.summary
     rows = {r["activation"]: r for r in s["table"]}
     better, worse, same = [], [], []
     for a in moved:
-        shared = final_values(results, "truth/mse", a, s["lr"])
-        tuned = final_values(results, "truth/mse", a, rows[a]["best_lr"])
-        if welch_differs(shared, tuned):
-            (better if np.nanmean(tuned) < np.nanmean(shared) else worse).append(a)
+        shared, tuned = paired_values(
+            seed_values(results, "truth/mse", a, s["lr"]),
+            seed_values(results, "truth/mse", a, rows[a]["best_lr"]),
+        )
+        if paired_differs(shared, tuned):
+            both = np.isfinite(shared) & np.isfinite(tuned)  # the pairs the test used
+            lower = np.mean(tuned[both] - shared[both]) < 0
+            (better if lower else worse).append(a)
         else:
             same.append(a)
     parts = [
@@ -707,8 +741,9 @@ def tuning_effect_sentence(results: Results, moved: list[str]) -> str:
     ]
     text = "; ".join(parts).replace("{it}", "the error to the truth", 1).replace("{it}", "it")
     return (
-        f"Against the shared rate, tuning {text} (Welch's test on the per-seed errors to the "
-        "truth, 5%; a rate picked on the validation draw need not lower the error to the truth)."
+        f"Against the shared rate, tuning {text} (paired test on the per-seed errors to the "
+        "truth, 5%: a seed starts both rates from the same weights; a rate picked on the "
+        "validation draw need not lower the error to the truth)."
     )
 
 
