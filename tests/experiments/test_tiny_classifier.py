@@ -1,11 +1,12 @@
 """The tiny-classifier lesson against independent references: plain nn.Sequential models trained
-alone with torch.optim.Adam, autograd gradients, SciPy's Welch test, the metrics table, a run
-folder round trip; and the exercises' solutions."""
+alone with torch.optim.Adam, autograd gradients, SciPy's paired t-test (``ttest_rel``), the
+metrics table, a run folder round trip; and the exercises' solutions."""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import math
 import re
 import warnings
@@ -28,6 +29,7 @@ from actlab.models import EnsembleMLP
 from actlab.probes import dead_fraction as probe_dead_fraction
 from actlab.report.exercises import KINDS, exercises_markdown
 from actlab.seeding import derive_seed
+from actlab.stats import paired_differs
 from actlab.store import RunStore
 
 SMOKE = tc.SMOKE
@@ -324,6 +326,23 @@ def _welch(a, b) -> bool:
         return bool(st.ttest_ind(a, b, equal_var=False).pvalue < 0.05)
 
 
+def _paired(a, b) -> bool:
+    """SciPy's paired t-test (``ttest_rel``) at 5% of ``a`` and ``b`` given in the same seed
+    order, over the pairs where both are finite; a constant difference (NaN p) differs exactly
+    when it is not 0."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if a.size < 2:
+        return False
+    d = a - b
+    if np.all(d == d[0]):
+        return bool(d[0] != 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return bool(st.ttest_rel(a, b).pvalue < 0.05)
+
+
 def _final_accuracy(results, depth, task, act):
     """Held-out accuracy at the last epoch per seed at the shared rate, from the table."""
     m = results.metrics
@@ -334,7 +353,8 @@ def _final_accuracy(results, depth, task, act):
 
 def test_gradient_verdicts_rank_the_smallest_gradient_first(results):
     """Per depth and task: the activation with the lowest mean over training of log10 mean
-    |dL/dW_1| comes first (the verdict is about vanishing), the others split by Welch."""
+    |dL/dW_1| comes first (the verdict is about vanishing), the others split by the paired
+    test (same seeds: same data and initial weights)."""
     cfg = SMOKE
     for v in results.summary["grad_verdicts"]:
         logs = {
@@ -346,7 +366,7 @@ def test_gradient_verdicts_rank_the_smallest_gradient_first(results):
         assert v["ranking"] == sorted(means, key=means.get)
         assert v["best"] == min(means, key=means.get)
         for a in v["ranking"][1:]:
-            assert (a in v["differs_from_best"]) == _welch(per_seed[v["best"]], per_seed[a])
+            assert (a in v["differs_from_best"]) == _paired(per_seed[v["best"]], per_seed[a])
 
 
 def _initial_log_ratio(cfg, depth, task, act, seed) -> float:
@@ -365,8 +385,8 @@ def test_depth_trace_is_the_initial_gradient_ratio_by_autograd(results):
     """The lesson's claim across depth, per activation: the ratio at initialisation recomputed
     by autograd on plain networks (equal to float rounding: 1e-4 in log10), per seed the mean
     over tasks (a seed's tasks share its initial weights, so they are not independent), the
-    interval over the seeds, and the shallowest vs the deepest network compared by Welch on
-    those per-seed values."""
+    interval over the seeds, and the shallowest vs the deepest network compared by the paired
+    test on those per-seed values (a seed gives both depths its data and first layer)."""
     cfg = SMOKE
     assert [t["activation"] for t in results.summary["depth_trace"]] == list(cfg.activations)
     for trace in results.summary["depth_trace"]:
@@ -391,7 +411,7 @@ def test_depth_trace_is_the_initial_gradient_ratio_by_autograd(results):
         for d, ci in zip(deep, trace["kappa_per_layer"], strict=True):
             assert ci["mean"] == pytest.approx(ratios[d].mean() / (d - 1), abs=1e-4)
         if len(deep) > 1:
-            assert trace["differs"] == _welch(ratios[deep[0]], ratios[deep[-1]])
+            assert trace["differs"] == _paired(ratios[deep[0]], ratios[deep[-1]])
         else:
             assert trace["differs"] is None
     assert _initial_log_ratio(cfg, 1, "xor", "tanh", 0) == 0.0  # kappa = 1 by definition
@@ -406,27 +426,26 @@ def test_depth_changes_compare_the_shallowest_and_the_deepest_network(results):
         a2 = _final_accuracy(results, deep, c["task"], c["activation"])
         assert c["shallow"]["mean"] == pytest.approx(a1.mean(), rel=1e-12)
         assert c["deep"]["mean"] == pytest.approx(a2.mean(), rel=1e-12)
-        assert c["differs"] == _welch(a1, a2)
+        assert c["differs"] == _paired(a1, a2)
 
 
-def test_verdicts_follow_scipys_welch_test(results):
+def test_verdicts_follow_scipys_paired_test(results):
     cfg, m = SMOKE, results.metrics
     final = m[(m.metric == "test/accuracy") & (m.step == cfg.epochs) & (m.depth == 1)]
     final = final[np.isclose(final.lr, cfg.lr)]
     for v in (
         v for v in results.summary["verdicts"] if v["depth"] == 1 and v["protocol"] == "shared"
     ):
-        acc = {
-            a: final[(final.task == v["task"]) & (final.activation == a)].value
+        acc = {  # seed order
+            a: final[(final.task == v["task"]) & (final.activation == a)]
+            .sort_values("seed")
+            .value.to_numpy()
             for a in cfg.activations
         }
         means = {a: acc[a].mean() for a in cfg.activations}
         assert v["best"] == max(means, key=means.get)
         for a in v["ranking"][1:]:
-            if acc[a].std() == 0 and acc[v["best"]].std() == 0:
-                continue  # SciPy's t statistic is undefined for two constant samples
-            p = st.ttest_ind(acc[v["best"]], acc[a], equal_var=False).pvalue
-            assert (a in v["differs_from_best"]) == bool(p < 0.05)
+            assert (a in v["differs_from_best"]) == _paired(acc[v["best"]], acc[a])
 
 
 def test_tuned_rate_is_the_best_on_validation(results):
@@ -610,11 +629,13 @@ def test_report_numbers_equal_the_summary(results):
             assert mean == pytest.approx(100 * ci["mean"], abs=0.05)
             assert lo == pytest.approx(max(100 * ci["lo"], 0.0), abs=0.05)
             assert hi == pytest.approx(min(100 * ci["hi"], 100.0), abs=0.05)
+    # the shared-rate verdicts, before the tuned section (which repeats a changed verdict)
+    shared_text = text.split("**Is it the learning rate?**")[0]
     for v in (
         v for v in results.summary["verdicts"] if v["depth"] == 1 and v["protocol"] == "shared"
     ):
         tie = f"On **{v['task']}** the activations tie"
-        assert (tie in text) == (not v["differs_from_best"])
+        assert (tie in shared_text) == (not v["differs_from_best"])
         if v["differs_from_best"]:
             assert f"On **{v['task']}**, {v['best']} has the highest mean" in text
             assert " is best" not in text  # a mean within noise of others is not "best"
@@ -922,7 +943,7 @@ def test_smoke_report_uses_the_tutorial_notation(results):
     assert misplaced_symbols(text, "tiny-classifier") == []
     assert "$L$-hidden" not in text and "(c/4)" not in text
     for term in (
-        "welch",
+        "paired",
         "t-interval",
         "seed",
         "held-out",
@@ -1149,3 +1170,104 @@ def test_figures_fit_the_page_width(results):
         assert train.get_ylim() == pytest.approx(test.get_ylim())
     labels = [t.get_text() for t in loss[0].yaxis.get_ticklabels(which="both") if t.get_text()]
     assert labels and not any("times" in t or "^" in t for t in labels)
+
+
+def _offset_case(seeds: int = 10, step: float = 0.02):
+    """A hand-made pair of samples from the same seeds: a large per-seed offset (sd 0.1, what a
+    seed's data draw and initial weights give both sides) plus, on side ``a``, a small
+    consistent difference ``step`` (sd 0.002 over the seeds). As series indexed by seed."""
+    rng = np.random.default_rng(7)
+    offset = 0.7 + 0.1 * rng.standard_normal(seeds)
+    b = offset
+    a = offset + step + 0.002 * rng.standard_normal(seeds)
+    index = pd.Index(np.arange(seeds), name="seed")
+    return pd.Series(a, index=index), pd.Series(b, index=index)
+
+
+def test_a_small_consistent_per_seed_difference_differs():
+    """The chapter's verdict separates what the paired test separates (SciPy's ttest_rel as
+    the reference) where Welch's test, blind to the pairing, calls it noise; the pairing is by
+    seed, whatever order the seeds come in, and a seed missing on one side is dropped from
+    both."""
+    a, b = _offset_case()
+    assert st.ttest_rel(a.to_numpy(), b.to_numpy()).pvalue < 0.05
+    assert not _welch(a, b)  # the case is one where the unpaired test calls it noise
+    assert tc._differs(a, b)
+    v = tc._verdict({"same": b, "plus": a}, higher=True)
+    assert v["best"] == "plus" and v["differs_from_best"] == ["same"]
+    v = tc._verdict({"same": b, "plus": a}, higher=False)  # smaller is better: same first
+    assert v["best"] == "same" and v["differs_from_best"] == ["plus"]
+    # shuffled seed order on one side: still paired by seed (by position it would be noise)
+    perm = np.random.default_rng(3).permutation(len(b))
+    b_shuffled = b.iloc[perm]
+    assert not paired_differs(a.to_numpy(), b_shuffled.to_numpy())  # positional pairing
+    assert tc._differs(a, b_shuffled) and tc._differs(a.iloc[perm[::-1]], b_shuffled)
+    x, y = tc.paired_by_seed(a.iloc[perm[::-1]], b_shuffled)
+    np.testing.assert_array_equal(x, a.to_numpy())
+    np.testing.assert_array_equal(y, b.to_numpy())
+    v = tc._verdict({"same": b_shuffled, "plus": a}, higher=True)
+    assert v["differs_from_best"] == ["same"]
+    # a seed missing on one side: the other seeds stay paired
+    x, y = tc.paired_by_seed(a.drop(index=4), b_shuffled)
+    keep = np.arange(len(a)) != 4
+    np.testing.assert_array_equal(x, a.to_numpy()[keep])
+    np.testing.assert_array_equal(y, b.to_numpy()[keep])
+    assert tc._differs(a.drop(index=4), b_shuffled) == bool(
+        st.ttest_rel(a.to_numpy()[keep], b.to_numpy()[keep]).pvalue < 0.05
+    )
+    # no consistent difference: within noise either way
+    noise = pd.Series(np.random.default_rng(5).permutation(b.to_numpy()), index=b.index)
+    assert not tc._differs(b, noise) and st.ttest_rel(b, noise).pvalue >= 0.05
+
+
+def _summary_of(results, table: pd.DataFrame, arrays: dict) -> dict:
+    """The summary recomputed from ``arrays`` with the members ``table`` (any row order) and
+    the grid decisions the run ended with."""
+    keys = ("val_acc", "val_loss", "diverged_step")
+    decisions = tc._decide(SMOKE, table, [{k: results.arrays[k] for k in keys}])
+    return tc._summary(SMOKE, table, arrays, decisions)
+
+
+def test_summary_verdicts_pair_by_seed_whatever_the_table_order(results):
+    """Planted in the run's arrays, the offset case on the held-out accuracy: relu a little
+    above the other activations at every seed on moons (one network), and tanh on xor a little
+    higher with the deeper network; the summary calls both a difference, with the members table
+    in its order and shuffled, and the verdicts agree with ttest_rel on the per-seed values."""
+    cfg = SMOKE
+    table = pd.DataFrame(results.summary["members"]).reset_index(names="member")
+    arrays = {k: np.array(v, copy=True) for k, v in results.arrays.items()}
+    rng = np.random.default_rng(11)
+    offset = 0.7 + 0.1 * rng.standard_normal(cfg.seeds)
+    step = {"sigmoid": 0.0, "tanh": 0.0, "relu": 0.02, "leaky_relu": 0.0}
+    for act in cfg.activations:
+        idx = _members_of(1, "moons", act, cfg.lr, results)
+        jitter = 0.002 * rng.standard_normal(cfg.seeds)
+        arrays["test_acc"][idx, -1] = offset + step[act] + jitter
+    shallow, deep = cfg.depths[0], cfg.depths[-1]
+    lo = _members_of(shallow, "xor", "tanh", cfg.lr, results)
+    hi = _members_of(deep, "xor", "tanh", cfg.lr, results)
+    arrays["test_acc"][lo, -1] = offset
+    arrays["test_acc"][hi, -1] = offset + 0.02 + 0.002 * rng.standard_normal(cfg.seeds)
+    acc_lo, acc_hi = arrays["test_acc"][lo, -1], arrays["test_acc"][hi, -1]
+    assert st.ttest_rel(acc_hi, acc_lo).pvalue < 0.05 and not _welch(acc_hi, acc_lo)
+    relu = arrays["test_acc"][_members_of(1, "moons", "relu", cfg.lr, results), -1]
+    tanh = arrays["test_acc"][_members_of(1, "moons", "tanh", cfg.lr, results), -1]
+    assert st.ttest_rel(relu, tanh).pvalue < 0.05 and not _welch(relu, tanh)
+
+    shuffled = table.sample(frac=1.0, random_state=0)
+    assert not shuffled.seed.is_monotonic_increasing
+    summaries = [_summary_of(results, t, arrays) for t in (table, shuffled)]
+    for s in summaries:
+        v = next(
+            v
+            for v in s["verdicts"]
+            if (v["depth"], v["protocol"], v["task"]) == (1, "shared", "moons")
+        )
+        assert v["best"] == "relu"
+        assert sorted(v["differs_from_best"]) == sorted(a for a in cfg.activations if a != "relu")
+        c = next(c for c in s["depth_changes"] if (c["activation"], c["task"]) == ("tanh", "xor"))
+        assert c["differs"] and c["deep"]["mean"] > c["shallow"]["mean"]
+    keys = ("table", "verdicts", "grad_verdicts", "depth_trace", "depth_changes", "init_trace")
+    assert [json.dumps({k: s[k] for k in keys}, default=float) for s in summaries][0] == (
+        json.dumps({k: summaries[1][k] for k in keys}, default=float)
+    )

@@ -56,7 +56,7 @@ from actlab.experiments.base import (
 from actlab.models import PLAIN_INITS, EnsembleMLP
 from actlab.probes import ensemble_activation_metrics
 from actlab.seeding import derive_seed
-from actlab.stats import mean_ci, welch_differs
+from actlab.stats import mean_ci, paired_differs
 from actlab.train import Callback, StepState, TrainConfig, train
 from actlab.tuning import GridDecision, grid_step, status_text
 
@@ -71,6 +71,7 @@ __all__ = [
     "predicted_spread_factor",
     "n_parameters",
     "tail_epochs",
+    "paired_by_seed",
 ]
 
 UNIT_METRICS = (
@@ -556,9 +557,32 @@ def _metrics(cfg: Config, table: pd.DataFrame, arrays: dict[str, np.ndarray]) ->
 
 
 def _group(table: pd.DataFrame, depth: int, task: str, act: str, lr: float) -> np.ndarray:
-    """Members of one (depth, task, activation, rate), in seed order."""
+    """Members of one (depth, task, activation, rate), in seed order (sorted, whatever the
+    table's row order)."""
     sel = (table.depth == depth) & (table.task == task) & (table.activation == act)
-    return table.member[sel & (table.lr == lr)].to_numpy()
+    return table[sel & (table.lr == lr)].sort_values("seed").member.to_numpy()
+
+
+def _by_seed(table: pd.DataFrame, idx: np.ndarray, values: np.ndarray) -> pd.Series:
+    """``values`` of the members ``idx`` as a series indexed by their seeds."""
+    seeds = table.set_index("member").seed.loc[idx].to_numpy()
+    return pd.Series(np.asarray(values, dtype=np.float64), index=pd.Index(seeds, name="seed"))
+
+
+def paired_by_seed(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The values of ``a`` and ``b`` (series indexed by seed) at the seeds both have, in seed
+    order: entry ``i`` of each comes from the same seed, whatever order the series are in; a
+    seed missing on one side is dropped from both."""
+    seeds = a.index.intersection(b.index).sort_values()
+    return a.loc[seeds].to_numpy(np.float64), b.loc[seeds].to_numpy(np.float64)
+
+
+def _differs(a: pd.Series, b: pd.Series) -> bool:
+    """Paired t-test at 5% of two samples indexed by seed. Every comparison of this chapter is
+    between members of the same seeds: same data draw (with ``resample_data``), and the same
+    initial weights (across activations and rates; across depths the first layer's), so what
+    a seed gives both sides cancels in the per-seed difference."""
+    return paired_differs(*paired_by_seed(a, b))
 
 
 def _log10(values: np.ndarray) -> np.ndarray:
@@ -567,13 +591,14 @@ def _log10(values: np.ndarray) -> np.ndarray:
         return np.log10(np.where(values > 0, values, np.nan))
 
 
-def _verdict(samples: dict[str, np.ndarray], higher: bool) -> dict[str, Any]:
-    """Rank the groups by their mean (best first: highest if ``higher``) and split the others
-    into those within noise of the best and those that differ from it (Welch, 5%)."""
+def _verdict(samples: dict[str, pd.Series], higher: bool) -> dict[str, Any]:
+    """Rank the groups (series indexed by seed) by their mean (best first: highest if
+    ``higher``) and split the others into those within noise of the best and those that differ
+    from it (paired t-test by seed, 5%: the groups share each seed's data and weights)."""
     sign = -1.0 if higher else 1.0
     order = sorted(samples, key=lambda a: sign * np.nanmean(samples[a]))
     best = order[0]
-    worse = [a for a in order[1:] if welch_differs(samples[best], samples[a])]
+    worse = [a for a in order[1:] if _differs(samples[best], samples[a])]
     return {
         "ranking": order,
         "best": best,
@@ -631,14 +656,14 @@ def _per_layer(first: np.ndarray, last: np.ndarray, gap: int) -> np.ndarray:
     return (_log10(last) - _log10(first)) / gap
 
 
-def _seed_means(by_task: list[np.ndarray]) -> np.ndarray:
-    """Per seed, the mean over tasks of ``by_task`` (one ``(seeds,)`` array per task, in seed
-    order; NaN left out). A seed gives every task the same initial weights, so a seed's tasks
-    are not independent draws: intervals and Welch's test over "tasks and seeds" take these
-    ``seeds`` values, not ``tasks * seeds``."""
+def _seed_means(by_task: list[pd.Series]) -> pd.Series:
+    """Per seed, the mean over tasks of ``by_task`` (one series indexed by seed per task,
+    aligned by seed; NaN left out), in seed order. A seed gives every task the same initial
+    weights, so a seed's tasks are not independent draws: intervals and the paired test over
+    "tasks and seeds" take these ``seeds`` values, not ``tasks * seeds``."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a seed with no finite value: NaN
-        return np.nanmean(np.stack(by_task), axis=0)
+        return pd.concat(by_task, axis=1).mean(axis=1).sort_index()
 
 
 def n_parameters(width: int, depth: int, n_in: int = 2, n_out: int = 2) -> int:
@@ -665,12 +690,12 @@ def _relative_change(loss: np.ndarray, back: int) -> np.ndarray:
 def _summary(
     cfg: Config, table: pd.DataFrame, arrays: dict, decisions: dict[tuple[str, str], GridDecision]
 ) -> dict[str, Any]:
-    """Accuracy, loss, gradient and unit statistics with 95% CIs over seeds, and the Welch
-    verdicts: per task and depth which activations differ in held-out accuracy (at depth 1 also
-    with tuned rates) and in first-layer gradient; per activation how the gradient ratio
-    ``kappa`` (first layer over last hidden layer, at initialisation) and the accuracy change
-    with depth; what the initialisation predicts for the spread per layer, beside the
-    measured factor."""
+    """Accuracy, loss, gradient and unit statistics with 95% CIs over seeds, and the verdicts
+    (paired t-test by seed): per task and depth which activations differ in held-out accuracy
+    (at depth 1 also with tuned rates) and in first-layer gradient; per activation how the
+    gradient ratio ``kappa`` (first layer over last hidden layer, at initialisation) and the
+    accuracy change with depth; what the initialisation predicts for the spread per layer,
+    beside the measured factor."""
     tuned = {arm: d.pick if d.pick is not None else cfg.lr for arm, d in decisions.items()}
     probe0 = cfg.probe_epochs.index(0) if 0 in cfg.probe_epochs else None
     rows = []
@@ -725,14 +750,17 @@ def _summary(
                         row["lr_tried"] = sorted(set(table.lr[sel & (table.activation == act)]))
                     rows.append(row)
 
-    def samples(depth: int, task: str, act: str, lr: float, what: str) -> np.ndarray:
+    def samples(depth: int, task: str, act: str, lr: float, what: str) -> pd.Series:
         idx = _group(table, depth, task, act, lr)
         if what == "acc":
-            return arrays["test_acc"][idx, -1]
-        if what == "grad":  # mean over training of log10 |dL/dW_1|, per seed
-            return _layer_mean(_log10(arrays["grad_first"][idx]))
-        # log10 kappa at initialisation: first layer over last hidden layer
-        return _log10(arrays["grad_first"][idx, 0]) - _log10(arrays["grad_last_hidden"][idx, 0])
+            values = arrays["test_acc"][idx, -1]
+        elif what == "grad":  # mean over training of log10 |dL/dW_1|, per seed
+            values = _layer_mean(_log10(arrays["grad_first"][idx]))
+        else:  # log10 kappa at initialisation: first layer over last hidden layer
+            values = _log10(arrays["grad_first"][idx, 0]) - _log10(
+                arrays["grad_last_hidden"][idx, 0]
+            )
+        return _by_seed(table, idx, values)
 
     verdicts, grad_verdicts = [], []
     for depth in cfg.depths:
@@ -765,7 +793,8 @@ def _summary(
                 "depths": deep_depths,
                 "kappa_init": [mean_ci(kappa[d]) for d in deep_depths],
                 "kappa_per_layer": [mean_ci(kappa[d] / (d - 1)) for d in deep_depths],
-                "differs": bool(welch_differs(kappa[deep_depths[0]], kappa[deep_depths[-1]]))
+                # paired by seed: the two depths share the seed's data draw and first layer
+                "differs": _differs(kappa[deep_depths[0]], kappa[deep_depths[-1]])
                 if len(deep_depths) > 1
                 else None,
             }
@@ -782,7 +811,7 @@ def _summary(
                     "task": task,
                     "shallow": mean_ci(a1),
                     "deep": mean_ci(a2),
-                    "differs": welch_differs(a1, a2),
+                    "differs": _differs(a1, a2),  # by seed: same data, same first layer
                     # did the deep network fit its own training data within the budget?
                     "deep_train_acc": mean_ci(arrays["train_acc"][deep_idx], bounds=(0.0, 1.0)),
                 }
@@ -791,15 +820,23 @@ def _summary(
             groups = [_group(table, deep, t, act, cfg.lr) for t in cfg.tasks]  # seed order
             spread = [arrays["spread_init"][i] for i in groups]
             delta = [arrays["delta_init"][i] for i in groups]
+
+            def by_seed(values: list[np.ndarray], groups=groups) -> list[pd.Series]:
+                return [_by_seed(table, i, v) for i, v in zip(groups, values, strict=True)]
+
             entry = {
                 "activation": act,
                 "predicted": predicted_spread_factor(cfg.init, cfg.width, act),
                 "predicted_he": predicted_spread_factor("he", cfg.width, act),
                 "spread_per_layer": mean_ci(
-                    _seed_means([_per_layer(v[:, 0], v[:, deep - 1], deep - 1) for v in spread])
+                    _seed_means(
+                        by_seed([_per_layer(v[:, 0], v[:, deep - 1], deep - 1) for v in spread])
+                    )
                 ),
                 "delta_per_layer": mean_ci(
-                    _seed_means([_per_layer(v[:, deep - 1], v[:, 0], deep - 1) for v in delta])
+                    _seed_means(
+                        by_seed([_per_layer(v[:, deep - 1], v[:, 0], deep - 1) for v in delta])
+                    )
                 ),
                 "off_deepest_init": None,
             }
@@ -807,7 +844,9 @@ def _summary(
                 k = UNIT_METRICS.index("act/off_fraction")
                 off = [arrays["units"][i, probe0, deep - 1, k] for i in groups]
                 if np.isfinite(np.stack(off)).any():
-                    entry["off_deepest_init"] = mean_ci(_seed_means(off), bounds=(0.0, 1.0))
+                    entry["off_deepest_init"] = mean_ci(
+                        _seed_means(by_seed(off)), bounds=(0.0, 1.0)
+                    )
             init_trace.append(entry)
     return {
         "table": rows,

@@ -186,9 +186,13 @@ def _intro(s: dict) -> list[str]:
             if s["resample_data"]
             else " (a seed fixes the initial weights; the data draw is the same for all)"
         )
-        + "; two activations are said to *differ* "
-        "only when [Welch's test](#term-welch) separates them at the 5% level, and are "
-        "otherwise *within noise*.",
+        + "; two activations (or depths) are said to *differ* only when a "
+        "[paired test](#term-paired) over the seeds separates them at the 5% level, and are "
+        "otherwise *within noise*. The test is paired because both sides of every comparison "
+        "were run from the same seeds"
+        + (" (the same data draw, " if s["resample_data"] else " (")
+        + "the same initial weights; across depths the same first layer), so it takes the "
+        "per-seed differences, in which what a seed gives both sides cancels.",
         "",
         f"![Training and held-out loss per activation and task, {s['seeds']} seeds]"
         "(figures/loss_curves.png)",
