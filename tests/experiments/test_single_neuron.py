@@ -1,12 +1,13 @@
 """The single-neuron playground against independent references: a plain nn.Sequential trained
 alone with torch.optim.Adam, NumPy's polyfit (identity = least-squares line), lstsq and a
-brute-force grid (the ReLU landscape), SciPy (the sigmoid's minimum, Welch's test), and a run
-with the cases listed in another order."""
+brute-force grid (the ReLU landscape), SciPy (the sigmoid's minimum, the paired t-test), and a
+run with the cases listed in another order."""
 
 import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy import optimize
@@ -17,7 +18,7 @@ from actlab.experiments.single_neuron import config as sn_config
 from actlab.experiments.single_neuron import experiment as sn
 from actlab.experiments.single_neuron import landscape as nl
 from actlab.experiments.single_neuron import report as snr
-from actlab.experiments.single_neuron.summary import summarise
+from actlab.experiments.single_neuron.summary import paired_by_seed, summarise
 from actlab.plotting.animation import render_frame
 from actlab.seeding import derive_seed
 from actlab.store import RunStore
@@ -294,8 +295,11 @@ def test_ranking_verdict_compares_the_best_with_the_runner_up(results):
     test = results.arrays["test_mse"].copy()  # (T, A, S, R)
     rng = np.random.default_rng(0)
     base = 0.01 + 0.001 * rng.standard_normal((cfg.seeds, 1))  # per draw, every restart alike
+    wobble = np.arange(cfg.seeds) - (cfg.seeds - 1) / 2  # mean 0: keeps the order of the means
     for a in range(len(cfg.activations)):
-        test[:, a] = base + 0.0001 * a  # in the listed order, neighbours within noise
+        # In the listed order; neighbours within noise draw by draw (a per-draw difference that
+        # changes sign), which the paired test must not separate.
+        test[:, a] = base + 0.0001 * a + 0.001 * np.roll(wobble, a)[:, None]
     test[:, -1] = base + 10.0  # the last activation far behind
     arrays = {**results.arrays, "test_mse": test}
     summary = summarise(cfg, results.arrays, arrays, {})
@@ -304,6 +308,103 @@ def test_ranking_verdict_compares_the_best_with_the_runner_up(results):
         assert r["order"] == list(cfg.activations)
         assert not r["differs"] and r["runner_up"] == cfg.activations[1]
         assert cfg.activations[1] in r["tied"] and cfg.activations[-1] not in r["tied"]
+
+
+def _per_seed_case(seeds=8, shift=0.05, seed=1):
+    """Two per-seed scores with a large offset that a seed gives both (sd 1) and a small,
+    consistent difference on top (``shift``, give or take 5%): Welch's test calls it noise, the
+    paired test does not."""
+    rng = np.random.default_rng(seed)
+    offset = 5.0 + rng.standard_normal(seeds)
+    a = offset
+    b = offset + shift * (1 + 0.05 * rng.standard_normal(seeds))
+    assert st.ttest_ind(a, b, equal_var=False).pvalue > 0.5  # Welch: noise
+    assert st.ttest_rel(a, b).pvalue < 0.01  # paired: a difference
+    return a, b
+
+
+def test_paired_by_seed_matches_ttest_rel_and_lines_up_by_seed():
+    """The verdict is scipy.stats.ttest_rel's on the pairs lined up by seed, whatever order the
+    seeds come in; a seed missing (or non-finite) on one side is dropped from both."""
+    a, b = _per_seed_case()
+    seeds = np.arange(len(a)) + 100
+    sa, sb = pd.Series(a, index=seeds), pd.Series(b, index=seeds)
+    assert paired_by_seed(sa, sb) is bool(st.ttest_rel(a, b).pvalue < 0.05) is True
+    rng = np.random.default_rng(2)
+    shuffled = sb.iloc[rng.permutation(len(sb))]
+    # Paired by position, the shuffled side would be noise: the pairing has to be by seed.
+    assert st.ttest_rel(a, shuffled.to_numpy()).pvalue > 0.05
+    assert paired_by_seed(sa, shuffled) and paired_by_seed(shuffled, sa)
+    assert paired_by_seed(sa.iloc[::-1], shuffled)
+    # A seed on one side only, and a non-finite score: both left out of both sides.
+    extra = pd.concat([sa, pd.Series([-50.0], index=[7])])
+    holed = sb.copy()
+    holed.iloc[3] = np.nan
+    keep = np.arange(len(a)) != 3
+    ref = bool(st.ttest_rel(a[keep], b[keep]).pvalue < 0.05)
+    assert paired_by_seed(extra, holed.iloc[rng.permutation(len(holed))]) is ref is True
+    # A difference that changes sign from seed to seed stays a tie.
+    flip = a + 0.05 * np.where(np.arange(len(a)) % 2, 1.0, -1.0)
+    assert not paired_by_seed(sa, pd.Series(flip, index=seeds))
+    assert st.ttest_rel(a, flip).pvalue > 0.05
+    with pytest.raises(ValueError, match="one value per seed"):
+        paired_by_seed(pd.Series([1.0, 2.0], index=[0, 0]), pd.Series([1.0, 2.0], index=[0, 1]))
+
+
+def test_chapter_calls_a_consistent_per_draw_difference_a_difference(results):
+    """Hand-set held-out errors with a large per-draw offset every activation shares and a
+    small, consistent gap between the best and the runner-up: the ranking calls them different
+    (as scipy.stats.ttest_rel does; Welch's test would call it a tie), and the best beats the
+    least-squares line (recomputed with np.polyfit) by a small, consistent margin per draw; the
+    mirror check (S-cubic vs negative cubic) is paired the same way."""
+    cfg = SMOKE
+    best0, second = _per_seed_case(seeds=cfg.seeds, shift=0.05, seed=4)
+    best0, second = best0 / 100, second / 100  # held-out MSEs of about 0.05
+    test = results.arrays["test_mse"].copy()  # (T, A, S, R); every restart of a draw alike
+    test[:, 0] = best0[:, None]
+    test[:, 1] = second[:, None]
+    test[:, 2:] = best0[:, None] + 10.0
+    summary = summarise(cfg, results.arrays, {**results.arrays, "test_mse": test}, {})
+    p = st.ttest_rel(best0, second).pvalue
+    assert p < 0.05 and st.ttest_ind(best0, second, equal_var=False).pvalue > 0.05
+    for target in cfg.targets:
+        r = summary["ranking"][target]
+        assert r["best"] == cfg.activations[0] and r["runner_up"] == cfg.activations[1]
+        assert r["differs"] and r["tied"] == [cfg.activations[0]]
+    text = snr._overview(summary)
+    assert "better (paired, p < 0.05)" in "\n".join(text)
+
+    # The best against the least-squares line, fitted to each draw's own training points.
+    arr = results.arrays
+    t = cfg.targets.index("quadratic")
+    fits = [np.polyfit(arr["x_train"][k], arr["y_train"][t, k], 1) for k in range(cfg.seeds)]
+    line = np.array(
+        [
+            np.mean((np.polyval(fits[k], arr["x_test"][k]) - arr["y_test"][t, k]) ** 2)
+            for k in range(cfg.seeds)
+        ]
+    )
+    gap = 0.002 * line.mean() * (1 + 0.01 * np.arange(cfg.seeds))
+    beat = line - gap
+    assert st.ttest_rel(beat, line).pvalue < 0.05
+    assert st.ttest_ind(beat, line, equal_var=False).pvalue > 0.05
+    test[t, 0] = beat[:, None]
+    test[t, 1:] = beat[:, None] + 10.0
+    summary = summarise(cfg, arr, {**arr, "test_mse": test}, {})
+    assert summary["ranking"]["quadratic"]["best_beats_line"]
+    test[t, 0] = (line + gap * np.where(np.arange(cfg.seeds) % 2, 3.0, -3.0))[:, None]
+    summary = summarise(cfg, arr, {**arr, "test_mse": test}, {})
+    assert not summary["ranking"]["quadratic"]["best_beats_line"]  # per draw: either way
+
+    # The mirror check: the S-cubic's winner on both cubics, which share every draw. The run's
+    # arrays relabelled (only the names of the targets matter to this verdict).
+    mcfg = dataclasses.replace(cfg, targets=("linear", "cubic", "neg_cubic"), relu_target="cubic")
+    test[:] = best0[:, None] + 10.0
+    test[1, 0], test[2, 0] = best0[:, None], second[:, None]
+    m = summarise(mcfg, arr, {**arr, "test_mse": test}, {})["mirror"]
+    assert m["activation"] == cfg.activations[0] and m["differs"]
+    test[2, 0] = (best0 + 0.0005 * np.where(np.arange(cfg.seeds) % 2, 3.0, -3.0))[:, None]
+    assert not summarise(mcfg, arr, {**arr, "test_mse": test}, {})["mirror"]["differs"]
 
 
 # ------------------------------------------------------------------------- closed forms
@@ -406,8 +507,9 @@ def test_sigmoid_without_bias_descends_to_the_minimum(results):
 
 
 def test_summary_and_report_numbers_equal_the_results(results):
-    """Best restart per draw recomputed from the raw arrays; ranking, CI and Welch verdict from
-    SciPy; the report prints exactly those numbers."""
+    """Best restart per draw recomputed from the raw arrays; ranking, CI and the paired verdict
+    from SciPy (ttest_rel: the activations share the draws); the report prints exactly those
+    numbers."""
     s, text = results.summary, SPEC.report(results)
     cfg = SMOKE
     test, train = results.arrays["test_mse"], results.arrays["train_mse"]
@@ -424,7 +526,7 @@ def test_summary_and_report_numbers_equal_the_results(results):
         order = sorted(means, key=lambda k: means[k][0])
         r = s["ranking"][target]
         assert r["best"] == order[0] and r["runner_up"] == order[1]
-        p = st.ttest_ind(means[order[0]][1], means[order[1]][1], equal_var=False).pvalue
+        p = st.ttest_rel(means[order[0]][1], means[order[1]][1]).pvalue  # same draws: paired
         assert r["differs"] == (p < 0.05)
         verdict = "significantly better than the runner-up" if p < 0.05 else "a **tie**"
         assert f"**Best: {order[0]}**, held-out MSE {snr._ci(case_of(s, target, order[0]))}" in text
@@ -502,7 +604,7 @@ def _hand_summary(best, line, floor, line_beaten, target_monotone, tied=("a",)):
     ("args", "phrase"),
     [
         ((0.0026, 0.0027, 0.0025, False, True, ("a", "b")), "this target is a straight line"),
-        ((0.05, 0.06, 0.0025, False, False), "varies too much from draw to draw"),
+        ((0.05, 0.06, 0.0025, False, False), "difference from the line varies too much"),
         ((0.07, 0.06, 0.0025, False, False), "does not follow this shape better"),
         ((0.01, 0.12, 0.0025, True, False), "cannot follow the turns"),
         ((0.01, 0.12, 0.0025, True, True), "bends where a line cannot"),
@@ -877,7 +979,7 @@ def test_report_uses_the_tutorial_notation_and_links_its_terms(results):
     assert "\\lambda\\,\\mathrm{ReLU}(z)" in text and "+ \\xi$" in text
     for key in (
         "seed", "held-out", "noise-floor", "ensemble", "t-interval", "r-squared", "welch",
-        "wilson-interval", "dead", "saturated", "default-init",
+        "paired", "wilson-interval", "dead", "saturated", "default-init",
     ):  # fmt: skip
         assert text.count(f"](#term-{key})") == 1, key
     assert "a two-sample t-test that does not assume" not in text  # defined in the glossary

@@ -233,9 +233,11 @@ def _intro(s: dict) -> list[str]:
         "held-out MSE is the score. Means and [95% intervals](#term-t-interval) are over the "
         f"{s['seeds']} draws; [$R^2$](#term-r-squared) is 1 minus the held-out MSE over the "
         "held-out variance of $y$ (1: a perfect fit; 0: no better than predicting the mean). "
-        "An activation is called better than another only when [Welch's test](#term-welch) "
-        "separates their per-draw scores at the 5% level; otherwise it is a *tie* (within "
-        "noise).",
+        "On a draw every activation starts from the same initial points and fits the same "
+        "data, so two scores are compared draw by draw: an activation is called better than "
+        "another only when the [paired test](#term-paired) separates their per-draw scores at "
+        "the 5% level (not [Welch's test](#term-welch), which would count what a draw gives "
+        "both, an easy or a hard draw, as noise); otherwise it is a *tie* (within noise).",
         "",
         "| target | name in the config | formula | held-out variance of $y$ |",
         "|---|---|---|---|",
@@ -294,7 +296,7 @@ def _overview(s: dict) -> list[str]:
             out.append(f"| {s['target_info'][t]['label']} | {r['best']}: {_ci(best)} | - | - |")
             continue
         second = cases[(t, r["runner_up"])]["heldout"]
-        verdict = "better (Welch, p < 0.05)" if r["differs"] else "tie"
+        verdict = "better (paired, p < 0.05)" if r["differs"] else "tie"
         out.append(
             f"| {s['target_info'][t]['label']} | **{r['best']}**: {_ci(best)} | "
             f"{r['runner_up']}: {_ci(second)} | {verdict} |"
@@ -390,8 +392,8 @@ def why(s: dict, target: str) -> str:
         if b < line:
             return (
                 f"No activation beats the least-squares line ({_num(line)}) significantly: the "
-                f"best, {best}, scores lower on average ({_ci(ci)}) but varies too much from "
-                "draw to draw to be told apart from the line."
+                f"best, {best}, scores lower on average ({_ci(ci)}) but its draw-by-draw "
+                "difference from the line varies too much to be told apart from it."
             )
         return (
             f"No activation beats the least-squares line ({_num(line)}): the best, {best}, "
@@ -474,7 +476,7 @@ def _target_section(s: dict, target: str) -> list[str]:
         verdict = (
             "significantly better than the runner-up"
             if r["differs"]
-            else "a **tie** with the runner-up (Welch's test does not separate them)"
+            else "a **tie** with the runner-up (the paired test does not separate them)"
         )
         line += f": {verdict}, {r['runner_up']} at {_ci(second)}."
     caveat = cap_caveat(s, target)
@@ -511,9 +513,10 @@ def _target_section(s: dict, target: str) -> list[str]:
     m = s.get("mirror")
     if target == "neg_cubic" and m is not None:
         verdict = (
-            "they differ (Welch, p < 0.05)"
+            "they differ (paired test over the shared draws, p < 0.05)"
             if m["differs"]
-            else "the same within noise (Welch's test does not separate them)"
+            else "the same within noise (the paired test over the shared draws does not "
+            "separate them)"
         )
         out += [
             "The negative cubic is the S-cubic mirrored ($y \\to -y$; only the noise is not "

@@ -1,5 +1,11 @@
-"""The summary of a single-neuron run: CIs over seeds, Welch verdicts and the least-squares
-check, computed once from the run's arrays (the report formats it and nothing else)."""
+"""The summary of a single-neuron run: CIs over seeds, paired-test verdicts and the
+least-squares check, computed once from the run's arrays (the report formats it and nothing
+else).
+
+Every comparison here is paired by draw: on one data seed, every activation and target trains
+from the same initial points on the same inputs and noise, and the least-squares line is fitted
+to that draw's data. So two scores are compared draw by draw (:func:`paired_by_seed`), not with
+Welch's test, which would treat what a draw gives both sides as noise."""
 
 from __future__ import annotations
 
@@ -7,13 +13,14 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from actlab.activations import get_activation
 from actlab.experiments.single_neuron import landscape as nl
 from actlab.experiments.single_neuron.config import STOP_REASONS, TARGETS, snapshot_steps
-from actlab.stats import mean_ci, welch_differs
+from actlab.stats import mean_ci, paired_differs
 
-__all__ = ["summarise", "REACH_TOL"]
+__all__ = ["summarise", "paired_by_seed", "REACH_TOL"]
 
 REACH_TOL = 0.05
 """A restart *reaches the best* when its train MSE is within 5% of its seed's best."""
@@ -21,6 +28,22 @@ REACH_TOL = 0.05
 
 # --------------------------------------------------------------------------------------------
 # Summary (computed once, in run)
+
+
+def paired_by_seed(a: pd.Series, b: pd.Series, alpha: float = 0.05) -> bool:
+    """Whether two per-seed scores differ by the paired t-test (:func:`paired_differs`), with
+    the pairs lined up by seed: ``a`` and ``b`` are indexed by seed, in any order; a seed
+    missing from either side is dropped from both, and both are sorted by seed.
+
+    Raises:
+        ValueError: if a seed appears twice on one side.
+    """
+    a, b = pd.Series(a, dtype=np.float64), pd.Series(b, dtype=np.float64)
+    for side in (a, b):
+        if not side.index.is_unique:
+            raise ValueError(f"paired scores need one value per seed, got {list(side.index)}")
+    seeds = a.index.intersection(b.index).sort_values()
+    return paired_differs(a.loc[seeds].to_numpy(), b.loc[seeds].to_numpy(), alpha)
 
 
 def _target_monotone(values: np.ndarray) -> bool:
@@ -121,22 +144,33 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
                 }
             )
     ranking, least_squares = {}, {}
+    seeds = np.arange(cfg.seeds)  # axis 2 of the case arrays is the data seed, in order
+    by_seed = lambda v: pd.Series(v, index=seeds)  # noqa: E731
     for t, tname in enumerate(cfg.targets):
         means = {a: float(np.mean(best_test[t, i])) for i, a in enumerate(cfg.activations)}
         order = sorted(means, key=lambda a: (means[a], cfg.activations.index(a)))
         idx = {a: cfg.activations.index(a) for a in order}
-        top = best_test[t, idx[order[0]]]
-        tied = [a for a in order if a == order[0] or not welch_differs(top, best_test[t, idx[a]])]
+        top = by_seed(best_test[t, idx[order[0]]])
+        # Paired: on a draw every activation starts from the same points on the same data.
+        tied = [
+            a
+            for a in order
+            if a == order[0] or not paired_by_seed(top, by_seed(best_test[t, idx[a]]))
+        ]
         monotone = [a for a in order if get_activation(a).monotonic]
         ranking[tname] = {
             "order": order,
             "best": order[0],
             "runner_up": order[1] if len(order) > 1 else None,
-            "differs": bool(len(order) > 1 and welch_differs(top, best_test[t, idx[order[1]]])),
+            "differs": bool(
+                len(order) > 1 and paired_by_seed(top, by_seed(best_test[t, idx[order[1]]]))
+            ),
             "tied": tied,
             "line": mean_ci(line_test[t]),
+            # Paired: the line is fitted to the same draw's training points.
             "best_beats_line": bool(
-                means[order[0]] < float(line_test[t].mean()) and welch_differs(top, line_test[t])
+                means[order[0]] < float(line_test[t].mean())
+                and paired_by_seed(top, by_seed(line_test[t]))
             ),
             "best_monotone": monotone[0] if monotone else None,
             "target_monotone": _target_monotone(arrays["truth"][t]),
@@ -174,7 +208,8 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
             "activation": ranking["cubic"]["best"],
             "cubic": mean_ci(up),
             "neg_cubic": mean_ci(down),
-            "differs": welch_differs(up, down),
+            # Paired: the two targets share a draw's inputs, noise and initial points.
+            "differs": paired_by_seed(by_seed(up), by_seed(down)),
         }
     # The finite draws' noise floor: the held-out MSE of the noiseless target itself.
     fn0 = TARGETS[cfg.targets[0]].fn
