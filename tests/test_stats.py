@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from actlab.stats import ci_band, mean_ci, paired_differs, proportion_ci, welch_differs
+from actlab.stats import (
+    ci_band,
+    mean_ci,
+    paired_by_seed,
+    paired_differs,
+    proportion_ci,
+    welch_differs,
+)
 
 
 def test_mean_ci_is_the_student_t_interval_of_the_finite_values():
@@ -132,3 +139,16 @@ def test_paired_test_is_the_t_test_of_the_differences_by_hand():
     p = 2 * st.t.sf(abs(d.mean() / (d.std(ddof=1) / math.sqrt(5))), 4)
     assert paired_differs(d, np.zeros(5), alpha=p * 1.01)
     assert not paired_differs(d, np.zeros(5), alpha=p * 0.99)
+
+
+def test_paired_by_seed_lines_up_seeds_whatever_the_order():
+    import pandas as pd
+
+    a = pd.Series([1.0, 2.0, 3.0, np.nan], index=[3, 1, 2, 0])
+    b = pd.Series([20.0, 10.0, 40.0, 30.0], index=[2, 1, 4, 0])
+    x, y = paired_by_seed(a, b)
+    # seeds in both and finite in both: 1 and 2 (0 is NaN in a, 3 and 4 are on one side only)
+    np.testing.assert_array_equal(x, [2.0, 3.0])
+    np.testing.assert_array_equal(y, [10.0, 20.0])
+    with pytest.raises(ValueError, match="one value per seed"):
+        paired_by_seed(pd.Series([1.0, 2.0], index=[0, 0]), b)

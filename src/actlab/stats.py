@@ -11,9 +11,17 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats as _st
 
-__all__ = ["mean_ci", "ci_band", "paired_differs", "proportion_ci", "welch_differs"]
+__all__ = [
+    "mean_ci",
+    "ci_band",
+    "paired_by_seed",
+    "paired_differs",
+    "proportion_ci",
+    "welch_differs",
+]
 
 
 def mean_ci(
@@ -83,6 +91,25 @@ def welch_differs(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -
     with warnings.catch_warnings():  # near-identical samples: SciPy warns, the answer stands
         warnings.simplefilter("ignore", RuntimeWarning)
         return bool(_st.ttest_ind(a, b, equal_var=False).pvalue < alpha)
+
+
+def paired_by_seed(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Two per-seed samples (Series indexed by seed, in any order) lined up for a paired test:
+    the seeds where both are finite, in increasing order; entry ``i`` of both comes from the
+    same seed. A seed missing or non-finite on one side is dropped from both.
+
+    Raises:
+        ValueError: if a seed appears twice on one side.
+    """
+    a, b = pd.Series(a, dtype=np.float64), pd.Series(b, dtype=np.float64)
+    for side in (a, b):
+        if not side.index.is_unique:
+            raise ValueError(
+                f"paired samples need one value per seed, got seeds {list(side.index)}"
+            )
+    a, b = a[np.isfinite(a.to_numpy())], b[np.isfinite(b.to_numpy())]
+    seeds = a.index.intersection(b.index).sort_values()
+    return a.loc[seeds].to_numpy(), b.loc[seeds].to_numpy()
 
 
 def paired_differs(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -> bool:
