@@ -1281,5 +1281,5 @@ def test_pairing_is_by_seed_not_by_position():
     np.testing.assert_array_equal(y, b[keep])
     c = sw._compare(sa2, sb2)  # noqa: SLF001
     assert c["pairs"] == 8 and c["differs"] == _paired(a[keep], b[keep])
-    with pytest.raises(ValueError, match="twice"):
+    with pytest.raises(ValueError, match="one value per seed"):
         sw.paired_by_seed(pd.Series([1.0, 2.0], index=[0, 0]), pd.Series([1.0, 2.0], index=[0, 1]))

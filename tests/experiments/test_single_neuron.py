@@ -18,7 +18,7 @@ from actlab.experiments.single_neuron import config as sn_config
 from actlab.experiments.single_neuron import experiment as sn
 from actlab.experiments.single_neuron import landscape as nl
 from actlab.experiments.single_neuron import report as snr
-from actlab.experiments.single_neuron.summary import paired_by_seed, summarise
+from actlab.experiments.single_neuron.summary import differs_by_seed, summarise
 from actlab.plotting.animation import render_frame
 from actlab.seeding import derive_seed
 from actlab.store import RunStore
@@ -329,26 +329,26 @@ def test_paired_by_seed_matches_ttest_rel_and_lines_up_by_seed():
     a, b = _per_seed_case()
     seeds = np.arange(len(a)) + 100
     sa, sb = pd.Series(a, index=seeds), pd.Series(b, index=seeds)
-    assert paired_by_seed(sa, sb) is bool(st.ttest_rel(a, b).pvalue < 0.05) is True
+    assert differs_by_seed(sa, sb) is bool(st.ttest_rel(a, b).pvalue < 0.05) is True
     rng = np.random.default_rng(2)
     shuffled = sb.iloc[rng.permutation(len(sb))]
     # Paired by position, the shuffled side would be noise: the pairing has to be by seed.
     assert st.ttest_rel(a, shuffled.to_numpy()).pvalue > 0.05
-    assert paired_by_seed(sa, shuffled) and paired_by_seed(shuffled, sa)
-    assert paired_by_seed(sa.iloc[::-1], shuffled)
+    assert differs_by_seed(sa, shuffled) and differs_by_seed(shuffled, sa)
+    assert differs_by_seed(sa.iloc[::-1], shuffled)
     # A seed on one side only, and a non-finite score: both left out of both sides.
     extra = pd.concat([sa, pd.Series([-50.0], index=[7])])
     holed = sb.copy()
     holed.iloc[3] = np.nan
     keep = np.arange(len(a)) != 3
     ref = bool(st.ttest_rel(a[keep], b[keep]).pvalue < 0.05)
-    assert paired_by_seed(extra, holed.iloc[rng.permutation(len(holed))]) is ref is True
+    assert differs_by_seed(extra, holed.iloc[rng.permutation(len(holed))]) is ref is True
     # A difference that changes sign from seed to seed stays a tie.
     flip = a + 0.05 * np.where(np.arange(len(a)) % 2, 1.0, -1.0)
-    assert not paired_by_seed(sa, pd.Series(flip, index=seeds))
+    assert not differs_by_seed(sa, pd.Series(flip, index=seeds))
     assert st.ttest_rel(a, flip).pvalue > 0.05
     with pytest.raises(ValueError, match="one value per seed"):
-        paired_by_seed(pd.Series([1.0, 2.0], index=[0, 0]), pd.Series([1.0, 2.0], index=[0, 1]))
+        differs_by_seed(pd.Series([1.0, 2.0], index=[0, 0]), pd.Series([1.0, 2.0], index=[0, 1]))
 
 
 def test_chapter_calls_a_consistent_per_draw_difference_a_difference(results):

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from actlab import progress
+from actlab import progress, stats
 from actlab.activations import get_activation
 from actlab.experiments.base import (
     ChunkRunner,
@@ -619,14 +619,8 @@ def by_seed(values: Any, seeds: Any = None) -> pd.Series:
 
 def paired_by_seed(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     """Two arms' per-seed values (Series indexed by seed, or arrays in seed order) lined up
-    by seed: the seeds both hold, in increasing order; a seed missing (or non-finite) on one
-    side is dropped from both."""
-    a, b = by_seed(a), by_seed(b)
-    a, b = a[np.isfinite(a.to_numpy())], b[np.isfinite(b.to_numpy())]
-    if a.index.has_duplicates or b.index.has_duplicates:
-        raise ValueError("a seed appears twice in one arm's values")
-    common = a.index.intersection(b.index).sort_values()
-    return a.loc[common].to_numpy(), b.loc[common].to_numpy()
+    by seed (:func:`actlab.stats.paired_by_seed`)."""
+    return stats.paired_by_seed(by_seed(a), by_seed(b))
 
 
 def _compare(a: Any, b: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pandas as pd
 from actlab.experiments.base import Results
 from actlab.experiments.deep_mlp.experiment import ANIMATION_FRAMES
 from actlab.report.format import ci, num, pct, ratio, ratio_ci
-from actlab.stats import paired_differs, proportion_ci
+from actlab.stats import paired_by_seed, paired_differs, proportion_ci
 
 __all__ = [
     "report",
@@ -62,10 +62,9 @@ def seed_values(results: Results, metric: str, activation: str, lr: float) -> pd
 
 
 def paired_values(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Two :func:`seed_values` series as arrays lined up seed by seed, over the seeds both
-    have (a seed missing on one side is dropped from both)."""
-    seeds = a.index.intersection(b.index).sort_values()
-    return a.loc[seeds].to_numpy(np.float64), b.loc[seeds].to_numpy(np.float64)
+    """Two :func:`seed_values` series lined up seed by seed (:func:`actlab.stats.paired_by_seed`:
+    the seeds where both are finite)."""
+    return paired_by_seed(a, b)
 
 
 def _paired_differs(a: pd.Series, b: pd.Series) -> bool:
@@ -725,8 +724,7 @@ def tuning_effect_sentence(results: Results, moved: list[str]) -> str:
             seed_values(results, "truth/mse", a, rows[a]["best_lr"]),
         )
         if paired_differs(shared, tuned):
-            both = np.isfinite(shared) & np.isfinite(tuned)  # the pairs the test used
-            lower = np.mean(tuned[both] - shared[both]) < 0
+            lower = np.mean(tuned - shared) < 0
             (better if lower else worse).append(a)
         else:
             same.append(a)

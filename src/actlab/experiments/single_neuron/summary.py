@@ -4,7 +4,7 @@ else).
 
 Every comparison here is paired by draw: on one data seed, every activation and target trains
 from the same initial points on the same inputs and noise, and the least-squares line is fitted
-to that draw's data. So two scores are compared draw by draw (:func:`paired_by_seed`), not with
+to that draw's data. So two scores are compared draw by draw (:func:`differs_by_seed`), not with
 Welch's test, which would treat what a draw gives both sides as noise."""
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from actlab.activations import get_activation
 from actlab.experiments.single_neuron import landscape as nl
 from actlab.experiments.single_neuron.config import STOP_REASONS, TARGETS, snapshot_steps
 from actlab.stats import mean_ci, paired_differs
+from actlab.stats import paired_by_seed as stats_paired_by_seed
 
-__all__ = ["summarise", "paired_by_seed", "REACH_TOL"]
+__all__ = ["summarise", "differs_by_seed", "REACH_TOL"]
 
 REACH_TOL = 0.05
 """A restart *reaches the best* when its train MSE is within 5% of its seed's best."""
@@ -30,7 +31,7 @@ REACH_TOL = 0.05
 # Summary (computed once, in run)
 
 
-def paired_by_seed(a: pd.Series, b: pd.Series, alpha: float = 0.05) -> bool:
+def differs_by_seed(a: pd.Series, b: pd.Series, alpha: float = 0.05) -> bool:
     """Whether two per-seed scores differ by the paired t-test (:func:`paired_differs`), with
     the pairs lined up by seed: ``a`` and ``b`` are indexed by seed, in any order; a seed
     missing from either side is dropped from both, and both are sorted by seed.
@@ -38,12 +39,7 @@ def paired_by_seed(a: pd.Series, b: pd.Series, alpha: float = 0.05) -> bool:
     Raises:
         ValueError: if a seed appears twice on one side.
     """
-    a, b = pd.Series(a, dtype=np.float64), pd.Series(b, dtype=np.float64)
-    for side in (a, b):
-        if not side.index.is_unique:
-            raise ValueError(f"paired scores need one value per seed, got {list(side.index)}")
-    seeds = a.index.intersection(b.index).sort_values()
-    return paired_differs(a.loc[seeds].to_numpy(), b.loc[seeds].to_numpy(), alpha)
+    return paired_differs(*stats_paired_by_seed(a, b), alpha)
 
 
 def _target_monotone(values: np.ndarray) -> bool:
@@ -155,7 +151,7 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
         tied = [
             a
             for a in order
-            if a == order[0] or not paired_by_seed(top, by_seed(best_test[t, idx[a]]))
+            if a == order[0] or not differs_by_seed(top, by_seed(best_test[t, idx[a]]))
         ]
         monotone = [a for a in order if get_activation(a).monotonic]
         ranking[tname] = {
@@ -163,14 +159,14 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
             "best": order[0],
             "runner_up": order[1] if len(order) > 1 else None,
             "differs": bool(
-                len(order) > 1 and paired_by_seed(top, by_seed(best_test[t, idx[order[1]]]))
+                len(order) > 1 and differs_by_seed(top, by_seed(best_test[t, idx[order[1]]]))
             ),
             "tied": tied,
             "line": mean_ci(line_test[t]),
             # Paired: the line is fitted to the same draw's training points.
             "best_beats_line": bool(
                 means[order[0]] < float(line_test[t].mean())
-                and paired_by_seed(top, by_seed(line_test[t]))
+                and differs_by_seed(top, by_seed(line_test[t]))
             ),
             "best_monotone": monotone[0] if monotone else None,
             "target_monotone": _target_monotone(arrays["truth"][t]),
@@ -209,7 +205,7 @@ def summarise(cfg: Any, data: dict, arrays: dict, extra: dict) -> dict[str, Any]
             "cubic": mean_ci(up),
             "neg_cubic": mean_ci(down),
             # Paired: the two targets share a draw's inputs, noise and initial points.
-            "differs": paired_by_seed(by_seed(up), by_seed(down)),
+            "differs": differs_by_seed(by_seed(up), by_seed(down)),
         }
     # The finite draws' noise floor: the held-out MSE of the noiseless target itself.
     fn0 = TARGETS[cfg.targets[0]].fn

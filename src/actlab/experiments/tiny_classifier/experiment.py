@@ -56,7 +56,7 @@ from actlab.experiments.base import (
 from actlab.models import PLAIN_INITS, EnsembleMLP
 from actlab.probes import ensemble_activation_metrics
 from actlab.seeding import derive_seed
-from actlab.stats import mean_ci, paired_differs
+from actlab.stats import mean_ci, paired_by_seed, paired_differs
 from actlab.train import Callback, StepState, TrainConfig, train
 from actlab.tuning import GridDecision, grid_step, status_text
 
@@ -567,14 +567,6 @@ def _by_seed(table: pd.DataFrame, idx: np.ndarray, values: np.ndarray) -> pd.Ser
     """``values`` of the members ``idx`` as a series indexed by their seeds."""
     seeds = table.set_index("member").seed.loc[idx].to_numpy()
     return pd.Series(np.asarray(values, dtype=np.float64), index=pd.Index(seeds, name="seed"))
-
-
-def paired_by_seed(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The values of ``a`` and ``b`` (series indexed by seed) at the seeds both have, in seed
-    order: entry ``i`` of each comes from the same seed, whatever order the series are in; a
-    seed missing on one side is dropped from both."""
-    seeds = a.index.intersection(b.index).sort_values()
-    return a.loc[seeds].to_numpy(np.float64), b.loc[seeds].to_numpy(np.float64)
 
 
 def _differs(a: pd.Series, b: pd.Series) -> bool:
