@@ -162,3 +162,25 @@ def test_progress_on_a_terminal_and_silence_elsewhere(capsys, monkeypatch, tmp_p
     assert "gallery (smoke)" in shown and "/6" in shown and "activation/s" in shown
     assert main(["run", "gallery", "--preset", "smoke", "--out", str(out)]) == 0
     assert f"gallery (smoke): reused the finished run in {out}" in term.getvalue()
+
+
+def test_a_reused_run_made_by_other_code_says_so(capsys, tmp_path):
+    """A finished run is reused as it is; when its env.json names another actlab version or git
+    revision, one line says so (its numbers are the old code's), also off a terminal."""
+    import json
+
+    out = tmp_path / "run"
+    assert _run(capsys, "run", "gallery", "--preset", "smoke", "--out", str(out))[0] == 0
+    code, _, err = _run(capsys, "run", "gallery", "--preset", "smoke", "--out", str(out))
+    assert code == 0 and err == ""  # made by this code: nothing to say
+    from actlab.store import _git_revision
+
+    env = json.loads((out / "env.json").read_text())
+    cases = [("actlab", "0.0.1", "actlab 0.0.1")]
+    if _git_revision() is not None:  # outside a git checkout only the version can differ
+        cases.append(("git_revision", "f" * 40, "(git ffffffffff)"))
+    for key, value, shown in cases:
+        changed = dict(env, **{key: value})
+        (out / "env.json").write_text(json.dumps(changed))
+        code, _, err = _run(capsys, "run", "gallery", "--preset", "smoke", "--out", str(out))
+        assert code == 0 and shown in err and "delete the folder" in err, err

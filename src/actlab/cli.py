@@ -174,6 +174,13 @@ def _execute(spec, preset: str, cfg, out: Path, label: str | None = None) -> Pat
     try:
         if store.is_done() and store.read_config().get("config") == _as_dict(cfg):
             _say(f"{label}: reused the finished run in {store.path}")
+            if stale := store.made_by_other_code():
+                # the run's numbers and report come from that code, not this one
+                print(
+                    f"{label}: note: {store.path} was made by {stale}; delete the folder to "
+                    "recompute it with this code",
+                    file=sys.stderr,
+                )
             return store.path
         store.begin(spec.name, preset, cfg)
     except RunStoreError as err:

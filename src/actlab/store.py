@@ -190,6 +190,22 @@ class RunStore:
             raise RunStoreError(f"{self.path} is not a run folder (no config.json)")
         return json.loads(path.read_text())
 
+    def made_by_other_code(self) -> str | None:
+        """``"actlab V (git R)"`` when the run's env.json names another actlab version or git
+        revision than the code running now (a reused run then holds the old code's numbers);
+        ``None`` when they agree or cannot be told apart (no git checkout)."""
+        path = self.path / "env.json"
+        if not path.exists():
+            return None
+        env = json.loads(path.read_text())
+        from actlab import __version__
+
+        then, now = env.get("git_revision"), _git_revision()
+        if env.get("actlab") == __version__ and (then is None or now is None or then == now):
+            return None
+        rev = f" (git {then[:10]})" if then else ""
+        return f"actlab {env.get('actlab')}{rev}"
+
     def _status(self, state: str) -> None:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         _write_json(self.path / "status.json", {"state": state, "updated": now})
