@@ -359,7 +359,8 @@ def test_linear_collapse_residuals_recomputed_with_torch_and_lstsq(smoke):
 
 def test_head_verdicts_compare_with_the_linear_head_when_set_by_hand():
     """A hand-made fit through ``rl_heads``: tanh ends level with the linear head (though far
-    from its own start), sigmoid far above it; each verdict is Welch against the linear head."""
+    from its own start), sigmoid far above it; each verdict is a paired test against the
+    linear head."""
     cfg = SMOKE
     S, steps = cfg.seeds, cfg.fit_steps + 1
     q = parts.chain_q_values(cfg.n_states, cfg.gamma, cfg.stop_reward)
@@ -424,9 +425,9 @@ def test_fit_member_equals_a_plain_sequential_trained_alone(smoke, head):
     assert fit["initial_mse"]["mean"] == pytest.approx(smoke.arrays["q_loss"][h, :, 0].mean())
 
 
-def test_heads_are_compared_with_the_linear_head_by_welch(smoke):
-    """``differs_from_linear``: Welch's test (SciPy) between a head's final MSE over seeds and
-    the identity head's."""
+def test_heads_are_compared_with_the_linear_head_by_a_paired_test(smoke):
+    """``differs_from_linear``: the paired t-test (SciPy's ttest_rel) between a head's final MSE
+    and the identity head's, seed by seed (a seed starts every head from the same weights)."""
     loss = smoke.arrays["q_loss"]  # (head, seed, step)
     linear = loss[0, :, -1]
     for i, fit in enumerate(smoke.summary["heads"]["fits"]):
@@ -435,7 +436,7 @@ def test_heads_are_compared_with_the_linear_head_by_welch(smoke):
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            p = stats.ttest_ind(loss[i, :, -1], linear, equal_var=False).pvalue
+            p = stats.ttest_rel(loss[i, :, -1], linear).pvalue
         assert fit["differs_from_linear"] == bool(p < 0.05)
 
 
@@ -706,8 +707,8 @@ def test_report_opening_and_notation(smoke):
     assert "[subnormal number](#term-subnormal)" in text
     # Inverse temperature is beta, not s (s is the noise sd elsewhere in the tutorial).
     assert r"\mathrm{softmax}(\beta x)" in text and "by $s$" not in text
-    # Welch's test and the t-interval link to the glossary and are not defined again here.
-    assert text.index("[Welch's test](#term-welch)") < text.index("Welch's test, p < 0.05")
+    # The paired test and the t-interval link to the glossary and are not defined again here.
+    assert text.index("[paired test](#term-paired)") < text.index("paired test, p < 0.05")
     assert "[95% interval](#term-t-interval)" in text
     assert "two-sample" not in text and "t-quantile" not in text
 
@@ -740,7 +741,7 @@ def test_report_uses_the_tutorials_notation(smoke):
 
 def test_report_links_terms_and_keeps_off_distinct_from_dead(smoke):
     text = SPEC.report(smoke)
-    for key in ("off", "inactive", "dead", "seed", "welch", "t-interval", "subnormal"):
+    for key in ("off", "inactive", "dead", "seed", "paired", "t-interval", "subnormal"):
         assert f"](#term-{key})" in text, key
     # "off" is one input; dead is every input, and a dead unit "stays dead", never "stays off"
     assert "stays off" not in text and "off everywhere" not in text

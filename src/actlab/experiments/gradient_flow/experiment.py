@@ -40,7 +40,7 @@ from actlab.experiments.base import (
 from actlab.experiments.gradient_flow import measure as M
 from actlab.models import PLAIN_INITS, EnsembleMLP
 from actlab.seeding import derive_seed
-from actlab.stats import mean_ci, proportion_ci, welch_differs
+from actlab.stats import mean_ci, paired_differs, proportion_ci, welch_differs
 from actlab.train import Callback, TrainConfig, train
 
 __all__ = ["Config", "presets", "run", "HEADLINE_ACTIVATIONS", "HEADLINE_INIT", "MAX_FLOATS"]
@@ -601,7 +601,7 @@ def _training(cfg, trained, arrays, axes, coords) -> dict[str, Any]:
                 "activation": act,
                 "slope_start": mean_ci(start),
                 "slope_end": mean_ci(end),
-                "differs": welch_differs(start, end),
+                "differs": paired_differs(start, end),  # the same initialisations
                 "loss_start": mean_ci(trained["loss"][a, :, 0], bounds=(0.0, math.inf)),
                 "loss_end": mean_ci(trained["loss"][a, :, -1], bounds=(0.0, math.inf)),
                 "diverged": int((trained["diverged"][a] >= 0).sum()),

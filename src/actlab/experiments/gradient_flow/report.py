@@ -123,9 +123,9 @@ def training_sentence(row: dict) -> str:
     if row["differs"]:
         flatter = abs(end["mean"]) < abs(start["mean"])
         return base + (
-            " (flatter after training; Welch's test separates them)."
+            " (flatter after training; the paired test separates them)."
             if flatter
-            else " (steeper after training; Welch's test separates them)."
+            else " (steeper after training; the paired test separates them)."
         )
     return base + " (within noise)."
 
@@ -660,8 +660,8 @@ def report(results: Results) -> str:
         "initialisations, one scale for all panels.*",
         "",
         "Slope per layer towards the input of the log weight gradient (hidden layers), at the "
-        "first and at the last step, compared over initialisations with "
-        "[Welch's test](#term-welch):",
+        "first and at the last step, compared initialisation by initialisation with a "
+        "[paired test](#term-paired):",
         "",
     ]
     for r in tr["rows"]:

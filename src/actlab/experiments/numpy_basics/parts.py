@@ -25,7 +25,7 @@ from actlab.experiments.base import ChunkRunner
 from actlab.experiments.numpy_basics.config import Config
 from actlab.models import EnsembleMLP
 from actlab.seeding import derive_seed
-from actlab.stats import mean_ci, welch_differs
+from actlab.stats import mean_ci, paired_differs
 
 __all__ = [
     "EDGE_VALUES",
@@ -668,7 +668,8 @@ def rl_heads(cfg: Config, chunks: ChunkRunner) -> dict[str, Any]:
                 "initial_mse": mean_ci(fit["loss"][i, :, 0]),
                 "max_output": float(fit["pred"][i].max()),
                 "min_output": float(fit["pred"][i].min()),
-                "differs_from_linear": welch_differs(final, fit["loss"][0, :, -1]) if i else False,
+                # paired over seeds: a seed starts every head from the same weights
+                "differs_from_linear": paired_differs(final, fit["loss"][0, :, -1]) if i else False,
                 "above_floor": bool(np.all(final >= floor)),
                 **inside,
             }

@@ -728,7 +728,8 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
         "interval cannot have an MSE below its *floor*, the mean squared distance of the "
         "targets to that interval, computed exactly from the targets. The table gives the mean "
         "over seeds with its [95% interval](#term-t-interval); each bounded head is compared "
-        "with the linear head by [Welch's test](#term-welch).",
+        "with the linear head by a [paired test](#term-paired) over the seeds (a seed starts "
+        "every head from the same weights).",
         "",
         "| output | range | final MSE, mean [95% interval] | floor | largest output |",
         "|---|---|---|---|---|",
@@ -745,7 +746,7 @@ def _report_heads(s: dict[str, Any]) -> list[str]:
     first_saturated = next((f for f in bounded if f.get("inside_saturated")), None)
     for f in bounded:
         verdict = (
-            f"higher than the linear head's ({ci(linear['final_mse'])}; Welch's test, p < 0.05)"
+            f"higher than the linear head's ({ci(linear['final_mse'])}; paired test, p < 0.05)"
             if f["differs_from_linear"] and f["final_mse"]["mean"] > linear["final_mse"]["mean"]
             else "not distinguishable from the linear head's (within noise, Welch's test)"
         )
