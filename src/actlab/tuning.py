@@ -29,8 +29,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["STATUSES", "GridDecision", "grid_step", "status_text"]
+__all__ = ["STATUSES", "GridDecision", "grid_step", "rates_to_try", "status_text"]
 
 STATUSES = ("interior", "edge", "at lr_min", "at lr_max", "diverged")
 """What a decision can say about its pick: inside the tried grid; at an edge of the tried grid
@@ -121,3 +122,13 @@ def status_text(decision: GridDecision) -> str:
         return "every rate diverged"
     edge = "smallest" if decision.side == "low" else "largest"
     return f"the {edge} rate tried (extension budget spent): may not be the best"
+
+
+def rates_to_try(decisions: Mapping[Any, GridDecision]) -> dict[float, list[Any]]:
+    """The next round of a widening grid: each rate some arm wants next (``next_rate``), with
+    the arms that want it, in the order of ``decisions``; empty when every grid is settled."""
+    wanted: dict[float, list[Any]] = {}
+    for arm, decision in decisions.items():
+        if decision.next_rate is not None:
+            wanted.setdefault(decision.next_rate, []).append(arm)
+    return wanted

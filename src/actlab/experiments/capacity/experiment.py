@@ -62,7 +62,7 @@ from actlab.regions import (
 from actlab.seeding import derive_seed
 from actlab.stats import mean_ci, paired_differs, proportion_ci, welch_differs
 from actlab.train import TrainConfig, train
-from actlab.tuning import GridDecision, grid_step, status_text
+from actlab.tuning import GridDecision, grid_step, rates_to_try, status_text
 
 __all__ = [
     "Config",
@@ -496,10 +496,7 @@ def _tune(cfg: Config, shape: tuple[int, int], chunks: ChunkRunner):
     parts = [chunks(key, lambda: _train_shape(cfg, table), work=_work(cfg, table))]
     decisions = pick_rates(table, parts[0]["val_mse"])
     for round_ in range(1, cfg.lr_extend + 1):
-        wanted: dict[float, list[tuple[str, str]]] = {}
-        for arm, d in decisions.items():
-            if d.next_rate is not None:
-                wanted.setdefault(d.next_rate, []).append(arm)
+        wanted = rates_to_try(decisions)
         if not wanted:
             break
         for rate, arms in sorted(wanted.items()):

@@ -58,7 +58,7 @@ from actlab.probes import ensemble_activation_metrics
 from actlab.seeding import derive_seed
 from actlab.stats import mean_ci, paired_by_seed, paired_differs
 from actlab.train import Callback, StepState, TrainConfig, train
-from actlab.tuning import GridDecision, grid_step, status_text
+from actlab.tuning import GridDecision, grid_step, rates_to_try, status_text
 
 __all__ = [
     "Config",
@@ -424,10 +424,7 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     if cfg.lr_grid:
         decisions = _decide(cfg, table, parts)
         for round_ in range(1, cfg.lr_extend + 1):
-            wanted: dict[float, list[tuple[str, str]]] = {}
-            for arm, d in decisions.items():
-                if d.next_rate is not None:
-                    wanted.setdefault(d.next_rate, []).append(arm)
+            wanted = rates_to_try(decisions)
             if not wanted:
                 break
             for rate, arms in sorted(wanted.items()):
