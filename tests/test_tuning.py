@@ -96,3 +96,19 @@ def test_bad_arguments():
         grid_step({"a": {1e-3: 0.1}}, lr_min=1e-2, lr_max=1e-3)
     with pytest.raises(ValueError, match="no scores"):
         grid_step({"a": {}}, **BOUNDS)
+
+
+def test_rates_to_try_groups_the_arms_by_the_rate_they_want_next():
+    from actlab.tuning import GridDecision, rates_to_try
+
+    decisions = {
+        ("relu", "a"): GridDecision(0.1, "edge", next_rate=0.3, side="high"),
+        ("tanh", "a"): GridDecision(0.01, "interior"),
+        ("gelu", "b"): GridDecision(0.1, "edge", next_rate=0.3, side="high"),
+        ("selu", "b"): GridDecision(0.001, "edge", next_rate=0.0003, side="low"),
+    }
+    assert rates_to_try(decisions) == {
+        0.3: [("relu", "a"), ("gelu", "b")],
+        0.0003: [("selu", "b")],
+    }
+    assert rates_to_try({"x": GridDecision(0.01, "interior")}) == {}
