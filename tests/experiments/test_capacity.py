@@ -282,22 +282,29 @@ def test_pair_outcome_both_ways():
     assert cap.pair_outcome(low, low + 0.01 * np.array([1, -1, 1, -1])) == "within noise"
 
 
+def _pair_log_errors(table, arrays, summary, p) -> list[np.ndarray]:
+    """log10 relative test errors of a matched pair's shallow and deep shape at the tuned rate,
+    each in seed order (recomputed from the member table, not from the summary's verdicts)."""
+    lr = summary["tuned_lr"][f"{p['activation']}|{p['target']}"]
+    errs = []
+    for shape in (p["shallow"], p["deep"]):
+        sel = table[
+            (table.depth == shape[0])
+            & (table.width == shape[1])
+            & (table.activation == p["activation"])
+            & (table.target == p["target"])
+            & np.isclose(table.lr, lr)
+        ].sort_values("seed")
+        errs.append(np.log10(arrays["rel_error"][sel.index.to_numpy()]))
+    return errs
+
+
 def test_pair_outcomes_follow_the_arrays(tiny):
     table = _members(tiny)
     a, s = tiny.arrays, tiny.summary
     assert s["pair_verdicts"], "the tiny grid has matched pairs"
     for p in s["pair_verdicts"]:
-        errs = []
-        for shape in (p["shallow"], p["deep"]):
-            lr = s["tuned_lr"][f"{p['activation']}|{p['target']}"]
-            sel = table[
-                (table.depth == shape[0])
-                & (table.width == shape[1])
-                & (table.activation == p["activation"])
-                & (table.target == p["target"])
-                & np.isclose(table.lr, lr)
-            ].sort_values("seed")
-            errs.append(np.log10(a["rel_error"][sel.index.to_numpy()]))
+        errs = _pair_log_errors(table, a, s, p)
         from scipy import stats as st
 
         # both shapes of a seed saw that seed's data: SciPy's paired t-test is the reference
@@ -440,17 +447,7 @@ def test_pair_factor_is_the_paired_mean_of_log_differences(tiny):
     table = _members(tiny)
     a, s = tiny.arrays, tiny.summary
     for p in s["pair_verdicts"]:
-        errs = []
-        for shape in (p["shallow"], p["deep"]):
-            lr = s["tuned_lr"][f"{p['activation']}|{p['target']}"]
-            sel = table[
-                (table.depth == shape[0])
-                & (table.width == shape[1])
-                & (table.activation == p["activation"])
-                & (table.target == p["target"])
-                & np.isclose(table.lr, lr)
-            ].sort_values("seed")
-            errs.append(np.log10(a["rel_error"][sel.index.to_numpy()]))
+        errs = _pair_log_errors(table, a, s, p)
         d = errs[1] - errs[0]
         assert p["log10_factor"]["mean"] == pytest.approx(d.mean(), abs=1e-12)
 
