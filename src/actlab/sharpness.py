@@ -363,6 +363,23 @@ def batched_top_eigenvalue(
     return Eigen(value.double().cpu(), v, iters, conv.cpu() & live.cpu(), shift.double().cpu())
 
 
+def _solve(
+    op, layout: MemberLayout, live: Tensor, flat: Tensor, max_iter: int, tol: float, seed: int
+):
+    """:func:`batched_top_eigenvalue` of ``op`` on the members' ``(E, P)`` rows of ``layout``."""
+    return batched_top_eigenvalue(
+        op,
+        layout.E,
+        layout.P,
+        live=live,
+        dtype=flat.dtype,
+        device=flat.device,
+        max_iter=max_iter,
+        tol=tol,
+        seed=seed,
+    )
+
+
 def top_eigenvalue(
     model: EnsembleMLP,
     x: Tensor,
@@ -404,17 +421,7 @@ def top_eigenvalue(
     live, safe = _usable(model, layout, flat, members)
     H = hessian_operator(model, x, y, loss, flat=safe, method=method, weight_decay=weight_decay)
     op = lambda rows: layout.gather(H(layout.scatter(rows)))  # noqa: E731
-    return batched_top_eigenvalue(
-        op,
-        layout.E,
-        layout.P,
-        live=live,
-        dtype=flat.dtype,
-        device=flat.device,
-        max_iter=max_iter,
-        tol=tol,
-        seed=seed,
-    )
+    return _solve(op, layout, live, flat, max_iter, tol, seed)
 
 
 def top_eigenvalue_lanczos(
@@ -551,17 +558,7 @@ def preconditioned_sharpness(
         model, x, y, loss, flat=safe, method=method, weight_decay=opt.config.weight_decay
     )
     op = lambda rows: scale * layout.gather(H(layout.scatter(scale * rows)))  # noqa: E731
-    return batched_top_eigenvalue(
-        op,
-        layout.E,
-        layout.P,
-        live=live,
-        dtype=flat.dtype,
-        device=flat.device,
-        max_iter=max_iter,
-        tol=tol,
-        seed=seed,
-    )
+    return _solve(op, layout, live, flat, max_iter, tol, seed)
 
 
 # ---------------------------------------------------------------------------- thresholds
