@@ -381,21 +381,22 @@ def agent_data(seed: int, steps: int, shape: tuple[int, ...], n_outputs: int, dt
 
 def train_ensemble(factory, seeds, shape, n_outputs, dtype, steps=4, poison=()):
     """Adam + per-member clipping on the stacked parameters; members in ``poison`` get
-    non-finite inputs (they diverge)."""
+    non-finite inputs (they diverge). Returns the parameters and the norms ``(steps, E)``."""
     base, params = stack([seeded(factory, s, dtype) for s in seeds])
     opt = torch.optim.Adam(params.values(), lr=1e-2)
     data = [agent_data(s, steps, shape, n_outputs, dtype) for s in seeds]
     for i in poison:
         data[i][0].fill_(float("inf"))
+    norms = []
     for t in range(steps):
         x = torch.stack([xs[t] for xs, _ in data])
         y = torch.stack([ys[t] for _, ys in data])
         loss = ((ensemble_call(base, params, x) - y) ** 2).mean(dim=(1, 2))  # (E,)
         opt.zero_grad()
         loss.sum().backward()
-        clip_grad_norm_per_member(params, max_norm=0.5)
+        norms.append(clip_grad_norm_per_member(params, max_norm=MAX_NORM))
         opt.step()
-    return params
+    return params, torch.stack(norms)
 
 
 def train_alone(factory, seed, shape, n_outputs, dtype, steps=4):
@@ -407,12 +408,13 @@ def train_alone(factory, seed, shape, n_outputs, dtype, steps=4):
         loss = ((module(xs[t]) - ys[t]) ** 2).mean()
         opt.zero_grad()
         loss.backward()
-        nn.utils.clip_grad_norm_(module.parameters(), max_norm=0.5)
+        nn.utils.clip_grad_norm_(module.parameters(), max_norm=MAX_NORM)
         opt.step()
     return dict(module.named_parameters())
 
 
 SIX = [11, 12, 13, 7, 14, 15]  # agent 7 sits at index 3
+MAX_NORM = 0.2  # below agent 7's gradient norms in both networks: the clipping acts
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -422,12 +424,13 @@ def test_mlp_agent_alone_and_in_ensemble_of_six_are_bit_identical(dtype):
     # gradients sum over the batch axis of each member; Adam and the clipping are element-wise
     # or per member. Measured bit-identical on this CPU; a platform whose batched matmul picked
     # its kernel by batch size would break this, and the float64 tolerance tests below hold.
-    alone = train_ensemble(small_qnet, [7], (4,), 2, dtype)
-    six = train_ensemble(small_qnet, SIX, (4,), 2, dtype)
+    alone, norms = train_ensemble(small_qnet, [7], (4,), 2, dtype)
+    six, _ = train_ensemble(small_qnet, SIX, (4,), 2, dtype)
+    assert (norms > MAX_NORM).all()  # the clipping acts at every step
     for name, p in alone.items():
         assert torch.equal(p[0], six[name][3]), name
     # and the companions matter not even when one diverges
-    poisoned = train_ensemble(small_qnet, SIX, (4,), 2, dtype, poison=(0, 5))
+    poisoned, _ = train_ensemble(small_qnet, SIX, (4,), 2, dtype, poison=(0, 5))
     assert not torch.isfinite(poisoned["head.weight"][0]).all()
     for name, p in alone.items():
         assert torch.equal(p[0], poisoned[name][3]), name
@@ -439,8 +442,9 @@ def test_minatar_agent_alone_and_in_ensemble_of_six_equal_to_rounding():
     # ~1e-16 in float64, ~5e-8 in float32). float64 rounding of 2^-53 relative, summed over at
     # most 1024 terms and carried through 4 Adam steps of lr 1e-2, stays far below 1e-12.
     shape = (4, 10, 10)
-    alone = train_ensemble(small_minatar, [7], shape, 3, torch.float64)
-    six = train_ensemble(small_minatar, SIX, shape, 3, torch.float64)
+    alone, norms = train_ensemble(small_minatar, [7], shape, 3, torch.float64)
+    six, _ = train_ensemble(small_minatar, SIX, shape, 3, torch.float64)
+    assert (norms > MAX_NORM).all()
     for name, p in alone.items():
         torch.testing.assert_close(p[0], six[name][3], rtol=0, atol=1e-12, msg=name)
 
@@ -452,7 +456,7 @@ def test_ensemble_training_matches_a_plain_module_trained_alone(factory, shape, 
     # float64: batched (bmm, grouped conv) and single kernels (addmm, conv2d) may sum in
     # another order; the same rounding argument as above gives far less than 1e-12.
     alone = train_alone(factory, 7, shape, n_outputs, torch.float64)
-    six = train_ensemble(factory, SIX, shape, n_outputs, torch.float64)
+    six, _ = train_ensemble(factory, SIX, shape, n_outputs, torch.float64)
     for name, p in alone.items():
         torch.testing.assert_close(six[name][3], p, rtol=0, atol=1e-12, msg=name)
 
