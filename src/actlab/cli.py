@@ -160,8 +160,14 @@ def _default_folder(name: str, preset: str, overrides: list[str]) -> str:
     return f"{name}-{preset}-{digest}"
 
 
-def _execute(spec, preset: str, cfg, out: Path, label: str | None = None) -> Path:
+def _execute(
+    spec, preset: str, cfg, out: Path, label: str | None = None, inputs: dict | None = None
+) -> Path:
     """Run (or resume, or reuse) one experiment into ``out``; returns the folder.
+
+    An experiment that reads other runs (``spec.needs``) gets their results from the folders in
+    ``inputs`` (name -> folder), or else from ``out``'s siblings ``NAME-PRESET`` (run first when
+    missing; PRESET is the config's ``inputs_preset``); it is never reused, always recomputed.
 
     On a terminal, progress goes to stderr: a bar with the total, the rate and the time left
     (see :mod:`actlab.progress`), and a line when a finished run is reused.
@@ -170,9 +176,10 @@ def _execute(spec, preset: str, cfg, out: Path, label: str | None = None) -> Pat
     from actlab.store import RunStore, RunStoreError
 
     label = label or f"{spec.name} ({preset})"
+    read = _read_inputs(spec, cfg, out, label, inputs or {}) if spec.needs else None
     store = RunStore(out.resolve())
     try:
-        if store.is_done() and store.read_config().get("config") == _as_dict(cfg):
+        if read is None and store.is_done() and store.read_config().get("config") == _as_dict(cfg):
             _say(f"{label}: reused the finished run in {store.path}")
             if stale := store.made_by_other_code():
                 # the run's numbers and report come from that code, not this one
@@ -186,12 +193,35 @@ def _execute(spec, preset: str, cfg, out: Path, label: str | None = None) -> Pat
     except RunStoreError as err:
         raise UsageError(str(err)) from None
     with progress.reporting(_reporter(label)):
-        results = spec.run(cfg, store.chunk_runner())
+        chunks = store.chunk_runner()
+        results = spec.run(cfg, chunks) if read is None else spec.run(cfg, chunks, inputs=read)
         progress.note("figures and report")
         store.save_results(results)
         _write_report(spec, store, results)
     store.finish()
     return store.path
+
+
+def _read_inputs(spec, cfg, out: Path, label: str, folders: dict) -> dict:
+    """The results of the runs ``spec`` needs (see :func:`_execute`), by experiment name."""
+    from actlab.experiments import get_experiment
+    from actlab.store import RunStore, RunStoreError
+
+    preset = cfg.inputs_preset
+    read = {}
+    for name in spec.needs:
+        folder = folders.get(name)
+        if folder is None:
+            need = get_experiment(name)
+            base = _resolve_config(need, preset, [])
+            folder = _execute(
+                need, preset, base, out.parent / f"{name}-{preset}", f"{name} ({preset})"
+            )
+        try:
+            read[name] = RunStore(folder).load_results()
+        except RunStoreError as err:
+            raise UsageError(f"{label} reads {folder}: {err}") from None
+    return read
 
 
 def _reporter(label: str):
@@ -243,14 +273,15 @@ def _cmd_tutorial(args: argparse.Namespace) -> int:
     from actlab.experiments import list_experiments
     from actlab.report.tutorial import build_tutorial
 
-    runs = []
+    runs, done = [], {}
     names = list_experiments()
     for i, name in enumerate(names, 1):
         spec = _experiment(name)
         cfg = _resolve_config(spec, args.preset, [])
         label = f"[{i}/{len(names)}] {name} ({args.preset})"
         out = args.runs / f"{name}-{args.preset}"
-        runs.append((spec, _execute(spec, args.preset, cfg, out, label)))
+        done[name] = _execute(spec, args.preset, cfg, out, label, inputs=done)
+        runs.append((spec, done[name]))
     _say("building the tutorial")
     try:
         index = build_tutorial(runs, args.out.resolve())

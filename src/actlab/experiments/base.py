@@ -16,6 +16,12 @@ An experiment is one package ``actlab/experiments/NAME/`` whose modules define
 
 and whose ``__init__`` registers it with :func:`register_experiment` (figures and report through
 :func:`deferred`, so that they are imported only when drawn).
+
+An experiment that reads other runs (the side-by-side chapter) names them in ``needs``; its
+``run(cfg, chunks, inputs)`` then takes ``inputs``, each needed experiment's :class:`Results` by
+name, and its ``Config`` has a field ``inputs_preset`` (the preset of the runs it reads). The CLI
+runs (or reuses) those runs first and hands their results over; the experiment still reads no
+file, and is recomputed on every call (its inputs may have changed).
 """
 
 from __future__ import annotations
@@ -126,6 +132,8 @@ class ExperimentSpec:
     figures: Callable[[Results], dict[str, Any]]
     report: Callable[[Results], str]
     order: int = 100
+    needs: tuple[str, ...] = ()
+    """Experiments whose results ``run`` takes as ``inputs`` (see the module docstring)."""
 
     def preset(self, name: str) -> Any:
         if name not in self.presets:
