@@ -13,10 +13,10 @@ __all__ = ["EXERCISES", "overlap_limits"]
 
 def overlap_limits(n: int, level: float = 0.95) -> tuple[float, float]:
     """How lenient "the intervals overlap" is, for two samples of ``n`` values each with the
-    same standard deviation ``s``.
+    same standard deviation sd.
 
     Returns:
-        ``(overlap_gap, test_gap)``, both in units of ``s``: the largest difference of the two
+        ``(overlap_gap, test_gap)``, both in units of sd: the largest difference of the two
         means at which their ``level`` t-intervals still overlap, and the smallest difference
         at which Welch's test of the two samples rejects at ``1 - level``.
     """
@@ -30,11 +30,12 @@ EXERCISES: list[Exercise] = [
         "Write `overlap_limits(n)`. For $n = 5$ seeds, between which two gaps (in standard "
         "deviations) does the table say *within noise* while a test of the difference says "
         "the two differ? Does the zone shrink as $n$ grows?",
-        "Each interval is $\\bar x \\pm t_{n-1} s/\\sqrt{n}$, so two of them overlap while the "
-        "gap is at most $2 t_{n-1} s/\\sqrt{n}$. With equal $s$ and $n$, Welch's statistic is "
-        "the gap over $s\\sqrt{2/n}$ with $2(n - 1)$ degrees of freedom, so the test rejects "
-        "from a gap of $t_{2n-2}\\, s \\sqrt{2/n}$. For $n = 5$: overlap up to $2.48\\,s$, "
-        "rejection from $1.46\\,s$, so gaps between the two are *within noise* here and "
+        "Each interval is $\\bar x \\pm t_{n-1} \\mathrm{sd}/\\sqrt{n}$, so two of them "
+        "overlap while the gap is at most $2 t_{n-1} \\mathrm{sd}/\\sqrt{n}$. With equal "
+        "standard deviations sd and equal $n$, Welch's statistic is the gap over "
+        "$\\mathrm{sd}\\sqrt{2/n}$ with $2(n - 1)$ degrees of freedom, so the test rejects "
+        "from a gap of $t_{2n-2}\\, \\mathrm{sd} \\sqrt{2/n}$. For $n = 5$: overlap up to "
+        "2.48 sd, rejection from 1.46 sd, so gaps between the two are *within noise* here and "
         "different by the test. The ratio of the two gaps tends to $\\sqrt 2$ for large $n$: "
         "the zone never closes. A paired test on the same seeds is sharper still when the "
         "seeds' values move together.",

@@ -40,7 +40,9 @@ from actlab.experiments.base import (
     run_inline,
 )
 from actlab.experiments.capacity.experiment import TARGETS
+from actlab.experiments.stability.experiment import FLAT_FIT
 from actlab.experiments.unit_states.experiment import TASKS
+from actlab.stats import mean_ci, proportion_ci
 
 __all__ = [
     "Config",
@@ -109,16 +111,26 @@ def _f(x: Any) -> float:
     return math.nan if x is None else float(x)
 
 
+def _bounds(c: dict[str, Any]) -> tuple[float, float, bool]:
+    """``(lo, hi, hi_open)`` of the interval a cell is compared by: ``edge_hi`` (an exclusive
+    upper end, a rate cell's next grid point) where the cell has one, else ``[lo, hi]``."""
+    lo = _f(c.get("lo"))
+    lo = -math.inf if math.isnan(lo) else lo
+    if c.get("edge_hi") is not None:
+        return lo, _f(c["edge_hi"]), True
+    hi = _f(c.get("hi"))
+    return lo, (math.inf if math.isnan(hi) else hi), False
+
+
 def overlaps(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether the intervals ``[lo, hi]`` of two cells share a point (a missing bound is no
-    bound: a one-seed cell overlaps everything it could be)."""
-    a_lo, a_hi = _f(a.get("lo")), _f(a.get("hi"))
-    b_lo, b_hi = _f(b.get("lo")), _f(b.get("hi"))
-    a_lo = -math.inf if math.isnan(a_lo) else a_lo
-    b_lo = -math.inf if math.isnan(b_lo) else b_lo
-    a_hi = math.inf if math.isnan(a_hi) else a_hi
-    b_hi = math.inf if math.isnan(b_hi) else b_hi
-    return a_lo <= b_hi and b_lo <= a_hi
+    """Whether the intervals of two cells share a point (a missing bound is no bound: a
+    one-seed cell overlaps everything it could be). A rate cell's interval is half-open,
+    ``[lo, edge_hi)``: every seed's stability edge lies below the next grid point."""
+    a_lo, a_hi, a_open = _bounds(a)
+    b_lo, b_hi, b_open = _bounds(b)
+    below_b = a_lo < b_hi if b_open else a_lo <= b_hi
+    below_a = b_lo < a_hi if a_open else b_lo <= a_hi
+    return below_b and below_a
 
 
 def distance_from_zero(cell: dict[str, Any]) -> dict[str, float]:
@@ -133,12 +145,16 @@ def distance_from_zero(cell: dict[str, Any]) -> dict[str, float]:
 
 
 def mark_column(cells: dict[str, dict[str, Any]], better: str) -> dict[str, str]:
-    """Mark each cell of one column against the best: ``"best"`` (the best mean; the first in
-    order on a tie), ``"within noise"`` (its interval overlaps the best's), else ``"worse"``.
+    """Mark each cell of one column against the best: ``"best"`` (the best mean, every cell
+    with that mean on a tie), ``"within noise"`` (its interval overlaps a best's), else
+    ``"worse"``.
 
     Args:
-        cells: activation -> cell (``mean``, ``lo``, ``hi``); cells with a NaN mean are left
-            out (marked ``""``).
+        cells: activation -> cell (``mean``, ``lo``, ``hi``, optionally ``edge_hi``,
+            ``censored`` and ``unranked``). A cell with ``unranked`` set (a reason) is marked
+            ``""``; so is one with neither a mean nor bounds. A cell censored ``"below"`` (some
+            seed had no value on the grid: its mean is an upper bound) is never the best, and a
+            cell with a NaN mean but bounds is compared by its interval only.
         better: ``"higher"``, ``"lower"``, or ``"one"`` (a log10 ratio: closest to 0 is best,
             compared through :func:`distance_from_zero`).
     """
@@ -147,17 +163,24 @@ def mark_column(cells: dict[str, dict[str, Any]], better: str) -> dict[str, str]
     if better not in ("higher", "lower"):
         raise ValueError(f"better must be 'higher', 'lower' or 'one', got {better!r}")
     sign = 1.0 if better == "higher" else -1.0
-    scored = {a: sign * _f(c.get("mean")) for a, c in cells.items()}
-    valid = [a for a, s in scored.items() if not math.isnan(s)]
+    ranked = {a: c for a, c in cells.items() if not c.get("unranked")}
+    scored = {a: sign * _f(c.get("mean")) for a, c in ranked.items()}
+    valid = [
+        a for a, s in scored.items() if not math.isnan(s) and ranked[a].get("censored") != "below"
+    ]
     marks = {a: "" for a in cells}
     if not valid:
         return marks
-    best = max(valid, key=lambda a: scored[a])  # max keeps the first of equal scores
-    for a in valid:
-        if a == best:
+    top = max(scored[a] for a in valid)
+    best = [a for a in valid if scored[a] == top]
+    for a, c in ranked.items():
+        if a in best:
             marks[a] = "best"
+        elif math.isnan(scored[a]) and math.isnan(_f(c.get("lo"))) and math.isnan(_f(c.get("hi"))):
+            continue
         else:
-            marks[a] = "within noise" if overlaps(cells[a], cells[best]) else "worse"
+            near = any(overlaps(c, cells[b]) for b in best)
+            marks[a] = "within noise" if near else "worse"
     return marks
 
 
@@ -191,26 +214,55 @@ def gradient_cells(summary: dict[str, Any]) -> tuple[dict[str, Any], dict[str, d
             cell["pred"] = r["pred_log10_ratio_delta"]
             cell["direction"] = direction(cell)
             cells[r["activation"]] = cell
-    return {"depth": depth, "width": width, "init": init, "seeds": summary["seeds"]}, cells
+    kept: dict[str, list[str]] = {}  # the other initialisations: activations whose ratio holds 1
+    for r in rows:
+        if (r["depth"], r["width"]) == (depth, width) and r["init"] != init:
+            if direction(_stat(r["log10_ratio_delta"])) == "kept":
+                kept.setdefault(r["init"], []).append(r["activation"])
+            else:
+                kept.setdefault(r["init"], [])
+    setting = {"depth": depth, "width": width, "init": init, "seeds": summary["seeds"]}
+    return {**setting, "kept_at_other_inits": kept}, cells
+
+
+def fraction_cell(stat: dict[str, Any], units: int) -> dict[str, Any]:
+    """A fraction of units over seeds (a :func:`actlab.stats.mean_ci` dict over ``n`` seeds of
+    ``units`` units each). Where every seed gave exactly 0 (or 1) the t-interval has no width,
+    which would claim certainty: the interval is then the Wilson interval of the pooled count,
+    0 (or all) of ``units * n`` units (``pooled`` says so)."""
+    cell = _stat(stat)
+    mean, lo, hi, n = _f(cell["mean"]), _f(cell["lo"]), _f(cell["hi"]), int(cell.get("n") or 0)
+    if n and lo == hi == mean and mean in (0.0, 1.0):
+        total = units * n
+        w = proportion_ci(round(mean * total), total)
+        cell.update(lo=w["lo"], hi=w["hi"], pooled=total)
+    return cell
 
 
 def unit_cells(summary: dict[str, Any], task: str, tau: float) -> tuple[dict, dict, dict]:
     """unit-states: at the last step of ``task``, the fraction of units off in the way that
     applies (dead for an activation that can die, else saturated for a bounded one) and the
-    fraction τ-dormant."""
+    fraction τ-dormant (see :func:`fraction_cell`). An activation whose training loss fell by
+    less than half (unit-states' rule) gets ``unranked="barely trained"``."""
     if task not in summary["tasks"]:
         raise ValueError(f"units_task must be one of {', '.join(summary['tasks'])}, got {task!r}")
     keys = {float(k.split("_", 1)[1]): k for k in summary["fractions"] if k.startswith("dormant_")}
     if tau not in keys:
         raise ValueError(f"dormant_tau must be one of unit-states' taus {sorted(keys)}, got {tau}")
+    units = summary["depth"] * summary["width"]  # hidden units of one network
     off, dormant = {}, {}
     for r in summary["tasks"][task]:
         act = r["activation"]
         applies = summary["applicable"][act]
         kind = "dead" if applies.get("dead") else "saturated" if applies.get("saturated") else None
+        # unit-states' own rule: a loss that fell by less than half barely trained, so its
+        # unit states after training say little about training (not ranked here).
+        slow = _f(r["loss_end"]["mean"]) > 0.5 * _f(r["loss_start"]["mean"])
+        note = {"unranked": "barely trained"} if slow else {}
+        loss = {"loss_start": r["loss_start"]["mean"], "loss_end": r["loss_end"]["mean"]}
         if kind is not None:
-            off[act] = {**_stat(r[kind]["end"]), "kind": kind}
-        dormant[act] = _stat(r[keys[tau]]["end"])
+            off[act] = {**fraction_cell(r[kind]["end"], units), "kind": kind, **note, **loss}
+        dormant[act] = {**fraction_cell(r[keys[tau]]["end"], units), **note, **loss}
     setting = {
         "task": task,
         "tau": tau,
@@ -218,31 +270,89 @@ def unit_cells(summary: dict[str, Any], task: str, tau: float) -> tuple[dict, di
         "width": summary["width"],
         "steps": summary["steps"],
         "seeds": summary["seeds"],
+        "init": summary.get("init"),
     }
     return setting, off, dormant
 
 
-def rate_cells(summary: dict[str, Any], optimizer: str) -> tuple[dict[str, Any], dict[str, dict]]:
-    """stability: the largest stable rate of ``optimizer`` at the deepest depth (geometric mean
-    over seeds). ``censored``: ``"above"`` when some seed was stable at the top of the grid (the
-    value is then a lower bound), ``"below"`` when some seed was stable at no rate tried;
-    ``flat``: how many seeds, at their largest stable rate, fit no better than a constant."""
+def learned_rates(
+    rates: np.ndarray,
+    diverged_step: np.ndarray,
+    final_train: np.ndarray,
+    init_loss: np.ndarray,
+    var: float,
+) -> np.ndarray:
+    """Per seed, the largest rate of the grid at which the member was stable by stability's
+    rule (it did not diverge and ended below its initial training loss) *and* learned (ended
+    below ``FLAT_FIT`` of the targets' variance, stability's line for a flat fit); NaN where it
+    learned at no rate. ``diverged_step``, ``final_train``: ``(rate, seed)``; ``init_loss``:
+    ``(seed,)``."""
+    rates = np.asarray(rates, dtype=np.float64)
+    final = np.asarray(final_train, dtype=np.float64)
+    ok = (np.asarray(diverged_step) < 0) & (final < np.asarray(init_loss)[None, :])
+    ok &= final < FLAT_FIT * var
+    best = np.where(ok, rates[:, None], -np.inf).max(axis=0)
+    return np.where(np.isfinite(best), best, np.nan)
+
+
+def rate_cells(
+    summary: dict[str, Any], arrays: dict[str, np.ndarray], optimizer: str
+) -> tuple[dict[str, Any], dict[str, dict]]:
+    """stability: the largest rate of ``optimizer`` at which the network at the deepest depth
+    was stable *and learned* (:func:`learned_rates`, from the run's arrays; geometric mean over
+    seeds). A largest *stable* rate alone rewards a network that does not learn: a flat network
+    is hard to destabilise.
+
+    ``censored``: ``"above"`` when some seed learned at the top of the grid (the value is a
+    lower bound, ``hi`` infinite), ``"below"`` when some seed learned at no rate (``lo`` 0;
+    with no seed at all the mean is NaN and ``hi`` the grid's first rate). ``edge_hi``: the
+    interval's exclusive upper end for comparisons, ``hi`` times the grid's step (each seed's
+    edge lies below the grid point after its value). ``stable``: the chapter's largest stable
+    rate (its table's cell), with ``flat``, how many seeds fit no better than a constant there."""
     config = summary["config"]
     if optimizer not in summary["stable"]:
         raise ValueError(f"the stability run has no optimiser {optimizer!r}")
     depth = max(config["depths"])
+    di = list(config["depths"]).index(depth)
+    rates = np.asarray(config["rates"][optimizer], dtype=np.float64)
+    step = float(rates[1] / rates[0])
+    var = float(np.asarray(arrays["target_var"]).ravel()[0])
     cells = {}
-    for act in config["activations"]:
-        entry = summary["stable"][optimizer][f"{depth}/{act}"]
-        cell = _stat(entry)
-        cell["flat"] = entry.get("flat", 0)  # seeds stable there but fitting like a constant
-        cell["censored"] = (
-            "above" if entry.get("at_top") else "below" if entry.get("none_stable") else ""
+    for ai, act in enumerate(config["activations"]):
+        per_seed = learned_rates(
+            rates,
+            arrays[f"diverged_{optimizer}"][di, ai],
+            arrays[f"train_{optimizer}"][di, ai],
+            arrays[f"init_{optimizer}"][di, ai, 0],
+            var,
         )
-        if cell["censored"] == "above":
-            cell["hi"] = math.inf  # a lower bound: the grid ends before instability
-        elif cell["censored"] == "below":
+        got = per_seed[np.isfinite(per_seed)]
+        stat = mean_ci(np.log2(got))
+        cell = {k: (2.0 ** stat[k] if k in ("mean", "lo", "hi") else stat[k]) for k in stat}
+        cell.pop("sd", None)
+        cell["n"] = int(per_seed.size)
+        cell["per_seed"] = [None if not math.isfinite(v) else float(v) for v in per_seed]
+        at_top = bool(np.any(per_seed == rates[-1]))
+        none = int(np.sum(~np.isfinite(per_seed)))
+        cell["none"] = none
+        cell["censored"] = "below" if none else "above" if at_top else ""
+        if none:
             cell["lo"] = 0.0
+            if not got.size:
+                cell["mean"], cell["hi"] = math.nan, float(rates[0])
+                cell["edge_hi"] = float(rates[0])
+        if at_top:
+            cell["hi"] = math.inf  # a lower bound: the grid ends before instability
+        if "edge_hi" not in cell:
+            hi = _f(cell["hi"])
+            cell["edge_hi"] = hi * step if math.isfinite(hi) else math.inf
+        entry = summary["stable"][optimizer][f"{depth}/{act}"]
+        cell["stable"] = {
+            "mean": entry.get("mean"),
+            "flat": int(entry.get("flat", 0)),
+            "at_top": int(entry.get("at_top", 0)),
+            "n": int(entry.get("n", 0)),
+        }
         cells[act] = cell
     setting = {
         "optimizer": optimizer,
@@ -251,14 +361,19 @@ def rate_cells(summary: dict[str, Any], optimizer: str) -> tuple[dict[str, Any],
         "steps": config["steps"],
         "seeds": config["seeds"],
         "rates": config["rates"][optimizer],
+        "init": config.get("init"),
+        "flat_fit": FLAT_FIT,
     }
     return setting, cells
 
 
 def capacity_cells(summary: dict[str, Any], target: str) -> tuple[dict[str, Any], dict[str, dict]]:
     """capacity: log10 of the held-out relative error (test MSE / Var f) on ``target`` at the
-    deepest and widest shape; the setting carries the error of the best straight line
-    (``affine_floor``, the same ratio)."""
+    shape where every activation's rate was tuned (the largest shape when the run tuned every
+    shape): elsewhere an activation's error also measures how well a rate tuned for another
+    shape transfers. The setting carries the error of the best straight line
+    (``affine_floor``, the same ratio). ``verdict``: the chapter's own marks for that shape
+    (its paired test over seeds against the lowest error), which the column uses."""
     rows = [c for c in summary["cells"] if c["target"] == target]
     if not rows:
         targets = sorted({c["target"] for c in summary["cells"]})
@@ -266,22 +381,55 @@ def capacity_cells(summary: dict[str, Any], target: str) -> tuple[dict[str, Any]
             f"capacity_target must be one of the capacity run's targets, {', '.join(targets)}; "
             f"got {target!r}"
         )
-    depth = max(c["depth"] for c in rows)
-    width = max(c["width"] for c in rows)
+    largest = (max(c["depth"] for c in rows), max(c["width"] for c in rows))
+    tuned_all = bool(summary.get("tune_all_shapes"))
+    depth, width = largest if tuned_all else tuple(summary["tune_shape"])
     cells = {}
     for c in rows:
         if (c["depth"], c["width"]) == (depth, width):
-            cells[c["activation"]] = {**_stat(c["log10_error"]), "diverged": c["diverged"]}
+            cells[c["activation"]] = {
+                **_stat(c["log10_error"]),
+                "diverged": c["diverged"],
+                "lr": c.get("lr"),
+                "lr_status": c.get("lr_status", ""),
+            }
+    verdict = next(
+        (
+            v
+            for v in summary.get("verdicts", [])
+            if (v["target"], v["depth"], v["width"]) == (target, depth, width)
+        ),
+        None,
+    )
+    worse = [a for a, t in summary.get("worse_at_largest", []) if t == target]
     setting = {
         "target": target,
         "label": summary["target_labels"][target],
         "affine_floor": summary["affine_floor"][target],
         "depth": depth,
         "width": width,
+        "largest": list(largest),
+        "tuned_all": tuned_all,
+        "worse_at_largest": [] if tuned_all else worse,
         "steps": summary["steps"],
         "seeds": summary["seeds"],
+        "init": summary.get("init"),
+        "verdict": verdict,
     }
     return setting, cells
+
+
+def verdict_marks(cells: dict[str, dict], verdict: dict[str, Any]) -> dict[str, str]:
+    """Marks from a chapter's own verdict (``best``, ``tied_with_best``, ``differs_from_best``)."""
+    marks = {a: "" for a in cells}
+    for a in cells:
+        if a == verdict["best"]:
+            marks[a] = "best"
+        elif a in verdict.get("tied_with_best", []):
+            marks[a] = "within noise"
+        elif a in verdict.get("differs_from_best", []):
+            marks[a] = "worse"
+    return marks
 
 
 # -------------------------------------------------------------------------------- run
@@ -304,16 +452,24 @@ def run(
     columns["off"] = {"setting": setting, "cells": off}
     columns["dormant"] = {"setting": setting, "cells": dormant}
     for opt in cfg.optimizers:
-        setting, cells = rate_cells(summaries["stability"], opt)
+        setting, cells = rate_cells(summaries["stability"], inputs["stability"].arrays, opt)
         columns[f"rate/{opt}"] = {"setting": setting, "cells": cells}
     setting, cells = capacity_cells(summaries["capacity"], cfg.capacity_target)
     columns["capacity"] = {"setting": setting, "cells": cells}
 
     for key, column in columns.items():
         better = COLUMNS[key.split("/")[0]]
-        if better is not None:
-            for act, mark in mark_column(column["cells"], better).items():
-                column["cells"][act]["mark"] = mark
+        if better is None:
+            continue
+        verdict = column["setting"].get("verdict")
+        if verdict is not None:  # the chapter's paired test, sharper than overlap
+            marks = verdict_marks(column["cells"], verdict)
+            column["setting"]["rule"] = "paired"
+        else:
+            marks = mark_column(column["cells"], better)
+            column["setting"]["rule"] = "overlap"
+        for act, mark in marks.items():
+            column["cells"][act]["mark"] = mark
 
     activations: list[str] = []  # in the order the runs list them, gradient-flow's first
     for column in columns.values():
@@ -343,7 +499,8 @@ def run(
 
 def tally(columns: dict[str, dict[str, Any]], activations: list[str]) -> dict[str, dict]:
     """Per activation, in how many of the ranked columns it is at the top (``top``: best or
-    within noise) out of how many it appears in (``of``)."""
+    within noise) out of how many it is ranked in (``of``; a cell left unranked, e.g. a network
+    that barely trained, counts in neither)."""
     out = {a: {"top": 0, "of": 0} for a in activations}
     for column in columns.values():
         for act, cell in column["cells"].items():

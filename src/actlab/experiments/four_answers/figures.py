@@ -13,7 +13,14 @@ from actlab.plotting.style import new_figure, style
 
 __all__ = ["figures", "plot_answers", "COLOURS", "panel_title"]
 
-COLOURS = {"best": "#1a9641", "within noise": "#fdae61", "worse": "#7f7f7f", "": "#7f7f7f"}
+COLOURS = {
+    "best": "#1a9641",
+    "within noise": "#fdae61",
+    "worse": "#7f7f7f",
+    "not ranked": "#3b6fb6",
+}
+"""Mark -> colour; a cell without a mark (an unranked column, or a network that barely
+trained) is drawn as ``"not ranked"``."""
 NAMES = {"gd": "GD", "momentum": "heavy-ball", "adam": "Adam"}
 
 
@@ -25,7 +32,8 @@ def panel_title(key: str, setting: dict[str, Any]) -> tuple[str, str]:
     """(title, x-axis label) of one column's panel."""
     if key == "gradient":
         return (
-            f"gradient at layer 1 / layer {setting['depth']}\n(init, width {setting['width']})",
+            f"backward signal, layer 1 / layer {setting['depth']}\n"
+            f"(at init, width {setting['width']})",
             "log10 ratio (0 = kept)",
         )
     if key == "off":
@@ -40,7 +48,8 @@ def panel_title(key: str, setting: dict[str, Any]) -> tuple[str, str]:
         )
     if key.startswith("rate/"):
         return (
-            f"largest stable {NAMES[setting['optimizer']]} rate\n(depth {setting['depth']})",
+            f"largest {NAMES[setting['optimizer']]} rate, stable and learning\n"
+            f"(depth {setting['depth']})",
             "learning rate (log scale)",
         )
     return (
@@ -67,10 +76,13 @@ def plot_answers(results: Results) -> Figure:
             for y, act in enumerate(acts):
                 cell = column["cells"].get(act)
                 if cell is None:
+                    units = s["columns"].get("dormant", {}).get("cells", {})
                     ax.text(
                         0.02,
                         y,
-                        "not in this run",
+                        "can neither die nor saturate"
+                        if key == "off" and act in units
+                        else "not in this run",
                         va="center",
                         fontsize=7,
                         color="0.5",
@@ -78,7 +90,19 @@ def plot_answers(results: Results) -> Figure:
                     )
                     continue
                 mean, lo, hi = _f(cell["mean"]), _f(cell["lo"]), _f(cell["hi"])
-                colour = COLOURS[cell.get("mark", "")]
+                colour = COLOURS[cell.get("mark") or "not ranked"]
+                if math.isnan(mean) and math.isfinite(hi):  # learned at no rate: below the grid
+                    ax.plot([hi], [y], marker="<", color=colour, ms=9)
+                    ax.annotate(
+                        "none learned",
+                        (hi, y),
+                        xytext=(8, -3),
+                        textcoords="offset points",
+                        fontsize=7,
+                    )
+                    continue
+                if rate and lo <= 0:  # some seed learned at no rate: no lower end on a log axis
+                    lo = mean
                 if math.isnan(lo):
                     lo = hi = mean
                 upper = hi if math.isfinite(hi) else mean
@@ -94,9 +118,14 @@ def plot_answers(results: Results) -> Figure:
                         textcoords="offset points",
                         fontsize=7,
                     )
-                if key == "off":
+                if cell.get("unranked"):
+                    ax.plot([mean], [y], "o", mfc="white", mec=colour, ms=6)
+                if key == "off" or cell.get("unranked"):
+                    label = cell["kind"] if key == "off" else ""
+                    if cell.get("unranked"):
+                        label = f"{label} ({cell['unranked']})".strip()
                     ax.annotate(
-                        cell["kind"],
+                        label,
                         (mean, y),
                         xytext=(6, 4),
                         textcoords="offset points",
@@ -135,9 +164,10 @@ def plot_answers(results: Results) -> Figure:
         fig.legend(
             handles=handles,
             loc="outside lower center",
-            ncol=3,
+            ncol=4,
             frameon=False,
-            title="mark against the column's best (95% intervals over seeds)",
+            title="mark against the column's best (95% intervals over seeds; open dot: "
+            "barely trained, not ranked)",
             title_fontsize=8,
             fontsize=8,
         )

@@ -59,20 +59,38 @@ def _pct_ci(cell: dict[str, Any]) -> str:
     mean, lo, hi = _f(cell.get("mean")), _f(cell.get("lo")), _f(cell.get("hi"))
     if math.isnan(lo) or (lo == hi == mean):
         return pct(mean)
+    if cell.get("pooled"):
+        k = round(mean * cell["pooled"])
+        return f"{pct(mean)} ({k} of {cell['pooled']} units; Wilson [{pct(lo)}, {pct(hi)}])"
     return f"{pct(mean)} [{pct(lo)}, {pct(hi)}]"
 
 
 def _rate(cell: dict[str, Any]) -> str:
-    """A largest stable rate: ``≥ r`` when some seed was stable at the top of the grid, ``< r``
-    when some was stable at no rate, the mean alone when all seeds agree."""
+    """A largest rate (stable and learning): ``≥ r`` when some seed learned at the top of the
+    grid, ``none`` when no seed learned at any rate, ``≤ r`` when some did not, the mean alone
+    when all seeds agree."""
     mean, lo, hi = _f(cell.get("mean")), _f(cell.get("lo")), _f(cell.get("hi"))
+    if cell.get("censored") == "below":
+        if math.isnan(mean):
+            return f"none (< {num(hi, 2)})"
+        return f"≤ {num(mean, 2)} ({cell.get('none', 0)} of {cell.get('n')} learned at no rate)"
     if cell.get("censored") == "above":
         return f"≥ {num(mean, 2)}"
-    if cell.get("censored") == "below":
-        return f"< {num(hi, 2)}" if math.isfinite(hi) else f"≤ {num(mean, 2)}"
     if math.isnan(lo) or abs(hi - lo) <= 1e-12 * max(abs(hi), 1.0):
         return num(mean, 2)
     return f"{num(mean, 2)} [{num(lo, 2)}, {num(hi, 2)}]"
+
+
+def _stable_note(cell: dict[str, Any]) -> str:
+    """The stability chapter's own cell where it differs from the learning rate: its largest
+    stable rate and how many seeds fit like a constant there."""
+    st = cell.get("stable") or {}
+    if not st.get("flat"):
+        return ""
+    top = "≥ " if st.get("at_top") else ""
+    return (
+        f" (stable up to {top}{num(_f(st.get('mean')), 2)}, {st['flat']} of {st['n']} flat there)"
+    )
 
 
 def _error(cell: dict[str, Any]) -> str:
@@ -95,11 +113,11 @@ def cell_text(key: str, cell: dict[str, Any] | None) -> str:
     elif kind == "dormant":
         text = _pct_ci(cell)
     elif kind == "rate":
-        text = _rate(cell)
-        if cell.get("flat"):
-            text += f" ({cell['flat']} of {cell['n']} flat)"
+        text = _rate(cell) + _stable_note(cell)
     else:
         text = _error(cell)
+    if cell.get("unranked"):
+        return f"{text} ({cell['unranked']}: not ranked)"
     mark = cell.get("mark", "")
     if mark == "best":
         return f"**{text}** best"
@@ -112,13 +130,16 @@ def header(key: str, setting: dict[str, Any]) -> str:
     """A column's header, linked to the section its numbers come from."""
     kind = key.split("/")[0]
     if kind == "gradient":
-        text = f"log10 gradient ratio, layer 1 / layer {setting['depth']}, at init"
+        text = f"log10 backward-signal ratio, layer 1 / layer {setting['depth']}, at init"
     elif kind == "off":
         text = f"dead or saturated after {setting['steps']} steps"
     elif kind == "dormant":
         text = f"τ-dormant (τ = {setting['tau']:g}) after {setting['steps']} steps"
     elif kind == "rate":
-        text = f"largest stable {NAMES[setting['optimizer']]} rate, depth {setting['depth']}"
+        text = (
+            f"largest {NAMES[setting['optimizer']]} rate stable and learning, depth "
+            f"{setting['depth']}"
+        )
     else:
         text = f"held-out error on {setting['label']}, {setting['depth']} × {setting['width']}"
     return f"[{text}]({anchor(key)})"
@@ -131,6 +152,36 @@ def _marked(cells: dict[str, dict], mark: str) -> list[str]:
 def _ranked(cells: dict[str, dict], reverse: bool) -> list[str]:
     valid = [a for a, c in cells.items() if not math.isnan(_f(c.get("mean")))]
     return sorted(valid, key=lambda a: _f(cells[a]["mean"]), reverse=reverse)
+
+
+def _others_kept(s: dict[str, Any]) -> str:
+    """The other initialisations of gradient-flow: where the ratio's interval holds 0."""
+    kept = s.get("kept_at_other_inits") or {}
+    parts = [
+        f"at {INIT_TEXT.get(i, i)} it is kept for {_list(a) if a else 'none'}"
+        for i, a in kept.items()
+    ]
+    if not parts:
+        return ""
+    return (
+        " The initialisation matters more than the activation here: in the same chapter, "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def _unranked_text(cells: dict[str, dict]) -> str:
+    slow = [a for a, c in cells.items() if c.get("unranked")]
+    if not slow:
+        return ""
+    losses = ", ".join(
+        f"`{a}` {num(_f(cells[a].get('loss_start')))} → {num(_f(cells[a].get('loss_end')))}"
+        for a in slow
+    )
+    return (
+        f" Not ranked: {_list(slow)}, whose training loss fell by less than half ({losses}); "
+        "a network that barely trained says little about what training does to its units."
+    )
 
 
 def column_sentence(key: str, column: dict[str, Any]) -> str:
@@ -155,112 +206,158 @@ def column_sentence(key: str, column: dict[str, Any]) -> str:
             if counts[d]
         ]
         gap = max(abs(_f(c["mean"]) - _f(c["pred"])) for c in cells.values())
+        lead = "Closest to a ratio of 1"
+        if not counts["kept"]:
+            lead = "None keeps it; the fewest decades lost"
         return (
             f"**Gradient flow.** At {INIT_TEXT.get(s['init'], s['init'])}, through {s['depth']} "
             f"layers of width {s['width']} and over {s['seeds']} seeds, the backward signal "
-            f"{'; it '.join(parts)}. Closest to a ratio of 1: `{best[0]}` "
+            f"{'; it '.join(parts)}. {lead}: `{best[0]}` "
             f"({ci(cells[best[0]])} decades){near_text}. The mean-field prediction is within "
-            f"{num(gap, 2)} decades of every measured mean."
+            f"{num(gap, 2)} decades of every measured mean.{_others_kept(s)}"
         )
     if kind == "off":
         items = [f"`{a}` {c['kind']} {_pct_ci(c)}" for a, c in cells.items()]
         return (
             f"**Units off.** After {s['steps']} steps of the {s['task']} task (depth "
             f"{s['depth']}, width {s['width']}, {s['seeds']} seeds), the fraction of hidden "
-            f"units off in the way each activation can be: {'; '.join(items)}. Activations "
-            "that can neither die nor saturate have no cell here; the next column compares "
-            "all of them with one definition."
+            "units off in the way each activation can be ([dead](#term-dead) for one that can "
+            f"die, [saturated](#term-saturated) for a bounded one): {'; '.join(items)}. "
+            "Activations that can neither die nor saturate have no cell here; the next column "
+            f"compares all of them with one definition.{_unranked_text(cells)}"
         )
     if kind == "dormant":
-        worst = _ranked(cells, reverse=True)[0]
+        ranked = {a: c for a, c in cells.items() if not c.get("unranked")}
+        if not best or not ranked:
+            return (
+                "**Dormant units.** No activation could be ranked by its "
+                f"[τ-dormant](#term-dormant) fraction.{_unranked_text(cells)}"
+            )
+        worst = _ranked(ranked, reverse=True)[0]
         return (
-            f"**Dormant units.** The fewest τ-dormant units (τ = {s['tau']:g}) at the end: "
-            f"`{best[0]}` ({_pct_ci(cells[best[0]])}){near_text}; the most: `{worst}` "
-            f"({_pct_ci(cells[worst])})."
+            f"**Dormant units.** The fewest [τ-dormant](#term-dormant) units (τ = "
+            f"{s['tau']:g}) at the end: {_list(best)} ({_pct_ci(cells[best[0]])}){near_text}; "
+            f"the most: `{worst}` ({_pct_ci(cells[worst])}).{_unranked_text(cells)}"
         )
     if kind == "rate":
         order = _ranked(cells, reverse=True)
         censored = [a for a in order if cells[a].get("censored") == "above"]
         tail = (
-            f" For {_list(censored)} some seed was stable at the largest rate tried, so "
+            f" For {_list(censored)} some seed learned at the largest rate tried, so "
             "the value is a lower bound."
             if censored
             else ""
         )
-        flat = [f"`{a}` ({c['flat']} of {c['n']})" for a, c in cells.items() if c.get("flat")]
+        none = [
+            f"`{a}` ({c['none']} of {c['n']} seeds)"
+            for a, c in cells.items()
+            if c.get("censored") == "below"
+        ]
+        if none:
+            tail += (
+                f" Learned at no rate tried (every rate ended flat or unstable): {', '.join(none)}."
+            )
+        flat = [
+            f"`{a}` ({c['stable']['flat']} of {c['stable']['n']})"
+            for a, c in cells.items()
+            if (c.get("stable") or {}).get("flat")
+        ]
         if flat:
             tail += (
-                " Stable without learning: at its largest stable rate the network fits the "
-                f"data no better than a constant for {', '.join(flat)} seeds (*flat* in the "
-                "table)."
+                " The chapter's largest *stable* rate is higher where seeds were stable there "
+                "without learning (*flat*: ending at "
+                f"{pct(s.get('flat_fit', 0.9))} or more of the targets' variance, no better "
+                f"than a constant), in how many seeds: {', '.join(flat)}. A flat network is "
+                "hard to destabilise, so that rate is not ranked."
             )
+        if not best:
+            return (
+                f"**Stability ({NAMES[s['optimizer']]}).** No activation learned at any rate at "
+                f"depth {s['depth']}.{tail}"
+            )
+        low = [a for a in order if a not in best]
+        some = " of those that learned at some rate" if none else ""
+        low_text = f"; lowest{some} for `{low[-1]}` ({_rate(cells[low[-1]])})" if low else ""
         return (
-            f"**Stability ({NAMES[s['optimizer']]}).** Largest stable rate at depth "
-            f"{s['depth']} (width {s['width']}, {s['steps']} steps, {s['seeds']} seeds, rates "
-            f"a factor {num(s['rates'][1] / s['rates'][0], 2)} apart): highest for "
-            f"`{best[0]}` ({_rate(cells[best[0]])}){near_text}; lowest for `{order[-1]}` "
-            f"({_rate(cells[order[-1]])}).{tail}"
+            f"**Stability ({NAMES[s['optimizer']]}).** Largest rate at which the network was "
+            f"stable *and* learned, at depth {s['depth']} (width {s['width']}, {s['steps']} "
+            f"steps, {s['seeds']} seeds, {INIT_TEXT.get(s.get('init'), s.get('init'))}, rates "
+            f"a factor {num(s['rates'][1] / s['rates'][0], 2)} apart, "
+            f"[geometric mean](#term-geometric-mean) over seeds): highest for {_list(best)} "
+            f"({_rate(cells[best[0]])}){near_text}{low_text}.{tail}"
         )
     floor = math.log10(s["affine_floor"])
     flat = [a for a, c in cells.items() if _f(c.get("hi")) >= floor or math.isnan(_f(c["hi"]))]
     flat_text = (
-        f" No better than the best straight line ({num(s['affine_floor'], 2)}), its interval "
-        f"reaching that error: {_list(flat)}."
+        f" Not shown better than the best straight line ({num(s['affine_floor'], 2)}), its "
+        f"interval reaching that error: {_list(flat)}."
         if flat
         else f" Every activation beats the best straight line ({num(s['affine_floor'], 2)})."
     )
+    rule = (
+        " (the chapter's [paired test](#term-paired) over seeds against the lowest error)"
+        if s.get("rule") == "paired"
+        else ""
+    )
+    if s.get("tuned_all"):
+        where = "the largest shape, where every activation's rate was tuned"
+    else:
+        big = s.get("largest") or [s["depth"], s["width"]]
+        worse = s.get("worse_at_largest") or []
+        where = (
+            "the shape where every activation's rate was tuned on [held-out](#term-held-out) data"
+        )
+        if worse:
+            flat_text += (
+                f" Why not the largest shape, depth {big[0]} × width {big[1]}: the rates tuned "
+                f"here are not tuned there, and the chapter finds {_list(worse)} fitting worse "
+                "there than here although the larger network can represent what the smaller "
+                "one computes: the optimiser did not find a fit that exists (a rate tuned "
+                "elsewhere, the step budget, the deeper initialisation; the chapter does not "
+                "separate them)."
+            )
     return (
         f"**Capacity.** Held-out error on {s['label']} relative to its variance, at depth "
-        f"{s['depth']} × width {s['width']} ({s['steps']} steps, {s['seeds']} seeds, each "
-        f"activation at its own tuned rate): lowest for `{best[0]}` "
-        f"({_error(cells[best[0]])}){near_text}.{flat_text}"
+        f"{s['depth']} × width {s['width']} ({s['steps']} steps, {s['seeds']} seeds; {where}): "
+        f"lowest for {_list(best)} ({_error(cells[best[0]])}){near_text}{rule}.{flat_text}"
     )
 
 
 def tally_sentence(tally: dict[str, dict[str, int]], columns: dict[str, Any]) -> str:
     """Which activation is best where, and whether one is at the top everywhere."""
-    winners = {}
+    winners: dict[str, list[str]] = {}
     for key, column in columns.items():
         for a in _marked(column["cells"], "best"):
             winners.setdefault(a, []).append(key)
+    n_cols = sum(1 for c in columns.values() if _marked(c["cells"], "best"))
+    if n_cols == 0:
+        return "No column could be ranked."
     everywhere = [a for a, t in tally.items() if t["of"] and t["top"] == t["of"]]
     ranked = sorted(tally, key=lambda a: (-tally[a]["top"], list(tally).index(a)))
     counts = ", ".join(f"`{a}` {tally[a]['top']} of {tally[a]['of']}" for a in ranked)
-    n_ranked = sum(1 for c in columns.values() for cell in c["cells"].values() if cell.get("mark"))
     one = len(everywhere) == 1
     lead = (
         f"{_list(everywhere)} {'is' if one else 'are'} at the top (best or within noise) of "
-        f"every ranked column {'it appears' if one else 'they appear'} in."
+        f"every ranked column {'it is' if one else 'they are'} ranked in."
         if everywhere
         else "No activation is at the top (best or within noise) of every ranked column."
     )
-    if n_ranked == 0:
-        return "No column could be ranked."
-    flat_top = {
-        a: k
-        for a in tally
-        if (
-            k := sum(
-                1
-                for key, c in columns.items()
-                if key.startswith("rate/")
-                and c["cells"].get(a, {}).get("mark") in ("best", "within noise")
-                and 2 * c["cells"][a].get("flat", 0) >= c["cells"][a].get("n", 0) > 0
-            )
-        )
-    }
-    flat_text = (
-        " Of these, rate columns where most seeds were flat (stable without learning): "
-        + ", ".join(f"`{a}` {k}" for a, k in flat_top.items())
-        + "."
-        if flat_top
+    unranked = sorted(
+        {a for c in columns.values() for a, cell in c["cells"].items() if cell.get("unranked")}
+    )
+    skip = (
+        f" Cells left unranked ({_list(unranked)}: barely trained) count in neither number."
+        if unranked
         else ""
     )
     return (
-        f"{lead} The best of the {sum(len(v) for v in winners.values())} ranked columns are "
-        f"shared by {len(winners)} activation{'s' if len(winners) != 1 else ''} "
+        f"{lead} The best of the {n_cols} ranked columns go to {len(winners)} "
+        f"activation{'s' if len(winners) != 1 else ''} "
         f"({'; '.join(f'`{a}`: {len(k)}' for a, k in winners.items())}). At the top, per "
-        f"activation: {counts}.{flat_text}"
+        f"activation (out of the columns it is ranked in): {counts}.{skip} The count is a "
+        "summary of the marks, not a score: its columns are different networks and "
+        "questions, an activation missing from a chapter has fewer of them, and *within "
+        "noise* is a lenient rule."
     )
 
 
@@ -299,14 +396,20 @@ def report(results: Results) -> str:
         out.append(f"| `{act}` | " + " | ".join(cells) + f" | {t['top']} of {t['of']} |")
     out += [
         "",
-        "How to read a mark: in each ranked column, **best** is the best mean over seeds, "
-        "*within noise* means that its 95% interval overlaps the best's, and no mark means "
-        'it lies clear of the best. "At the top" counts the ranked columns where the '
-        "activation is best or within noise. An interval of zero width means every seed gave "
-        "the same value (the learning rates are a grid, so the rate columns say which grid "
-        "point, not the rate to more than a factor of the grid's step). A dash: the chapter "
-        "did not run that activation, or (units off) the activation can neither die nor "
-        "saturate.",
+        "How to read a mark: in each ranked column, **best** is the best mean over seeds "
+        "(every activation with that mean, on a tie), *within noise* means that its 95% "
+        "interval ([t-interval](#term-t-interval) over seeds) overlaps the best's, and no "
+        "mark means it lies clear of the best; the capacity column takes its marks from its "
+        "chapter's [paired test](#term-paired) instead"
+        + ("" if columns["capacity"]["setting"].get("rule") == "paired" else " where it has one")
+        + '. "At the top" counts the ranked columns where the activation is best or within '
+        "noise. A rate cell without an interval means every seed's value fell on the same "
+        "grid point: the rates are a grid, so each seed's edge lies between its value and the "
+        "next grid point, and the marks compare the intervals widened to that next point. A "
+        "fraction that was exactly 0 in every seed gets the [Wilson "
+        "interval](#term-wilson-interval) of its pooled count of units instead of a "
+        "t-interval of zero width. A dash: the chapter did not run that activation, or (units "
+        "off) the activation can neither die nor saturate.",
         "",
         "## What each column says",
         "",
@@ -328,8 +431,9 @@ def report(results: Results) -> str:
         'two apart. *Within noise* here means "not shown different by this rule" (exercise '
         "1 measures how lenient).",
         "- A large stable rate is not good news by itself: a network whose gradient has "
-        "vanished barely moves, so it is hard to destabilise. The *flat* count in a rate cell "
-        "says how many seeds were stable only in that sense.",
+        "vanished barely moves, so it is hard to destabilise. That is why the rate columns "
+        "rank the largest rate at which the network also learned, and show the chapter's "
+        "largest stable rate beside it only where seeds were stable without learning there.",
         "- Intervals are over the seeds of each run (its initialisations, and for capacity "
         "its data draws), not over tasks: another task, width or training length can reorder "
         "a column. The chapters say which of their findings hold across their grids.",
@@ -339,14 +443,24 @@ def report(results: Results) -> str:
     return "\n".join(out)
 
 
+def _init(s: dict[str, Any]) -> str:
+    init = s.get("init")
+    return f", {INIT_TEXT.get(init, init)}" if init else ""
+
+
 def _setting_text(key: str, s: dict[str, Any]) -> str:
     kind = key.split("/")[0]
     if kind == "gradient":
-        return f"gradient flow at depth {s['depth']}, width {s['width']}, at initialisation"
+        return (
+            f"gradient flow at depth {s['depth']}, width {s['width']}, at initialisation{_init(s)}"
+        )
     if kind == "off":
-        return f"units at depth {s['depth']}, width {s['width']} after {s['steps']} steps"
+        return f"units at depth {s['depth']}, width {s['width']} after {s['steps']} steps{_init(s)}"
     if kind == "dormant":
         return "dormant units in that same network"
     if kind == "rate":
-        return f"{NAMES[s['optimizer']]} rates at depth {s['depth']}, width {s['width']}"
-    return f"capacity at depth {s['depth']}, width {s['width']} after {s['steps']} steps"
+        return (
+            f"{NAMES[s['optimizer']]} rates at depth {s['depth']}, width {s['width']}, "
+            f"{s['steps']} steps{_init(s)}"
+        )
+    return f"capacity at depth {s['depth']}, width {s['width']} after {s['steps']} steps{_init(s)}"
