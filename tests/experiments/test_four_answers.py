@@ -237,6 +237,21 @@ def test_capacity_cells_from_the_metrics(inputs, answers):
     # the shape the rates were tuned at (the largest when every shape was tuned)
     d, w = (max(cfg.depths), max(cfg.widths)) if cfg.tune_all_shapes else cfg.tune_shape
     assert (column["setting"]["depth"], column["setting"]["width"]) == (d, w)
+    verdict = next(
+        (
+            v
+            for v in res.summary["verdicts"]
+            if (v["target"], v["depth"], v["width"]) == ("sin1", d, w)
+        ),
+        None,
+    )
+    if verdict is not None:  # the marks are the chapter's paired verdicts, not overlap
+        marks = {a: c["mark"] for a, c in column["cells"].items()}
+        assert marks[verdict["best"]] == "best"
+        for a in verdict["differs_from_best"]:
+            assert marks[a] == "worse"
+        for a in verdict["tied_with_best"]:
+            assert marks[a] == "within noise"
     m = res.metrics
     for act in cfg.activations:
         lr = next(

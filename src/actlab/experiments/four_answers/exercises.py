@@ -47,11 +47,12 @@ EXERCISES: list[Exercise] = [
         "A cell of a rate column reads a single number, with no interval. Is the largest "
         "stable rate of that activation known exactly? What would you change in the "
         "stability run to pin it down?",
-        "No: every seed's largest stable rate fell on the same point $\\eta_k$ of the grid, "
-        "which says only that $\\eta_k$ was stable and the next point, a factor of the grid's "
-        "step higher, was not, for every seed. The true edge lies somewhere in between. A finer "
-        "grid around that edge (e.g. eight rates per factor 2) or a bisection per seed would "
-        "give each seed its own value, and then an interval over seeds that means something.",
+        "No: every seed's largest rate fell on the same point $\\eta_k$ of the grid, which "
+        "says only that $\\eta_k$ was stable (and learned) and the next point, a factor of the "
+        "grid's step higher, was not, for every seed. The true edge lies somewhere in between. "
+        "A finer grid around that edge (e.g. eight rates per factor 2) or a bisection per seed "
+        "would give each seed its own value, and then an interval over seeds that means "
+        "something.",
     ),
     Exercise(
         "conceptual",

@@ -4,8 +4,8 @@ from the runs of ``gradient-flow``, ``unit-states``, ``stability`` and ``capacit
 A cell is a :func:`actlab.stats.mean_ci` dict over that run's seeds (``mean``, ``lo``, ``hi``,
 ``n``) plus what it needs to be read: the setting it was measured at and, for the columns with a
 better direction, a mark -- ``"best"`` (the best mean), ``"within noise"`` (its 95% interval
-overlaps the best's) or ``"below"``/``"above"`` the best. Nothing here trains a network: the
-cells are read from the four runs' summaries, which the chapters themselves report.
+overlaps the best's) or ``"worse"``. Nothing here trains a network: the cells are read from
+the four runs' summaries (the rate cells from stability's arrays, see :func:`rate_cells`).
 
 Columns (``COLUMNS``):
 
@@ -15,11 +15,16 @@ Columns (``COLUMNS``):
   (above 0) or is kept (interval holds 0).
 * ``off``: the fraction of hidden units dead (ReLU) or saturated (tanh, sigmoid) at the end of
   unit-states' training, the kind that applies to the activation; no mark (two definitions).
-* ``dormant``: the fraction of τ-dormant units at the end (one definition for all); lower is better.
-* ``rate/OPT``: stability's largest stable learning rate of optimiser OPT at its deepest depth
-  (geometric mean over seeds); higher is better.
+* ``dormant``: the fraction of τ-dormant units at the end (one definition for all); lower is
+  better. A network whose training loss fell by less than half (unit-states' rule) is not
+  ranked in either unit column; a fraction that is 0 in every seed gets the Wilson interval
+  of its pooled count of units.
+* ``rate/OPT``: the largest rate of optimiser OPT at stability's deepest depth at which the
+  network was stable *and* learned (computed from stability's arrays; geometric mean over
+  seeds); higher is better. Its interval is compared half-open, up to the next grid point.
 * ``capacity``: capacity's held-out relative error (log10 of test MSE / Var f) on one target at
-  its deepest and widest shape; lower is better.
+  the shape where the rates were tuned (the largest when every shape was), marked by the
+  chapter's own paired verdicts; lower is better.
 """
 
 from __future__ import annotations
