@@ -55,7 +55,8 @@ def panel_title(key: str, setting: dict[str, Any]) -> tuple[str, str]:
     return (
         f"held-out error on {setting['label']}\n(depth {setting['depth']} × width "
         f"{setting['width']})",
-        "log10 (test MSE / Var f)",
+        "log10 (test MSE / Var f)"
+        + ("; marks: the chapter's paired test" if setting.get("rule") == "paired" else ""),
     )
 
 
