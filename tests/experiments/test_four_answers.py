@@ -135,7 +135,7 @@ def test_a_network_that_barely_trained_is_not_ranked():
     # zero in every seed: 0 of 2 * 10 * 5 units, the Wilson interval, not a zero width
     assert off["tanh"]["pooled"] == 100
     assert off["tanh"]["hi"] == pytest.approx(wilson_hi_at_zero(100), rel=1e-12)
-    assert "0 of 100 units" in rep.cell_text("off", off["tanh"])
+    assert "(0 of 100) [0%, 3.7%]" in rep.cell_text("off", off["tanh"])
 
 
 def test_rate_cells_from_the_divergence_arrays(inputs, answers):
@@ -218,7 +218,7 @@ def test_a_flat_network_is_not_the_most_stable():
     marks = fa.mark_column(cells, "higher")
     assert marks == {"sigmoid": "worse", "relu": "best"}
     text = rep.cell_text("rate/gd", {**cells["sigmoid"], "mark": marks["sigmoid"]})
-    assert text.startswith("none (< 0.12)") and "2 of 2 flat there" in text
+    assert text.startswith("none (< 0.12)") and "(stable to ≥ 1, 2 of 2 flat)" in text
     sentence = rep.column_sentence(
         "rate/gd",
         {
@@ -435,7 +435,7 @@ def test_sentences_follow_the_marks():
     text = rep.column_sentence("rate/gd", {"setting": setting, "cells": cells})
     assert "highest for `tanh` (0.5); no other within noise; lowest for `relu`" in text
     assert "`relu` (2 of 3)" in text and "lower bound" not in text
-    assert "stable up to 1, 2 of 3 flat there" in rep.cell_text("rate/gd", cells["relu"])
+    assert "(stable to 1, 2 of 3 flat)" in rep.cell_text("rate/gd", cells["relu"])
     cells["relu"]["mark"] = "within noise"
     cells["tanh"]["censored"] = "above"
     text = rep.column_sentence("rate/gd", {"setting": setting, "cells": cells})

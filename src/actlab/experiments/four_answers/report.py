@@ -61,7 +61,7 @@ def _pct_ci(cell: dict[str, Any]) -> str:
         return pct(mean)
     if cell.get("pooled"):
         k = round(mean * cell["pooled"])
-        return f"{pct(mean)} ({k} of {cell['pooled']} units; Wilson [{pct(lo)}, {pct(hi)}])"
+        return f"{pct(mean)} ({k} of {cell['pooled']}) [{pct(lo)}, {pct(hi)}]"
     return f"{pct(mean)} [{pct(lo)}, {pct(hi)}]"
 
 
@@ -88,9 +88,7 @@ def _stable_note(cell: dict[str, Any]) -> str:
     if not st.get("flat"):
         return ""
     top = "≥ " if st.get("at_top") else ""
-    return (
-        f" (stable up to {top}{num(_f(st.get('mean')), 2)}, {st['flat']} of {st['n']} flat there)"
-    )
+    return f" (stable to {top}{num(_f(st.get('mean')), 2)}, {st['flat']} of {st['n']} flat)"
 
 
 def _error(cell: dict[str, Any]) -> str:
@@ -117,7 +115,7 @@ def cell_text(key: str, cell: dict[str, Any] | None) -> str:
     else:
         text = _error(cell)
     if cell.get("unranked"):
-        return f"{text} ({cell['unranked']}: not ranked)"
+        return f"{text} (not ranked)"
     mark = cell.get("mark", "")
     if mark == "best":
         return f"**{text}** best"
@@ -406,10 +404,13 @@ def report(results: Results) -> str:
         "noise. A rate cell without an interval means every seed's value fell on the same "
         "grid point: the rates are a grid, so each seed's edge lies between its value and the "
         "next grid point, and the marks compare the intervals widened to that next point. A "
-        "fraction that was exactly 0 in every seed gets the [Wilson "
-        "interval](#term-wilson-interval) of its pooled count of units instead of a "
-        "t-interval of zero width. A dash: the chapter did not run that activation, or (units "
-        "off) the activation can neither die nor saturate.",
+        'fraction that was exactly 0 in every seed, "0% (0 of n)", gets the [Wilson '
+        "interval](#term-wilson-interval) of its pooled count of n units instead of a "
+        't-interval of zero width. "(stable to r, k of n flat)": the stability chapter\'s '
+        "largest stable rate r, where k seeds were stable but fit no better than a constant. "
+        '"(not ranked)": the network barely trained (see the column\'s sentence). A dash: '
+        "the chapter did not run that activation, or (units off) the activation can neither "
+        "die nor saturate.",
         "",
         "## What each column says",
         "",
