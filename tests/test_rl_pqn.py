@@ -12,7 +12,15 @@ import actlab.rl.pqn as pqn
 from actlab.rl.common import NetworkSpec, agent_generators, build_networks
 from actlab.rl.ensemble import stack
 from actlab.rl.envs import AgentEnvs
-from actlab.rl.pqn import Config, clip_grad_norm, epsilon_greedy, main, q_lambda_returns, q_loss
+from actlab.rl.pqn import (
+    Config,
+    clip_grad_norm,
+    epsilon_greedy,
+    main,
+    orthogonal_init_,
+    q_lambda_returns,
+    q_loss,
+)
 
 # --------------------------------------------------------------------------------------------
 # Pure helpers against naive loops
@@ -204,7 +212,8 @@ def test_agent_alone_and_in_an_ensemble_of_six_are_bit_identical(network, monkey
     for name, p in alone.params.items():
         assert torch.equal(p[0], six.params[name][2]), name
     # the agent learned something: its weights moved from their initial values
-    initial = dict(build_networks(network, [3], (4,), 2, tag="pqn")[0].named_parameters())
+    initial = build_networks(network, [3], (4,), 2, tag="pqn")[0]
+    initial = dict(orthogonal_init_(initial, 3).named_parameters())
     assert not torch.equal(initial["head.weight"], alone.params["head.weight"][0])
     mine = agent_rows(alone.returns, 3)
     assert len(mine) > 5
@@ -278,6 +287,28 @@ def test_the_rollout_reaches_the_targets_with_final_observations(monkeypatch):
         q = real_call(base, snap, final.movedim(1, 0).reshape(2, -1, 4))
         want = q.max(-1).values.reshape(2, T, -1).movedim(0, 1)
         torch.testing.assert_close(next_values, want)
+
+
+@pytest.mark.parametrize("obs_shape", [(4,), (4, 10, 10)])
+def test_orthogonal_init_is_cleanrls_layer_init_per_agent(obs_shape):
+    spec = NetworkSpec("tanh", "last", layer_norm=True)
+    net = orthogonal_init_(build_networks(spec, [3], obs_shape, 3)[0], 3)
+    affine = [m for m in net.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    assert len(affine) == 4  # first layer (or convolution), two Hadamard branches, head
+    for m in affine:
+        w = m.weight.detach().flatten(1).double()
+        gram = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+        torch.testing.assert_close(
+            gram, 2 * torch.eye(len(gram), dtype=torch.float64), atol=1e-5, rtol=0
+        )
+        assert (m.bias == 0).all()
+    norms = [m for m in net.modules() if isinstance(m, nn.LayerNorm)]
+    assert norms and all((m.weight == 1).all() and (m.bias == 0).all() for m in norms)
+    # the draw depends on the agent's seed only
+    again = orthogonal_init_(build_networks(spec, [0, 3], obs_shape, 3)[1], 3)
+    other = orthogonal_init_(build_networks(spec, [3], obs_shape, 3)[0], 4)
+    assert torch.equal(net.head.weight, again.head.weight)
+    assert not torch.equal(net.head.weight, other.head.weight)
 
 
 def test_hadamard_all_has_a_layer_norm_in_each_branch():

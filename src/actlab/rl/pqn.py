@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from actlab import progress
 from actlab.rl.common import (
@@ -49,8 +49,17 @@ from actlab.rl.common import (
 )
 from actlab.rl.ensemble import CLIP_EPS, ensemble_call, n_members, stack
 from actlab.rl.envs import ENVIRONMENTS, AgentEnvs, is_minatar
+from actlab.seeding import derive_seed
 
-__all__ = ["Config", "q_lambda_returns", "epsilon_greedy", "q_loss", "clip_grad_norm", "main"]
+__all__ = [
+    "Config",
+    "orthogonal_init_",
+    "q_lambda_returns",
+    "epsilon_greedy",
+    "q_loss",
+    "clip_grad_norm",
+    "main",
+]
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,14 @@ class Config:
     ``hadamard="all"`` (each branch with its own LayerNorm); MinAtar takes ``"last"`` only."""
     hidden: tuple[int, ...] = (120, 84)
     """Hidden widths of the classic-control MLP (ignored on MinAtar)."""
+    orthogonal_init: bool = True
+    """Re-initialise every affine layer as CleanRL's ``pqn.py`` does (:func:`orthogonal_init_`:
+    orthogonal weights of gain sqrt(2), zero biases); False keeps PyTorch's default
+    initialisation of :func:`actlab.rl.common.build_networks`. Measured on CartPole (relu, LN,
+    500k steps, seeds 0-5), mean of the last 20 episodes: 500, 49, 500, 500, 500, 500 with it
+    (seed 1 held 500 from 400k steps on, then fell in the last 50k) and 500, 321, 409, 374,
+    263, 500 without; with it the returns also climb faster (episodes ending in 150k-200k:
+    mean 285 vs 178)."""
     total_steps: int = 500_000
     """Environment steps per agent, over all its copies; rounded down to whole iterations of
     ``copies * num_steps``."""
@@ -177,6 +194,26 @@ def _check_int(name: str, value: object, minimum: int) -> None:
 
 # --------------------------------------------------------------------------------------------
 # Pure helpers
+
+
+@torch.no_grad()
+def orthogonal_init_(net: nn.Module, seed: int) -> nn.Module:
+    """CleanRL's ``layer_init`` on every affine layer of ``net``, in place.
+
+    Each ``nn.Linear`` and ``nn.Conv2d`` weight ``W`` (flattened to ``(out, in)``) becomes a
+    random orthogonal matrix times ``sqrt(2)`` (``W W^T = 2 I`` when ``out <= in``, else
+    ``W^T W = 2 I``), drawn in module order from one generator seeded
+    ``derive_seed(seed, "pqn-init")``; every bias becomes 0. LayerNorm gains and biases stay 1
+    and 0. Returns ``net``.
+    """
+    gen = torch.Generator().manual_seed(derive_seed(seed, "pqn-init"))
+    for module in net.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            weight = torch.empty(module.weight.shape)
+            nn.init.orthogonal_(weight, gain=2**0.5, generator=gen)
+            module.weight.copy_(weight)
+            nn.init.zeros_(module.bias)
+    return net
 
 
 def q_lambda_returns(
@@ -338,6 +375,8 @@ def main(cfg: Config) -> AgentRun:
     obs_shape = obs_shape_of(cfg.env_id, next_obs)
     n_actions = envs.n_actions
     nets = build_networks(cfg.network, seeds, obs_shape, n_actions, cfg.hidden, tag="pqn")
+    if cfg.orthogonal_init:
+        nets = [orthogonal_init_(net, seed) for net, seed in zip(nets, seeds, strict=True)]
     base, params = stack([net.to(device) for net in nets])
     optimizer = torch.optim.RAdam(list(params.values()), lr=cfg.learning_rate)
     explore_rngs = agent_generators(seeds, "pqn-explore")
