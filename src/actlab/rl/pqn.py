@@ -82,7 +82,7 @@ class Config:
     orthogonal weights of gain sqrt(2), zero biases); False keeps PyTorch's default
     initialisation of :func:`actlab.rl.common.build_networks`. Measured on CartPole (relu, LN,
     500k steps, seeds 0-5), mean of the last 20 episodes: 500, 49, 500, 500, 500, 500 with it
-    (seed 1 held 500 from 400k steps on, then fell in the last 50k) and 500, 321, 409, 374,
+    (seed 1 held 500 from 350k to 450k steps, then fell in the last 50k) and 500, 321, 409, 374,
     263, 500 without; with it the returns also climb faster (episodes ending in 150k-200k:
     mean 285 vs 178)."""
     total_steps: int = 500_000
@@ -427,7 +427,7 @@ def main(cfg: Config) -> AgentRun:
                 episodes.extend(envs.pop_episodes())
                 step += K
                 clock.env_steps += E * K
-            progress.advance(batch)
+                progress.advance(K)  # env steps per agent
 
             # 2. Q(lambda) targets from the rollout's parameters (the acting-time Q-values):
             # v_t = max_a Q(s'_t, a) of every step's successor, in one forward
