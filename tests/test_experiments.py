@@ -112,5 +112,6 @@ def test_the_tutorial_follows_a_learners_order():
         "stability",
         "capacity",
         "four-answers",
+        "rl-hadamard",
         "gallery",
     ]

@@ -95,8 +95,12 @@ def test_every_experiment_moves_inside_its_chunks_and_ends_at_its_total(name, tm
         spec.run(cfg, store.chunk_runner())
     assert first.total > 0 and first.done == first.total
     assert all(done <= total for done, total in first.seen), "done ran past the total"
-    # Every unit is reported on its own (the trainer's steps inside a chunk included): no jump.
-    assert sorted({d for d, _ in first.seen}) == list(range(first.total + 1))
+    # Work is reported as it is done (the trainer's steps inside a chunk included): the count
+    # moves by one unit at a time, or (agents stepping K environment copies at once) by at most
+    # 2% of the total.
+    seen = sorted({d for d, _ in first.seen})
+    assert seen[0] == 0 and seen[-1] == first.total
+    assert max(b - a for a, b in zip(seen, seen[1:], strict=False)) <= max(1, first.total // 50)
     # Resumed from the saved chunks: nothing recomputed, and the count still ends at the total.
     with progress.reporting(Recorder()) as second:
         spec.run(cfg, store.chunk_runner())

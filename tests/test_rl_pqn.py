@@ -10,11 +10,11 @@ from torch import nn
 
 import actlab.rl.pqn as pqn
 from actlab.rl.common import NetworkSpec, agent_generators, build_networks
+from actlab.rl.ensemble import clip_grad_norm_per_member as clip_grad_norm
 from actlab.rl.ensemble import stack
 from actlab.rl.envs import AgentEnvs
 from actlab.rl.pqn import (
     Config,
-    clip_grad_norm,
     epsilon_greedy,
     main,
     orthogonal_init_,
@@ -131,8 +131,8 @@ def test_epsilon_greedy_per_agent_streams():
 
 
 def test_clip_grad_norm_is_torchs_per_member_and_independent_of_the_others():
-    # seed 7: on these tables actlab.rl.ensemble.clip_grad_norm_per_member gives member 2 of
-    # six another norm (last bit) than member 2 alone (checked when this test was written)
+    # seed 7: on these tables a reduction of the stacked (K, E) norms along E's strided axis
+    # gave member 2 of six another norm (last bit) than member 2 alone
     gen = torch.Generator().manual_seed(7)
     shapes = [(7, 5), (7,), (3, 7), (3,), (11, 2, 2), (1,)] * 3
     grads = [torch.randn(6, *s, generator=gen) * 2 for s in shapes]
@@ -195,16 +195,14 @@ def test_agent_alone_and_in_an_ensemble_of_six_are_bit_identical(network, monkey
     # LayerNorms whose per-member slice has the same shape whatever E is, measured exact on
     # this CPU as in test_rl_models), the losses are per-member means summed, the clipping is
     # per member and RAdam is element-wise (its foreach kernels included); the environments,
-    # exploration and minibatch order come from the agent's own seed. (With
-    # actlab.rl.ensemble.clip_grad_norm_per_member instead of pqn.clip_grad_norm it is not:
-    # its strided reduction of the per-tensor norms rounds differently for E = 1 and E = 6.)
+    # exploration and minibatch order come from the agent's own seed.
     norms = []
 
     def recording_clip(params, max_norm):
         norms.append(clip_grad_norm(params, max_norm))
         return norms[-1]
 
-    monkeypatch.setattr(pqn, "clip_grad_norm", recording_clip)
+    monkeypatch.setattr(pqn, "clip_grad_norm_per_member", recording_clip)
     alone = main(Config(seeds=(3,), network=network, **TINY))
     assert (torch.stack(norms) > MAX_NORM).float().mean() > 0.5  # the clipping acts, mostly
     six = main(Config(seeds=SIX, network=network, **TINY))

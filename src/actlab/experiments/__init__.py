@@ -22,6 +22,7 @@ from actlab.experiments import unit_states  # noqa: E402, F401  isort: skip
 from actlab.experiments import stability  # noqa: E402, F401  isort: skip
 from actlab.experiments import capacity  # noqa: E402, F401  isort: skip
 from actlab.experiments import four_answers  # noqa: E402, F401  isort: skip
+from actlab.experiments import rl_hadamard  # noqa: E402, F401  isort: skip
 
 __all__ = [
     "ExperimentSpec",

@@ -145,7 +145,7 @@ def clip_grad_norm_per_member(params: Mapping[str, Tensor], max_norm: float) -> 
     """Clip each member's gradient, over all its parameter tensors, to norm ``max_norm``.
 
     For member m with gradients ``g_{m,k}`` (k over the parameter tensors):
-    ``n_m = ||(||g_{m,1}||_2, ..., ||g_{m,K}||_2)||_2``, and every ``g_{m,k}`` is multiplied by
+    ``n_m = sqrt(sum_k ||g_{m,k}||_2^2)``, and every ``g_{m,k}`` is multiplied by
     ``min(1, max_norm / (n_m + 1e-6))`` in place -- ``torch.nn.utils.clip_grad_norm_`` applied to
     each member on its own. Tensors without a gradient are skipped.
 
@@ -165,8 +165,13 @@ def clip_grad_norm_per_member(params: Mapping[str, Tensor], max_norm: float) -> 
     if not grads:
         first = next(iter(params.values()))
         return torch.zeros(E, dtype=first.dtype, device=first.device)
-    per_tensor = torch.stack([torch.linalg.vector_norm(g.reshape(E, -1), dim=1) for g in grads])
-    norms = torch.linalg.vector_norm(per_tensor, dim=0)  # (E,)
+    # Squared norms added one tensor at a time: an element-wise sum over (E,) vectors in a fixed
+    # order, so member m's norm is the same float whatever the other members (a reduction of
+    # the stacked (K, E) table along its strided axis rounds differently for E = 1 and E > 1).
+    squares = torch.zeros(E, dtype=grads[0].dtype, device=grads[0].device)
+    for g in grads:
+        squares = squares + torch.linalg.vector_norm(g.reshape(E, -1), dim=1) ** 2
+    norms = squares.sqrt()  # (E,)
     coef = (max_norm / (norms + CLIP_EPS)).clamp(max=1.0)
     for g in grads:
         g.mul_(coef.view(E, *([1] * (g.dim() - 1))))

@@ -400,8 +400,8 @@ def main(cfg: Config) -> AgentRun:
             next_obs = out.obs
             step += K
             clock.env_steps += E * K
+            advance(K)  # env steps per agent
         episodes += envs.pop_episodes()
-        advance(batch)
 
         def flat(buf: list[Tensor]) -> Tensor:
             """``T x (E, K, ...)`` -> ``(E, T K, ...)`` on the device, row ``t K + k``."""

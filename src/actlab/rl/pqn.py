@@ -47,7 +47,7 @@ from actlab.rl.common import (
     obs_shape_of,
     returns_frame,
 )
-from actlab.rl.ensemble import CLIP_EPS, ensemble_call, n_members, stack
+from actlab.rl.ensemble import clip_grad_norm_per_member, ensemble_call, stack
 from actlab.rl.envs import ENVIRONMENTS, AgentEnvs, is_minatar
 from actlab.seeding import derive_seed
 
@@ -57,7 +57,6 @@ __all__ = [
     "q_lambda_returns",
     "epsilon_greedy",
     "q_loss",
-    "clip_grad_norm",
     "main",
 ]
 
@@ -313,42 +312,6 @@ def q_loss(q: Tensor, actions: Tensor, returns: Tensor) -> Tensor:
     return ((taken - returns.detach()) ** 2).mean(dim=1)
 
 
-@torch.no_grad()
-def clip_grad_norm(params: dict[str, Tensor], max_norm: float) -> Tensor:
-    """Clip each agent's gradient to norm ``max_norm``, with a norm that does not depend on E.
-
-    The formula of :func:`actlab.rl.ensemble.clip_grad_norm_per_member`:
-    ``n_m = sqrt(sum_k ||g_{m,k}||^2)`` over agent m's parameter tensors k, and every ``g_{m,k}``
-    scaled in place by ``min(1, max_norm / (n_m + 1e-6))``. That function reduces the
-    ``(K, E)`` table of per-tensor norms along its strided first axis, and on the CPU the
-    strided reduction for E > 1 sums in another order than the contiguous one for E = 1
-    (measured: 18 of 200 random tables differ in the last bit), so an agent clipped alone and
-    in an ensemble drifted apart by rounding. Here the squared norms are added one tensor at a
-    time, an element-wise sum over ``(E,)`` vectors whose order is fixed, so agent m's norm is
-    the same float whatever the other agents.
-
-    Args:
-        params: Stacked parameters ``name -> (E, *shape)`` with ``.grad`` set (tensors without
-            a gradient are skipped).
-        max_norm: Largest allowed norm per agent (> 0).
-
-    Returns:
-        ``(E,)`` norms before clipping.
-    """
-    if not max_norm > 0:
-        raise ValueError(f"max_norm must be > 0, got {max_norm!r}")
-    E = n_members(params)
-    grads = [p.grad for p in params.values() if p.grad is not None]
-    squares = torch.zeros(E, device=next(iter(params.values())).device)
-    for g in grads:
-        squares = squares + torch.linalg.vector_norm(g.reshape(E, -1), dim=1) ** 2
-    norms = squares.sqrt()
-    coef = (max_norm / (norms + CLIP_EPS)).clamp(max=1.0)
-    for g in grads:
-        g.mul_(coef.view(E, *([1] * (g.dim() - 1))))
-    return norms
-
-
 # --------------------------------------------------------------------------------------------
 # The agent
 
@@ -454,7 +417,7 @@ def main(cfg: Config) -> AgentRun:
                     loss.sum().backward()
                     if epoch == cfg.update_epochs - 1 and start + minibatch == batch:
                         grads = layer_gradients(params)  # before clipping: the raw gradient
-                    clip_grad_norm(params, cfg.max_grad_norm)
+                    clip_grad_norm_per_member(params, cfg.max_grad_norm)
                     optimizer.step()
                     clock.updates += 1
 

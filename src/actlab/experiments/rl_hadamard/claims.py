@@ -1,0 +1,139 @@
+"""The paper's claims, tested cell by cell against a run's summary.
+
+Claims (Kooi, Hoogendoorn & François-Lavet, arXiv 2406.09079; ``docs/REFERENCES.md``), each a
+comparison of two networks of the same agent on the same environment:
+
+* ``faster``: tanh-Hadamard learns faster than tanh (higher area under the return curve);
+* ``fewer-saturated``: fewer saturated units in the representation layer at the end;
+* ``higher-rank``: a higher effective rank of the representation at the end;
+* ``not-parameters``: tanh-Hadamard learns faster than tanh widened to its parameter count;
+* ``relu-dies``: with ReLU the Hadamard layer leaves more dead units than the plain layer.
+
+A verdict compares the seeds of the two cells (different networks, so independent samples): the
+difference of means with Welch's 95% interval. ``reproduced``: the interval lies on the claimed
+side of 0; ``not reproduced``: it lies on the other side (the run contradicts the claim);
+``inconclusive``: it holds 0, or a side has fewer than two seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["CLAIMS", "Claim", "claim_verdict", "claims_table"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    text: str
+    network: str  # the network the claim is about
+    baseline: str  # the network it is compared with
+    metric: str  # "auc" or a diagnostic key read at the end of training
+    sign: int  # +1: the claim says network > baseline; -1: network < baseline
+
+
+CLAIMS = (
+    Claim("faster", "learns faster (higher AUC) than tanh", "tanh-hadamard", "tanh", "auc", 1),
+    Claim(
+        "fewer-saturated",
+        "fewer saturated units than tanh",
+        "tanh-hadamard",
+        "tanh",
+        "saturated",
+        -1,
+    ),
+    Claim(
+        "higher-rank",
+        "higher effective rank than tanh",
+        "tanh-hadamard",
+        "tanh",
+        "effective_rank",
+        1,
+    ),
+    Claim(
+        "not-parameters",
+        "learns faster than tanh with as many parameters",
+        "tanh-hadamard",
+        "tanh-wide",
+        "auc",
+        1,
+    ),
+    Claim(
+        "relu-dies",
+        "with ReLU: more dead units than plain ReLU",
+        "relu-hadamard",
+        "relu",
+        "dead",
+        1,
+    ),
+)
+
+
+def claim_verdict(a: Sequence[float], b: Sequence[float], sign: int) -> dict[str, Any]:
+    """Difference of means ``mean(a) - mean(b)``, Welch's 95% interval and the verdict for a
+    claim that the difference has sign ``sign``; non-finite values are left out."""
+    x = np.asarray([v for v in a if v is not None and math.isfinite(v)], dtype=float)
+    y = np.asarray([v for v in b if v is not None and math.isfinite(v)], dtype=float)
+    out: dict[str, Any] = {
+        "n": [int(x.size), int(y.size)],
+        "diff": math.nan,
+        "lo": math.nan,
+        "hi": math.nan,
+        "verdict": "inconclusive",
+    }
+    if x.size == 0 or y.size == 0:
+        return out
+    out["diff"] = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return out
+    if np.ptp(x) == 0 and np.ptp(y) == 0:  # no spread at all: the difference is exact
+        lo = hi = out["diff"]
+    else:
+        ci = stats.ttest_ind(x, y, equal_var=False).confidence_interval(0.95)
+        lo, hi = float(ci.low), float(ci.high)
+    out["lo"], out["hi"] = lo, hi
+    if sign * lo > 0 and sign * hi > 0:
+        out["verdict"] = "reproduced"
+    elif sign * lo < 0 and sign * hi < 0:
+        out["verdict"] = "not reproduced"
+    return out
+
+
+def _values(cell: dict[str, Any], metric: str) -> list[float | None] | None:
+    if metric == "auc":
+        return cell["per_seed_auc"]
+    d = cell["diagnostics"].get(metric)
+    return None if d is None else d["per_seed_end"]
+
+
+def claims_table(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per claim, agent and environment where both networks of the claim ran."""
+    by = {(c["agent"], c["env"], c["network"]): c for c in cells}
+    rows = []
+    for claim in CLAIMS:
+        for agent, env in dict.fromkeys((c["agent"], c["env"]) for c in cells):
+            a, b = by.get((agent, env, claim.network)), by.get((agent, env, claim.baseline))
+            if a is None or b is None:
+                continue
+            va, vb = _values(a, claim.metric), _values(b, claim.metric)
+            if va is None or vb is None:
+                continue
+            rows.append(
+                {
+                    "claim": claim.key,
+                    "text": claim.text,
+                    "agent": agent,
+                    "env": env,
+                    "metric": claim.metric,
+                    "network": claim.network,
+                    "baseline": claim.baseline,
+                    **claim_verdict(va, vb, claim.sign),
+                }
+            )
+    return rows
