@@ -32,6 +32,10 @@ def np_saturated(h, low, high):
     return np.mean(np.all((h < low) | (h > high), axis=0))
 
 
+def np_saturated_share(h, low, high):
+    return np.mean((h < low) | (h > high))
+
+
 def np_dormant(h, tau):
     """ReDo: s_i = mean_x |h_i| / (mean_k mean_x |h_k| + 1e-9), dormant if s_i <= tau."""
     per_unit = np.abs(h).mean(axis=0)
@@ -89,7 +93,7 @@ def test_representation_diagnostics_match_numpy(name):
     layers = relu_layers() if name == "relu" else tanh_layers()
     got = representation_diagnostics(as_torch(layers), name, taus=TAUS, delta=0.01)
     stats = {"dormant_0", "dormant_0.025", "dormant_0.1", "srank", "effective_rank"}
-    stats |= {"dead"} if name == "relu" else {"saturated"}
+    stats |= {"dead"} if name == "relu" else {"saturated", "saturated_share"}
     assert set(got) == {f"layer{l}/{s}" for l in range(2) for s in stats}
     for l, h in enumerate(layers):
         for m in range(2):
@@ -104,6 +108,7 @@ def test_representation_diagnostics_match_numpy(name):
                 ref["dead"] = np_dead(h[m])
             else:
                 ref["saturated"] = np_saturated(h[m], -0.99, 0.99)
+                ref["saturated_share"] = np_saturated_share(h[m], -0.99, 0.99)
             for stat, value in ref.items():
                 key = f"layer{l}/{stat}"
                 assert got[key].dtype == torch.float64 and got[key].shape == (2,)

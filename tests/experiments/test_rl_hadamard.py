@@ -112,7 +112,7 @@ def test_the_claims_table_compares_the_claimed_networks():
             "env": "CartPole-v1",
             "network": net,
             "per_seed_auc": aucs,
-            "diagnostics": {"saturated": {"per_seed_end": sat}},
+            "diagnostics": {"saturated_share": {"per_seed_end": sat}},
         }
 
     cells = [cell("tanh", [1, 2, 3], [0.5, 0.6, 0.7]), cell("tanh-hadamard", [7, 8, 9], [0, 0, 0])]
@@ -183,6 +183,7 @@ def test_a_killed_run_resumes_cell_by_cell():
     resumed = ex.run(cfg, chunks)
     assert calls == ["ppo/CartPole-v1/tanh", "ppo/CartPole-v1/tanh-hadamard"]
     whole = ex.run(cfg)
+
     def numbers(res):  # everything but the wall-clock speed
         return [{k: v for k, v in c.items() if k != "speed"} for c in res.summary["cells"]]
 
@@ -235,3 +236,41 @@ def test_matched_plain_width_by_counting_parameters():
 def test_a_budget_an_agent_cannot_use_is_refused_before_the_run():
     with pytest.raises(ValueError, match=r"ppo on CartPole-v1 \(classic_steps=300\)"):
         dataclasses.replace(TINY, classic_steps=300)
+
+
+def test_head_outputs_are_the_trained_networks_outputs_on_the_probe_states():
+    """Each seed's network rebuilt alone from its parameters (member_params into a plain module)
+    gives the Q range and the actor's top probability that the cell reports."""
+    from actlab.rl import ppo, pqn
+    from actlab.rl.common import build_network
+    from actlab.rl.diagnostics import probe_batch
+    from actlab.rl.ensemble import member_params
+
+    probe = probe_batch("CartPole-v1", 32, 0)
+    acfg = pqn.Config(seeds=(0, 1), total_steps=512, diag_every=0)
+    out = pqn.main(acfg)
+    heads = ex.head_outputs("pqn", acfg, out.params, 32)
+    for m in range(2):
+        net = build_network(acfg.network, (4,), 2)
+        net.load_state_dict(member_params(out.params, m))
+        q = net(probe).detach()
+        assert heads["q_max"][m] == pytest.approx(float(q.max()), rel=1e-5)
+        assert heads["q_min"][m] == pytest.approx(float(q.min()), rel=1e-5)
+    acfg = ppo.Config(seeds=(0,), total_steps=512, diag_every=0)
+    out = ppo.main(acfg)
+    heads = ex.head_outputs("ppo", acfg, out.params, 32)
+    actor = build_network(acfg.network, (4,), 2)
+    actor.load_state_dict({k[6:]: v[0] for k, v in out.params.items() if k.startswith("actor.")})
+    probs = torch.softmax(actor(probe).detach(), dim=-1)
+    assert heads["top_probability"][0] == pytest.approx(float(probs.max(-1).values.mean()))
+    assert 0.5 <= heads["top_probability"][0] <= 1
+
+
+def test_the_heads_sentence_says_whether_values_leave_tanhs_range():
+    from actlab.experiments.rl_hadamard.report import heads_sentence
+
+    cell = {"agent": "dqn", "env": "CartPole-v1", "network": "tanh"}
+    big = heads_sentence([{**cell, "heads": {"q_min": [0.5, 1.0], "q_max": [30.0, 42.0]}}])
+    assert "span 0.5 to 42" in big and "outside what a tanh output could give" in big
+    small = heads_sentence([{**cell, "heads": {"q_min": [0.1], "q_max": [0.9]}}])
+    assert "have not yet grown beyond ±1" in small

@@ -105,6 +105,8 @@ def representation_diagnostics(
     * ``layer{l}/saturated``: fraction of units outside the non-saturated band on every input
       (``saturation_band``: ``|tanh| > 0.99``, sigmoid outside [0.01, 0.99]); only for
       activations that saturate.
+    * ``layer{l}/saturated_share``: fraction of (input, unit) pairs outside that band, input
+      by input (partial saturation, which ``saturated`` leaves at 0).
     * ``layer{l}/dormant_{tau}`` for each tau (formatted with ``:g``: ``dormant_0``,
       ``dormant_0.025``, ``dormant_0.1``): ReDo's ``s_i = E_x|h_i| / ((1/H) sum_k E_x|h_k| + 1e-9)
       <= tau``.
@@ -152,6 +154,7 @@ def representation_diagnostics(
         band = F.saturation_band(act)
         if band is not None:
             out[f"layer{l}/saturated"] = F.saturated_fraction(h, *band)
+            out[f"layer{l}/saturated_share"] = F.saturated_pair_fraction(h, *band)
         for tau in taus:
             out[f"layer{l}/dormant_{tau:g}"] = F.dormant_fraction(h, tau)
         out[f"layer{l}/srank"] = F.srank(h, delta)

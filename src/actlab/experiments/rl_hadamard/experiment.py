@@ -25,12 +25,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from actlab import progress
 from actlab.activations import get_activation
 from actlab.experiments.base import ChunkRunner, Results, check_config, check_ints, run_inline
-from actlab.rl.common import NetworkSpec
-from actlab.rl.envs import ENVIRONMENTS, is_minatar
+from actlab.rl.common import NetworkSpec, build_network
+from actlab.rl.diagnostics import probe_batch
+from actlab.rl.ensemble import ensemble_call, stack
+from actlab.rl.envs import ENVIRONMENTS, is_minatar, make_env
 from actlab.rl.stats import auc, interval_estimate, return_curves
 from actlab.stats import mean_ci
 
@@ -43,6 +46,7 @@ see :mod:`actlab.rl.models`)."""
 KINDS = ("", "hadamard", "wide")
 DIAG_KEYS = (
     "saturated",
+    "saturated_share",
     "dead",
     "dormant_0",
     "dormant_0.025",
@@ -182,10 +186,45 @@ def steps_run(agent: str, env: str, net: str, cfg: Config) -> int:
 
 
 def run_cell(agent: str, env: str, net: str, cfg: Config) -> dict[str, Any]:
-    """Train one cell's ensemble; its episodes, diagnostics and speed as plain tables."""
+    """Train one cell's ensemble; its episodes, diagnostics, speed and what its heads output on
+    the probe states at the end."""
     module = importlib.import_module(f"actlab.rl.{agent}")
-    out = module.main(agent_config(agent, env, net, cfg))
-    return {"returns": out.returns, "diagnostics": out.diagnostics, "speed": out.speed}
+    acfg = agent_config(agent, env, net, cfg)
+    out = module.main(acfg)
+    return {
+        "returns": out.returns,
+        "diagnostics": out.diagnostics,
+        "speed": out.speed,
+        "heads": head_outputs(agent, acfg, out.params, cfg.probe_size),
+    }
+
+
+@torch.no_grad()
+def head_outputs(agent: str, acfg: Any, params: dict, probe_size: int) -> dict[str, list]:
+    """What the trained heads output on the probe states, per seed: for a Q-network (DQN, PQN)
+    the smallest and largest Q-value; for PPO the critic's smallest and largest value and the
+    actor's mean probability of its most likely action (a softmax: between 1/|A| and 1)."""
+    probe = probe_batch(acfg.env_id, probe_size, 0)
+    n_actions = int(make_env(acfg.env_id).action_space.n)
+    E = len(acfg.seeds)
+    x = probe.unsqueeze(0).expand(E, *probe.shape)
+
+    def call(prefix: str, n_out: int) -> torch.Tensor:
+        mine = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+        base, _ = stack([build_network(acfg.network, probe.shape[1:], n_out, acfg.hidden)])
+        return ensemble_call(base, mine, x)
+
+    if agent == "ppo":
+        values = call("critic.", 1)
+        probs = torch.softmax(call("actor.", n_actions), dim=-1)
+        return {
+            "value_min": values.amin(dim=(1, 2)).tolist(),
+            "value_max": values.amax(dim=(1, 2)).tolist(),
+            "top_probability": probs.amax(dim=-1).mean(dim=1).tolist(),
+            "n_actions": n_actions,
+        }
+    q = call("", n_actions)
+    return {"q_min": q.amin(dim=(1, 2)).tolist(), "q_max": q.amax(dim=(1, 2)).tolist()}
 
 
 # ------------------------------------------------------------------------------ run
@@ -284,6 +323,7 @@ def _cell_summary(cfg: Config, agent: str, env: str, net: str, part: dict) -> di
         "representation": rep,
         "diagnostics": diags,
         "speed": {k: float(v) for k, v in part["speed"].items()},
+        "heads": part["heads"],
     }
 
 

@@ -84,14 +84,14 @@ def plot_returns(results: Results) -> Figure:
 
 
 METRICS = (
-    ("off", "dead or saturated units (end)"),
+    ("off", "dead units (ReLU) or saturated share (tanh), end"),
     ("dormant_0.1", "τ-dormant units, τ = 0.1 (end)"),
     ("effective_rank", "effective rank (end)"),
 )
 
 
 def _off(diags: dict[str, Any]) -> dict[str, Any] | None:
-    return diags.get("saturated") or diags.get("dead")
+    return diags.get("saturated_share") or diags.get("dead")
 
 
 def plot_diagnostics(results: Results) -> Figure:

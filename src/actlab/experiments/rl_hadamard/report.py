@@ -10,12 +10,20 @@ from actlab.experiments.base import Results
 from actlab.experiments.rl_hadamard.claims import claims_table
 from actlab.report.format import num, pct
 
-__all__ = ["report", "estimate_text", "claims_markdown", "scale_sentence", "verdict_counts"]
+__all__ = [
+    "report",
+    "estimate_text",
+    "claims_markdown",
+    "scale_sentence",
+    "verdict_counts",
+    "heads_sentence",
+]
 
 AGENT_NAMES = {"dqn": "DQN", "ppo": "PPO", "pqn": "PQN"}
 METRIC_NAMES = {
     "auc": "AUC",
-    "saturated": "saturated share",
+    "saturated": "saturated units",
+    "saturated_share": "saturated share",
     "dead": "dead share",
     "effective_rank": "effective rank",
 }
@@ -50,7 +58,7 @@ def scale_sentence(cells: list[dict[str, Any]]) -> str:
     parts = []
     for env in dict.fromkeys(c["env"] for c in cells):
         mine = [c for c in cells if c["env"] == env]
-        parts.append(f"{num(mine[0]['steps'])} steps per agent on {env}")
+        parts.append(f"{mine[0]['steps']:,} steps per agent on {env}")
     seeds = sorted({c["seeds"] for c in cells})
     return f"{'; '.join(parts)}; {' or '.join(str(s) for s in seeds)} seeds per cell"
 
@@ -73,16 +81,58 @@ def claims_markdown(rows: list[dict[str, Any]]) -> list[str]:
     ]
     for r in rows:
         metric = METRIC_NAMES.get(r["metric"], r["metric"])
-        share = r["metric"] in ("saturated", "dead")
+        share = r["metric"] in ("saturated", "saturated_share", "dead")
         fmt = (lambda v: f"{100 * v:+.3g} points") if share else (lambda v: f"{v:+.3g}")
         diff = "n/a" if math.isnan(_f(r["diff"])) else fmt(r["diff"])
-        if not math.isnan(_f(r["lo"])):
+        if r["lo"] == r["hi"] == 0:
+            diff = "0 in every seed of both"
+        elif not math.isnan(_f(r["lo"])):
             diff += f" [{fmt(r['lo'])}, {fmt(r['hi'])}]"
         out.append(
             f"| `{r['network']}` {r['text']} | {AGENT_NAMES[r['agent']]} | {r['env']} | "
             f"{metric}: {diff} (seeds {r['n'][0]} vs {r['n'][1]}) | **{r['verdict']}** |"
         )
     return out
+
+
+def heads_sentence(cells: list[dict[str, Any]]) -> str:
+    """What the trained heads output on the probe states, per agent (its first cell): Q-values
+    and the critic's values against tanh's range (-1, 1), the actor's top probability."""
+    parts, beyond = [], []
+    for agent in dict.fromkeys(c["agent"] for c in cells):
+        c = next(x for x in cells if x["agent"] == agent)
+        h = c.get("heads") or {}
+        where = f"({c['env']}, `{c['network']}`)"
+        if "q_max" in h:
+            lo, hi = min(h["q_min"]), max(h["q_max"])
+            parts.append(
+                f"{AGENT_NAMES[agent]}'s Q-values span {num(lo, 3)} to {num(hi, 3)} {where}"
+            )
+            beyond.append(max(abs(lo), abs(hi)) > 1)
+        elif "value_max" in h:
+            lo, hi = min(h["value_min"]), max(h["value_max"])
+            top = sum(h["top_probability"]) / len(h["top_probability"])
+            parts.append(
+                f"PPO's critic values span {num(lo, 3)} to {num(hi, 3)} and its actor puts on "
+                f"average {pct(top)} of the probability on its favourite action "
+                f"(uniform: {pct(1 / h['n_actions'])}) {where}"
+            )
+            beyond.append(max(abs(lo), abs(hi)) > 1)
+    if not parts:
+        return ""
+    tail = (
+        " Values beyond ±1 are outside what a tanh output could give: a bounded activation "
+        "belongs in the hidden layers, not on a value head."
+        if any(beyond)
+        else " At this budget the values have not yet grown beyond ±1; they would as the "
+        "returns grow (a return of hundreds is a value of hundreds)."
+    )
+    return (
+        "On the probe states, after training (smallest and largest over seeds): "
+        + "; ".join(parts)
+        + "."
+        + tail
+    )
 
 
 def report(results: Results) -> str:
@@ -109,6 +159,8 @@ def report(results: Results) -> str:
         "both branches are.",
         "",
         f"Scale of this run: {scale}.",
+        "",
+        heads_sentence(cells),
         "",
         "## Returns",
         "",
@@ -138,9 +190,9 @@ def report(results: Results) -> str:
         "![The representation layer at the end of training, per cell: mean over seeds with a "
         "95% interval](figures/diagnostics.png)",
         "",
-        "| agent | environment | network | dead or saturated (end) | τ-dormant, τ = 0.1 (end) | "
-        "effective rank (start → end) |",
-        "|---|---|---|---|---|---|",
+        "| agent | environment | network | dead or saturated units (end) | saturated share (end) "
+        "| τ-dormant, τ = 0.1 (end) | effective rank (start → end) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c in cells:
         d = c["diagnostics"]
@@ -153,14 +205,17 @@ def report(results: Results) -> str:
         out.append(
             f"| {AGENT_NAMES[c['agent']]} | {c['env']} | `{c['network']}` | "
             f"{(kind + ' ' + _ci_text(off['end'], True)) if off else '—'} | "
+            f"{_ci_text(d['saturated_share']['end'], True) if 'saturated_share' in d else '—'} | "
             f"{_ci_text(d.get('dormant_0.1', {}).get('end'), True)} | {rank_text} |"
         )
     out += [
         "",
         "Measured every few thousand steps on one fixed batch of states gathered by a random "
-        "policy, the same for every agent and network. The Hadamard layer is measured at its "
-        "product (the representation the head reads): a product unit is saturated (|h| > 0.99 "
-        "on every probe state) only when both its branches are.",
+        "policy, the same for every agent and network. A saturated unit has |h| > 0.99 on "
+        "*every* probe state (its output is then a constant: the head reads it as a bias); the "
+        "saturated share counts the (state, unit) pairs with |h| > 0.99, saturation state by "
+        "state. The Hadamard layer is measured at its product (the representation the head "
+        "reads), which is beyond 0.99 only where both its branches are.",
         "",
         "## The paper's claims at this scale",
         "",
