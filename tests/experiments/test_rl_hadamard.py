@@ -274,3 +274,27 @@ def test_the_heads_sentence_says_whether_values_leave_tanhs_range():
     assert "span 0.5 to 42" in big and "outside what a tanh output could give" in big
     small = heads_sentence([{**cell, "heads": {"q_min": [0.1], "q_max": [0.9]}}])
     assert "have not yet grown beyond ±1" in small
+
+
+def test_a_diagnostic_claim_is_also_tested_at_initialisation():
+    def cell(net, start, end):
+        d = {"effective_rank": {"per_seed_start": start, "per_seed_end": end}}
+        return {
+            "agent": "dqn",
+            "env": "CartPole-v1",
+            "network": net,
+            "per_seed_auc": [1, 2],
+            "diagnostics": d,
+        }
+
+    rows = claims_table(
+        [
+            cell("tanh", [3, 3.1, 2.9], [3, 3.2, 3.1]),
+            cell("tanh-hadamard", [6, 6.2, 5.9], [6, 6.1, 6.3]),
+        ]
+    )
+    rank = next(r for r in rows if r["claim"] == "higher-rank")
+    assert rank["verdict"] == "reproduced" and rank["at_start"] == "reproduced"
+    assert "(at init: reproduced)" in "\n".join(claims_markdown([rank]))
+    faster = next(r for r in rows if r["claim"] == "faster")
+    assert "at_start" not in faster

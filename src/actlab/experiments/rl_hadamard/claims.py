@@ -14,7 +14,9 @@ comparison of two networks of the same agent on the same environment:
 A verdict compares the seeds of the two cells (different networks, so independent samples): the
 difference of means with Welch's 95% interval. ``reproduced``: the interval lies on the claimed
 side of 0; ``not reproduced``: it lies on the other side (the run contradicts the claim);
-``inconclusive``: it holds 0, or a side has fewer than two seeds.
+``inconclusive``: it holds 0, or a side has fewer than two seeds. For the diagnostics the same
+test is also run on the first record (``at_start``, at initialisation): a difference already
+present there comes with the architecture, not from training.
 """
 
 from __future__ import annotations
@@ -107,11 +109,11 @@ def claim_verdict(a: Sequence[float], b: Sequence[float], sign: int) -> dict[str
     return out
 
 
-def _values(cell: dict[str, Any], metric: str) -> list[float | None] | None:
+def _values(cell: dict[str, Any], metric: str, when: str = "end") -> list[float | None] | None:
     if metric == "auc":
         return cell["per_seed_auc"]
     d = cell["diagnostics"].get(metric)
-    return None if d is None else d["per_seed_end"]
+    return None if d is None else d.get(f"per_seed_{when}")
 
 
 def claims_table(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -138,4 +140,9 @@ def claims_table(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     **claim_verdict(va, vb, claim.sign),
                 }
             )
+            sa, sb = _values(a, claim.metric, "start"), _values(b, claim.metric, "start")
+            if claim.metric != "auc" and sa is not None and sb is not None:
+                # the same test at the first record (initialisation): a difference already
+                # there is the architecture's, not what training did
+                rows[-1]["at_start"] = claim_verdict(sa, sb, claim.sign)["verdict"]
     return rows

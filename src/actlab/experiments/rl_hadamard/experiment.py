@@ -303,6 +303,7 @@ def _cell_summary(cfg: Config, agent: str, env: str, net: str, part: dict) -> di
             "start": mean_ci(rows[rows.step == first].sort_values("seed").value, bounds=bounds),
             "end": mean_ci(rows[rows.step == last].sort_values("seed").value, bounds=bounds),
             "per_seed_end": rows[rows.step == last].sort_values("seed").value.tolist(),
+            "per_seed_start": rows[rows.step == first].sort_values("seed").value.tolist(),
         }
     finite = np.isfinite(final) & np.isfinite(areas)
     return {

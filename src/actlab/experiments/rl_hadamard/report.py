@@ -90,7 +90,9 @@ def claims_markdown(rows: list[dict[str, Any]]) -> list[str]:
             diff += f" [{fmt(r['lo'])}, {fmt(r['hi'])}]"
         out.append(
             f"| `{r['network']}` {r['text']} | {AGENT_NAMES[r['agent']]} | {r['env']} | "
-            f"{metric}: {diff} (seeds {r['n'][0]} vs {r['n'][1]}) | **{r['verdict']}** |"
+            f"{metric}: {diff} (seeds {r['n'][0]} vs {r['n'][1]}) | **{r['verdict']}**"
+            + (f" (at init: {r['at_start']})" if "at_start" in r else "")
+            + " |"
         )
     return out
 
@@ -226,9 +228,11 @@ def report(results: Results) -> str:
         f"inconclusive, at this run's scale ({scale}). A verdict compares two networks' seeds "
         "with Welch's 95% interval of the difference of means: *reproduced* when the interval "
         "lies on the claimed side of 0, *not reproduced* when it lies on the other side, "
-        "*inconclusive* when it holds 0. The paper's own budgets are millions of frames on "
-        "Atari; an inconclusive cell here says the run was too short or had too few seeds to "
-        "tell, not that the effect is absent.",
+        '*inconclusive* when it holds 0. "At init" is the same test on the first record, '
+        "before training: where it already holds there, the difference comes with the "
+        "architecture rather than from what training did to it. The paper's own budgets are "
+        "millions of frames on Atari; an inconclusive cell here says the run was too short "
+        "or had too few seeds to tell, not that the effect is absent.",
         "",
         exercises_markdown(EXERCISES),
     ]
