@@ -74,3 +74,27 @@ def test_diagnostics_every_k_steps_on_one_probe_batch():
     assert sorted(frame.step.unique()) == steps
     assert set(frame.seed) == {0, 1}
     assert (frame[frame.metric == "layer0/srank"].value >= 1).all()
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (dict(env_id="CartPole-v2"), "Did you mean 'CartPole-v1'"),
+        (dict(seeds=()), "seeds"),
+        (dict(seeds=(1, 1)), "distinct"),
+        (dict(network="tanh"), "network must be a NetworkSpec"),
+        (dict(network=NetworkSpec("tahn")), "network: .*tanh"),
+        (dict(env_id="MinAtar/Breakout-v1", network=NetworkSpec("tanh", "all")), "MinAtar"),
+        (dict(hidden=(64, 0)), "hidden"),
+        (dict(total_steps=0), "total_steps"),
+        (dict(diag_every=-1), "diag_every"),
+    ],
+)
+@pytest.mark.parametrize("agent", ["dqn", "ppo", "pqn"])
+def test_every_agent_refuses_the_same_bad_shared_fields(agent, change, match):
+    import dataclasses
+    import importlib
+
+    config = importlib.import_module(f"actlab.rl.{agent}").Config
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(config(), **change)

@@ -25,6 +25,7 @@ from actlab.rl.models import matched_hidden, matched_minatar_width, minatar_net,
 from actlab.seeding import derive_seed
 
 __all__ = [
+    "check_agent_config",
     "NetworkSpec",
     "build_network",
     "build_networks",
@@ -73,6 +74,57 @@ class NetworkSpec:
         if self.widened:
             return f"{self.activation}-wide"
         return self.activation if self.hadamard == "none" else f"{self.activation}-hadamard"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_agent_config(cfg: object) -> None:
+    """The checks every agent's Config shares (called from its ``__post_init__``): ``env_id``
+    supported (the error names the closest id), ``seeds`` a non-empty tuple of distinct
+    integers, ``network`` a :class:`NetworkSpec` of a registered activation (MinAtar networks
+    take no Hadamard layer everywhere), ``hidden`` positive widths, ``total_steps`` >= 1,
+    ``diag_every`` >= 0, ``probe_size`` >= 1. ``seeds`` and ``hidden`` become tuples.
+
+    Raises:
+        ValueError: naming the first field that is wrong.
+    """
+    import difflib
+
+    from actlab.activations import get_activation
+    from actlab.rl.envs import ENVIRONMENTS
+
+    if cfg.env_id not in ENVIRONMENTS:
+        close = difflib.get_close_matches(str(cfg.env_id), ENVIRONMENTS, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"env_id must be one of {', '.join(ENVIRONMENTS)}, got {cfg.env_id!r}.{hint}"
+        )
+    seeds = tuple(cfg.seeds)
+    if not seeds or not all(_is_int(s) for s in seeds):
+        raise ValueError(f"seeds must be a non-empty tuple of integers, got {cfg.seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct (one agent each), got {cfg.seeds!r}")
+    object.__setattr__(cfg, "seeds", seeds)
+    if not isinstance(cfg.network, NetworkSpec):
+        raise ValueError(f"network must be a NetworkSpec, got {type(cfg.network).__name__}")
+    try:
+        get_activation(cfg.network.activation)
+    except ValueError as err:
+        raise ValueError(f"network: {err}") from None
+    if is_minatar(cfg.env_id) and cfg.network.hadamard == "all" and not cfg.network.widened:
+        raise ValueError(
+            "network.hadamard='all' is for the MLP; MinAtar networks take 'none' or 'last'"
+        )
+    hidden = tuple(cfg.hidden)
+    if not hidden or not all(_is_int(h) and h >= 1 for h in hidden):
+        raise ValueError(f"hidden must be a non-empty tuple of integers >= 1, got {cfg.hidden!r}")
+    object.__setattr__(cfg, "hidden", hidden)
+    for name, minimum in (("total_steps", 1), ("diag_every", 0), ("probe_size", 1)):
+        value = getattr(cfg, name)
+        if not _is_int(value) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def build_network(

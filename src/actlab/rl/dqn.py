@@ -47,13 +47,14 @@ from actlab.rl.common import (
     NetworkSpec,
     agent_generators,
     build_networks,
+    check_agent_config,
     layer_gradients,
     linear_schedule,
     obs_shape_of,
     returns_frame,
 )
 from actlab.rl.ensemble import clip_grad_norm_per_member, ensemble_call, stack
-from actlab.rl.envs import ENVIRONMENTS, AgentEnvs, is_minatar
+from actlab.rl.envs import AgentEnvs, is_minatar
 
 __all__ = [
     "Config",
@@ -130,35 +131,18 @@ class Config:
     """Device of the networks, replay buffers and updates (environments stay on the CPU)."""
 
     def __post_init__(self) -> None:
-        if self.env_id not in ENVIRONMENTS:
-            valid = ", ".join(ENVIRONMENTS)
-            raise ValueError(f"env_id must be one of {valid}, got {self.env_id!r}")
-        seeds = tuple(self.seeds)
-        if not seeds or not all(_is_int(s) for s in seeds):
-            raise ValueError(f"seeds must be a non-empty tuple of integers, got {self.seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct (one agent each), got {seeds}")
-        object.__setattr__(self, "seeds", seeds)
-        if not isinstance(self.network, NetworkSpec):
-            raise ValueError(f"network must be a NetworkSpec, got {type(self.network).__name__}")
+        check_agent_config(self)
         if self.network.hadamard == "all":
             raise ValueError(
                 "network.hadamard must be 'none' or 'last' for DQN (the paper's placement is the "
                 "representation layer), got 'all'"
             )
-        hidden = tuple(self.hidden)
-        if not hidden or not all(_is_int(h) and h >= 1 for h in hidden):
-            raise ValueError(f"hidden must be a non-empty tuple of integers >= 1, got {hidden!r}")
-        object.__setattr__(self, "hidden", hidden)
         for name, minimum in [
-            ("total_steps", 1),
             ("buffer_size", 1),
             ("batch_size", 1),
             ("target_network_frequency", 1),
             ("learning_starts", 0),
             ("train_frequency", 1),
-            ("diag_every", 0),
-            ("probe_size", 1),
         ]:
             value = getattr(self, name)
             if not _is_int(value) or value < minimum:

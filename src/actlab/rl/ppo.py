@@ -41,7 +41,6 @@ Not included: CleanRL's optional early stop on a target KL (off by default there
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from actlab.activations import get_activation
 from actlab.progress import advance
 from actlab.rl.common import (
     AgentRun,
@@ -60,13 +58,14 @@ from actlab.rl.common import (
     NetworkSpec,
     agent_generators,
     build_networks,
+    check_agent_config,
     layer_gradients,
     linear_schedule,
     obs_shape_of,
     returns_frame,
 )
 from actlab.rl.ensemble import clip_grad_norm_per_member, ensemble_call, stack
-from actlab.rl.envs import ENVIRONMENTS, AgentEnvs
+from actlab.rl.envs import AgentEnvs
 
 __all__ = ["Config", "main", "gae", "categorical_logprob_entropy", "ppo_losses", "sample_actions"]
 
@@ -141,28 +140,9 @@ class Config:
     """Device of the networks, rollout buffers and updates (environments stay on the CPU)."""
 
     def __post_init__(self) -> None:
-        if self.env_id not in ENVIRONMENTS:
-            close = difflib.get_close_matches(str(self.env_id), ENVIRONMENTS, n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"env_id {self.env_id!r} is not supported.{hint}")
-        seeds = tuple(self.seeds)
-        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
-            raise ValueError(f"seeds must be a non-empty tuple of integers, got {self.seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct (one agent each), got {self.seeds!r}")
-        object.__setattr__(self, "seeds", seeds)
-        if not isinstance(self.network, NetworkSpec):
-            raise ValueError(f"network must be a NetworkSpec, got {self.network!r}")
-        get_activation(self.network.activation)  # an unknown name raises, naming the closest
-        hidden = tuple(self.hidden)
-        if not hidden:
-            raise ValueError("hidden must name at least one width, got ()")
-        for width in hidden:
-            _check_int("every hidden width", width, 1)
-        object.__setattr__(self, "hidden", hidden)
-        for name in ("copies", "num_steps", "num_minibatches", "update_epochs", "probe_size"):
+        check_agent_config(self)
+        for name in ("copies", "num_steps", "num_minibatches", "update_epochs"):
             _check_int(name, getattr(self, name), 1)
-        _check_int("diag_every", self.diag_every, 0)
         rollout = self.num_steps * self.copies
         _check_int("total_steps", self.total_steps, rollout)  # at least one rollout
         if rollout % self.num_minibatches:

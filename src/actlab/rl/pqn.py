@@ -42,13 +42,14 @@ from actlab.rl.common import (
     NetworkSpec,
     agent_generators,
     build_networks,
+    check_agent_config,
     layer_gradients,
     linear_schedule,
     obs_shape_of,
     returns_frame,
 )
 from actlab.rl.ensemble import clip_grad_norm_per_member, ensemble_call, stack
-from actlab.rl.envs import ENVIRONMENTS, AgentEnvs, is_minatar
+from actlab.rl.envs import AgentEnvs
 from actlab.seeding import derive_seed
 
 __all__ = [
@@ -122,28 +123,9 @@ class Config:
     """Where the networks, rollout buffers and updates live (environments stay on the CPU)."""
 
     def __post_init__(self) -> None:
-        if self.env_id not in ENVIRONMENTS:
-            raise ValueError(
-                f"env_id must be one of {', '.join(ENVIRONMENTS)}, got {self.env_id!r}"
-            )
-        seeds = tuple(self.seeds)
-        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
-            raise ValueError(f"seeds must be a non-empty tuple of integers, got {self.seeds!r}")
-        if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct, got {self.seeds!r}")
-        object.__setattr__(self, "seeds", seeds)
-        if not isinstance(self.network, NetworkSpec):
-            raise ValueError(f"network must be a NetworkSpec, got {self.network!r}")
-        if is_minatar(self.env_id) and self.network.hadamard == "all":
-            raise ValueError(
-                "network.hadamard='all' is for the MLP; MinAtar networks take 'none' or 'last'"
-            )
-        for name in ("copies", "num_steps", "num_minibatches", "update_epochs", "probe_size"):
+        check_agent_config(self)
+        for name in ("copies", "num_steps", "num_minibatches", "update_epochs"):
             _check_int(name, getattr(self, name), 1)
-        _check_int("total_steps", self.total_steps, 1)
-        _check_int("diag_every", self.diag_every, 0)
-        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
-            raise ValueError(f"hidden must be positive integer widths, got {self.hidden!r}")
         batch = self.copies * self.num_steps
         if self.total_steps < batch:
             raise ValueError(
