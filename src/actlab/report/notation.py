@@ -155,6 +155,7 @@ SCOPES: dict[str, frozenset[str]] = {
         r"\psi": "gallery",
         r"\alpha": "gallery",
         "H": "deep-mlp",
+        "s": "deep-mlp activation-swap single-neuron",
         "q": "gradient-flow unit-states",
         "t": "deep-mlp activation-swap stability rl-hadamard",
         r"\mu": "stability",
