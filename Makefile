@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-stamp
 TORCH_SPEC     ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 
-.PHONY: install test bench lint tutorial clean
+.PHONY: install test bench lint tutorial clean check-rl bench-rl
 
 install: $(STAMP)
 
@@ -25,6 +25,20 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ensemble.py --json bench-results/ensemble.json
+
+# RL learning checks (issue 15), not in the fast suite: ~30 min for CartPole + MinAtar PQN on one
+# core, hours with MinAtar DQN. A part: make check-rl CHECK_RL_ARGS="--agents pqn --envs cartpole"
+CHECK_RL_ARGS ?=
+check-rl: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/check_rl.py $(CHECK_RL_ARGS)
+
+# RL speed against stable-baselines3 (the optional extra "bench"), returns side by side, profile.
+BENCH_RL_ARGS ?= --learning --profile
+bench-rl: $(STAMP)
+	$(BIN)/python -c "import stable_baselines3" 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet -e ".[bench]"
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_rl.py --json bench-results/rl.json \
+		$(BENCH_RL_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts
