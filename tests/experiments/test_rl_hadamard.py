@@ -223,14 +223,17 @@ def test_matched_plain_width_by_counting_parameters():
     def count(*mods):
         return sum(p.numel() for m in mods for p in m.parameters())
 
-    for n_in, n_out in ((120, 84), (4, 16), (1024, 128)):
-        hadamard = count(torch.nn.Linear(n_in, n_out), torch.nn.Linear(n_in, n_out))
-        hadamard += n_out  # the output unit's weights
-        m = solutions.matched_plain_width(n_in, n_out)
-        assert count(torch.nn.Linear(n_in, m)) + m >= hadamard
-        assert count(torch.nn.Linear(n_in, m - 1)) + m - 1 < hadamard
+    for n_in, n_out, acts in ((120, 84, 2), (4, 16, 1), (1024, 128, 6)):
+        branches = torch.nn.Linear(n_in, n_out), torch.nn.Linear(n_in, n_out)
+        hadamard = count(*branches, torch.nn.Linear(n_out, acts))
+        m = solutions.matched_plain_width(n_in, n_out, acts)
+        assert count(torch.nn.Linear(n_in, m), torch.nn.Linear(m, acts)) >= hadamard
+        assert count(torch.nn.Linear(n_in, m - 1), torch.nn.Linear(m - 1, acts)) < hadamard
+    # the exercise's numbers: the CartPole representation layer, two actions
+    assert solutions.matched_plain_width(120, 84, 2) == 167
+    assert "N' = 167" in stubs.EXERCISES[1].solution
     with pytest.raises(NotImplementedError):
-        stubs.matched_plain_width(120, 84)
+        stubs.matched_plain_width(120, 84, 2)
 
 
 def test_a_budget_an_agent_cannot_use_is_refused_before_the_run():
@@ -295,6 +298,201 @@ def test_a_diagnostic_claim_is_also_tested_at_initialisation():
     )
     rank = next(r for r in rows if r["claim"] == "higher-rank")
     assert rank["verdict"] == "reproduced" and rank["at_start"] == "reproduced"
-    assert "(at init: reproduced)" in "\n".join(claims_markdown([rank]))
+    assert "+3.03 [+2.72, +3.35]: already there" in "\n".join(claims_markdown([rank]))
+    assert "within noise (+0 [" in "\n".join(claims_markdown([rank]))  # no -4.44e-16
+    assert ": already there |" in "\n".join(claims_markdown([rank]))
     faster = next(r for r in rows if r["claim"] == "faster")
     assert "at_start" not in faster
+
+
+# ------------------------------------------------------------------------ review fixes (#16)
+def paired_t(d):
+    """The paired t-interval of mean(d), written out."""
+    d = np.asarray(d, float)
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    return d.mean() - half, d.mean() + half
+
+
+def _rank_cell(net, start, end, steps=(0, 1000)):
+    d = {"effective_rank": {"per_seed_start": start, "per_seed_end": end, "steps": list(steps)}}
+    return {
+        "agent": "dqn",
+        "env": "CartPole-v1",
+        "network": net,
+        "per_seed_auc": [1.0, 2.0, 3.0],
+        "diagnostics": d,
+    }
+
+
+def test_a_gap_already_there_at_init_that_training_narrows_is_said_so():
+    """The effective-rank gap of the default run's DQN: Hadamard far above at init, still above
+    at the end, but training narrowed it; the change column is Welch's interval of each seed's
+    end - start, written out."""
+    tanh = _rank_cell("tanh", [3.4, 3.5, 3.3, 3.4], [3.6, 3.7, 3.6, 3.65])
+    had = _rank_cell("tanh-hadamard", [5.2, 5.3, 5.1, 5.25], [3.9, 4.0, 3.85, 4.1])
+    row = next(r for r in claims_table([tanh, had]) if r["claim"] == "higher-rank")
+    assert row["verdict"] == "reproduced" and row["at_start"] == "reproduced"
+    ch_t = np.subtract(tanh["diagnostics"]["effective_rank"]["per_seed_end"], [3.4, 3.5, 3.3, 3.4])
+    ch_h = np.subtract(had["diagnostics"]["effective_rank"]["per_seed_end"], [5.2, 5.3, 5.1, 5.25])
+    assert (row["change"]["lo"], row["change"]["hi"]) == pytest.approx(welch(ch_h, ch_t))
+    assert row["change"]["verdict"] == "not reproduced"
+    line = claims_markdown([row])[-1]
+    assert "already there" in line and "| narrowed (" in line
+    # the gap widening instead
+    had2 = _rank_cell("tanh-hadamard", [3.4, 3.5, 3.3, 3.4], [5.9, 6.0, 5.85, 6.1])
+    row2 = next(r for r in claims_table([tanh, had2]) if r["claim"] == "higher-rank")
+    assert row2["at_start"] == "inconclusive" and "| widened (" in claims_markdown([row2])[-1]
+
+
+def test_with_one_record_there_is_no_at_init_test():
+    """A run with a single diagnostics record has no initialisation to compare with."""
+    one = [_rank_cell(n, [3, 4, 5], [3, 4, 5], steps=(0, 0)) for n in ("tanh", "tanh-hadamard")]
+    row = next(r for r in claims_table(one) if r["claim"] == "higher-rank")
+    assert "start" not in row and "change" not in row
+    assert claims_markdown([row])[-1].endswith("| — | — |")
+
+
+def test_the_paired_check_is_the_t_interval_of_same_seed_differences():
+    a, b = [5.0, 7.0, 6.5, 9.0], [4.0, 6.5, 5.0, 8.2]  # a consistent, small gain per seed
+    row = claims_table(
+        [
+            {"agent": "ppo", "env": "E", "network": "tanh", "per_seed_auc": b, "diagnostics": {}},
+            {
+                "agent": "ppo",
+                "env": "E",
+                "network": "tanh-hadamard",
+                "per_seed_auc": a,
+                "diagnostics": {},
+            },
+        ]
+    )[0]
+    assert (row["paired"]["lo"], row["paired"]["hi"]) == pytest.approx(paired_t(np.subtract(a, b)))
+    assert row["verdict"] == "inconclusive" and row["paired"]["verdict"] == "reproduced"
+    from actlab.experiments.rl_hadamard.report import paired_sentence
+
+    text = paired_sentence([row])
+    assert "same verdict in 0 of 1 rows" in text and "(paired: reproduced)" in text
+    row["paired"]["verdict"] = "inconclusive"
+    assert paired_sentence([row]).endswith("in 1 of 1 rows.")
+
+
+def _curve_cell(net, first, final, agent="pqn"):
+    return {
+        "agent": agent,
+        "env": "CartPole-v1",
+        "network": net,
+        "curves": [[None, f, f] for f in first],
+        "per_seed_final": final,
+    }
+
+
+def test_the_learning_sentence_names_cells_that_did_not_rise_above_their_start():
+    from actlab.experiments.rl_hadamard.report import learning_rows, learning_sentence
+
+    rose = _curve_cell("tanh", [20, 22, 19, 25], [200, 150, 260, 180])
+    flat = _curve_cell("tanh-hadamard", [23, 27, 21, 25], [49, 9.6, 39, 13])
+    rows = learning_rows([rose, flat])
+    want = paired_t(np.subtract([49, 9.6, 39, 13], [23, 27, 21, 25]))
+    assert (rows[1]["lo"], rows[1]["hi"]) == pytest.approx(want)  # first finite point used
+    text = learning_sentence([rose, flat])
+    assert text.startswith("1 of 2 cells did **not**") and "`tanh-hadamard`" in text
+    assert "`tanh`" not in text
+    assert learning_sentence([rose]).startswith("Every cell ended measurably above")
+
+
+def test_the_saturation_sentence_says_when_no_unit_is_saturated_on_every_state():
+    from actlab.experiments.rl_hadamard.report import saturation_sentence
+
+    def cell(units):
+        return {"diagnostics": {"saturated": {"per_seed_end": units}}}
+
+    assert "In all 2 tanh cells, no unit" in saturation_sentence([cell([0, 0]), cell([0.0])])
+    assert saturation_sentence([cell([0, 0]), cell([0, 0.01])]).startswith("In 1 of 2 tanh")
+    assert saturation_sentence([{"diagnostics": {"dead": {}}}]) == ""
+
+
+def test_the_iqm_sentence_matches_scipys_trimmed_mean():
+    from actlab.experiments.rl_hadamard.report import iqm_sentence
+
+    x = np.array([1.0, 2.0, 4.0, 8.0, 100.0])
+    assert stats.trim_mean(x, 0.25) == pytest.approx(np.mean(np.sort(x)[1:4]))
+    assert "with 5 seeds it drops the 1 lowest and the 1 highest and averages the middle 3" in (
+        iqm_sentence([{"seeds": 5}])
+    )
+    assert stats.trim_mean(x[:3], 0.25) == pytest.approx(x[:3].mean())
+    assert "with 3 seeds it is the mean of all 3" in iqm_sentence([{"seeds": 3}])
+
+
+def test_the_scale_sentence_gives_each_agents_own_step_count():
+    from actlab.experiments.rl_hadamard.report import scale_sentence
+
+    cells = [
+        {"agent": "dqn", "env": "CartPole-v1", "steps": 20_000, "seeds": 5},
+        {"agent": "ppo", "env": "CartPole-v1", "steps": 19_968, "seeds": 5},
+        {"agent": "pqn", "env": "CartPole-v1", "steps": 19_968, "seeds": 5},
+        {"agent": "pqn", "env": "MinAtar/Breakout-v1", "steps": 36_864, "seeds": 5},
+    ]
+    assert scale_sentence(cells) == (
+        "20,000 (DQN), 19,968 (PPO and PQN) steps per agent on CartPole-v1; 36,864 (PQN) steps "
+        "per agent on MinAtar/Breakout-v1; 5 seeds per cell"
+    )
+
+
+def test_the_confounds_name_parameters_missing_baselines_and_agent_only_settings():
+    from actlab.experiments.rl_hadamard.report import confounds_sentence, untested_sentence
+
+    def cell(agent, net, params, ln=False, ortho=False, place="none"):
+        settings = dict(parameters=params, layer_norm=ln, orthogonal_init=ortho, hadamard=place)
+        return {"agent": agent, "env": "CartPole-v1", "network": net, "settings": settings}
+
+    cells = [
+        cell("dqn", "tanh", 10_934),
+        cell("dqn", "tanh-hadamard", 21_098, place="last"),
+        cell("pqn", "tanh", 11_342, True, True),
+        cell("pqn", "tanh-hadamard", 22_514, True, True, "all"),
+    ]
+    text = confounds_sentence(cells)
+    assert "21,098 parameters per agent with the Hadamard layer (the representation layer)" in text
+    assert "22,514 parameters per agent with the Hadamard layer (every hidden layer)" in text
+    assert "no tanh network widened" in text
+    assert "LayerNorm before each activation in PQN only" in text
+    assert "orthogonal initialisation in PQN only" in text
+    wide = confounds_sentence([*cells, cell("dqn", "tanh-wide", 21_000)])
+    assert "no tanh network widened" not in wide
+    assert "*not-parameters*" in untested_sentence([{"claim": "faster"}])
+    assert untested_sentence([{"claim": c.key} for c in ex_claims()]) == ""
+
+
+def ex_claims():
+    from actlab.experiments.rl_hadamard.claims import CLAIMS
+
+    return CLAIMS
+
+
+def test_cell_settings_count_the_agents_parameters(results):
+    """PQN's plain tanh network on CartPole, 4 -> 120 -> 84 -> 2 with LayerNorm (weight and
+    bias) before each activation, counted by hand; the Hadamard network has more; PPO counts
+    actor and critic."""
+    by = {(c["agent"], c["network"]): c["settings"] for c in results.summary["cells"]}
+    ln = 2 * 120 + 2 * 84
+    plain = (4 * 120 + 120) + (120 * 84 + 84) + (84 * 2 + 2) + ln
+    assert by[("pqn", "tanh")]["parameters"] == plain
+    assert by[("pqn", "tanh")]["layer_norm"] and by[("pqn", "tanh")]["orthogonal_init"]
+    assert by[("pqn", "tanh-hadamard")]["hadamard"] == "all"
+    assert by[("pqn", "tanh-hadamard")]["parameters"] > plain
+    actor = (4 * 120 + 120) + (120 * 84 + 84) + (84 * 2 + 2)
+    critic = (4 * 120 + 120) + (120 * 84 + 84) + (84 + 1)
+    assert by[("ppo", "tanh")]["parameters"] == actor + critic
+    assert not by[("ppo", "tanh")]["layer_norm"]
+
+
+def test_figures_have_no_empty_panels(results):
+    from actlab.experiments.rl_hadamard.figures import plot_diagnostics, plot_returns
+
+    fig = plot_returns(results)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == len({(c["env"], c["agent"]) for c in results.summary["cells"]})
+    assert all(ax.lines for ax in visible)
+    fig = plot_diagnostics(results)  # tanh networks only: no dead-ReLU panel
+    assert all(ax.lines for ax in fig.axes)
+    assert not any("dead" in ax.get_title() for ax in fig.axes)

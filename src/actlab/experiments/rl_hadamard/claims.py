@@ -11,12 +11,18 @@ comparison of two networks of the same agent on the same environment:
 * ``not-parameters``: tanh-Hadamard learns faster than tanh widened to its parameter count;
 * ``relu-dies``: with ReLU the Hadamard layer leaves more dead units than the plain layer.
 
-A verdict compares the seeds of the two cells (different networks, so independent samples): the
-difference of means with Welch's 95% interval. ``reproduced``: the interval lies on the claimed
-side of 0; ``not reproduced``: it lies on the other side (the run contradicts the claim);
-``inconclusive``: it holds 0, or a side has fewer than two seeds. For the diagnostics the same
-test is also run on the first record (``at_start``, at initialisation): a difference already
-present there comes with the architecture, not from training.
+A verdict compares the seeds of the two cells (different networks, so different initial weights):
+the difference of means with Welch's 95% interval. ``reproduced``: the interval lies on the
+claimed side of 0; ``not reproduced``: it lies on the other side (the run contradicts the claim);
+``inconclusive``: it holds 0, or a side has fewer than two seeds. Seed ``i`` of both cells shares
+its environment and exploration seeds, so the two samples are not strictly independent; the
+paired test over same-seed pairs (``paired``) is computed beside it as a check (a positive
+correlation makes Welch's interval the wider, more cautious one).
+
+For the diagnostics the same test is also run on the first record (``start``, at
+initialisation: a difference already present there comes with the architecture, not from
+training), and on each seed's change from the first to the last record (``change``: did training
+widen the gap in the claimed direction, narrow it, or leave it within noise?).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["CLAIMS", "Claim", "claim_verdict", "claims_table"]
+__all__ = ["CLAIMS", "Claim", "claim_verdict", "claims_table", "paired_verdict"]
 
 
 @dataclass(frozen=True)
@@ -79,11 +85,24 @@ CLAIMS = (
 )
 
 
-def claim_verdict(a: Sequence[float], b: Sequence[float], sign: int) -> dict[str, Any]:
+def _finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def paired_verdict(a: Sequence[float], b: Sequence[float], sign: int) -> dict[str, Any]:
+    """The paired version of :func:`claim_verdict`: ``a[i] - b[i]`` over the seeds where both
+    are finite, the t-interval of their mean and the verdict."""
+    d = [x - y for x, y in zip(a, b, strict=False) if _finite(x) and _finite(y)]
+    return claim_verdict(d, [0.0] * len(d), sign, paired=True)
+
+
+def claim_verdict(
+    a: Sequence[float], b: Sequence[float], sign: int, paired: bool = False
+) -> dict[str, Any]:
     """Difference of means ``mean(a) - mean(b)``, Welch's 95% interval and the verdict for a
     claim that the difference has sign ``sign``; non-finite values are left out."""
-    x = np.asarray([v for v in a if v is not None and math.isfinite(v)], dtype=float)
-    y = np.asarray([v for v in b if v is not None and math.isfinite(v)], dtype=float)
+    x = np.asarray([v for v in a if _finite(v)], dtype=float)
+    y = np.asarray([v for v in b if _finite(v)], dtype=float)
     out: dict[str, Any] = {
         "n": [int(x.size), int(y.size)],
         "diff": math.nan,
@@ -98,6 +117,9 @@ def claim_verdict(a: Sequence[float], b: Sequence[float], sign: int) -> dict[str
         return out
     if np.ptp(x) == 0 and np.ptp(y) == 0:  # no spread at all: the difference is exact
         lo = hi = out["diff"]
+    elif paired:  # ``b`` is all zeros: the one-sample interval of ``a``
+        ci = stats.ttest_1samp(x, 0.0).confidence_interval(0.95)
+        lo, hi = float(ci.low), float(ci.high)
     else:
         ci = stats.ttest_ind(x, y, equal_var=False).confidence_interval(0.95)
         lo, hi = float(ci.low), float(ci.high)
@@ -113,7 +135,9 @@ def _values(cell: dict[str, Any], metric: str, when: str = "end") -> list[float 
     if metric == "auc":
         return cell["per_seed_auc"]
     d = cell["diagnostics"].get(metric)
-    return None if d is None else d.get(f"per_seed_{when}")
+    if d is None or (when == "start" and len(set(d.get("steps", ()))) == 1):
+        return None  # one record only: it is both the start and the end
+    return d.get(f"per_seed_{when}")
 
 
 def claims_table(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -140,9 +164,18 @@ def claims_table(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     **claim_verdict(va, vb, claim.sign),
                 }
             )
+            rows[-1]["paired"] = paired_verdict(va, vb, claim.sign)
             sa, sb = _values(a, claim.metric, "start"), _values(b, claim.metric, "start")
             if claim.metric != "auc" and sa is not None and sb is not None:
                 # the same test at the first record (initialisation): a difference already
                 # there is the architecture's, not what training did
-                rows[-1]["at_start"] = claim_verdict(sa, sb, claim.sign)["verdict"]
+                start = claim_verdict(sa, sb, claim.sign)
+                rows[-1]["start"] = start
+                rows[-1]["at_start"] = start["verdict"]
+                # each seed's change over training: did training widen the gap?
+                rows[-1]["change"] = claim_verdict(_changes(sa, va), _changes(sb, vb), claim.sign)
     return rows
+
+
+def _changes(start: Sequence[float | None], end: Sequence[float | None]) -> list[float]:
+    return [e - s for s, e in zip(start, end, strict=True) if _finite(s) and _finite(e)]

@@ -34,11 +34,11 @@ def lambda_returns(
     raise NotImplementedError("exercise: run the recursion backwards from the last step")
 
 
-def matched_plain_width(in_features: int, out_features: int) -> int:
+def matched_plain_width(in_features: int, out_features: int, n_actions: int) -> int:
     """The width ``M`` of a plain layer ``in_features -> M`` whose weights and biases, plus the
-    ``M`` weights of one linear output unit that reads it, number at least as many as a Hadamard
-    layer ``in_features -> out_features`` plus its own output unit's weights (the smallest such
-    ``M``)."""
+    weights of the linear head that reads it (``n_actions`` outputs), number at least as many as
+    a Hadamard layer ``in_features -> out_features`` plus its own head's weights (the smallest
+    such ``M``; the heads' biases are the same on both sides)."""
     raise NotImplementedError("exercise: count the parameters of both and solve for M")
 
 
@@ -62,17 +62,17 @@ EXERCISES: list[Exercise] = [
         "coding",
         "How wide is a fair plain baseline?",
         "Write `matched_plain_width`. For the 84-unit representation layer of the CartPole "
-        "networks (input 120, two actions), how wide must a plain layer be to have as many "
-        "parameters as the Hadamard layer? Why does the experiment also run this widened "
-        "network?",
-        "A Hadamard layer has two branches, $2(n_{in} + 1) n_{out}$ parameters, and its "
-        "output unit adds $n_{out}$ weights; a plain layer of $N'$ units has "
-        "$(n_{in} + 1) N' + N'$. Setting them equal gives "
-        "$N' = \\lceil (2 n_{in} + 3) n_{out} / (n_{in} + 2) \\rceil$: for $n_{in} = 120$, "
-        "$n_{out} = 84$, $N' = 168$, about twice as wide. A gain of the Hadamard network over "
+        "networks (input 120, a head with two actions), how wide must a plain layer be to have "
+        "as many parameters as the Hadamard layer? Why does the experiment also run this "
+        "widened network (`tanh-wide`, in the `full` preset)?",
+        "A Hadamard layer has two branches, $2(n_{in} + 1) n_{out}$ parameters, and the "
+        "two-action head reads it with $2 n_{out}$ weights; a plain layer of $N'$ units has "
+        "$(n_{in} + 1) N'$, and its head $2 N'$. Setting them equal gives "
+        "$N' = \\lceil (2 n_{in} + 4) n_{out} / (n_{in} + 3) \\rceil$: for $n_{in} = 120$, "
+        "$n_{out} = 84$, $N' = 167$, about twice as wide. A gain of the Hadamard network over "
         "plain tanh could come from its extra parameters alone; the widened network has them "
         "too, so only a gain over *it* is a gain of the product itself (the claim "
-        "*not-parameters*).",
+        "*not-parameters*, which the default run does not test).",
         function="rl_hadamard:matched_plain_width",
     ),
     Exercise(

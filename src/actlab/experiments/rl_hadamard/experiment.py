@@ -196,6 +196,20 @@ def run_cell(agent: str, env: str, net: str, cfg: Config) -> dict[str, Any]:
         "diagnostics": out.diagnostics,
         "speed": out.speed,
         "heads": head_outputs(agent, acfg, out.params, cfg.probe_size),
+        "settings": cell_settings(acfg, out.params),
+    }
+
+
+def cell_settings(acfg: Any, params: dict) -> dict[str, Any]:
+    """What differs between cells besides the activation, for the chapter's confounds: the
+    parameters of one agent (all its networks: PPO's actor and critic), the Hadamard layer's
+    place, LayerNorm, orthogonal initialisation (PQN's CleanRL init) and when learning starts."""
+    return {
+        "parameters": int(sum(v[0].numel() for v in params.values())),
+        "hadamard": "none" if acfg.network.widened else acfg.network.hadamard,
+        "layer_norm": bool(acfg.network.layer_norm),
+        "orthogonal_init": bool(getattr(acfg, "orthogonal_init", False)),
+        "learning_starts": int(getattr(acfg, "learning_starts", 0)),
     }
 
 
@@ -304,6 +318,7 @@ def _cell_summary(cfg: Config, agent: str, env: str, net: str, part: dict) -> di
             "end": mean_ci(rows[rows.step == last].sort_values("seed").value, bounds=bounds),
             "per_seed_end": rows[rows.step == last].sort_values("seed").value.tolist(),
             "per_seed_start": rows[rows.step == first].sort_values("seed").value.tolist(),
+            "steps": [int(first), int(last)],
         }
     finite = np.isfinite(final) & np.isfinite(areas)
     return {
@@ -325,6 +340,7 @@ def _cell_summary(cfg: Config, agent: str, env: str, net: str, part: dict) -> di
         "diagnostics": diags,
         "speed": {k: float(v) for k, v in part["speed"].items()},
         "heads": part["heads"],
+        "settings": part.get("settings", {}),
     }
 
 

@@ -7,8 +7,8 @@ import math
 from typing import Any
 
 from actlab.experiments.base import Results
-from actlab.experiments.rl_hadamard.claims import claims_table
-from actlab.report.format import num, pct
+from actlab.experiments.rl_hadamard.claims import CLAIMS, claims_table, paired_verdict
+from actlab.report.format import num, pct, ratio
 
 __all__ = [
     "report",
@@ -17,6 +17,12 @@ __all__ = [
     "scale_sentence",
     "verdict_counts",
     "heads_sentence",
+    "learning_rows",
+    "learning_sentence",
+    "confounds_sentence",
+    "saturation_sentence",
+    "paired_sentence",
+    "iqm_sentence",
 ]
 
 AGENT_NAMES = {"dqn": "DQN", "ppo": "PPO", "pqn": "PQN"}
@@ -54,13 +60,123 @@ def _ci_text(stat: dict[str, Any] | None, share: bool) -> str:
 
 
 def scale_sentence(cells: list[dict[str, Any]]) -> str:
-    """The run's scale: steps per agent per environment family and seeds, in one sentence."""
+    """The run's scale: steps per agent per environment (agents that step in whole rollouts may
+    take a few steps fewer than the budget: each count is the one that agent took) and seeds."""
     parts = []
     for env in dict.fromkeys(c["env"] for c in cells):
-        mine = [c for c in cells if c["env"] == env]
-        parts.append(f"{mine[0]['steps']:,} steps per agent on {env}")
+        by_steps: dict[int, list[str]] = {}
+        for c in cells:
+            if c["env"] == env and AGENT_NAMES[c["agent"]] not in by_steps.get(c["steps"], []):
+                by_steps.setdefault(c["steps"], []).append(AGENT_NAMES[c["agent"]])
+        counts = ", ".join(f"{steps:,} ({' and '.join(a)})" for steps, a in by_steps.items())
+        parts.append(f"{counts} steps per agent on {env}")
     seeds = sorted({c["seeds"] for c in cells})
     return f"{'; '.join(parts)}; {' or '.join(str(s) for s in seeds)} seeds per cell"
+
+
+def _first_finite(row: list[float | None]) -> float:
+    return next((float(v) for v in row if v is not None and math.isfinite(v)), math.nan)
+
+
+def learning_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per cell, whether its agents measurably learned: each seed's final return minus its first
+    point of the return curve (the first window of training, played near-randomly: ε close to
+    1, an untrained policy), with the paired t-interval over seeds."""
+    rows = []
+    for c in cells:
+        first = [_first_finite(row) for row in c["curves"]]
+        v = paired_verdict(c["per_seed_final"], first, 1)
+        rows.append({"agent": c["agent"], "env": c["env"], "network": c["network"], **v})
+    return rows
+
+
+def learning_sentence(cells: list[dict[str, Any]]) -> str:
+    """Names the cells whose final return is not above their start (paired interval holds 0 or
+    lies below): their claims are about agents that had not yet learned."""
+    rows = learning_rows(cells)
+    flat = [r for r in rows if r["verdict"] != "reproduced"]
+    if not flat:
+        return (
+            f"Every cell ended measurably above its start (all {len(rows)}: each seed's final "
+            "return minus its first point of the curve, paired 95% t-interval above 0)."
+        )
+    names = "; ".join(
+        f"{AGENT_NAMES[r['agent']]} on {r['env']} with `{r['network']}` "
+        f"({_signed(r['diff'])} [{_signed(r['lo'])}, {_signed(r['hi'])}])"
+        for r in flat
+    )
+    return (
+        f"{len(flat)} of {len(rows)} cells did **not** end measurably above their start "
+        "(each seed's final return minus its first point of the curve, near-random play; "
+        f"paired 95% t-interval holds 0 or lies below): {names}. Their claims compare agents "
+        "that had not learned yet, and their diagnostics describe barely trained networks."
+    )
+
+
+def _signed(v: Any) -> str:
+    return "n/a" if math.isnan(_f(v)) else f"{_f(v):+.3g}"
+
+
+PLACES = {"all": "every hidden layer", "last": "the representation layer"}
+
+
+def confounds_sentence(cells: list[dict[str, Any]]) -> str:
+    """What differs besides the activation, read from the cells' settings: parameters per
+    agent (plain against Hadamard), where the Hadamard layer sits, LayerNorm and orthogonal
+    initialisation per agent, whether a parameter-matched network ran."""
+    out = []
+    for agent in dict.fromkeys(c["agent"] for c in cells):
+        for env in dict.fromkeys(c["env"] for c in cells if c["agent"] == agent):
+            by = {
+                c["network"]: c.get("settings") or {}
+                for c in cells
+                if c["agent"] == agent and c["env"] == env
+            }
+            plain, had = by.get("tanh", {}), by.get("tanh-hadamard", {})
+            if "parameters" in plain and "parameters" in had:
+                out.append(
+                    f"{AGENT_NAMES[agent]} on {env}: {had['parameters']:,} parameters per agent "
+                    f"with the Hadamard layer ({PLACES.get(had.get('hadamard'), '?')})"
+                    f" against {plain['parameters']:,} with plain tanh "
+                    f"({ratio_text(had['parameters'], plain['parameters'])})"
+                )
+    extras = []
+    for key, what in (
+        ("layer_norm", "LayerNorm before each activation"),
+        ("orthogonal_init", "orthogonal initialisation"),
+    ):
+        agents = [
+            AGENT_NAMES[a]
+            for a in dict.fromkeys(c["agent"] for c in cells)
+            if any((c.get("settings") or {}).get(key) for c in cells if c["agent"] == a)
+        ]
+        others = [
+            AGENT_NAMES[a]
+            for a in dict.fromkeys(c["agent"] for c in cells)
+            if AGENT_NAMES[a] not in agents
+        ]
+        if agents and others:
+            extras.append(f"{what} in {' and '.join(agents)} only")
+    networks = {c["network"] for c in cells}
+    text = ""
+    if out:
+        text += "Parameters: " + "; ".join(out) + ". "
+    if "tanh-wide" not in networks:
+        text += (
+            "This run has no tanh network widened to the Hadamard network's parameter count "
+            "(`tanh-wide`, in the `full` preset): a gain of `tanh-hadamard` over `tanh` here "
+            "may come from its extra parameters, not from the product. "
+        )
+    if extras:
+        text += (
+            "Between agents the networks differ too (" + "; ".join(extras) + "), so a "
+            "difference between agents is not one of the activation. "
+        )
+    return text.strip()
+
+
+def ratio_text(a: float, b: float) -> str:
+    return f"{ratio(math.log10(a / b))}×"
 
 
 def verdict_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -70,31 +186,136 @@ def verdict_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def _clean(v: float) -> float:
+    """Float rounding of a difference of equal sums (about 1e-16) written as 0."""
+    return 0.0 if abs(v) < 1e-12 else v
+
+
+def _diff_text(r: dict[str, Any] | None, metric: str) -> str:
+    """``+d [lo, hi]`` of a verdict dict (points for shares), or why there is no interval."""
+    if r is None:
+        return "—"
+    share = metric in ("saturated", "saturated_share", "dead")
+    fmt = (lambda v: f"{_clean(100 * v):+.3g} points") if share else (lambda v: f"{_clean(v):+.3g}")
+    if math.isnan(_f(r["diff"])):
+        return "n/a"
+    if r["lo"] == r["hi"] == 0:
+        return "0 in every seed of both"
+    text = fmt(r["diff"])
+    if not math.isnan(_f(r["lo"])):
+        text += f" [{fmt(r['lo'])}, {fmt(r['hi'])}]"
+    return text
+
+
+GAP = {"reproduced": "widened", "not reproduced": "narrowed", "inconclusive": "within noise"}
+AT_INIT = {
+    "reproduced": "already there",
+    "not reproduced": "reversed",
+    "inconclusive": "within noise",
+}
+
+
 def claims_markdown(rows: list[dict[str, Any]]) -> list[str]:
-    """The claims table: claim, agent, environment, the difference with Welch's interval, the
-    verdict."""
+    """The claims table: claim, agent, environment, the difference of means with Welch's
+    interval at the end and its verdict; for a diagnostic, the same difference at
+    initialisation and what training did to the gap (each seed's change, Welch)."""
     if not rows:
         return ["No claim could be tested: the run lacks the networks the claims compare."]
     out = [
-        "| claim | agent | environment | difference (network − baseline) [95% CI] | verdict |",
-        "|---|---|---|---|---|",
+        "| claim | agent | environment | network − baseline, end of training [95% CI] "
+        "| verdict | at initialisation [95% CI] | the gap over training |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         metric = METRIC_NAMES.get(r["metric"], r["metric"])
-        share = r["metric"] in ("saturated", "saturated_share", "dead")
-        fmt = (lambda v: f"{100 * v:+.3g} points") if share else (lambda v: f"{v:+.3g}")
-        diff = "n/a" if math.isnan(_f(r["diff"])) else fmt(r["diff"])
-        if r["lo"] == r["hi"] == 0:
-            diff = "0 in every seed of both"
-        elif not math.isnan(_f(r["lo"])):
-            diff += f" [{fmt(r['lo'])}, {fmt(r['hi'])}]"
+        start = r.get("start")
+        change = r.get("change")
+        gap = (
+            "—"
+            if change is None
+            else f"{GAP[change['verdict']]} ({_diff_text(change, r['metric'])})"
+        )
         out.append(
             f"| `{r['network']}` {r['text']} | {AGENT_NAMES[r['agent']]} | {r['env']} | "
-            f"{metric}: {diff} (seeds {r['n'][0]} vs {r['n'][1]}) | **{r['verdict']}**"
-            + (f" (at init: {r['at_start']})" if "at_start" in r else "")
-            + " |"
+            f"{metric}: {_diff_text(r, r['metric'])} (seeds {r['n'][0]} vs {r['n'][1]}) | "
+            f"**{r['verdict']}** | "
+            + (
+                "—"
+                if start is None
+                else f"{_diff_text(start, r['metric'])}: {AT_INIT[start['verdict']]}"
+            )
+            + f" | {gap} |"
         )
     return out
+
+
+def paired_sentence(rows: list[dict[str, Any]]) -> str:
+    """Whether the paired test over same-seed pairs agrees with Welch's verdicts."""
+    differ = [r for r in rows if "paired" in r and r["paired"]["verdict"] != r["verdict"]]
+    n = sum("paired" in r for r in rows)
+    if not n:
+        return ""
+    text = (
+        "Seed i of two networks shares its environment and exploration seeds, so the samples "
+        "are not strictly independent; a [paired t-test](#term-paired) over the same-seed "
+        "pairs gives the same "
+        f"verdict in {n - len(differ)} of {n} rows"
+    )
+    if not differ:
+        return text + "."
+    return (
+        text
+        + "; it differs in "
+        + "; ".join(
+            f"{r['claim']} for {AGENT_NAMES[r['agent']]} on {r['env']} "
+            f"(paired: {r['paired']['verdict']})"
+            for r in differ
+        )
+        + ". Welch's interval is the one the verdicts use: with a positive correlation between "
+        "the pairs it is the wider, more cautious one."
+    )
+
+
+def saturation_sentence(cells: list[dict[str, Any]]) -> str:
+    """The paper counts dead (saturated) *units*: say in how many tanh cells no unit was
+    saturated on every probe state in any seed, so that that count had nothing to reduce."""
+    tanh = [c for c in cells if "saturated" in c["diagnostics"]]
+    if not tanh:
+        return ""
+    none = [c for c in tanh if not any(c["diagnostics"]["saturated"]["per_seed_end"])]
+    if len(none) == len(tanh):
+        return (
+            f"In all {len(tanh)} tanh cells, no unit of the representation layer was saturated "
+            "on every probe state at the end, in any seed: the paper's count of dead "
+            "(saturated) units has nothing to reduce at this scale, so the claim is tested on "
+            "the saturated share of (state, unit) pairs instead, a weaker notion."
+        )
+    return (
+        f"In {len(none)} of {len(tanh)} tanh cells no unit was saturated on every probe state at "
+        "the end, in any seed; the claim is tested on the saturated share of (state, unit) "
+        "pairs, which every cell has."
+    )
+
+
+def iqm_sentence(cells: list[dict[str, Any]]) -> str:
+    """What the interquartile mean is with this run's seeds (SciPy's 25% trimmed mean)."""
+    seeds = sorted({c["seeds"] for c in cells})
+    parts = []
+    for n in seeds:
+        cut = int(0.25 * n)
+        kept = n - 2 * cut
+        parts.append(
+            f"with {n} seeds it is the mean of all {n}"
+            if cut == 0
+            else f"with {n} seeds it drops the {cut} lowest and the {cut} highest and averages "
+            f"the middle {kept}"
+        )
+    return (
+        "The interquartile mean (IQM) is the 25% trimmed mean: "
+        + "; ".join(parts)
+        + ". The bootstrap interval of so few seeds is rough (it can only resample the seeds "
+        "there are)."
+    )
 
 
 def heads_sentence(cells: list[dict[str, Any]]) -> str:
@@ -123,17 +344,30 @@ def heads_sentence(cells: list[dict[str, Any]]) -> str:
     if not parts:
         return ""
     tail = (
-        " Values beyond ±1 are outside what a tanh output could give: a bounded activation "
-        "belongs in the hidden layers, not on a value head."
+        " Values beyond ±1 are outside what a tanh output could give: a tanh on a value head "
+        "could not fit them without rescaling the rewards to a range known in advance "
+        "(exercise 3), which is why the heads stay linear and the bounded activation sits in "
+        "the hidden layers."
         if any(beyond)
         else " At this budget the values have not yet grown beyond ±1; they would as the "
         "returns grow (a return of hundreds is a value of hundreds)."
     )
     return (
-        "On the probe states, after training (smallest and largest over seeds): "
-        + "; ".join(parts)
+        "On the probe states, after training (each agent's first network; smallest and largest "
+        "over seeds): " + "; ".join(parts) + "." + tail
+    )
+
+
+def untested_sentence(rows: list[dict[str, Any]]) -> str:
+    """The paper's claims this run could not test (the networks they compare did not run)."""
+    tested = {r["claim"] for r in rows}
+    missing = [c for c in CLAIMS if c.key not in tested]
+    if not missing:
+        return ""
+    return (
+        "Not tested in this run, for want of the networks they compare: "
+        + "; ".join(f"*{c.key}* (`{c.network}` against `{c.baseline}`)" for c in missing)
         + "."
-        + tail
     )
 
 
@@ -155,12 +389,21 @@ def report(results: Results) -> str:
         "PPO's actor ends in a softmax over actions (a probability). The hidden activation is "
         "what this chapter varies: ReLU, tanh, and tanh in a *Hadamard layer* "
         "$h = \\tanh(W_1 x + b_1) \\odot \\tanh(W_2 x + b_2)$, two branches multiplied unit by "
-        "unit (Kooi, Hoogendoorn & François-Lavet, arXiv 2406.09079). A tanh unit whose input "
-        "sits far from 0 outputs ±1 whatever the state: its outgoing weight acts as a fixed "
-        "bias and its gradient is near 0. The product of two such units is saturated only when "
-        "both branches are.",
+        "unit (Kooi, Hoogendoorn & François-Lavet, arXiv 2406.09079).",
         "",
-        f"Scale of this run: {scale}.",
+        "Why a product? A tanh unit whose input sits far from 0 outputs ±1 whatever the state: "
+        "its outgoing weight then acts as a fixed bias, and its gradient, $1 - \\tanh^2$, is "
+        "near 0, so it barely learns its way back (a *saturated* unit, tanh's way of dying). "
+        "A Hadamard unit is the product of two tanh units with their own weights. Its output is "
+        "beyond ±0.99 only where *both* branches are, and while one branch is saturated the "
+        "other still passes a gradient and still varies with the state (exercise 4). The "
+        "product also lets a unit express a pairwise interaction of two features (a degree-2 "
+        "term), so its layer's features are already more varied at initialisation, before any "
+        "training; the claims table below separates that from what training does. The price: "
+        "twice the weights in the layers it replaces.",
+        "",
+        f"Scale of this run: {scale}. The paper trains for millions of frames on Atari; this is "
+        "a classroom budget, and the verdicts below hold at this budget only.",
         "",
         heads_sentence(cells),
         "",
@@ -170,7 +413,7 @@ def report(results: Results) -> str:
         "(figures/returns.png)",
         "",
         "| agent | environment | network | final return | AUC (mean return over training) | "
-        "episodes | env steps/s |",
+        "episodes (all seeds) | env steps/s |",
         "|---|---|---|---|---|---|---|",
     ]
     for c in cells:
@@ -184,16 +427,20 @@ def report(results: Results) -> str:
         "Final return: the mean return of the episodes finished in the last window of "
         "training; AUC: the mean of the return curve over training (a faster learner has the "
         "larger AUC at an equal final return). Both are interquartile means over seeds with "
-        "95% stratified-bootstrap intervals (with few seeds the interval is wide and the IQM "
-        "is close to the plain mean). Env steps/s count every agent of the ensemble.",
+        "95% stratified-bootstrap intervals. " + iqm_sentence(cells) + " Env steps/s count "
+        "every agent of the ensemble.",
+        "",
+        learning_sentence(cells),
         "",
         "## The representation layer",
         "",
-        "![The representation layer at the end of training, per cell: mean over seeds with a "
-        "95% interval](figures/diagnostics.png)",
+        "![The representation layer per cell: mean over seeds with a 95% interval at the end of "
+        "training (filled) and at initialisation (open)](figures/diagnostics.png)",
         "",
-        "| agent | environment | network | dead or saturated units (end) | saturated share (end) "
-        "| τ-dormant, τ = 0.1 (end) | effective rank (start → end) |",
+        "| agent | environment | network | [dead](#term-dead) or [saturated](#term-saturated) "
+        "units (end) | saturated share (start → end) | [τ-dormant](#term-dormant), τ = 0.1 "
+        "(end) | effective rank "
+        "(start → end) |",
         "|---|---|---|---|---|---|---|",
     ]
     for c in cells:
@@ -201,23 +448,30 @@ def report(results: Results) -> str:
         off = d.get("saturated") or d.get("dead")
         kind = "saturated" if "saturated" in d else "dead" if "dead" in d else ""
         rank = d.get("effective_rank")
+        share = d.get("saturated_share")
         rank_text = (
             f"{_ci_text(rank['start'], False)} → {_ci_text(rank['end'], False)}" if rank else "—"
         )
+        share_text = (
+            f"{_ci_text(share['start'], True)} → {_ci_text(share['end'], True)}" if share else "—"
+        )
         out.append(
             f"| {AGENT_NAMES[c['agent']]} | {c['env']} | `{c['network']}` | "
-            f"{(kind + ' ' + _ci_text(off['end'], True)) if off else '—'} | "
-            f"{_ci_text(d['saturated_share']['end'], True) if 'saturated_share' in d else '—'} | "
+            f"{(kind + ' ' + _ci_text(off['end'], True)) if off else '—'} | {share_text} | "
             f"{_ci_text(d.get('dormant_0.1', {}).get('end'), True)} | {rank_text} |"
         )
     out += [
         "",
-        "Measured every few thousand steps on one fixed batch of states gathered by a random "
-        "policy, the same for every agent and network. A saturated unit has |h| > 0.99 on "
-        "*every* probe state (its output is then a constant: the head reads it as a bias); the "
-        "saturated share counts the (state, unit) pairs with |h| > 0.99, saturation state by "
-        "state. The Hadamard layer is measured at its product (the representation the head "
-        "reads), which is beyond 0.99 only where both its branches are.",
+        "Measured every few thousand steps, the first time at initialisation (start), on one "
+        "fixed batch of states gathered by a random policy, the same for every agent and "
+        "network; for PPO, in the actor's network. Means over seeds with 95% t-intervals. A "
+        "dead ReLU unit outputs 0 on every probe state; a saturated tanh unit has |h| > 0.99 "
+        "on *every* probe state (its output is then a constant: the head reads it as a bias); "
+        "the saturated share counts the (state, unit) pairs with |h| > 0.99, saturation state "
+        "by state. The two columns are different quantities: a unit count against a share of "
+        "pairs. The Hadamard layer is measured at its product (the representation the head "
+        "reads), which is beyond 0.99 only where both its branches are. "
+        + saturation_sentence(cells),
         "",
         "## The paper's claims at this scale",
         "",
@@ -226,13 +480,24 @@ def report(results: Results) -> str:
         f"Of {len(rows)} tests, {counts['reproduced']} reproduced the claimed direction, "
         f"{counts['not reproduced']} contradicted it and {counts['inconclusive']} were "
         f"inconclusive, at this run's scale ({scale}). A verdict compares two networks' seeds "
-        "with Welch's 95% interval of the difference of means: *reproduced* when the interval "
-        "lies on the claimed side of 0, *not reproduced* when it lies on the other side, "
-        '*inconclusive* when it holds 0. "At init" is the same test on the first record, '
-        "before training: where it already holds there, the difference comes with the "
-        "architecture rather than from what training did to it. The paper's own budgets are "
-        "millions of frames on Atari; an inconclusive cell here says the run was too short "
-        "or had too few seeds to tell, not that the effect is absent.",
+        "with [Welch's](#term-welch) 95% interval of the difference of *means* (not of the IQMs"
+        " in the returns table): *reproduced* when the interval lies on the claimed side of 0, "
+        "*not reproduced* when it lies on the other side, *inconclusive* when it holds 0. For a"
+        " diagnostic, the same test at initialisation says whether the difference was already "
+        "there before training (then it comes with the architecture), and the last column "
+        "compares each seed's change from start to end: whether training *widened* the gap in "
+        "the claimed direction, *narrowed* it, or left it within noise. " + paired_sentence(rows),
+        "",
+        " ".join(
+            t
+            for t in (
+                "**Confounds.** " + confounds_sentence(cells),
+                untested_sentence(rows),
+                "An inconclusive cell here says the run was too short or had too few seeds to "
+                "tell, not that the effect is absent.",
+            )
+            if t
+        ),
         "",
         exercises_markdown(EXERCISES),
     ]

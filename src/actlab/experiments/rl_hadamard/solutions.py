@@ -26,7 +26,7 @@ def lambda_returns(
     return out
 
 
-def matched_plain_width(in_features: int, out_features: int) -> int:
-    """Smallest plain width with at least the Hadamard layer's parameters (+ output weights)."""
-    hadamard = 2 * (in_features + 1) * out_features + out_features
-    return math.ceil(hadamard / (in_features + 2))
+def matched_plain_width(in_features: int, out_features: int, n_actions: int) -> int:
+    """Smallest plain width with at least the Hadamard layer's parameters (+ head weights)."""
+    hadamard = 2 * (in_features + 1) * out_features + n_actions * out_features
+    return math.ceil(hadamard / (in_features + 1 + n_actions))
