@@ -406,8 +406,10 @@ def test_the_saturation_sentence_says_when_no_unit_is_saturated_on_every_state()
     def cell(units):
         return {"diagnostics": {"saturated": {"per_seed_end": units}}}
 
-    assert "In all 2 tanh cells, no unit" in saturation_sentence([cell([0, 0]), cell([0.0])])
-    assert saturation_sentence([cell([0, 0]), cell([0, 0.01])]).startswith("In 1 of 2 tanh")
+    assert "In all 2 tanh and tanh-Hadamard cells, no unit" in saturation_sentence(
+        [cell([0, 0]), cell([0.0])]
+    )
+    assert saturation_sentence([cell([0, 0]), cell([0, 0.01])]).startswith("In 1 of 2 tanh and")
     assert saturation_sentence([{"diagnostics": {"dead": {}}}]) == ""
 
 
@@ -496,3 +498,65 @@ def test_figures_have_no_empty_panels(results):
     fig = plot_diagnostics(results)  # tanh networks only: no dead-ReLU panel
     assert all(ax.lines for ax in fig.axes)
     assert not any("dead" in ax.get_title() for ax in fig.axes)
+
+
+def test_the_return_figure_packs_its_panels_for_the_page():
+    """The default run's shape (three agents on CartPole, PQN alone on Breakout): four panels in
+    two columns, none hidden, narrow enough to read at 800 px."""
+    from actlab.experiments.base import Results
+    from actlab.experiments.rl_hadamard.figures import plot_returns
+
+    def cell(agent, env):
+        return {
+            "agent": agent,
+            "env": env,
+            "network": "tanh",
+            "seeds": 3,
+            "grid": [1.0, 2.0, 3.0],
+            "curves": [[1.0, 2.0, 3.0], [1.5, 2.5, 3.5], [None, 2.0, 4.0]],
+        }
+
+    cells = [cell(a, "CartPole-v1") for a in ("dqn", "ppo", "pqn")]
+    cells.append(cell("pqn", "MinAtar/Breakout-v1"))
+    frame = _tiny_metrics()
+    fig = plot_returns(
+        Results(metrics=frame, summary={"cells": cells, "config": {"bootstrap_reps": 20}})
+    )
+    assert len(fig.axes) == 4 and all(ax.get_visible() for ax in fig.axes)
+    assert fig.get_size_inches()[0] <= 8.5
+    titles = {ax.get_title() for ax in fig.axes}
+    assert "PQN on MinAtar/Breakout-v1" in titles and "DQN on CartPole-v1" in titles
+
+
+def _tiny_metrics():
+    import pandas as pd
+
+    return pd.DataFrame({"member": [0], "step": [0], "metric": ["m"], "value": [0.0]})
+
+
+def test_the_architecture_sentence_counts_gaps_there_at_init_and_widened_by_training():
+    from actlab.experiments.rl_hadamard.report import architecture_sentence
+
+    def row(end, start, change):
+        return {
+            "verdict": end,
+            "start": {"verdict": start},
+            "change": {"verdict": change},
+        }
+
+    rows = [
+        row("reproduced", "reproduced", "not reproduced"),
+        row("reproduced", "reproduced", "inconclusive"),
+        row("inconclusive", "reproduced", "inconclusive"),  # not reproduced at the end: left out
+        {"verdict": "reproduced"},  # AUC: no start
+    ]
+    text = architecture_sentence(rows)
+    assert text.startswith("Of the 2 diagnostic claims reproduced at the end, 2 already held")
+    assert "widened the gap in 0 of them (it narrowed it in 1)" in text
+    assert "come with the architecture" in text
+    rows[1]["change"]["verdict"] = "reproduced"
+    text = architecture_sentence(rows)
+    assert "widened the gap in 1 of them" in text and "come with the architecture" not in text
+    rows[0]["start"]["verdict"] = "inconclusive"
+    rows[1]["change"]["verdict"] = "inconclusive"
+    assert "come with the architecture" not in architecture_sentence(rows)

@@ -23,6 +23,7 @@ __all__ = [
     "saturation_sentence",
     "paired_sentence",
     "iqm_sentence",
+    "architecture_sentence",
 ]
 
 AGENT_NAMES = {"dqn": "DQN", "ppo": "PPO", "pqn": "PQN"}
@@ -285,16 +286,39 @@ def saturation_sentence(cells: list[dict[str, Any]]) -> str:
     none = [c for c in tanh if not any(c["diagnostics"]["saturated"]["per_seed_end"])]
     if len(none) == len(tanh):
         return (
-            f"In all {len(tanh)} tanh cells, no unit of the representation layer was saturated "
-            "on every probe state at the end, in any seed: the paper's count of dead "
-            "(saturated) units has nothing to reduce at this scale, so the claim is tested on "
-            "the saturated share of (state, unit) pairs instead, a weaker notion."
+            f"In all {len(tanh)} tanh and tanh-Hadamard cells, no unit of the representation "
+            "layer was saturated on every probe state at the end, in any seed: the paper's "
+            "count of dead (saturated) units has nothing to reduce at this scale, so the claim "
+            "is tested on the saturated share of (state, unit) pairs instead, a weaker notion."
         )
     return (
-        f"In {len(none)} of {len(tanh)} tanh cells no unit was saturated on every probe state at "
-        "the end, in any seed; the claim is tested on the saturated share of (state, unit) "
-        "pairs, which every cell has."
+        f"In {len(none)} of {len(tanh)} tanh and tanh-Hadamard cells no unit was saturated on "
+        "every probe state at the end, in any seed; the claim is tested on the saturated "
+        "share of (state, unit) pairs, which every cell has."
     )
+
+
+def architecture_sentence(rows: list[dict[str, Any]]) -> str:
+    """Of the diagnostic claims reproduced at the end, how many held already at initialisation
+    and in how many training widened the gap (each seed's change, Welch)."""
+    diag = [r for r in rows if r["verdict"] == "reproduced" and "start" in r]
+    if not diag:
+        return ""
+    before = sum(r["start"]["verdict"] == "reproduced" for r in diag)
+    widened = sum(r["change"]["verdict"] == "reproduced" for r in diag)
+    narrowed = sum(r["change"]["verdict"] == "not reproduced" for r in diag)
+    text = (
+        f"Of the {len(diag)} diagnostic claims reproduced at the end, {before} already held at "
+        f"initialisation, and training widened the gap in {widened} of them"
+        + (f" (it narrowed it in {narrowed})" if narrowed else "")
+        + "."
+    )
+    if before == len(diag) and widened == 0:
+        text += (
+            " At this scale the Hadamard layer's lower saturation and higher effective rank "
+            "come with the architecture, not from what training did to it."
+        )
+    return text
 
 
 def iqm_sentence(cells: list[dict[str, Any]]) -> str:
@@ -398,8 +422,9 @@ def report(results: Results) -> str:
         "beyond ±0.99 only where *both* branches are, and while one branch is saturated the "
         "other still passes a gradient and still varies with the state (exercise 4). The "
         "product also lets a unit express a pairwise interaction of two features (a degree-2 "
-        "term), so its layer's features are already more varied at initialisation, before any "
-        "training; the claims table below separates that from what training does. The price: "
+        "term), so its layer's features can differ from a plain layer's before any training; "
+        "the claims table below tests the difference at initialisation as well, to separate "
+        "what comes with the architecture from what training does. The price: "
         "twice the weights in the layers it replaces.",
         "",
         f"Scale of this run: {scale}. The paper trains for millions of frames on Atari; this is "
@@ -486,7 +511,10 @@ def report(results: Results) -> str:
         " diagnostic, the same test at initialisation says whether the difference was already "
         "there before training (then it comes with the architecture), and the last column "
         "compares each seed's change from start to end: whether training *widened* the gap in "
-        "the claimed direction, *narrowed* it, or left it within noise. " + paired_sentence(rows),
+        "the claimed direction, *narrowed* it, or left it within noise. "
+        + architecture_sentence(rows)
+        + " "
+        + paired_sentence(rows),
         "",
         " ".join(
             t
