@@ -60,7 +60,7 @@ EXERCISES: list[Exercise] = [
     ),
     Exercise(
         "coding",
-        "How wide is a fair plain baseline?",
+        "A fair plain baseline: how wide",
         "Write `matched_plain_width`. For the 84-unit representation layer of the CartPole "
         "networks (input 120, a head with two actions), how wide must a plain layer be to have "
         "as many parameters as the Hadamard layer? Why does the experiment also run this "
@@ -77,7 +77,7 @@ EXERCISES: list[Exercise] = [
     ),
     Exercise(
         "conceptual",
-        "Why not a tanh on the Q-values?",
+        "No tanh on the Q-values",
         "DQN's and PQN's heads are linear. What would go wrong on CartPole if the Q-head ended "
         "in tanh, and why is PPO's actor allowed a softmax?",
         "A Q-value estimates a return: on CartPole up to about "
