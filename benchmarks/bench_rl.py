@@ -20,9 +20,9 @@ max_grad_norm=0.5``, lr ``2.5e-4`` linearly to 0, Adam eps 1e-5, ``ortho_init=Fa
 uses PyTorch's default init), separate actor and critic MLPs ``(120, 84)`` with actlab's
 activation (tanh). DQN: ``buffer_size=10_000, batch_size=128, learning_starts=10_000,
 train_freq=10, gradient_steps=1, target_update_interval=500, tau=1, gamma=0.99, lr=2.5e-4,
-exploration 1 -> 0.05 over half the run``, no gradient clipping, MLP ``(120, 84)`` relu. One
-difference remains: SB3's DQN loss is Huber (smooth L1), actlab's default is MSE (CleanRL's).
-Both bootstrap from truncated (time-limit) episodes.
+exploration 1 -> 0.05 over half the run``, no gradient clipping, MLP ``(120, 84)`` relu, and
+MSE TD loss (SB3's is Huber with no option: see :func:`_sb3_dqn_loss`). Both bootstrap from
+truncated (time-limit) episodes.
 
 ``--learning``: the returns side by side (issue: actlab's must not be worse than SB3's, with
 CIs): SB3 PPO and DQN and actlab's PPO and DQN, ``--learning-steps`` (100k) x 3 seeds each
@@ -123,6 +123,7 @@ def sb3_model(agent: str, seed: int, steps: int):
             verbose=0,
         )
     cfg = dqn.Config()
+    _sb3_dqn_loss(cfg.loss)
     env = make_vec_env(ENV_ID, n_envs=1, seed=seed)
     return DQN(
         "MlpPolicy",
@@ -147,6 +148,34 @@ def sb3_model(agent: str, seed: int, steps: int):
         device="cpu",
         verbose=0,
     )
+
+
+class _MSEFunctional:
+    """``torch.nn.functional`` with ``smooth_l1_loss`` replaced by ``mse_loss``."""
+
+    smooth_l1_loss = staticmethod(torch.nn.functional.mse_loss)
+
+    def __getattr__(self, name: str):
+        return getattr(torch.nn.functional, name)
+
+
+def _sb3_dqn_loss(kind: str) -> None:
+    """Give SB3's DQN actlab's TD loss. SB3 hard-codes Huber (``F.smooth_l1_loss`` in
+    ``DQN.train``); with it, at CleanRL's settings, SB3's DQN stayed at a return of ~10 after
+    100k steps on 3 seeds, with MSE (CleanRL's and actlab's default) it learns. SB3 has no
+    option for the loss, so its module's ``F`` is swapped (checked against the source)."""
+    import inspect
+
+    import stable_baselines3.dqn.dqn as sb3_dqn
+
+    if "F.smooth_l1_loss(" not in inspect.getsource(sb3_dqn.DQN.train):
+        raise RuntimeError("SB3's DQN.train no longer calls F.smooth_l1_loss: update the patch")
+    if kind == "mse":
+        sb3_dqn.F = _MSEFunctional()
+    elif kind == "huber":
+        sb3_dqn.F = torch.nn.functional
+    else:
+        raise ValueError(f"no SB3 DQN loss for {kind!r}")
 
 
 def _activation(name: str):

@@ -127,6 +127,18 @@ def last_returns(run, seed: int, n: int) -> np.ndarray:
     return df.episode_return.to_numpy()[-n:]
 
 
+def peak(run, seed: int, n: int) -> tuple[float, int]:
+    """The highest mean of ``n`` consecutive episodes of ``seed`` and the env step where that
+    window ended (the curve's best point, to tell a collapse from never learning)."""
+    df = run.returns[run.returns.seed == seed].sort_values("env_step", kind="stable")
+    r = df.episode_return.to_numpy()
+    if len(r) < n:
+        return float(r.mean()) if len(r) else float("nan"), int(df.env_step.max() or 0)
+    window = np.convolve(r, np.ones(n) / n, mode="valid")
+    i = int(window.argmax())
+    return float(window[i]), int(df.env_step.to_numpy()[i + n - 1])
+
+
 def run_check(agent: str, env: str, seeds: tuple[int, ...], steps: int) -> dict:
     """Train one ensemble and judge it; returns one result row."""
     cfg = config(agent, env, seeds, steps)
@@ -149,6 +161,7 @@ def run_check(agent: str, env: str, seeds: tuple[int, ...], steps: int) -> dict:
     if env == "cartpole":
         per_seed = {int(s): float(last_returns(run, s, CARTPOLE_LAST).mean()) for s in seeds}
         mean = float(np.mean(list(per_seed.values())))
+        row["peak_last20"] = {int(s): peak(run, s, CARTPOLE_LAST) for s in seeds}
         row.update(
             criterion=f"mean over seeds of last-{CARTPOLE_LAST} mean >= {CARTPOLE_THRESHOLD:g}",
             per_seed=per_seed,
@@ -187,7 +200,8 @@ def format_row(row: dict) -> str:
     )
     if row["env"] == ENVS["cartpole"]:
         seeds = " ".join(f"{v:6.1f}" for v in row["per_seed"].values())
-        detail = f"last-20 per seed {seeds} | mean {row['value']:.1f} (>= 400)"
+        peaks = " ".join(f"{v:.0f}@{step // 1000}k" for v, step in row["peak_last20"].values())
+        detail = f"last-20 per seed {seeds} | mean {row['value']:.1f} (>= 400) | peak {peaks}"
     else:
         detail = " | ".join(
             f"s{s}: {v['last100_mean']:.2f} [>{v['last100_low95']:.2f}] vs rnd "
