@@ -32,3 +32,11 @@ def test_bad_exercises_are_refused(kwargs, match):
     base = {"kind": "coding", "title": "t", "prompt": "p", "solution": "s"}
     with pytest.raises(ValueError, match=match):
         Exercise(**{**base, **kwargs})
+
+
+def test_a_title_that_is_a_question_keeps_its_question_mark_alone():
+    ex = Exercise("conceptual", "Why a separate validation draw?", "Say why.", "Because.")
+    md = exercises_markdown([ex])
+    assert "Why a separate validation draw?**" in md and "?." not in md
+    plain = exercises_markdown([Exercise("conceptual", "A rate", "Say.", "So.")])
+    assert "A rate.**" in plain

@@ -70,7 +70,8 @@ def exercises_markdown(exercises: list[Exercise], heading: str = "## Exercises")
     """The exercises as Markdown: numbered, kind in bold, each solution folded."""
     out = [heading, ""]
     for i, ex in enumerate(exercises, 1):
-        out += [f"**{i}. {ex.kind.capitalize()}: {ex.title}.** {ex.prompt.strip()}", ""]
+        stop = "" if ex.title.rstrip()[-1] in ".?!" else "."  # no "?." after a question
+        out += [f"**{i}. {ex.kind.capitalize()}: {ex.title}{stop}** {ex.prompt.strip()}", ""]
         if ex.function is not None:
             lesson, name = ex.function.split(":")
             verb = "Fix" if ex.kind == "debug" else "Fill in"
