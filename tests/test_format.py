@@ -81,3 +81,11 @@ def test_a_factor_interval_reads_back_in_one_style(values):
     assert len(set(parts)) == 3, text  # three different factors never read "1 [1, 1]"
     back = [_read_back(p) for p in parts]
     np.testing.assert_allclose(back, values, rtol=0.05)
+
+
+def test_pct_ci_writes_a_share_with_its_interval_or_alone():
+    from actlab.report.format import pct_ci
+
+    assert pct_ci({"mean": 0.25, "lo": 0.2, "hi": 0.3}) == "25% [20%, 30%]"
+    assert pct_ci({"mean": 0.0, "lo": 0.0, "hi": 0.0}) == "0%"  # every seed the same
+    assert pct_ci({"mean": 0.5, "lo": None, "hi": None}) == "50%"  # one seed, read back

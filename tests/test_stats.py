@@ -152,3 +152,11 @@ def test_paired_by_seed_lines_up_seeds_whatever_the_order():
     np.testing.assert_array_equal(y, [10.0, 20.0])
     with pytest.raises(ValueError, match="one value per seed"):
         paired_by_seed(pd.Series([1.0, 2.0], index=[0, 0]), b)
+
+
+def test_as_float_reads_a_json_null_as_nan():
+    import math
+
+    from actlab.stats import as_float
+
+    assert math.isnan(as_float(None)) and as_float(3) == 3.0 and as_float("inf") == math.inf

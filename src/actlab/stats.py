@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats as _st
 
 __all__ = [
+    "as_float",
     "mean_ci",
     "ci_band",
     "paired_by_seed",
@@ -22,6 +23,11 @@ __all__ = [
     "proportion_ci",
     "welch_differs",
 ]
+
+
+def as_float(x: object) -> float:
+    """A number read from a summary as a float: ``None`` (how JSON stores a NaN) is NaN."""
+    return math.nan if x is None else float(x)
 
 
 def mean_ci(

@@ -6,7 +6,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["num", "pct", "ci", "ratio", "ratio_ci"]
+__all__ = ["num", "pct", "pct_ci", "ci", "ratio", "ratio_ci"]
 
 
 def num(x: float | None, digits: int = 3) -> str:
@@ -35,6 +35,17 @@ def pct(p: float) -> str:
     if p >= 1e-4:
         return f"{100 * p:.3g}%"
     return f"{num(100 * p, 2)}%"
+
+
+def pct_ci(stat: dict[str, Any]) -> str:
+    """``mean [lo, hi]`` of a share as percentages; the mean alone when the interval is undefined
+    or has zero width (every seed gave the same value)."""
+    mean, lo, hi = (
+        math.nan if stat.get(k) is None else float(stat[k]) for k in ("mean", "lo", "hi")
+    )
+    if math.isnan(lo) or lo == hi:
+        return pct(mean)
+    return f"{pct(mean)} [{pct(lo)}, {pct(hi)}]"
 
 
 def _scientific(x: float) -> bool:

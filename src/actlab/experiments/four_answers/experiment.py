@@ -47,7 +47,7 @@ from actlab.experiments.base import (
 from actlab.experiments.capacity.experiment import TARGETS
 from actlab.experiments.stability.experiment import FLAT_FIT
 from actlab.experiments.unit_states.experiment import TASKS
-from actlab.stats import mean_ci, proportion_ci
+from actlab.stats import as_float, mean_ci, proportion_ci
 
 __all__ = [
     "Config",
@@ -112,18 +112,14 @@ log10 ratio whose best value is 0 (see :func:`mark_column`), ``None`` is not ran
 
 
 # -------------------------------------------------------------------------------- marks
-def _f(x: Any) -> float:
-    return math.nan if x is None else float(x)
-
-
 def _bounds(c: dict[str, Any]) -> tuple[float, float, bool]:
     """``(lo, hi, hi_open)`` of the interval a cell is compared by: ``edge_hi`` (an exclusive
     upper end, a rate cell's next grid point) where the cell has one, else ``[lo, hi]``."""
-    lo = _f(c.get("lo"))
+    lo = as_float(c.get("lo"))
     lo = -math.inf if math.isnan(lo) else lo
     if c.get("edge_hi") is not None:
-        return lo, _f(c["edge_hi"]), True
-    hi = _f(c.get("hi"))
+        return lo, as_float(c["edge_hi"]), True
+    hi = as_float(c.get("hi"))
     return lo, (math.inf if math.isnan(hi) else hi), False
 
 
@@ -141,7 +137,7 @@ def overlaps(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def distance_from_zero(cell: dict[str, Any]) -> dict[str, float]:
     """The cell of ``|x|`` for a cell of ``x`` (a log10 ratio whose best value is 0): its mean
     is ``|mean|`` and its interval the set of ``|x|`` for ``x`` in ``[lo, hi]``."""
-    mean, lo, hi = _f(cell.get("mean")), _f(cell.get("lo")), _f(cell.get("hi"))
+    mean, lo, hi = as_float(cell.get("mean")), as_float(cell.get("lo")), as_float(cell.get("hi"))
     if lo > 0:
         return {"mean": abs(mean), "lo": lo, "hi": hi}
     if hi < 0:
@@ -169,7 +165,7 @@ def mark_column(cells: dict[str, dict[str, Any]], better: str) -> dict[str, str]
         raise ValueError(f"better must be 'higher', 'lower' or 'one', got {better!r}")
     sign = 1.0 if better == "higher" else -1.0
     ranked = {a: c for a, c in cells.items() if not c.get("unranked")}
-    scored = {a: sign * _f(c.get("mean")) for a, c in ranked.items()}
+    scored = {a: sign * as_float(c.get("mean")) for a, c in ranked.items()}
     valid = [
         a for a, s in scored.items() if not math.isnan(s) and ranked[a].get("censored") != "below"
     ]
@@ -181,7 +177,11 @@ def mark_column(cells: dict[str, dict[str, Any]], better: str) -> dict[str, str]
     for a, c in ranked.items():
         if a in best:
             marks[a] = "best"
-        elif math.isnan(scored[a]) and math.isnan(_f(c.get("lo"))) and math.isnan(_f(c.get("hi"))):
+        elif (
+            math.isnan(scored[a])
+            and math.isnan(as_float(c.get("lo")))
+            and math.isnan(as_float(c.get("hi")))
+        ):
             continue
         else:
             near = any(overlaps(c, cells[b]) for b in best)
@@ -192,7 +192,7 @@ def mark_column(cells: dict[str, dict[str, Any]], better: str) -> dict[str, str]
 def direction(cell: dict[str, Any]) -> str:
     """For a log10 ratio layer 1 / layer D: ``"vanishes"`` (its interval lies below 0),
     ``"explodes"`` (above 0), ``"kept"`` (it holds 0, or there is no interval)."""
-    lo, hi = _f(cell.get("lo")), _f(cell.get("hi"))
+    lo, hi = as_float(cell.get("lo")), as_float(cell.get("hi"))
     if hi < 0:
         return "vanishes"
     if lo > 0:
@@ -236,7 +236,12 @@ def fraction_cell(stat: dict[str, Any], units: int) -> dict[str, Any]:
     which would claim certainty: the interval is then the Wilson interval of the pooled count,
     0 (or all) of ``units * n`` units (``pooled`` says so)."""
     cell = _stat(stat)
-    mean, lo, hi, n = _f(cell["mean"]), _f(cell["lo"]), _f(cell["hi"]), int(cell.get("n") or 0)
+    mean, lo, hi, n = (
+        as_float(cell["mean"]),
+        as_float(cell["lo"]),
+        as_float(cell["hi"]),
+        int(cell.get("n") or 0),
+    )
     if n and lo == hi == mean and mean in (0.0, 1.0):
         total = units * n
         w = proportion_ci(round(mean * total), total)
@@ -262,7 +267,7 @@ def unit_cells(summary: dict[str, Any], task: str, tau: float) -> tuple[dict, di
         kind = "dead" if applies.get("dead") else "saturated" if applies.get("saturated") else None
         # unit-states' own rule: a loss that fell by less than half barely trained, so its
         # unit states after training say little about training (not ranked here).
-        slow = _f(r["loss_end"]["mean"]) > 0.5 * _f(r["loss_start"]["mean"])
+        slow = as_float(r["loss_end"]["mean"]) > 0.5 * as_float(r["loss_start"]["mean"])
         note = {"unranked": "barely trained"} if slow else {}
         loss = {"loss_start": r["loss_start"]["mean"], "loss_end": r["loss_end"]["mean"]}
         if kind is not None:
@@ -349,7 +354,7 @@ def rate_cells(
         if at_top:
             cell["hi"] = math.inf  # a lower bound: the grid ends before instability
         if "edge_hi" not in cell:
-            hi = _f(cell["hi"])
+            hi = as_float(cell["hi"])
             cell["edge_hi"] = hi * step if math.isfinite(hi) else math.inf
         entry = summary["stable"][optimizer][f"{depth}/{act}"]
         cell["stable"] = {
@@ -490,7 +495,7 @@ def run(
             "member": i,
             "step": 0,
             "metric": f"{key}/{part}",
-            "value": _f(cell.get(part)),
+            "value": as_float(cell.get(part)),
             "activation": act,
         }
         for key, column in columns.items()

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from actlab.experiments.base import Results
 from actlab.plotting.style import new_figure, style
+from actlab.stats import as_float
 
 __all__ = ["figures", "plot_answers", "COLOURS", "panel_title"]
 
@@ -22,10 +23,6 @@ COLOURS = {
 """Mark -> colour; a cell without a mark (an unranked column, or a network that barely
 trained) is drawn as ``"not ranked"``."""
 NAMES = {"gd": "GD", "momentum": "heavy-ball", "adam": "Adam"}
-
-
-def _f(x: Any) -> float:
-    return math.nan if x is None else float(x)
 
 
 def panel_title(key: str, setting: dict[str, Any]) -> tuple[str, str]:
@@ -90,7 +87,7 @@ def plot_answers(results: Results) -> Figure:
                         transform=ax.get_yaxis_transform(),
                     )
                     continue
-                mean, lo, hi = _f(cell["mean"]), _f(cell["lo"]), _f(cell["hi"])
+                mean, lo, hi = as_float(cell["mean"]), as_float(cell["lo"]), as_float(cell["hi"])
                 colour = COLOURS[cell.get("mark") or "not ranked"]
                 if math.isnan(mean) and math.isfinite(hi):  # learned at no rate: below the grid
                     ax.plot([hi], [y], marker="<", color=colour, ms=9)

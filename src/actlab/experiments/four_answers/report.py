@@ -12,7 +12,8 @@ from typing import Any
 from markdown.extensions.toc import slugify
 
 from actlab.experiments.base import Results, get_experiment
-from actlab.report.format import ci, num, pct
+from actlab.report.format import ci, num, pct, pct_ci
+from actlab.stats import as_float
 
 __all__ = ["report", "cell_text", "column_sentence", "tally_sentence", "SECTIONS", "anchor"]
 
@@ -31,10 +32,6 @@ INIT_TEXT = {
     "xavier": "[Xavier initialisation](#term-xavier-init)",
     "he": "[He initialisation](#term-he-init)",
 }
-
-
-def _f(x: Any) -> float:
-    return math.nan if x is None else float(x)
 
 
 def anchor(key: str) -> str:
@@ -56,20 +53,20 @@ def _list(names: list[str]) -> str:
 
 
 def _pct_ci(cell: dict[str, Any]) -> str:
-    mean, lo, hi = _f(cell.get("mean")), _f(cell.get("lo")), _f(cell.get("hi"))
-    if math.isnan(lo) or (lo == hi == mean):
-        return pct(mean)
-    if cell.get("pooled"):
-        k = round(mean * cell["pooled"])
-        return f"{pct(mean)} ({k} of {cell['pooled']}) [{pct(lo)}, {pct(hi)}]"
-    return f"{pct(mean)} [{pct(lo)}, {pct(hi)}]"
+    """A share with its interval; a share pooled over units also says its count."""
+    text = pct_ci(cell)
+    if cell.get("pooled") and " [" in text:
+        mean = as_float(cell.get("mean"))
+        head, tail = text.split(" [", 1)
+        return f"{head} ({round(mean * cell['pooled'])} of {cell['pooled']}) [{tail}"
+    return text
 
 
 def _rate(cell: dict[str, Any]) -> str:
     """A largest rate (stable and learning): ``≥ r`` when some seed learned at the top of the
     grid, ``none`` when no seed learned at any rate, ``≤ r`` when some did not, the mean alone
     when all seeds agree."""
-    mean, lo, hi = _f(cell.get("mean")), _f(cell.get("lo")), _f(cell.get("hi"))
+    mean, lo, hi = as_float(cell.get("mean")), as_float(cell.get("lo")), as_float(cell.get("hi"))
     if cell.get("censored") == "below":
         if math.isnan(mean):
             return f"none (< {num(hi, 2)})"
@@ -88,12 +85,12 @@ def _stable_note(cell: dict[str, Any]) -> str:
     if not st.get("flat"):
         return ""
     top = "≥ " if st.get("at_top") else ""
-    return f" (stable to {top}{num(_f(st.get('mean')), 2)}, {st['flat']} of {st['n']} flat)"
+    return f" (stable to {top}{num(as_float(st.get('mean')), 2)}, {st['flat']} of {st['n']} flat)"
 
 
 def _error(cell: dict[str, Any]) -> str:
     """A relative error from its log10 cell: the geometric mean over seeds and its interval."""
-    mean, lo, hi = _f(cell.get("mean")), _f(cell.get("lo")), _f(cell.get("hi"))
+    mean, lo, hi = as_float(cell.get("mean")), as_float(cell.get("lo")), as_float(cell.get("hi"))
     if math.isnan(lo):
         return num(10**mean, 2)
     return f"{num(10**mean, 2)} [{num(10**lo, 2)}, {num(10**hi, 2)}]"
@@ -148,8 +145,8 @@ def _marked(cells: dict[str, dict], mark: str) -> list[str]:
 
 
 def _ranked(cells: dict[str, dict], reverse: bool) -> list[str]:
-    valid = [a for a, c in cells.items() if not math.isnan(_f(c.get("mean")))]
-    return sorted(valid, key=lambda a: _f(cells[a]["mean"]), reverse=reverse)
+    valid = [a for a, c in cells.items() if not math.isnan(as_float(c.get("mean")))]
+    return sorted(valid, key=lambda a: as_float(cells[a]["mean"]), reverse=reverse)
 
 
 def _others_kept(s: dict[str, Any]) -> str:
@@ -173,8 +170,8 @@ def _unranked_text(cells: dict[str, dict]) -> str:
     if not slow:
         return ""
     losses = ", ".join(
-        f"`{a}` {num(_f(cells[a].get('loss_start')))} → {num(_f(cells[a].get('loss_end')))}"
-        for a in slow
+        f"`{a}` {num(as_float(c.get('loss_start')))} → {num(as_float(c.get('loss_end')))}"
+        for a, c in ((a, cells[a]) for a in slow)
     )
     return (
         f" Not ranked: {_list(slow)}, whose training loss fell by less than half ({losses}); "
@@ -203,7 +200,7 @@ def column_sentence(key: str, column: dict[str, Any]) -> str:
             )
             if counts[d]
         ]
-        gap = max(abs(_f(c["mean"]) - _f(c["pred"])) for c in cells.values())
+        gap = max(abs(as_float(c["mean"]) - as_float(c["pred"])) for c in cells.values())
         lead = "Closest to a ratio of 1"
         if not counts["kept"]:
             lead = "None keeps it; the fewest decades lost"
@@ -285,7 +282,11 @@ def column_sentence(key: str, column: dict[str, Any]) -> str:
             f"({_rate(cells[best[0]])}){near_text}{low_text}.{tail}"
         )
     floor = math.log10(s["affine_floor"])
-    flat = [a for a, c in cells.items() if _f(c.get("hi")) >= floor or math.isnan(_f(c["hi"]))]
+    flat = [
+        a
+        for a, c in cells.items()
+        if as_float(c.get("hi")) >= floor or math.isnan(as_float(c["hi"]))
+    ]
     flat_text = (
         f" Not shown better than the best straight line ({num(s['affine_floor'], 2)}), its "
         f"interval reaching that error: {_list(flat)}."

@@ -8,7 +8,8 @@ from typing import Any
 
 from actlab.experiments.base import Results
 from actlab.experiments.rl_hadamard.claims import CLAIMS, claims_table, paired_verdict
-from actlab.report.format import num, pct, ratio
+from actlab.report.format import num, pct, pct_ci, ratio
+from actlab.stats import as_float
 
 __all__ = [
     "report",
@@ -36,13 +37,9 @@ METRIC_NAMES = {
 }
 
 
-def _f(x: Any) -> float:
-    return math.nan if x is None else float(x)
-
-
 def estimate_text(est: dict[str, Any], digits: int = 3) -> str:
     """``IQM [lo, hi]`` of a bootstrap estimate (the IQM alone with one seed)."""
-    mean, lo, hi = _f(est.get("mean")), _f(est.get("lo")), _f(est.get("hi"))
+    mean, lo, hi = as_float(est.get("mean")), as_float(est.get("lo")), as_float(est.get("hi"))
     if math.isnan(mean):
         return "n/a"
     if est.get("n", 0) < 2 or math.isnan(lo):
@@ -53,11 +50,12 @@ def estimate_text(est: dict[str, Any], digits: int = 3) -> str:
 def _ci_text(stat: dict[str, Any] | None, share: bool) -> str:
     if stat is None:
         return "—"
-    mean, lo, hi = _f(stat.get("mean")), _f(stat.get("lo")), _f(stat.get("hi"))
-    fmt = pct if share else (lambda v: num(v, 3))
+    if share:
+        return pct_ci(stat)
+    mean, lo, hi = as_float(stat.get("mean")), as_float(stat.get("lo")), as_float(stat.get("hi"))
     if math.isnan(lo) or lo == hi:
-        return fmt(mean)
-    return f"{fmt(mean)} [{fmt(lo)}, {fmt(hi)}]"
+        return num(mean, 3)
+    return f"{num(mean, 3)} [{num(lo, 3)}, {num(hi, 3)}]"
 
 
 def scale_sentence(cells: list[dict[str, Any]]) -> str:
@@ -115,7 +113,7 @@ def learning_sentence(cells: list[dict[str, Any]]) -> str:
 
 
 def _signed(v: Any) -> str:
-    return "n/a" if math.isnan(_f(v)) else f"{_f(v):+.3g}"
+    return "n/a" if math.isnan(as_float(v)) else f"{as_float(v):+.3g}"
 
 
 PLACES = {"all": "every hidden layer", "last": "the representation layer"}
@@ -198,12 +196,12 @@ def _diff_text(r: dict[str, Any] | None, metric: str) -> str:
         return "—"
     share = metric in ("saturated", "saturated_share", "dead")
     fmt = (lambda v: f"{_clean(100 * v):+.3g} points") if share else (lambda v: f"{_clean(v):+.3g}")
-    if math.isnan(_f(r["diff"])):
+    if math.isnan(as_float(r["diff"])):
         return "n/a"
     if r["lo"] == r["hi"] == 0:
         return "0 in every seed of both"
     text = fmt(r["diff"])
-    if not math.isnan(_f(r["lo"])):
+    if not math.isnan(as_float(r["lo"])):
         text += f" [{fmt(r['lo'])}, {fmt(r['hi'])}]"
     return text
 

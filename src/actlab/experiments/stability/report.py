@@ -12,7 +12,7 @@ from typing import Any
 
 from actlab.experiments.base import Results
 from actlab.report.format import ci, num, pct, ratio_ci
-from actlab.stats import mean_ci, paired_differs, proportion_ci, welch_differs
+from actlab.stats import as_float, mean_ci, paired_differs, proportion_ci, welch_differs
 
 __all__ = [
     "report",
@@ -41,15 +41,11 @@ NEAR = 0.2
 'hovers at' the threshold."""
 
 
-def _f(x: Any) -> float:
-    return math.nan if x is None else float(x)
-
-
 def settle_verdict(stat: dict[str, float]) -> str:
     """Where the late sharpness / threshold (a :func:`mean_ci` dict over seeds) lies: "at"
     (whole interval within +-NEAR of 1), "below" (whole interval below 1 - NEAR), "above"
     (whole interval above 1 + NEAR), "unresolved" otherwise or without an interval."""
-    lo, hi = _f(stat.get("lo")), _f(stat.get("hi"))
+    lo, hi = as_float(stat.get("lo")), as_float(stat.get("hi"))
     if math.isnan(lo) or math.isnan(hi):
         return "unresolved"
     if lo >= 1 - NEAR and hi <= 1 + NEAR:
@@ -113,7 +109,7 @@ def sharpening_verdict(stat: dict[str, float]) -> str:
     """Late over early sharpness (a :func:`mean_ci` dict of log10 factors): "rises" (whole
     interval above 1: progressive sharpening), "falls" (whole interval below 1), "within
     noise"."""
-    lo, hi = _f(stat.get("lo")), _f(stat.get("hi"))
+    lo, hi = as_float(stat.get("lo")), as_float(stat.get("hi"))
     if math.isnan(lo) or math.isnan(hi):
         return "within noise"
     if lo > 0:
@@ -129,7 +125,7 @@ def overall_verdict(stat: dict[str, float]) -> str:
     forbids), "below" (whole interval below 1/2: it fails at rates the bound allows, beyond
     the grid's step), "agrees" (whole interval in [1/2, 1], what a bound inside the measured
     grid interval gives), else "mixed"."""
-    lo, hi = _f(stat.get("lo")), _f(stat.get("hi"))
+    lo, hi = as_float(stat.get("lo")), as_float(stat.get("hi"))
     if math.isnan(lo) or math.isnan(hi):
         return "mixed"
     if lo > 0:
@@ -284,7 +280,7 @@ def _rate_ci(entry: dict[str, Any]) -> str:
         return "< grid"
     if entry.get("at_top", 0) == entry["n"] and not entry.get("none_stable"):
         return f"≥ {num(entry['mean'])} (top of grid)"
-    lo, hi = _f(entry.get("lo")), _f(entry.get("hi"))
+    lo, hi = as_float(entry.get("lo")), as_float(entry.get("hi"))
     if math.isnan(lo) or abs(hi - lo) < 1e-12 * max(abs(hi), 1):
         return num(entry["mean"])
     return f"{num(entry['mean'], 2)} [{num(lo, 2)}, {num(hi, 2)}]"
