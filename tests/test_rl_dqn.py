@@ -167,7 +167,7 @@ SIX = (0, 1, 3, 4, 5, 6)  # agent 3 sits at index 2
     ids=["relu", "tanh-hadamard"],
 )
 def test_an_agent_alone_and_in_an_ensemble_of_six_is_bit_identical(overrides):
-    # Bit-identical, not rounding: vmap turns every nn.Linear into a batched matmul whose slice
+    # Bit-identical, not rounding: every nn.Linear runs as one batched matmul whose slice
     # for one member is the same matrix product whatever E is (tests/test_rl_models.py), the
     # losses are summed per member, Adam (foreach) and the clipping are element-wise or per
     # member, and every random draw of agent 3 (weights, env, coins, actions, minibatches) comes
@@ -250,7 +250,7 @@ def naive_dqn(cfg: Config) -> tuple[dict[str, torch.Tensor], list[float]]:
 
 
 def test_main_matches_a_naive_single_agent_loop():
-    # Not bit for bit: the plain module runs addmm where main's vmap runs bmm, and the target is
+    # Not bit for bit: the plain module runs addmm where main runs baddbmm, and the target is
     # built from Python floats (float64 arithmetic) where main stays in float32; the weights
     # agree to float32 rounding carried through 149 Adam steps (measured max difference 6e-8;
     # one Adam step moves a weight by up to lr = 2.5e-4, so a wrong target or a missed update

@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from actlab.progress import Reporter, reporting
 from actlab.rl import ppo
 from actlab.rl.common import NetworkSpec
-from actlab.rl.ppo import Config, categorical_logprob_entropy, gae, main, ppo_losses
+from actlab.rl.ppo import (
+    Config,
+    categorical_logprob_entropy,
+    gae,
+    main,
+    ppo_losses,
+    sample_actions,
+)
 
 # --------------------------------------------------------------------------------------------
 # Pure helpers against naive loops
@@ -172,8 +181,8 @@ def test_an_agents_numbers_do_not_depend_on_its_companions(network):
     assert diags_six.metric.str.startswith("critic/").any()
     assert diags_six.metric.str.endswith("grad_mean_abs").any()
 
-    # In any ensemble of E >= 2 agents: bit-identical. vmap turns each nn.Linear into one
-    # torch.bmm whose member slice is the same product whatever E is; the losses and the
+    # In any ensemble of E >= 2 agents: bit-identical. Each nn.Linear runs as one
+    # torch.baddbmm whose member slice is the same product whatever E is; the losses and the
     # advantage statistics reduce along each agent's own row; Adam and the clipping are
     # element-wise or per member; actions and minibatches come from the agent's generators.
     for name, p in pair.params.items():
@@ -276,3 +285,21 @@ def test_minatar_smoke_and_progress():
 def test_bad_configs_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Config(**kwargs)
+
+
+def test_sample_actions_is_the_inverse_cdf_of_the_uniform():
+    # probabilities 0.2, 0.5, 0.3: cdf 0.2, 0.7 -> u in [0, 0.2) gives 0, [0.2, 0.7) 1, else 2
+    logits = torch.log(torch.tensor([0.2, 0.5, 0.3])).expand(2, 4, 3)
+    u = torch.tensor([[0.0, 0.19, 0.21, 0.69], [0.71, 0.999, 0.5, 0.1]])
+    assert sample_actions(logits, u).tolist() == [[0, 0, 1, 1], [2, 2, 1, 0]]
+
+
+def test_sample_actions_frequencies_match_the_softmax():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 1, 4, generator=gen)  # three agents, four actions
+    n = 20_000
+    actions = sample_actions(logits.expand(3, n, 4), torch.rand(3, n, generator=gen))
+    probs = torch.softmax(logits.double(), -1).squeeze(1).numpy()
+    for m in range(3):
+        counts = np.bincount(actions[m].numpy(), minlength=4)
+        assert stats.chisquare(counts, probs[m] / probs[m].sum() * n).pvalue > 1e-4

@@ -191,7 +191,7 @@ def agent_rows(frame: pd.DataFrame, seed: int, drop=("member",)) -> pd.DataFrame
     ids=["relu-ln", "tanh-hadamard-all-ln"],
 )
 def test_agent_alone_and_in_an_ensemble_of_six_are_bit_identical(network, monkeypatch):
-    # Bit-identical, not just close: every forward is a vmap over E (batched matmuls and
+    # Bit-identical, not just close: every forward is batched over E (matmuls and
     # LayerNorms whose per-member slice has the same shape whatever E is, measured exact on
     # this CPU as in test_rl_models), the losses are per-member means summed, the clipping is
     # per member and RAdam is element-wise (its foreach kernels included); the environments,

@@ -20,7 +20,7 @@ bootstraps from its last observation. MinAtar reports its time limits as termina
 they do stop bootstrapping (as in MinAtar's own DQN).
 
 Ensemble. The E agents' networks are stacked (:func:`actlab.rl.ensemble.stack`); every forward
-is one vmapped call on ``(E, B, ...)``, the backward is that of ``sum_m L_m`` (agent m's loss
+is one batched call on ``(E, B, ...)``, the backward is that of ``sum_m L_m`` (agent m's loss
 touches only its slice, so its gradient is its own), the optimizer is element-wise over the
 stacked tensors and gradient clipping (off by default) is per agent. Agent m's initial weights,
 environment, exploration and minibatches come from ``seeds[m]`` alone, so its numbers do not

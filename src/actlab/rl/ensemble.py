@@ -18,8 +18,12 @@ Independence of members. Nothing couples members: the loss is a sum of per-membe
 and the other element-wise optimisers update each entry from its own gradient, and
 :func:`clip_grad_norm_per_member` scales each member by its own norm. What can differ between a
 member trained alone and inside an ensemble is only floating-point rounding, if the batched
-kernels that vmap calls (a batched matmul over E) sum in another order for another E; the tests
+kernels (a batched matmul over E) sum in another order for another E; the tests
 measure it (``tests/test_rl_models.py``). A member that diverges (NaN) stays NaN alone.
+
+A module may provide its own batched forward, ``base.forward_stacked(params, x, with_hidden)``
+with the same contract (the agents' :class:`actlab.rl.models.Network` does: batched matrix
+products instead of vmap's per-call overhead); :func:`ensemble_call` then calls it instead.
 
 This module knows nothing of RL: it takes any ``nn.Module`` without buffers. Inputs are one batch
 per member, ``(E, B, ...)``; for a batch shared by every member pass ``x.expand(E, *x.shape)``.
@@ -123,6 +127,9 @@ def ensemble_call(
         raise ValueError(
             f"x must have the ensemble axis first, (E={E}, B, ...), got shape {tuple(x.shape)}"
         )
+    stacked = getattr(base, "forward_stacked", None)
+    if stacked is not None:
+        return stacked(params, x, with_hidden=with_hidden)
     if with_hidden:
         if not hasattr(base, "forward_with_hidden"):
             raise ValueError(

@@ -34,8 +34,10 @@ module: the hidden activations are returned, never stored. For hooks
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from actlab.activations import Activation, get_activation
@@ -116,6 +118,15 @@ class DenseBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.norm(self.linear(x)))
 
+    def stacked(self, params: Mapping[str, Tensor], prefix: str, x: Tensor) -> Tensor:
+        """E members at once: ``x`` ``(E, B, in)``, ``params[prefix + name]`` ``(E, *shape)``
+        -> ``(E, B, out)``; ``z_m = x_m W_m^T + b_m`` by one batched product."""
+        w, b = params[prefix + "linear.weight"], params[prefix + "linear.bias"]
+        z = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+        if isinstance(self.norm, nn.LayerNorm):
+            z = _stacked_layer_norm(z, params, prefix + "norm.", self.norm.eps)
+        return _stacked_activation(self.act, params, prefix + "act.", z)
+
     @staticmethod
     def parameter_count(in_features: int, out_features: int, layer_norm: bool = False) -> int:
         """``(in + 1) out`` for W and b, plus ``2 out`` for the LayerNorm's gain and bias.
@@ -157,6 +168,11 @@ class HadamardLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.product(self.branch1(x) * self.branch2(x))
 
+    def stacked(self, params: Mapping[str, Tensor], prefix: str, x: Tensor) -> Tensor:
+        """E members at once, ``(E, B, in) -> (E, B, out)`` (see :meth:`DenseBlock.stacked`)."""
+        h1 = self.branch1.stacked(params, prefix + "branch1.", x)
+        return h1 * self.branch2.stacked(params, prefix + "branch2.", x)
+
     @staticmethod
     def parameter_count(in_features: int, out_features: int, layer_norm: bool = False) -> int:
         """Twice a plain layer's: ``2 (in + 1) out``, plus ``4 out`` with LayerNorms."""
@@ -187,6 +203,20 @@ class ConvBlock(nn.Module):
         if self.norm is not None:
             z = self.norm(z.movedim(1, -1)).movedim(-1, 1)
         return self.act(z).flatten(1)
+
+    def stacked(self, params: Mapping[str, Tensor], prefix: str, x: Tensor) -> Tensor:
+        """E members at once: ``(E, B, C, S, S) -> (E, B, 16 (S-2)^2)``.
+
+        One ``conv2d`` per member, stacked: the exact kernel of a member alone, and on CPU
+        faster than one grouped convolution over the E members side by side (measured 1.1 ms
+        against 2.9 ms for E = 6, B = 128, C = 4).
+        """
+        w, b = params[prefix + "conv.weight"], params[prefix + "conv.bias"]  # (E, 16, C, 3, 3)
+        z = torch.stack([F.conv2d(x[m], w[m], b[m]) for m in range(x.shape[0])])
+        if self.norm is not None:
+            z = z.movedim(2, -1)  # (E, B, S-2, S-2, 16)
+            z = _stacked_layer_norm(z, params, prefix + "norm.", self.norm.eps).movedim(-1, 2)
+        return _stacked_activation(self.act, params, prefix + "act.", z).flatten(2)
 
     @staticmethod
     def parameter_count(in_channels: int, layer_norm: bool = False) -> int:
@@ -223,6 +253,45 @@ class Network(nn.Module):
             x = layer(x)
             hidden.append(x)
         return self.head(x), hidden
+
+    def forward_stacked(self, params: Mapping[str, Tensor], x: Tensor, with_hidden: bool = False):
+        """E members at once, parameters stacked ``name -> (E, *shape)`` (from
+        :func:`actlab.rl.ensemble.stack`): ``x`` ``(E, B, ...)`` -> ``(E, B, n_outputs)``, and
+        with ``with_hidden`` the list of ``h_l`` ``(E, B, units_l)``.
+
+        The same arithmetic as :meth:`forward` for each member, written with batched kernels
+        (``baddbmm``, one ``conv2d`` per member) instead of ``torch.vmap`` over ``functional_call``,
+        whose per-call overhead dominated the small networks of the agents. Called by
+        :func:`actlab.rl.ensemble.ensemble_call`; ``self`` may live on the ``meta`` device (only
+        its structure is read).
+        """
+        hidden = []
+        for l, layer in enumerate(self.hidden):
+            x = layer.stacked(params, f"hidden.{l}.", x)
+            hidden.append(x)
+        w, b = params["head.weight"], params["head.bias"]
+        out = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+        return (out, hidden) if with_hidden else out
+
+
+def _stacked_layer_norm(z: Tensor, params: Mapping[str, Tensor], prefix: str, eps: float):
+    """LayerNorm over the last axis of ``z`` ``(E, ..., n)`` with member m's gain and bias
+    ``(E, n)``: ``(z - mean) / sqrt(var + eps) * g_m + beta_m``."""
+    g, beta = params[prefix + "weight"], params[prefix + "bias"]
+    shape = (g.shape[0],) + (1,) * (z.dim() - 2) + (g.shape[1],)
+    return F.layer_norm(z, z.shape[-1:], eps=eps) * g.view(shape) + beta.view(shape)
+
+
+def _stacked_activation(act: nn.Module, params: Mapping[str, Tensor], prefix: str, z: Tensor):
+    """``phi(z)`` for ``z`` ``(E, ...)``, member m with its own learnable activation
+    parameters (scalars stacked to ``(E,)``, broadcast over the member's slice)."""
+    theta = []
+    k = 0
+    while (name := f"{prefix}params.{k}") in params:
+        p = params[name]
+        theta.append(p.view(p.shape[0], *([1] * (z.dim() - 1))))
+        k += 1
+    return act.activation.fn(z, *theta)
 
 
 def _hidden_layer(

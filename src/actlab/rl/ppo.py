@@ -42,7 +42,6 @@ Not included: CleanRL's optional early stop on a target KL (off by default there
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -230,23 +229,22 @@ def categorical_logprob_entropy(logits: Tensor, actions: Tensor) -> tuple[Tensor
     return logprob, entropy
 
 
-def sample_actions(logits: Tensor, generators: Sequence[torch.Generator]) -> Tensor:
-    """One action per state from ``softmax(logits)``, agent m drawing from ``generators[m]``.
+def sample_actions(logits: Tensor, uniforms: Tensor) -> Tensor:
+    """One action per state from ``softmax(logits)`` by the inverse CDF of a uniform draw.
+
+    ``a = #{i < n_actions - 1 : c_i <= u}`` with ``c_i = p_0 + ... + p_i`` the cumulative
+    probabilities: action ``i`` exactly when ``c_{i-1} <= u < c_i``, so with ``u ~ U[0, 1)`` it
+    has probability ``p_i``. The last action takes what rounding leaves above ``c_{n-2}``.
 
     Args:
         logits: ``(E, K, n_actions)`` on any device.
-        generators: E CPU generators, one per agent.
+        uniforms: ``(E, K)`` draws from ``U[0, 1)`` on the CPU, row m from agent m's generator.
 
     Returns:
         ``(E, K)`` int64 actions on the CPU.
     """
-    probs = torch.softmax(logits.detach(), dim=-1).cpu()
-    return torch.stack(
-        [
-            torch.multinomial(p, 1, generator=g).squeeze(-1)
-            for p, g in zip(probs, generators, strict=True)
-        ]
-    )
+    cdf = torch.softmax(logits.detach(), dim=-1).cpu().cumsum(-1)[..., :-1]  # (E, K, n - 1)
+    return (cdf <= uniforms.unsqueeze(-1)).sum(-1)
 
 
 def ppo_losses(
@@ -361,13 +359,16 @@ def main(cfg: Config) -> AgentRun:
             [],
             [],
         )
-        for _ in range(T):
+        # Each agent's uniforms for the whole rollout, (E, T, K), from its own generator: one
+        # draw per agent per rollout rather than one sampling call per agent per step.
+        uniforms = torch.stack([torch.rand(T, K, generator=g) for g in action_gens])
+        for t in range(T):
             if diag_actor.due(step):
                 diagnose(step)
             obs = next_obs.to(device)
             with torch.no_grad():
                 logits = ensemble_call(actor_base, actor, obs)  # (E, K, n_actions)
-            action = sample_actions(logits, action_gens)  # (E, K), CPU
+            action = sample_actions(logits, uniforms[:, t])  # (E, K), CPU
             logprob, _ = categorical_logprob_entropy(logits, action.to(device))
             out = envs.step(action)
             obs_buf.append(obs)
