@@ -44,12 +44,18 @@ with GELU about 1.4x slower, ``torch.fmin(fn(x), relu(x))`` about 1.2x, measured
 from __future__ import annotations
 
 import difflib
+import hashlib
+import importlib.machinery
+import importlib.util
 import inspect
 import math
+import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from types import MappingProxyType
 
 import torch
@@ -62,6 +68,7 @@ __all__ = [
     "register",
     "get_activation",
     "list_activations",
+    "load_activations_file",
     "UnknownActivationError",
 ]
 
@@ -217,6 +224,7 @@ class UnknownActivationError(ValueError):
 _FACTORIES: dict[str, Callable[..., Activation]] = {}
 _ALIASES: dict[str, str] = {}
 _PLUGINS_LOADED = False
+_LOADING: Path | None = None  # the user file being imported by load_activations_file, if any
 _CALL_RE = re.compile(r"^\s*([A-Za-z_][\w\-]*)\s*(?:\((.*)\))?\s*$")
 
 
@@ -262,6 +270,8 @@ def register(
         raise TypeError(f"register() takes an Activation or a factory, got {type(activation)}")
     key = _normalise(key)
     taken = key in _FACTORIES or key in _ALIASES
+    if _LOADING is not None:
+        _check_free_for_file(key, aliases)
     if taken and not overwrite:
         raise ValueError(f"activation {key!r} is already registered (pass overwrite=True)")
     _FACTORIES[key] = factory
@@ -356,6 +366,172 @@ def _load_plugins() -> None:
     for entry in metadata.entry_points(group="actlab.activations"):
         obj = entry.load()
         register(obj, name=entry.name, overwrite=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Activations from a user's file (``actlab ... --activations-from FILE``)
+
+_USER_FILES: dict[Path, tuple[str, tuple[str, ...]]] = {}  # resolved path -> (sha256, names)
+_ORIGIN: dict[str, Path] = {}  # registry key or alias -> the user file that registered it
+
+
+def load_activations_file(path: str | os.PathLike[str]) -> list[str]:
+    """Register the activations that a user's Python file defines, each checked first.
+
+    The convention: the file calls :func:`register` (``actlab.register``) for each activation,
+    with an :class:`Activation` or a factory of a parameterised family, exactly as the built-ins
+    do (see ``examples/my_activations.py``). The file is imported as a module of its own (under
+    a name unique to its path, with ``importlib``; never read as a string and ``exec``'d); its
+    folder is not put on ``sys.path``. An :class:`Activation` that the file only assigns to a
+    variable is not registered: a file that registers nothing is an error that names them.
+
+    Every registry entry the file adds is resolved at its defaults and verified with
+    :func:`actlab.testing.check_activation` (derivative against autograd, declared properties,
+    values at +-inf and nan) before this returns. If anything fails, the registry is left as it
+    was before the call.
+
+    Loading the same unchanged file again returns its names without importing it again; a file
+    that changed since it was loaded replaces the activations of its earlier version.
+
+    Args:
+        path: The file (any suffix; ``.py`` by convention).
+
+    Returns:
+        The registry keys the file added, in the order it registered them.
+
+    Raises:
+        ValueError: one line naming the file, for a missing or unreadable file, an error while
+            importing it (``SyntaxError``, ``ImportError``, any exception it raises), a file that
+            registers nothing, a name or alias already taken (by a built-in, a plugin or another
+            file), or an activation that fails ``check_activation`` (naming the activation and
+            its first broken promise).
+    """
+    global _LOADING
+    _load_plugins()  # so that entry-point plugins are never counted as the file's own
+    where = Path(path).expanduser().resolve()
+    try:
+        sha = hashlib.sha256(where.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise ValueError(f"activations file {path}: no such file") from None
+    except OSError as err:
+        raise ValueError(f"activations file {path}: cannot read it ({err.strerror})") from None
+    earlier = _USER_FILES.get(where)
+    if earlier is not None and earlier[0] == sha and all(n in _FACTORIES for n in earlier[1]):
+        return list(earlier[1])
+
+    saved = (dict(_FACTORIES), dict(_ALIASES), dict(_ORIGIN))
+    if earlier is not None:  # the file changed: its new version replaces the old one's entries
+        for key in [k for k, origin in _ORIGIN.items() if origin == where]:
+            _FACTORIES.pop(key, None)
+            _ALIASES.pop(key, None)
+            del _ORIGIN[key]
+    before = set(_FACTORIES)
+    module_name = f"_actlab_user_{_identifier(where.stem)}_{_digest(str(where))}"
+    _LOADING = where
+    try:
+        module = _import_file(where, module_name, path)
+        added = [k for k in _FACTORIES if k not in before]
+        if not added:
+            raise ValueError(f"activations file {path}: {_registers_nothing(module)}")
+        for key in added:
+            _check_user_activation(key, path)
+    except BaseException:
+        for live, old in zip((_FACTORIES, _ALIASES, _ORIGIN), saved, strict=True):
+            live.clear()
+            live.update(old)
+        sys.modules.pop(module_name, None)
+        raise
+    finally:
+        _LOADING = None
+    for key in added:
+        _ORIGIN[key] = where
+    for alias, key in _ALIASES.items():
+        if key in added:
+            _ORIGIN[alias] = where
+    _USER_FILES[where] = (sha, tuple(added))
+    return added
+
+
+def _import_file(where: Path, module_name: str, shown: str | os.PathLike[str]) -> object:
+    """Import the file at ``where`` as module ``module_name``; any error -> one-line ValueError."""
+    if not where.is_file():
+        raise ValueError(f"activations file {shown}: not a file")
+    loader = importlib.machinery.SourceFileLoader(module_name, str(where))
+    spec = importlib.util.spec_from_file_location(module_name, where, loader=loader)
+    assert spec is not None  # an explicit loader always gives a spec
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickle look the module up there
+    try:
+        loader.exec_module(module)
+    except SyntaxError as err:
+        where_in = f"line {err.lineno}" + (f", column {err.offset}" if err.offset else "")
+        raise ValueError(
+            f"activations file {shown}: cannot import it: SyntaxError at {where_in}: {err.msg}"
+        ) from None
+    except _NameTaken as err:
+        raise ValueError(f"activations file {shown}: {err}") from None
+    except (Exception, SystemExit) as err:
+        raise ValueError(f"activations file {shown}: cannot import it: {_one_line(err)}") from None
+    return module
+
+
+class _NameTaken(ValueError):
+    """A user file registers a name that is taken (raised by :func:`register` while loading)."""
+
+
+def _check_free_for_file(key: str, aliases: tuple[str, ...]) -> None:
+    """While a user file is imported: its names and aliases must all be new."""
+    for name in (key, *(_normalise(a) for a in aliases)):
+        target = _ALIASES.get(name, name)
+        if name in _FACTORIES or name in _ALIASES:
+            origin = _ORIGIN.get(name) or _ORIGIN.get(target)
+            owner = f"by {origin}" if origin else "by a built-in activation"
+            if origin == _LOADING:
+                owner = "earlier in the same file"
+            raise _NameTaken(f"the name {name!r} is already registered {owner}; choose another")
+
+
+def _check_user_activation(key: str, shown: str | os.PathLike[str]) -> None:
+    from actlab.testing import check_activation  # testing imports this module
+
+    try:
+        act = _FACTORIES[key]()
+        if not isinstance(act, Activation):
+            raise TypeError(f"its factory returned {type(act).__name__}, not an Activation")
+        check_activation(act)
+    except AssertionError as err:
+        what = re.sub(r"^check_activation\('[^']*'\):\s*", "", " ".join(str(err).split()))
+        raise ValueError(
+            f"activations file {shown}: activation {key!r} fails check_activation: {what}"
+        ) from None
+    except Exception as err:
+        raise ValueError(
+            f"activations file {shown}: activation {key!r} cannot be checked: {_one_line(err)}"
+        ) from None
+
+
+def _registers_nothing(module: object) -> str:
+    unregistered = [k for k, v in vars(module).items() if isinstance(v, Activation)]
+    hint = (
+        f"; it defines {', '.join(unregistered)} but does not register them" if unregistered else ""
+    )
+    return (
+        "registers no activation: call actlab.register(...) for each one (see "
+        f"examples/my_activations.py){hint}"
+    )
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _identifier(text: str) -> str:
+    return re.sub(r"\W", "_", text) or "file"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _name(family: str, hyper: Mapping[str, float], defaults: Mapping[str, float]) -> str:

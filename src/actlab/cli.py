@@ -5,6 +5,13 @@
     actlab report RUN_DIR
     actlab tutorial [--out DIR] [--runs DIR] [--preset PRESET]
 
+Every subcommand also takes ``--activations-from FILE`` (repeatable): a Python file that
+registers activations of the user's own (see ``examples/my_activations.py`` and
+:func:`actlab.activations.load_activations_file`), loaded and checked before the command runs, so
+that its names are accepted wherever an activation name is. A run folder records each such file
+(absolute path and sha256, in ``activation_files.json``); ``actlab report RUN_DIR`` loads them
+again from there, and refuses, in one line, a file that is gone or has changed.
+
 Bad input (an unknown name, a value of the wrong type or out of range, a folder that cannot be
 written) prints one line, with the closest valid name where that helps, and exits with status 2.
 
@@ -51,14 +58,32 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _activations_option() -> argparse.ArgumentParser:
+    """The option every subcommand takes (give it as ``parents=[...]`` to a new subcommand)."""
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--activations-from",
+        dest="activations_from",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a Python file that registers activations with actlab.register (repeatable)",
+    )
+    return common
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="actlab", description="A laboratory for activation functions.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    common = [_activations_option()]
 
-    p_list = sub.add_parser("list", help="list activations, experiments or probes")
+    p_list = sub.add_parser("list", help="list activations, experiments or probes", parents=common)
     p_list.add_argument("what", choices=("activations", "experiments", "probes"))
 
-    p_run = sub.add_parser("run", help="run an experiment into a run folder", add_help=False)
+    p_run = sub.add_parser(
+        "run", help="run an experiment into a run folder", add_help=False, parents=common
+    )
     p_run.add_argument("experiment", nargs="?")
     p_run.add_argument("--preset", default="default", help="smoke, default or full")
     p_run.add_argument(
@@ -74,10 +99,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument("-h", "--help", action="store_true", help="show the experiment's fields")
 
-    p_report = sub.add_parser("report", help="rebuild figures and report of a run folder")
+    p_report = sub.add_parser(
+        "report", help="rebuild figures and report of a run folder", parents=common
+    )
     p_report.add_argument("run_dir", type=Path)
 
-    p_tut = sub.add_parser("tutorial", help="run every experiment and build the HTML tutorial")
+    p_tut = sub.add_parser(
+        "tutorial", help="run every experiment and build the HTML tutorial", parents=common
+    )
     p_tut.add_argument("--out", type=Path, default=Path("tutorial"), help="tutorial folder")
     p_tut.add_argument("--runs", type=Path, default=Path("runs"), help="where the runs go")
     p_tut.add_argument("--preset", default="default", help="preset of every experiment")
@@ -85,7 +114,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _dispatch(argv: list[str]) -> int:
+    global _ACTIVATION_FILES
     args = _build_parser().parse_args(argv)
+    _ACTIVATION_FILES = _load_activation_files(getattr(args, "activations_from", []))
     if args.command == "list":
         return _cmd_list(args.what)
     if args.command == "run":
@@ -154,9 +185,11 @@ def _resolve_config(spec, preset: str, overrides: list[str]):
 
 
 def _default_folder(name: str, preset: str, overrides: list[str]) -> str:
-    if not overrides:
+    # A run with activations from a file (or another version of it) gets a folder of its own.
+    files = [f"--activations-from {f['path']} {f['sha256']}" for f in _ACTIVATION_FILES]
+    if not overrides and not files:
         return f"{name}-{preset}"
-    digest = hashlib.sha1("\n".join(sorted(overrides)).encode()).hexdigest()[:8]
+    digest = hashlib.sha1("\n".join(sorted(overrides) + files).encode()).hexdigest()[:8]
     return f"{name}-{preset}-{digest}"
 
 
@@ -178,6 +211,7 @@ def _execute(
     label = label or f"{spec.name} ({preset})"
     read = _read_inputs(spec, cfg, out, label, inputs or {}) if spec.needs else None
     store = RunStore(out.resolve())
+    _check_activation_files(store)
     try:
         if read is None and store.is_done() and store.read_config().get("config") == _as_dict(cfg):
             _say(f"{label}: reused the finished run in {store.path}")
@@ -192,6 +226,8 @@ def _execute(
         store.begin(spec.name, preset, cfg)
     except RunStoreError as err:
         raise UsageError(str(err)) from None
+    if _ACTIVATION_FILES:
+        _write_activation_record(store)
     with progress.reporting(_reporter(label)):
         chunks = store.chunk_runner()
         results = spec.run(cfg, chunks) if read is None else spec.run(cfg, chunks, inputs=read)
@@ -260,6 +296,8 @@ def _cmd_report(run_dir: Path) -> int:
     store = RunStore(run_dir)
     try:
         record = store.read_config()
+        if not _ACTIVATION_FILES:  # else the files given replace those the run recorded
+            _load_recorded_activation_files(store)
         spec = _experiment(record.get("experiment"))
         results = store.load_results()
     except RunStoreError as err:
@@ -289,6 +327,97 @@ def _cmd_tutorial(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot build the tutorial in {args.out}: {err}") from None
     print(index)
     return 0
+
+
+# ---------------------------------------------------------------------- --activations-from
+_ACTIVATION_FILES: tuple[dict[str, Any], ...] = ()
+"""The files this command loaded: ``{"path": absolute, "sha256": ..., "activations": [...]}``."""
+
+_RECORD = "activation_files.json"  # in a run folder made with --activations-from
+
+
+def _load_activation_files(paths: list[Path]) -> tuple[dict[str, Any], ...]:
+    """Load and check each file (in order, each once); any problem is one line, exit 2."""
+    from actlab.activations import load_activations_file
+
+    loaded: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        where = path.expanduser().resolve()
+        try:
+            digest = hashlib.sha256(where.read_bytes()).hexdigest()
+        except OSError:
+            digest = ""  # the loader says what is wrong with it
+        try:
+            names = load_activations_file(path)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+        loaded[str(where)] = {"path": str(where), "sha256": digest, "activations": names}
+    return tuple(loaded.values())
+
+
+def _read_activation_record(store) -> list[dict[str, Any]]:
+    path = store.path / _RECORD
+    if not path.exists():
+        return []
+    try:
+        record = json.loads(path.read_text())
+        return [{"path": str(f["path"]), "sha256": str(f["sha256"])} for f in record["files"]]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"{path} cannot be read: {err}") from None
+
+
+def _write_activation_record(store) -> None:
+    from actlab.store import atomic_write_bytes
+
+    text = json.dumps({"files": list(_ACTIVATION_FILES)}, indent=2)
+    atomic_write_bytes(store.path / _RECORD, (text + "\n").encode())
+
+
+def _check_activation_files(store) -> None:
+    """A folder that holds a run (finished or not) is reused or resumed only with the same
+    activation files, byte for byte: other files may define other activations under the same
+    names, and the gallery draws every registered activation."""
+    if not (store.path / "config.json").exists():
+        return
+    then = {(f["path"], f["sha256"]) for f in _read_activation_record(store)}
+    now = {(f["path"], f["sha256"]) for f in _ACTIVATION_FILES}
+    if then == now:
+        return
+
+    def named(files: set[tuple[str, str]]) -> str:
+        if not files:
+            return "no --activations-from file"
+        return ", ".join(f"{p} (sha256 {h[:12]})" for p, h in sorted(files))
+
+    raise UsageError(
+        f"{store.path} holds a run made with {named(then)}, and this command loads "
+        f"{named(now)}; choose another output folder, or delete that one"
+    )
+
+
+def _load_recorded_activation_files(store) -> None:
+    """Load the activation files a run was made with, as they were then (same sha256)."""
+    from actlab.activations import load_activations_file
+
+    for entry in _read_activation_record(store):
+        path = Path(entry["path"])
+        hint = "restore it, or pass --activations-from FILE to use another file"
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as err:
+            raise UsageError(
+                f"{store.path} was made with activations from {path}, which cannot be read "
+                f"({err.strerror}); {hint}"
+            ) from None
+        if digest != entry["sha256"]:
+            raise UsageError(
+                f"{store.path} was made with activations from {path}, which has changed since "
+                f"(sha256 {entry['sha256'][:12]} then, {digest[:12]} now); {hint}"
+            )
+        try:
+            load_activations_file(path)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
 
 
 # ---------------------------------------------------------------------- config fields

@@ -1,0 +1,310 @@
+"""Activations from a user's file: ``--activations-from FILE`` and ``load_activations_file``.
+
+End to end through ``actlab.cli.main``: the names appear in ``list``, in the gallery and in a
+training experiment's results; ``report`` of such a run reloads the file it recorded (also in a
+fresh interpreter); a bad file (syntax error, import error, wrong derivative, wrong property,
+missing, a clashing name, nothing registered) is one line on stderr and exit status 2, and leaves
+the registry as it was. Every test restores the registry, so nothing leaks into other test files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from decimal import Decimal, getcontext
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import actlab
+from actlab import activations as A
+from actlab.cli import main
+from actlab.testing import check_activation
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "my_activations.py"
+
+
+@pytest.fixture(autouse=True)
+def registry():
+    """Restore the registry (and forget loaded files) after each test; yields the restorer."""
+    live = (A._FACTORIES, A._ALIASES, A._ORIGIN, A._USER_FILES)
+    saved = [dict(d) for d in live]
+    modules = set(sys.modules)
+
+    def restore():
+        for live, old in zip(
+            (A._FACTORIES, A._ALIASES, A._ORIGIN, A._USER_FILES), saved, strict=True
+        ):
+            live.clear()
+            live.update(old)
+        for name in set(sys.modules) - modules:
+            if name.startswith("_actlab_user_"):
+                del sys.modules[name]
+
+    yield restore
+    restore()
+
+
+@pytest.fixture
+def mine(tmp_path) -> Path:
+    """A copy of the example file that a test may edit or delete."""
+    path = tmp_path / "mine.py"
+    shutil.copy(EXAMPLE, path)
+    return path
+
+
+def _cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_error_line(code: int, err: str) -> str:
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("actlab: error: ") and "Traceback" not in err
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------ the loader
+def test_example_file_registers_two_checked_activations_that_compute_their_formulas():
+    assert "squareplus" not in actlab.list_activations()
+    assert A.load_activations_file(EXAMPLE) == ["squareplus", "isru"]
+    assert {"squareplus", "isru"} <= set(actlab.list_activations())
+    # Independent references: the formulas in 50-digit decimal arithmetic.
+    getcontext().prec = 50
+    xs = [-1e6, -30.0, -2.5, -1e-3, 0.0, 0.7, 4.0, 1e6]
+    x = torch.tensor(xs, dtype=torch.float64)
+    squareplus = actlab.get_activation("squareplus")
+    isru = actlab.get_activation("isru(alpha=0.5)")
+    want_sp = [(Decimal(v) + (Decimal(v) ** 2 + 4).sqrt()) / 2 for v in xs]
+    want_isru = [Decimal(v) / (1 + Decimal("0.5") * Decimal(v) ** 2).sqrt() for v in xs]
+    want_dsp = [(1 + Decimal(v) / (Decimal(v) ** 2 + 4).sqrt()) / 2 for v in xs]
+    np.testing.assert_allclose(squareplus(x).numpy(), [float(w) for w in want_sp], rtol=1e-13)
+    np.testing.assert_allclose(
+        squareplus.derivative(x).numpy(), [float(w) for w in want_dsp], rtol=1e-12
+    )
+    np.testing.assert_allclose(isru(x).numpy(), [float(w) for w in want_isru], rtol=1e-13)
+    assert isru.name == "isru(alpha=0.5)" and isru.hyper["alpha"] == 0.5
+    inf = torch.tensor([-np.inf, np.inf], dtype=torch.float64)
+    assert squareplus(inf).tolist() == [0.0, np.inf]
+    assert isru(inf).tolist() == pytest.approx([-(2**0.5), 2**0.5], rel=1e-15)
+
+
+def test_loading_the_same_file_again_is_a_no_op_and_a_changed_file_replaces_its_version(mine):
+    assert A.load_activations_file(mine) == ["squareplus", "isru"]
+    first = actlab.get_activation("squareplus")
+    assert A.load_activations_file(mine) == ["squareplus", "isru"]
+    assert actlab.get_activation("squareplus") is first  # not imported twice
+    mine.write_text(mine.read_text().replace("_B = 4.0", "_B = 1.0"))
+    assert A.load_activations_file(mine) == ["squareplus", "isru"]
+    assert actlab.get_activation("squareplus")(torch.zeros(1)).item() == 0.5  # sqrt(1) / 2
+
+
+def test_check_activation_itself_catches_a_wrong_derivative():
+    A.load_activations_file(EXAMPLE)
+    good = actlab.get_activation("squareplus")
+    check_activation(good)
+    # The derivative of (x + sqrt(x^2 + 4)) / 2 with the 4 forgotten: right for large |x| only.
+    bad = dataclasses.replace(
+        good, deriv=lambda x: 0.5 * (1.0 + x / torch.sqrt(x * x + 1.0)), backward=None
+    )
+    with pytest.raises(AssertionError, match="deriv != autograd"):
+        check_activation(bad)
+
+
+# ------------------------------------------------------------------------------ the CLI
+def test_list_shows_the_users_activations_with_their_references(capsys):
+    code, out, _ = _cli(capsys, "list", "activations", "--activations-from", EXAMPLE)
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()}
+    assert "Barron (2021)" in rows["squareplus"] and "Carlile" in rows["isru"]
+    assert "tanh" in rows  # the built-ins are still there
+
+
+def test_gallery_run_holds_the_users_activations_and_report_reloads_the_file(
+    capsys, tmp_path, mine, registry
+):
+    out = tmp_path / "gallery"
+    code, _, err = _cli(
+        capsys,
+        *("run", "gallery", "--preset", "smoke", "--out", out),
+        *("--set", "activations=relu,squareplus,isru(alpha=0.5)"),
+        *("--activations-from", mine),
+    )
+    assert code == 0, err
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    assert set(metrics["activation"]) == {"relu", "squareplus", "isru(alpha=0.5)"}
+    at = metrics.set_index(["activation", "metric"])["value"]
+    # squareplus(0) = sqrt(4) / 2 = 1, squareplus'(0) = 1/2; isru is odd and bounded by sqrt 2.
+    assert at["squareplus", "gallery/phi_at_0"] == pytest.approx(1.0, abs=1e-12)
+    assert at["squareplus", "gallery/deriv_at_0"] == pytest.approx(0.5, abs=1e-12)
+    assert at["isru(alpha=0.5)", "gallery/zero_centred"] == 1.0
+    assert at["isru(alpha=0.5)", "gallery/bounded"] == 1.0
+    record = json.loads((out / "activation_files.json").read_text())
+    assert record["files"][0]["path"] == str(mine.resolve())
+    assert record["files"][0]["activations"] == ["squareplus", "isru"]
+
+    registry()  # a new session: nothing of the user's is registered
+    assert "squareplus" not in actlab.list_activations()
+    (out / "report.md").unlink()
+    code, _, err = _cli(capsys, "report", out)
+    assert code == 0, err
+    assert "squareplus" in (out / "report.md").read_text()
+
+    # The file changed since the run: report says so in one line (and so when it is gone).
+    registry()
+    mine.write_text(mine.read_text() + "\n# edited\n")
+    line = _one_error_line(*_cli(capsys, "report", out)[::2])
+    assert str(mine.resolve()) in line and "has changed since" in line
+    mine.unlink()
+    line = _one_error_line(*_cli(capsys, "report", out)[::2])
+    assert str(mine.resolve()) in line and "cannot be read" in line
+    # ... unless the user names the file to use instead.
+    code, _, err = _cli(capsys, "report", out, "--activations-from", EXAMPLE)
+    assert code == 0, err
+
+
+def test_report_in_a_fresh_interpreter_reloads_the_recorded_file(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = _cli(
+        capsys,
+        *("run", "gallery", "--preset", "smoke", "--out", out),
+        *("--set", "activations=squareplus", "--activations-from", EXAMPLE),
+    )
+    assert code == 0, err
+    (out / "report.md").unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "actlab.cli", "report", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "squareplus" in (out / "report.md").read_text()
+
+
+def test_training_experiment_accepts_the_users_activation_in_its_config(capsys, tmp_path):
+    out = tmp_path / "deep"
+    code, _, err = _cli(
+        capsys,
+        *("run", "deep-mlp", "--preset", "smoke", "--out", out),
+        *("--set", "activations=tanh,squareplus", "--activations-from", EXAMPLE),
+    )
+    assert code == 0, err
+    metrics = pd.read_parquet(out / "metrics.parquet")
+    assert set(metrics["activation"]) == {"tanh", "squareplus"}
+    rows = metrics[metrics["activation"] == "squareplus"]
+    assert len(rows) > 0 and np.isfinite(rows["value"].dropna()).all()
+    assert "squareplus" in (out / "report.md").read_text()
+
+
+def test_a_run_folder_is_reused_only_with_the_same_activation_files(
+    capsys, tmp_path, mine, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # default run folders go to ./runs
+    argv = ("run", "gallery", "--preset", "smoke", "--set", "activations=squareplus")
+    code, first, err = _cli(capsys, *argv, "--activations-from", mine)
+    assert code == 0, err
+    code, again, err = _cli(capsys, *argv, "--activations-from", mine)
+    assert code == 0 and again == first  # reused
+    mine.write_text(mine.read_text() + "\n# edited\n")
+    code, edited, err = _cli(capsys, *argv, "--activations-from", mine)
+    assert code == 0 and edited != first  # another version of the file: a folder of its own
+    # Told to write into the first folder with the edited file: refused, in one line.
+    line = _one_error_line(
+        *_cli(capsys, *argv, "--activations-from", mine, "--out", first.strip())[::2]
+    )
+    assert "holds a run made with" in line and str(mine.resolve()) in line
+
+
+BAD_FILES = {
+    "syntax": ("import actlab\ndef f(:\n", "SyntaxError at line 2"),
+    "import": ("import actlab_no_such_module\n", "No module named 'actlab_no_such_module'"),
+    "raises": ("raise RuntimeError('boom')\n", "cannot import it: RuntimeError: boom"),
+    "exits": ("raise SystemExit(3)\n", "cannot import it: SystemExit: 3"),
+    "clash": (
+        "import actlab\nactlab.register(actlab.get_activation('tanh'), name='relu')\n",
+        "'relu' is already registered by a built-in activation",
+    ),
+    "alias": (
+        "import actlab\nactlab.register(actlab.get_activation('tanh'), name='my_tanh', "
+        "aliases=('swish',))\n",
+        "'swish' is already registered by a built-in activation",
+    ),
+    "nothing": (
+        "import actlab\nmine = actlab.get_activation('tanh')\n",
+        "registers no activation: call actlab.register(...) for each one "
+        "(see examples/my_activations.py); it defines mine but does not register them",
+    ),
+    "derivative": (
+        EXAMPLE.read_text().replace("0.5 * (1.0 + x / s)", "0.4 * (1.0 + x / s)"),
+        "activation 'squareplus' fails check_activation: deriv != autograd",
+    ),
+    # the first activation is right, the second is wrong: neither is kept
+    "property": (
+        EXAMPLE.read_text().replace("bounded=True", "bounded=False"),
+        "activation 'isru' fails check_activation: ",
+    ),
+    "factory": (
+        "import actlab\n@actlab.register\ndef broken(a: float = 1.0):\n    return 3\n",
+        "activation 'broken' cannot be checked: TypeError: its factory returned int",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_a_bad_file_is_one_line_exit_2_and_leaves_the_registry_alone(capsys, tmp_path, kind):
+    text, expected = BAD_FILES[kind]
+    path = tmp_path / f"bad_{kind}.py"
+    path.write_text(text)
+    before = (dict(A._FACTORIES), dict(A._ALIASES))
+    line = _one_error_line(*_cli(capsys, "list", "activations", "--activations-from", path)[::2])
+    assert line.startswith(f"actlab: error: activations file {path}: ") and expected in line
+    assert (dict(A._FACTORIES), dict(A._ALIASES)) == before
+    assert not [m for m in sys.modules if m.startswith("_actlab_user_bad")]
+
+
+def test_missing_file_and_a_folder_are_one_line(capsys, tmp_path):
+    missing = tmp_path / "nowhere.py"
+    line = _one_error_line(*_cli(capsys, "list", "activations", "--activations-from", missing)[::2])
+    assert line == f"actlab: error: activations file {missing}: no such file"
+    line = _one_error_line(
+        *_cli(capsys, "list", "activations", "--activations-from", tmp_path)[::2]
+    )
+    assert str(tmp_path) in line and "cannot read it" in line
+
+
+def test_two_files_cannot_claim_the_same_name(capsys, tmp_path, mine):
+    other = tmp_path / "other.py"
+    other.write_text(EXAMPLE.read_text())
+    argv = ("list", "activations", "--activations-from", mine, "--activations-from", other)
+    line = _one_error_line(*_cli(capsys, *argv)[::2])
+    assert f"activations file {other}: the name 'squareplus' is already registered by " in line
+    assert str(mine.resolve()) in line
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["list", "experiments"],
+        ["run", "gallery", "--preset", "smoke"],
+        ["report", "/nonexistent/run"],
+        ["tutorial", "--preset", "smoke"],
+    ],
+)
+def test_every_subcommand_loads_the_files_before_it_runs(capsys, tmp_path, argv):
+    path = tmp_path / "bad.py"
+    path.write_text("import actlab_no_such_module\n")
+    line = _one_error_line(*_cli(capsys, *argv, "--activations-from", path)[::2])
+    assert f"activations file {path}: cannot import it" in line
