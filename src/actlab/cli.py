@@ -4,6 +4,8 @@
     actlab run EXPERIMENT [--preset smoke|default|full] [--out DIR] [--set key=value ...]
     actlab report RUN_DIR
     actlab tutorial [--out DIR] [--runs DIR] [--preset PRESET]
+    actlab sweep EXPERIMENT [--preset P] [--grid KEY=V1,V2 ...] [--random N KEY=LO:HI ...]
+                 [--seeds K] [--set KEY=VALUE ...] [--out DIR] [--dry-run] [--max-members M]
 
 Every subcommand also takes ``--activations-from FILE`` (repeatable): a Python file that
 registers activations of the user's own (see ``examples/my_activations.py`` and
@@ -110,6 +112,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p_tut.add_argument("--out", type=Path, default=Path("tutorial"), help="tutorial folder")
     p_tut.add_argument("--runs", type=Path, default=Path("runs"), help="where the runs go")
     p_tut.add_argument("--preset", default="default", help="preset of every experiment")
+    _add_sweep_parser(sub, parents=common)
     return parser
 
 
@@ -123,6 +126,8 @@ def _dispatch(argv: list[str]) -> int:
         return _cmd_run(args)
     if args.command == "report":
         return _cmd_report(args.run_dir)
+    if args.command == "sweep":
+        return _cmd_sweep(args)
     return _cmd_tutorial(args)
 
 
@@ -505,6 +510,198 @@ def _parse_value(tp: Any, text: str) -> Any:
     if tp is str:
         return text
     raise ValueError(f"cannot set a field of type {tp} from the command line")
+
+
+# ---------------------------------------------------------------------- sweep
+_SWEEP_USAGE = """\
+actlab sweep EXPERIMENT [--preset P] [--grid KEY=V1,V2 ...] [--random N KEY=LO:HI ...]
+             [--seeds K] [--set KEY=VALUE ...] [--out DIR] [--dry-run] [--max-members M]
+
+Train every member of grid x random x seeds, members that share a shape in one ensemble pass;
+write a run folder (default runs/sweep-EXPERIMENT-HASH: config.json with the plan, one chunk per
+pass, members.parquet, table.csv and table.parquet with the mean and 95% interval over seeds of
+each metric per setting, figures/summary.png) and print the table. Run the same command again
+to resume an interrupted sweep: finished passes are not recomputed.
+
+  --preset P          preset of the experiment giving every field not swept or set (default)
+  --grid KEY=V1,V2    values of one field (repeatable); settings are all combinations
+  --random N KEY=LO:HI ...
+                      N random points, each KEY drawn from [LO, HI]: log-uniform when LO > 0
+                      and HI/LO >= 100, else uniform; integer fields stay integers; the same
+                      command draws the same points
+  --seeds K           seeds 0..K-1 per setting (default: the preset's)
+  --set KEY=VALUE     fix a field (repeatable)
+  --out DIR           run folder
+  --dry-run           print members, passes and a time estimate from a short calibration step;
+                      write nothing
+  --max-members M     most members in one ensemble pass (default 1000)"""
+
+
+def _add_sweep_parser(sub, **kwargs: Any) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="sweep an experiment's fields over a grid, random draws and seeds",
+        add_help=False,
+        **kwargs,
+    )
+    p.add_argument("experiment", nargs="?")
+    p.add_argument("--preset", default="default")
+    p.add_argument("--grid", nargs="+", action="append", default=[], metavar="KEY=V1,V2")
+    p.add_argument("--random", nargs="+", action="append", default=[], metavar="N KEY=LO:HI")
+    p.add_argument("--seeds", type=int)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--max-members", type=int, default=1000)
+    p.add_argument("-h", "--help", action="store_true")
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from actlab import progress, sweep
+    from actlab.store import RunStore, RunStoreError
+
+    if args.help and not args.experiment:
+        print(_SWEEP_USAGE)
+        return 0
+    if not args.experiment:
+        raise UsageError(f"sweep needs an experiment name: {', '.join(_sweepable())}")
+    spec = _experiment(args.experiment)
+    try:
+        adapter = sweep.adapter_of(spec)
+    except sweep.SweepError as err:
+        raise UsageError(str(err)) from None
+    if args.help:
+        print(_SWEEP_USAGE + "\n\n" + _sweep_fields_help(spec, adapter))
+        return 0
+    overrides = parse_overrides(adapter.Point, args.overrides)
+    grid = _parse_grid(adapter.Point, [item for group in args.grid for item in group])
+    n_random, ranges = _parse_random(adapter.Point, args.random)
+    try:
+        plan = sweep.make_plan(
+            spec, args.preset, overrides, grid, ranges, n_random, args.seeds, args.max_members
+        )
+    except sweep.SweepError as err:
+        raise UsageError(str(err)) from None
+    if args.dry_run:
+        print(sweep.describe(plan, sweep.estimate(plan)))
+        return 0
+
+    record = _as_dict(plan)
+    files = [f"{f['path']} {f['sha256']}" for f in _ACTIVATION_FILES]
+    digest = hashlib.sha1(json.dumps([record, files], sort_keys=True).encode()).hexdigest()[:8]
+    store = RunStore((args.out or Path("runs") / f"sweep-{spec.name}-{digest}").resolve())
+    _check_activation_files(store)
+    name = f"sweep:{spec.name}"
+    try:
+        old = store.read_config() if store.is_done() else {}
+        if old.get("experiment") == name and old.get("config") == record:
+            _say(f"sweep {spec.name}: reused the finished sweep in {store.path}")
+            tab = _read_table(store.path / "table.parquet")
+            print(sweep.format_table(plan, tab))
+            print(store.path)
+            return 0
+        store.begin(name, args.preset, plan)
+    except RunStoreError as err:
+        raise UsageError(str(err)) from None
+    if _ACTIVATION_FILES:
+        _write_activation_record(store)
+    with progress.reporting(_reporter(f"sweep {spec.name} ({len(plan.passes)} passes)")):
+        results = sweep.run(plan, store.chunk_runner())
+        progress.note("table and figure")
+        tab = sweep.table(plan, results)
+        fig = sweep.figure(plan, tab)
+        sweep.save(store, results, tab, fig)
+        fig.clear()
+    store.finish()
+    print(sweep.format_table(plan, tab))
+    print(store.path)
+    return 0
+
+
+def _read_table(path: Path):
+    import pandas as pd
+
+    return pd.read_parquet(path)
+
+
+def _sweepable() -> list[str]:
+    from actlab.experiments import get_experiment, list_experiments
+
+    return [n for n in list_experiments() if get_experiment(n).sweep is not None]
+
+
+def _sweep_fields_help(spec, adapter) -> str:
+    from actlab.experiments.base import field_docs
+
+    docs = field_docs(adapter.Point)
+    base = _as_dict(adapter.base(spec.presets["default"]))
+    lines = [
+        f"fields of a {spec.name} sweep (value in the default preset; members of one pass may "
+        f"differ in {', '.join(adapter.member_fields)}):"
+    ]
+    for name in adapter.fields:
+        lines.append(f"  {name} = {json.dumps(base[name])}")
+        if docs.get(name):
+            lines.append(f"      {docs[name]}")
+    lines.append(f"metrics: {', '.join(adapter.metrics)}, diverged")
+    return "\n".join(lines)
+
+
+def _split_values(text: str) -> list[str]:
+    """``"a,b(1,2),c"`` -> ``["a", "b(1,2)", "c"]``: commas inside brackets stay (activation
+    names such as ``leaky_relu(slope=0.2)`` may hold them)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char in "([") - (char in ")]")
+        if char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _parse_grid(point_cls: type, items: list[str]) -> dict[str, list]:
+    """``["lr=1e-3,1e-2", "activation=tanh,relu"]`` -> typed values per field."""
+    grid: dict[str, list] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--grid expects KEY=V1,V2,..., got {item!r}")
+        if key in grid:
+            raise UsageError(f"--grid {key} is given twice")
+        values = _split_values(text)
+        if not values:
+            raise UsageError(f"--grid {key}= needs at least one value")
+        grid[key] = [parse_overrides(point_cls, [f"{key}={v}"])[key] for v in values]
+    return grid
+
+
+def _parse_random(point_cls: type, groups: list[list[str]]) -> tuple[int, dict[str, tuple]]:
+    """``[["20", "lr=1e-4:1e-1", "width=16:128"]]`` -> ``(20, {"lr": (1e-4, 0.1), ...})``."""
+    if not groups:
+        return 0, {}
+    if len(groups) > 1:
+        raise UsageError("--random is given twice; give one --random N KEY=LO:HI ...")
+    first, *items = groups[0]
+    try:
+        n = int(first)
+    except ValueError:
+        raise UsageError(f"--random N KEY=LO:HI ...: N must be an integer, got {first!r}") from None
+    if not items:
+        raise UsageError("--random N needs at least one KEY=LO:HI")
+    ranges: dict[str, tuple] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        bounds = text.split(":")
+        if not sep or not key or len(bounds) != 2:
+            raise UsageError(f"--random expects KEY=LO:HI, got {item!r}")
+        if key in ranges:
+            raise UsageError(f"--random {key} is given twice")
+        lo, hi = (parse_overrides(point_cls, [f"{key}={b}"])[key] for b in bounds)
+        ranges[key] = (lo, hi)
+    return n, ranges
 
 
 if __name__ == "__main__":

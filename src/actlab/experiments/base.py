@@ -134,6 +134,9 @@ class ExperimentSpec:
     order: int = 100
     needs: tuple[str, ...] = ()
     """Experiments whose results ``run`` takes as ``inputs`` (see the module docstring)."""
+    sweep: Any = None
+    """An :class:`actlab.sweep.SweepAdapter` if ``actlab sweep`` can sweep this experiment's
+    settings (which fields may differ within one ensemble pass, its metrics, its pass)."""
 
     def preset(self, name: str) -> Any:
         if name not in self.presets:

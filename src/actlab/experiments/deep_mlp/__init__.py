@@ -6,6 +6,7 @@ and ``report``.
 
 from actlab.experiments.base import ExperimentSpec, deferred, register_experiment
 from actlab.experiments.deep_mlp.experiment import Config, presets, run
+from actlab.experiments.deep_mlp.sweep import ADAPTER
 
 __all__ = ["Config", "presets", "run", "SPEC"]
 
@@ -19,5 +20,6 @@ SPEC = register_experiment(
         figures=deferred(f"{__name__}.figures", "figures"),
         report=deferred(f"{__name__}.report", "report"),
         order=40,
+        sweep=ADAPTER,
     )
 )
