@@ -98,3 +98,22 @@ def test_every_agent_refuses_the_same_bad_shared_fields(agent, change, match):
     config = importlib.import_module(f"actlab.rl.{agent}").Config
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(config(), **change)
+
+
+def test_flushing_denormals_flushes_inside_main_only():
+    from actlab.rl.common import flushing_denormals
+
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # subnormal in float32 (< 1.18e-38)
+
+    @flushing_denormals
+    def main(x):
+        return x * 0.5
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormals")
+    assert (tiny * 0.5).item() > 0  # subnormal arithmetic outside
+    assert main(tiny).item() == 0.0  # flushed inside
+    assert (tiny * 0.5).item() > 0  # and switched off again on return
+    with pytest.raises(ZeroDivisionError):
+        flushing_denormals(lambda: 1 / 0)()
+    assert (tiny * 0.5).item() > 0  # also after an exception

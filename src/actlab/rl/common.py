@@ -10,8 +10,9 @@ not depend on the other agents of the run.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -34,6 +35,7 @@ __all__ = [
     "Diagnostics",
     "AgentRun",
     "Clock",
+    "flushing_denormals",
 ]
 
 PLACEMENTS = ("none", "last", "all")
@@ -304,3 +306,29 @@ def obs_shape_of(env_id: str, sample: Tensor) -> tuple[int, ...]:
     if is_minatar(env_id) and len(shape) != 3:
         raise ValueError(f"{env_id}: expected (C, 10, 10) observations, got {shape}")
     return shape
+
+
+def flushing_denormals(main: Callable) -> Callable:
+    """Run an agent's ``main`` with subnormal floats flushed to zero on the CPU.
+
+    Optimiser states of rarely-updated weights (RMSprop's and Adam's running squares of
+    gradients near 0) drift into the subnormal range below ~1.2e-38, where x86 arithmetic is
+    tens of times slower: measured on MinAtar DQN (centred RMSprop), 254 against 412 env steps/s
+    for 3 agents, the optimiser's ``sqrt_`` alone 5x slower. Flushing changes only values below
+    1.2e-38, which are 0 to any return, loss or diagnostic here.
+
+    ``torch.set_flush_denormal`` is process-wide and PyTorch offers no getter, so the setting is
+    switched off again when ``main`` returns (PyTorch's default), whatever it was before. It acts
+    on the calling thread (intra-op threads keep theirs; the agents run single-threaded).
+    """
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        supported = torch.set_flush_denormal(True)
+        try:
+            return main(*args, **kwargs)
+        finally:
+            if supported:
+                torch.set_flush_denormal(False)
+
+    return wrapper

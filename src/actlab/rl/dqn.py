@@ -48,6 +48,7 @@ from actlab.rl.common import (
     agent_generators,
     build_networks,
     check_agent_config,
+    flushing_denormals,
     layer_gradients,
     linear_schedule,
     obs_shape_of,
@@ -331,6 +332,7 @@ class ReplayBuffer:
 # The agent
 
 
+@flushing_denormals
 def main(cfg: Config) -> AgentRun:
     """Train ``len(cfg.seeds)`` DQN agents together; see the module docstring for the loop."""
     device = torch.device(cfg.device)

@@ -58,6 +58,7 @@ from actlab.rl.common import (
     agent_generators,
     build_networks,
     check_agent_config,
+    flushing_denormals,
     layer_gradients,
     linear_schedule,
     obs_shape_of,
@@ -292,6 +293,7 @@ def ppo_losses(
 # The agent
 
 
+@flushing_denormals
 def main(cfg: Config) -> AgentRun:
     """Train ``len(cfg.seeds)`` PPO agents together; their returns, diagnostics and weights."""
     E, K, T = len(cfg.seeds), cfg.copies, cfg.num_steps

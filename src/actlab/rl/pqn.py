@@ -43,6 +43,7 @@ from actlab.rl.common import (
     agent_generators,
     build_networks,
     check_agent_config,
+    flushing_denormals,
     layer_gradients,
     linear_schedule,
     obs_shape_of,
@@ -298,6 +299,7 @@ def q_loss(q: Tensor, actions: Tensor, returns: Tensor) -> Tensor:
 # The agent
 
 
+@flushing_denormals
 def main(cfg: Config) -> AgentRun:
     """Train ``len(cfg.seeds)`` PQN agents together; no I/O.
 
