@@ -139,6 +139,23 @@ def peak(run, seed: int, n: int) -> tuple[float, int]:
     return float(window[i]), int(df.env_step.to_numpy()[i + n - 1])
 
 
+def curve(run, seeds: tuple[int, ...], steps: int, points: int = 10) -> dict:
+    """The learning curve in ``points`` equal slices of the run: per seed, the mean return of
+    the episodes that ended in each slice (NaN where none did), keyed by the slice's end step."""
+    edges = np.linspace(0, steps, points + 1)
+    out = {}
+    for s in seeds:
+        df = run.returns[run.returns.seed == s]
+        slot = np.clip(
+            np.searchsorted(edges, df.env_step.to_numpy(), side="left") - 1, 0, points - 1
+        )
+        means = [df.episode_return.to_numpy()[slot == i] for i in range(points)]
+        out[int(s)] = {
+            int(edges[i + 1]): float(m.mean()) if len(m) else math.nan for i, m in enumerate(means)
+        }
+    return out
+
+
 def run_check(agent: str, env: str, seeds: tuple[int, ...], steps: int) -> dict:
     """Train one ensemble and judge it; returns one result row."""
     cfg = config(agent, env, seeds, steps)
@@ -157,6 +174,7 @@ def run_check(agent: str, env: str, seeds: tuple[int, ...], steps: int) -> dict:
         "env_steps_per_s": run.speed["env_steps_per_s"],
         "updates_per_s": run.speed["updates_per_s"],
         "episodes": {int(s): int((run.returns.seed == s).sum()) for s in seeds},
+        "curve": curve(run, seeds, steps),
     }
     if env == "cartpole":
         per_seed = {int(s): float(last_returns(run, s, CARTPOLE_LAST).mean()) for s in seeds}
