@@ -208,6 +208,12 @@ def test_cli_writes_the_folder_and_reuses_a_finished_sweep(capsys, tmp_path, mon
     code, again, _ = _sweep_cli(capsys, *argv)
     assert code == 0 and again == out
     assert (folder / "table.parquet").stat().st_mtime_ns == stamp  # reused, not recomputed
+    # actlab report rebuilds the figure from the folder and prints the same table
+    (folder / "figures" / "summary.png").unlink()
+    assert main(["report", str(folder)]) == 0
+    report, _ = capsys.readouterr()
+    assert report.splitlines()[:-1] == out.splitlines()[:-1]
+    assert (folder / "figures" / "summary.png").is_file()
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(capsys, tmp_path, monkeypatch):

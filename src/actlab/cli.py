@@ -303,6 +303,8 @@ def _cmd_report(run_dir: Path) -> int:
         record = store.read_config()
         if not _ACTIVATION_FILES:  # else the files given replace those the run recorded
             _load_recorded_activation_files(store)
+        if str(record.get("experiment")).startswith("sweep:"):
+            return _report_sweep(store, record)
         spec = _experiment(record.get("experiment"))
         results = store.load_results()
     except RunStoreError as err:
@@ -621,7 +623,24 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _read_table(path: Path):
     import pandas as pd
 
-    return pd.read_parquet(path)
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise UsageError(f"{path.parent} has no finished sweep ({path.name} missing)") from None
+
+
+def _report_sweep(store, record: dict) -> int:
+    """``actlab report`` on a sweep folder: the figure rebuilt and the table printed."""
+    from actlab import sweep
+
+    plan = sweep.Plan(**record["config"])
+    tab = _read_table(store.path / "table.parquet")
+    fig = sweep.figure(plan, tab)
+    path = store.save_figure("summary", fig)
+    fig.clear()
+    print(sweep.format_table(plan, tab))
+    print(path)
+    return 0
 
 
 def _sweepable() -> list[str]:
