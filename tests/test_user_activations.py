@@ -301,6 +301,7 @@ def test_two_files_cannot_claim_the_same_name(capsys, tmp_path, mine):
         ["run", "gallery", "--preset", "smoke"],
         ["report", "/nonexistent/run"],
         ["tutorial", "--preset", "smoke"],
+        ["sweep", "deep-mlp", "--preset", "smoke", "--dry-run"],
     ],
 )
 def test_every_subcommand_loads_the_files_before_it_runs(capsys, tmp_path, argv):
@@ -308,3 +309,24 @@ def test_every_subcommand_loads_the_files_before_it_runs(capsys, tmp_path, argv)
     path.write_text("import actlab_no_such_module\n")
     line = _one_error_line(*_cli(capsys, *argv, "--activations-from", path)[::2])
     assert f"activations file {path}: cannot import it" in line
+
+
+def test_a_sweep_over_the_users_activation_records_the_file_and_reports_without_it(
+    capsys, tmp_path, registry
+):
+    out = tmp_path / "sweep"
+    code, _, err = _cli(
+        capsys,
+        *("sweep", "deep-mlp", "--preset", "smoke", "--seeds", "2", "--out", out),
+        *("--grid", "activation=relu,squareplus", "--activations-from", EXAMPLE),
+    )
+    assert code == 0, err
+    table = pd.read_parquet(out / "table.parquet")
+    assert set(table["activation"]) == {"relu", "squareplus"}
+    record = json.loads((out / "activation_files.json").read_text())
+    assert [f["path"] for f in record["files"]] == [str(EXAMPLE)]
+    registry()
+    (out / "figures" / "summary.png").unlink()
+    code, _, err = _cli(capsys, "report", out)
+    assert code == 0, err
+    assert (out / "figures" / "summary.png").exists()
