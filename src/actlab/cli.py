@@ -26,6 +26,7 @@ is a bug in actlab, not bad input: it keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -75,16 +76,44 @@ def _activations_option() -> argparse.ArgumentParser:
     return common
 
 
+def _backend_options() -> argparse.ArgumentParser:
+    """Where chunks run (``run``, ``tutorial``, ``sweep``): see :mod:`actlab.backends`."""
+    opts = _Parser(add_help=False)
+    opts.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="run chunks here one by one (local) or as Ray tasks (ray)",
+    )
+    opts.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="an existing Ray cluster (default: a local Ray started for the run)",
+    )
+    opts.add_argument("--ray-cpus", type=int, metavar="N", help="CPUs of the local Ray (all)")
+    opts.add_argument(
+        "--ray-cpus-per-task", type=float, default=1.0, metavar="N", help="CPUs per chunk (1)"
+    )
+    opts.add_argument(
+        "--ray-gpus-per-task", type=float, default=0.0, metavar="G", help="GPUs per chunk (0)"
+    )
+    return opts
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="actlab", description="A laboratory for activation functions.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     common = [_activations_option()]
+    backend = [_backend_options()]
 
     p_list = sub.add_parser("list", help="list activations, experiments or probes", parents=common)
     p_list.add_argument("what", choices=("activations", "experiments", "probes"))
 
     p_run = sub.add_parser(
-        "run", help="run an experiment into a run folder", add_help=False, parents=common
+        "run",
+        help="run an experiment into a run folder",
+        add_help=False,
+        parents=common + backend,
     )
     p_run.add_argument("experiment", nargs="?")
     p_run.add_argument("--preset", default="default", help="smoke, default or full")
@@ -107,12 +136,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p_report.add_argument("run_dir", type=Path)
 
     p_tut = sub.add_parser(
-        "tutorial", help="run every experiment and build the HTML tutorial", parents=common
+        "tutorial",
+        help="run every experiment and build the HTML tutorial",
+        parents=common + backend,
     )
     p_tut.add_argument("--out", type=Path, default=Path("tutorial"), help="tutorial folder")
     p_tut.add_argument("--runs", type=Path, default=Path("runs"), help="where the runs go")
     p_tut.add_argument("--preset", default="default", help="preset of every experiment")
-    _add_sweep_parser(sub, parents=common)
+    _add_sweep_parser(sub, parents=common + backend)
     return parser
 
 
@@ -120,6 +151,11 @@ def _dispatch(argv: list[str]) -> int:
     global _ACTIVATION_FILES
     args = _build_parser().parse_args(argv)
     _ACTIVATION_FILES = _load_activation_files(getattr(args, "activations_from", []))
+    with _backend(args):
+        return _command(args)
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "list":
         return _cmd_list(args.what)
     if args.command == "run":
@@ -234,7 +270,7 @@ def _execute(
     if _ACTIVATION_FILES:
         _write_activation_record(store)
     with progress.reporting(_reporter(label)):
-        chunks = store.chunk_runner()
+        chunks = _chunk_runner(store)
         results = spec.run(cfg, chunks) if read is None else spec.run(cfg, chunks, inputs=read)
         progress.note("figures and report")
         store.save_results(results)
@@ -334,6 +370,70 @@ def _cmd_tutorial(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot build the tutorial in {args.out}: {err}") from None
     print(index)
     return 0
+
+
+# ---------------------------------------------------------------------- --backend
+_RAY: Any = None
+"""With ``--backend ray``: ``(RayOptions, ExitStack)``; the stack holds the Ray session once the
+first run needs it (so a bad ``--set`` or a reused run starts no Ray) and closes it at the end of
+the command (one session for every experiment of a tutorial)."""
+
+
+@contextlib.contextmanager
+def _backend(args: argparse.Namespace):
+    """The command's backend; with the default one, the Ray options are refused."""
+    global _RAY
+    if getattr(args, "backend", "local") != "ray":
+        given = [
+            flag
+            for flag, value in (
+                ("--ray-address", getattr(args, "ray_address", None)),
+                ("--ray-cpus", getattr(args, "ray_cpus", None)),
+                ("--ray-cpus-per-task", getattr(args, "ray_cpus_per_task", 1.0) != 1.0 or None),
+                ("--ray-gpus-per-task", getattr(args, "ray_gpus_per_task", 0.0) != 0.0 or None),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(f"{given[0]} needs --backend ray")
+        yield
+        return
+    from actlab import backends
+
+    try:
+        backends.import_ray()
+        options = backends.RayOptions(
+            address=args.ray_address,
+            cpus=args.ray_cpus,
+            cpus_per_task=args.ray_cpus_per_task,
+            gpus_per_task=args.ray_gpus_per_task,
+        )
+    except backends.BackendError as err:
+        raise UsageError(str(err)) from None
+    except ValueError as err:
+        raise UsageError(f"--backend ray: {err}") from None
+    with contextlib.ExitStack() as stack:
+        _RAY = (options, stack)
+        try:
+            yield
+        finally:
+            _RAY = None
+
+
+def _chunk_runner(store):
+    """The run folder's chunk runner, as Ray tasks with ``--backend ray``."""
+    chunks = store.chunk_runner()
+    if _RAY is None:
+        return chunks
+    from actlab import backends
+
+    options, stack = _RAY
+    if not backends.import_ray().is_initialized():
+        try:
+            stack.enter_context(backends.ray_session(options))
+        except backends.BackendError as err:
+            raise UsageError(str(err)) from None
+    return backends.RayChunks(chunks, options, [f["path"] for f in _ACTIVATION_FILES])
 
 
 # ---------------------------------------------------------------------- --activations-from
@@ -608,7 +708,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if _ACTIVATION_FILES:
         _write_activation_record(store)
     with progress.reporting(_reporter(f"sweep {spec.name} ({len(plan.passes)} passes)")):
-        results = sweep.run(plan, store.chunk_runner())
+        results = sweep.run(plan, _chunk_runner(store))
         progress.note("table and figure")
         tab = sweep.table(plan, results)
         fig = sweep.figure(plan, tab)

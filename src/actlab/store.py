@@ -39,9 +39,9 @@ import pandas as pd
 import torch
 
 from actlab import progress
-from actlab.experiments.base import Results
+from actlab.experiments.base import ChunkRunner, Results
 
-__all__ = ["RunStore", "RunStoreError", "atomic_write_bytes", "config_to_dict"]
+__all__ = ["RunStore", "RunStoreError", "StoreChunks", "atomic_write_bytes", "config_to_dict"]
 
 _UNSAFE = re.compile(r"[^\w.\-=,()]+")
 
@@ -211,35 +211,15 @@ class RunStore:
         _write_json(self.path / "status.json", {"state": state, "updated": now})
 
     # ------------------------------------------------------------------ chunks
-    def chunk_runner(self, on_chunk: Callable[[str, bool], None] | None = None):
-        """A ``chunks(key, fn, work=0)`` that returns the saved result of ``key`` if there is
-        one, otherwise calls ``fn()`` and saves its result before returning it.
+    def chunk_runner(self, on_chunk: Callable[[str, bool], None] | None = None) -> StoreChunks:
+        """A :class:`StoreChunks` on this folder's ``chunks/``: ``chunks(key, fn, work=0)``
+        returns the saved result of ``key`` if there is one, otherwise calls ``fn()`` and saves
+        its result before returning it; ``chunks.many(items)`` does so for each in turn.
 
         ``work`` is what the chunk counts for in :mod:`actlab.progress` (a restored chunk
         advances by all of it at once). ``on_chunk(key, restored)`` is called after each chunk.
         """
-        folder = self.path / "chunks"
-
-        def chunks(key: str, fn: Callable[[], Any], work: float = 0) -> Any:
-            path = folder / chunk_filename(key)
-            if path.exists():
-                progress.note(f"{key} (restored)")
-                result = torch.load(path, weights_only=False)
-                progress.advance(work)
-                restored = True
-            else:
-                progress.note(key)
-                with progress.span(work):
-                    result = fn()
-                buffer = io.BytesIO()
-                torch.save(result, buffer)
-                atomic_write_bytes(path, buffer.getvalue())
-                restored = False
-            if on_chunk is not None:
-                on_chunk(key, restored)
-            return result
-
-        return chunks
+        return StoreChunks(self.path / "chunks", on_chunk)
 
     # ------------------------------------------------------------------ results
     def save_results(self, results: Results) -> None:
@@ -284,6 +264,57 @@ class RunStore:
         path = self.path / "report.md"
         atomic_write_bytes(path, markdown.encode())
         return path
+
+
+class StoreChunks(ChunkRunner):
+    """The run store's chunk runner: each chunk's result is kept as ``FOLDER/KEY.pt``
+    (:func:`chunk_filename`), written atomically, and restored instead of recomputed.
+
+    :meth:`restore` and :meth:`save` are its two halves, for a backend that computes chunks
+    elsewhere (:mod:`actlab.backends`) and keeps them here.
+
+    Args:
+        folder: The run folder's ``chunks/``.
+        on_chunk: Called as ``on_chunk(key, restored)`` after each chunk is restored or saved.
+    """
+
+    def __init__(self, folder: Path, on_chunk: Callable[[str, bool], None] | None = None):
+        self.folder = Path(folder)
+        self.on_chunk = on_chunk
+
+    def path(self, key: str) -> Path:
+        return self.folder / chunk_filename(key)
+
+    def restore(self, key: str, work: float = 0) -> tuple[bool, Any]:
+        """``(True, result)`` for a chunk saved earlier (progress advances by its ``work``),
+        ``(False, None)`` for one that is not."""
+        path = self.path(key)
+        if not path.exists():
+            return False, None
+        progress.note(f"{key} (restored)")
+        result = torch.load(path, weights_only=False)
+        progress.advance(work)
+        if self.on_chunk is not None:
+            self.on_chunk(key, True)
+        return True, result
+
+    def save(self, key: str, result: Any) -> None:
+        """Keep ``result`` as the chunk ``key`` (atomically: a crash leaves no half file)."""
+        buffer = io.BytesIO()
+        torch.save(result, buffer)
+        atomic_write_bytes(self.path(key), buffer.getvalue())
+        if self.on_chunk is not None:
+            self.on_chunk(key, False)
+
+    def __call__(self, key: str, fn: Callable[[], Any], work: float = 0) -> Any:
+        found, result = self.restore(key, work)
+        if found:
+            return result
+        progress.note(key)
+        with progress.span(work):
+            result = fn()
+        self.save(key, result)
+        return result
 
 
 def _first_difference(old: dict, new: dict) -> str:

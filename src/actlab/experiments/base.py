@@ -8,9 +8,15 @@ An experiment is one package ``actlab/experiments/NAME/`` whose modules define
 * ``run(cfg, chunks) -> Results``: the computation, with no file I/O. Work is split into
   independent chunks through ``chunks(key, fn, work)``, which either calls ``fn()`` or returns
   the result saved by an earlier, interrupted run (the store decides; the experiment never
-  knows). Progress: ``run`` declares its total work with :func:`actlab.progress.expect` first,
-  gives each chunk its share as ``work``, and long loops inside report with
-  :func:`actlab.progress.advance` (the trainer does, one unit per optimiser step);
+  knows). Chunks that may run at the same time go through :func:`run_chunks` (``chunks,
+  [(key, fn, work), ...]`` -> their results, in order): a runner with a ``many`` method (every
+  :class:`ChunkRunner`) may run them in parallel, the Ray backend (:mod:`actlab.backends`) as
+  Ray tasks; the inline and store runners do them one by one. Such an ``fn`` must pickle
+  (``cloudpickle``: a lambda over module-level functions and a frozen config does) and return
+  what :func:`torch.save` can write. Progress: ``run`` declares its total work with
+  :func:`actlab.progress.expect` first, gives each chunk its share as ``work``, and long loops
+  inside report with :func:`actlab.progress.advance` (the trainer does, one unit per optimiser
+  step);
 * ``figures(results) -> {name: Figure}`` and ``report(results) -> str`` (Markdown that refers to
   the figures as ``figures/NAME.png``), computed from the results alone.
 
@@ -29,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,6 +47,7 @@ __all__ = [
     "Experiment",
     "ChunkRunner",
     "run_inline",
+    "run_chunks",
     "register_experiment",
     "get_experiment",
     "list_experiments",
@@ -91,18 +98,53 @@ class Results:
                 )
 
 
-ChunkRunner = Callable[..., Any]
-"""``chunks(key, fn, work=0)``: the result of ``fn()``, computed now or restored from an earlier
-run; ``work`` is what the chunk counts for in :mod:`actlab.progress` (declare the run's total
-with :func:`actlab.progress.expect` before the first chunk)."""
+Chunk = tuple[str, Callable[[], Any], float]
+"""``(key, fn, work)``: one unit of work for :meth:`ChunkRunner.many`."""
 
 
-def run_inline(key: str, fn: Callable[[], Any], work: float = 0) -> Any:
+class ChunkRunner:
+    """Runs an experiment's chunks: ``chunks(key, fn, work=0)`` is the result of ``fn()``,
+    computed now or restored from an earlier run; ``work`` is what the chunk counts for in
+    :mod:`actlab.progress` (declare the run's total with :func:`actlab.progress.expect` before
+    the first chunk).
+
+    ``chunks.many([(key, fn, work), ...])`` is the list of their results, in order. This base
+    class does them one by one, each through ``__call__``; a parallel backend overrides it.
+    Subclasses implement ``__call__``.
+    """
+
+    def __call__(self, key: str, fn: Callable[[], Any], work: float = 0) -> Any:
+        raise NotImplementedError
+
+    def many(self, items: Sequence[Chunk]) -> list[Any]:
+        return [self(key, fn, work) for key, fn, work in items]
+
+
+class _Inline(ChunkRunner):
     """The chunk runner that keeps nothing: always calls ``fn()``."""
-    from actlab import progress
 
-    with progress.span(work):
-        return fn()
+    def __call__(self, key: str, fn: Callable[[], Any], work: float = 0) -> Any:
+        from actlab import progress
+
+        with progress.span(work):
+            return fn()
+
+    def __repr__(self) -> str:
+        return "run_inline"
+
+
+run_inline = _Inline()
+"""The chunk runner that keeps nothing: always calls ``fn()`` (``many``: one by one)."""
+
+
+def run_chunks(chunks: Callable[..., Any], items: Sequence[Chunk]) -> list[Any]:
+    """The results of ``items`` (``(key, fn, work)`` triples, independent of each other), in
+    order: ``chunks.many(items)`` where the runner has it (it may run them in parallel), else
+    ``chunks(key, fn, work)`` for each in turn (a plain function is a runner too)."""
+    many = getattr(chunks, "many", None)
+    if many is not None:
+        return list(many(items))
+    return [chunks(key, fn, work) for key, fn, work in items]
 
 
 class Experiment(Protocol):

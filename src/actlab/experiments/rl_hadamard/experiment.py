@@ -29,7 +29,14 @@ import torch
 
 from actlab import progress
 from actlab.activations import get_activation
-from actlab.experiments.base import ChunkRunner, Results, check_config, check_ints, run_inline
+from actlab.experiments.base import (
+    ChunkRunner,
+    Results,
+    check_config,
+    check_ints,
+    run_chunks,
+    run_inline,
+)
 from actlab.rl.common import NetworkSpec, build_network
 from actlab.rl.diagnostics import probe_batch
 from actlab.rl.ensemble import ensemble_call, stack
@@ -246,13 +253,12 @@ def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
     cells = cells_of(cfg)
     work = {cell: steps_run(*cell, cfg) for cell in cells}
     progress.expect(sum(work.values()), unit="env step")
-    parts = {}
-    for agent, env, net in cells:
-        parts[(agent, env, net)] = chunks(
-            f"{agent}/{env}/{net}",
-            lambda a=agent, e=env, n=net: run_cell(a, e, n, cfg),
-            work=work[(agent, env, net)],
-        )
+    # the cells are independent: a parallel runner (--backend ray) trains them side by side
+    items = [
+        (f"{a}/{e}/{n}", lambda a=a, e=e, n=n: run_cell(a, e, n, cfg), work[(a, e, n)])
+        for a, e, n in cells
+    ]
+    parts = dict(zip(cells, run_chunks(chunks, items), strict=True))
     frames = []
     for (agent, env, net), part in parts.items():
         ret = part["returns"]

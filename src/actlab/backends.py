@@ -1,0 +1,238 @@
+"""Where an experiment's chunks run: in this process (the default), or as Ray tasks.
+
+The experiment contract (:mod:`actlab.experiments.base`) splits a run into chunks and hands
+independent ones over together, ``run_chunks(chunks, [(key, fn, work), ...])``. The run store's
+runner (:class:`actlab.store.StoreChunks`) does them one by one. :class:`RayChunks` wraps it: its
+``many``
+
+1. restores every chunk the run folder already holds (as the store does);
+2. submits the others as Ray tasks, each with ``cpus_per_task`` CPUs and ``gpus_per_task``
+   GPUs, retried up to ``max_retries`` times when its worker or node dies (an exception that
+   ``fn`` raises is a bug: not retried, it propagates with its message and the tasks not yet
+   finished are cancelled);
+3. as each task finishes (``ray.wait``), saves its result into the run folder (atomically, by
+   the driver only, once per key) and advances :mod:`actlab.progress` by the chunk's ``work``;
+4. returns the results in the order of the items.
+
+A task receives ``fn`` pickled with ``cloudpickle`` (bytes) together with the contents of the
+``--activations-from`` files: it registers those first (an :class:`actlab.activations.Activation`
+pickles by name), then unpickles ``fn``, sets torch's threads to its CPUs and calls it. A worker
+on another machine needs actlab (same version) installed, not the files.
+
+Ray is an optional extra (``pip install 'actlab[ray]'``); this module imports it only when used.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from actlab import progress
+from actlab.experiments.base import Chunk, ChunkRunner
+from actlab.store import StoreChunks
+
+__all__ = ["BackendError", "RayOptions", "RayChunks", "ray_session", "import_ray", "RAY_EXTRA"]
+
+RAY_EXTRA = "install the extra: pip install 'actlab[ray]'"
+
+
+class BackendError(RuntimeError):
+    """A backend that cannot be used (Ray missing, a cluster that cannot be reached); the CLI
+    prints it as one line."""
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """How chunks run on Ray.
+
+    Attributes:
+        address: An existing cluster (``ray.init(address=...)``, e.g. ``"auto"`` or
+            ``"ray://head:10001"``); ``None`` starts a local Ray for the run.
+        cpus: CPUs of the local Ray (``None``: all of this machine's).
+        cpus_per_task: CPUs Ray reserves for each chunk (torch uses ``max(1, floor(.))``
+            threads in it).
+        gpus_per_task: GPUs Ray reserves for each chunk (it sets ``CUDA_VISIBLE_DEVICES``).
+        max_retries: Attempts after the first when a task's worker dies.
+    """
+
+    address: str | None = None
+    cpus: int | None = None
+    cpus_per_task: float = 1.0
+    gpus_per_task: float = 0.0
+    max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.cpus_per_task) and self.cpus_per_task > 0):
+            raise ValueError(f"CPUs per task must be > 0, got {self.cpus_per_task}")
+        if not (math.isfinite(self.gpus_per_task) and self.gpus_per_task >= 0):
+            raise ValueError(f"GPUs per task must be >= 0, got {self.gpus_per_task}")
+        if self.cpus is not None and self.cpus < 1:
+            raise ValueError(f"CPUs of the local Ray must be >= 1, got {self.cpus}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.cpus_per_task))
+
+
+def import_ray() -> Any:
+    """The ``ray`` module; :class:`BackendError` saying how to install it when it is missing."""
+    try:
+        import ray
+    except ImportError:
+        raise BackendError(RAY_EXTRA) from None
+    return ray
+
+
+@contextmanager
+def ray_session(options: RayOptions) -> Iterator[Any]:
+    """Ray for the length of the block: the cluster at ``options.address``, or a local Ray
+    started now; disconnected (a local one shut down) at the end. If this process is already
+    connected (a test's Ray, a notebook's), that Ray is used and left running."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    quiet = dict(logging_level=logging.WARNING, log_to_driver=True)
+    try:
+        if options.address:
+            ray.init(address=options.address, **quiet)
+        else:
+            ray.init(num_cpus=options.cpus, include_dashboard=False, **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        where = f"at {options.address}" if options.address else "locally"
+        raise BackendError(f"cannot start Ray {where}: {str(err).splitlines()[0]}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+class RayChunks(ChunkRunner):
+    """Chunks as Ray tasks, kept in a run folder by ``store`` (see the module docstring).
+
+    Ray must be initialised (:func:`ray_session`) before the first chunk.
+
+    Args:
+        store: The run folder's chunk runner; finished chunks are restored from it and new
+            results saved into it, by this process only.
+        options: Resources and retries of each task.
+        activation_files: ``--activations-from`` files that each task loads before it unpickles
+            its ``fn`` (read now, sent by content).
+    """
+
+    def __init__(
+        self,
+        store: StoreChunks,
+        options: RayOptions,
+        activation_files: Sequence[str | os.PathLike[str]] = (),
+    ):
+        self.store = store
+        self.options = options
+        self.files = tuple((Path(f).name, Path(f).read_bytes()) for f in activation_files)
+
+    def __call__(self, key: str, fn: Any, work: float = 0) -> Any:
+        return self.many([(key, fn, work)])[0]
+
+    def many(self, items: Sequence[Chunk]) -> list[Any]:
+        ray = import_ray()
+        from ray import cloudpickle  # Ray's own copy
+
+        keys = [key for key, _, _ in items]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"chunk keys must differ, got {keys}")
+        results: list[Any] = [None] * len(items)
+        pending: dict[Any, int] = {}  # task -> index of its item
+        task = _remote_chunk().options(
+            num_cpus=self.options.cpus_per_task,
+            num_gpus=self.options.gpus_per_task,
+            max_retries=self.options.max_retries,
+            retry_exceptions=False,
+        )
+        try:
+            for i, (key, fn, work) in enumerate(items):
+                found, result = self.store.restore(key, work)
+                if found:
+                    results[i] = result
+                else:
+                    blob = cloudpickle.dumps(fn)
+                    pending[task.remote(blob, self.files, self.options.threads)] = i
+            while pending:
+                progress.note(f"{len(pending)} chunks on Ray")
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    i = pending.pop(ref)
+                    results[i] = self._keep(ray, ref, items[i])
+        except BaseException:
+            # an error or Ctrl-C: keep the chunks that have finished, cancel the others
+            ready = (
+                ray.wait(list(pending), num_returns=len(pending), timeout=0)[0] if pending else []
+            )
+            for ref in ready:
+                i = pending.pop(ref)
+                try:
+                    self._keep(ray, ref, items[i])
+                except Exception:
+                    pass  # the first error is the one raised
+            for ref in pending:
+                ray.cancel(ref)
+            raise
+        return results
+
+    def _keep(self, ray: Any, ref: Any, item: Chunk) -> Any:
+        """The finished task's result, saved as chunk ``key``; ``fn``'s own exception re-raised
+        as itself (its remote traceback chained above it)."""
+        key, _, work = item
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.RayTaskError as err:
+            cause = getattr(err, "cause", None)
+            if isinstance(cause, BaseException):
+                raise cause from err
+            raise
+        self.store.save(key, result)
+        progress.advance(work)
+        return result
+
+
+# ---------------------------------------------------------------------- inside a task
+@functools.cache
+def _remote_chunk() -> Any:
+    """:func:`_run_chunk` as a Ray remote function (made once: Ray exports it per cluster)."""
+    return import_ray().remote(_run_chunk)
+
+
+def _run_chunk(blob: bytes, files: tuple[tuple[str, bytes], ...], threads: int) -> Any:
+    """One chunk in a Ray worker: register the activation files, then ``fn()``."""
+    import torch
+    from ray import cloudpickle
+
+    torch.set_num_threads(threads)
+    for name, content in files:
+        _load_activation_file(name, content)
+    fn = cloudpickle.loads(blob)
+    return fn()
+
+
+def _load_activation_file(name: str, content: bytes) -> None:
+    """Register a user's activation file from its content: written once per worker machine to
+    ``TMP/actlab-activations/SHA/NAME`` and loaded from there (loading it again is a no-op)."""
+    from actlab.activations import load_activations_file
+
+    sha = hashlib.sha256(content).hexdigest()
+    path = Path(tempfile.gettempdir()) / "actlab-activations" / sha / name
+    if not path.exists() or path.read_bytes() != content:
+        from actlab.store import atomic_write_bytes
+
+        atomic_write_bytes(path, content)
+    load_activations_file(path)

@@ -1,0 +1,347 @@
+"""The Ray backend (``--backend ray``): the same numbers as the local backend, a killed worker
+retried with nothing lost or counted twice, an experiment's own error not retried, and a run
+resumed from chunks the local backend saved. One local Ray with 2 CPUs for the module.
+
+The chunk-runner tests at the top need no Ray; the rest skip when it is not installed (the extra
+``pip install 'actlab[ray]'``, which ``.[dev]`` includes).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from actlab import progress
+from actlab.cli import main
+from actlab.experiments import base
+from actlab.experiments.base import (
+    ExperimentSpec,
+    Results,
+    register_experiment,
+    run_chunks,
+    run_inline,
+)
+from actlab.store import RunStore
+
+if importlib.util.find_spec("ray") is not None:
+    import ray  # noqa: F401 - now, not inside a test: its log handler binds the stderr of then
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="ray is not installed (extra 'ray')"
+)
+WORK = 10  # progress units per chunk
+
+
+# ---------------------------------------------------------------------- a test experiment
+@dataclass(frozen=True)
+class Config:
+    parts: int = 4
+    """Chunks (one small regression each)."""
+    steps: int = 40
+    """Gradient steps per chunk."""
+    marks: str = ""
+    """Folder of the marker files that steer and count each chunk's attempts."""
+
+
+def _part(i: int, cfg: Config) -> dict:
+    """Chunk ``i``: full-batch gradient descent on a seeded least-squares problem, logging each
+    attempt (``attempts-I``: one line per attempt, with its process id). A file ``kill-I`` makes
+    the first attempt kill its own process half-way (after writing ``killed-I``); a file
+    ``fail-I`` holding ``N`` makes it wait until ``N`` chunk files are saved in the folder named
+    by ``wait-for``, then raise ``ValueError``."""
+    marks = Path(cfg.marks)
+    with open(marks / f"attempts-{i}", "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    g = torch.Generator().manual_seed(1000 + i)
+    x = torch.randn(64, 5, generator=g, dtype=torch.float64)
+    y = x @ torch.randn(5, 1, generator=g, dtype=torch.float64) + 0.1 * torch.randn(
+        64, 1, generator=g, dtype=torch.float64
+    )
+    w = torch.zeros(5, 1, dtype=torch.float64)
+    losses = []
+    for step in range(cfg.steps):
+        r = x @ w - y
+        losses.append(float((r**2).mean()))
+        w = w - 0.05 * (2 / len(x)) * x.T @ r
+        if step == cfg.steps // 2 and (marks / f"kill-{i}").exists():
+            if not (marks / f"killed-{i}").exists():
+                (marks / f"killed-{i}").write_text("")
+                os.kill(os.getpid(), signal.SIGKILL)
+    if (marks / f"fail-{i}").exists():
+        wanted = int((marks / f"fail-{i}").read_text())
+        folder = Path((marks / "wait-for").read_text())
+        deadline = time.monotonic() + 30
+        while len(list(folder.glob("*.pt"))) < wanted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        raise ValueError(f"part {i} is broken")
+    return {"loss": np.asarray(losses), "w": w.numpy().ravel()}
+
+
+def _run(cfg: Config, chunks=run_inline) -> Results:
+    progress.expect(cfg.parts * WORK)
+    items = [(f"part-{i}", lambda i=i: _part(i, cfg), WORK) for i in range(cfg.parts)]
+    parts = run_chunks(chunks, items)
+    rows = [
+        (i, step, "train/loss", value)
+        for i, part in enumerate(parts)
+        for step, value in enumerate(part["loss"])
+    ]
+    metrics = pd.DataFrame(rows, columns=["member", "step", "metric", "value"])
+    arrays = {"w": np.stack([p["w"] for p in parts])}
+    return Results(metrics, arrays, {"w": ("member", "feature")}, {}, {"n": cfg.parts})
+
+
+SPEC = ExperimentSpec(
+    name="ray-test",
+    title="Test experiment for the Ray backend",
+    Config=Config,
+    presets={"smoke": Config(), "default": Config(), "full": Config()},
+    run=_run,
+    figures=lambda results: {},
+    report=lambda results: "# Ray test\n",
+    order=999,
+)
+
+
+@pytest.fixture
+def spec():
+    register_experiment(SPEC)
+    try:
+        yield SPEC
+    finally:
+        base._EXPERIMENTS.pop(SPEC.name, None)
+
+
+def _attempts(marks: Path, i: int) -> list[int]:
+    path = marks / f"attempts-{i}"
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+# ---------------------------------------------------------------------- runners without Ray
+def test_many_is_each_chunk_in_turn_in_the_inline_and_store_runners(tmp_path):
+    calls = []
+
+    def fn(k):
+        calls.append(k)
+        return {"k": k, "x": np.arange(k)}
+
+    items = [(f"c{k}", lambda k=k: fn(k), k) for k in range(4)]
+    assert [r["k"] for r in run_inline.many(items)] == [0, 1, 2, 3]
+    events = []
+    store = RunStore(tmp_path)
+    first = store.chunk_runner(lambda key, restored: events.append((key, restored)))
+    assert [r["k"] for r in first.many(items[:2])] == [0, 1]
+    again = store.chunk_runner(lambda key, restored: events.append((key, restored)))
+    out = again.many(items)
+    assert [r["k"] for r in out] == [0, 1, 2, 3] and np.array_equal(out[3]["x"], [0, 1, 2])
+    assert calls == [0, 1, 2, 3, 0, 1, 2, 3]  # inline: all; store: 0, 1, then only 2, 3
+    assert events == [("c0", False), ("c1", False)] + [("c0", True), ("c1", True)] + [
+        ("c2", False),
+        ("c3", False),
+    ]
+    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == [
+        "c0.pt",
+        "c1.pt",
+        "c2.pt",
+        "c3.pt",
+    ]
+    # a plain function is a runner too: run_chunks calls it for each item in order
+    seen = []
+    plain = run_chunks(lambda key, f, work=0: seen.append((key, work)) or f(), items)
+    assert seen == [("c0", 0), ("c1", 1), ("c2", 2), ("c3", 3)] and len(plain) == 4
+
+
+def test_ray_options_need_the_ray_backend_and_sane_values(capsys):
+    for argv, says in [
+        (["--ray-address", "auto"], "--ray-address needs --backend ray"),
+        (["--ray-cpus-per-task", "2"], "--ray-cpus-per-task needs --backend ray"),
+        (["--backend", "ray", "--ray-cpus-per-task", "0"], "CPUs per task must be > 0"),
+        (["--backend", "ray", "--ray-gpus-per-task", "-1"], "GPUs per task must be >= 0"),
+        (["--backend", "dask"], "invalid choice: 'dask'"),
+    ]:
+        if "ray" in argv and importlib.util.find_spec("ray") is None:
+            continue
+        assert main(["run", "rl-hadamard", "--preset", "smoke", *argv]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and says in err, (argv, err)
+
+
+def test_without_ray_installed_the_backend_says_how_to_install_it(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    code = main(
+        ["run", "rl-hadamard", "--preset", "smoke", "--out", str(tmp_path / "r")]
+        + [
+            "--backend",
+            "ray",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "actlab: error: install the extra: pip install 'actlab[ray]'\n"
+    assert not (tmp_path / "r").exists()  # refused before any work
+
+
+# ---------------------------------------------------------------------- on a local Ray
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+    from ray import cloudpickle
+
+    # the workers cannot import this test module: its functions travel by value
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def _run_cli(*argv: str) -> Path:
+    assert main(["run", *argv]) == 0
+    return Path([a for a in argv if a.startswith("/")][0])
+
+
+def _same_results(a: Path, b: Path) -> None:
+    """Metrics and arrays of two run folders are equal, bit for bit."""
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(a / "metrics.parquet"),
+        pd.read_parquet(b / "metrics.parquet"),
+        check_exact=True,
+    )
+    with np.load(a / "arrays.npz") as x, np.load(b / "arrays.npz") as y:
+        assert sorted(x.files) == sorted(y.files)
+        for k in x.files:
+            assert np.array_equal(x[k], y[k]), k
+
+
+def _without_speed(obj):
+    """A summary without its wall-clock speeds (the only numbers that differ between runs)."""
+    if isinstance(obj, dict):
+        return {k: _without_speed(v) for k, v in obj.items() if k != "speed"}
+    if isinstance(obj, list):
+        return [_without_speed(v) for v in obj]
+    return obj
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread here, as in each Ray task (``--ray-cpus-per-task 1``): with another
+    thread count, PQN's effective rank (an eigen-decomposition) differs in the 8th digit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@needs_ray
+def test_rl_cells_on_ray_give_the_local_backends_numbers(local_ray, tmp_path, one_thread):
+    argv = ["rl-hadamard", "--preset", "smoke", "--set", "agents=ppo,pqn"]
+    here = _run_cli(*argv, "--out", str(tmp_path / "local"))
+    there = _run_cli(*argv, "--out", str(tmp_path / "ray"), "--backend", "ray")
+    _same_results(here, there)
+    summary = [json.loads((d / "summary.json").read_text()) for d in (here, there)]
+    assert _without_speed(summary[0]) == _without_speed(summary[1])
+    assert summary[1]["cells"][0]["speed"]  # the speed is there, just not compared
+
+    def layout(d):
+        return sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.name != "env.json")
+
+    assert layout(here) == layout(there)
+    assert len(list((there / "chunks").iterdir())) == 4  # ppo, pqn x tanh, tanh-hadamard
+
+
+@needs_ray
+def test_a_worker_killed_mid_chunk_is_retried_and_nothing_is_lost_or_counted_twice(
+    local_ray, spec, tmp_path, monkeypatch
+):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    (marks / "kill-1").write_text("")
+    (tmp_path / "ref").mkdir()
+    reference = _run_cli(
+        "ray-test", "--out", str(tmp_path / "local"), "--set", "marks=" + str(tmp_path / "ref")
+    )
+    reporters = []
+
+    def recording(label):
+        reporters.append(progress.Reporter(label))
+        return reporters[-1]
+
+    monkeypatch.setattr("actlab.cli._reporter", recording)
+    out = tmp_path / "ray"
+    _run_cli("ray-test", "--out", str(out), "--set", f"marks={marks}", "--backend", "ray")
+    assert (marks / "killed-1").exists()
+    tries = [_attempts(marks, i) for i in range(4)]
+    assert [len(t) for t in tries] == [1, 2, 1, 1]  # chunk 1: killed once, then retried
+    assert tries[1][0] != tries[1][1]  # in a new worker
+    assert all(os.getpid() not in t for t in tries)
+    assert sorted(p.name for p in (out / "chunks").iterdir()) == [
+        f"part-{i}.pt" for i in range(4)
+    ]  # one file per chunk, no temporary left
+    _same_results(reference, out)
+    (reporter,) = reporters
+    assert reporter.total == 4 * WORK and reporter.done == 4 * WORK
+
+
+@needs_ray
+def test_an_error_in_a_chunk_is_not_retried_and_finished_chunks_are_kept(local_ray, spec, tmp_path):
+    marks, out = tmp_path / "marks", tmp_path / "ray"
+    marks.mkdir()
+    (marks / "fail-2").write_text("2")  # chunk 2 raises once chunks 0 and 1 are saved
+    (marks / "wait-for").write_text(str(out / "chunks"))
+    argv = ["ray-test", "--out", str(out), "--set", "parts=3", "--set", f"marks={marks}"]
+    with pytest.raises(ValueError, match="part 2 is broken"):
+        main(["run", *argv, "--backend", "ray"])
+    assert [len(_attempts(marks, i)) for i in range(3)] == [1, 1, 1]  # not retried
+    assert sorted(p.name for p in (out / "chunks").iterdir()) == ["part-0.pt", "part-1.pt"]
+    (marks / "fail-2").unlink()
+    _run_cli(*argv, "--backend", "ray")
+    assert [len(_attempts(marks, i)) for i in range(3)] == [1, 1, 2]  # 0 and 1 restored
+    (tmp_path / "ref").mkdir()
+    reference = _run_cli(
+        "ray-test",
+        "--out",
+        str(tmp_path / "local"),
+        "--set",
+        "parts=3",
+        "--set",
+        f"marks={tmp_path / 'ref'}",
+    )
+    _same_results(reference, out)
+
+
+@needs_ray
+def test_a_run_started_locally_resumes_on_ray_from_the_saved_chunks(local_ray, spec, tmp_path):
+    marks, out = tmp_path / "marks", tmp_path / "run"
+    marks.mkdir()
+    (marks / "fail-2").write_text("0")  # the local run stops at chunk 2
+    (marks / "wait-for").write_text(str(out / "chunks"))
+    argv = ["ray-test", "--out", str(out), "--set", f"marks={marks}"]
+    with pytest.raises(ValueError, match="part 2 is broken"):
+        main(["run", *argv])
+    assert sorted(p.name for p in (out / "chunks").iterdir()) == ["part-0.pt", "part-1.pt"]
+    (marks / "fail-2").unlink()
+    _run_cli(*argv, "--backend", "ray")
+    tries = [_attempts(marks, i) for i in range(4)]
+    assert tries[0] == tries[1] == [os.getpid()]  # saved here, restored, never run again
+    assert len(tries[2]) == 2 and tries[2][0] == os.getpid() != tries[2][1]
+    assert len(tries[3]) == 1 and tries[3][0] != os.getpid()
+    (tmp_path / "ref").mkdir()
+    reference = _run_cli(
+        "ray-test", "--out", str(tmp_path / "ref-run"), "--set", "marks=" + str(tmp_path / "ref")
+    )
+    _same_results(reference, out)
