@@ -138,15 +138,15 @@ def test_a_sweep_point_measures_what_the_experiment_measures(packed):
 def test_table_means_and_intervals_against_scipy(packed):
     plan, results = packed
     results = results.copy()
-    # one member marked diverged: left out of the intervals, counted in `diverged`
+    # one member marked diverged (its metrics left finite, as an adapter might): left out of
+    # the intervals, counted in `diverged`
     bad = results.index[(results.activation == "relu") & (results.lr == 3e-2)][0]
     results.loc[bad, "diverged"] = True
-    results.loc[bad, list(ADAPTER.metrics)] = math.nan
     tab = sweep.table(plan, results)
     assert len(tab) == 9 and set(tab.n) == {2}
     for _, row in tab.iterrows():
         mine = results[(results.activation == row.activation) & (results.lr == row.lr)]
-        ok = mine[~mine.diverged]
+        ok = mine[~mine.diverged.astype(bool)]
         assert row.diverged == len(mine) - len(ok)
         for metric in ADAPTER.metrics:
             v = ok[metric].to_numpy()
@@ -157,6 +157,16 @@ def test_table_means_and_intervals_against_scipy(packed):
             lo, hi = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
             assert (row[f"{metric}/lo"], row[f"{metric}/hi"]) == pytest.approx((lo, hi))
     assert tab.diverged.sum() == 1
+
+
+def test_a_diverged_member_gets_nan_metrics_and_leaves_the_others_alone():
+    point = ADAPTER.Point(**SHAPE, optimizer="sgd")
+    both = pd.DataFrame({"activation": ["tanh", "tanh"], "lr": [1e-3, 1e4], "seed": [0, 0]})
+    out = ADAPTER.run_pass(point, both)
+    assert list(out.diverged) == [False, True]
+    assert out.loc[1, list(ADAPTER.metrics)].isna().all()
+    alone = ADAPTER.run_pass(point, both.iloc[:1])
+    pd.testing.assert_frame_equal(out.iloc[:1], alone)
 
 
 def test_summary_figure_axes(packed):
