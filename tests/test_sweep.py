@@ -66,6 +66,11 @@ def test_default_grid_is_the_presets_activations_and_set_fixes_a_field():
     assert set(plan.members().width) == {5}
     plan = _plan({}, overrides={"activation": "gelu"})
     assert "activation" not in plan.grid and set(plan.members().activation) == {"gelu"}
+    # the user's keys come before the adapter's in the figure's choice of x axis
+    plan = _plan({}, ranges={"lr": (1e-3, 1e-2)}, n=2)
+    assert plan.swept == ["lr", "activation"] and sweep._x_key(plan) == "lr"
+    plan = _plan({"width": [4], "depth": [2, 3]}, ranges={"lr": (1e-3, 1e-2)}, n=2)
+    assert sweep._x_key(plan) == "depth"  # width takes one value only
 
 
 def test_random_points_ranges_scales_and_repeatability():

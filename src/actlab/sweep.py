@@ -138,6 +138,7 @@ class Plan:
         preset: Preset the unswept fields come from.
         base: The point every member starts from (every field; ``--set`` applied).
         grid: Swept key -> its values, in the order given (defaults of the adapter last).
+        default_keys: The keys of ``grid`` that the adapter added (the user swept others).
         ranges: ``--random`` key -> ``[lo, hi]``.
         random: ``--random`` key -> its ``N`` drawn values (point i takes value i of each).
         seeds: Seeds ``0..seeds-1`` per setting.
@@ -154,6 +155,7 @@ class Plan:
     seeds: int
     max_members: int
     passes: list[list[int]] = field(default_factory=list)
+    default_keys: list[str] = field(default_factory=list)
 
     @property
     def n_random(self) -> int:
@@ -161,8 +163,10 @@ class Plan:
 
     @property
     def swept(self) -> list[str]:
-        """Keys that vary across settings: grid keys, then random keys."""
-        return [*self.grid, *self.random]
+        """Keys that vary across settings: the user's grid keys, random keys, then the grid keys
+        the adapter added (the figure's x axis is the first)."""
+        mine = [k for k in self.grid if k not in self.default_keys]
+        return [*mine, *self.random, *self.default_keys]
 
     def members(self) -> pd.DataFrame:
         """One row per member: ``member`` and every point field; grid combinations outermost
@@ -287,9 +291,11 @@ def make_plan(
     except (ValueError, TypeError) as err:
         raise SweepError(f"{spec.name}: {err}") from None
     grid = {k: list(v) for k, v in grid.items()}
+    defaults = []
     for key, values in adapter.default_grid(cfg).items():
         if key not in grid and key not in ranges and key not in overrides:
             grid[key] = list(values)
+            defaults.append(key)
     random = _draw(spec.name, ranges, n_random, hints)
     plan = Plan(
         experiment=spec.name,
@@ -300,6 +306,7 @@ def make_plan(
         random=random,
         seeds=seeds,
         max_members=max_members,
+        default_keys=defaults,
     )
     members = plan.members()
     _check_points(spec.name, adapter, members)
@@ -556,8 +563,9 @@ def format_table(plan: Plan, tab: pd.DataFrame) -> str:
 
 
 def _x_key(plan: Plan) -> str:
+    """The first swept key that takes more than one value (else the first swept key)."""
     if plan.swept:
-        return plan.swept[0]
+        return (_varying(plan) or plan.swept)[0]
     return [f for f in _adapter(plan.experiment).member_fields if f != "seed"][0]
 
 
@@ -567,11 +575,12 @@ def _log_axis(values: np.ndarray) -> bool:
 
 
 def plot_metric(plan: Plan, tab: pd.DataFrame, metric: str, ax: Any = None) -> Any:
-    """``metric`` (mean and 95% band over seeds) against the first swept key, one line per
-    setting of the other swept keys (colour: the line's activation where the points have one,
-    fixed per activation; line style tells apart lines of one activation). Numeric x on a log
-    axis where its values span :data:`LOG_SPAN` x or more, categories as evenly spaced ticks.
-    Returns the Axes."""
+    """``metric`` (mean and 95% band over seeds) against the first swept key that takes more
+    than one value (the user's grid keys first, then random keys, then keys the adapter
+    added), one line per setting of the other swept keys (colour: the line's activation where
+    its points share one, fixed per activation; line style tells apart lines of one
+    activation). Numeric x on a log axis where its values span :data:`LOG_SPAN` x or more,
+    categories as evenly spaced ticks. Returns the Axes."""
     from actlab.plotting.style import PALETTE, color_of
 
     if ax is None:
