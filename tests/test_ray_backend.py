@@ -210,7 +210,7 @@ def local_ray():
 
 def _run_cli(*argv: str) -> Path:
     assert main(["run", *argv]) == 0
-    return Path([a for a in argv if a.startswith("/")][0])
+    return Path(argv[argv.index("--out") + 1])
 
 
 def _same_results(a: Path, b: Path) -> None:
@@ -345,3 +345,58 @@ def test_a_run_started_locally_resumes_on_ray_from_the_saved_chunks(local_ray, s
         "ray-test", "--out", str(tmp_path / "ref-run"), "--set", "marks=" + str(tmp_path / "ref")
     )
     _same_results(reference, out)
+
+
+@needs_ray
+def test_a_sweep_on_ray_gives_the_local_backends_table(local_ray, tmp_path, capsys, one_thread):
+    argv = ["deep-mlp", "--preset", "smoke", "--grid", "lr=1e-3,3e-2", "--seeds", "2"]
+    argv += ["--max-members", "3"]  # several passes, several chunks
+    assert main(["sweep", *argv, "--out", str(tmp_path / "local")]) == 0
+    assert main(["sweep", *argv, "--out", str(tmp_path / "ray"), "--backend", "ray"]) == 0
+    here, there = (pd.read_parquet(tmp_path / d / "table.parquet") for d in ("local", "ray"))
+    pd.testing.assert_frame_equal(here, there, check_exact=True)
+    chunks = sorted(p.name for p in (tmp_path / "ray" / "chunks").iterdir())
+    assert chunks == sorted(p.name for p in (tmp_path / "local" / "chunks").iterdir())
+    assert len(chunks) > 1
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "my_activations.py"
+
+
+@pytest.fixture
+def registry():
+    """The activation registry as it was, after the test (a file's activations registered)."""
+    import actlab.activations as A
+
+    live = (A._FACTORIES, A._ALIASES, A._ORIGIN, A._USER_FILES)
+    saved = [dict(d) for d in live]
+    try:
+        yield
+    finally:
+        for d, old in zip(live, saved, strict=True):
+            d.clear()
+            d.update(old)
+
+
+@needs_ray
+def test_activations_from_a_users_file_reach_the_tasks(local_ray, tmp_path, registry, one_thread):
+    from actlab.activations import get_activation, load_activations_file
+    from actlab.backends import RayChunks, RayOptions
+
+    # an Activation pickles by name: a task must register the file before it unpickles fn
+    load_activations_file(EXAMPLE)
+    act = get_activation("isru(alpha=0.5)")
+    x = torch.linspace(-4, 4, 9, dtype=torch.float64)
+    bare = RayChunks(RunStore(tmp_path / "bare").chunk_runner(), RayOptions())
+    with pytest.raises(ValueError, match="isru"):  # no worker of this Ray has seen the file yet
+        bare.many([("isru", lambda: act(x), 0)])
+    chunks = RayChunks(RunStore(tmp_path / "direct").chunk_runner(), RayOptions(), [EXAMPLE])
+    (y,) = chunks.many([("isru", lambda: act(x), 0)])
+    assert torch.equal(y, act(x))  # the file's own function, computed here
+    assert torch.allclose(y, x / torch.sqrt(1 + 0.5 * x * x), rtol=1e-15, atol=0)
+    # through the CLI: rl-hadamard's networks of the file's activations, same numbers
+    argv = ["rl-hadamard", "--preset", "smoke", "--set", "agents=ppo", "--set"]
+    argv += ["networks=squareplus,isru-hadamard", "--activations-from", str(EXAMPLE)]
+    here = _run_cli(*argv, "--out", str(tmp_path / "local"))
+    there = _run_cli(*argv, "--out", str(tmp_path / "ray"), "--backend", "ray")
+    _same_results(here, there)
