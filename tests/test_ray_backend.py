@@ -400,3 +400,15 @@ def test_activations_from_a_users_file_reach_the_tasks(local_ray, tmp_path, regi
     here = _run_cli(*argv, "--out", str(tmp_path / "local"))
     there = _run_cli(*argv, "--out", str(tmp_path / "ray"), "--backend", "ray")
     _same_results(here, there)
+
+
+@needs_ray
+def test_a_task_no_node_can_hold_is_refused_in_one_line(local_ray, spec, tmp_path, capsys):
+    for flag, value in (("--ray-gpus-per-task", "1"), ("--ray-cpus-per-task", "3")):
+        out = tmp_path / flag
+        argv = ["run", "ray-test", "--out", str(out), "--set", f"marks={tmp_path}"]
+        assert main([*argv, "--backend", "ray", flag, value]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        assert "no node of the Ray cluster has them (the largest: 2 CPUs, 0 GPUs)" in err
+        assert not list(tmp_path.glob("attempts-*"))  # nothing ran

@@ -40,7 +40,15 @@ from actlab import progress
 from actlab.experiments.base import Chunk, ChunkRunner
 from actlab.store import StoreChunks
 
-__all__ = ["BackendError", "RayOptions", "RayChunks", "ray_session", "import_ray", "RAY_EXTRA"]
+__all__ = [
+    "BackendError",
+    "RayOptions",
+    "RayChunks",
+    "ray_session",
+    "check_fits",
+    "import_ray",
+    "RAY_EXTRA",
+]
 
 RAY_EXTRA = "install the extra: pip install 'actlab[ray]'"
 
@@ -116,6 +124,22 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_fits(options: RayOptions) -> None:
+    """Raise :class:`BackendError` when no live node of the connected Ray has the CPUs and GPUs
+    that one task asks for (its tasks would wait for ever). A cluster that adds nodes on demand
+    is judged by the nodes it has now."""
+    ray = import_ray()
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    need = {"CPU": options.cpus_per_task, "GPU": options.gpus_per_task}
+    if any(all(node.get(k, 0) >= v for k, v in need.items()) for node in nodes):
+        return
+    most = {k: max((node.get(k, 0) for node in nodes), default=0) for k in need}
+    raise BackendError(
+        f"a task asks for {need['CPU']:g} CPUs and {need['GPU']:g} GPUs, and no node of the Ray "
+        f"cluster has them (the largest: {most['CPU']:g} CPUs, {most['GPU']:g} GPUs)"
+    )
 
 
 class RayChunks(ChunkRunner):

@@ -7,6 +7,11 @@
     actlab sweep EXPERIMENT [--preset P] [--grid KEY=V1,V2 ...] [--random N KEY=LO:HI ...]
                  [--seeds K] [--set KEY=VALUE ...] [--out DIR] [--dry-run] [--max-members M]
 
+``run``, ``tutorial`` and ``sweep`` take ``--device DEV`` (cpu, cuda, cuda:N), shorthand for
+``--set device=DEV`` on every experiment whose config has a ``device`` field (those that train
+ensembles or agents; the others run on the CPU as always); the tutorial puts such runs in
+``NAME-PRESET-DEV`` folders.
+
 Every subcommand also takes ``--activations-from FILE`` (repeatable): a Python file that
 registers activations of the user's own (see ``examples/my_activations.py`` and
 :func:`actlab.activations.load_activations_file`), loaded and checked before the command runs, so
@@ -100,11 +105,33 @@ def _backend_options() -> argparse.ArgumentParser:
     return opts
 
 
+def _device_option() -> argparse.ArgumentParser:
+    """``--device DEV`` (``run``, ``tutorial``, ``sweep``): see :func:`_with_device`."""
+    opts = _Parser(add_help=False)
+    opts.add_argument(
+        "--device",
+        metavar="DEV",
+        help="cpu, cuda or cuda:N: --set device=DEV for every experiment with a device field",
+    )
+    return opts
+
+
+def _with_device(config_cls: type, overrides: list[str], device: str | None) -> list[str]:
+    """``overrides`` plus ``device=DEV`` when ``--device DEV`` was given and ``config_cls`` has
+    a ``device`` field (experiments without one run on the CPU, unchanged): ``--device DEV`` is
+    shorthand for ``--set device=DEV``, run folder name included."""
+    if device is None or "device" not in {f.name for f in dataclasses.fields(config_cls)}:
+        return overrides
+    if any(item.partition("=")[0].strip() == "device" for item in overrides):
+        raise UsageError("give the device once: --device DEV or --set device=DEV, not both")
+    return [*overrides, f"device={device}"]
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="actlab", description="A laboratory for activation functions.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     common = [_activations_option()]
-    backend = [_backend_options()]
+    backend = [_backend_options(), _device_option()]  # where chunks run, and on which device
 
     p_list = sub.add_parser("list", help="list activations, experiments or probes", parents=common)
     p_list.add_argument("what", choices=("activations", "experiments", "probes"))
@@ -206,8 +233,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.help:
         print(_fields_help(spec))
         return 0
-    cfg = _resolve_config(spec, args.preset, args.overrides)
-    out = args.out or Path("runs") / _default_folder(spec.name, args.preset, args.overrides)
+    overrides = _with_device(spec.Config, args.overrides, args.device)
+    cfg = _resolve_config(spec, args.preset, overrides)
+    out = args.out or Path("runs") / _default_folder(spec.name, args.preset, overrides)
     path = _execute(spec, args.preset, cfg, out)
     print(path)
     return 0
@@ -358,9 +386,12 @@ def _cmd_tutorial(args: argparse.Namespace) -> int:
     names = list_experiments()
     for i, name in enumerate(names, 1):
         spec = _experiment(name)
-        cfg = _resolve_config(spec, args.preset, [])
+        overrides = _with_device(spec.Config, [], args.device)
+        cfg = _resolve_config(spec, args.preset, overrides)
         label = f"[{i}/{len(names)}] {name} ({args.preset})"
-        out = args.runs / f"{name}-{args.preset}"
+        # a run on another device is another config: it gets a folder of its own
+        where = f"-{args.device.replace(':', '')}" if overrides else ""
+        out = args.runs / f"{name}-{args.preset}{where}"
         done[name] = _execute(spec, args.preset, cfg, out, label, inputs=done)
         runs.append((spec, done[name]))
     _say("building the tutorial")
@@ -428,11 +459,12 @@ def _chunk_runner(store):
     from actlab import backends
 
     options, stack = _RAY
-    if not backends.import_ray().is_initialized():
-        try:
+    try:
+        if not backends.import_ray().is_initialized():
             stack.enter_context(backends.ray_session(options))
-        except backends.BackendError as err:
-            raise UsageError(str(err)) from None
+        backends.check_fits(options)
+    except backends.BackendError as err:
+        raise UsageError(str(err)) from None
     return backends.RayChunks(chunks, options, [f["path"] for f in _ACTIVATION_FILES])
 
 
@@ -633,6 +665,7 @@ to resume an interrupted sweep: finished passes are not recomputed.
                       command draws the same points
   --seeds K           seeds 0..K-1 per setting (default: the preset's)
   --set KEY=VALUE     fix a field (repeatable)
+  --device DEV        cpu, cuda or cuda:N: --set device=DEV where the experiment has the field
   --out DIR           run folder
   --dry-run           print members, passes and a time estimate from a short calibration step;
                       write nothing
@@ -675,7 +708,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.help:
         print(_SWEEP_USAGE + "\n\n" + _sweep_fields_help(spec, adapter))
         return 0
-    overrides = parse_overrides(adapter.Point, args.overrides)
+    overrides = parse_overrides(
+        adapter.Point, _with_device(adapter.Point, args.overrides, args.device)
+    )
     grid = _parse_grid(adapter.Point, [item for group in args.grid for item in group])
     n_random, ranges = _parse_random(adapter.Point, args.random)
     try:
