@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import itertools
 import math
 import time
@@ -389,21 +390,25 @@ def run_task(task: PassTask) -> pd.DataFrame:
 
 
 def run(plan: Plan, chunks: Callable[..., Any] | None = None) -> pd.DataFrame:
-    """Train every pass (one chunk each, key ``pass-NNNN``, through the run store's ``chunks``;
-    default: :func:`actlab.experiments.base.run_inline`); returns :meth:`Plan.members` with
+    """Train every pass (one chunk each, key ``pass-NNNN``, handed to ``chunks`` together
+    through :func:`actlab.experiments.base.run_chunks`; default runner:
+    :func:`~actlab.experiments.base.run_inline`); returns :meth:`Plan.members` with
     the metric columns and ``diverged`` joined on. No file I/O."""
-    if chunks is None:
-        # imported here: experiments import this module (their adapters), and base's package
-        # imports every experiment
-        from actlab.experiments.base import run_inline as chunks
+    # imported here: experiments import this module (their adapters), and base's package
+    # imports every experiment
+    from actlab.experiments.base import run_chunks, run_inline
+
+    chunks = run_inline if chunks is None else chunks
     adapter = _adapter(plan.experiment)
     tasks = plan.tasks()
     steps = [adapter.steps(adapter.Point(**t.point)) for t in tasks]
     progress.expect(sum(steps))  # one unit per optimiser step of a pass's ensemble
-    parts = [
-        chunks(f"pass-{i:04d}", lambda t=task: run_task(t), work=n)
+    # all passes at once: a runner that can (Ray) trains them in parallel
+    items = [
+        (f"pass-{i:04d}", functools.partial(run_task, task), n)
         for i, (task, n) in enumerate(zip(tasks, steps, strict=True))
     ]
+    parts = run_chunks(chunks, items)
     results = pd.concat(parts, ignore_index=True)
     return plan.members().merge(results, on="member", validate="one_to_one")
 
