@@ -92,6 +92,8 @@ def _run(cfg: Config, chunks=run_inline) -> Results:
     progress.expect(cfg.parts * WORK)
     items = [(f"part-{i}", lambda i=i: _part(i, cfg), WORK) for i in range(cfg.parts)]
     parts = run_chunks(chunks, items)
+    for part in parts:
+        part["w"] *= 1.0  # an experiment may work on its chunks' arrays in place
     rows = [
         (i, step, "train/loss", value)
         for i, part in enumerate(parts)

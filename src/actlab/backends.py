@@ -12,7 +12,9 @@ runner (:class:`actlab.store.StoreChunks`) does them one by one. :class:`RayChun
    finished are cancelled);
 3. as each task finishes (``ray.wait``), saves its result into the run folder (atomically, by
    the driver only, once per key) and advances :mod:`actlab.progress` by the chunk's ``work``;
-4. returns the results in the order of the items.
+4. returns the results in the order of the items, each read back from its file's bytes (the
+   task returns those), so a result is exactly what a resumed run would restore (NumPy arrays
+   writable, not views of Ray's read-only object store).
 
 A task receives ``fn`` pickled with ``cloudpickle`` (bytes) together with the contents of the
 ``--activations-from`` files: it registers those first (an :class:`actlab.activations.Activation`
@@ -38,7 +40,7 @@ from typing import Any
 
 from actlab import progress
 from actlab.experiments.base import Chunk, ChunkRunner
-from actlab.store import StoreChunks
+from actlab.store import StoreChunks, chunk_bytes, read_chunk
 
 __all__ = [
     "BackendError",
@@ -218,15 +220,15 @@ class RayChunks(ChunkRunner):
         as itself (its remote traceback chained above it)."""
         key, _, work = item
         try:
-            result = ray.get(ref)
+            data = ray.get(ref)
         except ray.exceptions.RayTaskError as err:
             cause = getattr(err, "cause", None)
             if isinstance(cause, BaseException):
                 raise cause from err
             raise
-        self.store.save(key, result)
+        self.store.write(key, data)
         progress.advance(work)
-        return result
+        return read_chunk(data)  # what a resumed run would restore from the file
 
 
 # ---------------------------------------------------------------------- inside a task
@@ -245,7 +247,7 @@ def _run_chunk(blob: bytes, files: tuple[tuple[str, bytes], ...], threads: int) 
     for name, content in files:
         _load_activation_file(name, content)
     fn = cloudpickle.loads(blob)
-    return fn()
+    return chunk_bytes(fn())  # the chunk file's bytes: the driver writes them as they are
 
 
 def _load_activation_file(name: str, content: bytes) -> None:

@@ -266,6 +266,18 @@ class RunStore:
         return path
 
 
+def chunk_bytes(result: Any) -> bytes:
+    """A chunk's result as the bytes of its file (:func:`torch.save`)."""
+    buffer = io.BytesIO()
+    torch.save(result, buffer)
+    return buffer.getvalue()
+
+
+def read_chunk(data: bytes) -> Any:
+    """The result that :func:`chunk_bytes` wrote (NumPy arrays come back writable)."""
+    return torch.load(io.BytesIO(data), weights_only=False)
+
+
 class StoreChunks(ChunkRunner):
     """The run store's chunk runner: each chunk's result is kept as ``FOLDER/KEY.pt``
     (:func:`chunk_filename`), written atomically, and restored instead of recomputed.
@@ -300,9 +312,11 @@ class StoreChunks(ChunkRunner):
 
     def save(self, key: str, result: Any) -> None:
         """Keep ``result`` as the chunk ``key`` (atomically: a crash leaves no half file)."""
-        buffer = io.BytesIO()
-        torch.save(result, buffer)
-        atomic_write_bytes(self.path(key), buffer.getvalue())
+        self.write(key, chunk_bytes(result))
+
+    def write(self, key: str, data: bytes) -> None:
+        """Keep ``data`` (:func:`chunk_bytes` of a result, made elsewhere) as the chunk ``key``."""
+        atomic_write_bytes(self.path(key), data)
         if self.on_chunk is not None:
             self.on_chunk(key, False)
 
