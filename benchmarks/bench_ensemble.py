@@ -17,7 +17,11 @@ the backward pass). Prints seconds per model, GFLOP/s, the fraction of the matmu
 to the loop and to torch.func, and peak RSS; ``--json`` writes the rows for later comparison.
 Timings on a shared machine are noisy: compare ratios within one run, not absolute times.
 
+``--device cuda`` runs every method (models, data, optimiser state, the matmul) on the GPU; the
+clock stops after ``torch.cuda.synchronize()``, and rows add the peak GPU memory.
+
     python benchmarks/bench_ensemble.py --json bench-results/ensemble.json
+    python benchmarks/bench_ensemble.py --device cuda --E 1 100 1000 --json gpu.json
 """
 
 from __future__ import annotations
@@ -43,12 +47,25 @@ def _flops_per_model_step() -> float:
     return 6.0 * N_POINTS * sum(a * b for a, b in zip(SIZES[:-1], SIZES[1:], strict=True))
 
 
+DEVICE = "cpu"
+"""Where the worker runs (``--device``)."""
+
+
+def _sync() -> None:
+    """Wait for the GPU's queued work (a no-op on the CPU), so that a clock reads true time."""
+    import torch
+
+    if DEVICE != "cpu":
+        torch.cuda.synchronize(DEVICE)
+
+
 def _data():
     import torch
 
     x = torch.linspace(-math.pi, math.pi, N_POINTS)[:, None]
     gen = torch.Generator().manual_seed(0)
-    return x, torch.sin(x) + 0.1 * torch.randn(N_POINTS, 1, generator=gen)
+    y = torch.sin(x) + 0.1 * torch.randn(N_POINTS, 1, generator=gen)
+    return x.to(DEVICE), y.to(DEVICE)
 
 
 def _sequential(activation: str, seed: int):
@@ -74,7 +91,7 @@ def _sequential(activation: str, seed: int):
         layers.append(nn.Linear(a, b))
         if i < len(SIZES) - 2:
             layers.append(make())
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers).to(DEVICE)
 
 
 def _time_loop(E: int, epochs: int, activation: str, loop_models: int) -> tuple[float, int]:
@@ -93,9 +110,11 @@ def _time_loop(E: int, epochs: int, activation: str, loop_models: int) -> tuple[
             opt.step()
 
     run(_sequential(activation, 10_000), 5)  # warm-up
+    _sync()
     start = time.perf_counter()
     for model in models:
         run(model, epochs)
+    _sync()
     return time.perf_counter() - start, n
 
 
@@ -124,8 +143,10 @@ def _time_torch_func(E: int, epochs: int, activation: str) -> tuple[float, int]:
             opt.step()
 
     run(3)  # warm-up (vmap tracing)
+    _sync()
     start = time.perf_counter()
     run(epochs)
+    _sync()
     return time.perf_counter() - start, E
 
 
@@ -134,22 +155,28 @@ def _time_actlab(E: int, epochs: int, activation: str, backward: str) -> tuple[f
     from actlab.train import TrainConfig, train
 
     x, y = _data()
-    model = EnsembleMLP(1, list(SIZES[1:-1]), 1, activation, seeds=E)
+    model = EnsembleMLP(1, list(SIZES[1:-1]), 1, activation, seeds=E, device=DEVICE)
     train(model, x, y, TrainConfig(epochs=3, lr=LR, backward=backward))  # warm-up
+    _sync()
     start = time.perf_counter()
     train(model, x, y, TrainConfig(epochs=epochs, lr=LR, backward=backward))
+    _sync()
     return time.perf_counter() - start, E
 
 
 def _matmul_gflops(n: int = 2048, repeats: int = 7) -> float:
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    if DEVICE != "cpu":
+        n, repeats = 8192, 20  # a GPU needs a larger product to reach its rate
+    a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
     torch.mm(a, b)
     rates = []
     for _ in range(repeats):
+        _sync()
         start = time.perf_counter()
         torch.mm(a, b)
+        _sync()
         rates.append(2.0 * n**3 / (time.perf_counter() - start) / 1e9)
     return statistics.median(rates)
 
@@ -168,7 +195,7 @@ def worker(method: str, E: int, epochs: int, activation: str, loop_models: int) 
         backward = "autograd" if method == "actlab-autograd" else "manual"
         seconds, timed = _time_actlab(E, epochs, activation, backward)
     per_model = seconds / timed
-    return {
+    row = {
         "method": method,
         "E": E,
         "models_timed": timed,
@@ -176,6 +203,9 @@ def worker(method: str, E: int, epochs: int, activation: str, loop_models: int) 
         "gflops": _flops_per_model_step() * epochs / per_model / 1e9,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if DEVICE != "cpu":
+        row["peak_gpu_mb"] = torch.cuda.max_memory_allocated(DEVICE) / 2**20
+    return row
 
 
 def _run_worker(*args: str) -> dict:
@@ -194,8 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--loop-models", type=int, default=10, help="models timed for 'loop'")
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     parser.add_argument("--worker", nargs=2, metavar=("METHOD", "E"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
 
     if args.worker:
         row = worker(
@@ -211,10 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         args.activation,
         "--loop-models",
         str(args.loop_models),
+        "--device",
+        args.device,
     ]
     peak = _run_worker("matmul", "0", *common)["gflops"]
     print(
-        f"fp32 matmul (2048^3 torch.mm): {peak:.1f} GFLOP/s; workload 1-10x64-1, "
+        f"fp32 matmul (torch.mm) on {args.device}: {peak:.1f} GFLOP/s; workload 1-10x64-1, "
         f"{N_POINTS} points, Adam, {args.epochs} epochs, activation {args.activation}"
     )
     rows = []
@@ -248,7 +283,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"matmul_gflops": peak, "epochs": args.epochs, "activation": args.activation}
+        meta = {
+            "matmul_gflops": peak,
+            "epochs": args.epochs,
+            "activation": args.activation,
+            "device": args.device,
+        }
         tmp = args.json.with_suffix(".tmp")
         tmp.write_text(json.dumps([{**r, **meta} for r in rows], indent=2))
         tmp.replace(args.json)

@@ -120,7 +120,8 @@ class Callback:
 
 @dataclass
 class TrainResult:
-    """What training produced.
+    """What training produced; every tensor here is on the CPU, whatever the model's device
+    (the optimiser's state stays with the parameters).
 
     Attributes:
         loss: Training loss per step and member ``(steps, E)``; NaN after a member diverged.
@@ -227,7 +228,7 @@ def train(
     batch = n if config.batch_size is None else min(config.batch_size, n)
     steps_per_epoch = math.ceil(n / batch)
     total = config.epochs * steps_per_epoch
-    losses = torch.empty(total, E, dtype=model.flat.dtype)
+    losses = torch.empty(total, E, dtype=model.flat.dtype, device=model.flat.device)
     diverged = torch.full((E,), -1, dtype=torch.long)
     stopped = torch.full((E,), -1, dtype=torch.long)
     earlier = opt.diverged.clone()  # diverged in an earlier call with this optimiser
@@ -251,8 +252,9 @@ def train(
                 bad |= model.nonfinite_members(grad)
             newly = bad & opt.active
             if newly.any():
+                newly = newly.cpu()  # the bookkeeping is on the CPU (a GPU mask cannot index it)
                 diverged[newly] = step
-                opt.diverged |= newly.cpu()
+                opt.diverged |= newly
                 opt.freeze(newly)
             recorded = loss.detach().clone()
             recorded[((diverged >= 0) & (diverged != step)) | earlier] = math.nan
@@ -265,14 +267,14 @@ def train(
                         steps.append(step)
                         values.append(value.detach().clone())
                     if state.stop_requests is not None:
-                        newly = state.stop_requests.to(opt.active.device) & opt.active
+                        newly = state.stop_requests.cpu() & opt.active.cpu()
                         stopped[newly] = step
                         opt.freeze(newly)
             opt.step(grad)
             step += 1
             progress.advance()
-    stacked = {k: (s, torch.stack(v)) for k, (s, v) in records.items()}
-    return TrainResult(losses, diverged, steps_per_epoch, stacked, stopped, opt)
+    stacked = {k: (s, torch.stack(v).cpu()) for k, (s, v) in records.items()}
+    return TrainResult(losses.cpu(), diverged, steps_per_epoch, stacked, stopped, opt)
 
 
 def _loss_and_grad(

@@ -54,6 +54,7 @@ __all__ = [
     "UnknownExperimentError",
     "field_docs",
     "check_config",
+    "check_device",
     "check_ints",
     "check_activations",
     "check_choice",
@@ -298,7 +299,8 @@ def field_docs(config_cls: type) -> dict[str, str]:
 
 
 def check_config(cfg: Any) -> None:
-    """Generic validation of a config: every float field is finite (the message names it).
+    """Generic validation of a config: every float field is finite (the message names it), and
+    a ``device`` field names a device this machine has (:func:`check_device`).
 
     Experiments call it from ``__post_init__`` and add their own range checks.
     """
@@ -306,6 +308,39 @@ def check_config(cfg: Any) -> None:
         value = getattr(cfg, f.name)
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{f.name} must be finite, got {value}")
+    if any(f.name == "device" for f in dataclasses.fields(cfg)):
+        check_device(cfg.device)
+
+
+def check_device(device: str) -> None:
+    """``device`` is a PyTorch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``) that exists
+    here.
+
+    Raises:
+        ValueError: ``"device 'gpu0' is not a PyTorch device ..."``, or ``"device 'cuda'
+            requested but CUDA is not available"`` (also for an index past the last GPU).
+    """
+    import torch
+
+    try:
+        if not isinstance(device, str):
+            raise TypeError
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device {device!r} is not a PyTorch device (e.g. cpu, cuda, cuda:1)"
+        ) from None
+    if dev.type == "cpu":
+        return
+    if dev.type != "cuda":
+        raise ValueError(f"device {device!r}: only cpu and cuda are supported")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {device!r} requested but this machine has {torch.cuda.device_count()} "
+            "CUDA device(s)"
+        )
 
 
 def check_ints(cfg: Any, minimums: dict[str, int]) -> None:

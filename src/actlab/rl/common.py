@@ -223,7 +223,8 @@ class Diagnostics:
         """Diagnose every member's hidden layers on the probe batch; ``grads`` (layer name ->
         ``(E,)`` mean |gradient|, from the last update) are logged beside them."""
         E = len(self.labels)
-        x = self.probe.unsqueeze(0).expand(E, *self.probe.shape)
+        probe = self.probe.to(next(iter(params.values())).device)  # the networks' device
+        x = probe.unsqueeze(0).expand(E, *probe.shape)
         _, hidden = ensemble_call(base, params, x, with_hidden=True)
         diags = representation_diagnostics(hidden, self.activation)
         for name, value in (grads or {}).items():

@@ -140,6 +140,9 @@ class Config:
     """Weight initialisation scheme (torch, xavier, he)."""
     data_seed: int = 0
     """Seed of the data."""
+    device: str = "cpu"
+    """Where the ensembles and their data live (cpu, cuda, cuda:N); the results are the same
+    to float rounding."""
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -269,7 +272,7 @@ def _adam_state(opt: EnsembleOptimizer, E: int) -> torch.Tensor:
     out = torch.zeros(3, E, dtype=torch.float64)
     out[0] = opt.steps.double()
     for q, key in ((1, "m"), (2, "v")):
-        sq = torch.zeros(E, dtype=torch.float64).index_add_(
+        sq = torch.zeros(E, dtype=torch.float64, device=opt.param.device).index_add_(
             0, opt.member_of, opt.state[key].double().square()
         )
         out[q] = sq.sqrt()
@@ -316,11 +319,20 @@ def train_arms(
       training inputs (NaN for members not computing with tanh then).
     """
     lay = layout(cfg)
+    data = {k: v.to(cfg.device) for k, v in data.items()}
     x, y, grid = data["x_train"], data["y_train"], data["x_grid"]
     spe, swap = steps_per_epoch(cfg), cfg.swap_epoch * steps_per_epoch(cfg)
     evals = eval_steps(cfg)
     models = {
-        name: EnsembleMLP(1, [cfg.width] * cfg.depth, 1, acts, lay["seeds"][name], init=cfg.init)
+        name: EnsembleMLP(
+            1,
+            [cfg.width] * cfg.depth,
+            1,
+            acts,
+            lay["seeds"][name],
+            init=cfg.init,
+            device=cfg.device,
+        )
         for name, acts in lay["phase1"].items()
     }
     first = {
@@ -403,7 +415,7 @@ def train_arms(
         snapshot(name, model, units=True)
     out = {}
     for name, rec in log.items():
-        out[name] = {k: torch.stack(v).numpy() for k, v in rec.items() if k != "step"}
+        out[name] = {k: torch.stack(v).cpu().numpy() for k, v in rec.items() if k != "step"}
         out[name]["step"] = np.asarray(rec["step"])
     # The fresh network's curves start at the swap: NaN before it (the points of phase 1 and
     # the one right before the swap), so that every ensemble's points are the same.

@@ -220,6 +220,9 @@ class Config:
     """Initialisation of the trained networks (torch, xavier, he)."""
     data_seed: int = 0
     """Seed from which every data draw is derived."""
+    device: str = "cpu"
+    """Where the trained ensembles and their data live (cpu, cuda, cuda:N); the results are the
+    same to float rounding. Regions are counted on the CPU."""
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -350,7 +353,7 @@ def _relu_pieces(model: EnsembleMLP, idx: np.ndarray) -> tuple[np.ndarray, np.nd
         return np.empty(0), np.empty(0)
     layers = [
         [
-            (model.weight(k)[m].detach().double(), model.bias(k)[m].detach().double())
+            (model.weight(k)[m].detach().double().cpu(), model.bias(k)[m].detach().double().cpu())
             for k in range(model.n_layers)
         ]
         for m in idx
@@ -385,10 +388,16 @@ def _train_shape(cfg: Config, table: pd.DataFrame) -> dict[str, np.ndarray]:
             ys = torch.stack(
                 [target_values(t, x[part][s]) for t, s in zip(sub.target, sub.seed, strict=True)]
             )
-            return xs.float(), ys.float()
+            return xs.float().to(cfg.device), ys.float().to(cfg.device)
 
         model = EnsembleMLP(
-            dim, [width] * depth, 1, list(sub.activation), list(sub.seed), init=cfg.init
+            dim,
+            [width] * depth,
+            1,
+            list(sub.activation),
+            list(sub.seed),
+            init=cfg.init,
+            device=cfg.device,
         )
         relu = np.flatnonzero((sub.activation == "relu").to_numpy()) if dim == 1 else []
         out["regions_init"][rows[relu]], out["pieces_init"][rows[relu]] = _relu_pieces(model, relu)
@@ -405,10 +414,10 @@ def _train_shape(cfg: Config, table: pd.DataFrame) -> dict[str, np.ndarray]:
         with torch.no_grad():
             for part in ("train", "val", "test"):
                 xs, ys = stack(part)
-                mse = (model(xs) - ys).double().square().mean((1, 2)).numpy()
+                mse = (model(xs) - ys).double().square().mean((1, 2)).cpu().numpy()
                 out[f"{part}_mse"][rows] = np.where(diverged >= 0, np.nan, mse)
             if dim == 1:
-                curve = model(grid.float()).double()[..., 0].numpy()
+                curve = model(grid.float().to(cfg.device)).double()[..., 0].cpu().numpy()
                 first = (sub.seed == 0).to_numpy()
                 out["curve"][rows[first]] = curve[first]
         out["regions_end"][rows[relu]], out["pieces_end"][rows[relu]] = _relu_pieces(model, relu)

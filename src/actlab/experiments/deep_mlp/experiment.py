@@ -17,6 +17,7 @@ output layer) in every array, table and figure.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -115,6 +116,9 @@ class Config:
     """Weight initialisation scheme (torch, xavier, he)."""
     data_seed: int = 0
     """Seed of the data (noise draws)."""
+    device: str = "cpu"
+    """Where the training ensembles and their data live (cpu, cuda, cuda:N); the results are
+    the same to float rounding. The small analyses at initialisation run on the CPU."""
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -192,27 +196,36 @@ def _train_chunk(
     """Train the members of ``table`` (default: every (learning rate, activation, seed) of
     :func:`members`) in one ensemble; arrays keyed by name, members in the table's order."""
     table = members(cfg) if table is None else table.reset_index(drop=True)
+    dev = torch.device(cfg.device)
+    data = {k: v.to(dev) for k, v in data.items()}
+    empty = functools.partial(torch.empty, device=dev)  # records stay on the device until the end
     model = EnsembleMLP(
-        1, [cfg.width] * cfg.depth, 1, list(table.activation), list(table.seed), init=cfg.init
+        1,
+        [cfg.width] * cfg.depth,
+        1,
+        list(table.activation),
+        list(table.seed),
+        init=cfg.init,
+        device=dev,
     )
     E, epochs = model.E, cfg.epochs
-    val, test = torch.empty(epochs + 1, E), torch.empty(epochs + 1, E)
-    grad_trace = torch.empty(epochs, model.n_layers, E)
+    val, test = empty(epochs + 1, E), empty(epochs + 1, E)
+    grad_trace = empty(epochs, model.n_layers, E)
     frames = [e for e in range(0, epochs + 1, cfg.frame_every)]
     if frames[-1] != epochs:
         frames.append(epochs)
-    fits = torch.empty(len(frames), cfg.n_grid, E)
+    fits = empty(len(frames), cfg.n_grid, E)
     # Hidden activations only of the fixed-learning-rate members (the tuned ones differ in rate
     # only, and storing all would multiply the largest array of the run).
     keep = torch.tensor(table.index[table.lr == cfg.lr].to_numpy())
-    hidden = torch.empty(
+    hidden = empty(
         len(cfg.snapshot_epochs), len(cfg.hidden_layers), len(keep), cfg.n_grid, cfg.width
     )
-    units = {k: torch.empty(len(cfg.snapshot_epochs), cfg.depth, E) for k in SNAPSHOT_METRICS}
+    units = {k: empty(len(cfg.snapshot_epochs), cfg.depth, E) for k in SNAPSHOT_METRICS}
     # The last hidden layer of seed 0 at every frame (a few units), for the animation.
     first_seed = torch.tensor(table.index[(table.lr == cfg.lr) & (table.seed == 0)].to_numpy())
     n_show = min(cfg.width, UNITS_SHOWN)
-    last_frames = torch.empty(len(frames), len(first_seed), cfg.n_grid, n_show)
+    last_frames = empty(len(frames), len(first_seed), cfg.n_grid, n_show)
 
     def observe(epoch: int) -> None:
         """Everything measured on the parameters after ``epoch`` updates."""
@@ -252,19 +265,19 @@ def _train_chunk(
         callbacks=[Callback(callback, every=1)],
     )
     observe(epochs)
-    train_loss = torch.cat([result.loss, _mse(model, data["x_train"], data["y_train"])[None]])
+    train_loss = torch.cat([result.loss, _mse(model, data["x_train"], data["y_train"]).cpu()[None]])
     truth = (fits[-1] - data["y_grid"]).square().mean(dim=0)
     return {
         "train": train_loss.numpy(),
-        "val": val.numpy(),
-        "test": test.numpy(),
-        "truth_error": truth.numpy(),
-        "grad_trace": grad_trace.numpy(),
-        "fits": fits.numpy(),
+        "val": val.cpu().numpy(),
+        "test": test.cpu().numpy(),
+        "truth_error": truth.cpu().numpy(),
+        "grad_trace": grad_trace.cpu().numpy(),
+        "fits": fits.cpu().numpy(),
         "frames": np.asarray(frames),
-        "hidden": hidden.numpy(),
-        "last_frames": last_frames.numpy(),
-        "units": {k: v.numpy() for k, v in units.items()},
+        "hidden": hidden.cpu().numpy(),
+        "last_frames": last_frames.cpu().numpy(),
+        "units": {k: v.cpu().numpy() for k, v in units.items()},
         "diverged_step": result.diverged_step.numpy(),
     }
 

@@ -65,6 +65,9 @@ class Point:
     """Points of the dense grid on which the error to the true function is measured."""
     data_seed: int = 0
     """Seed of the data (noise draws)."""
+    device: str = "cpu"
+    """Where a pass's ensemble and data live (cpu, cuda, cuda:N); the numbers are the same to
+    float rounding."""
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -92,6 +95,7 @@ def base(cfg: Config) -> Point:
         noise=cfg.noise,
         n_grid=cfg.n_grid,
         data_seed=cfg.data_seed,
+        device=cfg.device,
     )
 
 
@@ -112,6 +116,7 @@ def run_pass(point: Point, members: pd.DataFrame) -> pd.DataFrame:
             n_train=point.n_train, noise=point.noise, n_grid=point.n_grid, data_seed=point.data_seed
         )
     )
+    data = {k: v.to(point.device) for k, v in data.items()}
     model = EnsembleMLP(
         1,
         [point.width] * point.depth,
@@ -119,6 +124,7 @@ def run_pass(point: Point, members: pd.DataFrame) -> pd.DataFrame:
         list(members.activation),
         [int(s) for s in members.seed],
         init=point.init,
+        device=point.device,
     )
     result = train(
         model,
@@ -133,7 +139,7 @@ def run_pass(point: Point, members: pd.DataFrame) -> pd.DataFrame:
         "test/mse": _mse(model, data["x_test"], data["y_test"]),
         "truth/mse": _mse(model, data["x_grid"], data["y_grid"]),
     }
-    frame = pd.DataFrame({k: v.double().numpy() for k, v in out.items()})
+    frame = pd.DataFrame({k: v.double().cpu().numpy() for k, v in out.items()})
     floor = point.noise**2
     frame["test/mse_over_floor"] = frame["test/mse"] / floor if floor > 0 else math.nan
     frame.loc[diverged, list(METRICS)] = math.nan

@@ -124,6 +124,9 @@ class Config:
     """Training points of the teacher task (>= 2)."""
     seed: int = 0
     """Base seed of the inputs, readouts, teacher and initial weights."""
+    device: str = "cpu"
+    """Where the ensembles and their inputs live (cpu, cuda, cuda:N); the results are the same
+    to float rounding."""
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -233,9 +236,10 @@ def _shape_chunk(cfg, data, depth, width, init, acts) -> dict[str, np.ndarray]:
         [a for a in acts for _ in seeds],
         [s for _ in acts for s in seeds],
         init=init,
+        device=cfg.device,
     )
-    readout = data["readout"][: cfg.seeds].repeat(len(acts), 1)
-    prof = M.backward_profile(model, data["x"], readout)
+    readout = data["readout"][: cfg.seeds].repeat(len(acts), 1).to(cfg.device)
+    prof = M.backward_profile(model, data["x"].to(cfg.device), readout)
     return {k: v.reshape(len(acts), cfg.seeds, -1) for k, v in prof.items()}
 
 
@@ -255,15 +259,16 @@ def _phase_chunk(
         init="mean_field",
         sigma_w2=1.0,
         sigma_b2=1.0,
+        device=cfg.device,
     )
-    scale_w = torch.tensor([math.sqrt(sw) for sw, _ in cells for _ in seeds])
-    scale_b = torch.tensor([math.sqrt(sb) for _, sb in cells for _ in seeds])
+    scale_w = torch.tensor([math.sqrt(sw) for sw, _ in cells for _ in seeds], device=cfg.device)
+    scale_b = torch.tensor([math.sqrt(sb) for _, sb in cells for _ in seeds], device=cfg.device)
     with torch.no_grad():
         for layer in range(model.n_layers):
             model.weight(layer).mul_(scale_w[:, None, None])
             model.bias(layer).mul_(scale_b[:, None])
-    readout = data["readout"][: cfg.phase_seeds].repeat(len(cells), 1)
-    prof = M.backward_profile(model, data["x"], readout)
+    readout = data["readout"][: cfg.phase_seeds].repeat(len(cells), 1).to(cfg.device)
+    prof = M.backward_profile(model, data["x"].to(cfg.device), readout)
     return {k: v.reshape(len(cells), cfg.phase_seeds, -1) for k, v in prof.items()}
 
 
@@ -279,8 +284,10 @@ def _train_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, np.nda
         [a for a in acts for _ in seeds],
         [s for _ in acts for s in seeds],
         init=HEADLINE_INIT,
+        device=cfg.device,
     )
-    grads = torch.empty(cfg.train_steps, model.n_layers, model.E, dtype=torch.float64)
+    f64 = {"dtype": torch.float64, "device": cfg.device}
+    grads = torch.empty(cfg.train_steps, model.n_layers, model.E, **f64)
 
     def record(state) -> None:
         g = state.grad
@@ -290,14 +297,14 @@ def _train_chunk(cfg: Config, data: dict[str, torch.Tensor]) -> dict[str, np.nda
 
     result = train(
         model,
-        data["x_train"],
-        data["y_train"],
+        data["x_train"].to(cfg.device),
+        data["y_train"].to(cfg.device),
         TrainConfig(epochs=cfg.train_steps, lr=cfg.train_lr),
         callbacks=[Callback(record, every=1)],
     )
     shape = (len(acts), cfg.train_seeds)
     return {
-        "grad": grads.permute(2, 0, 1).reshape(*shape, cfg.train_steps, -1).numpy(),
+        "grad": grads.permute(2, 0, 1).reshape(*shape, cfg.train_steps, -1).cpu().numpy(),
         "loss": result.loss.T.reshape(*shape, -1).double().numpy(),
         "diverged": result.diverged_step.reshape(shape).numpy(),
         "y": data["y_train"][:, 0].double().numpy(),

@@ -104,11 +104,14 @@ def backward_profile(model: EnsembleMLP, x: Tensor, readout: Tensor) -> dict[str
             hs.append(h)
     q = torch.stack([z.double().square().mean(dim=(1, 2)) for z in zs[:D]], dim=1)
 
-    delta = torch.empty(E, D, dtype=torch.float64)
-    per_ex = torch.empty(E, D + 1, dtype=torch.float64)
-    full = torch.empty(E, D + 1, dtype=torch.float64)
-    d = readout.to(x.dtype).unsqueeze(1).expand(E, n, readout.shape[1])  # (E, n, out)
-    log_scale = torch.zeros(E, dtype=torch.float64)
+    f64 = {"dtype": torch.float64, "device": model.flat.device}
+    delta, per_ex, full = (
+        torch.empty(E, D, **f64),
+        torch.empty(E, D + 1, **f64),
+        torch.empty(E, D + 1, **f64),
+    )
+    d = readout.to(x).unsqueeze(1).expand(E, n, readout.shape[1])  # (E, n, out)
+    log_scale = torch.zeros(E, **f64)
     for layer in reversed(range(model.n_layers)):  # weight layer `layer` is layer + 1 in 1..D+1
         h_prev = hs[layer]
         dd, hh = d.double(), h_prev.double()
@@ -128,10 +131,10 @@ def backward_profile(model: EnsembleMLP, x: Tensor, readout: Tensor) -> dict[str
         log_scale = log_scale + torch.where(ok, torch.log(rms), torch.zeros_like(rms))
         d = d / torch.where(ok, rms, torch.ones_like(rms)).to(d.dtype)[:, None, None]
     return {
-        "delta": delta.numpy(),
-        "weight_per_example": per_ex.numpy(),
-        "weight_full_batch": full.numpy(),
-        "q": q.numpy(),
+        "delta": delta.cpu().numpy(),
+        "weight_per_example": per_ex.cpu().numpy(),
+        "weight_full_batch": full.cpu().numpy(),
+        "q": q.cpu().numpy(),
     }
 
 

@@ -91,6 +91,9 @@ class Config:
     averaged)."""
     bootstrap_reps: int = 2000
     """Replicates of the stratified bootstrap."""
+    device: str = "cpu"
+    """Where the agents' networks and buffers live (cpu, cuda, cuda:N; the environments and
+    the random draws stay on the CPU); the results are the same to float rounding."""
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -173,6 +176,7 @@ def agent_config(agent: str, env: str, net: str, cfg: Config) -> Any:
         total_steps=steps,
         diag_every=cfg.diag_every,
         probe_size=cfg.probe_size,
+        device=cfg.device,
     )
     if agent == "dqn":
         base = module.minatar_config(**common) if is_minatar(env) else module.Config(**common)

@@ -101,6 +101,9 @@ class Config:
     """Gradient-descent steps on w."""
     seed: int = 0
     """Root seed of data and initial weights."""
+    device: str = "cpu"
+    """Where the trained ensemble and its data live (cpu, cuda, cuda:N); the results are the
+    same to float rounding. The landscape and the sigmoid section run on the CPU."""
 
     def __post_init__(self) -> None:
         for key in ("targets", "activations"):

@@ -146,8 +146,9 @@ def _train_chunk(cfg: Config, data: dict[str, np.ndarray]) -> dict[str, np.ndarr
     table = members(cfg)
     t_idx = table.target.map({t: i for i, t in enumerate(cfg.targets)}).to_numpy()
     s_idx = table.seed.to_numpy()
-    x = torch.as_tensor(data["x_train"][s_idx])[..., None]  # (E, n, 1)
-    y = torch.as_tensor(data["y_train"][t_idx, s_idx])[..., None]  # (E, n, 1)
+    dev = torch.device(cfg.device)
+    x = torch.as_tensor(data["x_train"][s_idx], device=dev)[..., None]  # (E, n, 1)
+    y = torch.as_tensor(data["y_train"][t_idx, s_idx], device=dev)[..., None]  # (E, n, 1)
     model = EnsembleMLP(
         1,
         [1],
@@ -156,10 +157,11 @@ def _train_chunk(cfg: Config, data: dict[str, np.ndarray]) -> dict[str, np.ndarr
         list(table.init_seed),
         init=cfg.init,
         dtype=torch.float64,
+        device=dev,
     )
     E = model.E
     initial = _params(model).clone()
-    reason = torch.zeros(E, dtype=torch.long)  # STOP_REASONS codes
+    reason = torch.zeros(E, dtype=torch.long, device=dev)  # STOP_REASONS codes
     last = {"loss": None}
     steps = snapshot_steps(cfg)
 
@@ -194,12 +196,12 @@ def _train_chunk(cfg: Config, data: dict[str, np.ndarray]) -> dict[str, np.ndarr
     )
     diverged = result.diverged_step >= 0
     reason[diverged] = STOP_REASONS.index("diverged")
-    final = _params(model)
+    final = _params(model).cpu()
     with torch.no_grad():
-        xt = torch.as_tensor(data["x_test"][s_idx])[..., None]
-        yt = torch.as_tensor(data["y_test"][t_idx, s_idx])[..., None]
-        train_mse = (model(x) - y).square().mean(dim=(1, 2))
-        test_mse = (model(xt) - yt).square().mean(dim=(1, 2))
+        xt = torch.as_tensor(data["x_test"][s_idx], device=dev)[..., None]
+        yt = torch.as_tensor(data["y_test"][t_idx, s_idx], device=dev)[..., None]
+        train_mse = (model(x) - y).square().mean(dim=(1, 2)).cpu()
+        test_mse = (model(xt) - yt).square().mean(dim=(1, 2)).cpu()
         _, [(_, h)] = model(x, return_hidden=True)
     train_mse[diverged] = torch.nan
     test_mse[diverged] = torch.nan
@@ -209,12 +211,12 @@ def _train_chunk(cfg: Config, data: dict[str, np.ndarray]) -> dict[str, np.ndarr
     stop_step = torch.where(stop_step >= 0, stop_step, torch.tensor(cfg.epochs))
     return {
         "params": final.numpy(),
-        "params_init": initial.numpy(),
+        "params_init": initial.cpu().numpy(),
         "train_mse": train_mse.numpy(),
         "test_mse": test_mse.numpy(),
         "stop_step": stop_step.numpy(),
-        "stop_reason": reason.numpy(),
-        "dead": (h == 0).all(dim=1)[:, 0].numpy(),
+        "stop_reason": reason.cpu().numpy(),
+        "dead": (h == 0).all(dim=1)[:, 0].cpu().numpy(),
         "snap_params": snap_params.transpose(0, 1).numpy(),  # (E, frame, 4)
         "snap_loss": snap_loss.T.numpy(),  # (E, frame)
     }

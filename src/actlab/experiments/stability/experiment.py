@@ -123,6 +123,9 @@ class Config:
     """Weight initialisation scheme (torch, xavier, he)."""
     data_seed: int = 0
     """Seed of the data (noise draws)."""
+    device: str = "cpu"
+    """Where the ensembles and their data live (cpu, cuda, cuda:N); the results are the same
+    to float rounding."""
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -244,7 +247,9 @@ def build_model(cfg: Config, depth: int, acts: list[str], seeds: list[int]) -> E
     """The ensemble of one pass: member seeds are derived from (seed, depth), not from the
     activation or the rate, so equal seeds give equal initial weights."""
     member_seeds = [derive_seed(s, "stability", "depth", depth) for s in seeds]
-    return EnsembleMLP(1, [cfg.width] * depth, 1, acts, member_seeds, init=cfg.init)
+    return EnsembleMLP(
+        1, [cfg.width] * depth, 1, acts, member_seeds, init=cfg.init, device=cfg.device
+    )
 
 
 def train_config(cfg: Config, optimizer: str) -> TrainConfig:
@@ -276,6 +281,7 @@ def _train_pass(cfg: Config, data: dict[str, torch.Tensor], optimizer: str, dept
     """Train one (optimiser, depth) pass; arrays in :func:`members` order."""
     table = members(cfg, optimizer)
     model = build_model(cfg, depth, list(table.activation), list(table.seed))
+    data = {k: v.to(cfg.device) for k, v in data.items()}
     x, y = data["x_train"], data["y_train"]
     init_loss = _mse(model, x, y)
     tcfg = train_config(cfg, optimizer)
@@ -325,9 +331,9 @@ def _train_pass(cfg: Config, data: dict[str, torch.Tensor], optimizer: str, dept
     final_test[bad] = math.nan
     out = {
         "diverged_step": diverged.numpy(),
-        "init_loss": init_loss.numpy(),
-        "final_train": final_train.numpy(),
-        "final_test": final_test.numpy(),
+        "init_loss": init_loss.cpu().numpy(),
+        "final_train": final_train.cpu().numpy(),
+        "final_test": final_test.cpu().numpy(),
     }
     if track:
         steps, values = result.records["sharpness"]
@@ -348,7 +354,8 @@ def _init_sharpness(cfg: Config, data: dict[str, torch.Tensor], depth: int) -> n
     acts = [a for a in cfg.activations for _ in range(cfg.seeds)]
     seeds = [s for _ in cfg.activations for s in range(cfg.seeds)]
     model = build_model(cfg, depth, acts, seeds)
-    eig = top_eigenvalue(model, data["x_train"], data["y_train"], "mse", max_iter=300, tol=1e-5)
+    x, y = data["x_train"].to(cfg.device), data["y_train"].to(cfg.device)
+    eig = top_eigenvalue(model, x, y, "mse", max_iter=300, tol=1e-5)
     return eig.value.numpy().reshape(len(cfg.activations), cfg.seeds)
 
 

@@ -143,6 +143,9 @@ class Config:
     """Weight initialisation (torch, xavier, he)."""
     data_seed: int = 0
     """Seed from which every data draw is derived."""
+    device: str = "cpu"
+    """Where the ensembles and their data live (cpu, cuda, cuda:N); the results are the same
+    to float rounding."""
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -235,10 +238,10 @@ def _grid(cfg: Config, task: str) -> tuple[np.ndarray, np.ndarray]:
     return np.linspace(x1lo, x1hi, cfg.grid), np.linspace(x2lo, x2hi, cfg.grid)
 
 
-def _stack(table: pd.DataFrame, splits: dict, part: str) -> torch.Tensor:
+def _stack(table: pd.DataFrame, splits: dict, part: str, device: str = "cpu") -> torch.Tensor:
     return torch.stack(
         [getattr(splits[t, s], part) for t, s in zip(table.task, table.seed, strict=True)]
-    )
+    ).to(device)
 
 
 def _accuracy_and_loss(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor):
@@ -246,7 +249,7 @@ def _accuracy_and_loss(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor):
     with torch.no_grad():
         out = model(x)
         loss = torch.nn.functional.cross_entropy(out.transpose(1, 2), y, reduction="none")
-        return (out.argmax(-1) == y).double().mean(1), loss.double().mean(1)
+        return (out.argmax(-1) == y).double().mean(1).cpu(), loss.double().mean(1).cpu()
 
 
 def _init_signals(
@@ -263,7 +266,7 @@ def _init_signals(
         deltas = torch.autograd.grad(loss.mean(1).sum(), zs)
     spread = torch.stack([z.detach().double().std(1).mean(-1) for z in zs], 1)
     delta = torch.stack([d.double().abs().mean((1, 2)) for d in deltas], 1)
-    return spread.numpy(), delta.numpy()
+    return spread.cpu().numpy(), delta.cpu().numpy()
 
 
 def _train(cfg: Config, table: pd.DataFrame, boundary: bool) -> dict[str, np.ndarray]:
@@ -273,10 +276,17 @@ def _train(cfg: Config, table: pd.DataFrame, boundary: bool) -> dict[str, np.nda
     table = table.reset_index(drop=True)
     (depth,) = set(table.depth)
     splits = {(t, s): task_data(cfg, t, s) for t in set(table.task) for s in set(table.seed)}
-    x, y = _stack(table, splits, "x_train"), _stack(table, splits, "y_train")
-    x_test, y_test = _stack(table, splits, "x_test"), _stack(table, splits, "y_test")
+    dev = cfg.device
+    x, y = _stack(table, splits, "x_train", dev), _stack(table, splits, "y_train", dev)
+    x_test, y_test = _stack(table, splits, "x_test", dev), _stack(table, splits, "y_test", dev)
     model = EnsembleMLP(
-        2, [cfg.width] * depth, 2, list(table.activation), list(table.seed), init=cfg.init
+        2,
+        [cfg.width] * depth,
+        2,
+        list(table.activation),
+        list(table.seed),
+        init=cfg.init,
+        device=dev,
     )
     E, L, evals, probes = model.E, model.n_layers, cfg.eval_epochs, cfg.probe_epochs
     test_acc, test_loss = np.empty((E, len(evals))), np.empty((E, len(evals)))
@@ -297,15 +307,15 @@ def _train(cfg: Config, table: pd.DataFrame, boundary: bool) -> dict[str, np.nda
             p = probes.index(epoch)
             stats = ensemble_activation_metrics(model, x_test, ranks=False)
             for k, key in enumerate(UNIT_METRICS):
-                units[:, p, :, k] = stats[key].numpy()
+                units[:, p, :, k] = stats[key].cpu().numpy()
             for layer in range(L):
-                grad_layers[:, p, layer] = model.weight(layer, grad).abs().mean((1, 2))
+                grad_layers[:, p, layer] = model.weight(layer, grad).abs().mean((1, 2)).cpu()
 
     def callback(state: StepState) -> None:
         g = state.grad
-        grad_first[:, state.step] = model.weight(0, g).abs().mean((1, 2)).numpy()
-        grad_last_hidden[:, state.step] = model.weight(L - 2, g).abs().mean((1, 2)).numpy()
-        grad_output[:, state.step] = model.weight(L - 1, g).abs().mean((1, 2)).numpy()
+        grad_first[:, state.step] = model.weight(0, g).abs().mean((1, 2)).cpu().numpy()
+        grad_last_hidden[:, state.step] = model.weight(L - 2, g).abs().mean((1, 2)).cpu().numpy()
+        grad_output[:, state.step] = model.weight(L - 1, g).abs().mean((1, 2)).cpu().numpy()
         observe(state.step, g)
 
     result = train(
@@ -338,7 +348,7 @@ def _train(cfg: Config, table: pd.DataFrame, boundary: bool) -> dict[str, np.nda
     }
     if cfg.n_val:
         val_acc, val_loss = _accuracy_and_loss(
-            model, _stack(table, splits, "x_val"), _stack(table, splits, "y_val")
+            model, _stack(table, splits, "x_val", dev), _stack(table, splits, "y_val", dev)
         )
         out["val_acc"], out["val_loss"] = val_acc.numpy(), val_loss.numpy()
     if boundary:  # decision boundaries of the lesson's network at the shared rate
@@ -348,9 +358,9 @@ def _train(cfg: Config, table: pd.DataFrame, boundary: bool) -> dict[str, np.nda
             g1, g2 = _grid(cfg, task)
             mesh = np.stack(np.meshgrid(g1, g2), -1).reshape(-1, 2)  # (x2, x1) row-major
             grids[task] = torch.tensor(mesh, dtype=torch.float32)
-        points = torch.stack([grids[t] for t in table.task])
+        points = torch.stack([grids[t] for t in table.task]).to(dev)
         with torch.no_grad():
-            prob = torch.softmax(model(points), -1)[..., 1]
+            prob = torch.softmax(model(points), -1)[..., 1].cpu()
         out["boundary"] = prob[keep].reshape(len(keep), cfg.grid, cfg.grid).numpy()
     return out
 

@@ -153,6 +153,9 @@ class Config:
     """Initialisations per learning rate of the one-step part."""
     data_seed: int = 0
     """Seed of the data (training sets, probe draws) and of the born-dead weights."""
+    device: str = "cpu"
+    """Where the trained ensembles and their data live (cpu, cuda, cuda:N); the results are the
+    same to float rounding. The parts at initialisation run on the CPU."""
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -244,7 +247,7 @@ def unit_fractions(
     _, hidden = model(x, return_hidden=True)
     out: dict[str, list[torch.Tensor]] = {k: [] for k in fraction_keys(taus)}
     for z, h in hidden:  # (E, B, width)
-        sat = torch.full((model.E,), math.nan, dtype=torch.float64)
+        sat = torch.full((model.E,), math.nan, dtype=torch.float64, device=h.device)
         share = sat.clone()
         for run in model.runs:
             band = Fm.saturation_band(run.activation)
@@ -396,7 +399,7 @@ def members(cfg: Config) -> pd.DataFrame:
 
 
 def _train_task(cfg: Config, task: str) -> dict[str, np.ndarray]:
-    data = make_task(cfg, task)
+    data = {k: v.to(cfg.device) for k, v in make_task(cfg, task).items()}
     table = members(cfg)
     in_features = data["x"].shape[1]
     out_features = 1 if task == "regression" else 2
@@ -407,6 +410,7 @@ def _train_task(cfg: Config, task: str) -> dict[str, np.ndarray]:
         list(table.activation),
         list(table.seed),
         init=cfg.init,
+        device=cfg.device,
     )
     keys = fraction_keys(cfg.taus)
     snaps = {k: np.empty((len(cfg.snapshot_steps), model.E, cfg.depth)) for k in keys}
@@ -414,7 +418,7 @@ def _train_task(cfg: Config, task: str) -> dict[str, np.ndarray]:
     def observe(step: int) -> None:
         i = cfg.snapshot_steps.index(step)
         for k, v in unit_fractions(model, data["probe"], cfg.taus).items():
-            snaps[k][i] = v.numpy()
+            snaps[k][i] = v.cpu().numpy()
 
     def callback(state: StepState) -> None:
         observe(state.step)
