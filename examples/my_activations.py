@@ -71,7 +71,9 @@ def isru(alpha: float = 1.0) -> actlab.Activation:
         return torch.where(x.isinf(), torch.sign(x) * limit, x * torch.rsqrt(1.0 + alpha * x * x))
 
     return actlab.Activation(
-        name="isru" if alpha == 1.0 else f"isru(alpha={alpha:g})",
+        # The name holds every non-default hyper-parameter exactly (repr, not :g): activations
+        # are pickled by name, and get_activation(name) must give this one back.
+        name="isru" if alpha == 1.0 else f"isru(alpha={alpha!r})",
         family="isru",
         hyper={"alpha": alpha},
         fn=fn,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -330,3 +331,249 @@ def test_a_sweep_over_the_users_activation_records_the_file_and_reports_without_
     code, _, err = _cli(capsys, "report", out)
     assert code == 0, err
     assert (out / "figures" / "summary.png").exists()
+
+
+# ------------------------------------------------------------------------------ after the review
+# A family whose non-default members are what a config names: bent(a) = (sqrt(x^2 + a) - sqrt(a))
+# / 2 + x. DERIV is its derivative; BENT.format(deriv=...) writes the file.
+BENT = """import math
+
+import torch
+
+import actlab
+
+
+@actlab.register
+def bent(a: float = 1.0) -> actlab.Activation:
+    def fn(x):
+        return (torch.sqrt(x * x + a) - math.sqrt(a)) / 2 + x
+
+    def deriv(x):
+        return {deriv}
+
+    return actlab.Activation(
+        name={name},
+        family="bent",
+        hyper={{"a": a}},
+        fn=fn,
+        deriv=deriv,
+        latex=r"{latex}",
+        latex_deriv=r"1 + x / (2 \\sqrt{{x^2 + a}})",
+        bounded=False,
+        monotonic=True,
+        zero_centred=False,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="bent identity, parameterised",
+        at_inf=(math.nan, math.inf),
+    )
+"""
+RIGHT = "x / (2 * torch.sqrt(x * x + a)) + 1"
+NAME = '"bent" if a == 1.0 else f"bent(a={a!r})"'
+LATEX = r"(\sqrt{x^2 + a} - \sqrt{a}) / 2 + x"
+
+
+def _bent(tmp_path, deriv=RIGHT, name=NAME, latex=LATEX) -> Path:
+    path = tmp_path / "bent.py"
+    path.write_text(BENT.format(deriv=deriv, name=name, latex=latex))
+    return path
+
+
+def test_a_family_member_a_config_names_is_checked_before_any_work(capsys, tmp_path):
+    # The derivative has a = 1 written in: right for the default member, wrong for the others.
+    path = _bent(tmp_path, deriv="x / (2 * torch.sqrt(x * x + 1.0)) + 1")
+    assert A.load_activations_file(path) == ["bent"]  # the default member keeps its promises
+    out = tmp_path / "run"
+    argv = ("run", "deep-mlp", "--preset", "smoke", "--out", out, "--activations-from", path)
+    line = _one_error_line(*_cli(capsys, *argv, "--set", "activations=tanh,bent(a=4)")[::2])
+    assert "activations: activation 'bent(a=4.0)'" in line or "'bent(a=4)'" in line
+    assert f"(from {path})" in line and "fails check_activation: deriv != autograd" in line
+    assert not out.exists()  # refused before the run folder was made
+    # A right derivative: the same member passes, trains, and its values are the formula's.
+    A.load_activations_file(_bent(tmp_path))
+    act = actlab.get_activation("bent(a=4)")
+    x = torch.tensor([-3.0, 0.0, 2.0], dtype=torch.float64)
+    want = [(np.sqrt(v * v + 4) - 2) / 2 + v for v in x.tolist()]
+    np.testing.assert_allclose(act(x).numpy(), want, rtol=1e-14)
+
+
+def test_a_member_whose_function_raises_is_one_line_with_the_line_of_the_file(capsys, tmp_path):
+    path = _bent(tmp_path)
+    number = (
+        path.read_text()
+        .splitlines()
+        .index("        return (torch.sqrt(x * x + a) - math.sqrt(a)) / 2 + x")
+    )
+    out = tmp_path / "run"
+    argv = ("run", "gallery", "--preset", "smoke", "--out", out, "--activations-from", path)
+    line = _one_error_line(*_cli(capsys, *argv, "--set", "activations=bent(a=-1)")[::2])
+    assert "ValueError: math domain error" in line
+    assert f"line {number + 1} of {path}" in line
+    assert not out.exists()
+    with pytest.raises(ValueError, match="math domain error"):
+        actlab.get_activation("bent(a=-1)")  # from Python too
+
+
+def test_a_family_that_names_every_member_alike_is_refused_when_a_member_is_named(tmp_path):
+    A.load_activations_file(_bent(tmp_path, name='"bent"'))
+    # bent(a=4) would be pickled as "bent" and come back as bent(a=1).
+    with pytest.raises(ValueError, match=r"get_activation\('bent'\) gives 'bent' with a=1"):
+        actlab.get_activation("bent(a=4)")
+
+
+def test_members_pickle_back_to_the_same_hyper_parameters(tmp_path):
+    A.load_activations_file(EXAMPLE)
+    for spec in ("isru", "isru(alpha=0.123456789)", "isru(alpha=3.000001)", "squareplus"):
+        act = actlab.get_activation(spec)
+        back = pickle.loads(pickle.dumps(act))
+        assert back.name == act.name and dict(back.hyper) == dict(act.hyper)
+    assert actlab.get_activation("isru(alpha=0.123456789)").hyper["alpha"] == 0.123456789
+
+
+SOFTSIGN = """import torch
+
+import actlab
+
+actlab.register(
+    actlab.Activation(
+        name={name!r},
+        fn=lambda x: torch.where(x.isinf(), torch.sign(x), x / (1 + x.abs())),
+        deriv=lambda x: 1 / (1 + x.abs()) ** 2,
+        latex={latex!r},
+        latex_deriv=r"\\frac{{1}}{{(1 + |x|)^2}}",
+        bounded=True,
+        monotonic=True,
+        zero_centred=True,
+        smooth=True,
+        piecewise_linear=False,
+        self_gated=False,
+        reference="Softsign; Elliott (1993).",
+        at_inf=(-1.0, 1.0),
+    ){key}
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "expected"),
+    [
+        ("my softsign", "", "activation 'my softsign' is named 'my softsign', which "),
+        ("1softsign", "", "activation '1softsign' is named '1softsign', which "),
+        ("my_softsign", ", name='mysoftsign'", "is named 'my_softsign', which get_activation"),
+    ],
+)
+def test_a_name_that_get_activation_cannot_resolve_is_refused_at_load(
+    capsys, tmp_path, name, key, expected
+):
+    path = tmp_path / "soft.py"
+    path.write_text(SOFTSIGN.format(name=name, latex=r"\frac{x}{1 + |x|}", key=key))
+    line = _one_error_line(*_cli(capsys, "list", "activations", "--activations-from", path)[::2])
+    assert line.startswith(f"actlab: error: activations file {path}: ") and expected in line
+    # a right name: the same file loads, lists and pickles
+    path.write_text(SOFTSIGN.format(name="mysoftsign", latex=r"\frac{x}{1 + |x|}", key=""))
+    code, out, err = _cli(capsys, "list", "activations", "--activations-from", path)
+    assert code == 0 and "mysoftsign" in out, err
+    act = actlab.get_activation("mysoftsign")
+    assert pickle.loads(pickle.dumps(act)) is act
+
+
+def test_an_empty_latex_is_refused(capsys, tmp_path):
+    path = tmp_path / "soft.py"
+    path.write_text(SOFTSIGN.format(name="mysoftsign", latex=" ", key=""))
+    line = _one_error_line(*_cli(capsys, "list", "activations", "--activations-from", path)[::2])
+    assert "activation 'mysoftsign'" in line and "latex is empty" in line
+
+
+def test_a_name_registered_twice_in_one_file_says_so(capsys, tmp_path):
+    path = tmp_path / "dup.py"
+    path.write_text(
+        "import actlab\n"
+        "actlab.register(actlab.get_activation('tanh'), name='a1')\n"
+        "actlab.register(actlab.get_activation('relu'), name='a1')\n"
+    )
+    line = _one_error_line(*_cli(capsys, "list", "activations", "--activations-from", path)[::2])
+    assert "the name 'a1' is already registered earlier in the same file" in line
+    assert "line 3" in line
+
+
+def test_a_changed_file_that_fails_keeps_the_old_version(mine):
+    A.load_activations_file(mine)
+    old = actlab.get_activation("squareplus")
+    mine.write_text(mine.read_text().replace("0.5 * (1.0 + x / s)", "0.4 * (1.0 + x / s)"))
+    with pytest.raises(ValueError, match="fails check_activation"):
+        A.load_activations_file(mine)
+    assert actlab.get_activation("squareplus") is old
+    assert actlab.get_activation("isru(alpha=0.5)").hyper["alpha"] == 0.5
+
+
+def test_a_changed_file_with_an_alias_reloads_and_keeps_its_alias(tmp_path):
+    first, other = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_text(
+        "import dataclasses\n\nimport actlab\n\n"
+        "tanh = actlab.get_activation('tanh')\n"
+        "mine = dataclasses.replace(tanh, name='mytanh', family='mytanh')\n"
+        "actlab.register(mine, aliases=('th',))\n"
+    )
+    assert A.load_activations_file(first) == ["mytanh"]
+    first.write_text(first.read_text() + "# edited\n")
+    assert A.load_activations_file(first) == ["mytanh"]  # its own alias is no clash
+    assert actlab.get_activation("th").name == "mytanh"
+    other.write_text(first.read_text().replace("'mytanh'", "'othertanh'"))
+    with pytest.raises(ValueError, match=f"the name 'th' is already registered by {first}"):
+        A.load_activations_file(other)
+
+
+def test_an_import_error_gives_the_line_and_says_the_folder_is_not_on_sys_path(capsys, tmp_path):
+    (tmp_path / "helpers.py").write_text("K = 1\n")
+    path = tmp_path / "uses_helpers.py"
+    path.write_text("import actlab\n\nfrom helpers import K\n")
+    line = _one_error_line(*_cli(capsys, "list", "activations", "--activations-from", path)[::2])
+    assert "No module named 'helpers'" in line and "line 3" in line
+    assert f"{tmp_path} is not on sys.path" in line
+
+
+def test_an_unknown_name_hints_at_activations_from(capsys, tmp_path):
+    argv = ("run", "gallery", "--preset", "smoke", "--out", tmp_path / "g")
+    line = _one_error_line(*_cli(capsys, *argv, "--set", "activations=squareplus")[::2])
+    assert "unknown activation 'squareplus'" in line and "--activations-from" in line
+    line = _one_error_line(
+        *_cli(capsys, *argv, "--set", "activations=squarepluss", "--activations-from", EXAMPLE)[::2]
+    )
+    assert "Did you mean 'squareplus'?" in line and "--activations-from" not in line
+
+
+def test_the_tutorial_puts_runs_with_activation_files_in_folders_of_their_own(
+    capsys, tmp_path, monkeypatch, mine
+):
+    import actlab.experiments
+    import actlab.report.tutorial
+
+    monkeypatch.setattr(actlab.experiments, "list_experiments", lambda: ["gallery"])
+    built = []
+    monkeypatch.setattr(
+        actlab.report.tutorial, "build_tutorial", lambda runs, out: built.append(runs) or out
+    )
+    runs = tmp_path / "runs"
+    argv = ("tutorial", "--preset", "smoke", "--runs", runs, "--out", tmp_path / "t")
+    code, _, err = _cli(capsys, *argv)
+    assert code == 0, err
+    assert built[-1][0][1] == (runs / "gallery-smoke").resolve()
+    code, _, err = _cli(capsys, *argv, "--activations-from", mine)
+    assert code == 0, err
+    folder = built[-1][0][1]
+    assert folder.parent == runs.resolve() and folder.name.startswith("gallery-smoke-")
+    record = json.loads((folder / "activation_files.json").read_text())
+    assert record["files"][0]["path"] == str(mine.resolve())
+    mine.write_text(mine.read_text() + "\n# edited\n")
+    code, _, err = _cli(capsys, *argv, "--activations-from", mine)
+    assert code == 0, err
+    assert built[-1][0][1] not in (folder, runs / "gallery-smoke")
+
+
+def test_the_refusal_to_reuse_a_folder_names_the_options(capsys, tmp_path, mine):
+    out = tmp_path / "g"
+    argv = ("run", "gallery", "--preset", "smoke", "--out", out)
+    assert _cli(capsys, *argv)[0] == 0
+    line = _one_error_line(*_cli(capsys, *argv, "--activations-from", mine)[::2])
+    assert "--out" in line and "--runs" in line

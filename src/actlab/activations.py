@@ -52,6 +52,7 @@ import math
 import os
 import re
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -277,6 +278,9 @@ def register(
     _FACTORIES[key] = factory
     for alias in aliases:
         _ALIASES[_normalise(alias)] = key
+    if _LOADING is not None:  # recorded now, so that a second use in the same file says so
+        for name in (key, *aliases):
+            _ORIGIN[_normalise(name)] = _LOADING
     return activation
 
 
@@ -306,6 +310,25 @@ def get_activation(spec: str | Activation) -> Activation:
     """
     if isinstance(spec, Activation):
         return spec
+    key, make = _resolve(spec)
+    origin = _ORIGIN.get(key)
+    if origin is None:
+        return make()
+    # An entry of a user's file: each member is checked the first time it is resolved.
+    try:
+        act = make()
+    except Exception as err:
+        raise ValueError(
+            f"activation {spec!r} (from {origin}): {_one_line(err)}{_line_of(err, origin)}"
+        ) from None
+    problem = _member_problem(key, act, origin)
+    if problem:
+        raise ValueError(f"activation {spec!r} (from {origin}) {problem}")
+    return act
+
+
+def _resolve(spec: str) -> tuple[str, Callable[[], Activation]]:
+    """``(registry key, a call that builds the activation)`` for a name; no check."""
     if not isinstance(spec, str):
         raise TypeError(f"activation must be a name or an Activation, got {type(spec).__name__}")
     _load_plugins()
@@ -318,9 +341,16 @@ def get_activation(spec: str | Activation) -> Activation:
         names = sorted(_FACTORIES) + sorted(_ALIASES)
         close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
         hint = f" Did you mean {close[0]!r}?" if close else ""
+        # No file loaded: the name may well be in the user's file that was not given.
+        mine = (
+            ""
+            if _USER_FILES
+            else " (An activation of your own? Give the file that registers it: "
+            "--activations-from FILE, or load_activations_file(FILE) in Python.)"
+        )
         raise UnknownActivationError(
             f"unknown activation {match.group(1)!r}.{hint} "
-            f"Valid names: {', '.join(sorted(_FACTORIES))}"
+            f"Valid names: {', '.join(sorted(_FACTORIES))}{mine}"
         )
     factory = _FACTORIES[key]
     args, kwargs = _parse_args(match.group(2) or "", spec)
@@ -331,7 +361,7 @@ def get_activation(spec: str | Activation) -> Activation:
         raise ValueError(
             f"activation {spec!r}: {err}; {key} takes {params or 'no arguments'}"
         ) from None
-    return factory(*args, **kwargs)
+    return key, lambda: factory(*args, **kwargs)
 
 
 def _normalise(name: str) -> str:
@@ -434,7 +464,7 @@ def load_activations_file(path: str | os.PathLike[str]) -> list[str]:
         if not added:
             raise ValueError(f"activations file {path}: {_registers_nothing(module)}")
         for key in added:
-            _check_user_activation(key, path)
+            _check_user_activation(key, where, path)
     except BaseException:
         for live, old in zip((_FACTORIES, _ALIASES, _ORIGIN), saved, strict=True):
             live.clear()
@@ -443,11 +473,6 @@ def load_activations_file(path: str | os.PathLike[str]) -> list[str]:
         raise
     finally:
         _LOADING = None
-    for key in added:
-        _ORIGIN[key] = where
-    for alias, key in _ALIASES.items():
-        if key in added:
-            _ORIGIN[alias] = where
     _USER_FILES[where] = (sha, tuple(added))
     return added
 
@@ -469,9 +494,18 @@ def _import_file(where: Path, module_name: str, shown: str | os.PathLike[str]) -
             f"activations file {shown}: cannot import it: SyntaxError at {where_in}: {err.msg}"
         ) from None
     except _NameTaken as err:
-        raise ValueError(f"activations file {shown}: {err}") from None
+        raise ValueError(f"activations file {shown}: {err}{_line_of(err, where)}") from None
     except (Exception, SystemExit) as err:
-        raise ValueError(f"activations file {shown}: cannot import it: {_one_line(err)}") from None
+        hint = ""
+        if isinstance(err, ModuleNotFoundError):
+            hint = (
+                f"; its folder {where.parent} is not on sys.path (put that code in the file, or "
+                "install it as a package)"
+            )
+        raise ValueError(
+            f"activations file {shown}: cannot import it: {_one_line(err)}"
+            f"{_line_of(err, where)}{hint}"
+        ) from None
     return module
 
 
@@ -491,23 +525,91 @@ def _check_free_for_file(key: str, aliases: tuple[str, ...]) -> None:
             raise _NameTaken(f"the name {name!r} is already registered {owner}; choose another")
 
 
-def _check_user_activation(key: str, shown: str | os.PathLike[str]) -> None:
-    from actlab.testing import check_activation  # testing imports this module
-
+def _check_user_activation(key: str, where: Path, shown: str | os.PathLike[str]) -> None:
+    """The default member of a user file's entry ``key``: built and checked, or one line."""
     try:
         act = _FACTORIES[key]()
-        if not isinstance(act, Activation):
-            raise TypeError(f"its factory returned {type(act).__name__}, not an Activation")
+    except Exception as err:
+        raise ValueError(
+            f"activations file {shown}: activation {key!r} cannot be checked: "
+            f"{_one_line(err)}{_line_of(err, where)}"
+        ) from None
+    problem = _member_problem(key, act, where)
+    if problem:
+        raise ValueError(f"activations file {shown}: activation {key!r} {problem}")
+
+
+_CHECKED: dict[str, Callable[..., Activation]] = {}
+"""Names of user-file activations that passed :func:`_member_problem`, each with the factory that
+made it: a member is checked once per process, and again when its file is reloaded (a new
+factory)."""
+
+
+def _member_problem(key: str, act: object, origin: Path) -> str:
+    """What is wrong with ``act``, made by the user-file entry ``key``; ``""`` if nothing.
+
+    In order: ``act`` is an :class:`Activation`; its name resolves back to it
+    (``get_activation(act.name)`` has the same name, hyper-parameters and learnable parameters:
+    activations are pickled by name); its LaTeX is not empty; it passes
+    :func:`actlab.testing.check_activation` (about 10 ms, so its result is kept per name).
+    """
+    from actlab.testing import check_activation  # testing imports this module
+
+    if not isinstance(act, Activation):
+        return (
+            "cannot be checked: TypeError: its factory returned "
+            f"{type(act).__name__}, not an Activation"
+        )
+    try:
+        _, make = _resolve(act.name)
+        back = make()
+    except UnknownActivationError:
+        return (
+            f"is named {act.name!r}, which get_activation does not know (it is registered as "
+            f"{key!r}): give the Activation the name it is registered under"
+        )
+    except Exception as err:
+        return (
+            f"is named {act.name!r}, which get_activation cannot resolve ({_one_line(err)}): "
+            "a name is a letter or _, then letters, digits and _"
+        )
+    if not isinstance(back, Activation) or (back.name, _params(back)) != (act.name, _params(act)):
+        shown = f"{back.name!r} with {_params(back)}" if isinstance(back, Activation) else back
+        return (
+            f"is named {act.name!r} with {_params(act)}, but get_activation({act.name!r}) gives "
+            f"{shown}: activations are pickled by name, so the name must hold every "
+            "hyper-parameter that differs from the defaults"
+        )
+    if _CHECKED.get(act.name) is _FACTORIES[key]:
+        return ""
+    for name in ("latex", "latex_deriv"):
+        if not str(getattr(act, name)).strip():
+            return f"cannot be used: its {name} is empty (the gallery and the reports show it)"
+    try:
         check_activation(act)
     except AssertionError as err:
         what = re.sub(r"^check_activation\('[^']*'\):\s*", "", " ".join(str(err).split()))
-        raise ValueError(
-            f"activations file {shown}: activation {key!r} fails check_activation: {what}"
-        ) from None
+        return f"fails check_activation: {what}"
     except Exception as err:
-        raise ValueError(
-            f"activations file {shown}: activation {key!r} cannot be checked: {_one_line(err)}"
-        ) from None
+        return f"cannot be checked: {_one_line(err)}{_line_of(err, origin)}"
+    _CHECKED[act.name] = _FACTORIES[key]
+    return ""
+
+
+def _params(act: Activation) -> str:
+    """``"a=4"``: the hyper-parameters and learnable parameters, for messages and comparison."""
+    both = {**act.hyper, **{f"learnable {k}": v for k, v in act.params.items()}}
+    return ", ".join(f"{k}={_number(v)}" for k, v in both.items()) or "no parameters"
+
+
+def _line_of(err: BaseException, origin: Path) -> str:
+    """`` (line N of FILE)``: the last frame of ``err``'s traceback in the user's file, if any."""
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(err.__traceback__)
+        if Path(frame.filename) == origin
+    ]
+    return f" (line {lines[-1]} of {origin})" if lines else ""
 
 
 def _registers_nothing(module: object) -> str:
@@ -539,7 +641,14 @@ def _name(family: str, hyper: Mapping[str, float], defaults: Mapping[str, float]
     changed = {k: v for k, v in hyper.items() if v != defaults[k]}
     if not changed:
         return family
-    return f"{family}({', '.join(f'{k}={v:g}' for k, v in changed.items())})"
+    return f"{family}({', '.join(f'{k}={_number(v)}' for k, v in changed.items())})"
+
+
+def _number(value: float) -> str:
+    """``f"{value:g}"`` where that is exact (``0.2``, ``1e-05``), else ``repr`` (``0.123456789``),
+    so that a name gives back its hyper-parameters exactly."""
+    text = f"{value:g}"
+    return text if float(text) == value else repr(float(value))
 
 
 def _positive(family: str, **values: float) -> None:

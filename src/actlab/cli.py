@@ -253,6 +253,15 @@ def _resolve_config(spec, preset: str, overrides: list[str]):
         raise UsageError(f"{spec.name}: {err}") from None
 
 
+def _files_tag() -> str:
+    """``""``, or ``-`` and a digest of the activation files loaded (paths and contents): a run
+    made with other files, or another version of them, goes to a folder of its own."""
+    if not _ACTIVATION_FILES:
+        return ""
+    lines = [f"--activations-from {f['path']} {f['sha256']}" for f in _ACTIVATION_FILES]
+    return "-" + hashlib.sha1("\n".join(lines).encode()).hexdigest()[:8]
+
+
 def _default_folder(name: str, preset: str, overrides: list[str]) -> str:
     # A run with activations from a file (or another version of it) gets a folder of its own.
     files = [f"--activations-from {f['path']} {f['sha256']}" for f in _ACTIVATION_FILES]
@@ -320,7 +329,11 @@ def _read_inputs(spec, cfg, out: Path, label: str, folders: dict) -> dict:
             need = get_experiment(name)
             base = _resolve_config(need, preset, [])
             folder = _execute(
-                need, preset, base, out.parent / f"{name}-{preset}", f"{name} ({preset})"
+                need,
+                preset,
+                base,
+                out.parent / f"{name}-{preset}{_files_tag()}",
+                f"{name} ({preset})",
             )
         try:
             read[name] = RunStore(folder).load_results()
@@ -391,7 +404,7 @@ def _cmd_tutorial(args: argparse.Namespace) -> int:
         label = f"[{i}/{len(names)}] {name} ({args.preset})"
         # a run on another device is another config: it gets a folder of its own
         where = f"-{args.device.replace(':', '')}" if overrides else ""
-        out = args.runs / f"{name}-{args.preset}{where}"
+        out = args.runs / f"{name}-{args.preset}{where}{_files_tag()}"
         done[name] = _execute(spec, args.preset, cfg, out, label, inputs=done)
         runs.append((spec, done[name]))
     _say("building the tutorial")
@@ -530,7 +543,8 @@ def _check_activation_files(store) -> None:
 
     raise UsageError(
         f"{store.path} holds a run made with {named(then)}, and this command loads "
-        f"{named(now)}; choose another output folder, or delete that one"
+        f"{named(now)}; choose another output folder (--out; --runs for the tutorial), or delete "
+        "that one"
     )
 
 
