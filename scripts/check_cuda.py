@@ -13,7 +13,7 @@ Ensemble engine: from ``ensemble_cuda.json`` / ``ensemble_cpu.json`` (written by
 loop of separate models and torch.func on the same device, and actlab on the GPU against actlab
 on the CPU at the largest E both ran.
 
-    python scripts/check_cuda.py --out cuda-check
+    python scripts/check_cuda.py --out bench-results/cuda-check
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def summary(out: Path, rl: list[dict]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("cuda-check"))
+    parser.add_argument("--out", type=Path, default=Path("bench-results/cuda-check"))
     parser.add_argument("--agents", type=int, default=10, help="agents per ensemble")
     parser.add_argument("--steps", type=int, default=4096, help="env steps per agent")
     parser.add_argument("--no-rl", action="store_true", help="only summarise the benchmarks")

@@ -2,7 +2,8 @@
 # The GPU check of --device cuda (issue 17, "Scale-out"): on a machine with an NVIDIA GPU, the
 # device tests (engine, experiments, RL agents and a sweep on CUDA against the CPU), the engine's
 # own tests, and the speed of the ensemble engine and of the RL agents on the GPU against the CPU.
-# About 5 minutes on the lent H200; everything it writes goes to $OUT (default ./cuda-check):
+# Estimated at 5 minutes on the lent H200 (not yet run on a GPU: no session so far had one).
+# Everything it writes goes to $OUT (default bench-results/cuda-check):
 #   env.txt           GPU, driver, Python and PyTorch versions
 #   pytest.log        pytest -ra of tests/test_device.py and tests/test_engine.py
 #   ensemble_cuda.json, ensemble_cpu.json   benchmarks/bench_ensemble.py on each device
@@ -29,7 +30,7 @@ if [[ "${1:-}" == "--fetch-wheels" ]]; then
     exit $?
 fi
 
-OUT="${OUT:-$PWD/cuda-check}"
+OUT="${OUT:-$PWD/bench-results/cuda-check}"
 mkdir -p "$OUT"
 PY="${PYTHON:-python3}"
 if compgen -G ".whl/*.whl" > /dev/null; then

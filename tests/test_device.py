@@ -211,28 +211,50 @@ class SavedChunks(ChunkRunner):
         return torch.load(buf, weights_only=False)
 
 
-def _differences(got, ref, rtol: float, atol: float, path: str = "") -> list[str]:
-    """Leaves of two nested results that differ: numbers beyond ``rtol``/``atol`` (NaN equals
-    NaN), anything else unequal."""
+def _differences(got, ref, tol: tuple[float, float] | None, path: str = "") -> list[str]:
+    """Leaves of two nested results that differ: numbers beyond ``tol = (rtol, atol)`` (NaN
+    equals NaN), anything else unequal. ``tol=None`` compares the structure only (keys,
+    lengths, array shapes and dtypes, the type of each leaf)."""
     if isinstance(ref, dict):
         if set(got) != set(ref):
             return [f"{path}: keys {sorted(set(got) ^ set(ref))}"]
-        return [d for k in ref for d in _differences(got[k], ref[k], rtol, atol, f"{path}.{k}")]
+        return [d for k in ref for d in _differences(got[k], ref[k], tol, f"{path}.{k}")]
     if isinstance(ref, (list, tuple)):
         if len(got) != len(ref):
             return [f"{path}: length {len(got)} != {len(ref)}"]
         pairs = enumerate(zip(got, ref, strict=True))
-        return [d for i, (g, r) in pairs for d in _differences(g, r, rtol, atol, f"{path}[{i}]")]
+        return [d for i, (g, r) in pairs for d in _differences(g, r, tol, f"{path}[{i}]")]
     if isinstance(ref, np.ndarray):
-        same = ref.shape == np.shape(got) and np.allclose(got, ref, rtol, atol, equal_nan=True)
-        return [] if same else [f"{path}: arrays differ"]
-    if isinstance(ref, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
-        if math.isnan(ref) and math.isnan(got):
+        if not isinstance(got, np.ndarray) or (got.shape, got.dtype) != (ref.shape, ref.dtype):
+            return [f"{path}: array {np.shape(got)} != {ref.shape} {ref.dtype}"]
+        if tol is None or np.allclose(got, ref, *tol, equal_nan=True):
             return []
-        return (
-            [] if math.isclose(got, ref, rel_tol=rtol, abs_tol=atol) else [f"{path}: {got} {ref}"]
-        )
+        return [f"{path}: arrays differ"]
+    number = (int, float, np.number)
+    if isinstance(ref, number) and not isinstance(ref, bool):
+        if not isinstance(got, number) or isinstance(got, bool):
+            return [f"{path}: {got!r} is not a number like {ref!r}"]
+        if tol is None or (math.isnan(ref) and math.isnan(got)):
+            return []
+        close = math.isclose(got, ref, rel_tol=tol[0], abs_tol=tol[1])
+        return [] if close else [f"{path}: {got} != {ref}"]
+    if tol is None:
+        return [] if type(got) is type(ref) else [f"{path}: {type(got)} != {type(ref)}"]
     return [] if got == ref else [f"{path}: {got!r} != {ref!r}"]
+
+
+def test_the_comparison_of_results_sees_what_it_should():
+    a = {"x": [1.0, float("nan"), "relu"], "arr": np.array([1.0, 2.0]), "n": 3}
+    assert _differences(a, a, (0.0, 0.0)) == []
+    near = {"x": [1.0 + 1e-9, float("nan"), "relu"], "arr": np.array([1.0, 2.0 + 1e-7]), "n": 3}
+    assert len(_differences(near, a, (0.0, 0.0))) == 2
+    assert _differences(near, a, (1e-3, 1e-6)) == []
+    far = {"x": [1.1, 0.0, "tanh"], "arr": np.array([1.0, 3.0]), "n": 4}
+    assert len(_differences(far, a, (1e-3, 1e-6))) == 5
+    assert _differences(far, a, None) == []  # the same structure
+    broken = {"x": [1.0, "nan", "relu"], "arr": np.array([1.0]), "n": 3}
+    assert len(_differences(broken, a, None)) == 2
+    assert _differences({"x": 1}, {"y": 1}, None) == [": keys ['x', 'y']"]
 
 
 # ---------------------------------------------------------------------------- the engine
@@ -337,23 +359,33 @@ def test_divergence_is_isolated_on_the_gpu_as_on_the_cpu(gpu, opt_name):
 
 
 # ---------------------------------------------------------------------------- the experiments
+CHAOTIC = {"stability"}
+"""Experiments that train at the edge of stability on purpose: there a rounding difference grows
+until the runs part ways, so on a real GPU only their structure is compared to the CPU's."""
+
+
 @pytest.mark.parametrize("name", ENGINE_EXPERIMENTS)
 def test_an_experiment_on_the_gpu_gives_the_cpu_results(gpu, name):
     """The smoke preset with device=cuda, its chunks' results saved and loaded as the store
-    does: the summary and every array as on the CPU (bit for bit under the stand-in; to 1e-3
-    relative on a real GPU, where Adam's steps drift apart by rounding)."""
+    does: the summary, every array and the metrics as on the CPU: bit for bit under the
+    stand-in; on a real GPU to 1e-3 relative (rounding differs: its float32 sums run in another
+    order), or the structure alone for :data:`CHAOTIC` experiments."""
     spec = get_experiment(name)
     cfg = spec.preset("smoke")
     ref = spec.run(cfg)
     with gpu.on():
         got = spec.run(dataclasses.replace(cfg, device=gpu.name), SavedChunks())
-    rtol, atol = (0.0, 0.0) if gpu.exact else (1e-3, 1e-6)
-    bad = _differences(got.summary, ref.summary, rtol, atol, "summary")
-    bad += _differences(got.arrays, ref.arrays, rtol, atol, "arrays")
+    tol = (0.0, 0.0) if gpu.exact else None if name in CHAOTIC else (1e-3, 1e-6)
+    bad = _differences(got.summary, ref.summary, tol, "summary")
+    bad += _differences(got.arrays, ref.arrays, tol, "arrays")
     assert not bad, f"{len(bad)} differences, e.g. {bad[:8]}"
-    pd.testing.assert_frame_equal(
-        got.metrics, ref.metrics, check_exact=gpu.exact, rtol=max(rtol, 1e-12), atol=atol
-    )
+    if tol is None:
+        assert list(got.metrics.columns) == list(ref.metrics.columns)
+        assert len(got.metrics) == len(ref.metrics)
+    else:
+        pd.testing.assert_frame_equal(
+            got.metrics, ref.metrics, check_exact=gpu.exact, rtol=max(tol[0], 1e-12), atol=tol[1]
+        )
 
 
 def _agent_config(agent: str, env: str, device: str):
