@@ -28,7 +28,9 @@ import pandas as pd
 import pytest
 import torch
 from fake_cuda import FakeCuda, FakeCudaError
+from torch import nn
 
+import actlab
 from actlab import cli, sweep
 from actlab.experiments import get_experiment, list_experiments
 from actlab.experiments.base import ChunkRunner, check_device
@@ -456,3 +458,34 @@ def test_a_sweep_on_the_gpu_gives_the_cpu_table(gpu):
         got = table(gpu.name)
     rtol, atol = (0.0, 0.0) if gpu.exact else (1e-3, 1e-6)
     pd.testing.assert_frame_equal(got, ref, check_exact=gpu.exact, rtol=max(rtol, 1e-12), atol=atol)
+
+
+def test_probes_of_a_users_model_on_the_gpu_give_the_cpu_numbers(gpu):
+    """``actlab.probe`` on a CNN trained on the GPU by the user's own loop, and on a transformer
+    layer (its activation a function, probed through ``linear1``)."""
+
+    def measure(device):
+        torch.manual_seed(0)
+        cnn = nn.Sequential(
+            nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.GELU(), nn.Flatten()
+        ).to(device)
+        layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, dropout=0.0).to(device)
+        gen = torch.Generator().manual_seed(1)
+        x = torch.randn(32, 3, 8, 8, generator=gen).to(device)
+        tokens = torch.randn(4, 5, 16, generator=gen).to(device)
+        opt = torch.optim.SGD(cnn.parameters(), lr=0.1)
+        with actlab.probe(cnn) as p:
+            for _ in range(3):
+                loss = cnn(x).square().mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        with actlab.probe(layer) as q, torch.no_grad():
+            layer(tokens)
+        return pd.concat([p.to_frame(), q.to_frame()], ignore_index=True)
+
+    ref = measure("cpu")
+    with gpu.on():
+        got = measure(gpu.name)
+    assert len(ref) > 20
+    pd.testing.assert_frame_equal(got, ref, check_exact=gpu.exact, rtol=1e-4, atol=1e-6)
