@@ -385,23 +385,33 @@ def test_activations_from_a_users_file_reach_the_tasks(local_ray, tmp_path, regi
     from actlab.activations import get_activation, load_activations_file
     from actlab.backends import RayChunks, RayOptions
 
+    mine = tmp_path / "my_activations.py"  # a copy: the test edits it
+    mine.write_text(EXAMPLE.read_text())
     # an Activation pickles by name: a task must register the file before it unpickles fn
-    load_activations_file(EXAMPLE)
+    load_activations_file(mine)
     act = get_activation("isru(alpha=0.5)")
     x = torch.linspace(-4, 4, 9, dtype=torch.float64)
     bare = RayChunks(RunStore(tmp_path / "bare").chunk_runner(), RayOptions())
     with pytest.raises(ValueError, match="isru"):  # no worker of this Ray has seen the file yet
         bare.many([("isru", lambda: act(x), 0)])
-    chunks = RayChunks(RunStore(tmp_path / "direct").chunk_runner(), RayOptions(), [EXAMPLE])
+    chunks = RayChunks(RunStore(tmp_path / "direct").chunk_runner(), RayOptions(), [mine])
     (y,) = chunks.many([("isru", lambda: act(x), 0)])
     assert torch.equal(y, act(x))  # the file's own function, computed here
     assert torch.allclose(y, x / torch.sqrt(1 + 0.5 * x * x), rtol=1e-15, atol=0)
     # through the CLI: rl-hadamard's networks of the file's activations, same numbers
     argv = ["rl-hadamard", "--preset", "smoke", "--set", "agents=ppo", "--set"]
-    argv += ["networks=squareplus,isru-hadamard", "--activations-from", str(EXAMPLE)]
+    argv += ["networks=squareplus,isru-hadamard", "--activations-from", str(mine)]
     here = _run_cli(*argv, "--out", str(tmp_path / "local"))
     there = _run_cli(*argv, "--out", str(tmp_path / "ray"), "--backend", "ray")
     _same_results(here, there)
+    # the file edited between two runs in the same Ray: the tasks use its new version
+    text = mine.read_text()
+    assert text.count("_B = 4.0") == 1
+    mine.write_text(text.replace("_B = 4.0", "_B = 9.0"))  # squareplus(0) = sqrt(b) / 2
+    zero = torch.zeros(1, dtype=torch.float64)
+    again = RayChunks(RunStore(tmp_path / "again").chunk_runner(), RayOptions(), [mine])
+    items = [(f"sq{i}", lambda: get_activation("squareplus")(zero), 0) for i in range(4)]
+    assert [float(v) for v in again.many(items)] == [1.5] * 4
 
 
 @needs_ray

@@ -165,7 +165,7 @@ class RayChunks(ChunkRunner):
     ):
         self.store = store
         self.options = options
-        self.files = tuple((Path(f).name, Path(f).read_bytes()) for f in activation_files)
+        self.files = tuple((str(Path(f).resolve()), Path(f).read_bytes()) for f in activation_files)
 
     def __call__(self, key: str, fn: Any, work: float = 0) -> Any:
         return self.many([(key, fn, work)])[0]
@@ -238,27 +238,30 @@ def _remote_chunk() -> Any:
     return import_ray().remote(_run_chunk)
 
 
-def _run_chunk(blob: bytes, files: tuple[tuple[str, bytes], ...], threads: int) -> Any:
+def _run_chunk(blob: bytes, files: tuple[tuple[str, bytes], ...], threads: int) -> bytes:
     """One chunk in a Ray worker: register the activation files, then ``fn()``."""
     import torch
     from ray import cloudpickle
 
     torch.set_num_threads(threads)
-    for name, content in files:
-        _load_activation_file(name, content)
+    for where, content in files:
+        _load_activation_file(where, content)
     fn = cloudpickle.loads(blob)
     return chunk_bytes(fn())  # the chunk file's bytes: the driver writes them as they are
 
 
-def _load_activation_file(name: str, content: bytes) -> None:
-    """Register a user's activation file from its content: written once per worker machine to
-    ``TMP/actlab-activations/SHA/NAME`` and loaded from there (loading it again is a no-op)."""
+def _load_activation_file(where: str, content: bytes) -> None:
+    """Register the driver's activation file ``where`` from its content, through a copy of this
+    worker's own, ``TMP/actlab-activations/PID/HASH-OF-WHERE/NAME``: one path per file of the
+    driver, so that a new version of it (a later run in the same Ray) replaces the old one's
+    activations as :func:`actlab.activations.load_activations_file` does for a changed file, and
+    the same version again is a no-op."""
     from actlab.activations import load_activations_file
+    from actlab.store import atomic_write_bytes
 
-    sha = hashlib.sha256(content).hexdigest()
-    path = Path(tempfile.gettempdir()) / "actlab-activations" / sha / name
-    if not path.exists() or path.read_bytes() != content:
-        from actlab.store import atomic_write_bytes
-
-        atomic_write_bytes(path, content)
-    load_activations_file(path)
+    digest = hashlib.sha1(where.encode()).hexdigest()[:12]
+    name = Path(where).name
+    copy = Path(tempfile.gettempdir()) / "actlab-activations" / str(os.getpid()) / digest / name
+    if not copy.exists() or copy.read_bytes() != content:
+        atomic_write_bytes(copy, content)
+    load_activations_file(copy)
