@@ -489,3 +489,11 @@ def test_probes_of_a_users_model_on_the_gpu_give_the_cpu_numbers(gpu):
         got = measure(gpu.name)
     assert len(ref) > 20
     pd.testing.assert_frame_equal(got, ref, check_exact=gpu.exact, rtol=1e-4, atol=1e-6)
+
+
+def test_data_on_another_device_than_the_model_is_refused_by_name(gpu):
+    x, y = _data()
+    with gpu.on():
+        model = EnsembleMLP(3, [8], 2, "tanh", 2, device=gpu.name)
+        with pytest.raises(ValueError, match=r"must be on the model's device \(cuda"):
+            train(model, x, y.to(gpu.name), TrainConfig(epochs=1))

@@ -198,6 +198,11 @@ def train(
         The loss per step, the divergence steps and the callbacks' records.
     """
     E = model.E
+    if x.device != model.flat.device or y.device != model.flat.device:
+        raise ValueError(
+            f"x and y must be on the model's device ({model.flat.device}), "
+            f"got {x.device} and {y.device}"
+        )
     shared = x.dim() == 2
     n = x.shape[0] if shared else x.shape[1]
     if not shared and x.shape[0] != E:
