@@ -1,8 +1,9 @@
 """The speed half of ``scripts/check_cuda.sh``: the RL agents on the GPU against the CPU, and
 the ratios to quote from both benchmarks.
 
-RL: each agent's default CartPole ``Config`` (diagnostics off), an ensemble of ``--agents``
-agents, ``--steps`` environment steps each, once with ``device="cpu"`` (one thread, as ``make
+RL: each agent's default CartPole ``Config`` (diagnostics off; DQN learns from step 256 instead
+of 10k, so that a short run includes its updates), an ensemble of ``--agents`` agents,
+``--steps`` environment steps each, once with ``device="cpu"`` (one thread, as ``make
 bench-rl``) and once with ``device="cuda"``; the rate is ``AgentRun.speed["env_steps_per_s"]``
 (environment steps over all agents per second of the whole call). The environments and the
 random draws stay on the CPU whatever the device, so a small network on a GPU mostly waits for
@@ -36,8 +37,9 @@ def rl_speed(agents: int, steps: int) -> list[dict]:
             threads = torch.get_num_threads()
             if device == "cpu":
                 torch.set_num_threads(1)
+            extra = {"learning_starts": 256} if name == "dqn" else {}
             cfg = module.Config(
-                seeds=tuple(range(agents)), total_steps=steps, diag_every=0, device=device
+                seeds=tuple(range(agents)), total_steps=steps, diag_every=0, device=device, **extra
             )
             run = module.main(cfg)
             torch.set_num_threads(threads)
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench-results/cuda-check"))
     parser.add_argument("--agents", type=int, default=10, help="agents per ensemble")
-    parser.add_argument("--steps", type=int, default=4096, help="env steps per agent")
+    parser.add_argument("--steps", type=int, default=2048, help="env steps per agent")
     parser.add_argument("--no-rl", action="store_true", help="only summarise the benchmarks")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -55,9 +55,9 @@ echo "== tests (device and engine)"
     | tee "$OUT/pytest.log" || status=1
 
 echo "== engine benchmark"
-"$PY" benchmarks/bench_ensemble.py --device cuda --E 1 100 1000 --epochs 200 \
+"$PY" benchmarks/bench_ensemble.py --device cuda --E 100 1000 --epochs 200 \
     --json "$OUT/ensemble_cuda.json" 2>&1 | tee "$OUT/bench_cuda.log" || status=1
-OMP_NUM_THREADS=8 "$PY" benchmarks/bench_ensemble.py --device cpu --E 1 100 --epochs 50 \
+OMP_NUM_THREADS=8 "$PY" benchmarks/bench_ensemble.py --device cpu --E 100 --epochs 50 \
     --methods loop torch.func actlab --json "$OUT/ensemble_cpu.json" 2>&1 \
     | tee "$OUT/bench_cpu.log" || status=1
 
