@@ -339,8 +339,10 @@ def test_adam_steps_with_minibatches_and_callbacks_equal_the_cpu(gpu, backward):
 
 @pytest.mark.parametrize("opt_name", ["sgd", "adam"])
 def test_divergence_is_isolated_on_the_gpu_as_on_the_cpu(gpu, opt_name):
-    """Member 2's rate is far too large: it diverges at the same step as on the CPU, keeps the
-    parameters it had before that update, and the others' numbers match the CPU's."""
+    """Member 2's rate is far too large: it diverges at the same step as on the CPU with finite
+    parameters (those before that update), and the others' numbers match the CPU's. On a real
+    GPU member 2's own parameters are not compared: its one huge step (Adam's is ``lr *
+    sign(g)``) turns a rounding difference in a near-zero gradient into a visible one."""
     x, y = _data()
     lrs = [1e-2, 1e-2, 1e4 if opt_name == "sgd" else 1e3, 1e-2, 1e-2]
     cfg = TrainConfig(epochs=30, max_loss=1e3, optimizer=OptimizerConfig(name=opt_name))
@@ -348,16 +350,26 @@ def test_divergence_is_isolated_on_the_gpu_as_on_the_cpu(gpu, opt_name):
     def run(device):
         model = EnsembleMLP(3, [16, 8], 2, ACTS, SEEDS, device=device)
         result = train(model, x.to(device), y.to(device), cfg, lr=lrs)
-        return result, model.flat.detach().cpu()
+        return result, model.cpu()
 
-    ref, flat_cpu = run("cpu")
+    def members(model, ms):
+        layers = range(model.n_layers)
+        return torch.cat(
+            [model.weight(k)[ms].flatten(1) for k in layers] + [model.bias(k)[ms] for k in layers],
+            1,
+        )
+
+    ref, cpu = run("cpu")
     with gpu.on():
-        got, flat = run(gpu.name)
+        got, model = run(gpu.name)
     assert ref.diverged_step[2] > 0 and (ref.diverged_step[[0, 1, 3, 4]] == -1).all()
     assert got.diverged_step.tolist() == ref.diverged_step.tolist()
-    assert torch.isfinite(flat).all()
-    torch.testing.assert_close(flat, flat_cpu, **_tol(gpu, torch.float32, 100))
-    torch.testing.assert_close(got.loss, ref.loss, equal_nan=True, **_tol(gpu, torch.float32, 100))
+    assert torch.isfinite(model.flat).all()
+    tol = _tol(gpu, torch.float32, 100)
+    ms = list(range(5)) if gpu.exact else [0, 1, 3, 4]
+    torch.testing.assert_close(members(model, ms), members(cpu, ms), **tol)
+    torch.testing.assert_close(got.loss[:, ms], ref.loss[:, ms], equal_nan=True, **tol)
+    assert got.loss[ref.diverged_step[2] + 1 :, 2].isnan().all()
 
 
 # ---------------------------------------------------------------------------- the experiments
