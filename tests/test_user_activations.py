@@ -396,6 +396,11 @@ def test_a_family_member_a_config_names_is_checked_before_any_work(capsys, tmp_p
     x = torch.tensor([-3.0, 0.0, 2.0], dtype=torch.float64)
     want = [(np.sqrt(v * v + 4) - 2) / 2 + v for v in x.tolist()]
     np.testing.assert_allclose(act(x).numpy(), want, rtol=1e-14)
+    # The file edited back to the wrong derivative: a member already checked is checked again.
+    _bent(tmp_path, deriv="x / (2 * torch.sqrt(x * x + 1.0)) + 1")
+    assert A.load_activations_file(path) == ["bent"]
+    with pytest.raises(ValueError, match="fails check_activation"):
+        actlab.get_activation("bent(a=4)")
 
 
 def test_a_member_whose_function_raises_is_one_line_with_the_line_of_the_file(capsys, tmp_path):
@@ -429,6 +434,11 @@ def test_members_pickle_back_to_the_same_hyper_parameters(tmp_path):
         back = pickle.loads(pickle.dumps(act))
         assert back.name == act.name and dict(back.hyper) == dict(act.hyper)
     assert actlab.get_activation("isru(alpha=0.123456789)").hyper["alpha"] == 0.123456789
+    # The built-in families too; a name of 6 significant digits or fewer is as it was.
+    leaky = actlab.get_activation("leaky_relu(slope=0.123456789)")
+    assert pickle.loads(pickle.dumps(leaky)).hyper["slope"] == 0.123456789
+    assert actlab.get_activation("leaky_relu(0.2)").name == "leaky_relu(slope=0.2)"
+    assert actlab.get_activation("elu(alpha=1e-05)").name == "elu(alpha=1e-05)"
 
 
 SOFTSIGN = """import torch
@@ -531,6 +541,15 @@ def test_an_import_error_gives_the_line_and_says_the_folder_is_not_on_sys_path(c
     line = _one_error_line(*_cli(capsys, "list", "activations", "--activations-from", path)[::2])
     assert "No module named 'helpers'" in line and "line 3" in line
     assert f"{tmp_path} is not on sys.path" in line
+
+
+def test_an_error_names_the_line_of_the_file_that_raised_it(capsys, tmp_path):
+    path = tmp_path / "raises.py"
+    path.write_text(
+        "import actlab\n\n\ndef helper():\n    raise RuntimeError('boom')\n\n\nhelper()\n"
+    )
+    line = _one_error_line(*_cli(capsys, "list", "activations", "--activations-from", path)[::2])
+    assert line.endswith(f"cannot import it: RuntimeError: boom (line 5 of {path})")
 
 
 def test_an_unknown_name_hints_at_activations_from(capsys, tmp_path):

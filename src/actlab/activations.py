@@ -304,9 +304,14 @@ def get_activation(spec: str | Activation) -> Activation:
     A positional argument is allowed for one-parameter families: ``"leaky_relu(0.2)"``. An
     :class:`Activation` is returned unchanged.
 
+    A member of a family from a user's file (:func:`load_activations_file`) is checked the first
+    time its name is resolved in this process (``check_activation``, and that its name gives it
+    back), so that a config naming a broken member fails when it is made.
+
     Raises:
         UnknownActivationError: for an unknown name; lists the valid names and the closest match.
-        ValueError: for malformed or out-of-range arguments.
+        ValueError: for malformed or out-of-range arguments, and for a user file's member that
+            fails its checks (one line naming the member, the file and the problem).
     """
     if isinstance(spec, Activation):
         return spec
@@ -417,8 +422,11 @@ def load_activations_file(path: str | os.PathLike[str]) -> list[str]:
 
     Every registry entry the file adds is resolved at its defaults and verified with
     :func:`actlab.testing.check_activation` (derivative against autograd, declared properties,
-    values at +-inf and nan) before this returns. If anything fails, the registry is left as it
-    was before the call.
+    values at +-inf and nan) before this returns; its name must resolve back to it
+    (``get_activation(act.name)`` has the same name and parameters: activations are pickled by
+    name) and its LaTeX must not be empty. Each other member of a family (``isru(alpha=0.5)``)
+    gets the same checks from :func:`get_activation`, the first time it resolves that name. If
+    anything fails, the registry is left as it was before the call.
 
     Loading the same unchanged file again returns its names without importing it again; a file
     that changed since it was loaded replaces the activations of its earlier version.
@@ -432,9 +440,11 @@ def load_activations_file(path: str | os.PathLike[str]) -> list[str]:
     Raises:
         ValueError: one line naming the file, for a missing or unreadable file, an error while
             importing it (``SyntaxError``, ``ImportError``, any exception it raises), a file that
-            registers nothing, a name or alias already taken (by a built-in, a plugin or another
-            file), or an activation that fails ``check_activation`` (naming the activation and
-            its first broken promise).
+            registers nothing, a name or alias already taken (by a built-in, a plugin, another
+            file or earlier in the same file), a name that does not resolve back to its
+            activation, an empty LaTeX, or an activation that fails ``check_activation`` (naming
+            the activation and its first broken promise). Where the error comes from a line of
+            the file, the message ends with ``(line N of FILE)``.
     """
     global _LOADING
     _load_plugins()  # so that entry-point plugins are never counted as the file's own
@@ -550,8 +560,8 @@ def _member_problem(key: str, act: object, origin: Path) -> str:
 
     In order: ``act`` is an :class:`Activation`; its name resolves back to it
     (``get_activation(act.name)`` has the same name, hyper-parameters and learnable parameters:
-    activations are pickled by name); its LaTeX is not empty; it passes
-    :func:`actlab.testing.check_activation` (about 10 ms, so its result is kept per name).
+    activations are pickled by name); it passes :func:`actlab.testing.check_activation` (about
+    10 ms, so its result is kept per name); its LaTeX is not empty.
     """
     from actlab.testing import check_activation  # testing imports this module
 
@@ -571,7 +581,7 @@ def _member_problem(key: str, act: object, origin: Path) -> str:
     except Exception as err:
         return (
             f"is named {act.name!r}, which get_activation cannot resolve ({_one_line(err)}): "
-            "a name is a letter or _, then letters, digits and _"
+            "a name starts with a letter or _, then letters, digits, _ or -"
         )
     if not isinstance(back, Activation) or (back.name, _params(back)) != (act.name, _params(act)):
         shown = f"{back.name!r} with {_params(back)}" if isinstance(back, Activation) else back
@@ -582,9 +592,6 @@ def _member_problem(key: str, act: object, origin: Path) -> str:
         )
     if _CHECKED.get(act.name) is _FACTORIES[key]:
         return ""
-    for name in ("latex", "latex_deriv"):
-        if not str(getattr(act, name)).strip():
-            return f"cannot be used: its {name} is empty (the gallery and the reports show it)"
     try:
         check_activation(act)
     except AssertionError as err:
@@ -592,6 +599,9 @@ def _member_problem(key: str, act: object, origin: Path) -> str:
         return f"fails check_activation: {what}"
     except Exception as err:
         return f"cannot be checked: {_one_line(err)}{_line_of(err, origin)}"
+    for name in ("latex", "latex_deriv"):
+        if not str(getattr(act, name)).strip():
+            return f"cannot be used: its {name} is empty (the gallery and the reports show it)"
     _CHECKED[act.name] = _FACTORIES[key]
     return ""
 
