@@ -420,6 +420,21 @@ def test_a_member_whose_function_raises_is_one_line_with_the_line_of_the_file(ca
         actlab.get_activation("bent(a=-1)")  # from Python too
 
 
+def test_a_factory_that_raises_for_a_member_is_one_line_exit_2(capsys, tmp_path):
+    # Any exception (here ZeroDivisionError, not a ValueError) becomes one line.
+    path = _bent(tmp_path)
+    text = path.read_text().replace("    def fn(x):", "    scale = 1 / a\n\n    def fn(x):", 1)
+    path.write_text(text)
+    number = text.splitlines().index("    scale = 1 / a") + 1
+    argv = ("run", "gallery", "--preset", "smoke", "--out", tmp_path / "g")
+    line = _one_error_line(
+        *_cli(capsys, *argv, "--set", "activations=bent(a=0)", "--activations-from", path)[::2]
+    )
+    assert "activation 'bent(a=0)'" in line and "ZeroDivisionError" in line
+    assert f"(line {number} of {path})" in line
+    assert not (tmp_path / "g").exists()
+
+
 def test_a_family_that_names_every_member_alike_is_refused_when_a_member_is_named(tmp_path):
     A.load_activations_file(_bent(tmp_path, name='"bent"'))
     # bent(a=4) would be pickled as "bent" and come back as bent(a=1).
