@@ -227,3 +227,31 @@ def test_results_round_trip(tmp_path):
 
 def _refuse(constant):
     raise ValueError(f"non-standard JSON constant {constant}")
+
+
+def test_a_field_added_since_the_run_counts_as_its_default():
+    import dataclasses
+
+    from actlab.store import config_to_dict, same_config
+
+    @dataclasses.dataclass(frozen=True)
+    class Inner:
+        width: int = 8
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        steps: int = 10
+        seeds: tuple[int, ...] = (0, 1)
+        device: str = "cpu"
+        inner: Inner = dataclasses.field(default_factory=Inner)
+
+    cfg = Cfg()
+    saved = config_to_dict(cfg)
+    assert same_config(saved, cfg)
+    old = {k: v for k, v in saved.items() if k not in ("device", "inner")}  # made before both
+    assert same_config(old, cfg)
+    assert not same_config(old, Cfg(device="cuda"))  # the old run ran on the default
+    assert not same_config(old, Cfg(inner=Inner(16)))
+    assert not same_config({**saved, "steps": 11}, cfg)
+    assert not same_config({**saved, "gone": 1}, cfg)  # a field the Config no longer has
+    assert not same_config(None, cfg)

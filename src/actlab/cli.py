@@ -284,14 +284,14 @@ def _execute(
     (see :mod:`actlab.progress`), and a line when a finished run is reused.
     """
     from actlab import progress
-    from actlab.store import RunStore, RunStoreError
+    from actlab.store import RunStore, RunStoreError, same_config
 
     label = label or f"{spec.name} ({preset})"
     read = _read_inputs(spec, cfg, out, label, inputs or {}) if spec.needs else None
     store = RunStore(out.resolve())
     _check_activation_files(store)
     try:
-        if read is None and store.is_done() and store.read_config().get("config") == _as_dict(cfg):
+        if read is None and store.is_done() and same_config(store.read_config().get("config"), cfg):
             _say(f"{label}: reused the finished run in {store.path}")
             if stale := store.made_by_other_code():
                 # the run's numbers and report come from that code, not this one

@@ -137,6 +137,36 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(cfg), default=_json_default))
 
 
+def same_config(saved: dict[str, Any] | None, cfg: Any) -> bool:
+    """Whether a saved ``config`` record (from ``config.json``) describes ``cfg``.
+
+    A field the record lacks counts as equal when ``cfg`` holds that field's default: a field
+    added to the Config after the run was made (such as ``device``) whose default is what the old
+    code did. Any other difference, or a field the Config no longer has, is a different run.
+    """
+    if saved is None:
+        return False
+    new = config_to_dict(cfg)
+    if set(saved) - set(new):
+        return False
+    for f in dataclasses.fields(cfg):
+        if f.name in saved:
+            if saved[f.name] != new[f.name]:
+                return False
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            return False
+        if dataclasses.is_dataclass(default):
+            default = dataclasses.asdict(default)
+        if json.loads(json.dumps(default, default=_json_default)) != new[f.name]:
+            return False
+    return True
+
+
 class RunStore:
     """One run folder. The CLI creates it; experiments never see it (only its chunk runner).
 
@@ -166,7 +196,7 @@ class RunStore:
         existing = self.path / "config.json"
         if existing.exists():
             old = json.loads(existing.read_text())
-            if old.get("experiment") != experiment or old.get("config") != record["config"]:
+            if old.get("experiment") != experiment or not same_config(old.get("config"), cfg):
                 diff = _first_difference(old, record)
                 raise RunStoreError(
                     f"{self.path} holds a different run ({diff}); choose another --out folder"
