@@ -12,8 +12,11 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +36,7 @@ from actlab.experiments.base import (
     run_chunks,
     run_inline,
 )
-from actlab.store import RunStore
+from actlab.store import RunStore, StoreChunks
 
 if importlib.util.find_spec("ray") is not None:
     import ray  # noqa: F401 - now, not inside a test: its log handler binds the stderr of then
@@ -59,10 +62,13 @@ def _part(i: int, cfg: Config) -> dict:
     attempt (``attempts-I``: one line per attempt, with its process id). A file ``kill-I`` makes
     the first attempt kill its own process half-way (after writing ``killed-I``); a file
     ``fail-I`` holding ``N`` makes it wait until ``N`` chunk files are saved in the folder named
-    by ``wait-for``, then raise ``ValueError``."""
+    by ``wait-for``, then raise ``ValueError``; a file ``crash-I`` makes every attempt kill its
+    process."""
     marks = Path(cfg.marks)
     with open(marks / f"attempts-{i}", "a") as fh:
         fh.write(f"{os.getpid()}\n")
+    if (marks / f"crash-{i}").exists():
+        os.kill(os.getpid(), signal.SIGKILL)
     g = torch.Generator().manual_seed(1000 + i)
     x = torch.randn(64, 5, generator=g, dtype=torch.float64)
     y = x @ torch.randn(5, 1, generator=g, dtype=torch.float64) + 0.1 * torch.randn(
@@ -171,6 +177,12 @@ def test_ray_options_need_the_ray_backend_and_sane_values(capsys):
         (["--backend", "ray", "--ray-cpus-per-task", "0"], "CPUs per task must be > 0"),
         (["--backend", "ray", "--ray-gpus-per-task", "-1"], "GPUs per task must be >= 0"),
         (["--backend", "dask"], "invalid choice: 'dask'"),
+        (["--backend", "ray", "--ray-address", "auto", "--ray-cpus", "2"], "--ray-cpus is for a"),
+        (["--backend", "ray", "--device", "cuda"], "needs --ray-gpus-per-task > 0"),
+        (["--backend", "ray", "--set", "device=cuda"], "needs --ray-gpus-per-task > 0"),
+        (["--backend", "ray", "--device", "cuda:1", "--ray-gpus-per-task", "1"], "not cuda:1"),
+        (["--backend", "ray", "--ray-gpus-per-task", "1"], "needs --device cuda"),
+        (["--backend", "ray", "--device", "cpu", "--ray-gpus-per-task", "1"], "needs --device"),
     ]:
         if "ray" in argv and importlib.util.find_spec("ray") is None:
             continue
@@ -202,12 +214,16 @@ def local_ray():
 
     # the workers cannot import this test module: its functions travel by value
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    # a Ray of its own, never one that `ray start` left running on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     try:
         yield ray
     finally:
         ray.shutdown()
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+        from actlab.backends import _DRIVER, _scratch_root
+
+        shutil.rmtree(_scratch_root() / _DRIVER, ignore_errors=True)
 
 
 def _run_cli(*argv: str) -> Path:
@@ -284,8 +300,31 @@ def test_a_worker_killed_mid_chunk_is_retried_and_nothing_is_lost_or_counted_twi
         return reporters[-1]
 
     monkeypatch.setattr("actlab.cli._reporter", recording)
+    events = []  # ("write", key, file there before) and ("advance", work, progress before)
+    write, advance = StoreChunks.write, progress.advance
+
+    def counted_write(self, key, data):
+        events.append(("write", key, self.path(key).exists()))
+        write(self, key, data)
+
+    def counted_advance(work):
+        events.append(("advance", work, reporters[-1].done))
+        advance(work)
+
+    monkeypatch.setattr(StoreChunks, "write", counted_write)
+    monkeypatch.setattr("actlab.backends.progress.advance", counted_advance)
     out = tmp_path / "ray"
     _run_cli("ray-test", "--out", str(out), "--set", f"marks={marks}", "--backend", "ray")
+    writes = [e for e in events if e[0] == "write"]
+    assert sorted(key for _, key, _ in writes) == [f"part-{i}" for i in range(4)]  # once each
+    assert not any(there for _, _, there in writes)  # never over a saved chunk
+    # each chunk: its file first, then its progress (a crash between them counts it never)
+    assert [e[0] for e in events] == ["write", "advance"] * 4
+    assert [e[1:] for e in events if e[0] == "advance"] == [(WORK, k * WORK) for k in range(4)]
+    env = json.loads((out / "env.json").read_text())
+    assert env["backend"] == "ray" and env["ray_task_threads"] == 1
+    assert env["ray_cpus_per_task"] == 1 and env["ray_gpus_per_task"] == 0
+    assert json.loads((reference / "env.json").read_text())["backend"] == "local"
     assert (marks / "killed-1").exists()
     tries = [_attempts(marks, i) for i in range(4)]
     assert [len(t) for t in tries] == [1, 2, 1, 1]  # chunk 1: killed once, then retried
@@ -416,11 +455,197 @@ def test_activations_from_a_users_file_reach_the_tasks(local_ray, tmp_path, regi
 
 @needs_ray
 def test_a_task_no_node_can_hold_is_refused_in_one_line(local_ray, spec, tmp_path, capsys):
-    for flag, value in (("--ray-gpus-per-task", "1"), ("--ray-cpus-per-task", "3")):
-        out = tmp_path / flag
+    # (ray-test has no device field: --device cuda passes the flag check and changes nothing)
+    for flags in (["--ray-gpus-per-task", "1", "--device", "cuda"], ["--ray-cpus-per-task", "3"]):
+        out = tmp_path / flags[0]
         argv = ["run", "ray-test", "--out", str(out), "--set", f"marks={tmp_path}"]
-        assert main([*argv, "--backend", "ray", flag, value]) == 2
+        assert main([*argv, "--backend", "ray", *flags]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1, err
         assert "no node of the Ray cluster has them (the largest: 2 CPUs, 0 GPUs)" in err
         assert not list(tmp_path.glob("attempts-*"))  # nothing ran
+        assert not out.exists()  # refused before the run folder was made
+
+
+@needs_ray
+def test_a_worker_lost_after_every_retry_is_one_line_and_the_run_resumes(
+    local_ray, spec, tmp_path, capsys
+):
+    marks, out = tmp_path / "marks", tmp_path / "ray"
+    marks.mkdir()
+    (marks / "crash-2").write_text("")  # every attempt of chunk 2 kills its worker
+    argv = ["run", "ray-test", "--out", str(out), "--set", "parts=3", "--set", f"marks={marks}"]
+    assert main([*argv, "--backend", "ray"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Ray: WorkerCrashedError" in err and "run the same command again to resume" in err
+    assert len(_attempts(marks, 2)) == 4  # the first and 3 retries
+    assert sorted(p.name for p in (out / "chunks").iterdir()) == ["part-0.pt", "part-1.pt"]
+    (marks / "crash-2").unlink()
+    assert main([*argv, "--backend", "ray"]) == 0
+    assert [len(_attempts(marks, i)) for i in range(3)] == [1, 1, 5]  # 0, 1 restored
+
+
+@needs_ray
+def test_a_worker_with_another_actlab_saves_nothing(local_ray, spec, tmp_path, capsys, monkeypatch):
+    # the driver believes it is another version: every worker then differs from it
+    monkeypatch.setattr("actlab.backends._actlab_version", lambda: "0.0.0-other")
+    marks, out = tmp_path / "marks", tmp_path / "ray"
+    marks.mkdir()
+    argv = ["run", "ray-test", "--out", str(out), "--set", "parts=2", "--set", f"marks={marks}"]
+    assert main([*argv, "--backend", "ray"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "a Ray worker has actlab" in err and "this run 0.0.0-other" in err
+    assert not list((out / "chunks").glob("*.pt")) if (out / "chunks").exists() else True
+
+
+@needs_ray
+def test_torch_threads_in_a_task_are_its_cpus(local_ray, tmp_path):
+    from actlab.backends import RayChunks, RayOptions
+
+    items = [(f"t{i}", torch.get_num_threads, 0) for i in range(2)]
+    for cpus in (1, 2):
+        chunks = RayChunks(
+            RunStore(tmp_path / str(cpus)).chunk_runner(), RayOptions(cpus_per_task=cpus)
+        )
+        assert chunks.many(items) == [cpus, cpus]
+
+
+def _after(marker: Path, then, deadline: float = 30.0):
+    """Wait for ``marker`` to exist (at most ``deadline`` s), then ``then()``."""
+    end = time.monotonic() + deadline
+    while not marker.exists() and time.monotonic() < end:
+        time.sleep(0.02)
+    return then()
+
+
+def _mark_and_return(marker: Path, value):
+    marker.write_text("")
+    return value
+
+
+def _broken():
+    raise ValueError("chunk a is broken")
+
+
+@needs_ray
+def test_an_error_and_a_result_in_the_same_wait_keep_the_result_and_cancel_the_rest(
+    local_ray, tmp_path, monkeypatch
+):
+    from actlab.backends import RayChunks, RayOptions
+
+    ray = local_ray
+    never = tmp_path / "never"  # chunk c waits for it until it is cancelled
+    real_wait, cancelled = ray.wait, []
+
+    def wait(refs, num_returns=1, timeout=None, **kw):
+        # the driver looks only once chunks a (an error) and b (a result) have both finished
+        if len(refs) == 3 and num_returns == 1:
+            real_wait(refs[:2], num_returns=2, timeout=60)
+        return real_wait(refs, num_returns=num_returns, timeout=timeout, **kw)
+
+    def cancel(ref, **kw):
+        cancelled.append(ref)
+        return ray_cancel(ref, **kw)
+
+    ray_cancel = ray.cancel
+    monkeypatch.setattr(ray, "wait", wait)
+    monkeypatch.setattr(ray, "cancel", cancel)
+    store = RunStore(tmp_path / "run")
+    items = [
+        ("a", _broken, 1),
+        ("b", lambda: {"x": np.arange(3)}, 1),
+        ("c", lambda: _after(never, lambda: "late"), 1),
+    ]
+    with pytest.raises(ValueError, match="chunk a is broken"):
+        RayChunks(store.chunk_runner(), RayOptions()).many(items)
+    assert sorted(p.name for p in (tmp_path / "run" / "chunks").iterdir()) == ["b.pt"]
+    assert len(cancelled) == 1  # c, still running
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(cancelled[0], timeout=60)
+    found, saved = store.chunk_runner().restore("b")
+    assert found and np.array_equal(saved["x"], [0, 1, 2])
+
+
+def test_ray_is_imported_only_by_the_ray_backend(tmp_path):
+    script = (
+        "import sys, actlab\n"
+        "assert 'ray' not in sys.modules, 'import actlab'\n"
+        "from actlab.cli import main\n"
+        f"assert main(['run', 'gallery', '--preset', 'smoke', '--out', {str(tmp_path / 'g')!r}])"
+        " == 0\n"
+        "assert 'ray' not in sys.modules, 'a local run'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "g" / "status.json").exists()
+
+
+_OWN_RAY = """
+import json, os, sys
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+import ray
+from ray import cloudpickle
+import test_ray_backend as T
+from actlab import backends
+from actlab.cli import main
+from actlab.experiments.base import register_experiment
+from actlab.store import StoreChunks
+
+register_experiment(T.SPEC)
+cloudpickle.register_pickle_by_value(T)
+tmp, seen = Path({tmp!r}), {{}}
+argv = ["run", "ray-test", "--set", "parts=2", "--set", "marks=" + str(tmp), "--backend", "ray"]
+argv += ["--activations-from", {mine!r}]
+# a bad address (Ray gives up on an unreachable host:port only after 2 minutes; a ray:// one
+# without Ray's client package fails at once), and no run folder
+seen["bad"] = main([*argv, "--out", str(tmp / "bad"), "--ray-address", "ray://127.0.0.1:1"])
+seen["bad_folder"] = (tmp / "bad").exists()
+# a local Ray must not look for a cluster, not even at RAY_ADDRESS
+os.environ["RAY_ADDRESS"] = "auto"
+check_fits, write = backends.check_fits, StoreChunks.write
+
+def spy_fits(options):
+    seen["cpus"] = ray.cluster_resources().get("CPU")
+    return check_fits(options)
+
+def spy_write(self, key, data):
+    seen["scratch"] = (backends._scratch_root() / backends._DRIVER).is_dir()
+    return write(self, key, data)
+
+backends.check_fits, StoreChunks.write = spy_fits, spy_write
+seen["code"] = main([*argv, "--out", str(tmp / "run"), "--ray-cpus", "1"])
+seen["left_running"] = ray.is_initialized()
+seen["scratch_left"] = (backends._scratch_root() / backends._DRIVER).exists()
+print(json.dumps(seen))
+"""
+
+
+@needs_ray
+def test_the_cli_starts_a_local_ray_of_its_own_and_shuts_it_down(tmp_path):
+    """Through the CLI's own Ray start (a fresh process: no Ray connected beforehand)."""
+    mine = tmp_path / "my_activations.py"
+    mine.write_text(EXAMPLE.read_text())
+    raytmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths have a limit
+    try:
+        script = _OWN_RAY.format(
+            tests=str(Path(__file__).parent), tmp=str(tmp_path), mine=str(mine)
+        )
+        # not this module's Ray (ray.init set RAY_ADDRESS for its children), nor anyone else's
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env["RAY_TMPDIR"] = raytmp
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env
+        )
+    finally:
+        shutil.rmtree(raytmp, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["bad"] == 2 and not seen["bad_folder"]
+    assert "actlab: error: cannot connect to Ray at ray://127.0.0.1:1: Ray Client" in done.stderr
+    assert seen["code"] == 0 and (tmp_path / "run" / "status.json").exists()
+    assert seen["cpus"] == 1  # --ray-cpus 1
+    assert not seen["left_running"]  # the CLI's Ray is shut down at the end
+    assert seen["scratch"] and not seen["scratch_left"]  # the workers' copies, then removed

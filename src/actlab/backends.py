@@ -10,8 +10,10 @@ runner (:class:`actlab.store.StoreChunks`) does them one by one. :class:`RayChun
    GPUs, retried up to ``max_retries`` times when its worker or node dies (an exception that
    ``fn`` raises is a bug: not retried, it propagates with its message and the tasks not yet
    finished are cancelled);
-3. as each task finishes (``ray.wait``), saves its result into the run folder (atomically, by
-   the driver only, once per key) and advances :mod:`actlab.progress` by the chunk's ``work``;
+3. as each task finishes (``ray.wait``), checks that the worker ran the driver's actlab (version
+   and git revision, as ``env.json`` records them) at the thread count asked for, then saves its
+   result into the run folder (atomically, by the driver only, once per key) and only then
+   advances :mod:`actlab.progress` by the chunk's ``work``;
 4. returns the results in the order of the items, each read back from its file's bytes (the
    task returns those), so a result is exactly what a resumed run would restore (NumPy arrays
    writable, not views of Ray's read-only object store).
@@ -19,7 +21,12 @@ runner (:class:`actlab.store.StoreChunks`) does them one by one. :class:`RayChun
 A task receives ``fn`` pickled with ``cloudpickle`` (bytes) together with the contents of the
 ``--activations-from`` files: it registers those first (an :class:`actlab.activations.Activation`
 pickles by name), then unpickles ``fn``, sets torch's threads to its CPUs and calls it. A worker
-on another machine needs actlab (same version) installed, not the files.
+on another machine needs actlab (same version) installed, not the files. The worker keeps its copy
+of a file under ``TMP/actlab-activations/DRIVER/``, which :func:`ray_session` removes at its end
+(on this machine: a local Ray's workers all live here).
+
+Results equal the local backend's bit for bit only at equal torch thread counts
+(``--ray-cpus-per-task`` sets the tasks'; some reductions change their order with the threads).
 
 Ray is an optional extra (``pip install 'actlab[ray]'``); this module imports it only when used.
 """
@@ -31,6 +38,8 @@ import hashlib
 import logging
 import math
 import os
+import shutil
+import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,7 +49,7 @@ from typing import Any
 
 from actlab import progress
 from actlab.experiments.base import Chunk, ChunkRunner
-from actlab.store import StoreChunks, chunk_bytes, read_chunk
+from actlab.store import StoreChunks, chunk_bytes, git_revision, read_chunk
 
 __all__ = [
     "BackendError",
@@ -56,8 +65,8 @@ RAY_EXTRA = "install the extra: pip install 'actlab[ray]'"
 
 
 class BackendError(RuntimeError):
-    """A backend that cannot be used (Ray missing, a cluster that cannot be reached); the CLI
-    prints it as one line."""
+    """A backend that cannot be used (Ray missing, a cluster that cannot be reached, a worker
+    with another actlab); the CLI prints it as one line."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,8 @@ class RayOptions:
     Attributes:
         address: An existing cluster (``ray.init(address=...)``, e.g. ``"auto"`` or
             ``"ray://head:10001"``); ``None`` starts a local Ray for the run.
-        cpus: CPUs of the local Ray (``None``: all of this machine's).
+        cpus: CPUs of the local Ray (``None``: all of this machine's); only without
+            ``address`` (a cluster has its own).
         cpus_per_task: CPUs Ray reserves for each chunk (torch uses ``max(1, floor(.))``
             threads in it).
         gpus_per_task: GPUs Ray reserves for each chunk (it sets ``CUDA_VISIBLE_DEVICES``).
@@ -87,6 +97,8 @@ class RayOptions:
             raise ValueError(f"GPUs per task must be >= 0, got {self.gpus_per_task}")
         if self.cpus is not None and self.cpus < 1:
             raise ValueError(f"CPUs of the local Ray must be >= 1, got {self.cpus}")
+        if self.cpus is not None and self.address:
+            raise ValueError("--ray-cpus is for a local Ray; a cluster (--ray-address) has its own")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
 
@@ -106,8 +118,10 @@ def import_ray() -> Any:
 
 @contextmanager
 def ray_session(options: RayOptions) -> Iterator[Any]:
-    """Ray for the length of the block: the cluster at ``options.address``, or a local Ray
-    started now; disconnected (a local one shut down) at the end. If this process is already
+    """Ray for the length of the block: the cluster at ``options.address``, or a new local Ray
+    (``address="local"``: never a cluster that ``ray start`` left running here, nor one that
+    ``RAY_ADDRESS`` names) started now; disconnected (a local one shut down) at the end, and the
+    workers' copies of activation files on this machine removed. If this process is already
     connected (a test's Ray, a notebook's), that Ray is used and left running."""
     ray = import_ray()
     if ray.is_initialized():
@@ -118,14 +132,17 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
         if options.address:
             ray.init(address=options.address, **quiet)
         else:
-            ray.init(num_cpus=options.cpus, include_dashboard=False, **quiet)
+            ray.init(address="local", num_cpus=options.cpus, include_dashboard=False, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as err:
-        where = f"at {options.address}" if options.address else "locally"
-        raise BackendError(f"cannot start Ray {where}: {str(err).splitlines()[0]}") from None
+        cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if options.address:
+            raise BackendError(f"cannot connect to Ray at {options.address}: {cause}") from None
+        raise BackendError(f"cannot start a local Ray: {cause}") from None
     try:
         yield ray
     finally:
         ray.shutdown()
+        shutil.rmtree(_scratch_root() / _DRIVER, ignore_errors=True)
 
 
 def check_fits(options: RayOptions) -> None:
@@ -177,6 +194,11 @@ class RayChunks(ChunkRunner):
         keys = [key for key, _, _ in items]
         if len(set(keys)) != len(keys):
             raise ValueError(f"chunk keys must differ, got {keys}")
+        self._expected = {
+            "actlab": _actlab_version(),
+            "git_revision": git_revision(),
+            "torch_threads": self.options.threads,
+        }
         results: list[Any] = [None] * len(items)
         pending: dict[Any, int] = {}  # task -> index of its item
         task = _remote_chunk().options(
@@ -192,7 +214,8 @@ class RayChunks(ChunkRunner):
                     results[i] = result
                 else:
                     blob = cloudpickle.dumps(fn)
-                    pending[task.remote(blob, self.files, self.options.threads)] = i
+                    ref = task.remote(blob, self.files, self.options.threads, _DRIVER)
+                    pending[ref] = i
             while pending:
                 progress.note(f"{len(pending)} chunks on Ray")
                 done, _ = ray.wait(list(pending), num_returns=1)
@@ -216,16 +239,27 @@ class RayChunks(ChunkRunner):
         return results
 
     def _keep(self, ray: Any, ref: Any, item: Chunk) -> Any:
-        """The finished task's result, saved as chunk ``key``; ``fn``'s own exception re-raised
-        as itself (its remote traceback chained above it)."""
+        """The finished task's result, saved as chunk ``key`` when its worker ran this actlab
+        at the threads asked for (:class:`BackendError` otherwise: its numbers are not this
+        run's); ``fn``'s own exception re-raised as itself (its remote traceback chained above
+        it)."""
         key, _, work = item
         try:
-            data = ray.get(ref)
+            made_by, data = ray.get(ref)
         except ray.exceptions.RayTaskError as err:
             cause = getattr(err, "cause", None)
             if isinstance(cause, BaseException):
                 raise cause from err
             raise
+        for field, want in self._expected.items():
+            got = made_by.get(field)
+            if field == "git_revision" and (got is None or want is None):
+                continue  # a checkout on one side only: the version decides
+            if got != want:
+                raise BackendError(
+                    f"chunk {key}: a Ray worker has {field} {got}, this run {want}; install the "
+                    "same actlab on every node (nothing of that chunk was saved)"
+                )
         self.store.write(key, data)
         progress.advance(work)
         return read_chunk(data)  # what a resumed run would restore from the file
@@ -238,30 +272,59 @@ def _remote_chunk() -> Any:
     return import_ray().remote(_run_chunk)
 
 
-def _run_chunk(blob: bytes, files: tuple[tuple[str, bytes], ...], threads: int) -> bytes:
-    """One chunk in a Ray worker: register the activation files, then ``fn()``."""
+_DRIVER = f"{socket.gethostname()}-{os.getpid()}"
+"""This driver's folder under :func:`_scratch_root` (the workers' copies of activation files)."""
+
+
+def _scratch_root() -> Path:
+    return Path(tempfile.gettempdir()) / "actlab-activations"
+
+
+def _actlab_version() -> str:
+    import actlab
+
+    return actlab.__version__
+
+
+def _run_chunk(
+    blob: bytes, files: tuple[tuple[str, bytes], ...], threads: int, driver: str
+) -> tuple[dict[str, Any], bytes]:
+    """One chunk in a Ray worker: register the activation files, then ``fn()``.
+
+    Returns:
+        ``(made_by, data)``: this worker's actlab version, git revision and torch threads (the
+        driver checks them against its own), and the chunk file's bytes (the driver writes
+        them as they are).
+    """
     import torch
     from ray import cloudpickle
 
     torch.set_num_threads(threads)
     for where, content in files:
-        _load_activation_file(where, content)
+        _load_activation_file(where, content, driver)
     fn = cloudpickle.loads(blob)
-    return chunk_bytes(fn())  # the chunk file's bytes: the driver writes them as they are
+    data = chunk_bytes(fn())
+    made_by = {
+        "actlab": _actlab_version(),
+        "git_revision": git_revision(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    return made_by, data
 
 
-def _load_activation_file(where: str, content: bytes) -> None:
+def _load_activation_file(where: str, content: bytes, driver: str) -> None:
     """Register the driver's activation file ``where`` from its content, through a copy of this
-    worker's own, ``TMP/actlab-activations/PID/HASH-OF-WHERE/NAME``: one path per file of the
-    driver, so that a new version of it (a later run in the same Ray) replaces the old one's
+    worker's own, ``TMP/actlab-activations/DRIVER/PID/HASH-OF-WHERE/NAME``: one path per file of
+    the driver, so that a new version of it (a later run in the same Ray) replaces the old one's
     activations as :func:`actlab.activations.load_activations_file` does for a changed file, and
-    the same version again is a no-op."""
+    the same version again is a no-op. ``DRIVER`` (the driver's host and process) is removed when
+    the driver's :func:`ray_session` ends."""
     from actlab.activations import load_activations_file
     from actlab.store import atomic_write_bytes
 
     digest = hashlib.sha1(where.encode()).hexdigest()[:12]
     name = Path(where).name
-    copy = Path(tempfile.gettempdir()) / "actlab-activations" / str(os.getpid()) / digest / name
+    copy = _scratch_root() / driver / str(os.getpid()) / digest / name
     if not copy.exists() or copy.read_bytes() != content:
         atomic_write_bytes(copy, content)
     load_activations_file(copy)

@@ -49,6 +49,11 @@ class UsageError(Exception):
     """Bad input from the user: reported as one line, exit status 2."""
 
 
+class RunFailed(Exception):
+    """A run its backend stopped (a Ray worker lost after all its retries, out of memory, a
+    worker with another actlab): reported as one line, exit status 1; saved chunks are kept."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
@@ -61,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"actlab: error: {err}", file=sys.stderr)
         return 2
+    except RunFailed as err:
+        print(f"actlab: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("actlab: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
@@ -301,7 +309,8 @@ def _execute(
                     file=sys.stderr,
                 )
             return store.path
-        store.begin(spec.name, preset, cfg)
+        backend = _start_backend()  # before the folder: a Ray that cannot start leaves none
+        store.begin(spec.name, preset, cfg, backend)
     except RunStoreError as err:
         raise UsageError(str(err)) from None
     if _ACTIVATION_FILES:
@@ -445,7 +454,7 @@ def _backend(args: argparse.Namespace):
     from actlab import backends
 
     try:
-        backends.import_ray()
+        ray = backends.import_ray()
         options = backends.RayOptions(
             address=args.ray_address,
             cpus=args.ray_cpus,
@@ -456,19 +465,52 @@ def _backend(args: argparse.Namespace):
         raise UsageError(str(err)) from None
     except ValueError as err:
         raise UsageError(f"--backend ray: {err}") from None
+    _check_ray_device(args, options)
     with contextlib.ExitStack() as stack:
         _RAY = (options, stack)
         try:
             yield
+        except ray.exceptions.RayError as err:
+            first = (str(err).strip().splitlines() or [""])[0]
+            raise RunFailed(
+                f"Ray: {type(err).__name__}: {first} (the finished chunks are saved: run the "
+                "same command again to resume)"
+            ) from None
+        except backends.BackendError as err:
+            raise RunFailed(str(err)) from None
         finally:
             _RAY = None
 
 
-def _chunk_runner(store):
-    """The run folder's chunk runner, as Ray tasks with ``--backend ray``."""
-    chunks = store.chunk_runner()
+def _check_ray_device(args: argparse.Namespace, options) -> None:
+    """With ``--backend ray``, a CUDA device needs GPUs reserved per task, named ``cuda``: Ray
+    gives each task its GPUs as ``cuda:0``, ``cuda:1``... (``CUDA_VISIBLE_DEVICES``), and a task
+    that reserves none still sees every GPU, so its work would pile onto ``cuda:0`` unreserved.
+    GPUs per task without a CUDA device would reserve GPUs nothing uses."""
+    sets = [
+        value.strip()
+        for key, _, value in (item.partition("=") for item in getattr(args, "overrides", []))
+        if key.strip() == "device"
+    ]
+    device = getattr(args, "device", None) or (sets[-1] if sets else None)
+    cuda = device is not None and device.split(":")[0] == "cuda"
+    if cuda and device != "cuda":
+        raise UsageError(
+            f"--backend ray: write the device as cuda, not {device}: each task sees only the "
+            "GPUs Ray reserves for it"
+        )
+    if cuda and options.gpus_per_task <= 0:
+        raise UsageError("--backend ray with --device cuda needs --ray-gpus-per-task > 0")
+    if not cuda and options.gpus_per_task > 0:
+        raise UsageError("--ray-gpus-per-task needs --device cuda")
+
+
+def _start_backend() -> dict[str, Any] | None:
+    """With ``--backend ray``: Ray started (or connected) and checked to hold one task, and the
+    backend's record for ``env.json``; ``None`` for the local backend. Called after the reuse
+    check (a reused run starts no Ray) and before the run folder is made."""
     if _RAY is None:
-        return chunks
+        return None
     from actlab import backends
 
     options, stack = _RAY
@@ -478,6 +520,24 @@ def _chunk_runner(store):
         backends.check_fits(options)
     except backends.BackendError as err:
         raise UsageError(str(err)) from None
+    return {
+        "backend": "ray",
+        "ray_address": options.address or "local",
+        "ray_task_threads": options.threads,
+        "ray_cpus_per_task": options.cpus_per_task,
+        "ray_gpus_per_task": options.gpus_per_task,
+    }
+
+
+def _chunk_runner(store):
+    """The run folder's chunk runner, as Ray tasks with ``--backend ray`` (after
+    :func:`_start_backend`)."""
+    chunks = store.chunk_runner()
+    if _RAY is None:
+        return chunks
+    from actlab import backends
+
+    options, _ = _RAY
     return backends.RayChunks(chunks, options, [f["path"] for f in _ACTIVATION_FILES])
 
 
@@ -751,7 +811,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             print(sweep.format_table(plan, tab))
             print(store.path)
             return 0
-        store.begin(name, args.preset, plan)
+        backend = _start_backend()  # before the folder: a Ray that cannot start leaves none
+        store.begin(name, args.preset, plan, backend)
     except RunStoreError as err:
         raise UsageError(str(err)) from None
     if _ACTIVATION_FILES:

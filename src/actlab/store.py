@@ -178,8 +178,13 @@ class RunStore:
         self.path = Path(path)
 
     # ------------------------------------------------------------------ lifecycle
-    def begin(self, experiment: str, preset: str, cfg: Any) -> None:
+    def begin(
+        self, experiment: str, preset: str, cfg: Any, backend: dict[str, Any] | None = None
+    ) -> None:
         """Claim the folder for this run, or continue it if it holds the same run.
+
+        ``backend`` is where its chunks run, recorded in ``env.json`` (default
+        ``{"backend": "local"}``; see :func:`environment`).
 
         Raises:
             RunStoreError: if the folder cannot be written, or holds a run of another
@@ -203,7 +208,7 @@ class RunStore:
                 )
         else:
             _write_json(existing, record)
-        _write_json(self.path / "env.json", environment(cfg))
+        _write_json(self.path / "env.json", environment(cfg, backend))
         self._status("running")
 
     def finish(self) -> None:
@@ -370,8 +375,13 @@ def _first_difference(old: dict, new: dict) -> str:
     return "different config"
 
 
-def environment(cfg: Any) -> dict[str, Any]:
-    """Versions, threads, machine, git revision and seeds: what is needed to reproduce a run."""
+def environment(cfg: Any, backend: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Versions, threads, machine, git revision and seeds: what is needed to reproduce a run.
+
+    ``backend`` (default ``{"backend": "local"}``) says where the chunks ran; with Ray it holds
+    ``ray_task_threads``, the torch threads of each task (``torch_threads`` is this process's),
+    and the CPUs and GPUs reserved per task.
+    """
     import matplotlib
 
     import actlab
@@ -390,7 +400,13 @@ def environment(cfg: Any) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "git_revision": _git_revision(),
         "seeds": seeds,
+        **(backend or {"backend": "local"}),
     }
+
+
+def git_revision() -> str | None:
+    """The git revision (``HEAD``) of the checkout actlab runs from; ``None`` outside one."""
+    return _git_revision()
 
 
 def _git_revision() -> str | None:
