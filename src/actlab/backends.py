@@ -116,6 +116,9 @@ def import_ray() -> Any:
     return ray
 
 
+_TOKEN_WARNING = "ray._private.authentication.authentication_token_setup"  # its logger
+
+
 @contextmanager
 def ray_session(options: RayOptions) -> Iterator[Any]:
     """Ray for the length of the block: the cluster at ``options.address``, or a new local Ray
@@ -132,6 +135,9 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
         if options.address:
             ray.init(address=options.address, **quiet)
         else:
+            # Ray 2.60 warns that it enabled token authentication on every local start (and how
+            # to opt out): nothing to do for a Ray that lives as long as this command
+            logging.getLogger(_TOKEN_WARNING).setLevel(logging.ERROR)
             ray.init(address="local", num_cpus=options.cpus, include_dashboard=False, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as err:
         cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
