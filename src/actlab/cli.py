@@ -25,7 +25,9 @@ written) prints one line, with the closest valid name where that helps, and exit
 Which errors are whose: everything the user typed is checked before any work starts (argparse,
 :func:`parse_overrides`, each experiment's ``Config.__post_init__``, the run store's folder
 checks) and raised as :class:`UsageError`. An exception raised later, while an experiment runs,
-is a bug in actlab, not bad input: it keeps its traceback.
+is a bug in actlab, not bad input: it keeps its traceback. The exception: with ``--backend ray``,
+Ray's own failures during a run (a worker lost after every retry, out of memory) and a worker
+with another actlab are :class:`RunFailed`, one line, exit status 1, the saved chunks kept.
 """
 
 from __future__ import annotations
