@@ -389,6 +389,25 @@ def test_a_run_started_locally_resumes_on_ray_from_the_saved_chunks(local_ray, s
 
 
 @needs_ray
+def test_gallery_chunks_on_ray_give_the_local_backends_numbers(
+    local_ray, tmp_path, one_thread, monkeypatch
+):
+    from actlab.backends import RayChunks
+
+    handed, many = [], RayChunks.many
+    monkeypatch.setattr(
+        RayChunks, "many", lambda self, items: handed.append(len(items)) or many(self, items)
+    )
+    argv = ["gallery", "--preset", "smoke"]
+    here = _run_cli(*argv, "--out", str(tmp_path / "local"))
+    there = _run_cli(*argv, "--out", str(tmp_path / "ray"), "--backend", "ray")
+    _same_results(here, there)
+    names = sorted(p.name for p in (there / "chunks").iterdir())
+    assert names == sorted(p.name for p in (here / "chunks").iterdir()) and len(names) > 1
+    assert handed == [len(names)]  # every activation handed over at once: in parallel on Ray
+
+
+@needs_ray
 def test_a_sweep_on_ray_gives_the_local_backends_table(local_ray, tmp_path, capsys, one_thread):
     argv = ["deep-mlp", "--preset", "smoke", "--grid", "lr=1e-3,3e-2", "--seeds", "2"]
     argv += ["--max-members", "3"]  # several passes, several chunks

@@ -37,6 +37,7 @@ from actlab.experiments.base import (
     Results,
     check_activations,
     check_config,
+    run_chunks,
     run_inline,
 )
 
@@ -380,13 +381,12 @@ def identical_on_window(
 
 
 def run(cfg: Config, chunks: ChunkRunner = run_inline) -> Results:
-    """Draw and measure every activation of ``cfg``; one chunk per activation, no file I/O."""
+    """Draw and measure every activation of ``cfg``; one chunk per activation, no file I/O.
+    The chunks are independent and handed over together (in parallel with ``--backend ray``)."""
     acts = cfg.resolved_activations()
     progress.expect(len(acts), unit="activation")
-    outputs = []
-    for act in acts:
-        key = f"act-{act.name}"
-        outputs.append(chunks(key, lambda act=act: _activation_chunk(act, cfg), work=1))
+    items = [(f"act-{act.name}", lambda act=act: _activation_chunk(act, cfg), 1) for act in acts]
+    outputs = run_chunks(chunks, items)
 
     names = [a.name for a in acts]
     props = [o["properties"] for o in outputs]
