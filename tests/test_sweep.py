@@ -135,8 +135,37 @@ def test_a_sweep_point_measures_what_the_experiment_measures(packed):
             assert len(want) == 1 and len(mine) == 1
             assert mine[metric].iloc[0] == pytest.approx(want[0], rel=1e-4), (act, lr, metric)
         assert mine["test/mse_over_floor"].iloc[0] == pytest.approx(
-            mine["test/mse"].iloc[0] / cfg.noise**2
+            mine["test/mse"].iloc[0] / mine["test/floor"].iloc[0]
         )
+
+
+def _numpy_floor(n_train, noise, data_seed):
+    """The test MSE of sin itself on the experiment's test draw, in NumPy float64."""
+    from actlab.experiments.deep_mlp.experiment import Config, make_data
+
+    d = make_data(Config(n_train=n_train, noise=noise, n_grid=8, data_seed=data_seed))
+    x, y = d["x_test"].numpy().astype(np.float64), d["y_test"].numpy().astype(np.float64)
+    return float(np.mean((y - np.sin(x)) ** 2))
+
+
+def test_floor_ratio_divides_by_the_draws_own_noise_not_sigma_squared():
+    # the review's case: at n_train=200, data_seed=0 the draw's noise is 1.147 sigma^2, so
+    # sin itself scores 1.147 against sigma^2 and exactly 1 against the draw's floor
+    point = ADAPTER.Point(**{**SHAPE, "n_train": 200, "epochs": 2})
+    out = ADAPTER.run_pass(point, pd.DataFrame({"activation": ["tanh"], "lr": [1e-3], "seed": [0]}))
+    floor = _numpy_floor(200, point.noise, 0)
+    assert floor / point.noise**2 == pytest.approx(1.147, abs=5e-3)
+    assert out["test/floor"].iloc[0] == pytest.approx(floor, rel=1e-5)
+    assert out["test/mse_over_floor"].iloc[0] == pytest.approx(
+        out["test/mse"].iloc[0] / floor, rel=1e-5
+    )
+    # another data draw has another floor, and the ratio follows it
+    other = ADAPTER.run_pass(
+        dataclasses.replace(point, data_seed=3),
+        pd.DataFrame({"activation": ["tanh"], "lr": [1e-3], "seed": [0]}),
+    )
+    assert other["test/floor"].iloc[0] == pytest.approx(_numpy_floor(200, 0.1, 3), rel=1e-5)
+    assert abs(other["test/floor"].iloc[0] - floor) > 1e-4
 
 
 # ---------------------------------------------------------------------- table
@@ -149,6 +178,7 @@ def test_table_means_and_intervals_against_scipy(packed):
     results.loc[bad, "diverged"] = True
     tab = sweep.table(plan, results)
     assert len(tab) == 9 and set(tab.n) == {2}
+    assert (tab.n_finite == tab.n - tab.diverged).all()
     for _, row in tab.iterrows():
         mine = results[(results.activation == row.activation) & (results.lr == row.lr)]
         ok = mine[~mine.diverged.astype(bool)]
@@ -159,9 +189,62 @@ def test_table_means_and_intervals_against_scipy(packed):
             if len(v) < 2:
                 assert math.isnan(row[f"{metric}/lo"]) and math.isnan(row[f"{metric}/hi"])
                 continue
+            if np.ptp(v) == 0:  # test/floor: one data draw, the same for every seed
+                assert row[f"{metric}/lo"] == row[f"{metric}/hi"] == pytest.approx(v[0])
+                continue
             lo, hi = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
-            assert (row[f"{metric}/lo"], row[f"{metric}/hi"]) == pytest.approx((lo, hi))
+            # every deep-mlp metric is >= 0: the interval is clipped at 0 (not moved)
+            assert (row[f"{metric}/lo"], row[f"{metric}/hi"]) == pytest.approx((max(lo, 0), hi))
     assert tab.diverged.sum() == 1
+
+
+def _fake_results(plan, values, diverged=None):
+    """plan's members with every metric set to ``values`` (one per member)."""
+    results = plan.members()
+    for metric in ADAPTER.metrics:
+        results[metric] = np.asarray(values, dtype=float)
+    results["diverged"] = np.zeros(len(results), bool) if diverged is None else diverged
+    return results
+
+
+def test_mse_intervals_are_clipped_at_zero_and_count_the_finite_seeds():
+    plan = _plan({"activation": ["tanh", "relu"]}, seeds=3)
+    # tanh: 0.01, 0.02, 3.0 -> mean - half < 0; relu: seed 2 diverged (NaN), two survive
+    values = [0.01, 0.02, 3.0, 1.0, 1.2, np.nan]
+    diverged = np.array([False] * 5 + [True])
+    tab = sweep.table(plan, _fake_results(plan, values, diverged)).set_index("activation")
+    v = np.array(values[:3])
+    lo, hi = stats.t.interval(0.95, 2, loc=v.mean(), scale=stats.sem(v))
+    assert lo < 0
+    assert tab.loc["tanh", "test/mse/lo"] == 0.0
+    assert tab.loc["tanh", "test/mse/hi"] == pytest.approx(hi)
+    assert tab.loc["tanh", "test/mse/mean"] == pytest.approx(v.mean())
+    assert list(tab.loc["relu", ["n", "diverged", "n_finite"]]) == [3, 1, 2]
+    assert tab.loc["relu", "test/mse/mean"] == pytest.approx(1.1)
+
+
+def test_figure_marks_diverged_settings_and_says_what_the_band_is_over():
+    plan = _plan({"activation": ["tanh", "relu", "identity"]}, seeds=2)
+    # relu: both seeds diverged (no mean at all); identity: one of two
+    values = [0.1, 0.2, np.nan, np.nan, 0.3, np.nan]
+    diverged = np.array([False, False, True, True, False, True])
+    tab = sweep.table(plan, _fake_results(plan, values, diverged))
+    fig = sweep.figure(plan, tab)
+    title = fig._suptitle.get_text()
+    assert "initialisation seeds" in title and "data_seed=0" in title and "same weights" in title
+    ax = fig.get_axes()[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert any(lab.startswith("diverged: all") for lab in labels)
+    assert any(lab.startswith("diverged: some") for lab in labels)
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts == ["1/2", "2/2"]
+    marks = [
+        line
+        for line in ax.get_lines()
+        if line.get_transform() != ax.transData and len(line.get_xdata()) == 1
+    ]
+    # at the x of relu (1) and identity (2)
+    assert sorted(float(line.get_xdata()[0]) for line in marks) == [1.0, 2.0]
 
 
 def test_a_diverged_member_gets_nan_metrics_and_leaves_the_others_alone():
@@ -169,7 +252,9 @@ def test_a_diverged_member_gets_nan_metrics_and_leaves_the_others_alone():
     both = pd.DataFrame({"activation": ["tanh", "tanh"], "lr": [1e-3, 1e4], "seed": [0, 0]})
     out = ADAPTER.run_pass(point, both)
     assert list(out.diverged) == [False, True]
-    assert out.loc[1, list(ADAPTER.metrics)].isna().all()
+    # every metric NaN but the data draw's floor (a property of the data, not of the member)
+    assert out.loc[1, [m for m in ADAPTER.metrics if m != "test/floor"]].isna().all()
+    assert out.loc[1, "test/floor"] == out.loc[0, "test/floor"] > 0
     alone = ADAPTER.run_pass(point, both.iloc[:1])
     pd.testing.assert_frame_equal(out.iloc[:1], alone)
 

@@ -96,6 +96,9 @@ class SweepAdapter:
             calibration step to passes of other shapes.
         shorten: ``(point, steps)`` -> the same point trained for ``steps`` steps only (the
             calibration step of ``--dry-run``).
+        bounds: Metric -> ``(lo, hi)``, the range it can take (``(0, inf)`` for an MSE): the
+            table clips its interval to it (:func:`actlab.stats.mean_ci`'s ``bounds``: clipping,
+            not log space; the mean is untouched). Metrics not named are not clipped.
     """
 
     Point: type
@@ -109,6 +112,7 @@ class SweepAdapter:
     steps: Callable[[Any], int]
     cost: Callable[[Any], float]
     shorten: Callable[[Any, int], Any]
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict, hash=False)
 
     @property
     def fields(self) -> list[str]:
@@ -415,9 +419,17 @@ def run(plan: Plan, chunks: Callable[..., Any] | None = None) -> pd.DataFrame:
 
 def table(plan: Plan, results: pd.DataFrame) -> pd.DataFrame:
     """One row per setting (every field but ``seed``, in the order of the members): ``n``
-    (seeds), ``diverged`` (how many of them diverged) and per metric ``METRIC/mean``,
-    ``METRIC/lo``, ``METRIC/hi``: the mean and 95% Student-t interval over the seeds that did
-    not diverge (:func:`actlab.stats.mean_ci`; ``lo``, ``hi`` NaN with fewer than two)."""
+    (seeds run), ``diverged`` (how many of them diverged), ``n_finite`` (``n - diverged``: the
+    seeds every mean and interval is over) and per metric ``METRIC/mean``, ``METRIC/lo``,
+    ``METRIC/hi``: the mean and 95% Student-t interval over those ``n_finite`` seeds
+    (:func:`actlab.stats.mean_ci`; ``lo``, ``hi`` NaN with fewer than two; all NaN when every
+    seed diverged). A setting with ``diverged > 0`` reports its survivors only.
+
+    What the interval covers: the spread over **initialisation seeds** ``0..n-1`` on **one
+    fixed data draw** (the point's ``data_seed``; not over data draws), and a seed gives every
+    activation and rate the same initial weights (so settings sharing seeds are paired, and
+    their intervals overlap more than independent ones would). Intervals are clipped to the
+    adapter's ``bounds`` (an MSE's to ``[0, inf)``; clipping, not log space)."""
     from actlab.stats import mean_ci
 
     adapter = _adapter(plan.experiment)
@@ -428,8 +440,10 @@ def table(plan: Plan, results: pd.DataFrame) -> pd.DataFrame:
         ok = ~group.diverged.to_numpy(dtype=bool)
         row["n"] = len(group)
         row["diverged"] = int((~ok).sum())
+        row["n_finite"] = int(ok.sum())
         for metric in adapter.metrics:
-            stat = mean_ci(group[metric].to_numpy(dtype=np.float64)[ok])
+            values = group[metric].to_numpy(dtype=np.float64)[ok]
+            stat = mean_ci(values, bounds=adapter.bounds.get(metric))
             row.update({f"{metric}/{k}": stat[k] for k in ("mean", "lo", "hi")})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -554,7 +568,7 @@ def format_table(plan: Plan, tab: pd.DataFrame) -> str:
     every metric (3 significant digits)."""
     adapter = _adapter(plan.experiment)
     keys = _varying(plan) or plan.swept
-    out = tab[keys + ["n", "diverged"]].copy()
+    out = tab[keys + [c for c in ("n", "diverged", "n_finite") if c in tab]].copy()
 
     def g(x: float) -> str:
         return "nan" if not math.isfinite(x) else f"{x:.3g}"
@@ -599,6 +613,7 @@ def plot_metric(plan: Plan, tab: pd.DataFrame, metric: str, ax: Any = None) -> A
     styles = ("-", "--", ":", "-.")
     per_colour: dict[str, int] = {}
     groups = tab.groupby(others, sort=False) if others else [((), tab)]
+    diverged: list[tuple[float, Any, int, int]] = []
     for n, (values, line) in enumerate(groups):
         values = values if isinstance(values, tuple) else (values,)
         setting = dict(zip(others, values, strict=True))
@@ -615,6 +630,39 @@ def plot_metric(plan: Plan, tab: pd.DataFrame, metric: str, ax: Any = None) -> A
         label = ", ".join(f"{k_}={_short(v)}" for k_, v in setting.items()) or None
         ax.plot(x, mean, styles[k % len(styles)], marker="o", ms=3, color=colour, label=label)
         ax.fill_between(x, lo, hi, color=colour, alpha=0.15, lw=0)
+        if "diverged" in line:
+            bad = line["diverged"].to_numpy(dtype=int) > 0
+            diverged.extend(
+                (xi, colour, int(d), int(n))
+                for xi, d, n in zip(x[bad], line["diverged"][bad], line["n"][bad], strict=True)
+            )
+    if diverged:
+        # at the top of the panel (x in data, y in axes units): every setting with a diverged
+        # seed, its count; its mean (if any) is over the survivors only
+        top = ax.get_xaxis_transform()
+        for xi, colour, d, n in diverged:
+            full = d == n
+            ax.plot(
+                xi,
+                0.97,
+                "x" if full else "v",
+                color=colour,
+                ms=6 if full else 5,
+                mfc=colour if full else "none",
+                transform=top,
+                clip_on=False,
+            )
+            ax.annotate(
+                f"{d}/{n}",
+                (xi, 0.97),
+                xycoords=top,
+                xytext=(4, -2),
+                textcoords="offset points",
+                fontsize=6,
+                color=colour,
+            )
+        ax.plot([], [], "x", color="0.3", label="diverged: all seeds (no mean)")
+        ax.plot([], [], "v", color="0.3", mfc="none", label="diverged: some seeds (mean of rest)")
     if categorical:
         ax.set_xticks(range(len(cats)), [str(c) for c in cats], rotation=30, ha="right")
         if x_key == "activation":
@@ -626,13 +674,28 @@ def plot_metric(plan: Plan, tab: pd.DataFrame, metric: str, ax: Any = None) -> A
         ax.set_yscale("log")
     ax.set_xlabel(x_key)
     ax.set_ylabel(metric)
-    if others and len(groups) <= 16:
+    if (others and len(groups) <= 16) or diverged:
         ax.legend(fontsize=7)
     return ax
 
 
 def _short(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _title(plan: Plan) -> str:
+    """What the bands are over: init seeds on one data draw, the same weights per seed."""
+    data = plan.base.get("data_seed")
+    if "data_seed" in plan.grid or "data_seed" in plan.random:
+        draw = "one data draw per setting (data_seed as swept)"
+    elif data is not None:
+        draw = f"one fixed data draw (data_seed={data})"
+    else:
+        draw = "one fixed data draw"
+    return (
+        f"{plan.experiment} sweep: mean and 95% interval over {plan.seeds} initialisation seeds"
+        f" on {draw};\na seed starts every setting from the same weights"
+    )
 
 
 def figure(plan: Plan, tab: pd.DataFrame) -> Any:
@@ -645,9 +708,7 @@ def figure(plan: Plan, tab: pd.DataFrame) -> Any:
         axes = np.atleast_1d(fig.subplots(1, len(adapter.plotted)))
         for ax, metric in zip(axes, adapter.plotted, strict=True):
             plot_metric(plan, tab, metric, ax=ax)
-        fig.suptitle(
-            f"{plan.experiment} sweep: mean and 95% interval over {plan.seeds} seeds", fontsize=10
-        )
+        fig.suptitle(_title(plan), fontsize=9)
     return fig
 
 
