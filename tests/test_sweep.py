@@ -97,6 +97,15 @@ def test_random_points_ranges_scales_and_repeatability():
     assert all(isinstance(w, int) for w in wide) and abs(np.mean(np.array(wide) < 32) - 0.5) < 0.04
 
 
+def test_integer_log_uniform_draws_reach_both_ends():
+    # log-uniform over [1, 101), floored: 100 has probability log(101/100)/log(101) = 0.2%,
+    # about 9 of 4000 draws; 1 has log(2)/log(101) = 15%
+    wide = np.array(sweep._draw("deep-mlp", {"width": (1, 100)}, 4000, {"width": int})["width"])
+    assert wide.min() == 1 and wide.max() == 100
+    assert abs(np.mean(wide == 100) - math.log(101 / 100) / math.log(101)) < 0.003
+    assert abs(np.mean(wide == 1) - math.log(2) / math.log(101)) < 0.03
+
+
 # ---------------------------------------------------------------------- packing independence
 @pytest.fixture(scope="module")
 def packed():
@@ -118,6 +127,39 @@ def test_a_packed_member_equals_the_member_trained_alone(packed):
             # (and by 4e-13 in float64: rounding, not leakage between members). A member mixed
             # up with another is off by far more than 1e-4.
             assert alone[metric].iloc[0] == pytest.approx(row[metric], rel=1e-4), metric
+
+
+def test_shape_fields_split_passes_and_each_member_trains_on_its_own_data():
+    # data_seed, init and optimizer are shape fields: a member packed with another data seed
+    # would silently train on the first member's data
+    grid = {
+        "data_seed": [0, 1],
+        "init": ["torch", "xavier"],
+        "optimizer": ["adam", "sgd"],
+        "activation": ["tanh", "relu"],
+    }
+    plan = _plan(grid, seeds=1)
+    members = plan.members()
+    assert len(members) == 16 and len(plan.passes) == 8
+    for ids in plan.passes:
+        assert len(members.loc[ids, ["data_seed", "init", "optimizer"]].drop_duplicates()) == 1
+    results = sweep.run(plan)
+    for _, row in results.iterrows():
+        point = ADAPTER.Point(**{f: row[f] for f in ADAPTER.fields})
+        alone = ADAPTER.run_pass(point, pd.DataFrame([row[list(ADAPTER.member_fields)]]))
+        for metric in ADAPTER.metrics:
+            assert alone[metric].iloc[0] == pytest.approx(row[metric], rel=1e-4), (
+                dict(row[list(grid)]),
+                metric,
+            )
+    # and the data seed matters: the same member on the two draws differs
+    a, b = (
+        results[(results.data_seed == d) & (results.init == "torch")]
+        .sort_values(["optimizer", "activation"])["test/floor"]
+        .to_numpy()
+        for d in (0, 1)
+    )
+    assert np.all(np.abs(a - b) > 1e-5)
 
 
 def test_a_sweep_point_measures_what_the_experiment_measures(packed):
@@ -273,6 +315,13 @@ def test_summary_figure_axes(packed):
     tab = sweep.table(by_lr, sweep.run(by_lr))
     ax = sweep.plot_metric(by_lr, tab, "test/mse")
     assert ax.get_xscale() == "log"  # rates span 100x
+    # each band runs from lo to hi of its activation's rows
+    assert len(ax.collections) == 2
+    for coll, act in zip(ax.collections, ("tanh", "relu"), strict=True):
+        rows = tab[tab.activation == act]
+        ys = np.unique(np.round(coll.get_paths()[0].vertices[:, 1], 12))
+        want = np.unique(np.round(np.r_[rows["test/mse/lo"], rows["test/mse/hi"]], 12))
+        np.testing.assert_allclose(ys, want)
     from actlab.plotting.style import color_of
 
     assert {line.get_color() for line in ax.get_lines()} == {color_of("tanh"), color_of("relu")}
@@ -314,6 +363,34 @@ def test_cli_writes_the_folder_and_reuses_a_finished_sweep(capsys, tmp_path, mon
     report, _ = capsys.readouterr()
     assert report.splitlines()[:-1] == out.splitlines()[:-1]
     assert (folder / "figures" / "summary.png").is_file()
+
+
+def test_estimate_scales_each_pass_by_its_steps_and_work():
+    # passes of different sizes (max_members) and shapes (depth, epochs)
+    plan = _plan(
+        {"depth": [1, 3], "epochs": [4, 7], "activation": ["tanh", "relu", "identity"]},
+        seeds=3,
+        max_members=5,
+    )
+    tasks = plan.tasks()
+    points = [ADAPTER.Point(**t.point) for t in tasks]
+    assert len({len(t.members) for t in tasks}) > 1 and len({p.depth for p in points}) > 1
+    est = sweep.estimate(plan, budget=0.0)
+    # work per step = members x (6 n sum fan_in fan_out), written out here
+    work = []
+    for t, p in zip(tasks, points, strict=True):
+        sizes = [1, *[p.width] * p.depth, 1]
+        flops = 6 * p.n_train * sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+        work.append(len(t.members) * flops)
+    cal = int(np.argmax(work))
+    assert est.calibrated_pass == cal
+    want = [
+        est.overhead_seconds + p.epochs * est.step_seconds * w / work[cal]
+        for p, w in zip(points, work, strict=True)
+    ]
+    assert est.per_pass == pytest.approx(want, rel=1e-9)
+    assert est.seconds == pytest.approx(sum(want), rel=1e-9)
+    assert est.step_seconds > 0
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(capsys, tmp_path, monkeypatch):
