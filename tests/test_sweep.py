@@ -265,6 +265,35 @@ def test_mse_intervals_are_clipped_at_zero_and_count_the_finite_seeds():
     assert tab.loc["relu", "test/mse/mean"] == pytest.approx(1.1)
 
 
+def test_figure_y_scale_integer_ticks_legend_and_many_lines():
+    plan = _plan({"depth": [1, 2, 4], "activation": ["tanh"]}, seeds=2)
+    n = len(plan.members())  # 6: depth-major, two seeds each
+
+    def axes_for(values):
+        tab = sweep.table(plan, _fake_results(plan, values))
+        return sweep.plot_metric(plan, tab, "test/mse")
+
+    ax = axes_for([1.0, 1.0, 2.0, 2.0, 10.0, 10.0])  # means span exactly 10x: log
+    assert ax.get_yscale() == "log"
+    assert ax.get_xscale() == "linear"  # depths 1..4 span < 100x
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "4"]
+    assert ax.get_legend() is not None  # a single series has a legend too
+    assert axes_for([1.0, 1.0, 2.0, 2.0, 9.0, 9.0]).get_yscale() == "linear"  # 9x
+    assert axes_for([0.0, 0.0, 2.0, 2.0, 10.0, 10.0]).get_yscale() == "linear"  # a zero
+    assert n == 6
+    # more than MAX_LINES series: the best MAX_LINES (lowest means) are drawn, the title says so
+    lrs = [float(v) for v in np.geomspace(1e-4, 1e-1, 14)]
+    # rates given largest first: the first 12 series drawn are not the best 12
+    many = _plan({"depth": [1, 2], "lr": lrs[::-1], "activation": ["tanh"]}, seeds=2)
+    members = many.members()
+    values = members.lr.to_numpy()  # the metric grows with the rate: the 12 smallest are best
+    tab = sweep.table(many, _fake_results(many, values))
+    ax = sweep.plot_metric(many, tab, "test/mse")
+    assert f"best {sweep.MAX_LINES} of 14 settings" in ax.get_title()
+    labels = ax.get_legend_handles_labels()[1]
+    assert sorted(labels) == sorted(f"lr={v:.3g}" for v in lrs[: sweep.MAX_LINES])
+
+
 def test_figure_marks_diverged_settings_and_says_what_the_band_is_over():
     plan = _plan({"activation": ["tanh", "relu", "identity"]}, seeds=2)
     # relu: both seeds diverged (no mean at all); identity: one of two
@@ -310,7 +339,16 @@ def test_summary_figure_axes(packed):
     ax = axes[0]
     assert ax.get_xlabel() == "activation"  # the first grid key; categories, not a log axis
     assert [t.get_text() for t in ax.get_xticklabels()] == ["tanh", "relu", "identity"]
-    assert len(ax.get_lines()) == 3  # one line per rate
+    # categories: one series of points with error bars per rate, side by side, not connected
+    assert len(ax.containers) == 3
+    data_lines = [line for line in ax.get_lines() if line.get_transform() == ax.transData]
+    assert all(line.get_linestyle() == "None" for line in data_lines if len(line.get_xdata()) > 1)
+    xs = sorted(float(x) for c in ax.containers for x in c.lines[0].get_xdata())
+    assert len(set(xs)) == 9 and all(-0.5 < x < 2.5 for x in xs)
+    # the floor ratio's reference: a dashed line at y = 1
+    ref = [line for line in ax.get_lines() if list(line.get_ydata()) == [1, 1]]
+    assert len(ref) == 1 and ref[0].get_linestyle() == "--"
+    assert ax.get_legend() is not None
     by_lr = _plan({"lr": [1e-3, 3e-3, 3e-2, 0.1], "activation": ["tanh", "relu"]})
     tab = sweep.table(by_lr, sweep.run(by_lr))
     ax = sweep.plot_metric(by_lr, tab, "test/mse")

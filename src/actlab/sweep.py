@@ -60,11 +60,20 @@ __all__ = [
     "figure",
     "save",
     "LOG_SPAN",
+    "Y_LOG_SPAN",
+    "MAX_LINES",
 ]
 
 LOG_SPAN = 100.0
 """A range or axis whose positive ends differ by this factor or more is treated on a log
 scale (random draws log-uniform, figure axes logarithmic)."""
+
+
+Y_LOG_SPAN = 10.0
+"""An error metric's figure axis is logarithmic when its means span this factor or more."""
+
+MAX_LINES = 12
+"""Most series in one panel; beyond it the best ones are drawn and the panel says so."""
 
 
 class SweepError(ValueError):
@@ -99,6 +108,7 @@ class SweepAdapter:
         bounds: Metric -> ``(lo, hi)``, the range it can take (``(0, inf)`` for an MSE): the
             table clips its interval to it (:func:`actlab.stats.mean_ci`'s ``bounds``: clipping,
             not log space; the mean is untouched). Metrics not named are not clipped.
+        references: Metric -> a value the figure marks with a dashed line (a floor ratio's 1).
     """
 
     Point: type
@@ -113,6 +123,7 @@ class SweepAdapter:
     cost: Callable[[Any], float]
     shorten: Callable[[Any, int], Any]
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict, hash=False)
+    references: dict[str, float] = field(default_factory=dict, hash=False)
 
     @property
     def fields(self) -> list[str]:
@@ -588,31 +599,57 @@ def _x_key(plan: Plan) -> str:
     return [f for f in _adapter(plan.experiment).member_fields if f != "seed"][0]
 
 
-def _log_axis(values: np.ndarray) -> bool:
+def _log_axis(values: np.ndarray, span: float = LOG_SPAN) -> bool:
+    """Finite ``values`` all > 0 and spanning ``span`` x or more."""
     v = values[np.isfinite(values)]
-    return bool(v.size and (v > 0).all() and v.max() / v.min() >= LOG_SPAN)
+    return bool(v.size and (v > 0).all() and v.max() / v.min() >= span)
 
 
-def plot_metric(plan: Plan, tab: pd.DataFrame, metric: str, ax: Any = None) -> Any:
-    """``metric`` (mean and 95% band over seeds) against the first swept key that takes more
-    than one value (the user's grid keys first, then random keys, then keys the adapter
-    added), one line per setting of the other swept keys (colour: the line's activation where
-    its points share one, fixed per activation; line style tells apart lines of one
-    activation). Numeric x on a log axis where its values span :data:`LOG_SPAN` x or more,
-    categories as evenly spaced ticks. Returns the Axes."""
+def plot_metric(
+    plan: Plan, tab: pd.DataFrame, metric: str, ax: Any = None, max_lines: int = MAX_LINES
+) -> Any:
+    """``metric`` (mean and 95% interval over seeds) against the first swept key that takes
+    more than one value (the user's grid keys first, then random keys, then keys the adapter
+    added), one series per setting of the other swept keys (colour: the series' activation
+    where its points share one, fixed per activation; line style tells apart series of one
+    activation).
+
+    Numeric x: lines with a band from ``lo`` to ``hi``, on a log axis where the values span
+    :data:`LOG_SPAN` x or more, integer ticks for an integer field. Categorical x (activation):
+    points with error bars, side by side, not connected. y on a log axis for a metric bounded
+    below by 0 (the adapter's ``bounds``) whose finite means are all > 0 and span
+    :data:`Y_LOG_SPAN` x or more; a dashed line at the adapter's ``references`` (deep-mlp: 1 for
+    the floor ratio). Settings with diverged seeds are marked at the top (see :func:`table`).
+    With more than ``max_lines`` series only the ``max_lines`` with the lowest mean of the
+    metric are drawn, and the panel's title says so. A legend always. Returns the Axes."""
     from actlab.plotting.style import PALETTE, color_of
 
     if ax is None:
         from actlab.plotting.style import new_figure
 
         ax = new_figure().subplots()
+    adapter = _adapter(plan.experiment)
     x_key = _x_key(plan)
     others = [k for k in _varying(plan) if k != x_key and (x_key in plan.grid or k in plan.grid)]
     categorical = not pd.api.types.is_numeric_dtype(tab[x_key])
     cats = list(dict.fromkeys(tab[x_key])) if categorical else []
     styles = ("-", "--", ":", "-.")
     per_colour: dict[str, int] = {}
-    groups = tab.groupby(others, sort=False) if others else [((), tab)]
+    groups = list(tab.groupby(others, sort=False)) if others else [((), tab)]
+    hidden: list = []  # series not drawn; their diverged seeds are still marked
+    if len(groups) > max_lines:
+        score = [
+            np.nanmin(np.r_[g[f"{metric}/mean"].to_numpy(dtype=float), np.inf]) for _, g in groups
+        ]
+        keep = sorted(np.argsort(score, kind="stable")[:max_lines])
+        ax.set_title(
+            f"best {max_lines} of {len(groups)} settings (lowest mean {metric});"
+            " the others' diverged seeds in grey",
+            fontsize=7,
+        )
+        hidden = [g for i, g in enumerate(groups) if i not in set(keep)]
+        groups = [groups[i] for i in keep]
+    width = 0.6 / max(len(groups), 1)  # side by side within a category
     diverged: list[tuple[float, Any, int, int]] = []
     for n, (values, line) in enumerate(groups):
         values = values if isinstance(values, tuple) else (values,)
@@ -621,27 +658,47 @@ def plot_metric(plan: Plan, tab: pd.DataFrame, metric: str, ax: Any = None) -> A
         colour = color_of(next(iter(acts))) if len(acts) == 1 else PALETTE[n % len(PALETTE)]
         k = per_colour[colour] = per_colour.get(colour, -1) + 1
         line = line.sort_values(x_key, key=lambda s: s.map(cats.index) if categorical else s)
-        x = (
-            np.array([cats.index(v) for v in line[x_key]], dtype=float)
-            if categorical
-            else line[x_key].to_numpy(dtype=float)
-        )
         mean, lo, hi = (line[f"{metric}/{s}"].to_numpy(dtype=float) for s in ("mean", "lo", "hi"))
-        label = ", ".join(f"{k_}={_short(v)}" for k_, v in setting.items()) or None
-        ax.plot(x, mean, styles[k % len(styles)], marker="o", ms=3, color=colour, label=label)
-        ax.fill_between(x, lo, hi, color=colour, alpha=0.15, lw=0)
+        label = ", ".join(f"{k_}={_short(v)}" for k_, v in setting.items()) or "mean, 95% interval"
+        if categorical:
+            x = np.array([cats.index(v) for v in line[x_key]], dtype=float)
+            x += (n - (len(groups) - 1) / 2) * width
+            err = np.vstack([mean - lo, hi - mean])
+            ax.errorbar(
+                x,
+                mean,
+                yerr=np.where(np.isfinite(err), err, 0.0),
+                fmt="os^vDP"[k % 6],
+                ms=4,
+                color=colour,
+                capsize=2,
+                lw=1,
+                label=label,
+            )
+        else:
+            x = line[x_key].to_numpy(dtype=float)
+            ax.plot(x, mean, styles[k % len(styles)], marker="o", ms=3, color=colour, label=label)
+            ax.fill_between(x, lo, hi, color=colour, alpha=0.15, lw=0)
         if "diverged" in line:
             bad = line["diverged"].to_numpy(dtype=int) > 0
             diverged.extend(
-                (xi, colour, int(d), int(n))
-                for xi, d, n in zip(x[bad], line["diverged"][bad], line["n"][bad], strict=True)
+                (xi, colour, int(d), int(m))
+                for xi, d, m in zip(x[bad], line["diverged"][bad], line["n"][bad], strict=True)
             )
+    for _, line in hidden:
+        bad = line[line["diverged"].to_numpy(dtype=int) > 0] if "diverged" in line else line[:0]
+        diverged.extend(
+            (cats.index(v) if categorical else float(v), "0.5", int(d), int(m))
+            for v, d, m in zip(bad[x_key], bad["diverged"], bad["n"], strict=True)
+        )
+    for value in [adapter.references[metric]] if metric in adapter.references else []:
+        ax.axhline(value, ls="--", lw=0.8, color="0.35", label=f"{metric} = {value:g}")
     if diverged:
         # at the top of the panel (x in data, y in axes units): every setting with a diverged
         # seed, its count; its mean (if any) is over the survivors only
         top = ax.get_xaxis_transform()
-        for xi, colour, d, n in diverged:
-            full = d == n
+        for xi, colour, d, m in diverged:
+            full = d == m
             ax.plot(
                 xi,
                 0.97,
@@ -653,7 +710,7 @@ def plot_metric(plan: Plan, tab: pd.DataFrame, metric: str, ax: Any = None) -> A
                 clip_on=False,
             )
             ax.annotate(
-                f"{d}/{n}",
+                f"{d}/{m}",
                 (xi, 0.97),
                 xycoords=top,
                 xytext=(4, -2),
@@ -668,13 +725,28 @@ def plot_metric(plan: Plan, tab: pd.DataFrame, metric: str, ax: Any = None) -> A
         if x_key == "activation":
             for tick, cat in zip(ax.get_xticklabels(), cats, strict=True):
                 tick.set_color(color_of(str(cat)))
-    elif _log_axis(tab[x_key].to_numpy(dtype=float)):
-        ax.set_xscale("log")
-    if _log_axis(tab[f"{metric}/mean"].to_numpy(dtype=float)):
+    else:
+        xs = np.unique(tab[x_key].to_numpy(dtype=float))
+        if _log_axis(xs):
+            ax.set_xscale("log")
+        if pd.api.types.is_integer_dtype(tab[x_key]):
+            from matplotlib.ticker import MaxNLocator, NullLocator
+
+            if len(xs) <= 12:
+                ax.set_xticks(xs, [str(int(v)) for v in xs])
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.xaxis.set_minor_locator(NullLocator())
+    bounded = adapter.bounds.get(metric, (-math.inf, math.inf))[0] == 0
+    if bounded and _log_axis(tab[f"{metric}/mean"].to_numpy(dtype=float), Y_LOG_SPAN):
         ax.set_yscale("log")
     ax.set_xlabel(x_key)
     ax.set_ylabel(metric)
-    if (others and len(groups) <= 16) or diverged:
+    if len(groups) > 4:  # below the panel, out of the data's way
+        ax.legend(
+            fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False
+        )
+    else:
         ax.legend(fontsize=7)
     return ax
 
@@ -704,7 +776,13 @@ def figure(plan: Plan, tab: pd.DataFrame) -> Any:
 
     adapter = _adapter(plan.experiment)
     with style():
-        fig = new_figure(figsize=(4.2 * len(adapter.plotted), 3.4))
+        x_key = _x_key(plan)
+        others = [
+            k for k in _varying(plan) if k != x_key and (x_key in plan.grid or k in plan.grid)
+        ]
+        series = len(tab.groupby(others, sort=False)) if others else 1
+        legend = 0.13 * math.ceil((min(series, MAX_LINES) + 3) / 2) if series > 4 else 0.0
+        fig = new_figure(figsize=(4.2 * len(adapter.plotted), 3.4 + legend))
         axes = np.atleast_1d(fig.subplots(1, len(adapter.plotted)))
         for ax, metric in zip(axes, adapter.plotted, strict=True):
             plot_metric(plan, tab, metric, ax=ax)

@@ -172,6 +172,7 @@ ADAPTER = SweepAdapter(
     metrics=METRICS,
     plotted=("test/mse_over_floor", "train/mse"),
     bounds={m: (0.0, math.inf) for m in METRICS},
+    references={"test/mse_over_floor": 1.0},
     base=base,
     default_grid=lambda cfg: {"activation": tuple(cfg.activations)},
     default_seeds=lambda cfg: cfg.seeds,
