@@ -431,6 +431,40 @@ def test_estimate_scales_each_pass_by_its_steps_and_work():
     assert est.step_seconds > 0
 
 
+def test_a_reordered_command_is_the_same_sweep_and_resumes_its_passes(
+    capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    first = ["--grid", "lr=1e-3,3e-2", "depth=2,3", "activation=tanh,relu"]
+    again = ["--grid", "activation=relu,tanh", "depth=3,2", "lr=3e-2,1e-3"]
+    common = ["deep-mlp", "--preset", "smoke", "--seeds", "2"]
+    code, out, err = _sweep_cli(capsys, *common, *first)
+    assert code == 0, err
+    folder = Path(out.strip().splitlines()[-1])
+    chunks = sorted((folder / "chunks").glob("*.pt"))
+    assert len(chunks) == 2  # a pass per depth
+    reference = pd.read_parquet(folder / "members.parquet")
+    # the default folder is the same for the reordered command: reused as it is
+    code, out2, err = _sweep_cli(capsys, *common, *again)
+    assert code == 0 and Path(out2.strip().splitlines()[-1]) == folder, err
+    # interrupted after one pass: the reordered command resumes it, in the stored order
+    chunks[1].unlink()
+    (folder / "status.json").unlink()
+    kept = _identity(chunks[0])
+    code, out3, err = _sweep_cli(capsys, *common, *again)
+    assert code == 0, err
+    assert "restored 1/2 passes" in err
+    assert _identity(chunks[0]) == kept and chunks[1].is_file()
+    pd.testing.assert_frame_equal(pd.read_parquet(folder / "members.parquet"), reference)
+    # --random keys in another order draw the same points
+    a = _plan({}, ranges={"lr": (1e-4, 1e-1), "width": (4, 9)}, n=5)
+    b = _plan({}, ranges={"width": (4, 9), "lr": (1e-4, 1e-1)}, n=5)
+    assert a.random == b.random
+    assert sweep.canonical(sweep.dataclasses.asdict(a)) == sweep.canonical(
+        sweep.dataclasses.asdict(b)
+    )
+
+
 def test_dry_run_prints_the_plan_and_writes_nothing(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = _sweep_cli(

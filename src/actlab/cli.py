@@ -731,7 +731,8 @@ Train every member of grid x random x seeds, members that share a shape in one e
 write a run folder (default runs/sweep-EXPERIMENT-HASH: config.json with the plan, one chunk per
 pass, members.parquet, table.csv and table.parquet with the mean and 95% interval over seeds of
 each metric per setting, figures/summary.png) and print the table. Run the same command again
-to resume an interrupted sweep: finished passes are not recomputed.
+(its --grid and --random arguments in any order) to resume an interrupted sweep: finished passes
+are not recomputed.
 
   --preset P          preset of the experiment giving every field not swept or set (default)
   --grid KEY=V1,V2    values of one field (repeatable); settings are all combinations
@@ -801,12 +802,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     record = _as_dict(plan)
     files = [f"{f['path']} {f['sha256']}" for f in _ACTIVATION_FILES]
-    digest = hashlib.sha1(json.dumps([record, files], sort_keys=True).encode()).hexdigest()[:8]
+    same = [sweep.canonical(record), files]  # the order of --grid/--random does not count
+    digest = hashlib.sha1(json.dumps(same, sort_keys=True).encode()).hexdigest()[:8]
     store = RunStore((args.out or Path("runs") / f"sweep-{spec.name}-{digest}").resolve())
     _check_activation_files(store)
     name = f"sweep:{spec.name}"
     try:
-        old = store.read_config() if store.is_done() else {}
+        stored = store.read_config() if (store.path / "config.json").is_file() else {}
+        if (
+            stored.get("experiment") == name
+            and stored.get("config") != record
+            and sweep.canonical(stored["config"]) == sweep.canonical(record)
+        ):
+            # the same sweep with its arguments in another order: the stored plan's order
+            # (member ids, passes) is the one its chunks were saved in
+            plan = sweep.Plan(**stored["config"])
+            record = _as_dict(plan)
+        old = stored if store.is_done() else {}
         if old.get("experiment") == name and old.get("config") == record:
             _say(f"sweep {spec.name}: reused the finished sweep in {store.path}")
             tab = _read_table(store.path / "table.parquet")
@@ -819,6 +831,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     if _ACTIVATION_FILES:
         _write_activation_record(store)
+    chunks = store.chunk_runner()
+    done = sum(chunks.path(sweep.pass_key(i)).is_file() for i in range(len(plan.passes)))
+    if done:
+        print(
+            f"sweep {spec.name}: restored {done}/{len(plan.passes)} passes from {store.path}",
+            file=sys.stderr,
+        )
     with progress.reporting(_reporter(f"sweep {spec.name} ({len(plan.passes)} passes)")):
         results = sweep.run(plan, _chunk_runner(store))
         progress.note("table and figure")

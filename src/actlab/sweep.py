@@ -18,7 +18,10 @@ Members are ``grid x random x seeds``: the Cartesian product of the ``--grid`` v
 the order given), times ``N`` random points, times seeds ``0..K-1``. A random point draws each
 key from its own range ``[lo, hi]``: log-uniform when ``lo > 0`` and ``hi / lo >= 100``,
 uniform otherwise; integer fields stay integers. The draws come from a generator seeded by the
-experiment's name, so the same command draws the same points.
+experiment's name, key by key in sorted order, so the same command draws the same points
+whatever the order of its ``--random`` keys. A command with its ``--grid`` or ``--random``
+arguments in another order is the same sweep (:func:`canonical`): the CLI finds its folder and
+resumes it in the stored order.
 
 No file I/O here except :func:`save`, which writes through a :class:`actlab.store.RunStore`.
 """
@@ -60,6 +63,8 @@ __all__ = [
     "figure",
     "save",
     "LOG_SPAN",
+    "canonical",
+    "pass_key",
     "Y_LOG_SPAN",
     "MAX_LINES",
 ]
@@ -333,7 +338,9 @@ def _draw(name: str, ranges: dict, n: int, hints: dict) -> dict[str, list]:
     """``n`` values per key of ``ranges`` (see the module docstring), key by key."""
     gen = np.random.default_rng(derive_seed(0, "sweep-random", name))
     out = {}
-    for key, (lo, hi) in ranges.items():
+    # drawn in sorted key order (the --random order does not change the points), returned in
+    # the order given
+    for key, (lo, hi) in sorted(ranges.items()):
         tp = hints[key]
         if tp not in (int, float):
             raise SweepError(f"--random {key}: only number fields can be drawn, not {tp}")
@@ -350,7 +357,31 @@ def _draw(name: str, ranges: dict, n: int, hints: dict) -> dict[str, list]:
         else:
             u = gen.uniform(math.log(lo), math.log(hi), n) if log else gen.uniform(lo, hi, n)
             out[key] = [float(v) for v in (np.exp(u) if log else u)]
+    return {k: out[k] for k in ranges}
+
+
+def _sort_key(value: Any) -> tuple:
+    return (type(value).__name__, value)
+
+
+def canonical(config: dict[str, Any]) -> dict[str, Any]:
+    """A plan's record (``config.json``'s ``config``) without what the order of the command's
+    arguments decides: ``grid``, ``ranges`` and ``random`` keyed in sorted order, each grid
+    key's values sorted, ``default_keys`` sorted, and without ``passes`` (member ids number the
+    members in grid order; the passes follow from the rest). Two plans with equal canonical
+    records train the same members; the CLI then keeps the stored plan's order (its passes
+    are the saved chunks)."""
+    out = {k: v for k, v in config.items() if k != "passes"}
+    out["grid"] = {k: sorted(v, key=_sort_key) for k, v in sorted(config["grid"].items())}
+    for key in ("ranges", "random"):
+        out[key] = dict(sorted(config[key].items()))
+    out["default_keys"] = sorted(config.get("default_keys", []))
     return out
+
+
+def pass_key(i: int) -> str:
+    """The chunk key of pass ``i`` (its results in the run folder)."""
+    return f"pass-{i:04d}"
 
 
 def _check_points(name: str, adapter: SweepAdapter, members: pd.DataFrame) -> None:
@@ -420,7 +451,7 @@ def run(plan: Plan, chunks: Callable[..., Any] | None = None) -> pd.DataFrame:
     progress.expect(sum(steps))  # one unit per optimiser step of a pass's ensemble
     # all passes at once: a runner that can (Ray) trains them in parallel
     items = [
-        (f"pass-{i:04d}", functools.partial(run_task, task), n)
+        (pass_key(i), functools.partial(run_task, task), n)
         for i, (task, n) in enumerate(zip(tasks, steps, strict=True))
     ]
     parts = run_chunks(chunks, items)
