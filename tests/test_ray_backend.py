@@ -577,7 +577,9 @@ def test_an_error_and_a_result_in_the_same_wait_keep_the_result_and_cancel_the_r
     items = [
         ("a", _broken, 1),
         ("b", lambda: {"x": np.arange(3)}, 1),
-        ("c", lambda: _after(never, lambda: "late"), 1),
+        # c cannot finish on its own while the test runs, even on a loaded machine (with a 30 s
+        # deadline it once did, before the driver got to cancel it)
+        ("c", lambda: _after(never, lambda: "late", deadline=600.0), 1),
     ]
     with pytest.raises(ValueError, match="chunk a is broken"):
         RayChunks(store.chunk_runner(), RayOptions()).many(items)
