@@ -330,6 +330,31 @@ def test_ensemble_call_matches_separate_modules(factory):
             torch.testing.assert_close(got[i], want, rtol=1e-12, atol=1e-12)
 
 
+def test_ensemble_call_gives_each_member_its_own_learnable_activation_parameters():
+    # prelu's slope is a learnable parameter per activation module: members with different
+    # slopes (and gradients flowing to them) must each see their own
+    def factory():
+        return minatar_net(4, 3, activation="prelu", hadamard="last", layer_norm=True, hidden=8)
+
+    modules = [seeded(factory, s, torch.float64) for s in range(3)]
+    with torch.no_grad():
+        for i, module in enumerate(modules):
+            for k, (name, p) in enumerate(module.named_parameters()):
+                if ".act.params." in name:
+                    p.fill_(0.05 + 0.1 * i + 0.01 * k)
+    base, params = stack(modules)
+    x = torch.randn(3, 5, 4, 10, 10, dtype=torch.float64)
+    out = ensemble_call(base, params, x)
+    out.square().sum().backward()
+    for i, module in enumerate(modules):
+        want = module(x[i])
+        torch.testing.assert_close(out[i].detach(), want.detach(), rtol=1e-12, atol=1e-12)
+        want.square().sum().backward()
+        for name, p in module.named_parameters():
+            if ".act.params." in name:
+                torch.testing.assert_close(params[name].grad[i], p.grad, rtol=1e-10, atol=1e-12)
+
+
 def gradients_of(module, x, y):
     loss = ((module(x) - y) ** 2).mean()
     module.zero_grad()
