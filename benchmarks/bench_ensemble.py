@@ -5,6 +5,10 @@ For each ensemble size E it times, each in a fresh subprocess (so that peak memo
 
 * ``actlab``          EnsembleMLP + train() (exact manual backward, fused flat-buffer Adam);
 * ``actlab-autograd`` the same ensemble with PyTorch autograd for the backward pass;
+* ``actlab-bf16``     opt-in reduced precision: the autograd path under
+                      ``torch.autocast("cpu", torch.bfloat16)`` (bf16 matmuls, fp32 master
+                      weights and Adam state); its rows add how far each member's final loss
+                      lies from the fp32 ``actlab`` row's (same members, same initial weights);
 * ``torch.func``      PyTorch's model-ensembling recipe: stack_module_state + functional_call
                       + vmap(grad(...)), torch.optim.Adam on the stacked parameters;
 * ``loop``            E separate nn.Sequential models, each with its own torch.optim.Adam,
@@ -37,7 +41,7 @@ import sys
 import time
 from pathlib import Path
 
-METHODS = ("loop", "torch.func", "actlab-autograd", "actlab")
+METHODS = ("loop", "torch.func", "actlab-autograd", "actlab", "actlab-bf16")
 SIZES = (1, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 1)
 N_POINTS = 200
 LR = 1e-3
@@ -150,18 +154,33 @@ def _time_torch_func(E: int, epochs: int, activation: str) -> tuple[float, int]:
     return time.perf_counter() - start, E
 
 
-def _time_actlab(E: int, epochs: int, activation: str, backward: str) -> tuple[float, int]:
+def _time_actlab(E: int, epochs: int, activation: str, method: str) -> tuple[float, int, list]:
+    """Time ``epochs`` steps of ``train`` after a 3-step warm-up on a copy; returns the time,
+    E and every member's final training loss (of the timed run, from the initial weights)."""
+    import contextlib
+    import copy
+
+    import torch
+
     from actlab.models import EnsembleMLP
     from actlab.train import TrainConfig, train
 
     x, y = _data()
     model = EnsembleMLP(1, list(SIZES[1:-1]), 1, activation, seeds=E, device=DEVICE)
-    train(model, x, y, TrainConfig(epochs=3, lr=LR, backward=backward))  # warm-up
-    _sync()
-    start = time.perf_counter()
-    train(model, x, y, TrainConfig(epochs=epochs, lr=LR, backward=backward))
-    _sync()
-    return time.perf_counter() - start, E
+    backward = "manual" if method == "actlab" else "autograd"
+    precision = (
+        torch.autocast(DEVICE.split(":")[0], dtype=torch.bfloat16)
+        if method == "actlab-bf16"
+        else contextlib.nullcontext()
+    )
+    with precision:
+        train(copy.deepcopy(model), x, y, TrainConfig(epochs=3, lr=LR, backward=backward))
+        _sync()
+        start = time.perf_counter()
+        result = train(model, x, y, TrainConfig(epochs=epochs, lr=LR, backward=backward))
+        _sync()
+        seconds = time.perf_counter() - start
+    return seconds, E, result.loss[-1].double().tolist()
 
 
 def _matmul_gflops(n: int = 2048, repeats: int = 7) -> float:
@@ -192,8 +211,7 @@ def worker(method: str, E: int, epochs: int, activation: str, loop_models: int) 
     elif method == "torch.func":
         seconds, timed = _time_torch_func(E, epochs, activation)
     else:
-        backward = "autograd" if method == "actlab-autograd" else "manual"
-        seconds, timed = _time_actlab(E, epochs, activation, backward)
+        seconds, timed, final_loss = _time_actlab(E, epochs, activation, method)
     per_model = seconds / timed
     row = {
         "method": method,
@@ -205,7 +223,24 @@ def worker(method: str, E: int, epochs: int, activation: str, loop_models: int) 
     }
     if DEVICE != "cpu":
         row["peak_gpu_mb"] = torch.cuda.max_memory_allocated(DEVICE) / 2**20
+    if method.startswith("actlab"):
+        row["final_loss"] = final_loss
     return row
+
+
+def _loss_difference(row: dict, reference: dict) -> dict:
+    """Per member ``|L - L_fp32| / L_fp32`` of the final training loss against the fp32
+    ``actlab`` row of the same E: median, 90th percentile and maximum."""
+    import numpy as np
+
+    mine, ref = np.array(row["final_loss"]), np.array(reference["final_loss"])
+    rel = np.abs(mine - ref) / ref
+    return {
+        "loss_rel_diff_median": float(np.median(rel)),
+        "loss_rel_diff_p90": float(np.quantile(rel, 0.9)),
+        "loss_rel_diff_max": float(rel.max()),
+        "final_loss_median": float(np.median(mine)),
+    }
 
 
 def _run_worker(*args: str) -> dict:
@@ -264,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         for base, key in (("loop", "speedup_vs_loop"), ("torch.func", "speedup_vs_torch_func")):
             if (base, r["E"]) in by:
                 r[key] = by[(base, r["E"])]["seconds_per_model"] / r["seconds_per_model"]
+        if r["method"] in ("actlab-autograd", "actlab-bf16") and ("actlab", r["E"]) in by:
+            r.update(_loss_difference(r, by[("actlab", r["E"])]))
 
     header = (
         f"{'method':16s} {'E':>4s} {'s/model':>9s} {'GFLOP/s':>8s} {'of peak':>8s} "
@@ -281,6 +318,21 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['fraction_of_peak']:8.1%} {ratio(r, 'speedup_vs_loop')} "
             f"{ratio(r, 'speedup_vs_torch_func')} {r['peak_rss_mb']:7.0f}"
         )
+    compared = [r for r in rows if "loss_rel_diff_median" in r]
+    if compared:
+        print(
+            "\nfinal training loss per member against the fp32 actlab row "
+            "(same members and initial weights): |L - L_fp32| / L_fp32"
+        )
+        print(
+            f"{'method':16s} {'E':>4s} {'median':>9s} {'90th pct':>9s} {'max':>9s} {'L median':>9s}"
+        )
+        for r in compared:
+            print(
+                f"{r['method']:16s} {r['E']:4d} {r['loss_rel_diff_median']:9.2e} "
+                f"{r['loss_rel_diff_p90']:9.2e} {r['loss_rel_diff_max']:9.2e} "
+                f"{r['final_loss_median']:9.4f}"
+            )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         meta = {

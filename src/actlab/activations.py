@@ -110,7 +110,13 @@ class Activation:
         backward: Optional fused ``backward(dh, x, h) -> dh * phi'(x)`` given the output
             ``h = phi(x)`` too: one pass instead of three, and PyTorch's own autograd kernel where
             there is one (``aten.tanh_backward`` ...), so the manual backward of the ensemble
-            engine equals autograd bit for bit. Only for activations without learnable params.
+            engine equals autograd bit for bit. It may write its result into ``dh`` and return
+            it (the built-in ones do: no fresh tensor per call). Only for activations without
+            learnable params.
+        fn_out: Optional ``fn_out(x, out)``: ``phi(x)`` written into ``out`` (shaped like ``x``)
+            bit for bit as ``fn(x)``, so that the ensemble engine reuses its buffers instead of
+            a fresh multi-MB tensor per layer and step. Only for activations without learnable
+            params.
         at_inf: ``fn`` at ``(-inf, +inf)`` (see "Values at +-inf" above): the limit, or NaN where
             the formula is indeterminate there or phi has no limit.
         at_inf_or_nan: Ends ``(-inf, +inf)`` at which ``fn`` returns ``at_inf`` (then the limit)
@@ -137,6 +143,7 @@ class Activation:
     at_inf: tuple[float, float] = (NAN, NAN)
     at_inf_or_nan: tuple[bool, bool] = (False, False)
     backward: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None
+    fn_out: Callable[[Tensor, Tensor], Tensor] | None = None
 
     def __post_init__(self) -> None:
         if not self.family:
@@ -743,7 +750,8 @@ register(
         self_gated=False,
         reference="Logistic function; classic units of Rumelhart et al. (1986).",
         at_inf=(0.0, 1.0),
-        backward=lambda dh, x, h: _aten.sigmoid_backward(dh, h),
+        backward=lambda dh, x, h: _aten.sigmoid_backward.grad_input(dh, h, grad_input=dh),
+        fn_out=lambda x, out: _aten.sigmoid.out(x, out=out),
     ),
     aliases=("logistic",),
 )
@@ -763,7 +771,8 @@ register(
         self_gated=False,
         reference="Hyperbolic tangent; LeCun et al. (1998), 'Efficient BackProp'.",
         at_inf=(-1.0, 1.0),
-        backward=lambda dh, x, h: _aten.tanh_backward(dh, h),
+        backward=lambda dh, x, h: _aten.tanh_backward.grad_input(dh, h, grad_input=dh),
+        fn_out=lambda x, out: _aten.tanh.out(x, out=out),
     )
 )
 
@@ -783,7 +792,8 @@ register(
         reference="Rectified linear unit; Nair & Hinton (2010), Glorot et al. (2011).",
         kinks=(0.0,),
         at_inf=(0.0, INF),
-        backward=lambda dh, x, h: _aten.threshold_backward(dh, h, 0),
+        backward=lambda dh, x, h: _aten.threshold_backward.grad_input(dh, h, 0, grad_input=dh),
+        fn_out=lambda x, out: _aten.relu.out(x, out=out),
     )
 )
 
@@ -812,7 +822,10 @@ def leaky_relu(slope: float = 0.01) -> Activation:
         # 0 * -inf is NaN (it does today); how the kernel is written is not documented.
         at_inf=(-INF * math.copysign(1.0, slope) if slope != 0 else 0.0, INF),
         at_inf_or_nan=(slope == 0, False),
-        backward=lambda dh, x, h: _aten.leaky_relu_backward(dh, x, slope, False),
+        backward=lambda dh, x, h: _aten.leaky_relu_backward.grad_input(
+            dh, x, slope, False, grad_input=dh
+        ),
+        fn_out=lambda x, out: _aten.leaky_relu.out(x, slope, out=out),
     )
 
 
@@ -870,7 +883,10 @@ def elu(alpha: float = 1.0) -> Activation:
         reference="Exponential linear unit; Clevert, Unterthiner & Hochreiter (2016).",
         kinks=() if alpha == 1.0 else (0.0,),
         at_inf=(-alpha, INF),
-        backward=lambda dh, x, h: _aten.elu_backward(dh, alpha, 1.0, 1.0, False, x),
+        backward=lambda dh, x, h: _aten.elu_backward.grad_input(
+            dh, alpha, 1.0, 1.0, False, x, grad_input=dh
+        ),
+        fn_out=lambda x, out: _aten.elu.out(x, alpha, out=out),
     )
 
 
@@ -895,7 +911,10 @@ register(
         reference="Scaled ELU, self-normalising networks; Klambauer et al. (2017).",
         kinks=(0.0,),
         at_inf=(-SELU_LAMBDA * SELU_ALPHA, INF),
-        backward=lambda dh, x, h: _aten.elu_backward(dh, SELU_ALPHA, SELU_LAMBDA, 1.0, False, x),
+        backward=lambda dh, x, h: _aten.elu_backward.grad_input(
+            dh, SELU_ALPHA, SELU_LAMBDA, 1.0, False, x, grad_input=dh
+        ),
+        fn_out=lambda x, out: _aten.elu.out(x, SELU_ALPHA, SELU_LAMBDA, out=out),
     )
 )
 
@@ -923,7 +942,10 @@ def celu(alpha: float = 1.0) -> Activation:
         self_gated=False,
         reference="Continuously differentiable ELU; Barron (2017).",
         at_inf=(-alpha, INF),
-        backward=lambda dh, x, h: _aten.elu_backward(dh, alpha, 1.0, 1.0 / alpha, False, x),
+        backward=lambda dh, x, h: _aten.elu_backward.grad_input(
+            dh, alpha, 1.0, 1.0 / alpha, False, x, grad_input=dh
+        ),
+        fn_out=lambda x, out: _aten.elu.out(x, alpha, 1.0, 1.0 / alpha, out=out),
     )
 
 
@@ -953,7 +975,8 @@ register(
         # NaN on AVX-512 CPUs and +inf on AVX2 ones (module docstring).
         at_inf=(0.0, INF),
         at_inf_or_nan=(True, True),
-        backward=lambda dh, x, h: _aten.gelu_backward(dh, x),
+        backward=lambda dh, x, h: _aten.gelu_backward.grad_input(dh, x, grad_input=dh),
+        fn_out=lambda x, out: _aten.gelu.out(x, out=out),
     ),
     aliases=("gelu_exact",),
 )
@@ -984,7 +1007,10 @@ register(
         reference="GELU, tanh approximation; Hendrycks & Gimpel (2016).",
         at_inf=(0.0, INF),
         at_inf_or_nan=(True, False),  # x/2 (1 + tanh(u)) at -inf: -inf * 0
-        backward=lambda dh, x, h: _aten.gelu_backward(dh, x, approximate="tanh"),
+        backward=lambda dh, x, h: _aten.gelu_backward.grad_input(
+            dh, x, approximate="tanh", grad_input=dh
+        ),
+        fn_out=lambda x, out: _aten.gelu.out(x, approximate="tanh", out=out),
     ),
     aliases=("gelu_approx",),
 )
@@ -1005,7 +1031,8 @@ register(
         reference="SiLU / Swish; Elfwing et al. (2018), Ramachandran et al. (2017).",
         at_inf=(0.0, INF),
         at_inf_or_nan=(True, False),  # x sigma(x) at -inf: -inf * 0
-        backward=lambda dh, x, h: _aten.silu_backward(dh, x),
+        backward=lambda dh, x, h: _aten.silu_backward.grad_input(dh, x, grad_input=dh),
+        fn_out=lambda x, out: _aten.silu.out(x, out=out),
     ),
     aliases=("swish",),
 )
@@ -1033,6 +1060,7 @@ register(
         at_inf=(0.0, INF),
         at_inf_or_nan=(True, False),  # x tanh(softplus(x)) at -inf: -inf * 0
         backward=lambda dh, x, h: _aten.mish_backward(dh, x),
+        fn_out=lambda x, out: _aten.mish.out(x, out=out),
     )
 )
 
@@ -1062,7 +1090,10 @@ def softplus(beta: float = 1.0) -> Activation:
         self_gated=False,
         reference="Softplus; Dugas et al. (2001).",
         at_inf=(0.0, INF),
-        backward=lambda dh, x, h: _aten.softplus_backward(dh, x, beta, 20.0),
+        backward=lambda dh, x, h: _aten.softplus_backward.grad_input(
+            dh, x, beta, 20.0, grad_input=dh
+        ),
+        fn_out=lambda x, out: _aten.softplus.out(x, beta, 20.0, out=out),
     )
 
 
@@ -1112,7 +1143,10 @@ def hardtanh(min_val: float = -1.0, max_val: float = 1.0) -> Activation:
         reference="Hard tanh; Collobert (2004).",
         kinks=(min_val, max_val),
         at_inf=(min_val, max_val),
-        backward=lambda dh, x, h: _aten.hardtanh_backward(dh, x, min_val, max_val),
+        backward=lambda dh, x, h: _aten.hardtanh_backward.grad_input(
+            dh, x, min_val, max_val, grad_input=dh
+        ),
+        fn_out=lambda x, out: _aten.hardtanh.out(x, min_val, max_val, out=out),
     )
 
 
@@ -1132,7 +1166,8 @@ register(
         reference="Hard sigmoid as in MobileNetV3; Howard et al. (2019).",
         kinks=(-3.0, 3.0),
         at_inf=(0.0, 1.0),
-        backward=lambda dh, x, h: _aten.hardsigmoid_backward(dh, x),
+        backward=lambda dh, x, h: _aten.hardsigmoid_backward.grad_input(dh, x, grad_input=dh),
+        fn_out=lambda x, out: _aten.hardsigmoid.out(x, out=out),
     )
 )
 
@@ -1160,7 +1195,8 @@ register(
         # -inf (-inf * 0).
         at_inf=(0.0, INF),
         at_inf_or_nan=(True, False),
-        backward=lambda dh, x, h: _aten.hardswish_backward(dh, x),
+        backward=lambda dh, x, h: _aten.hardswish_backward.out(dh, x, out=dh),
+        fn_out=lambda x, out: _aten.hardswish.out(x, out=out),
     )
 )
 
@@ -1180,7 +1216,10 @@ register(
         reference="ReLU capped at 6; Krizhevsky (2010), used in MobileNets.",
         kinks=(0.0, 6.0),
         at_inf=(0.0, 6.0),
-        backward=lambda dh, x, h: _aten.hardtanh_backward(dh, x, 0.0, 6.0),
+        backward=lambda dh, x, h: _aten.hardtanh_backward.grad_input(
+            dh, x, 0.0, 6.0, grad_input=dh
+        ),
+        fn_out=lambda x, out: _aten.hardtanh.out(x, 0.0, 6.0, out=out),
     )
 )
 

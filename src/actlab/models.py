@@ -19,6 +19,7 @@ Members with equal seeds start from identical weights even when their activation
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,11 +29,16 @@ from torch import Tensor, nn
 
 from actlab.activations import Activation, get_activation
 
-__all__ = ["EnsembleMLP", "INIT_SCHEMES", "PLAIN_INITS", "ActivationRun"]
+__all__ = ["EnsembleMLP", "INIT_SCHEMES", "PLAIN_INITS", "ActivationRun", "TILE_BYTES"]
 
 INIT_SCHEMES = ("torch", "xavier", "he", "mean_field")
 PLAIN_INITS = INIT_SCHEMES[:3]
 """The schemes that need no parameter besides the layer sizes (an experiment's ``init`` field)."""
+
+TILE_BYTES = 1 << 20
+"""Target size of one layer's ``(tile, batch, width)`` tensor in :meth:`EnsembleMLP.loss_and_grad`:
+small enough that a tile's tensors stay in a core's L2 cache between operations (measured on a
+2-core Xeon with 2 MiB L2 per core, benchmarks/bench_ensemble.py)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,28 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+@dataclass(eq=False)
+class _Tile:
+    """Members ``start:stop`` of an ensemble: views of their parameters and gradients per layer
+    (input side first) and their slices of the work buffers ``(stop - start, batch, width)``."""
+
+    start: int
+    stop: int
+    runs: list[tuple[int, int, Activation]]
+    """Activation runs within the tile, ``(a, b, activation)`` with ``a:b`` counted from
+    ``start``."""
+    weights: list[Tensor]
+    weights_t: list[Tensor]
+    biases: list[Tensor]
+    grad_weights: list[Tensor]
+    grad_biases: list[Tensor]
+    act_params: list[Tensor]
+    grad_act_params: list[Tensor]
+    z: list[Tensor]
+    h: list[Tensor]
+    dh: list[Tensor]
 
 
 class EnsembleMLP(nn.Module):
@@ -169,6 +197,11 @@ class EnsembleMLP(nn.Module):
             )
         self.activations = tuple(acts)
         self.runs = _runs(acts)
+
+    def __getstate__(self) -> dict:
+        """Pickled and deep-copied without the cached tile plans (views and work buffers)."""
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        return {k: v for k, v in state.items() if k != "_plans"}
 
     # ---------------------------------------------------------------- structure and views
     @property
@@ -326,8 +359,13 @@ class EnsembleMLP(nn.Module):
 
         The same numbers as autograd on ``sum_m loss_m`` (each member's gradient is that of its
         own loss), without building a graph: ``dz = dh * phi'(z)``, ``dW = dz^T h_prev``,
-        ``db = sum_B dz``, ``dh_prev = dz W``. Pre-activations and backward signals go to
-        buffers reused from call to call (fresh multi-MB tensors cost a page fault per 4 KiB).
+        ``db = sum_B dz``, ``dh_prev = dz W``.
+
+        The members are processed in tiles of consecutive members (:meth:`tiles`), each tile's
+        whole forward and backward pass before the next, so that a layer's ``z`` and ``h`` are
+        still in the core's cache when the next operation reads them. Every pre-activation,
+        activation and backward signal is written into buffers reused from call to call
+        (fresh multi-MB tensors cost a page fault per 4 KiB).
 
         Args:
             x: Inputs ``(B, in)`` or ``(E, B, in)``.
@@ -337,60 +375,139 @@ class EnsembleMLP(nn.Module):
             grad: Flat gradient buffer shaped like ``flat``; overwritten.
         """
         flat = self.flat.detach()
-        h = self._input(x)
-        z_buf, dh_buf = self._workspace(h.shape[1])
+        x = self._input(x)
+        shared_y = y.dim() == (1 if loss == "cross_entropy" else 2)
+        value = flat.new_empty(self.E)
+        for tile in self._tile_plan(x.shape[1], flat, grad):
+            start, stop = tile.start, tile.stop
+            y_tile = y if shared_y else y[start:stop]
+            value[start:stop] = self._tile_loss_and_grad(tile, x[start:stop], y_tile, loss)
+        return value
+
+    tile_members: int | None = None
+    """Members per tile of :meth:`loss_and_grad`; ``None`` chooses from :data:`TILE_BYTES`."""
+
+    def tiles(self, batch: int) -> list[tuple[int, int]]:
+        """``(start, stop)`` of the tiles of consecutive members that :meth:`loss_and_grad`
+        processes one after the other at this batch size: as many members as keep one layer's
+        ``(tile, batch, width)`` tensor within :data:`TILE_BYTES` (at least one), or
+        ``tile_members``; the members spread evenly (tile sizes differ by at most one)."""
+        E = self.E
+        size = self.tile_members
+        if size is None:
+            per_member = batch * max(self.sizes[1:]) * self.flat.element_size()
+            size = TILE_BYTES // per_member
+        n_tiles = -(-E // max(1, min(size, E)))
+        bounds = [E * k // n_tiles for k in range(n_tiles + 1)]
+        return list(itertools.pairwise(bounds))
+
+    def _tile_loss_and_grad(self, tile: _Tile, h: Tensor, y: Tensor, loss: str) -> Tensor:
+        """:meth:`loss_and_grad` for the members of one tile; returns their losses."""
         zs, hs = [], [h]
         for layer in range(self.n_layers):
-            z = torch.bmm(h, self.weight(layer, flat).transpose(1, 2), out=z_buf[layer])
-            z.add_(self.bias(layer, flat).unsqueeze(1))
+            # bmm + add_ beats baddbmm on CPU (measured); bmm's backward does not need its output
+            z = torch.bmm(h, tile.weights_t[layer], out=tile.z[layer])
+            z.add_(tile.biases[layer])
             zs.append(z)
             if layer < self.n_hidden:
-                h = self.activate(z, layer, flat)
+                h = self._activate_into(z, tile, layer)
                 hs.append(h)
         value, d = output_loss_and_grad(zs[-1], y, loss)
         for layer in reversed(range(self.n_layers)):
-            torch.bmm(d.transpose(1, 2), hs[layer], out=self.weight(layer, grad))
-            torch.sum(d, dim=1, out=self.bias(layer, grad))
+            torch.bmm(d.transpose(1, 2), hs[layer], out=tile.grad_weights[layer])
+            torch.sum(d, dim=1, out=tile.grad_biases[layer])
             if layer == 0:
                 break
-            dh = torch.bmm(d, self.weight(layer, flat), out=dh_buf[layer - 1])
-            d = self._backward_activation(dh, zs[layer - 1], hs[layer], layer - 1, flat, grad)
+            dh = torch.bmm(d, tile.weights[layer], out=tile.dh[layer - 1])
+            d = self._backward_tile(dh, zs[layer - 1], hs[layer], tile, layer - 1)
         return value
 
-    def _workspace(self, batch: int) -> tuple[list[Tensor], list[Tensor]]:
-        """Buffers for the pre-activations of every layer and the backward signal of every
-        hidden layer at this batch size (the last two batch sizes are kept)."""
-        cache = self.__dict__.setdefault("_workspaces", {})
-        key = (batch, self.flat.dtype, self.flat.device)  # .to() may have moved the parameters
-        if key not in cache:
-            if len(cache) >= 2:
-                cache.pop(next(iter(cache)))
-            new = lambda width: self.flat.new_empty(self.E, batch, width)  # noqa: E731
-            cache[key] = ([new(w) for w in self.sizes[1:]], [new(w) for w in self.sizes[1:-1]])
-        return cache[key]
+    def _tile_plan(self, batch: int, flat: Tensor, grad: Tensor) -> list[_Tile]:
+        """Every tile's views of ``flat`` and ``grad`` and its work buffers, made once for a
+        batch size, parameter and gradient buffer and kept (slicing ~30 views per layer and
+        tile on every call cost ~10% of a step). The last two plans are kept."""
+        cache = self.__dict__.setdefault("_plans", {})
+        key = (batch, self.tile_members, self.runs, flat.dtype, flat.device)
+        key += (flat.data_ptr(), grad.data_ptr(), grad.shape)
+        if key in cache:
+            return cache[key]
+        if len(cache) >= 2:
+            cache.pop(next(iter(cache)))
+        tiles = self.tiles(batch)
+        size = max(stop - start for start, stop in tiles)
+        new = lambda width: flat.new_empty(size, batch, width)  # noqa: E731
+        z_buf = [new(w) for w in self.sizes[1:]]
+        h_buf = [new(w) for w in self.sizes[1:-1]]
+        dh_buf = [new(w) for w in self.sizes[1:-1]]
+        plan = []
+        for start, stop in tiles:
+            n, sl = stop - start, slice(start, stop)
+            layers = range(self.n_layers)
+            hidden = range(self.n_hidden)
+            plan.append(
+                _Tile(
+                    start=start,
+                    stop=stop,
+                    runs=self._tile_runs(start, stop),
+                    weights=[self.weight(i, flat)[sl] for i in layers],
+                    weights_t=[self.weight(i, flat)[sl].transpose(1, 2) for i in layers],
+                    biases=[self.bias(i, flat)[sl].unsqueeze(1) for i in layers],
+                    grad_weights=[self.weight(i, grad)[sl] for i in layers],
+                    grad_biases=[self.bias(i, grad)[sl] for i in layers],
+                    act_params=[self.act_params(i, flat)[sl] for i in hidden],
+                    grad_act_params=[self.act_params(i, grad)[sl] for i in hidden],
+                    z=[buf[:n] for buf in z_buf],
+                    h=[buf[:n] for buf in h_buf],
+                    dh=[buf[:n] for buf in dh_buf],
+                )
+            )
+        cache[key] = plan
+        return plan
 
-    def _backward_activation(
-        self, dh: Tensor, z: Tensor, h: Tensor, layer: int, flat: Tensor, grad: Tensor
-    ) -> Tensor:
-        """``dz = dh * phi'(z)`` for hidden layer ``layer`` (fused where the activation has a
-        fused backward), and the gradients of its learnable activation parameters, written into
-        ``grad``. May overwrite ``dh``."""
-        params = self.act_params(layer, flat)
-        gparams = self.act_params(layer, grad)
-        gparams.zero_()
-        pieces = []
-        for run in self.runs:
-            sl = slice(run.start, run.stop)
-            act = run.activation
-            theta = [params[sl, k, None, None] for k in range(len(act.params))]
-            dh_run, z_run = dh[sl], z[sl]
-            for k, dp in enumerate(act.param_derivs(z_run, *theta) if theta else ()):
-                gparams[sl, k] = (dh_run * dp).sum(dim=(1, 2))
-            if act.backward is not None and not theta:
-                pieces.append(act.backward(dh_run, z_run, h[sl]))
+    def _tile_runs(self, start: int, stop: int) -> list[tuple[int, int, Activation]]:
+        """The activation runs within members ``start:stop``, as ``(a, b, activation)`` with
+        ``a:b`` counted from ``start``."""
+        return [
+            (max(run.start, start) - start, min(run.stop, stop) - start, run.activation)
+            for run in self.runs
+            if run.start < stop and run.stop > start
+        ]
+
+    def _activate_into(self, z: Tensor, tile: _Tile, layer: int) -> Tensor:
+        """``phi_m(z)`` for the members of ``tile`` at hidden layer ``layer``, into the tile's
+        buffer where the activation can write there (``Activation.fn_out``)."""
+        out, params = tile.h[layer], tile.act_params[layer]
+        for a, b, act in tile.runs:
+            theta = [params[a:b, k, None, None] for k in range(len(act.params))]
+            if act.fn_out is not None and not theta:
+                act.fn_out(z[a:b], out[a:b])
+            elif len(tile.runs) == 1:
+                return act.fn(z, *theta)
             else:
-                pieces.append(dh_run.mul_(act.deriv(z_run, *theta)))
-        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+                out[a:b].copy_(act.fn(z[a:b], *theta))
+        return out
+
+    def _backward_tile(self, dh: Tensor, z: Tensor, h: Tensor, tile: _Tile, layer: int) -> Tensor:
+        """``dz = dh * phi'(z)`` for the members of ``tile`` at hidden layer ``layer`` (fused
+        where the activation has a fused backward), and the gradients of its learnable
+        activation parameters, written into the gradient buffer. May overwrite ``dh``."""
+        params, gparams = tile.act_params[layer], tile.grad_act_params[layer]
+        if gparams.numel():
+            gparams.zero_()
+        for a, b, act in tile.runs:
+            theta = [params[a:b, k, None, None] for k in range(len(act.params))]
+            dh_run, z_run = dh[a:b], z[a:b]
+            for k, dp in enumerate(act.param_derivs(z_run, *theta) if theta else ()):
+                gparams[a:b, k] = (dh_run * dp).sum(dim=(1, 2))
+            if act.backward is not None and not theta:
+                dz = act.backward(dh_run, z_run, h[a:b])
+                if len(tile.runs) == 1:
+                    return dz
+                if dz.data_ptr() != dh_run.data_ptr():
+                    dh_run.copy_(dz)
+            else:
+                dh_run.mul_(act.deriv(z_run, *theta))
+        return dh
 
     # ---------------------------------------------------------------- export
     def member(self, m: int) -> nn.Sequential:

@@ -6,7 +6,8 @@ Each follows the update rule of its ``torch.optim`` namesake (defaults included)
 * ``momentum``: ``buf = mu * buf + g`` (``buf = g`` at the first step, as ``buf`` is 0 then),
   ``p -= lr * buf``
 * ``adam``:     ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``,
-  ``p -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps)``
+  ``p -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps)`` (``lr / (1-b1^t)`` rounded once,
+  as ``torch.optim.Adam`` does)
 * ``rmsprop``:  ``v = alpha v + (1-alpha) g^2``, ``p -= lr * g / (sqrt(v) + eps)``
 
 ``weight_decay`` adds ``wd * p`` to the gradient (coupled L2, as ``torch.optim``).
@@ -102,7 +103,9 @@ class EnsembleOptimizer:
         self.diverged = torch.zeros(E, dtype=torch.bool)
         """Members the trainer froze as diverged (kept across :func:`actlab.train.train` calls
         that go on with this optimiser)."""
-        self._lr = lr.to(param.dtype).to(param.device)[self.member_of]
+        self._lr = lr.to(param.device)
+        """Learning rate per member ``(E,)``, float64 (0 once frozen)."""
+        self._lr_elements = self._lr.to(param.dtype)[self.member_of]
         self._frozen: Tensor | None = None
         self._tmp = torch.empty_like(param)
         self._tmp2 = torch.empty_like(param)
@@ -139,7 +142,8 @@ class EnsembleOptimizer:
         """Stop updating ``members`` (a bool mask ``(E,)``) from now on."""
         self.active &= ~members.to(self.active.device)
         self._frozen = ~self.active[self.member_of]
-        self._lr.masked_fill_(self._frozen, 0.0)
+        self._lr.masked_fill_(~self.active, 0.0)
+        self._lr_elements.masked_fill_(self._frozen, 0.0)
 
     @torch.no_grad()
     def step(self, grad: Tensor) -> None:
@@ -153,50 +157,49 @@ class EnsembleOptimizer:
             grad = grad + torch.mul(p, cfg.weight_decay, out=u)
         self.steps += 1
         if cfg.name == "sgd":
-            p.sub_(torch.mul(grad, self._lr, out=t))
+            p.sub_(torch.mul(grad, self._lr_elements, out=t))
         elif cfg.name == "momentum":
             buf = self.state["buf"]
             buf.mul_(cfg.momentum).add_(grad)  # buf is 0 at a member's first step: buf = g
-            p.sub_(torch.mul(buf, self._lr, out=t))
+            p.sub_(torch.mul(buf, self._lr_elements, out=t))
         elif cfg.name == "adam":
             b1, b2 = cfg.betas
             m, v = self.state["m"], self.state["v"]
             m.mul_(b1).add_(torch.mul(grad, 1 - b1, out=t))
             v.mul_(b2).add_(torch.mul(grad, grad, out=t).mul_(1 - b2))
             c1, c2 = self._bias_corrections(b1, b2)
-            denom = self._divide(self._sqrt(v, out=u), c2).add_(cfg.eps)
-            step = self._divide(torch.div(m, denom, out=t).mul_(self._lr), c1)
-            p.sub_(step)
+            denom = self._per_member(self._sqrt(v, out=u), c2, "div_").add_(cfg.eps)
+            p.sub_(self._per_member(torch.div(m, denom, out=t), self._lr / c1, "mul_"))
         else:  # rmsprop
             v = self.state["v"]
             v.mul_(cfg.alpha).add_(torch.mul(grad, grad, out=t).mul_(1 - cfg.alpha))
             denom = self._sqrt(v, out=u).add_(cfg.eps)
-            p.sub_(torch.div(grad, denom, out=t).mul_(self._lr))
+            p.sub_(self._per_member(torch.div(grad, denom, out=t), self._lr, "mul_"))
 
-    def _bias_corrections(self, b1: float, b2: float) -> tuple[float | Tensor, float | Tensor]:
-        """Adam's ``1 - b1^t`` and ``sqrt(1 - b2^t)``: Python floats when every member is at
-        the same step ``t``, else one value per member ``(E,)`` (computed in Python once per
-        distinct ``t``, so that a member's numbers do not depend on the others' counts)."""
+    def _bias_corrections(self, b1: float, b2: float) -> tuple[Tensor, Tensor]:
+        """Adam's ``1 - b1^t`` and ``sqrt(1 - b2^t)`` per member ``(E,)``, float64, each
+        member at its own step ``t`` (computed in Python once per distinct ``t``, so that a
+        member's numbers do not depend on the others' counts)."""
         counts, inverse = torch.unique(self.steps, return_inverse=True)
         c1 = [1 - b1 ** int(t) for t in counts.tolist()]
         c2 = [math.sqrt(1 - b2 ** int(t)) for t in counts.tolist()]
-        if len(c1) == 1:
-            return c1[0], c2[0]
+        device = self._lr.device
+        table = torch.tensor([c1, c2], dtype=torch.float64)[:, inverse].to(device)
+        return table[0], table[1]
 
-        def per_member(values: list[float]) -> Tensor:
-            table = torch.tensor(values, dtype=torch.float64).to(self.param.dtype)
-            return table[inverse].to(self.param.device)
-
-        return per_member(c1), per_member(c2)
-
-    def _divide(self, x: Tensor, by: float | Tensor) -> Tensor:
-        """``x / by`` in place, ``by`` a number or one value per member ``(E,)`` (applied block
-        by block through ``(E, size)`` views: no per-element copy of ``by``)."""
-        if not isinstance(by, Tensor):
-            return x.div_(by)
-        E = by.numel()
+    def _per_member(self, x: Tensor, values: Tensor, op: str) -> Tensor:
+        """``x op= values[m]`` in place for every element of member m (``op``: ``"mul_"`` or
+        ``"div_"``; ``values`` ``(E,)`` float64, rounded once to ``x``'s dtype): one pass with
+        a Python number when every member has the same value, else block by block through
+        ``(E, size)`` views (no per-element copy of ``values``)."""
+        first = float(values[0])
+        if bool((values == first).all()):
+            # The Python float is rounded to x's dtype like the tensor below.
+            return getattr(x, op)(torch.tensor(first, dtype=x.dtype).item())
+        values = values.to(x.dtype)
+        E = values.numel()
         for offset, size in self.blocks:
-            x[offset : offset + E * size].view(E, size).div_(by[:, None])
+            getattr(x[offset : offset + E * size].view(E, size), op)(values[:, None])
         return x
 
     def _sqrt(self, v: Tensor, out: Tensor) -> Tensor:

@@ -82,7 +82,8 @@ class Config:
     """Re-initialise every affine layer as CleanRL's ``pqn.py`` does (:func:`orthogonal_init_`:
     orthogonal weights of gain sqrt(2), zero biases); False keeps PyTorch's default
     initialisation of :func:`actlab.rl.common.build_networks`. Measured on CartPole (relu, LN,
-    500k steps, seeds 0-5, ``end_e=0.05``), mean of the last 20 episodes: 500, 49, 500, 500, 500, 500 with it
+    500k steps, seeds 0-5, ``end_e=0.05``), mean of the last 20 episodes: 500, 49, 500, 500,
+    500, 500 with it
     (seed 1 held 500 from 350k to 450k steps, then fell in the last 50k) and 500, 321, 409, 374,
     263, 500 without; with it the returns also climb faster (episodes ending in 150k-200k:
     mean 285 vs 178)."""
