@@ -5,6 +5,10 @@ For each ensemble size E it times, each in a fresh subprocess (so that peak memo
 
 * ``actlab``          EnsembleMLP + train() (exact manual backward, fused flat-buffer Adam);
 * ``actlab-autograd`` the same ensemble with PyTorch autograd for the backward pass;
+* ``actlab-compiled`` opt-in: ``actlab`` with the Adam update as one ``torch.compile``'d kernel
+                      (``OptimizerConfig(compiled=True)``); the row's ``compile_seconds`` is the
+                      warm-up's time, compiling included (PyTorch caches it on disk: a second
+                      run of the benchmark pays less);
 * ``actlab-bf16``     opt-in reduced precision: the autograd path under
                       ``torch.autocast("cpu", torch.bfloat16)`` (bf16 matmuls, fp32 master
                       weights and Adam state); its rows add how far each member's final loss
@@ -41,7 +45,7 @@ import sys
 import time
 from pathlib import Path
 
-METHODS = ("loop", "torch.func", "actlab-autograd", "actlab", "actlab-bf16")
+METHODS = ("loop", "torch.func", "actlab-autograd", "actlab", "actlab-compiled", "actlab-bf16")
 SIZES = (1, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 1)
 N_POINTS = 200
 LR = 1e-3
@@ -154,33 +158,40 @@ def _time_torch_func(E: int, epochs: int, activation: str) -> tuple[float, int]:
     return time.perf_counter() - start, E
 
 
-def _time_actlab(E: int, epochs: int, activation: str, method: str) -> tuple[float, int, list]:
+def _time_actlab(E: int, epochs: int, activation: str, method: str) -> tuple[float, int, dict]:
     """Time ``epochs`` steps of ``train`` after a 3-step warm-up on a copy; returns the time,
-    E and every member's final training loss (of the timed run, from the initial weights)."""
+    E and extra fields: every member's final training loss (of the timed run, from the initial
+    weights) and the warm-up's seconds."""
     import contextlib
     import copy
+    import dataclasses
 
     import torch
 
     from actlab.models import EnsembleMLP
+    from actlab.optim import OptimizerConfig
     from actlab.train import TrainConfig, train
 
     x, y = _data()
     model = EnsembleMLP(1, list(SIZES[1:-1]), 1, activation, seeds=E, device=DEVICE)
-    backward = "manual" if method == "actlab" else "autograd"
+    backward = "autograd" if method in ("actlab-autograd", "actlab-bf16") else "manual"
+    optimizer = OptimizerConfig(compiled=method == "actlab-compiled")
     precision = (
         torch.autocast(DEVICE.split(":")[0], dtype=torch.bfloat16)
         if method == "actlab-bf16"
         else contextlib.nullcontext()
     )
+    config = TrainConfig(epochs=epochs, lr=LR, backward=backward, optimizer=optimizer)
     with precision:
-        train(copy.deepcopy(model), x, y, TrainConfig(epochs=3, lr=LR, backward=backward))
-        _sync()
         start = time.perf_counter()
-        result = train(model, x, y, TrainConfig(epochs=epochs, lr=LR, backward=backward))
+        train(copy.deepcopy(model), x, y, dataclasses.replace(config, epochs=3))
+        _sync()
+        warm_up = time.perf_counter() - start
+        start = time.perf_counter()
+        result = train(model, x, y, config)
         _sync()
         seconds = time.perf_counter() - start
-    return seconds, E, result.loss[-1].double().tolist()
+    return seconds, E, {"final_loss": result.loss[-1].double().tolist(), "warm_up_s": warm_up}
 
 
 def _matmul_gflops(n: int = 2048, repeats: int = 7) -> float:
@@ -211,7 +222,7 @@ def worker(method: str, E: int, epochs: int, activation: str, loop_models: int) 
     elif method == "torch.func":
         seconds, timed = _time_torch_func(E, epochs, activation)
     else:
-        seconds, timed, final_loss = _time_actlab(E, epochs, activation, method)
+        seconds, timed, extra = _time_actlab(E, epochs, activation, method)
     per_model = seconds / timed
     row = {
         "method": method,
@@ -224,7 +235,7 @@ def worker(method: str, E: int, epochs: int, activation: str, loop_models: int) 
     if DEVICE != "cpu":
         row["peak_gpu_mb"] = torch.cuda.max_memory_allocated(DEVICE) / 2**20
     if method.startswith("actlab"):
-        row["final_loss"] = final_loss
+        row.update(extra)
     return row
 
 
@@ -299,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         for base, key in (("loop", "speedup_vs_loop"), ("torch.func", "speedup_vs_torch_func")):
             if (base, r["E"]) in by:
                 r[key] = by[(base, r["E"])]["seconds_per_model"] / r["seconds_per_model"]
-        if r["method"] in ("actlab-autograd", "actlab-bf16") and ("actlab", r["E"]) in by:
+        if r["method"].startswith("actlab-") and ("actlab", r["E"]) in by:
             r.update(_loss_difference(r, by[("actlab", r["E"])]))
 
     header = (
@@ -318,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['fraction_of_peak']:8.1%} {ratio(r, 'speedup_vs_loop')} "
             f"{ratio(r, 'speedup_vs_torch_func')} {r['peak_rss_mb']:7.0f}"
         )
+    for r in rows:
+        if r["method"] == "actlab-compiled":
+            print(f"actlab-compiled E={r['E']}: warm-up with compiling {r['warm_up_s']:.1f} s")
     compared = [r for r in rows if "loss_rel_diff_median" in r]
     if compared:
         print(
