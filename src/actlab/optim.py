@@ -205,9 +205,8 @@ class EnsembleOptimizer:
         a Python number when every member has the same value, else block by block through
         ``(E, size)`` views (no per-element copy of ``values``)."""
         first = float(values[0])
-        if bool((values == first).all()):
-            # The Python float is rounded to x's dtype like the tensor below.
-            return getattr(x, op)(torch.tensor(first, dtype=x.dtype).item())
+        if bool((values == first).all()):  # PyTorch rounds the number to x's dtype once
+            return getattr(x, op)(first)
         values = values.to(x.dtype)
         E = values.numel()
         for offset, size in self.blocks:
