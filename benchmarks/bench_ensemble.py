@@ -5,10 +5,6 @@ For each ensemble size E it times, each in a fresh subprocess (so that peak memo
 
 * ``actlab``          EnsembleMLP + train() (exact manual backward, fused flat-buffer Adam);
 * ``actlab-autograd`` the same ensemble with PyTorch autograd for the backward pass;
-* ``actlab-compiled`` opt-in: ``actlab`` with the Adam update as one ``torch.compile``'d kernel
-                      (``OptimizerConfig(compiled=True)``); the row's ``compile_seconds`` is the
-                      warm-up's time, compiling included (PyTorch caches it on disk: a second
-                      run of the benchmark pays less);
 * ``actlab-bf16``     opt-in reduced precision: the autograd path under
                       ``torch.autocast("cpu", torch.bfloat16)`` (bf16 matmuls, fp32 master
                       weights and Adam state); its rows add how far each member's final loss
@@ -45,7 +41,7 @@ import sys
 import time
 from pathlib import Path
 
-METHODS = ("loop", "torch.func", "actlab-autograd", "actlab", "actlab-compiled", "actlab-bf16")
+METHODS = ("loop", "torch.func", "actlab-autograd", "actlab", "actlab-bf16")
 SIZES = (1, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 1)
 N_POINTS = 200
 LR = 1e-3
@@ -169,19 +165,17 @@ def _time_actlab(E: int, epochs: int, activation: str, method: str) -> tuple[flo
     import torch
 
     from actlab.models import EnsembleMLP
-    from actlab.optim import OptimizerConfig
     from actlab.train import TrainConfig, train
 
     x, y = _data()
     model = EnsembleMLP(1, list(SIZES[1:-1]), 1, activation, seeds=E, device=DEVICE)
     backward = "autograd" if method in ("actlab-autograd", "actlab-bf16") else "manual"
-    optimizer = OptimizerConfig(compiled=method == "actlab-compiled")
     precision = (
         torch.autocast(DEVICE.split(":")[0], dtype=torch.bfloat16)
         if method == "actlab-bf16"
         else contextlib.nullcontext()
     )
-    config = TrainConfig(epochs=epochs, lr=LR, backward=backward, optimizer=optimizer)
+    config = TrainConfig(epochs=epochs, lr=LR, backward=backward)
     with precision:
         start = time.perf_counter()
         train(copy.deepcopy(model), x, y, dataclasses.replace(config, epochs=3))
@@ -329,9 +323,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['fraction_of_peak']:8.1%} {ratio(r, 'speedup_vs_loop')} "
             f"{ratio(r, 'speedup_vs_torch_func')} {r['peak_rss_mb']:7.0f}"
         )
-    for r in rows:
-        if r["method"] == "actlab-compiled":
-            print(f"actlab-compiled E={r['E']}: warm-up with compiling {r['warm_up_s']:.1f} s")
     compared = [r for r in rows if "loss_rel_diff_median" in r]
     if compared:
         print(

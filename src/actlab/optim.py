@@ -6,19 +6,21 @@ Each follows the update rule of its ``torch.optim`` namesake (defaults included)
 * ``momentum``: ``buf = mu * buf + g`` (``buf = g`` at the first step, as ``buf`` is 0 then),
   ``p -= lr * buf``
 * ``adam``:     ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``,
-  ``p -= lr / (1-b1^t) * m / (sqrt(v) / sqrt(1-b2^t) + eps)`` (``lr / (1-b1^t)`` rounded once,
-  as ``torch.optim.Adam`` does)
+  ``p += lr * (-(1/(1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps))``
 * ``rmsprop``:  ``v = alpha v + (1-alpha) g^2``, ``p -= lr * g / (sqrt(v) + eps)``
 
 ``weight_decay`` adds ``wd * p`` to the gradient (coupled L2, as ``torch.optim``).
 
-Every member is updated by the same element-wise kernels over the whole buffer, with a learning
-rate per element (``lr`` of the element's member). Only plain, correctly rounded operations are
-used (``*``, ``+``, ``/``, ``sqrt``; no ``lerp``, ``addcmul`` or ``alpha=`` forms, and no fused
-optimiser kernel): those may use fused multiply-adds in their vectorised body but not in their
-tail, so an element's last bit would depend on where it falls in the buffer, i.e. on the other
-members. Here it cannot: a member's update is bit-identical whatever the others hold. A
-frozen (diverged) member gets learning rate 0 and a zero gradient from then on.
+A member's update is bit-identical whatever the other members hold and wherever its entries sit
+in the buffer. Element-wise kernels may round differently in their vectorised body and their
+scalar tail (a fused multiply-add in one only), and where a tail falls depends on the buffer's
+length and the thread split, i.e. on the other members. So SGD, momentum and RMSprop use only
+plain, correctly rounded operations (``*``, ``+``, ``/``, ``sqrt``; no ``lerp``, ``addcmul`` or
+``alpha=`` forms) with a learning rate per element or per member; Adam's moments and direction
+come from PyTorch's fused Adam kernel (one pass instead of ~12) given only lengths that are a
+multiple of :data:`ALIGN`, so that no element ever reaches its tail, and the learning rate is
+applied per member afterwards. A frozen (diverged) member gets learning rate 0 and a zero
+gradient from then on.
 
 Each member has its own step count ``t`` (``steps``): :meth:`EnsembleOptimizer.reset` can
 forget the state of some members only, whose next update is then a fresh optimiser's first.
@@ -37,6 +39,12 @@ __all__ = ["OPTIMIZERS", "OptimizerConfig", "EnsembleOptimizer"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 
+ALIGN = 16
+"""Elements: a multiple of every vector width PyTorch's CPU kernels use for float32 and float64
+(16 floats with AVX-512). Adam's fused kernel is only given lengths that are multiples of it."""
+
+_FUSED_ADAM = hasattr(torch, "_fused_adam_")
+
 
 @dataclass(frozen=True)
 class OptimizerConfig:
@@ -54,12 +62,6 @@ class OptimizerConfig:
     """Added to the denominator of Adam and RMSprop."""
     weight_decay: float = 0.0
     """Coupled L2 penalty added to the gradient."""
-    compiled: bool = False
-    """Opt-in, ``adam`` only: the update as one ``torch.compile``'d kernel (one pass over the
-    buffers instead of ~14; needs a C++ compiler; the first step compiles, ~15 s, cached on
-    disk by PyTorch for later processes). Equal to the default path to float rounding, not bit
-    for bit; a step at which members' step counts differ (after a partial :meth:`reset
-    <EnsembleOptimizer.reset>`) runs the default path."""
 
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
@@ -74,8 +76,6 @@ class OptimizerConfig:
         for key, ok in checks.items():
             if not ok:
                 raise ValueError(f"optimizer {key} out of range: {getattr(self, key)!r}")
-        if self.compiled and self.name != "adam":
-            raise ValueError(f"compiled=True is implemented for adam only, not {self.name!r}")
 
 
 class EnsembleOptimizer:
@@ -127,7 +127,12 @@ class EnsembleOptimizer:
         if members is None:
             self.steps = torch.zeros(E, dtype=torch.long)
             names = {"momentum": ("buf",), "adam": ("m", "v"), "rmsprop": ("v",)}
-            self.state = {k: torch.zeros_like(self.param) for k in names.get(self.config.name, ())}
+            n = self.param.numel()
+            padded = -(-n // ALIGN) * ALIGN  # Adam's fused kernel never meets a tail (step())
+            self._padded = {
+                k: self.param.new_zeros(padded) for k in names.get(self.config.name, ())
+            }
+            self.state = {k: buf[:n] for k, buf in self._padded.items()}
             return
         members = torch.as_tensor(members, dtype=torch.bool).reshape(-1)
         if members.numel() != E:
@@ -171,22 +176,90 @@ class EnsembleOptimizer:
             buf.mul_(cfg.momentum).add_(grad)  # buf is 0 at a member's first step: buf = g
             p.sub_(torch.mul(buf, self._lr_elements, out=t))
         elif cfg.name == "adam":
-            b1, b2 = cfg.betas
-            m, v = self.state["m"], self.state["v"]
-            c1, c2 = self._bias_corrections(b1, b2)
-            if cfg.compiled and bool((self.steps == self.steps[0]).all()):
-                scalars = torch.tensor([float(c1[0]), float(c2[0])], dtype=p.dtype)
-                _compiled_adam()(p, grad, m, v, self._lr_elements, scalars.to(p.device), cfg)
-                return
-            m.mul_(b1).add_(torch.mul(grad, 1 - b1, out=t))
-            v.mul_(b2).add_(torch.mul(grad, grad, out=t).mul_(1 - b2))
-            denom = self._per_member(self._sqrt(v, out=u), c2, "div_").add_(cfg.eps)
-            p.sub_(self._per_member(torch.div(m, denom, out=t), self._lr / c1, "mul_"))
+            step = self._adam_direction(grad) if _FUSED_ADAM else self._adam_direction_eager(grad)
+            p.add_(self._per_member(step, self._lr, "mul_"))
         else:  # rmsprop
             v = self.state["v"]
             v.mul_(cfg.alpha).add_(torch.mul(grad, grad, out=t).mul_(1 - cfg.alpha))
             denom = self._sqrt(v, out=u).add_(cfg.eps)
             p.sub_(self._per_member(torch.div(grad, denom, out=t), self._lr, "mul_"))
+
+    def _adam_direction(self, grad: Tensor) -> Tensor:
+        """Update Adam's moments and return ``-m_hat / (sqrt(v_hat) + eps)`` ``(N,)`` (the
+        step for a learning rate of 1), from PyTorch's fused Adam kernel
+        (``torch._fused_adam_``, one pass over the buffers instead of ~12).
+
+        The kernel is run with parameters ``u = 0`` and ``lr = 1``, so that it returns the
+        direction and the rate is applied per member afterwards. Its vectorised body and its
+        scalar tail round differently (a fused multiply-add in one, not the other: measured);
+        every tensor it is given has a length that is a multiple of :data:`ALIGN` (the moments
+        are padded, the last partial group of the gradient is copied into a padded scratch), so
+        no element ever reaches a tail: an element's numbers cannot depend on where it sits,
+        i.e. on the other members. Members at different step counts (after a partial
+        :meth:`reset`) are run once per count on copies of the moments, each member keeping
+        the results of its own count.
+        """
+        cfg, E = self.config, self.active.numel()
+        b1, b2 = cfg.betas
+        m, v = self._padded["m"], self._padded["v"]
+        n, padded = grad.numel(), m.numel()
+        body = n - n % ALIGN
+        grads = [grad[:body]]
+        if padded > body:
+            if getattr(self, "_grad_tail", None) is None:
+                self._grad_tail = grad.new_zeros(ALIGN)
+            self._grad_tail[: n - body].copy_(grad[body:])
+            grads.append(self._grad_tail)
+
+        def run(t: int, u: Tensor, m: Tensor, v: Tensor) -> None:
+            cuts = [(0, body), (body, padded)][: len(grads)]
+            step = torch.tensor(float(t), device=grad.device)
+            torch._fused_adam_(
+                [u[a:b] for a, b in cuts],
+                grads,
+                [m[a:b] for a, b in cuts],
+                [v[a:b] for a, b in cuts],
+                [],
+                [step] * len(cuts),
+                lr=1.0,
+                beta1=b1,
+                beta2=b2,
+                weight_decay=0.0,
+                eps=cfg.eps,
+                amsgrad=False,
+                maximize=False,
+            )
+
+        u = self._update_buffer(padded)
+        counts = self.steps.unique().tolist()
+        if len(counts) == 1:
+            run(counts[0], u.zero_(), m, v)
+            return u[:n]
+        m_new, v_new, u_new = torch.empty_like(m), torch.empty_like(v), torch.empty_like(u)
+        for t in counts:
+            run(t, u_new.zero_(), m_new.copy_(m), v_new.copy_(v))
+            mine = (self.steps == t).to(grad.device)
+            for offset, size in self.blocks:
+                part = slice(offset, offset + E * size)
+                for old, new in ((m, m_new), (v, v_new), (u, u_new)):
+                    old[part].view(E, size)[mine] = new[part].view(E, size)[mine]
+        return u[:n]
+
+    def _update_buffer(self, size: int) -> Tensor:
+        if getattr(self, "_update", None) is None or self._update.numel() != size:
+            self._update = self.param.new_empty(size)
+        return self._update
+
+    def _adam_direction_eager(self, grad: Tensor) -> Tensor:
+        """:meth:`_adam_direction` with plain element-wise operations, for a PyTorch without
+        ``torch._fused_adam_`` (equal to float rounding)."""
+        b1, b2 = self.config.betas
+        m, v, t, u = self.state["m"], self.state["v"], self._tmp, self._tmp2
+        m.mul_(b1).add_(torch.mul(grad, 1 - b1, out=t))
+        v.mul_(b2).add_(torch.mul(grad, grad, out=t).mul_(1 - b2))
+        c1, c2 = self._bias_corrections(b1, b2)
+        denom = self._per_member(self._sqrt(v, out=u), c2, "div_").add_(self.config.eps)
+        return self._per_member(torch.div(m, denom, out=t), -1.0 / c1, "mul_")
 
     def _bias_corrections(self, b1: float, b2: float) -> tuple[Tensor, Tensor]:
         """Adam's ``1 - b1^t`` and ``sqrt(1 - b2^t)`` per member ``(E,)``, float64, each
@@ -227,26 +300,3 @@ class EnsembleOptimizer:
         if tiny < info.tiny:
             return torch.sqrt(v, out=out)
         return torch.clamp(v, min=tiny, out=out).sqrt_()
-
-
-def _adam_kernel(
-    p: Tensor, g: Tensor, m: Tensor, v: Tensor, lr: Tensor, c: Tensor, cfg: OptimizerConfig
-) -> None:
-    """Adam's update in place, written for ``torch.compile`` to fuse into one pass: ``lr`` per
-    element, ``c = (1 - b1^t, sqrt(1 - b2^t))``; zeros of ``v`` raised as in ``_sqrt``."""
-    b1, b2 = cfg.betas
-    m.mul_(b1).add_(g * (1 - b1))
-    v.mul_(b2).add_(g * g * (1 - b2))
-    tiny = (cfg.eps * torch.finfo(p.dtype).eps * 1e-4) ** 2
-    denom = torch.clamp(v, min=tiny).sqrt() / c[1] + cfg.eps
-    p.sub_(m / denom * (lr / c[0]))
-
-
-_COMPILED: dict[str, object] = {}
-
-
-def _compiled_adam():
-    """The compiled :func:`_adam_kernel` (compiled on first use, shared by every optimiser)."""
-    if "adam" not in _COMPILED:
-        _COMPILED["adam"] = torch.compile(_adam_kernel, fullgraph=True, dynamic=False)
-    return _COMPILED["adam"]
