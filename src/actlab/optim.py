@@ -240,6 +240,8 @@ class EnsembleOptimizer:
             run(t, u_new.zero_(), m_new.copy_(m), v_new.copy_(v))
             mine = (self.steps == t).to(grad.device)
             for offset, size in self.blocks:
+                if not size:
+                    continue
                 part = slice(offset, offset + E * size)
                 for old, new in ((m, m_new), (v, v_new), (u, u_new)):
                     old[part].view(E, size)[mine] = new[part].view(E, size)[mine]
