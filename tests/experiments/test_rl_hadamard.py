@@ -560,3 +560,230 @@ def test_the_architecture_sentence_counts_gaps_there_at_init_and_widened_by_trai
     rows[0]["start"]["verdict"] = "inconclusive"
     rows[1]["change"]["verdict"] = "inconclusive"
     assert "come with the architecture" not in architecture_sentence(rows)
+
+
+# ------------------------------------------------------------------------ seeds that collapsed
+def _first_and_final_by_hand(m, c, seed):
+    """A seed's first finite curve point and its final return, straight from its episodes: the
+    mean of the episodes finished in the window ending at each grid point (the last value
+    carried over an empty window)."""
+    eps = m[(m.agent == c["agent"]) & (m.network == c["network"]) & (m.seed == seed)]
+    eps = eps[eps.metric == "return/episode"]
+    window = TINY.window * c["steps"]
+    points = []
+    for t in c["grid"]:
+        inside = eps[(eps.step > t - window) & (eps.step <= t)].value
+        if len(inside):
+            points.append(float(inside.mean()))
+        elif points:
+            points.append(points[-1])
+    return points[0], points[-1]
+
+
+def test_collapsed_seeds_are_counted_from_the_episodes(results):
+    """Each seed whose final return is below its first window's (near-random) return, counted
+    from the smoke run's episodes with a loop of its own; the smoke run has both kinds."""
+    from actlab.experiments.rl_hadamard.claims import collapsed_seeds, mostly_collapsed
+    from actlab.experiments.rl_hadamard.report import collapse_rows
+
+    m = results.metrics
+    cells = results.summary["cells"]
+    kinds = set()
+    for c in cells:
+        want = []
+        for seed in range(TINY.seeds):
+            first, final = _first_and_final_by_hand(m, c, seed)
+            want.append(final < first)
+        assert collapsed_seeds(c) == want, (c["agent"], c["network"])
+        assert mostly_collapsed(c) == (2 * sum(want) > len(want))
+        kinds.update(want)
+    assert kinds == {True, False}  # the check is not vacuous
+    rows = collapse_rows(cells)
+    by_hand = {
+        (c["agent"], c["network"]): [
+            s for s in range(TINY.seeds) if np.less(*_first_and_final_by_hand(m, c, s)[::-1])
+        ]
+        for c in cells
+    }
+    assert {(r["agent"], r["network"]): r["collapsed"] for r in rows} == {
+        k: v for k, v in by_hand.items() if v
+    }
+    for r in rows:
+        c = next(x for x in cells if (x["agent"], x["network"]) == (r["agent"], r["network"]))
+        assert r["collapsed_final"] == [c["per_seed_final"][s] for s in r["collapsed"]]
+        assert sorted(r["collapsed"] + r["rose"]) == list(range(TINY.seeds))
+
+
+def _split_cell(net, starts, finals, agent="pqn", env="CartPole-v1"):
+    return {
+        "agent": agent,
+        "env": env,
+        "network": net,
+        "steps": 1000,
+        "seeds": len(finals),
+        "grid": [500.0, 1000.0],
+        "curves": [[None, s, f] for s, f in zip(starts, finals, strict=True)],
+        "per_seed_final": finals,
+        "per_seed_auc": [(s + f) / 2 for s, f in zip(starts, finals, strict=True)],
+        "final": {"mean": float(np.mean(finals))},
+        "diagnostics": {},
+    }
+
+
+def test_the_collapse_sentence_gives_each_seeds_fate_and_the_iqm():
+    from actlab.experiments.rl_hadamard.report import collapse_sentence, learning_sentence
+
+    split = _split_cell("tanh", [22, 25, 20, 23, 24], [9.5, 10.1, 80.0, 9.8, 50.0])
+    fine = _split_cell("tanh-hadamard", [22, 25, 20, 23, 24], [120, 90, 80, 60, 50])
+    text = collapse_sentence([split, fine])
+    assert "with `tanh`: 3 of 5 seeds fell below their own near-random start" in text
+    assert "final returns of 9.5, 10.1 and 9.8 (their starts: 22, 25 and 23)" in text
+    assert "2 ended above it, at 80 and 50" in text
+    assert "`tanh-hadamard`" not in text  # no seed of it collapsed
+    assert "between 9.5 and 10.1 (median 9.8)" in text
+    assert "In 1 of these cells most seeds collapsed" in text
+    assert collapse_sentence([fine]) == ""
+    assert text in learning_sentence([split, fine])
+
+
+def test_claims_resting_on_mostly_collapsed_cells_are_marked():
+    """A claim row carries the compared networks where most seeds collapsed; the table marks
+    only those rows and the text counts them among the reproduced claims."""
+    from actlab.experiments.rl_hadamard.report import collapsed_claims_sentence
+
+    starts = [22, 25, 20, 23, 24]
+    cells = [
+        _split_cell("tanh", starts, [9.5, 10.1, 80.0, 9.8, 50.0]),  # 3 of 5 collapsed
+        _split_cell("tanh-hadamard", starts, [300, 310, 320, 330, 340]),
+        _split_cell("tanh", starts, [100, 110, 9.0, 120, 130], agent="dqn"),  # 1 of 5
+        _split_cell("tanh-hadamard", starts, [300, 310, 320, 330, 340], agent="dqn"),
+    ]
+    rows = claims_table(cells)
+    assert [(r["agent"], r["collapsed"]) for r in rows] == [("pqn", ["tanh"]), ("dqn", [])]
+    assert all(r["verdict"] == "reproduced" for r in rows)
+    lines = claims_markdown(rows)[2:]
+    assert "rests on cells where most seeds collapsed*: `tanh`" in lines[0]
+    assert "collapsed" not in lines[1]
+    assert collapsed_claims_sentence(rows).startswith("1 of the 2 reproduced claims rest on")
+    assert collapsed_claims_sentence([r for r in rows if r["agent"] == "dqn"]) == ""
+    more = [*rows, {**rows[0], "verdict": "inconclusive"}]  # counted among the reproduced only
+    assert collapsed_claims_sentence(more).startswith("1 of the 2 reproduced claims rest on")
+
+
+def test_the_measured_list_reads_the_runs_config(results):
+    """Budget, ε schedule per agent (from the agents' configs rebuilt from the run's config),
+    window, probe and the step the diagnostics end at; a changed config changes the list."""
+    from actlab.experiments.rl_hadamard.report import exploration_sentence, measured_list
+
+    text = "\n".join(measured_list(results.summary))
+    pqn = ex.agent_config("pqn", "CartPole-v1", "tanh", TINY)
+    assert pqn.end_e == 0.2
+    assert (
+        f"PQN on CartPole-v1: ε-greedy, ε from 1 down to 0.2 over the first "
+        f"{int(pqn.exploration_fraction * 600):,} of 600 steps, then 0.2" in text
+    )
+    assert "PPO on CartPole-v1: actions sampled from the actor's softmax policy" in text
+    assert "`tanh`, `tanh-hadamard`" in text and "120 → 84" in text
+    assert (
+        "the Hadamard layer replaces the representation layer (PPO on CartPole-v1) or every "
+        "hidden layer (PQN on CartPole-v1); PQN puts LayerNorm before each activation." in text
+    )
+    assert "MinAtar" not in text
+    assert "sliding window of 50% of its budget" in text and "at 5 points" in text
+    assert "every 300 steps" in text and "batch of 32 probe states" in text
+    last = results.summary["cells"][0]["diagnostics"]["effective_rank"]["steps"][1]
+    assert f"*the end* is the last record: step {last:,} of 512 (PPO on CartPole-v1" in text
+    assert "*training* episode" in text
+    assert "PQN on CartPole-v1 ends at ε = 0.2" in exploration_sentence(results.summary)
+
+    changed = {
+        **results.summary,
+        "config": {**results.summary["config"], "classic_steps": 1000, "window": 0.2},
+    }
+    text = "\n".join(measured_list(changed))
+    assert f"over the first {int(pqn.exploration_fraction * 1000):,} of 1,000 steps" in text
+    assert "sliding window of 20% of its budget" in text
+
+
+def test_the_report_defines_effective_rank_before_using_it_and_names_the_end_step(results):
+    from actlab.experiments.rl_hadamard.report import EFFECTIVE_RANK, report
+
+    text = report(results)
+    first = text.lower().index("effective rank")
+    assert text.index(EFFECTIVE_RANK) <= first
+    assert "`erank = exp(−Σ_k p_k log p_k)`" in EFFECTIVE_RANK
+    assert "*At the end* means at the last diagnostic record, step 300 of 512" in text
+    assert text.index("*training* episode") < text.index("figures/returns.png")
+
+
+def test_effective_rank_definition_matches_actlabs_function():
+    """The chapter's formula written out in NumPy equals the probe actlab measures with."""
+    from actlab.probes.functional import effective_rank
+
+    h = torch.randn(3, 40, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    h[1, :, 6:] = 0  # fewer directions used
+    for e in range(3):
+        sigma = np.linalg.svd(h[e].numpy(), compute_uv=False)
+        p = sigma / sigma.sum()
+        p = p[p > 0]
+        assert effective_rank(h)[e].item() == pytest.approx(np.exp(-(p * np.log(p)).sum()))
+
+
+# ------------------------------------------------------------------------ figure details
+def test_split_panels_draw_each_seed_and_networks_have_their_own_colour(results):
+    from actlab.experiments.rl_hadamard.figures import network_style, plot_returns
+
+    assert network_style("tanh")["color"] != network_style("tanh-hadamard")["color"]
+    assert network_style("tanh")["marker"] != network_style("tanh-hadamard")["marker"]
+    assert network_style("relu")["color"] != network_style("relu-hadamard")["color"]
+    assert network_style("relu")["color"] != network_style("tanh-wide")["color"]
+    fig = plot_returns(results)
+    by_title = {ax.get_title().split("\n")[0]: ax for ax in fig.axes if ax.get_visible()}
+    pqn, ppo = by_title["PQN on CartPole-v1"], by_title["PPO on CartPole-v1"]
+    assert "each seed" in pqn.get_title() and "each seed" not in ppo.get_title()
+    seed_lines = [ln for ln in pqn.lines if len(ln.get_xdata()) == TINY.curve_points]
+    assert len(seed_lines) == TINY.seeds * 2  # one per seed of each network
+    first_pqn = next(c for c in results.summary["cells"] if c["agent"] == "pqn")
+    finals = sorted(
+        float(ln.get_ydata()[0])
+        for ln in pqn.lines
+        if len(ln.get_xdata()) == 1 and ln.get_color() == network_style("tanh")["color"]
+    )
+    assert finals == pytest.approx(sorted(first_pqn["per_seed_final"]))
+    assert ppo.collections  # the IQM band where the seeds did not split
+    labels = fig.legends[0].get_texts()
+    assert [t.get_text() for t in labels] == ["tanh", "tanh-hadamard"]
+
+
+def test_the_diagnostics_figure_reads_low_ranks_and_keeps_end_markers_visible():
+    from actlab.experiments.base import Results
+    from actlab.experiments.rl_hadamard.figures import START_OFFSET, log_ticks, plot_diagnostics
+
+    assert log_ticks([2.4, 60.0]) == [2, 3, 5, 10, 20, 30, 50, 100]
+    assert log_ticks([3.1, 4.6]) == [3, 5]
+    assert [t for t in log_ticks([2.6, 9.0]) if t < 5] == [2, 3]
+
+    def cell(net, start, end):
+        stat = {"mean": end, "lo": end - 0.2, "hi": end + 0.2}
+        return {
+            "agent": "dqn",
+            "env": "CartPole-v1",
+            "network": net,
+            "diagnostics": {
+                "effective_rank": {"start": {"mean": start}, "end": stat, "steps": [0, 9]}
+            },
+        }
+
+    cells = [cell("tanh", 3.4, 3.6), cell("tanh-hadamard", 5.2, 3.9)]
+    fig = plot_diagnostics(Results(metrics=_tiny_metrics(), summary={"cells": cells}))
+    ax = fig.axes[0]
+    assert [t for t in ax.get_xticks() if t < 5] == [3]
+    points = [ln for ln in ax.lines if len(ln.get_xdata()) == 1]  # legend handles are empty
+    end = [ln for ln in points if ln.get_markerfacecolor() != "white"]
+    start = [ln for ln in points if ln.get_markerfacecolor() == "white"]
+    assert len(end) == len(start) == 2
+    assert min(ln.get_zorder() for ln in end) > max(ln.get_zorder() for ln in start)
+    for s, e in zip(start, end, strict=True):
+        assert s.get_ydata()[0] - e.get_ydata()[0] == pytest.approx(START_OFFSET)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "tanh" in labels and "tanh-hadamard" in labels

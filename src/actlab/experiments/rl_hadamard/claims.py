@@ -35,7 +35,16 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["CLAIMS", "Claim", "claim_verdict", "claims_table", "paired_verdict"]
+__all__ = [
+    "CLAIMS",
+    "Claim",
+    "claim_verdict",
+    "claims_table",
+    "paired_verdict",
+    "seed_starts",
+    "collapsed_seeds",
+    "mostly_collapsed",
+]
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,30 @@ def claim_verdict(
     return out
 
 
+def seed_starts(cell: dict[str, Any]) -> list[float]:
+    """Each seed's first finite point of its return curve (the first window of training, played
+    near-randomly: epsilon close to 1, an untrained policy); NaN for a seed with no episode."""
+    return [next((float(v) for v in row if _finite(v)), math.nan) for row in cell.get("curves", [])]
+
+
+def collapsed_seeds(cell: dict[str, Any]) -> list[bool | None]:
+    """Per seed, whether its final return fell *below* its own near-random start (the first
+    point of its curve): the agent ended worse than the random play it began with. ``None``
+    where either is missing."""
+    out: list[bool | None] = []
+    if "curves" not in cell or "per_seed_final" not in cell:
+        return out
+    for start, final in zip(seed_starts(cell), cell["per_seed_final"], strict=True):
+        out.append(final < start if _finite(start) and _finite(final) else None)
+    return out
+
+
+def mostly_collapsed(cell: dict[str, Any]) -> bool:
+    """More than half of the cell's seeds (of those with both numbers) collapsed."""
+    known = [v for v in collapsed_seeds(cell) if v is not None]
+    return bool(known) and 2 * sum(known) > len(known)
+
+
 def _values(cell: dict[str, Any], metric: str, when: str = "end") -> list[float | None] | None:
     if metric == "auc":
         return cell["per_seed_auc"]
@@ -161,6 +194,8 @@ def claims_table(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "metric": claim.metric,
                     "network": claim.network,
                     "baseline": claim.baseline,
+                    # the compared cells where most seeds ended below their near-random start
+                    "collapsed": [c["network"] for c in (a, b) if mostly_collapsed(c)],
                     **claim_verdict(va, vb, claim.sign),
                 }
             )

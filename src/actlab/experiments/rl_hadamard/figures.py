@@ -9,23 +9,47 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from actlab.experiments.base import Results
-from actlab.plotting.style import color_of, new_figure, style
+from actlab.experiments.rl_hadamard.claims import collapsed_seeds
+from actlab.plotting.style import PALETTE, color_of, new_figure, style
 from actlab.rl.stats import interval_estimate
 
 __all__ = ["figures", "plot_returns", "plot_diagnostics", "network_style"]
 
 AGENT_NAMES = {"dqn": "DQN", "ppo": "PPO", "pqn": "PQN"}
 STYLES = {"": "-", "hadamard": "--", "wide": ":"}
+MARKERS = {"": "o", "hadamard": "D", "wide": "s"}
+NETWORK_COLORS = {
+    "tanh-hadamard": "#7b3294",  # purple against tanh's orange
+    "tanh-wide": "#8c510a",  # brown
+    "relu-hadamard": "#1b9e77",  # teal against ReLU's blue
+}
 
 
 def network_style(name: str) -> dict[str, Any]:
-    """Colour of the activation, line style of the kind (plain solid, Hadamard dashed, widened
-    dotted)."""
+    """Colour, line style and marker of a network: a plain network in its activation's colour,
+    solid, circles; its Hadamard and widened forms in colours of their own (a Hadamard network
+    must not be told from its plain one by the dash alone), dashed with diamonds and dotted
+    with squares."""
     act, _, kind = name.partition("-")
-    return {"color": color_of(act), "linestyle": STYLES.get(kind, "-")}
+    color = color_of(act)
+    if kind:
+        color = NETWORK_COLORS.get(name) or color_of(name)
+        if color == color_of(act):  # a hash that lands on the plain colour: another one
+            color = next(c for c in PALETTE if c != color)
+    return {"color": color, "linestyle": STYLES.get(kind, "-"), "marker": MARKERS.get(kind, "o")}
+
+
+def _line(st: dict[str, Any]) -> dict[str, Any]:
+    return {"color": st["color"], "linestyle": st["linestyle"]}
+
+
+def split_panel(cells: list[dict[str, Any]]) -> bool:
+    """Whether a panel's seeds must be drawn one by one: some seed of one of its cells ended
+    below its own near-random start while others did not, which the IQM band would hide."""
+    return any(any(collapsed_seeds(c)) for c in cells)
 
 
 def _band(curves: list[list[float | None]], reps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -49,8 +73,8 @@ def _panels(cells: list[dict[str, Any]]) -> list[tuple[str, str]]:
 def plot_returns(results: Results) -> Figure:
     """One panel per (environment, agent) that ran (no empty panels), two columns up to four
     panels, so that each stays legible at the page's width; the IQM over seeds with its
-    95% bootstrap band, whose edges carry the network's line style (tanh and tanh-Hadamard
-    share a colour)."""
+    95% bootstrap band, whose edges carry the network's line style; a panel whose seeds split
+    (:func:`split_panel`) draws each seed instead, since an IQM there stands for no seed."""
     cells = results.summary["cells"]
     panels = _panels(cells)
     ncols = 2 if len(panels) <= 4 else 3
@@ -62,15 +86,26 @@ def plot_returns(results: Results) -> Figure:
         for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         for ax, (env, agent) in zip(axes.flat, panels, strict=False):
-            for c in (c for c in cells if c["env"] == env and c["agent"] == agent):
+            mine = [c for c in cells if c["env"] == env and c["agent"] == agent]
+            seedwise = split_panel(mine)
+            for c in mine:
                 grid = np.asarray(c["grid"])
-                mid, lo, hi = _band(c["curves"], reps)
                 st = network_style(c["network"])
-                ax.plot(grid, mid, label=c["network"], lw=1.8, **st)
+                mark = {"marker": st["marker"], "markevery": max(len(grid) // 6, 1), "ms": 4}
+                if seedwise:  # each seed its own thin line, its final return a marker
+                    for row in c["curves"]:
+                        y = np.array([math.nan if v is None else v for v in row], dtype=float)
+                        ax.plot(grid, y, lw=0.9, alpha=0.75, **_line(st))
+                        ax.plot(grid[-1:], y[-1:], st["marker"], color=st["color"], ms=4)
+                    ax.plot([], [], label=c["network"], lw=1.8, **_line(st), **mark)
+                    continue
+                mid, lo, hi = _band(c["curves"], reps)
+                ax.plot(grid, mid, label=c["network"], lw=1.8, **_line(st), **mark)
                 ax.fill_between(grid, lo, hi, color=st["color"], alpha=0.12, lw=0)
                 for edge in (lo, hi):
-                    ax.plot(grid, edge, lw=0.6, alpha=0.6, **st)
-            ax.set_title(f"{AGENT_NAMES[agent]} on {env}", fontsize=10)
+                    ax.plot(grid, edge, lw=0.6, alpha=0.6, **_line(st))
+            title = f"{AGENT_NAMES[agent]} on {env}"
+            ax.set_title(title + ("\n(each seed; seeds split)" if seedwise else ""), fontsize=10)
             ax.set_xlabel("environment steps per agent")
             ax.set_ylabel("episode return")
             ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
@@ -87,7 +122,12 @@ def plot_returns(results: Results) -> Figure:
             loc="outside lower center",
             ncol=len(labels),
             frameon=False,
-            title=f"IQM over {' or '.join(map(str, seeds))} seeds, 95% stratified-bootstrap band",
+            title=f"IQM over {' or '.join(map(str, seeds))} seeds, 95% stratified-bootstrap band"
+            + (
+                "; a panel titled 'each seed': one thin line per seed"
+                if any(split_panel([c]) for c in cells)
+                else ""
+            ),
             title_fontsize=9,
         )
     return fig
@@ -108,20 +148,47 @@ def _point(stat: dict[str, Any]) -> tuple[float, float, float]:
     return mean, lo, hi
 
 
+def log_ticks(values: list[float]) -> list[float]:
+    """Ticks for a log axis over ``values``: 1-2-3-5 per decade from the decade below the
+    smallest to the one above the largest, kept within a step of the data, so that low values
+    (an effective rank of 2 or 3) can be read as well as high ones."""
+    finite = [v for v in values if math.isfinite(v) and v > 0]
+    if not finite:
+        return []
+    lo, hi = min(finite), max(finite)
+    ticks = [
+        m * 10.0**e
+        for e in range(math.floor(math.log10(lo)), math.floor(math.log10(hi)) + 1)
+        for m in (1, 2, 3, 5)
+    ]
+    below = [t for t in ticks if t <= lo]
+    above = [t for t in ticks if t >= hi]
+    first = below[-1] if below else ticks[0]
+    last = above[0] if above else 10.0 ** (math.floor(math.log10(hi)) + 1)
+    return [t for t in ticks if first <= t <= last] + ([last] if last not in ticks else [])
+
+
+START_OFFSET = 0.22
+"""How far below its row an initialisation marker sits, so that it never hides the end one."""
+
+
 def plot_diagnostics(results: Results) -> Figure:
     """The representation layer per cell: one row per cell, one panel per metric (a dead unit
     count and a saturated share of pairs are different quantities: separate panels); at the
-    end of training the mean over seeds with its 95% t-interval (filled), at initialisation
-    the mean (open), so that a difference that came with the architecture shows."""
+    last diagnostic record the mean over seeds with its 95% t-interval (filled marker, drawn on
+    top), at initialisation the mean (open marker, a little below the row so that it never
+    hides the end), so that a difference that came with the architecture shows. Each network
+    has its own colour and marker, in the legend."""
     cells = results.summary["cells"]
     labels = [
         f"{AGENT_NAMES[c['agent']]} · {c['env'].split('/')[-1]} · {c['network']}" for c in cells
     ]
     with style():
         metrics = [m for m in METRICS if any(m[0] in c["diagnostics"] for c in cells)]
-        fig = new_figure(figsize=(9.5, 0.3 * len(cells) + 1.6))
+        fig = new_figure(figsize=(9.5, 0.34 * len(cells) + 1.9))
         axes = fig.subplots(1, max(len(metrics), 1), sharey=True, squeeze=False)[0]
         for ax, (key, title, log) in zip(axes, metrics, strict=False):
+            shown: list[float] = []
             for y, c in enumerate(cells):
                 d = c["diagnostics"].get(key)
                 if d is None:
@@ -130,28 +197,46 @@ def plot_diagnostics(results: Results) -> Figure:
                 mean, lo, hi = _point(d["end"])
                 if log:  # an effective rank is at least 1; a t-interval can reach below
                     lo = max(lo, 1.0)
-                ax.plot([lo, hi], [y, y], color=st["color"], lw=2)
-                ax.plot([mean], [y], "o", color=st["color"], ms=4.5)
                 start, _, _ = _point(d["start"])
-                ax.plot([start], [y], "o", mfc="none", color=st["color"], ms=6, mew=1)
+                ax.plot(
+                    [start],
+                    [y + START_OFFSET],
+                    st["marker"],
+                    mfc="white",
+                    color=st["color"],
+                    ms=5,
+                    mew=1,
+                    zorder=2,
+                )
+                ax.plot([lo, hi], [y, y], color=st["color"], lw=2, zorder=3)
+                ax.plot([mean], [y], st["marker"], color=st["color"], ms=5, zorder=4, mec="white")
+                shown += [lo, hi, mean, start]
             ax.set_title(title, fontsize=9)
             ax.grid(axis="x", alpha=0.3)
             if log:
                 ax.set_xscale("log")
-                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                ticks = log_ticks(shown)
+                ax.xaxis.set_major_locator(FixedLocator(ticks))
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
                 ax.xaxis.set_minor_formatter(NullFormatter())
+                if ticks:
+                    ax.set_xlim(ticks[0] / 1.1, ticks[-1] * 1.1)
         axes[0].set_yticks(range(len(cells)), labels, fontsize=8)
         axes[0].set_ylim(len(cells) - 0.5, -0.5)
         handles = [
-            axes[0].plot([], [], "o", color="0.3", ms=4.5)[0],
-            axes[0].plot([], [], "o", mfc="none", color="0.3", ms=6)[0],
+            axes[0].plot([], [], "o", color="0.3", ms=5)[0],
+            axes[0].plot([], [], "o", mfc="white", color="0.3", ms=5)[0],
         ]
+        names = ["last diagnostic record: mean, 95% interval over seeds", "initialisation: mean"]
+        for net in dict.fromkeys(c["network"] for c in cells):
+            st = network_style(net)
+            handles.append(axes[0].plot([], [], st["marker"], color=st["color"], ms=5)[0])
+            names.append(net)
         fig.legend(
             handles,
-            ["end of training: mean, 95% interval over seeds", "initialisation: mean"],
+            names,
             loc="outside lower center",
-            ncol=2,
+            ncol=min(len(names), 5),
             frameon=False,
             fontsize=8,
         )

@@ -6,8 +6,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from actlab.experiments.base import Results
-from actlab.experiments.rl_hadamard.claims import CLAIMS, claims_table, paired_verdict
+from actlab.experiments.rl_hadamard.claims import (
+    CLAIMS,
+    claims_table,
+    collapsed_seeds,
+    mostly_collapsed,
+    paired_verdict,
+    seed_starts,
+)
 from actlab.report.format import num, pct, pct_ci, ratio
 from actlab.stats import as_float
 
@@ -25,6 +34,14 @@ __all__ = [
     "paired_sentence",
     "iqm_sentence",
     "architecture_sentence",
+    "collapse_rows",
+    "collapse_sentence",
+    "measured_list",
+    "exploration_rows",
+    "end_steps_text",
+    "collapsed_claims_sentence",
+    "exploration_sentence",
+    "EFFECTIVE_RANK",
 ]
 
 AGENT_NAMES = {"dqn": "DQN", "ppo": "PPO", "pqn": "PQN"}
@@ -91,29 +108,291 @@ def learning_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def learning_sentence(cells: list[dict[str, Any]]) -> str:
     """Names the cells whose final return is not above their start (paired interval holds 0 or
-    lies below): their claims are about agents that had not yet learned."""
+    lies below), then what their seeds did one by one (:func:`collapse_sentence`): an IQM near
+    the start can hide seeds that collapsed below it beside seeds that learned."""
     rows = learning_rows(cells)
     flat = [r for r in rows if r["verdict"] != "reproduced"]
     if not flat:
-        return (
+        text = (
             f"Every cell ended measurably above its start (all {len(rows)}: each seed's final "
             "return minus its first point of the curve, paired 95% t-interval above 0)."
         )
-    names = "; ".join(
-        f"{AGENT_NAMES[r['agent']]} on {r['env']} with `{r['network']}` "
-        f"({_signed(r['diff'])} [{_signed(r['lo'])}, {_signed(r['hi'])}])"
-        for r in flat
+    else:
+        names = "; ".join(
+            f"{AGENT_NAMES[r['agent']]} on {r['env']} with `{r['network']}` "
+            f"({_signed(r['diff'])} [{_signed(r['lo'])}, {_signed(r['hi'])}])"
+            for r in flat
+        )
+        text = (
+            f"{len(flat)} of {len(rows)} cells did **not** end measurably above their start "
+            "(each seed's final return minus its first point of the curve, played "
+            f"near-randomly; paired 95% t-interval holds 0 or lies below): {names}."
+        )
+    more = collapse_sentence(cells)
+    return f"{text} {more}" if more else text
+
+
+def collapse_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per cell with at least one collapsed seed (final return below the seed's own
+    near-random start, :func:`~actlab.experiments.rl_hadamard.claims.collapsed_seeds`): the
+    collapsed seeds' finals and starts, the other seeds' finals, and whether most collapsed."""
+    out = []
+    for c in cells:
+        flags = collapsed_seeds(c)
+        if not any(flags):
+            continue
+        starts = seed_starts(c)
+        down = [i for i, f in enumerate(flags) if f]
+        up = [i for i, f in enumerate(flags) if f is False]
+        out.append(
+            {
+                "agent": c["agent"],
+                "env": c["env"],
+                "network": c["network"],
+                "seeds": len(flags),
+                "collapsed": down,
+                "collapsed_final": [float(c["per_seed_final"][i]) for i in down],
+                "collapsed_start": [starts[i] for i in down],
+                "rose": up,
+                "rose_final": [float(c["per_seed_final"][i]) for i in up],
+                "iqm": as_float(c.get("final", {}).get("mean")),
+                "most": mostly_collapsed(c),
+            }
+        )
+    return out
+
+
+def _list(values: list[float]) -> str:
+    parts = [num(v, 3) for v in values]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def collapse_sentence(cells: list[dict[str, Any]]) -> str:
+    """Seed by seed, in the cells where some seed ended *below* its near-random start: how many
+    collapsed and to what, how many rose and to what, and what the IQM does with the split."""
+    rows = collapse_rows(cells)
+    if not rows:
+        return ""
+    parts = []
+    for r in rows:
+        part = (
+            f"{AGENT_NAMES[r['agent']]} on {r['env']} with `{r['network']}`: "
+            f"{len(r['collapsed'])} of {r['seeds']} seeds fell below their own near-random "
+            f"start, to final returns of {_list(r['collapsed_final'])} (their starts: "
+            f"{_list(r['collapsed_start'])})"
+        )
+        if r["rose"]:
+            part += f"; {len(r['rose'])} ended above it, at {_list(r['rose_final'])}"
+        part += f" (IQM {num(r['iqm'], 3)})"
+        parts.append(part)
+    finals = sorted(v for r in rows for v in r["collapsed_final"])
+    most = [r for r in rows if r["most"]]
+    text = (
+        "Seed by seed, the final returns split: "
+        + "; ".join(parts)
+        + f". The {len(finals)} collapsed seeds end between {num(finals[0], 3)} and "
+        f"{num(finals[-1], 3)} (median {num(float(np.median(finals)), 3)}), *below* the random "
+        "play they started from: not agents that had not learned yet but ones whose greedy "
+        "policy got worse than chance"
+        + (
+            " (on CartPole an episode that always pushes the cart the same way lasts about 10 "
+            "steps)"
+            if any(r["env"].startswith("CartPole") for r in rows)
+            else ""
+        )
+        + ". The interquartile mean averages the middle seeds, "
+        "so it mixes the collapsed seeds with those that learned and describes neither; the "
+        "return figure draws each seed of these panels as a thin line."
     )
-    return (
-        f"{len(flat)} of {len(rows)} cells did **not** end measurably above their start "
-        "(each seed's final return minus its first point of the curve, near-random play; "
-        f"paired 95% t-interval holds 0 or lies below): {names}. Their claims compare agents "
-        "that had not learned yet, and their diagnostics describe barely trained networks."
-    )
+    if most:
+        text += (
+            f" In {len(most)} of these cells most seeds collapsed; the claims that rest on "
+            "them are marked in the claims table."
+        )
+    return text
 
 
 def _signed(v: Any) -> str:
     return "n/a" if math.isnan(as_float(v)) else f"{as_float(v):+.3g}"
+
+
+EFFECTIVE_RANK = (
+    "The *effective rank* (Roy & Vetterli 2007) of a layer is read from the singular values "
+    "`σ_1 ≥ σ_2 ≥ …` of its `(probe states × units)` output matrix: with `p_k = σ_k / Σ_j σ_j`, "
+    "`erank = exp(−Σ_k p_k log p_k)`, the exponential of the entropy of the normalised "
+    "singular values (computed in float64; an all-zero matrix counts 0). It lies between 1 "
+    "(every state maps onto one direction) and the number of units or of states, whichever is "
+    "smaller (all directions used equally): a higher value is a representation that spreads "
+    "the states over more directions."
+)
+
+
+def _agent_config(summary: dict[str, Any], agent: str, env: str, net: str) -> Any | None:
+    """The agent's own settings for a cell, rebuilt from the run's saved config (the keys this
+    code's Config knows; ``None`` when they no longer make a valid config)."""
+    from actlab.experiments.rl_hadamard import experiment as ex
+
+    known = {f.name for f in ex.dataclasses.fields(ex.Config)}
+    try:
+        cfg = ex.Config(**{k: v for k, v in summary["config"].items() if k in known})
+        return ex.agent_config(agent, env, net, cfg)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def exploration_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """How each (agent, environment) of the run chose its actions while training, read from the
+    agents' configs rebuilt from the run's config: epsilon's start, end and the steps it anneals
+    over for DQN and PQN; PPO samples its policy."""
+    rows = []
+    for c in summary["cells"]:
+        key = (c["agent"], c["env"])
+        if any((r["agent"], r["env"]) == key for r in rows):
+            continue
+        acfg = _agent_config(summary, c["agent"], c["env"], c["network"])
+        row: dict[str, Any] = {"agent": c["agent"], "env": c["env"]}
+        if acfg is not None and hasattr(acfg, "end_e"):
+            row.update(
+                start_e=float(acfg.start_e),
+                end_e=float(acfg.end_e),
+                anneal_steps=int(acfg.exploration_fraction * acfg.total_steps),
+                total_steps=int(acfg.total_steps),
+            )
+        rows.append(row)
+    return rows
+
+
+def _exploration_text(r: dict[str, Any]) -> str:
+    who = f"{AGENT_NAMES[r['agent']]} on {r['env']}"
+    if "end_e" in r:
+        return (
+            f"{who}: ε-greedy, ε from {num(r['start_e'], 3)} down to {num(r['end_e'], 3)} over "
+            f"the first {r['anneal_steps']:,} of {r['total_steps']:,} steps, then "
+            f"{num(r['end_e'], 3)}"
+        )
+    if r["agent"] == "ppo":
+        return f"{who}: actions sampled from the actor's softmax policy (no ε)"
+    return f"{who}: (settings not readable from this run's config)"
+
+
+def end_steps_text(cells: list[dict[str, Any]]) -> str:
+    """Which step "the end" of the diagnostics is, per group of cells sharing it: the last
+    diagnostic record, which can be before the last step of training."""
+    groups: dict[tuple[int, int], list[str]] = {}
+    for c in cells:
+        d = next(iter(c["diagnostics"].values()), None)
+        if d is None:
+            continue
+        who = f"{AGENT_NAMES[c['agent']]} on {c['env']}"
+        names = groups.setdefault((int(d["steps"][-1]), int(c["steps"])), [])
+        if who not in names:
+            names.append(who)
+    return "; ".join(
+        f"step {last:,} of {steps:,} ({', '.join(who)})" for (last, steps), who in groups.items()
+    )
+
+
+def _networks_text(cells: list[dict[str, Any]], hidden: str) -> str:
+    """Hidden sizes, where each agent's Hadamard layer sits, LayerNorm and when DQN starts
+    learning, from the cells' recorded settings."""
+    minatar = any(c["env"].startswith("MinAtar") for c in cells)
+    text = f"hidden layers {hidden}" + (
+        " on classic control (MinAtar: one convolution, then one dense layer)" if minatar else ""
+    )
+    places = {}
+    for c in cells:
+        where = (c.get("settings") or {}).get("hadamard", "none")
+        if where != "none":
+            places.setdefault(PLACES.get(where, where), []).append(
+                f"{AGENT_NAMES[c['agent']]} on {c['env']}"
+            )
+    if places:
+        text += "; the Hadamard layer replaces " + " or ".join(
+            f"{where} ({', '.join(dict.fromkeys(who))})" for where, who in places.items()
+        )
+    ln = [
+        a
+        for a in dict.fromkeys(
+            c["agent"] for c in cells if (c.get("settings") or {}).get("layer_norm")
+        )
+    ]
+    if ln:
+        verb = "puts" if len(ln) == 1 else "put"
+        text += (
+            f"; {' and '.join(AGENT_NAMES[a] for a in ln)} {verb} LayerNorm before each activation"
+        )
+    starts = {
+        f"{AGENT_NAMES[c['agent']]} on {c['env']}": c["settings"]["learning_starts"]
+        for c in cells
+        if c["agent"] == "dqn" and (c.get("settings") or {}).get("learning_starts")
+    }
+    if starts:
+        text += "; " + "; ".join(f"{k} learns from step {v:,}" for k, v in starts.items())
+    return text + "."
+
+
+def measured_list(summary: dict[str, Any]) -> list[str]:
+    """The hyper-parameters that matter for reading the results, as a Markdown list read from
+    the run's config: agents, steps, seeds, exploration, networks, what a return is and when
+    the diagnostics are taken."""
+    cfg = summary["config"]
+    cells = summary["cells"]
+    agents = list(dict.fromkeys(c["agent"] for c in cells))
+    envs = list(dict.fromkeys(c["env"] for c in cells))
+    where = "; ".join(
+        f"{AGENT_NAMES[a]} on "
+        + ", ".join(dict.fromkeys(c["env"] for c in cells if c["agent"] == a))
+        for a in agents
+    )
+    acfg = _agent_config(summary, cells[0]["agent"], cells[0]["env"], cells[0]["network"])
+    hidden = " → ".join(str(h) for h in acfg.hidden) if acfg is not None else "?"
+    window = float(cfg["window"])
+    out = [
+        f"- **Agents and environments:** {where}.",
+        f"- **Budget:** {scale_sentence(cells)} (each seed one agent of the ensemble, with its "
+        "own initial weights, environment and exploration draws).",
+        "- **Exploration while training:** "
+        + "; ".join(_exploration_text(r) for r in exploration_rows(summary))
+        + " (ε-greedy: a uniformly random action with probability ε, else the greedy one).",
+        f"- **Networks:** {', '.join(f'`{n}`' for n in cfg['networks'])}; "
+        + _networks_text(cells, hidden),
+        "- **Return:** the undiscounted sum of rewards of one *training* episode, played with "
+        "the exploration above (no separate greedy evaluation); a return curve averages the "
+        f"episodes each seed finished in a sliding window of {pct(window)} of its budget, read "
+        f"at {cfg['curve_points']} points; the *final return* is its last point (the episodes "
+        f"of the last {pct(window)} of training).",
+        f"- **Diagnostics:** every {int(cfg['diag_every']):,} steps, the first time at "
+        f"initialisation, on a fixed batch of {int(cfg['probe_size'])} probe states; *the end* "
+        f"is the last record: {end_steps_text(cells)}.",
+    ]
+    if len(envs) == 1:
+        out[0] = out[0].replace("Agents and environments", "Agents and environment")
+    return out
+
+
+def exploration_sentence(summary: dict[str, Any]) -> str:
+    """The exploration each agent ends with, in one clause per (agent, environment)."""
+    parts = []
+    for r in exploration_rows(summary):
+        who = f"{AGENT_NAMES[r['agent']]} on {r['env']}"
+        if "end_e" in r:
+            parts.append(f"{who} ends at ε = {num(r['end_e'], 3)}")
+        elif r["agent"] == "ppo":
+            parts.append(f"{who} samples actions from its policy")
+    return "; ".join(parts)
+
+
+def collapsed_claims_sentence(rows: list[dict[str, Any]]) -> str:
+    """How many reproduced claims rest on cells where most seeds collapsed."""
+    rep = [r for r in rows if r["verdict"] == "reproduced"]
+    marked = [r for r in rep if r.get("collapsed")]
+    if not marked:
+        return ""
+    return (
+        f"{len(marked)} of the {len(rep)} reproduced claims rest on cells where most seeds "
+        "collapsed below their near-random start (marked in the table): "
+        "they compare a few learning seeds and several collapsed ones, not two trained networks."
+    )
 
 
 PLACES = {"all": "every hidden layer", "last": "the representation layer"}
@@ -221,7 +500,8 @@ def claims_markdown(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return ["No claim could be tested: the run lacks the networks the claims compare."]
     out = [
-        "| claim | agent | environment | network − baseline, end of training [95% CI] "
+        "| claim | agent | environment | network − baseline at the end (diagnostics: last "
+        "record; AUC: all of training) [95% CI] "
         "| verdict | at initialisation [95% CI] | the gap over training |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -237,7 +517,15 @@ def claims_markdown(rows: list[dict[str, Any]]) -> list[str]:
         out.append(
             f"| `{r['network']}` {r['text']} | {AGENT_NAMES[r['agent']]} | {r['env']} | "
             f"{metric}: {_diff_text(r, r['metric'])} (seeds {r['n'][0]} vs {r['n'][1]}) | "
-            f"**{r['verdict']}** | "
+            f"**{r['verdict']}**"
+            + (
+                " (*rests on cells where most seeds collapsed*: "
+                + ", ".join(f"`{n}`" for n in r["collapsed"])
+                + ")"
+                if r.get("collapsed")
+                else ""
+            )
+            + " | "
             + (
                 "—"
                 if start is None
@@ -430,10 +718,29 @@ def report(results: Results) -> str:
         "",
         heads_sentence(cells),
         "",
+        "## How it was measured",
+        "",
+        *measured_list(results.summary),
+        "",
         "## Returns",
         "",
-        "![Return curves: interquartile mean over seeds with a 95% stratified-bootstrap band]"
-        "(figures/returns.png)",
+        "Every return in this chapter is that of a *training* episode, played with exploration "
+        f"on ({exploration_sentence(results.summary)}): not a greedy evaluation of the learned "
+        "policy, and not measured under the same exploration for every agent.",
+        "",
+        "![Return curves: interquartile mean over seeds with a 95% stratified-bootstrap band"
+        + (
+            "; each seed drawn alone where the seeds split ("
+            + ", ".join(
+                dict.fromkeys(
+                    f"{AGENT_NAMES[r['agent']]} on {r['env']}" for r in collapse_rows(cells)
+                )
+            )
+            + ")"
+            if collapse_rows(cells)
+            else ""
+        )
+        + "](figures/returns.png)",
         "",
         "| agent | environment | network | final return | AUC (mean return over training) | "
         "episodes (all seeds) | env steps/s |",
@@ -457,8 +764,13 @@ def report(results: Results) -> str:
         "",
         "## The representation layer",
         "",
-        "![The representation layer per cell: mean over seeds with a 95% interval at the end of "
-        "training (filled) and at initialisation (open)](figures/diagnostics.png)",
+        EFFECTIVE_RANK,
+        "",
+        f"*At the end* means at the last diagnostic record, {end_steps_text(cells)}; "
+        "*at initialisation* (start), before the first update.",
+        "",
+        "![The representation layer per cell: mean over seeds with a 95% interval at the last "
+        "diagnostic record (filled) and at initialisation (open)](figures/diagnostics.png)",
         "",
         "| agent | environment | network | [dead](#term-dead) or [saturated](#term-saturated) "
         "units (end) | saturated share (start → end) | [τ-dormant](#term-dormant), τ = 0.1 "
@@ -502,7 +814,9 @@ def report(results: Results) -> str:
         "",
         f"Of {len(rows)} tests, {counts['reproduced']} reproduced the claimed direction, "
         f"{counts['not reproduced']} contradicted it and {counts['inconclusive']} were "
-        f"inconclusive, at this run's scale ({scale}). A verdict compares two networks' seeds "
+        f"inconclusive, at this run's scale ({scale}). "
+        + (collapsed_claims_sentence(rows) + " " if collapsed_claims_sentence(rows) else "")
+        + "A verdict compares two networks' seeds "
         "with [Welch's](#term-welch) 95% interval of the difference of *means* (not of the IQMs"
         " in the returns table): *reproduced* when the interval lies on the claimed side of 0, "
         "*not reproduced* when it lies on the other side, *inconclusive* when it holds 0. For a"
@@ -518,6 +832,10 @@ def report(results: Results) -> str:
             t
             for t in (
                 "**Confounds.** " + confounds_sentence(cells),
+                "Returns are those of training episodes with exploration on, and the agents "
+                f"explore differently ({exploration_sentence(results.summary)}): a return "
+                "compared across agents carries their exploration too, and a collapsed greedy "
+                "policy still takes a share ε of random actions.",
                 untested_sentence(rows),
                 "An inconclusive cell here says the run was too short or had too few seeds to "
                 "tell, not that the effect is absent.",
