@@ -249,4 +249,5 @@ def test_adams_fused_kernel_is_only_given_whole_multiples_of_align(monkeypatch):
             if step == 1 and E > 1:
                 opt.reset(torch.tensor([True] + [False] * (E - 1)))  # two step counts
             opt.step(_flat(g))
-    assert seen and all(n % optim.ALIGN == 0 for n in seen), sorted(set(seen))
+    # 16, not optim.ALIGN: the widest vector (16 floats) decides, whatever the module says
+    assert seen and all(n % 16 == 0 for n in seen), sorted(set(seen))

@@ -198,6 +198,15 @@ class EnsembleMLP(nn.Module):
         self.activations = tuple(acts)
         self.runs = _runs(acts)
 
+    def release_buffers(self) -> None:
+        """Drop the cached tile plans of :meth:`loss_and_grad` (views of the last gradient
+        buffers and the work buffers); the next call rebuilds them."""
+        self.__dict__.pop("_plans", None)
+
+    def _apply(self, fn, recurse=True):  # .to(), .double(), .cuda(): new parameter storage
+        self.release_buffers()
+        return super()._apply(fn, recurse)
+
     def __getstate__(self) -> dict:
         """Pickled and deep-copied without the cached tile plans (views and work buffers)."""
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
@@ -363,9 +372,10 @@ class EnsembleMLP(nn.Module):
 
         The members are processed in tiles of consecutive members (:meth:`tiles`), each tile's
         whole forward and backward pass before the next, so that a layer's ``z`` and ``h`` are
-        still in the core's cache when the next operation reads them. Every pre-activation,
-        activation and backward signal is written into buffers reused from call to call
-        (fresh multi-MB tensors cost a page fault per 4 KiB).
+        still in the core's cache when the next operation reads them. Pre-activations, backward
+        signals and the activations that can (``Activation.fn_out``, fused ``backward``) are
+        written into buffers reused from call to call (fresh multi-MB tensors cost a page fault
+        per 4 KiB).
 
         Args:
             x: Inputs ``(B, in)`` or ``(E, B, in)``.
@@ -390,14 +400,19 @@ class EnsembleMLP(nn.Module):
     def tiles(self, batch: int) -> list[tuple[int, int]]:
         """``(start, stop)`` of the tiles of consecutive members that :meth:`loss_and_grad`
         processes one after the other at this batch size: as many members as keep one layer's
-        ``(tile, batch, width)`` tensor within :data:`TILE_BYTES` (at least one), or
-        ``tile_members``; the members spread evenly (tile sizes differ by at most one)."""
+        ``(tile, batch, width)`` tensor within :data:`TILE_BYTES`, or ``tile_members``; the
+        members spread evenly (tile sizes differ by at most one). No tile holds a single member
+        of a larger ensemble unless ``tile_members`` is 1: PyTorch's ``bmm`` rounds some
+        products of a batch of one otherwise than of a larger batch, and a member's numbers
+        would then depend on where it sits."""
         E = self.E
         size = self.tile_members
         if size is None:
             per_member = batch * max(self.sizes[1:]) * self.flat.element_size()
             size = TILE_BYTES // per_member
         n_tiles = -(-E // max(1, min(size, E)))
+        if self.tile_members != 1:
+            n_tiles = max(1, min(n_tiles, E // 2))
         bounds = [E * k // n_tiles for k in range(n_tiles + 1)]
         return list(itertools.pairwise(bounds))
 
@@ -425,7 +440,9 @@ class EnsembleMLP(nn.Module):
     def _tile_plan(self, batch: int, flat: Tensor, grad: Tensor) -> list[_Tile]:
         """Every tile's views of ``flat`` and ``grad`` and its work buffers, made once for a
         batch size, parameter and gradient buffer and kept (slicing ~30 views per layer and
-        tile on every call cost ~10% of a step). The last two plans are kept."""
+        tile on every call cost ~10% of a step). The last two plans are kept; they hold views
+        of ``grad``, so :meth:`release_buffers` (called at the end of :func:`actlab.train.train`)
+        and moving the model drop them."""
         cache = self.__dict__.setdefault("_plans", {})
         key = (batch, self.tile_members, self.runs, flat.dtype, flat.device)
         key += (flat.data_ptr(), grad.data_ptr(), grad.shape)

@@ -235,7 +235,9 @@ class EnsembleOptimizer:
         if len(counts) == 1:
             run(counts[0], u.zero_(), m, v)
             return u[:n]
-        m_new, v_new, u_new = torch.empty_like(m), torch.empty_like(v), torch.empty_like(u)
+        if getattr(self, "_scratch", None) is None:  # kept: counts never line up again
+            self._scratch = (torch.empty_like(m), torch.empty_like(v), torch.empty_like(u))
+        m_new, v_new, u_new = self._scratch
         for t in counts:
             run(t, u_new.zero_(), m_new.copy_(m), v_new.copy_(v))
             mine = (self.steps == t).to(grad.device)

@@ -278,6 +278,7 @@ def train(
             opt.step(grad)
             step += 1
             progress.advance()
+    model.release_buffers()  # the tile plans hold views of this call's gradient buffer
     stacked = {k: (s, torch.stack(v).cpu()) for k, (s, v) in records.items()}
     return TrainResult(losses.cpu(), diverged, steps_per_epoch, stacked, stopped, opt)
 
