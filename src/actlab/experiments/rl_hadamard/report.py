@@ -36,6 +36,7 @@ __all__ = [
     "architecture_sentence",
     "collapse_rows",
     "collapse_sentence",
+    "random_range",
     "measured_list",
     "exploration_rows",
     "end_steps_text",
@@ -106,7 +107,9 @@ def learning_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def learning_sentence(cells: list[dict[str, Any]]) -> str:
+def learning_sentence(
+    cells: list[dict[str, Any]], end_eps: dict[tuple[str, str], float] | None = None
+) -> str:
     """Names the cells whose final return is not above their start (paired interval holds 0 or
     lies below), then what their seeds did one by one (:func:`collapse_sentence`): an IQM near
     the start can hide seeds that collapsed below it beside seeds that learned."""
@@ -128,14 +131,34 @@ def learning_sentence(cells: list[dict[str, Any]]) -> str:
             "(each seed's final return minus its first point of the curve, played "
             f"near-randomly; paired 95% t-interval holds 0 or lies below): {names}."
         )
-    more = collapse_sentence(cells)
+    more = collapse_sentence(cells, end_eps)
     return f"{text} {more}" if more else text
+
+
+def random_range(cells: list[dict[str, Any]], agent: str, env: str) -> tuple[float, float]:
+    """The random-play level of an (agent, environment): the smallest and largest first point of
+    the return curve (the first window of training, ε close to 1) over all seeds of all its
+    cells."""
+    starts = [
+        s
+        for c in cells
+        if (c["agent"], c["env"]) == (agent, env)
+        for s in seed_starts(c)
+        if math.isfinite(s)
+    ]
+    return (min(starts), max(starts)) if starts else (math.nan, math.nan)
+
+
+def _level(final: float, lo: float, hi: float) -> str:
+    return "below" if final < lo else "above" if final > hi else "at"
 
 
 def collapse_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per cell with at least one collapsed seed (final return below the seed's own
     near-random start, :func:`~actlab.experiments.rl_hadamard.claims.collapsed_seeds`): the
-    collapsed seeds' finals and starts, the other seeds' finals, and whether most collapsed."""
+    collapsed seeds' finals and starts, the other seeds' finals, whether most collapsed, and
+    each seed's final against the random-play range of its agent and environment
+    (:func:`random_range`): ``below``, ``at`` (within it) or ``above``."""
     out = []
     for c in cells:
         flags = collapsed_seeds(c)
@@ -144,6 +167,8 @@ def collapse_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
         starts = seed_starts(c)
         down = [i for i, f in enumerate(flags) if f]
         up = [i for i, f in enumerate(flags) if f is False]
+        lo, hi = random_range(cells, c["agent"], c["env"])
+        finals = [float(v) for v in c["per_seed_final"]]
         out.append(
             {
                 "agent": c["agent"],
@@ -151,12 +176,14 @@ def collapse_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "network": c["network"],
                 "seeds": len(flags),
                 "collapsed": down,
-                "collapsed_final": [float(c["per_seed_final"][i]) for i in down],
+                "collapsed_final": [finals[i] for i in down],
                 "collapsed_start": [starts[i] for i in down],
                 "rose": up,
-                "rose_final": [float(c["per_seed_final"][i]) for i in up],
+                "rose_final": [finals[i] for i in up],
                 "iqm": as_float(c.get("final", {}).get("mean")),
                 "most": mostly_collapsed(c),
+                "random": (lo, hi),
+                "level": [_level(f, lo, hi) if math.isfinite(f) else None for f in finals],
             }
         )
     return out
@@ -167,47 +194,91 @@ def _list(values: list[float]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def collapse_sentence(cells: list[dict[str, Any]]) -> str:
-    """Seed by seed, in the cells where some seed ended *below* its near-random start: how many
-    collapsed and to what, how many rose and to what, and what the IQM does with the split."""
+LEVEL_TEXT = {
+    "below": "below the random-play range",
+    "at": "at random level",
+    "above": "above it",
+}
+
+
+def collapse_sentence(
+    cells: list[dict[str, Any]], end_eps: dict[tuple[str, str], float] | None = None
+) -> str:
+    """Seed by seed, in the cells where some seed ended *below* its near-random start: each
+    seed's final return against the random-play range of its agent and environment (the first
+    curve points of all its seeds, :func:`random_range`): below it, at random level (within
+    it) or above it; what the IQM does with the split. ``end_eps``: the ε each (agent,
+    environment) ends at, named where the returns below random play are described."""
     rows = collapse_rows(cells)
     if not rows:
         return ""
-    parts = []
+    parts, ranges = [], {}
     for r in rows:
-        part = (
+        ranges.setdefault((r["agent"], r["env"]), r["random"])
+        finals = [float(v) for v in r["collapsed_final"] + r["rose_final"]]
+        seeds = r["collapsed"] + r["rose"]
+        groups = []
+        for level in ("below", "at", "above"):
+            got = [f for s, f in sorted(zip(seeds, finals, strict=True)) if r["level"][s] == level]
+            if got:
+                groups.append(f"{len(got)} {LEVEL_TEXT[level]}, at {_list(got)}")
+        parts.append(
             f"{AGENT_NAMES[r['agent']]} on {r['env']} with `{r['network']}`: "
-            f"{len(r['collapsed'])} of {r['seeds']} seeds fell below their own near-random "
-            f"start, to final returns of {_list(r['collapsed_final'])} (their starts: "
-            f"{_list(r['collapsed_start'])})"
+            f"{len(r['collapsed'])} of {r['seeds']} seeds ended below their own first-window "
+            f"return; of the {r['seeds']} final returns, "
+            + "; ".join(groups)
+            + f" (IQM {num(r['iqm'], 3)})"
         )
-        if r["rose"]:
-            part += f"; {len(r['rose'])} ended above it, at {_list(r['rose_final'])}"
-        part += f" (IQM {num(r['iqm'], 3)})"
-        parts.append(part)
-    finals = sorted(v for r in rows for v in r["collapsed_final"])
-    most = [r for r in rows if r["most"]]
-    text = (
-        "Seed by seed, the final returns split: "
-        + "; ".join(parts)
-        + f". The {len(finals)} collapsed seeds end between {num(finals[0], 3)} and "
-        f"{num(finals[-1], 3)} (median {num(float(np.median(finals)), 3)}), *below* the random "
-        "play they started from: not agents that had not learned yet but ones whose greedy "
-        "policy got worse than chance"
-        + (
-            " (on CartPole an episode that always pushes the cart the same way lasts about 10 "
-            "steps)"
-            if any(r["env"].startswith("CartPole") for r in rows)
-            else ""
-        )
-        + ". The interquartile mean averages the middle seeds, "
-        "so it mixes the collapsed seeds with those that learned and describes neither; the "
-        "return figure draws each seed of these panels as a thin line."
+    range_text = "; ".join(
+        f"{num(lo, 3)} to {num(hi, 3)} for {AGENT_NAMES[a]} on {e}"
+        for (a, e), (lo, hi) in ranges.items()
     )
+    below = sorted(
+        float(v)
+        for r in rows
+        for s, v in zip(r["collapsed"], r["collapsed_final"], strict=True)
+        if r["level"][s] == "below"
+    )
+    text = (
+        "The first point of each seed's curve is its near-random play (the first window of "
+        "training, ε close to 1); over all seeds of an agent and environment these span "
+        f"{range_text}: a final return in that range is *at random level*. Seed by seed, the "
+        "final returns split: " + "; ".join(parts) + "."
+    )
+    if below:
+        eps = sorted(
+            {
+                (end_eps or {}).get((r["agent"], r["env"]))
+                for r in rows
+                if any(lv == "below" for lv in r["level"])
+            }
+            - {None}
+        )
+        at_eps = (
+            f" (played with ε = {' or '.join(num(e, 3) for e in eps)} at the end)" if eps else ""
+        )
+        text += (
+            f" The {len(below)} seeds below random level end between {num(below[0], 3)} and "
+            f"{num(below[-1], 3)} (median {num(float(np.median(below)), 3)}): their training "
+            f"episodes{at_eps} returned less than the near-random ones they started with"
+            + (
+                " (on CartPole an episode that always pushes the cart the same way lasts about "
+                "10 steps)"
+                if any(r["env"].startswith("CartPole") for r in rows)
+                else ""
+            )
+            + "."
+        )
+    text += (
+        " The interquartile mean averages the middle seeds, so it mixes seeds at or below "
+        "random level with those that learned and describes neither; the return figure draws "
+        "each seed of these panels as a thin line."
+    )
+    most = [r for r in rows if r["most"]]
     if most:
         text += (
-            f" In {len(most)} of these cells most seeds collapsed; the claims that rest on "
-            "them are marked in the claims table."
+            f" In {len(most)} of these cells most seeds ended below their own first-window "
+            "return; the claims that rest on them are marked in the claims table."
         )
     return text
 
@@ -390,8 +461,9 @@ def collapsed_claims_sentence(rows: list[dict[str, Any]]) -> str:
         return ""
     return (
         f"{len(marked)} of the {len(rep)} reproduced claims rest on cells where most seeds "
-        "collapsed below their near-random start (marked in the table): "
-        "they compare a few learning seeds and several collapsed ones, not two trained networks."
+        "ended below their own near-random start (marked in the table): "
+        "they compare a few learning seeds with several at or below random level, not two "
+        "trained networks."
     )
 
 
@@ -519,7 +591,7 @@ def claims_markdown(rows: list[dict[str, Any]]) -> list[str]:
             f"{metric}: {_diff_text(r, r['metric'])} (seeds {r['n'][0]} vs {r['n'][1]}) | "
             f"**{r['verdict']}**"
             + (
-                " (*rests on cells where most seeds collapsed*: "
+                " (*rests on cells where most seeds ended below their start*: "
                 + ", ".join(f"`{n}`" for n in r["collapsed"])
                 + ")"
                 if r.get("collapsed")
@@ -755,12 +827,20 @@ def report(results: Results) -> str:
     out += [
         "",
         "Final return: the mean return of the episodes finished in the last window of "
-        "training; AUC: the mean of the return curve over training (a faster learner has the "
-        "larger AUC at an equal final return). Both are interquartile means over seeds with "
+        "training; AUC: the mean of the return curve over training, the mean return over "
+        "training (it says how high the returns were over the whole run, not how fast they "
+        "rose). Both are interquartile means over seeds with "
         "95% stratified-bootstrap intervals. " + iqm_sentence(cells) + " Env steps/s count "
         "every agent of the ensemble.",
         "",
-        learning_sentence(cells),
+        learning_sentence(
+            cells,
+            {
+                (r["agent"], r["env"]): r["end_e"]
+                for r in exploration_rows(results.summary)
+                if "end_e" in r
+            },
+        ),
         "",
         "## The representation layer",
         "",
@@ -834,8 +914,8 @@ def report(results: Results) -> str:
                 "**Confounds.** " + confounds_sentence(cells),
                 "Returns are those of training episodes with exploration on, and the agents "
                 f"explore differently ({exploration_sentence(results.summary)}): a return "
-                "compared across agents carries their exploration too, and a collapsed greedy "
-                "policy still takes a share ε of random actions.",
+                "compared across agents carries their exploration too: a training episode at ε "
+                "takes a share ε of random actions whatever the agent learned.",
                 untested_sentence(rows),
                 "An inconclusive cell here says the run was too short or had too few seeds to "
                 "tell, not that the effect is absent.",
