@@ -712,7 +712,15 @@ def test_the_measured_list_reads_the_runs_config(results):
     assert pqn.end_e == 0.2
     assert (
         f"PQN on CartPole-v1: ε-greedy, ε from 1 down to 0.2 over the first "
-        f"{int(pqn.exploration_fraction * 600):,} of 600 steps, then 0.2" in text
+        f"{int(pqn.exploration_fraction * 600):,} steps (50% of the configured 600), then 0.2 "
+        "to the last step, 512" in text
+    )
+    # PQN and PPO step in whole rollouts: copies x steps, how many, where they stop
+    batch = pqn.copies * pqn.num_steps
+    assert (
+        f"PQN on CartPole-v1 steps {pqn.copies} environment copies × {pqn.num_steps} steps = "
+        f"{batch:,} steps per rollout, {512 // batch} rollouts: 512 of the configured 600 steps "
+        "(it stops at the last whole rollout)" in text
     )
     assert "PPO on CartPole-v1: actions sampled from the actor's softmax policy" in text
     assert "`tanh`, `tanh-hadamard`" in text and "120 → 84" in text
@@ -722,7 +730,8 @@ def test_the_measured_list_reads_the_runs_config(results):
     )
     assert "MinAtar" not in text
     assert "sliding window of 50% of its budget" in text and "at 5 points" in text
-    assert "every 300 steps" in text and "batch of 32 probe states" in text
+    assert "about every 300 steps" in text and "batch of 32 probe states" in text
+    assert "*the end* is the last record" in text
     last = results.summary["cells"][0]["diagnostics"]["effective_rank"]["steps"][1]
     assert f"*the end* is the last record: step {last:,} of 512 (PPO on CartPole-v1" in text
     assert "*training* episode" in text
@@ -733,8 +742,42 @@ def test_the_measured_list_reads_the_runs_config(results):
         "config": {**results.summary["config"], "classic_steps": 1000, "window": 0.2},
     }
     text = "\n".join(measured_list(changed))
-    assert f"over the first {int(pqn.exploration_fraction * 1000):,} of 1,000 steps" in text
+    assert (
+        f"over the first {int(pqn.exploration_fraction * 1000):,} steps "
+        "(50% of the configured 1,000)" in text
+    )
     assert "sliding window of 20% of its budget" in text
+
+
+def test_record_spacing_and_the_last_record_against_the_final_window(results):
+    """The spacing read from the smoke run's diagnostic records; the last record placed against
+    the window of the final return, computed by hand."""
+    from actlab.experiments.rl_hadamard.report import (
+        diagnostic_records,
+        end_window_text,
+        measured_list,
+        record_spacing_text,
+    )
+
+    records = diagnostic_records(results)
+    m = results.metrics
+    for (agent, env), steps in records.items():
+        mine = m[(m.agent == agent) & (m.env == env) & (m.metric == "layer1/effective_rank")]
+        assert steps == sorted(set(mine.step.astype(int)))
+    assert record_spacing_text({("pqn", "E"): [0, 2048, 4096, 6016]}) == (
+        "1,920 to 2,048 steps apart for PQN on E"
+    )
+    assert record_spacing_text({("dqn", "E"): [0, 300, 600]}) == "300 steps apart for DQN on E"
+    cells = results.summary["cells"]
+    text = end_window_text(cells, TINY.window)
+    for c in cells:
+        last = c["diagnostics"]["effective_rank"]["steps"][-1]
+        start = c["steps"] * (1 - TINY.window)
+        where = "before" if last < start else "at the start of" if last == start else "inside"
+        assert f"step {last:,}, lies {where} the final-return window" in text
+        assert f"{c['steps'] - last:,} steps before the last step" in text
+    listed = "\n".join(measured_list(results.summary, records))
+    assert record_spacing_text(records) in listed and text in listed
 
 
 def test_the_report_defines_effective_rank_before_using_it_and_names_the_end_step(results):

@@ -40,6 +40,10 @@ __all__ = [
     "measured_list",
     "exploration_rows",
     "end_steps_text",
+    "rollouts_text",
+    "record_spacing_text",
+    "end_window_text",
+    "diagnostic_records",
     "collapsed_claims_sentence",
     "exploration_sentence",
     "EFFECTIVE_RANK",
@@ -329,6 +333,11 @@ def exploration_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 anneal_steps=int(acfg.exploration_fraction * acfg.total_steps),
                 total_steps=int(acfg.total_steps),
             )
+        if acfg is not None:
+            row["configured"] = int(acfg.total_steps)
+            row["steps"] = int(c["steps"])
+            if hasattr(acfg, "copies") and hasattr(acfg, "num_steps"):
+                row.update(copies=int(acfg.copies), num_steps=int(acfg.num_steps))
         rows.append(row)
     return rows
 
@@ -336,14 +345,73 @@ def exploration_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
 def _exploration_text(r: dict[str, Any]) -> str:
     who = f"{AGENT_NAMES[r['agent']]} on {r['env']}"
     if "end_e" in r:
+        last = r.get("steps", r["total_steps"])
         return (
             f"{who}: ε-greedy, ε from {num(r['start_e'], 3)} down to {num(r['end_e'], 3)} over "
-            f"the first {r['anneal_steps']:,} of {r['total_steps']:,} steps, then "
-            f"{num(r['end_e'], 3)}"
+            f"the first {r['anneal_steps']:,} steps ({pct(r['anneal_steps'] / r['total_steps'])}"
+            f" of the configured {r['total_steps']:,}), then {num(r['end_e'], 3)} to the last "
+            f"step, {last:,}"
         )
     if r["agent"] == "ppo":
         return f"{who}: actions sampled from the actor's softmax policy (no ε)"
     return f"{who}: (settings not readable from this run's config)"
+
+
+def rollouts_text(summary: dict[str, Any]) -> str:
+    """For the agents that step in whole rollouts (PPO, PQN): copies x steps per rollout, the
+    number of rollouts, and the steps taken against the configured budget (the run stops at the
+    last whole rollout)."""
+    parts = []
+    for r in exploration_rows(summary):
+        if "copies" not in r:
+            continue
+        batch = r["copies"] * r["num_steps"]
+        text = (
+            f"{AGENT_NAMES[r['agent']]} on {r['env']} steps {r['copies']} environment copies × "
+            f"{r['num_steps']} steps = {batch:,} steps per rollout, {r['steps'] // batch:,} "
+            "rollouts"
+        )
+        if r["steps"] != r["configured"]:
+            text += (
+                f": {r['steps']:,} of the configured {r['configured']:,} steps (it stops at the "
+                "last whole rollout)"
+            )
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def record_spacing_text(records: dict[tuple[str, str], list[int]]) -> str:
+    """The spacing of the diagnostic records per (agent, environment), from their steps."""
+    groups: dict[str, list[str]] = {}
+    for (agent, env), steps in records.items():
+        gaps = np.diff(sorted(set(steps)))
+        if not len(gaps):
+            continue
+        lo, hi = int(gaps.min()), int(gaps.max())
+        key = f"{lo:,} steps apart" if lo == hi else f"{lo:,} to {hi:,} steps apart"
+        groups.setdefault(key, []).append(f"{AGENT_NAMES[agent]} on {env}")
+    return "; ".join(f"{k} for {', '.join(v)}" for k, v in groups.items())
+
+
+def end_window_text(cells: list[dict[str, Any]], window: float) -> str:
+    """Where the last diagnostic record lies against the final-return window (the episodes
+    finished in the last ``window`` share of the steps taken), per group of cells."""
+    groups: dict[str, list[str]] = {}
+    for c in cells:
+        d = next(iter(c["diagnostics"].values()), None)
+        if d is None:
+            continue
+        last, steps = int(d["steps"][-1]), int(c["steps"])
+        start = steps - window * steps
+        where = "before" if last < start else "at the start of" if last == start else "inside"
+        text = (
+            f"the last record, step {last:,}, lies {where} the final-return window (steps "
+            f"{start:,.0f} to {steps:,}), {steps - last:,} steps before the last step"
+        )
+        who = f"{AGENT_NAMES[c['agent']]} on {c['env']}"
+        if who not in groups.setdefault(text, []):
+            groups[text].append(who)
+    return "; ".join(f"{t} ({', '.join(w)})" for t, w in groups.items())
 
 
 def end_steps_text(cells: list[dict[str, Any]]) -> str:
@@ -402,7 +470,9 @@ def _networks_text(cells: list[dict[str, Any]], hidden: str) -> str:
     return text + "."
 
 
-def measured_list(summary: dict[str, Any]) -> list[str]:
+def measured_list(
+    summary: dict[str, Any], records: dict[tuple[str, str], list[int]] | None = None
+) -> list[str]:
     """The hyper-parameters that matter for reading the results, as a Markdown list read from
     the run's config: agents, steps, seeds, exploration, networks, what a return is and when
     the diagnostics are taken."""
@@ -418,10 +488,13 @@ def measured_list(summary: dict[str, Any]) -> list[str]:
     acfg = _agent_config(summary, cells[0]["agent"], cells[0]["env"], cells[0]["network"])
     hidden = " → ".join(str(h) for h in acfg.hidden) if acfg is not None else "?"
     window = float(cfg["window"])
+    rollouts = rollouts_text(summary)
+    spacing = record_spacing_text(records or {})
     out = [
         f"- **Agents and environments:** {where}.",
         f"- **Budget:** {scale_sentence(cells)} (each seed one agent of the ensemble, with its "
-        "own initial weights, environment and exploration draws).",
+        "own initial weights, environment and exploration draws)"
+        + (f". {rollouts}." if rollouts else "."),
         "- **Exploration while training:** "
         + "; ".join(_exploration_text(r) for r in exploration_rows(summary))
         + " (ε-greedy: a uniformly random action with probability ε, else the greedy one).",
@@ -432,13 +505,29 @@ def measured_list(summary: dict[str, Any]) -> list[str]:
         f"episodes each seed finished in a sliding window of {pct(window)} of its budget, read "
         f"at {cfg['curve_points']} points; the *final return* is its last point (the episodes "
         f"of the last {pct(window)} of training).",
-        f"- **Diagnostics:** every {int(cfg['diag_every']):,} steps, the first time at "
+        f"- **Diagnostics:** about every {int(cfg['diag_every']):,} steps"
+        + (f" ({spacing})" if spacing else "")
+        + ", the first time at "
         f"initialisation, on a fixed batch of {int(cfg['probe_size'])} probe states; *the end* "
-        f"is the last record: {end_steps_text(cells)}.",
+        f"is the last record: {end_steps_text(cells)}. So the diagnostics do not see the last "
+        f"steps the final return covers: {end_window_text(cells, window)}.",
     ]
     if len(envs) == 1:
         out[0] = out[0].replace("Agents and environments", "Agents and environment")
     return out
+
+
+def diagnostic_records(results: Results) -> dict[tuple[str, str], list[int]]:
+    """The steps of the diagnostic records per (agent, environment), read from the metrics
+    (the representation layer's effective rank, the actor's for PPO)."""
+    m = results.metrics
+    if m is None or not len(m) or "metric" not in m:
+        return {}
+    rows = m[m.metric.str.endswith("effective_rank") & ~m.metric.str.startswith("critic/")]
+    return {
+        (a, e): sorted(int(s) for s in set(g.step))
+        for (a, e), g in rows.groupby(["agent", "env"], sort=False)
+    }
 
 
 def exploration_sentence(summary: dict[str, Any]) -> str:
@@ -792,7 +881,7 @@ def report(results: Results) -> str:
         "",
         "## How it was measured",
         "",
-        *measured_list(results.summary),
+        *measured_list(results.summary, diagnostic_records(results)),
         "",
         "## Returns",
         "",
