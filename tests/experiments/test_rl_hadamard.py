@@ -726,7 +726,9 @@ def test_the_measured_list_reads_the_runs_config(results):
     assert "`tanh`, `tanh-hadamard`" in text and "120 → 84" in text
     assert (
         "the Hadamard layer replaces the representation layer (PPO on CartPole-v1) or every "
-        "hidden layer (PQN on CartPole-v1); PQN puts LayerNorm before each activation." in text
+        "hidden layer (PQN on CartPole-v1); PPO's actor and critic are separate networks of "
+        "the same kind, so the Hadamard layer is in both, and PPO's diagnostics are read from "
+        "the actor; PQN puts LayerNorm before each activation." in text
     )
     assert "MinAtar" not in text
     assert "sliding window of 50% of its budget" in text and "at 5 points" in text
@@ -778,6 +780,34 @@ def test_record_spacing_and_the_last_record_against_the_final_window(results):
         assert f"{c['steps'] - last:,} steps before the last step" in text
     listed = "\n".join(measured_list(results.summary, records))
     assert record_spacing_text(records) in listed and text in listed
+
+
+def test_the_reports_terms_are_defined_at_first_use(results):
+    """Each of the chapter's own words is defined in the first sentence that uses it."""
+    from actlab.experiments.rl_hadamard.report import defined_terms, report
+
+    text = report(results)
+    for term, definition in (
+        ("replay buffer", "*replay buffer*, a store of past transitions"),
+        ("target network", "*target network*, a lagged copy of the Q-network"),
+        ("pqn (", "PQN (*parallelised Q-learning*"),
+        ("q(λ)", "*Q(λ)* targets, which mix the one-step bootstrap"),
+        ("layernorm", "*LayerNorm*, which normalises"),
+        ("cell", "A *cell* is one agent × environment × network, trained with 2 seeds"),
+        ("representation layer", "*representation layer* is the last hidden layer"),
+        ("probe state", "*probe states* are one fixed batch of states"),
+        ("dormant", "*τ-dormant*](#term-dormant) when its mean absolute output"),
+    ):
+        assert definition in text, term
+        first = text.lower().replace("*", "").index(term)
+        sentence_start = text.replace("*", "").rfind(". ", 0, first)
+        assert text.replace("*", "").index(definition.replace("*", "")) >= sentence_start, term
+        assert text.replace("*", "").index(definition.replace("*", "")) <= first + 200, term
+    assert "MinAtar" not in defined_terms(results.summary["cells"])
+    minatar = [{**results.summary["cells"][0], "env": "MinAtar/Breakout-v1"}]
+    assert "*MinAtar* (MinAtar/Breakout-v1) is a set of miniature Atari" in defined_terms(minatar)
+    assert "Hadamard layer is in both, and PPO's diagnostics are read from the actor" in text
+    assert "for PPO, in the actor (its critic has the same network, Hadamard layer" in text
 
 
 def test_the_report_defines_effective_rank_before_using_it_and_names_the_end_step(results):

@@ -22,6 +22,7 @@ from actlab.stats import as_float
 
 __all__ = [
     "report",
+    "defined_terms",
     "estimate_text",
     "claims_markdown",
     "scale_sentence",
@@ -449,6 +450,11 @@ def _networks_text(cells: list[dict[str, Any]], hidden: str) -> str:
         text += "; the Hadamard layer replaces " + " or ".join(
             f"{where} ({', '.join(dict.fromkeys(who))})" for where, who in places.items()
         )
+        if any(c["agent"] == "ppo" for c in cells):
+            text += (
+                "; PPO's actor and critic are separate networks of the same kind, so the "
+                "Hadamard layer is in both, and PPO's diagnostics are read from the actor"
+            )
     ln = [
         a
         for a in dict.fromkeys(
@@ -842,6 +848,26 @@ def untested_sentence(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def defined_terms(cells: list[dict[str, Any]]) -> str:
+    """One-clause definitions of the chapter's own words, before their first use: cell (with
+    the run's seed count), representation layer, probe states, MinAtar where it ran."""
+    seeds = " or ".join(str(n) for n in sorted({c["seeds"] for c in cells}))
+    minatar = [e for e in dict.fromkeys(c["env"] for c in cells) if e.startswith("MinAtar")]
+    text = (
+        f"A *cell* is one agent × environment × network, trained with {seeds} seeds. The "
+        "*representation layer* is the last hidden layer, the one the head reads; the "
+        "diagnostics below measure it. The *probe states* are one fixed batch of states "
+        "gathered by a random policy, the same for every agent and network, on which the "
+        "trained networks are read."
+    )
+    if minatar:
+        text += (
+            f" *MinAtar* ({', '.join(minatar)}) is a set of miniature Atari games on a 10 × 10 "
+            "grid, one input channel per kind of object."
+        )
+    return text
+
+
 def report(results: Results) -> str:
     from actlab.experiments.rl_hadamard.exercises import EXERCISES
     from actlab.report.exercises import exercises_markdown
@@ -853,9 +879,15 @@ def report(results: Results) -> str:
     out = [
         "# Activations in reinforcement learning: the Hadamard representation",
         "",
-        "Three agents, each trained as an ensemble of seeds in one process: DQN (replay and a "
-        "target network), PPO (an actor and a critic, clipped updates) and PQN (Q(λ) returns "
-        "with LayerNorm, no replay, no target network). Their heads differ by what they output: "
+        "Three agents, each trained as an ensemble of seeds in one process: DQN (a *replay "
+        "buffer*, a store of past transitions that each update samples from, and a *target "
+        "network*, a lagged copy of the Q-network that computes the targets), PPO (an actor and "
+        "a critic, clipped updates) and PQN (*parallelised Q-learning*: many environment copies "
+        "step together and each batch of their transitions updates the Q-network directly, with "
+        "*Q(λ)* targets, which mix the one-step bootstrap with the rewards of the following "
+        "steps, weighted by λ; *LayerNorm*, which normalises each layer's pre-activations to "
+        "zero mean and unit variance over its units, then scales and shifts them; no replay "
+        "buffer, no target network). Their heads differ by what they output: "
         "DQN's and PQN's Q-values and PPO's critic are linear (a value can be any real number), "
         "PPO's actor ends in a softmax over actions (a probability). The hidden activation is "
         "what this chapter varies: ReLU, tanh, and tanh in a *Hadamard layer* "
@@ -873,6 +905,8 @@ def report(results: Results) -> str:
         "the claims table below tests the difference at initialisation as well, to separate "
         "what comes with the architecture from what training does. The price: "
         "twice the weights in the layers it replaces.",
+        "",
+        defined_terms(cells),
         "",
         f"Scale of this run: {scale}. The paper trains for millions of frames on Atari; this is "
         "a classroom budget, and the verdicts below hold at this budget only.",
@@ -941,6 +975,10 @@ def report(results: Results) -> str:
         "![The representation layer per cell: mean over seeds with a 95% interval at the last "
         "diagnostic record (filled) and at initialisation (open)](figures/diagnostics.png)",
         "",
+        "A unit is [*τ-dormant*](#term-dormant) when its mean absolute output over the probe "
+        "states is at most τ times the layer's average (Sokar et al. 2023); τ = 0 counts the "
+        "dead units only.",
+        "",
         "| agent | environment | network | [dead](#term-dead) or [saturated](#term-saturated) "
         "units (end) | saturated share (start → end) | [τ-dormant](#term-dormant), τ = 0.1 "
         "(end) | effective rank "
@@ -968,7 +1006,8 @@ def report(results: Results) -> str:
         "",
         "Measured every few thousand steps, the first time at initialisation (start), on one "
         "fixed batch of states gathered by a random policy, the same for every agent and "
-        "network; for PPO, in the actor's network. Means over seeds with 95% t-intervals. A "
+        "network; for PPO, in the actor (its critic has the same network, Hadamard layer "
+        "included, and is not shown). Means over seeds with 95% t-intervals. A "
         "dead ReLU unit outputs 0 on every probe state; a saturated tanh unit has |h| > 0.99 "
         "on *every* probe state (its output is then a constant: the head reads it as a bias); "
         "the saturated share counts the (state, unit) pairs with |h| > 0.99, saturation state "
