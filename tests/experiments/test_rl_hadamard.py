@@ -892,3 +892,82 @@ def test_the_diagnostics_figure_reads_low_ranks_and_keeps_end_markers_visible():
         assert s.get_ydata()[0] - e.get_ydata()[0] == pytest.approx(START_OFFSET)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "tanh" in labels and "tanh-hadamard" in labels
+
+
+def test_each_network_has_its_own_line_style_and_the_x_axis_reads_thousands(results):
+    from actlab.experiments.rl_hadamard.figures import network_style, plot_returns
+
+    nets = ("relu", "tanh", "tanh-hadamard", "tanh-wide", "relu-hadamard")
+    styles = [str(network_style(n)["linestyle"]) for n in nets]
+    assert len(set(styles)) == len(nets)
+    fig = plot_returns(results)
+    pqn = next(ax for ax in fig.axes if ax.get_title().startswith("PQN on CartPole-v1"))
+    assert "each seed" in pqn.get_title()
+    seed_lines = [ln for ln in pqn.lines if len(ln.get_xdata()) == TINY.curve_points]
+    by_color = {}
+    for ln in seed_lines:
+        by_color.setdefault(ln.get_color(), set()).add(str(ln.get_linestyle()))
+    assert all(len(v) == 1 for v in by_color.values())  # one style per network
+    assert len({next(iter(v)) for v in by_color.values()}) == len(by_color)  # and distinct
+    assert pqn.get_xlabel() == "environment steps per agent (thousands)"
+    assert pqn.xaxis.get_major_formatter()(2000, 0) == "2"
+    assert not pqn.xaxis.get_offset_text().get_text()
+
+
+def test_curve_starts_and_the_captions(results):
+    from actlab.experiments.rl_hadamard.figures import curve_starts
+    from actlab.experiments.rl_hadamard.report import report
+
+    late = {
+        **results.summary["cells"][0],
+        "grid": [10.0, 20.0, 30.0],
+        "curves": [[None, None, 3.0], [None, 2.0, 4.0]],
+    }
+    assert curve_starts([late]) == {(late["agent"], late["env"]): 20.0}
+    assert curve_starts([{**late, "curves": [[1.0, 2.0, 3.0]]}]) == {}
+    text = report(results)
+    assert "each panel has its own y-range" in text
+    assert "x in thousands of environment steps per agent](figures/returns.png)" in text
+    assert "open marker, set a little below the row, the mean at initialisation (no interval " in (
+        text
+    )
+    assert "95% interval at the last diagnostic record (filled) and at initialisation" not in text
+
+
+def test_the_diagnostics_figure_shows_0_on_share_axes_and_thin_log_labels():
+    from actlab.experiments.base import Results
+    from actlab.experiments.rl_hadamard.figures import log_ticks, plot_diagnostics, thin_log_ticks
+
+    assert thin_log_ticks(log_ticks([2.4, 60.0])) == [2, 3, 5, 10, 20, 50, 100]
+
+    def cell(net, env, rank, share):
+        return {
+            "agent": "pqn",
+            "env": env,
+            "network": net,
+            "diagnostics": {
+                "effective_rank": {
+                    "start": {"mean": rank},
+                    "end": {"mean": rank, "lo": rank - 0.2, "hi": rank + 0.2},
+                    "steps": [0, 9],
+                },
+                "saturated_share": {
+                    "start": {"mean": share},
+                    "end": {"mean": share, "lo": share / 2, "hi": share * 1.5},
+                    "steps": [0, 9],
+                },
+            },
+        }
+
+    cells = [cell("tanh", "CartPole-v1", 2.5, 0.05), cell("tanh", "MinAtar/Breakout-v1", 60, 0.4)]
+    fig = plot_diagnostics(Results(metrics=_tiny_metrics(), summary={"cells": cells}))
+    share, rank = fig.axes[0], fig.axes[1]
+    lo, hi = share.get_xlim()
+    assert lo < 0 < 0.6 < hi and hi < 0.7  # 0 on the axis, a little padding each side
+    assert 0 in list(share.get_xticks())
+    assert list(rank.get_xticks()) == [2, 3, 5, 10, 20, 50, 100]
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in rank.get_xticklabels() if t.get_text()]
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:], strict=False))  # no two touch
+    labels = [t.get_text() for t in share.get_yticklabels()]
+    assert labels[1] == "PQN · MinAtar/Breakout-v1 · tanh"  # the environment's full name

@@ -16,10 +16,27 @@ from actlab.experiments.rl_hadamard.claims import collapsed_seeds
 from actlab.plotting.style import PALETTE, color_of, new_figure, style
 from actlab.rl.stats import interval_estimate
 
-__all__ = ["figures", "plot_returns", "plot_diagnostics", "network_style"]
+__all__ = [
+    "figures",
+    "plot_returns",
+    "plot_diagnostics",
+    "network_style",
+    "thin_log_ticks",
+    "curve_starts",
+]
 
 AGENT_NAMES = {"dqn": "DQN", "ppo": "PPO", "pqn": "PQN"}
 STYLES = {"": "-", "hadamard": "--", "wide": ":"}
+LINESTYLES = {
+    "relu": "-",
+    "tanh": "-.",
+    "tanh-hadamard": "--",
+    "tanh-wide": ":",
+    "relu-hadamard": (0, (3, 1, 1, 1, 1, 1)),
+}
+"""Each network its own line style, so that seeds drawn one by one can be told apart by the
+line as well as the colour (where collapsed seeds of different networks lie on top of each
+other)."""
 MARKERS = {"": "o", "hadamard": "D", "wide": "s"}
 NETWORK_COLORS = {
     "tanh-hadamard": "#7b3294",  # purple against tanh's orange
@@ -39,7 +56,11 @@ def network_style(name: str) -> dict[str, Any]:
         color = NETWORK_COLORS.get(name) or color_of(name)
         if color == color_of(act):  # a hash that lands on the plain colour: another one
             color = next(c for c in PALETTE if c != color)
-    return {"color": color, "linestyle": STYLES.get(kind, "-"), "marker": MARKERS.get(kind, "o")}
+    return {
+        "color": color,
+        "linestyle": LINESTYLES.get(name, STYLES.get(kind, "-")),
+        "marker": MARKERS.get(kind, "o"),
+    }
 
 
 def _line(st: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +89,22 @@ def _band(curves: list[list[float | None]], reps: int) -> tuple[np.ndarray, np.n
 def _panels(cells: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The (environment, agent) pairs that ran, in run order: one panel each."""
     return list(dict.fromkeys((c["env"], c["agent"]) for c in cells))
+
+
+def curve_starts(cells: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """Per (agent, environment), the first grid step at which some seed has a return point
+    (its first episode has ended), where that is later than the first grid step."""
+    out = {}
+    for c in cells:
+        key = (c["agent"], c["env"])
+        firsts = [
+            next((j for j, v in enumerate(row) if v is not None and math.isfinite(v)), None)
+            for row in c["curves"]
+        ]
+        known = [j for j in firsts if j is not None]
+        if known and min(known) > 0:
+            out[key] = min(out.get(key, math.inf), float(c["grid"][min(known)]))
+    return out
 
 
 def plot_returns(results: Results) -> Figure:
@@ -106,9 +143,9 @@ def plot_returns(results: Results) -> Figure:
                     ax.plot(grid, edge, lw=0.6, alpha=0.6, **_line(st))
             title = f"{AGENT_NAMES[agent]} on {env}"
             ax.set_title(title + ("\n(each seed; seeds split)" if seedwise else ""), fontsize=10)
-            ax.set_xlabel("environment steps per agent")
+            ax.set_xlabel("environment steps per agent (thousands)")
             ax.set_ylabel("episode return")
-            ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / 1000:g}"))
         handles, labels = [], []
         for ax in axes.flat:
             for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -148,6 +185,12 @@ def _point(stat: dict[str, Any]) -> tuple[float, float, float]:
     return mean, lo, hi
 
 
+def thin_log_ticks(ticks: list[float]) -> list[float]:
+    """Log ticks whose labels do not touch: from 10 on (labels of two digits and more) the
+    3-multiples are left out, keeping 1-2-5 per decade there."""
+    return [t for t in ticks if t < 10 or f"{t:g}"[0] != "3"]
+
+
 def log_ticks(values: list[float]) -> list[float]:
     """Ticks for a log axis over ``values``: 1-2-3-5 per decade from the decade below the
     smallest to the one above the largest, kept within a step of the data, so that low values
@@ -180,9 +223,7 @@ def plot_diagnostics(results: Results) -> Figure:
     hides the end), so that a difference that came with the architecture shows. Each network
     has its own colour and marker, in the legend."""
     cells = results.summary["cells"]
-    labels = [
-        f"{AGENT_NAMES[c['agent']]} · {c['env'].split('/')[-1]} · {c['network']}" for c in cells
-    ]
+    labels = [f"{AGENT_NAMES[c['agent']]} · {c['env']} · {c['network']}" for c in cells]
     with style():
         metrics = [m for m in METRICS if any(m[0] in c["diagnostics"] for c in cells)]
         fig = new_figure(figsize=(9.5, 0.34 * len(cells) + 1.9))
@@ -215,19 +256,26 @@ def plot_diagnostics(results: Results) -> Figure:
             ax.grid(axis="x", alpha=0.3)
             if log:
                 ax.set_xscale("log")
-                ticks = log_ticks(shown)
+                ticks = thin_log_ticks(log_ticks(shown))
                 ax.xaxis.set_major_locator(FixedLocator(ticks))
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
                 ax.xaxis.set_minor_formatter(NullFormatter())
                 if ticks:
                     ax.set_xlim(ticks[0] / 1.1, ticks[-1] * 1.1)
+            else:  # a share: from a little left of 0 (a 0 tick) to a little past the largest
+                top = max([v for v in shown if math.isfinite(v)] + [0.0])
+                top = top if top > 0 else 0.01
+                ax.set_xlim(-0.06 * top, 1.08 * top)
         axes[0].set_yticks(range(len(cells)), labels, fontsize=8)
         axes[0].set_ylim(len(cells) - 0.5, -0.5)
         handles = [
             axes[0].plot([], [], "o", color="0.3", ms=5)[0],
             axes[0].plot([], [], "o", mfc="white", color="0.3", ms=5)[0],
         ]
-        names = ["last diagnostic record: mean, 95% interval over seeds", "initialisation: mean"]
+        names = [
+            "last diagnostic record: mean, 95% t-interval over seeds",
+            "initialisation: mean (no interval drawn)",
+        ]
         for net in dict.fromkeys(c["network"] for c in cells):
             st = network_style(net)
             handles.append(axes[0].plot([], [], st["marker"], color=st["color"], ms=5)[0])

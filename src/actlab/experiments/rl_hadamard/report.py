@@ -17,6 +17,7 @@ from actlab.experiments.rl_hadamard.claims import (
     paired_verdict,
     seed_starts,
 )
+from actlab.experiments.rl_hadamard.figures import curve_starts
 from actlab.report.format import num, pct, pct_ci, ratio
 from actlab.stats import as_float
 
@@ -935,7 +936,13 @@ def report(results: Results) -> str:
             if collapse_rows(cells)
             else ""
         )
-        + "](figures/returns.png)",
+        + "; each panel has its own y-range"
+        + "".join(
+            f"; {AGENT_NAMES[a]} on {e}'s curve starts at step {t:,.0f}, when its first "
+            "episodes have ended"
+            for (a, e), t in curve_starts(cells).items()
+        )
+        + "; x in thousands of environment steps per agent](figures/returns.png)",
         "",
         "| agent | environment | network | final return | AUC (mean return over training) | "
         "episodes (all seeds) | env steps/s |",
@@ -972,8 +979,9 @@ def report(results: Results) -> str:
         f"*At the end* means at the last diagnostic record, {end_steps_text(cells)}; "
         "*at initialisation* (start), before the first update.",
         "",
-        "![The representation layer per cell: mean over seeds with a 95% interval at the last "
-        "diagnostic record (filled) and at initialisation (open)](figures/diagnostics.png)",
+        "![The representation layer per cell: filled marker and bar, the mean over seeds and its "
+        "95% t-interval at the last diagnostic record; open marker, set a little below the row, "
+        "the mean at initialisation (no interval drawn)](figures/diagnostics.png)",
         "",
         "A unit is [*τ-dormant*](#term-dormant) when its mean absolute output over the probe "
         "states is at most τ times the layer's average (Sokar et al. 2023); τ = 0 counts the "
