@@ -971,3 +971,44 @@ def test_the_diagnostics_figure_shows_0_on_share_axes_and_thin_log_labels():
     assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:], strict=False))  # no two touch
     labels = [t.get_text() for t in share.get_yticklabels()]
     assert labels[1] == "PQN · MinAtar/Breakout-v1 · tanh"  # the environment's full name
+
+
+def test_intervals_ending_at_the_extreme_seed_are_named_once(results):
+    from actlab.experiments.rl_hadamard.report import (
+        extreme_bounds,
+        extreme_bounds_sentence,
+        report,
+    )
+    from actlab.report.format import num
+
+    cells = results.summary["cells"]
+    want = []
+    for c in cells:  # by hand: the bound and the extreme seed as the table shows them
+        for key, name in (("final", "final return"), ("auc", "AUC")):
+            seeds = c[f"per_seed_{key}"]
+            sides = [
+                side
+                for side, bound, seed in (
+                    ("lower", c[key]["lo"], min(seeds)),
+                    ("upper", c[key]["hi"], max(seeds)),
+                )
+                if num(bound, 3) == num(seed, 3)
+            ]
+            if sides:
+                want.append((c["agent"], c["network"], name, sides))
+    got = [(r["agent"], r["network"], r["metric"], r["sides"]) for r in extreme_bounds(cells)]
+    assert got == want
+    made = {
+        "agent": "pqn",
+        "env": "E",
+        "network": "tanh",
+        "per_seed_final": [1.0, 2.0, 3.0, 4.0, 5.0],
+        "final": {"mean": 3.0, "lo": 1.0, "hi": 4.5, "n": 5},
+        "per_seed_auc": [1.0, 2.0, 3.0, 4.0, 5.0],
+        "auc": {"mean": 3.0, "lo": 1.5, "hi": 4.5, "n": 5},
+    }
+    text = extreme_bounds_sentence([made])
+    assert text.startswith("In 1 of the table's 2 intervals a bound equals")
+    assert "(lower bound of the final return of PQN on E with `tanh`): with 5 seeds" in text
+    assert extreme_bounds_sentence([{**made, "final": made["auc"]}]) == ""
+    assert report(results).count("smallest or largest seed's value") == (1 if want else 0)

@@ -35,6 +35,8 @@ __all__ = [
     "saturation_sentence",
     "paired_sentence",
     "iqm_sentence",
+    "extreme_bounds",
+    "extreme_bounds_sentence",
     "architecture_sentence",
     "collapse_rows",
     "collapse_sentence",
@@ -775,6 +777,63 @@ def architecture_sentence(rows: list[dict[str, Any]]) -> str:
     return text
 
 
+def extreme_bounds(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The returns table's bootstrap intervals (final return, AUC) with a bound equal to the
+    smallest or largest seed's value to the 3 significant digits the table shows: with so few
+    seeds resamples made mostly of the extreme seed are likely enough to set the interval's
+    end."""
+    out = []
+    for c in cells:
+        for key, name in (("final", "final return"), ("auc", "AUC")):
+            est, seeds = c.get(key) or {}, c.get(f"per_seed_{key}") or []
+            vals = [float(v) for v in seeds if v is not None and math.isfinite(v)]
+            lo, hi = as_float(est.get("lo")), as_float(est.get("hi"))
+            if len(vals) < 2 or math.isnan(lo):
+                continue
+            which = [
+                side
+                for side, bound, seed in (("lower", lo, min(vals)), ("upper", hi, max(vals)))
+                if num(bound, 3) == num(seed, 3)
+            ]
+            if which:
+                out.append(
+                    {
+                        "agent": c["agent"],
+                        "env": c["env"],
+                        "network": c["network"],
+                        "metric": name,
+                        "sides": which,
+                        "seeds": len(vals),
+                    }
+                )
+    return out
+
+
+def extreme_bounds_sentence(cells: list[dict[str, Any]]) -> str:
+    """Says once how many of the returns table's intervals end at the extreme seed."""
+    rows = extreme_bounds(cells)
+    if not rows:
+        return ""
+    total = sum(
+        1
+        for c in cells
+        for key in ("final", "auc")
+        if not math.isnan(as_float((c.get(key) or {}).get("lo")))
+    )
+    seeds = " or ".join(str(n) for n in sorted({r["seeds"] for r in rows}))
+    which = "; ".join(
+        f"{' and '.join(r['sides'])} bound of the {r['metric']} of {AGENT_NAMES[r['agent']]} "
+        f"on {r['env']} with `{r['network']}`"
+        for r in rows
+    )
+    return (
+        f"In {len(rows)} of the table's {total} intervals a bound equals, to the digits shown, "
+        f"the smallest or largest seed's value ({which}): with {seeds} seeds, resamples made "
+        "mostly of the extreme seed are common enough to set the interval's end, so that bound "
+        "says where the most extreme seed lies, not how far the IQM could go."
+    )
+
+
 def iqm_sentence(cells: list[dict[str, Any]]) -> str:
     """What the interquartile mean is with this run's seeds (SciPy's 25% trimmed mean)."""
     seeds = sorted({c["seeds"] for c in cells})
@@ -960,8 +1019,10 @@ def report(results: Results) -> str:
         "training; AUC: the mean of the return curve over training, the mean return over "
         "training (it says how high the returns were over the whole run, not how fast they "
         "rose). Both are interquartile means over seeds with "
-        "95% stratified-bootstrap intervals. " + iqm_sentence(cells) + " Env steps/s count "
-        "every agent of the ensemble.",
+        "95% stratified-bootstrap intervals. "
+        + iqm_sentence(cells)
+        + (" " + extreme_bounds_sentence(cells) if extreme_bounds_sentence(cells) else "")
+        + " Env steps/s count every agent of the ensemble.",
         "",
         learning_sentence(
             cells,
